@@ -1,0 +1,75 @@
+"""django-saga: sagas for Django, orchestrated over RabbitMQ.
+
+The names below are the public API. ``manager`` and the models are imported
+lazily, so ``import django_saga`` works before Django's app registry is ready.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .definition import Step
+from .errors import (
+    BrokerUnavailable,
+    DuplicateHandlerError,
+    InvalidStateTransition,
+    MalformedMessage,
+    NotJSONSerializableError,
+    PublishError,
+    SagaDefinitionError,
+    SagaError,
+    SagaNotFound,
+    UnknownActionError,
+)
+from .registry import (
+    compensation_handler,
+    register_compensation_handler,
+    register_step_handler,
+    step_handler,
+)
+
+if TYPE_CHECKING:
+    from .api import Manager, manager
+    from .models import Saga, SagaState, SagaStep, StepStatus
+
+__all__ = [
+    "BrokerUnavailable",
+    "DuplicateHandlerError",
+    "InvalidStateTransition",
+    "MalformedMessage",
+    "Manager",
+    "NotJSONSerializableError",
+    "PublishError",
+    "Saga",
+    "SagaDefinitionError",
+    "SagaError",
+    "SagaNotFound",
+    "SagaState",
+    "SagaStep",
+    "Step",
+    "StepStatus",
+    "UnknownActionError",
+    "compensation_handler",
+    "manager",
+    "register_compensation_handler",
+    "register_step_handler",
+    "step_handler",
+]
+
+_LAZY = {
+    "manager": "api",
+    "Manager": "api",
+    "Saga": "models",
+    "SagaStep": "models",
+    "SagaState": "models",
+    "StepStatus": "models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_saga' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"django_saga.{module}"), name)

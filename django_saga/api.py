@@ -1,0 +1,134 @@
+"""The public entry point: start, inspect and compensate sagas; run the engine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import flow
+from .conf import saga_settings
+from .definition import Step, normalise_steps, to_json
+from .engine import Engine
+from .errors import SagaDefinitionError, UnknownActionError
+from .models import Saga, SagaStep
+from .registry import registry
+from .stores import Store, get_store
+
+
+class Manager:
+    """Mirrors the spec's Manager: ``start``, ``get``, ``list_active``,
+    ``compensate``, ``run``, ``stop``, ``close``.
+
+    Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
+    up on every call so settings overrides apply.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        return self._store or get_store()
+
+    def start(
+        self,
+        name: str,
+        steps: Iterable[Step | Mapping[str, Any]],
+        context: Mapping[str, Any] | None = None,
+    ) -> Saga:
+        """Record a new saga and its first message in one transaction.
+
+        Returns at once: no broker round trip happens here; the engine's
+        outbox relay publishes the first step.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise SagaDefinitionError(f"A saga needs a non-empty name, got {name!r}")
+        declared = normalise_steps(steps)
+        if context is not None and not isinstance(context, Mapping):
+            raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
+        saga_context = to_json(dict(context or {}), f"Context of saga {name!r}")
+        if saga_settings.CHECK_HANDLERS_ON_START:
+            _check_handlers(declared)
+        saga = Saga(name=name, context=saga_context)
+        records = [
+            SagaStep(
+                saga=saga, position=position, name=s.name, action=s.action,
+                compensation=s.compensation, input=s.input,
+            )
+            for position, s in enumerate(declared)
+        ]
+        with self.store.create(saga, records) as unit:
+            flow.start(unit)
+        return saga
+
+    def get(self, saga_id: str) -> Saga:
+        """The saga with its steps; raises ``SagaNotFound``."""
+        return self.store.load_saga(saga_id)
+
+    def list_active(self) -> list[Saga]:
+        """Sagas still moving: ``started`` or ``compensating``."""
+        return self.store.list_active_sagas()
+
+    def compensate(self, saga_id: str) -> Saga:
+        """Undo a ``started``, ``failed`` or ``completed`` saga.
+
+        Calling it again while compensation is under way changes nothing;
+        on a ``compensated`` saga it raises ``InvalidStateTransition``; on a
+        ``compensation_failed`` one it retries the failed compensations.
+        """
+        with self.store.open_saga(saga_id) as unit:
+            flow.request_compensation(unit)
+        return self.get(saga_id)
+
+    def retry_compensation(self, saga_id: str) -> Saga:
+        """Retry the compensations of a saga in ``compensation_failed``."""
+        with self.store.open_saga(saga_id) as unit:
+            flow.resume_compensation(unit)
+        return self.get(saga_id)
+
+    # -- the engine ---------------------------------------------------------
+    def run(self, **options: Any) -> None:
+        """Run the orchestration engine in this thread until ``stop()``."""
+        with self._lock:
+            engine = self._engine = Engine(self.store, **options)
+        try:
+            engine.run()
+        finally:
+            with self._lock:
+                if self._engine is engine:
+                    self._engine = None
+
+    def stop(self) -> None:
+        """Ask a running engine to finish its in-flight steps and return."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.stop()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the engine and wait until it has released its broker connection."""
+        with self._lock:
+            engine = self._engine
+        if engine is not None:
+            engine.stop()
+            engine.finished.wait(engine.shutdown_grace + 5 if timeout is None else timeout)
+
+
+def _check_handlers(steps: list[Step]) -> None:
+    for step in steps:
+        if not registry.has("step", step.action):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
+                f" (registered: {', '.join(registry.actions('step')) or 'none'})"
+            )
+        if step.compensation and not registry.has("compensation", step.compensation):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no compensation handler is registered for "
+                f"{step.compensation!r} (registered: "
+                f"{', '.join(registry.actions('compensation')) or 'none'})"
+            )
+
+
+manager = Manager()

@@ -1,0 +1,31 @@
+"""System checks: a bad SAGA setting is named before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Error, Tags, register
+from django.utils.module_loading import import_string
+
+from .conf import saga_settings
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors = [
+        Error(problem, hint="See the configuration table in django-saga's README.",
+              id="django_saga.E001")
+        for problem in saga_settings.validate()
+    ]
+    store = saga_settings.STORE
+    if isinstance(store, str) and store:
+        try:
+            import_string(store)
+        except ImportError as exc:
+            errors.append(
+                Error(f"SAGA['STORE'] = {store!r} cannot be imported: {exc}",
+                      hint="Use django_saga.stores.django.DjangoStore or "
+                      "django_saga.stores.memory.MemoryStore.",
+                      id="django_saga.E002")
+            )
+    return errors

@@ -1,0 +1,142 @@
+"""django-saga settings: one ``SAGA = {...}`` dict in the Django settings.
+
+Values are looked up on every access, so ``override_settings`` and the pytest
+``settings`` fixture take effect at once. ``validate()`` backs the system check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    # Broker: an amqp:// URL for RabbitMQ, or memory:// for the in-process transport.
+    "BROKER_URL": "amqp://guest:guest@localhost:5672/%2F",
+    "EXCHANGE": "sagas",
+    "STEP_QUEUE": "saga.steps",
+    "COMPENSATE_QUEUE": "saga.compensate",
+    "DEAD_LETTER_EXCHANGE": "sagas.dlx",
+    "DEAD_LETTER_QUEUE": "saga.dead",
+    # "classic" or "quorum" (for clustered brokers).
+    "QUEUE_TYPE": "classic",
+    # Unacknowledged messages the broker may push to one engine process.
+    "PREFETCH": 16,
+    # Handler threads per engine process.
+    "CONCURRENCY": 4,
+    # AMQP heartbeat in seconds (0 disables).
+    "HEARTBEAT": 60,
+    # Dotted path of the store class.
+    "STORE": "django_saga.stores.django.DjangoStore",
+    # A failed step starts compensation at once; if False the saga stays
+    # "failed" until someone calls manager.compensate().
+    "AUTO_COMPENSATE": True,
+    # start() refuses actions that have no registered handler in this process.
+    "CHECK_HANDLERS_ON_START": True,
+    # Seconds between outbox relay passes.
+    "RELAY_INTERVAL": 0.5,
+    # Rows one relay pass publishes at most.
+    "RELAY_BATCH": 200,
+    # Seconds the engine has to publish what it wrote itself before the relay
+    # of any engine takes over the row.
+    "PUBLISH_GRACE": 10.0,
+    # Messages larger than this (bytes) are dead-lettered unread.
+    "MAX_MESSAGE_BYTES": 64 * 1024,
+    # Sent outbox rows are kept this many seconds for inspection, then purged.
+    "OUTBOX_RETENTION": 3600,
+    # Seconds SIGTERM gives in-flight handlers before the engine exits anyway.
+    "SHUTDOWN_GRACE": 30.0,
+}
+
+_QUEUE_TYPES = ("classic", "quorum")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: type | tuple[type, ...]
+    positive: bool = False
+    choices: tuple[str, ...] = ()
+    nonempty: bool = False
+
+
+_RULES: dict[str, _Rule] = {
+    "BROKER_URL": _Rule(str, nonempty=True),
+    "EXCHANGE": _Rule(str, nonempty=True),
+    "STEP_QUEUE": _Rule(str, nonempty=True),
+    "COMPENSATE_QUEUE": _Rule(str, nonempty=True),
+    "DEAD_LETTER_EXCHANGE": _Rule(str, nonempty=True),
+    "DEAD_LETTER_QUEUE": _Rule(str, nonempty=True),
+    "QUEUE_TYPE": _Rule(str, choices=_QUEUE_TYPES),
+    "PREFETCH": _Rule(int, positive=True),
+    "CONCURRENCY": _Rule(int, positive=True),
+    "HEARTBEAT": _Rule(int),
+    "STORE": _Rule(str, nonempty=True),
+    "AUTO_COMPENSATE": _Rule(bool),
+    "CHECK_HANDLERS_ON_START": _Rule(bool),
+    "RELAY_INTERVAL": _Rule((int, float), positive=True),
+    "RELAY_BATCH": _Rule(int, positive=True),
+    "PUBLISH_GRACE": _Rule((int, float), positive=True),
+    "MAX_MESSAGE_BYTES": _Rule(int, positive=True),
+    "OUTBOX_RETENTION": _Rule((int, float)),
+    "SHUTDOWN_GRACE": _Rule((int, float)),
+}
+
+
+class SagaSettings:
+    """Attribute access to ``settings.SAGA`` with defaults, read lazily."""
+
+    def _user(self) -> dict[str, Any]:
+        value = getattr(django_settings, "SAGA", None) or {}
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown django-saga setting SAGA[{name!r}]")
+        return self._user().get(name, DEFAULTS[name])
+
+    def validate(self) -> list[str]:
+        """Return one message per bad value; an empty list means all is well."""
+        raw = getattr(django_settings, "SAGA", None)
+        if raw is not None and not isinstance(raw, dict):
+            return [f"SAGA must be a dict, got {type(raw).__name__}"]
+        user = raw or {}
+        problems = [
+            f"SAGA[{key!r}] is not a django-saga setting; known settings: "
+            + ", ".join(sorted(DEFAULTS))
+            for key in user
+            if key not in DEFAULTS
+        ]
+        for key, rule in _RULES.items():
+            value = user.get(key, DEFAULTS[key])
+            problem = _check(value, rule)
+            if problem:
+                problems.append(f"SAGA[{key!r}] = {value!r}: {problem}")
+        url = user.get("BROKER_URL", DEFAULTS["BROKER_URL"])
+        if isinstance(url, str) and not url.startswith(("amqp://", "amqps://", "memory://")):
+            problems.append(
+                f"SAGA['BROKER_URL'] = {url!r}: must start with amqp://, amqps:// or memory://"
+            )
+        return problems
+
+
+def _check(value: Any, rule: _Rule) -> str | None:
+    # bool is an int subclass; only accept it where a bool is asked for.
+    if isinstance(value, bool) and rule.kind is not bool:
+        return "expected a number, got a bool"
+    if not isinstance(value, rule.kind):
+        names = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+        expected = " or ".join(k.__name__ for k in names)
+        return f"expected {expected}, got {type(value).__name__}"
+    if rule.nonempty and not value:
+        return "must not be empty"
+    if rule.positive and value <= 0:
+        return "must be greater than zero"
+    if not rule.positive and isinstance(value, int | float) and value < 0:
+        return "must not be negative"
+    if rule.choices and value not in rule.choices:
+        return "must be one of " + ", ".join(rule.choices)
+    return None
+
+
+saga_settings = SagaSettings()

@@ -1,0 +1,43 @@
+"""Exceptions raised by django-saga. Every one names what went wrong."""
+
+from __future__ import annotations
+
+
+class SagaError(Exception):
+    """Base class of django-saga's errors."""
+
+
+class SagaDefinitionError(SagaError, ValueError):
+    """start() was given something that cannot become a saga."""
+
+
+class NotJSONSerializableError(SagaDefinitionError):
+    """An input, context or output holds a value JSON cannot carry."""
+
+
+class UnknownActionError(SagaDefinitionError):
+    """No handler is registered under an action name."""
+
+
+class DuplicateHandlerError(SagaError):
+    """Two different callables were registered under one action name."""
+
+
+class SagaNotFound(SagaError, LookupError):
+    """No saga has this id."""
+
+
+class InvalidStateTransition(SagaError):
+    """The saga's current state does not allow the requested operation."""
+
+
+class MalformedMessage(SagaError):
+    """A broker message that does not follow the message protocol."""
+
+
+class BrokerUnavailable(SagaError):
+    """The broker cannot be reached or refused an operation."""
+
+
+class PublishError(BrokerUnavailable):
+    """The broker did not confirm a published message."""

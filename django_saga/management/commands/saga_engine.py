@@ -1,0 +1,96 @@
+"""``manage.py saga_engine``: run the orchestration engine until a signal stops it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections
+
+from django_saga.conf import saga_settings
+from django_saga.engine import Engine
+from django_saga.errors import BrokerUnavailable
+from django_saga.transports.amqp import safe_url
+
+EXIT_BROKER = 2
+EXIT_DATABASE = 3
+
+
+@contextmanager
+def stop_on_signals(engine: Engine) -> Iterator[None]:
+    """First SIGINT/SIGTERM: finish in-flight steps and exit. Second: exit at once."""
+    received = []
+
+    def handle(signum: int, frame: Any) -> None:
+        if received:
+            sys.stderr.write("Second signal: exiting now; unacked messages will be redelivered\n")
+            os._exit(1)
+        received.append(signum)
+        logging.getLogger("django_saga.engine").info(
+            "%s received: finishing in-flight steps (send again to exit at once)",
+            signal.Signals(signum).name,
+        )
+        engine.stop()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Command(BaseCommand):
+    help = "Run the saga orchestration engine: consume step and compensation messages."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--concurrency", type=int, help="Handler threads (SAGA CONCURRENCY).")
+        parser.add_argument("--prefetch", type=int, help="Unacked messages (SAGA PREFETCH).")
+        parser.add_argument(
+            "--shutdown-grace", type=float,
+            help="Seconds in-flight steps get after SIGTERM (SAGA SHUTDOWN_GRACE).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        _configure_logging(options["verbosity"])
+        try:
+            connections["default"].ensure_connection()
+        except DatabaseError as exc:
+            raise CommandError(
+                f"Cannot reach the database: {exc}".strip(), returncode=EXIT_DATABASE
+            ) from exc
+        engine = Engine(
+            concurrency=options["concurrency"],
+            prefetch=options["prefetch"],
+            shutdown_grace=options["shutdown_grace"],
+        )
+        try:
+            engine.connect()
+        except BrokerUnavailable as exc:
+            raise CommandError(
+                f"{exc}. Is RabbitMQ running? Check SAGA['BROKER_URL'] "
+                f"(now {safe_url(saga_settings.BROKER_URL)}).",
+                returncode=EXIT_BROKER,
+            ) from exc
+        with stop_on_signals(engine):
+            try:
+                engine.run()
+            except BrokerUnavailable as exc:
+                raise CommandError(str(exc), returncode=EXIT_BROKER) from exc
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Give the engine's loggers a handler unless the project configured one."""
+    logger = logging.getLogger("django_saga")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 2 else logging.INFO)

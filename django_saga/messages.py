@@ -1,0 +1,68 @@
+"""The message protocol: references to a step, never the data itself.
+
+A body is ``{"v": 1, "kind": "execute" | "compensate", "saga_id", "step_id",
+"attempt"}`` as JSON. The database holds inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MalformedMessage
+
+VERSION = 1
+EXECUTE = "execute"
+COMPENSATE = "compensate"
+KINDS = (EXECUTE, COMPENSATE)
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    kind: str
+    saga_id: str
+    step_id: str
+    attempt: int
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"v": VERSION, "kind": self.kind, "saga_id": self.saga_id,
+             "step_id": self.step_id, "attempt": self.attempt},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for the broker: its outbox row id doubles as message_id."""
+
+    id: str
+    kind: str
+    saga_id: str
+    body: str
+
+
+def decode(body: bytes, max_bytes: int) -> StepMessage:
+    """Parse and validate a message body, or raise ``MalformedMessage`` saying why."""
+    if len(body) > max_bytes:
+        raise MalformedMessage(f"body is {len(body)} bytes, over the {max_bytes}-byte limit")
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedMessage(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"body must be a JSON object, got {type(data).__name__}")
+    if data.get("v") != VERSION:
+        raise MalformedMessage(f"unknown protocol version {data.get('v')!r} (expected {VERSION})")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise MalformedMessage(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    for key in ("saga_id", "step_id"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise MalformedMessage(f"{key} must be a non-empty id string, got {value!r}")
+    attempt = data.get("attempt")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise MalformedMessage(f"attempt must be a positive integer, got {attempt!r}")
+    return StepMessage(kind, data["saga_id"], data["step_id"], attempt)

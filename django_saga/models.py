@@ -1,0 +1,221 @@
+"""Sagas, their steps, and the outbox of messages still to publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from ulid import ULID
+
+
+def new_id() -> str:
+    """A ULID as its 26-character string: sortable by creation time."""
+    return str(ULID())
+
+
+class SagaState(models.TextChoices):
+    STARTED = "started", "started"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    COMPENSATING = "compensating", "compensating"
+    COMPENSATED = "compensated", "compensated"
+    # A compensation handler failed: the saga waits for an operator.
+    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+
+
+ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
+TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
+
+
+class StepStatus(models.TextChoices):
+    # Declared, not dispatched yet.
+    PENDING = "pending", "pending"
+    # Dispatched: its execute message is on its way to an engine.
+    STARTED = "started", "started"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    # Its compensate message is on its way to an engine.
+    COMPENSATING = "compensating", "compensating"
+    COMPENSATED = "compensated", "compensated"
+    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+    # Never ran: the saga was compensated before its turn came.
+    CANCELLED = "cancelled", "cancelled"
+
+
+class SagaQuerySet(models.QuerySet["Saga"]):
+    def active(self) -> SagaQuerySet:
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def in_state(self, *states: str) -> SagaQuerySet:
+        return self.filter(state__in=states)
+
+
+class Saga(models.Model):
+    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
+    name = models.CharField("name", max_length=200, db_index=True)
+    state = models.CharField(
+        "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
+    )
+    context = models.JSONField(
+        "context", default=dict, blank=True, encoder=DjangoJSONEncoder,
+        help_text="Saga-wide data every handler can read.",
+    )
+    error = models.TextField(
+        "error", blank=True, default="", help_text="Why the saga did not complete, if it did not."
+    )
+    created_at = models.DateTimeField("created", auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField("updated", auto_now=True)
+    completed_at = models.DateTimeField(
+        "completed", null=True, blank=True,
+        help_text="When the saga reached completed or compensated.",
+    )
+
+    objects = SagaQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "saga"
+        verbose_name_plural = "sagas"
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(
+                fields=["updated_at"], name="saga_active_updated_idx",
+                condition=Q(state__in=["started", "compensating"]),
+            ),
+            models.Index(fields=["state", "created_at"], name="saga_state_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=SagaState.values), name="saga_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.id} ({self.state})"
+
+    def is_completed(self) -> bool:
+        return self.state == SagaState.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.state in (SagaState.FAILED, SagaState.COMPENSATION_FAILED)
+
+    def is_compensated(self) -> bool:
+        return self.state == SagaState.COMPENSATED
+
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def steps(self) -> list[SagaStep]:
+        """The saga's steps in order (loaded once, then cached on the instance)."""
+        cached: list[SagaStep] | None = self.__dict__.get("_steps")
+        if cached is None:
+            cached = list(self.step_set.order_by("position"))
+            self.__dict__["_steps"] = cached
+        return cached
+
+    def set_steps(self, steps: list[SagaStep]) -> None:
+        """Give the instance its steps (stores that load them another way)."""
+        self.__dict__["_steps"] = steps
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_steps", None)
+        super().refresh_from_db(*args, **kwargs)
+
+    def step(self, name: str) -> SagaStep:
+        """The step called ``name``."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"Saga {self.id} has no step named {name!r}")
+
+
+class SagaStep(models.Model):
+    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
+    saga = models.ForeignKey(
+        Saga, on_delete=models.CASCADE, related_name="step_set", verbose_name="saga"
+    )
+    position = models.PositiveIntegerField("position", help_text="Order in the saga, from 0.")
+    name = models.CharField("name", max_length=200)
+    action = models.CharField("action", max_length=200)
+    compensation = models.CharField(
+        "compensation", max_length=200, blank=True, default="",
+        help_text="Action that undoes this step; empty if nothing needs undoing.",
+    )
+    input = models.JSONField("input", default=dict, blank=True, encoder=DjangoJSONEncoder)
+    output = models.JSONField("output", default=dict, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(
+        "status", max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING
+    )
+    error = models.TextField("error", blank=True, default="")
+    attempts = models.PositiveIntegerField(
+        "attempts", default=0, help_text="Execute messages dispatched for this step."
+    )
+    compensation_attempts = models.PositiveIntegerField(
+        "compensation attempts", default=0,
+        help_text="Compensate messages dispatched for this step.",
+    )
+    created_at = models.DateTimeField("created", auto_now_add=True)
+    updated_at = models.DateTimeField("updated", auto_now=True)
+    started_at = models.DateTimeField("dispatched", null=True, blank=True)
+    executed_at = models.DateTimeField("executed", null=True, blank=True)
+    compensated_at = models.DateTimeField("compensated", null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(
+        "duration (ms)", null=True, blank=True, help_text="How long the action's handler ran."
+    )
+
+    class Meta:
+        verbose_name = "saga step"
+        verbose_name_plural = "saga steps"
+        ordering = ("saga", "position")
+        constraints = [
+            models.UniqueConstraint(fields=["saga", "position"], name="saga_step_position_unique"),
+            models.UniqueConstraint(fields=["saga", "name"], name="saga_step_name_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=StepStatus.values), name="saga_step_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.action}): {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and redeliveries: pass it to outside services."""
+        return f"{self.saga_id}:{self.id}"
+
+
+class OutboxMessage(models.Model):
+    """A message written in the transaction that caused it, published after commit."""
+
+    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
+    saga = models.ForeignKey(
+        Saga, on_delete=models.CASCADE, related_name="outbox_messages", verbose_name="saga"
+    )
+    kind = models.CharField("kind", max_length=20)
+    body = models.TextField("body")
+    created_at = models.DateTimeField("created", auto_now_add=True)
+    available_at = models.DateTimeField(
+        "available", help_text="A relay may publish the row from this time on."
+    )
+    sent_at = models.DateTimeField(
+        "sent", null=True, blank=True, help_text="When the broker confirmed the message."
+    )
+
+    class Meta:
+        verbose_name = "outbox message"
+        verbose_name_plural = "outbox messages"
+        indexes = [
+            models.Index(
+                fields=["available_at"], name="saga_outbox_unsent_idx",
+                condition=Q(sent_at__isnull=True),
+            ),
+            models.Index(
+                fields=["sent_at"], name="saga_outbox_sent_idx",
+                condition=Q(sent_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} for saga {self.saga_id}"

@@ -1,0 +1,191 @@
+"""What the engine does with one message: run the handler and record the result.
+
+The step row is locked first, the handler runs in a savepoint inside the same
+transaction, and the step's result, the saga's next state and the next
+message commit together (DESIGN invariants 2-5).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+
+from . import flow
+from .conf import saga_settings
+from .definition import to_json
+from .errors import MalformedMessage, NotJSONSerializableError
+from .messages import EXECUTE, Outgoing, StepMessage, decode
+from .models import SagaStep, StepStatus
+from .registry import HandlerRegistry, registry
+from .stores import Store, Unit
+
+logger = logging.getLogger("django_saga.engine")
+
+ACK = "ack"
+DEAD_LETTER = "dead_letter"
+REQUEUE = "requeue"
+
+#: Database errors worth another try: the connection dropped, or the
+#: transaction lost a deadlock or serialization race.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+DB_ATTEMPTS = 3
+
+
+@dataclass
+class Result:
+    action: str
+    outgoing: list[Outgoing] = field(default_factory=list)
+    reason: str = ""
+
+
+class Processor:
+    def __init__(self, store: Store, handlers: HandlerRegistry = registry) -> None:
+        self.store = store
+        self.handlers = handlers
+
+    def process(self, body: bytes) -> Result:
+        try:
+            message = decode(body, saga_settings.MAX_MESSAGE_BYTES)
+        except MalformedMessage as exc:
+            logger.error("Dead-lettering a malformed message: %s", exc)
+            return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
+        for attempt in range(1, DB_ATTEMPTS + 1):
+            _close_broken_connections()
+            try:
+                return self._process(message)
+            except TRANSIENT_DB_ERRORS as exc:
+                logger.warning(
+                    "Database error on saga=%s step=%s (try %d of %d): %s",
+                    message.saga_id, message.step_id, attempt, DB_ATTEMPTS, exc,
+                )
+                _drop_connection()
+                time.sleep(0.05 * 2**attempt)
+            except DatabaseError:
+                logger.exception("Database error on saga=%s step=%s", message.saga_id,
+                                 message.step_id)
+                _drop_connection()
+                break
+        return Result(REQUEUE, reason="database unavailable")
+
+    def _process(self, message: StepMessage) -> Result:
+        with self.store.open_step(message.saga_id, message.step_id) as unit:
+            if unit is None or unit.step is None:
+                reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
+                logger.error("Dead-lettering a message for an %s", reason)
+                return Result(DEAD_LETTER, reason=reason)
+            if message.kind == EXECUTE:
+                self._execute(unit, unit.step, message)
+            else:
+                self._compensate(unit, unit.step, message)
+        return Result(ACK, outgoing=unit.outgoing)
+
+    def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
+        if step.status != StepStatus.STARTED or step.attempts != message.attempt:
+            _log_stale(step, message)
+            return
+        started = time.monotonic()
+        output_before = copy.deepcopy(step.output)
+        try:
+            handler = self.handlers.get("step", step.action)
+            with unit.handler_scope():
+                output = _output(handler(unit.saga, step), step)
+        except Exception as exc:
+            step.output = output_before
+            error = _describe(exc)
+            duration = _ms_since(started)
+            flow.step_failed(unit, step, error, duration, saga_settings.AUTO_COMPENSATE)
+            _log_step(step, "execute", "failed", duration, error, exc)
+        else:
+            duration = _ms_since(started)
+            flow.step_succeeded(unit, step, output, duration)
+            _log_step(step, "execute", "completed", duration)
+
+    def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
+        if step.status != StepStatus.COMPENSATING or step.compensation_attempts != message.attempt:
+            _log_stale(step, message)
+            return
+        started = time.monotonic()
+        try:
+            handler = self.handlers.get("compensation", step.compensation)
+            with unit.handler_scope():
+                handler(unit.saga, step)
+        except Exception as exc:
+            error = _describe(exc)
+            flow.compensation_failed(unit, step, error)
+            _log_step(step, "compensate", "failed", _ms_since(started), error, exc)
+        else:
+            flow.compensation_succeeded(unit, step)
+            _log_step(step, "compensate", "compensated", _ms_since(started))
+
+
+def _output(result: Any, step: SagaStep) -> dict:
+    """A handler may return a dict or set ``step.output``; either way it must be JSON."""
+    if result is None:
+        result = step.output
+    if not isinstance(result, dict):
+        raise TypeError(
+            f"handler for {step.action!r} returned {type(result).__name__}; "
+            "return a dict, or None after setting step.output"
+        )
+    try:
+        return to_json(result, f"output of step {step.name!r}")
+    except NotJSONSerializableError as exc:
+        raise TypeError(str(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _log_stale(step: SagaStep, message: StepMessage) -> None:
+    logger.debug(
+        "Dropping a duplicate or stale %s message: saga=%s step=%s attempt=%d "
+        "(step is %s, attempt %d)",
+        message.kind, step.saga_id, step.name, message.attempt, step.status,
+        step.attempts if message.kind == EXECUTE else step.compensation_attempts,
+    )
+
+
+def _log_step(
+    step: SagaStep, kind: str, outcome: str, duration_ms: int,
+    error: str = "", exc: BaseException | None = None,
+) -> None:
+    action = step.action if kind == "execute" else step.compensation
+    logger.log(
+        logging.WARNING if error else logging.INFO,
+        "saga=%s step=%s %s=%s outcome=%s duration_ms=%d%s",
+        step.saga_id, step.name, kind, action, outcome, duration_ms,
+        f" error={error!r}" if error else "",
+    )
+    if exc is not None:
+        logger.debug("Traceback of saga=%s step=%s", step.saga_id, step.name, exc_info=exc)
+
+
+def _close_broken_connections() -> None:
+    """Close this thread's connections that saw an error and no longer answer.
+
+    Healthy connections stay open across messages (no reconnect per step).
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
+
+
+def _drop_connection() -> None:
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except DatabaseError:
+            pass

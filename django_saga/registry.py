@@ -1,0 +1,100 @@
+"""Handlers by action name.
+
+A step handler and a compensation handler are both plain callables
+``handler(saga, step)``. Register them with the decorators or, from an
+``AppConfig.ready()``, with ``register_step_handler`` /
+``register_compensation_handler``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import DuplicateHandlerError, UnknownActionError
+
+Handler = Callable[[Any, Any], Any]
+H = TypeVar("H", bound=Handler)
+
+
+class HandlerRegistry:
+    """Two name -> callable maps: one for steps, one for compensations."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handlers: dict[str, dict[str, Handler]] = {"step": {}, "compensation": {}}
+
+    def register(self, kind: str, action: str, handler: Handler) -> Handler:
+        if not isinstance(action, str) or not action:
+            raise ValueError(f"A {kind} handler needs a non-empty action name, got {action!r}")
+        if not callable(handler):
+            raise TypeError(f"The {kind} handler for {action!r} is not callable: {handler!r}")
+        with self._lock:
+            table = self._handlers[kind]
+            existing = table.get(action)
+            if existing is not None and _identity(existing) != _identity(handler):
+                raise DuplicateHandlerError(
+                    f"{kind.capitalize()} action {action!r} already has a handler "
+                    f"({_identity(existing)}); refusing {_identity(handler)}"
+                )
+            table[action] = handler
+        return handler
+
+    def unregister(self, kind: str, action: str) -> None:
+        with self._lock:
+            self._handlers[kind].pop(action, None)
+
+    def get(self, kind: str, action: str) -> Handler:
+        try:
+            return self._handlers[kind][action]
+        except KeyError:
+            known = ", ".join(sorted(self._handlers[kind])) or "none"
+            raise UnknownActionError(
+                f"No {kind} handler is registered for action {action!r} (registered: {known})"
+            ) from None
+
+    def has(self, kind: str, action: str) -> bool:
+        return action in self._handlers[kind]
+
+    def actions(self, kind: str) -> list[str]:
+        return sorted(self._handlers[kind])
+
+
+def _identity(handler: Handler) -> str:
+    # A module imported twice (autodiscovery plus a direct import) yields new
+    # function objects with the same qualified name: that is not a conflict.
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', handler)}"
+
+
+registry = HandlerRegistry()
+
+
+def register_step_handler(action: str, handler: Handler) -> Handler:
+    """Register ``handler(saga, step)`` as the step handler for ``action``."""
+    return registry.register("step", action, handler)
+
+
+def register_compensation_handler(action: str, handler: Handler) -> Handler:
+    """Register ``handler(saga, step)`` as the compensation for ``action``."""
+    return registry.register("compensation", action, handler)
+
+
+def step_handler(action: str) -> Callable[[H], H]:
+    """Decorator form of :func:`register_step_handler`."""
+
+    def decorate(func: H) -> H:
+        register_step_handler(action, func)
+        return func
+
+    return decorate
+
+
+def compensation_handler(action: str) -> Callable[[H], H]:
+    """Decorator form of :func:`register_compensation_handler`."""
+
+    def decorate(func: H) -> H:
+        register_compensation_handler(action, func)
+        return func
+
+    return decorate

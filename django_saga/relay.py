@@ -1,0 +1,112 @@
+"""The outbox relay: publishes what was committed but not yet confirmed sent.
+
+It runs in its own thread with its own broker connection. It takes rows that
+clients wrote (``start()``, ``compensate()``) at once, and rows an engine
+wrote only after that engine's publish grace has passed (the engine died, or
+the broker refused it). It also marks rows sent in batches for the engine's
+fast path, and purges old sent rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from django.db import DatabaseError, close_old_connections, connections
+
+from .conf import saga_settings
+from .errors import BrokerUnavailable
+from .stores import Store
+from .stores.base import outbox_written
+from .transports import Connection, connect
+
+logger = logging.getLogger("django_saga.relay")
+
+PURGE_EVERY = 60.0
+MAX_BACKOFF = 30.0
+
+
+class Relay(threading.Thread):
+    def __init__(self, store: Store, broker_url: str | None = None) -> None:
+        super().__init__(name="saga-relay", daemon=True)
+        self.store = store
+        self.broker_url = broker_url
+        self._stop_event = threading.Event()
+        self._sent: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._connection: Connection | None = None
+        self._last_purge = 0.0
+        self.published = 0
+
+    def mark_sent_later(self, ids: list[str]) -> None:
+        """Called by the engine after its own confirmed publishes (any thread)."""
+        for message_id in ids:
+            self._sent.put(message_id)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        outbox_written.set()
+
+    def run(self) -> None:
+        backoff = 0.5
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    more = self.relay_once()
+                    backoff = 0.5
+                except (BrokerUnavailable, DatabaseError) as exc:
+                    logger.warning("Outbox relay: %s; retrying in %.1fs", exc, backoff)
+                    self._drop_broker()
+                    self._stop_event.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                if not more:
+                    outbox_written.wait(saga_settings.RELAY_INTERVAL)
+                    outbox_written.clear()
+        finally:
+            try:
+                self._flush_sent()
+            except DatabaseError as exc:
+                logger.warning("Outbox relay could not mark the last rows sent: %s", exc)
+            self._drop_broker()
+            connections.close_all()
+
+    def relay_once(self) -> bool:
+        """One pass; returns True if a full batch was published (more may wait)."""
+        close_old_connections()
+        self._flush_sent()
+        batch = saga_settings.RELAY_BATCH
+        claimed = self.store.claim_due(batch, saga_settings.PUBLISH_GRACE)
+        if claimed:
+            if self._connection is None:
+                self._connection = connect(self.broker_url, name="django-saga relay")
+            self._connection.publish(claimed)
+            self.store.mark_sent([m.id for m in claimed])
+            self.published += len(claimed)
+            logger.debug("Outbox relay published %d message(s)", len(claimed))
+        now = time.monotonic()
+        if now - self._last_purge > PURGE_EVERY:
+            self._last_purge = now
+            self.store.purge_sent(saga_settings.OUTBOX_RETENTION)
+        return len(claimed) == batch
+
+    def _flush_sent(self) -> None:
+        ids = []
+        while True:
+            try:
+                ids.append(self._sent.get_nowait())
+            except queue.Empty:
+                break
+        if ids:
+            try:
+                self.store.mark_sent(ids)
+            except DatabaseError:
+                for message_id in ids:
+                    self._sent.put(message_id)
+                raise
+
+    def _drop_broker(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,86 @@
+"""The Store protocol and the unit of work the engine drives through it.
+
+The spec's six methods (``save_saga`` ... ``update_saga_state``) are the
+public protocol. The engine needs one thing more: a *unit of work* over one
+saga in which the step's result, the saga's next state and the messages they
+cause are recorded together or not at all (the transactional outbox).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..messages import Outgoing
+    from ..models import Saga, SagaStep
+
+#: Set when a client writes an outbox row, so an in-process relay wakes at once.
+outbox_written = threading.Event()
+
+
+class Unit(ABC):
+    """One atomic change to one saga.
+
+    ``saga`` and ``step`` are loaded when the unit opens (the step row locked
+    first); ``lock_saga()`` then locks the saga row and loads every step. All
+    saves and sends commit together when the unit closes without an error.
+    """
+
+    saga: Saga
+    step: SagaStep | None
+
+    def __init__(self, fast_path: bool) -> None:
+        self.fast_path = fast_path
+        self.outgoing: list[Outgoing] = []
+
+    @abstractmethod
+    def handler_scope(self) -> AbstractContextManager[None]:
+        """Where a handler runs: its own writes roll back if it raises."""
+
+    @abstractmethod
+    def lock_saga(self) -> list[SagaStep]:
+        """Lock the saga row (after the step row) and return all steps in order."""
+
+    @abstractmethod
+    def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def save_saga(self, fields: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
+        """Record a message for ``step``; it is published after commit."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What django-saga needs from persistence. See the README's Store section."""
+
+    # -- the spec's protocol -------------------------------------------------
+    def save_saga(self, saga: Saga) -> None: ...
+    def load_saga(self, saga_id: str) -> Saga: ...
+    def delete_saga(self, saga_id: str) -> None: ...
+    def list_active_sagas(self) -> list[Saga]: ...
+    def update_saga_step(
+        self, saga_id: str, step_id: str, status: str,
+        output: dict | None = None, error: str = "",
+    ) -> Saga: ...
+    def update_saga_state(self, saga_id: str, state: str) -> Saga: ...
+
+    # -- units of work for the manager and the engine -----------------------
+    def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]: ...
+    def open_step(
+        self, saga_id: str, step_id: str, fast_path: bool = True
+    ) -> AbstractContextManager[Unit | None]: ...
+    def open_saga(self, saga_id: str) -> AbstractContextManager[Unit]: ...
+
+    # -- the outbox ---------------------------------------------------------
+    def claim_due(self, limit: int, lease: float) -> list[Outgoing]: ...
+    def mark_sent(self, ids: Sequence[str]) -> None: ...
+    def purge_sent(self, older_than: float) -> int: ...
+    def unsent_count(self) -> int: ...
+

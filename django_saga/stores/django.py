@@ -1,0 +1,247 @@
+"""The default store: Django models, row locks, and the outbox table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from ..conf import saga_settings
+from ..errors import InvalidStateTransition, SagaNotFound
+from ..messages import Outgoing, StepMessage
+from ..models import (
+    TERMINAL_STATES,
+    OutboxMessage,
+    Saga,
+    SagaState,
+    SagaStep,
+    StepStatus,
+    new_id,
+)
+from .base import Unit, outbox_written
+
+
+class DjangoUnit(Unit):
+    def __init__(self, store: DjangoStore, saga: Saga, step: SagaStep | None, fast_path: bool):
+        super().__init__(fast_path)
+        self.store = store
+        self.saga = saga
+        self.step = step
+        self._steps: list[SagaStep] | None = None
+
+    def handler_scope(self) -> AbstractContextManager[None]:
+        return transaction.atomic(using=self.store.using)
+
+    def lock_saga(self) -> list[SagaStep]:
+        if self._steps is None:
+            db = self.store.using
+            # Refresh in place: the handler and the caller hold this instance.
+            self.saga.refresh_from_db(using=db, from_queryset=Saga.objects.select_for_update())
+            steps = list(SagaStep.objects.using(db).filter(saga_id=self.saga.pk).order_by("position"))
+            if self.step is not None:
+                steps = [self.step if s.pk == self.step.pk else s for s in steps]
+            self._set_steps(steps)
+        assert self._steps is not None
+        return self._steps
+
+    def _set_steps(self, steps: list[SagaStep]) -> None:
+        for step in steps:
+            step.saga = self.saga
+        self.saga.set_steps(steps)
+        self._steps = steps
+
+    def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
+        step.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+
+    def save_saga(self, fields: Sequence[str]) -> None:
+        self.saga.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+
+    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
+        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
+        self.outgoing.append(Outgoing(new_id(), kind, self.saga.pk, body))
+
+    def flush(self) -> None:
+        """Write the outbox rows: the last statement before commit."""
+        if not self.outgoing:
+            return
+        now = timezone.now()
+        # What the engine writes it publishes itself right after commit; a
+        # relay takes the row only if that has not happened within the grace.
+        available = now + timedelta(seconds=saga_settings.PUBLISH_GRACE) if self.fast_path else now
+        OutboxMessage.objects.using(self.store.using).bulk_create(
+            OutboxMessage(
+                id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
+            )
+            for m in self.outgoing
+        )
+        if not self.fast_path:
+            transaction.on_commit(outbox_written.set, using=self.store.using)
+
+
+class DjangoStore:
+    """Sagas in the database; every change is one transaction with row locks."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.using = using
+
+    # -- the spec's protocol -------------------------------------------------
+    def save_saga(self, saga: Saga) -> None:
+        steps = saga.steps
+        with transaction.atomic(using=self.using):
+            saga.save(using=self.using)
+            for position, step in enumerate(steps):
+                step.saga = saga
+                step.position = position
+                step.save(using=self.using)
+
+    def load_saga(self, saga_id: str) -> Saga:
+        saga = self._sagas().filter(pk=saga_id).first()
+        if saga is None:
+            raise SagaNotFound(f"No saga with id {saga_id!r}")
+        return _with_steps(saga)
+
+    def delete_saga(self, saga_id: str) -> None:
+        deleted, _ = Saga.objects.using(self.using).filter(pk=saga_id).delete()
+        if not deleted:
+            raise SagaNotFound(f"No saga with id {saga_id!r}")
+
+    def list_active_sagas(self) -> list[Saga]:
+        return [_with_steps(s) for s in self._sagas().active().order_by("created_at")]
+
+    def update_saga_step(
+        self, saga_id: str, step_id: str, status: str,
+        output: dict | None = None, error: str = "",
+    ) -> Saga:
+        if status not in StepStatus.values:
+            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
+        with self.open_step(saga_id, step_id, fast_path=False) as unit:
+            if unit is None or unit.step is None:
+                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
+            step = unit.step
+            step.status = status
+            step.error = error
+            fields = ["status", "error"]
+            if output is not None:
+                step.output = output
+                fields.append("output")
+            unit.save_step(step, fields)
+            steps = unit.lock_saga()
+            saga = unit.saga
+            if saga.state == SagaState.STARTED and all(
+                s.status == StepStatus.COMPLETED for s in steps
+            ):
+                saga.state = SagaState.COMPLETED
+                saga.completed_at = timezone.now()
+                unit.save_saga(["state", "completed_at"])
+            else:
+                unit.save_saga([])
+        return self.load_saga(saga_id)
+
+    def update_saga_state(self, saga_id: str, state: str) -> Saga:
+        if state not in SagaState.values:
+            raise InvalidStateTransition(
+                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
+            )
+        with transaction.atomic(using=self.using):
+            saga = Saga.objects.using(self.using).select_for_update().filter(pk=saga_id).first()
+            if saga is None:
+                raise SagaNotFound(f"No saga with id {saga_id!r}")
+            saga.state = state
+            saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
+            saga.save(using=self.using, update_fields=["state", "completed_at", "updated_at"])
+        return self.load_saga(saga_id)
+
+    # -- units of work -----------------------------------------------------
+    @contextmanager
+    def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
+        with transaction.atomic(using=self.using):
+            saga.save(using=self.using, force_insert=True)
+            SagaStep.objects.using(self.using).bulk_create(steps)
+            unit = DjangoUnit(self, saga, None, fast_path=False)
+            unit._set_steps(steps)
+            yield unit
+            unit.flush()
+
+    @contextmanager
+    def open_step(
+        self, saga_id: str, step_id: str, fast_path: bool = True
+    ) -> Iterator[Unit | None]:
+        with transaction.atomic(using=self.using):
+            step = (
+                SagaStep.objects.using(self.using)
+                .select_for_update(of=("self",))
+                .select_related("saga")
+                .filter(pk=step_id, saga_id=saga_id)
+                .first()
+            )
+            if step is None:
+                yield None
+                return
+            unit = DjangoUnit(self, step.saga, step, fast_path)
+            yield unit
+            unit.flush()
+
+    @contextmanager
+    def open_saga(self, saga_id: str) -> Iterator[Unit]:
+        with transaction.atomic(using=self.using):
+            # Lock order: step rows (in position order) before the saga row,
+            # the same order the engine takes them in.
+            steps = list(
+                SagaStep.objects.using(self.using)
+                .select_for_update()
+                .filter(saga_id=saga_id)
+                .order_by("position")
+            )
+            saga = Saga.objects.using(self.using).select_for_update().filter(pk=saga_id).first()
+            if saga is None:
+                raise SagaNotFound(f"No saga with id {saga_id!r}")
+            unit = DjangoUnit(self, saga, None, fast_path=False)
+            unit._set_steps(steps)
+            yield unit
+            unit.flush()
+
+    # -- the outbox ---------------------------------------------------------
+    def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
+        now = timezone.now()
+        with transaction.atomic(using=self.using):
+            rows = list(
+                OutboxMessage.objects.using(self.using)
+                .select_for_update(skip_locked=True)
+                .filter(sent_at__isnull=True, available_at__lte=now)
+                .order_by("available_at")
+                .values_list("id", "kind", "saga_id", "body")[:limit]
+            )
+            if rows:
+                # A lease, not a lock: if this relay dies the rows come due again.
+                OutboxMessage.objects.using(self.using).filter(pk__in=[r[0] for r in rows]).update(
+                    available_at=now + timedelta(seconds=lease)
+                )
+        return [Outgoing(*row) for row in rows]
+
+    def mark_sent(self, ids: Sequence[str]) -> None:
+        if ids:
+            OutboxMessage.objects.using(self.using).filter(pk__in=list(ids)).update(
+                sent_at=timezone.now()
+            )
+
+    def purge_sent(self, older_than: float) -> int:
+        cutoff = timezone.now() - timedelta(seconds=older_than)
+        deleted, _ = OutboxMessage.objects.using(self.using).filter(sent_at__lt=cutoff).delete()
+        return deleted
+
+    def unsent_count(self) -> int:
+        return OutboxMessage.objects.using(self.using).filter(sent_at__isnull=True).count()
+
+    def _sagas(self):  # type: ignore[no-untyped-def]
+        return Saga.objects.using(self.using).prefetch_related(
+            Prefetch("step_set", queryset=SagaStep.objects.order_by("position"))
+        )
+
+
+def _with_steps(saga: Saga) -> Saga:
+    saga.set_steps(list(saga.step_set.all()))
+    return saga

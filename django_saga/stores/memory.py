@@ -1,0 +1,235 @@
+"""A thread-safe store in process memory, for tests and demos.
+
+Each unit of work runs on copies taken under the saga's lock and writes them
+back only if it ends without an error, so a failing unit changes nothing.
+Handlers' own database writes are NOT part of such a unit: only the Django
+store gives "local effects exactly once".
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from ..conf import saga_settings
+from ..errors import InvalidStateTransition, SagaNotFound
+from ..messages import Outgoing, StepMessage
+from ..models import ACTIVE_STATES, TERMINAL_STATES, Saga, SagaState, SagaStep, StepStatus, new_id
+from .base import Unit, outbox_written
+
+
+@dataclass
+class _Row:
+    message: Outgoing
+    available_at: datetime
+    sent_at: datetime | None = None
+
+
+class MemoryUnit(Unit):
+    def __init__(self, saga: Saga, step: SagaStep | None, fast_path: bool) -> None:
+        super().__init__(fast_path)
+        self.saga = saga
+        self.step = step
+
+    def handler_scope(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def lock_saga(self) -> list[SagaStep]:
+        return self.saga.steps  # the whole saga is already held by this unit
+
+    def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
+        step.updated_at = timezone.now()
+
+    def save_saga(self, fields: Sequence[str]) -> None:
+        self.saga.updated_at = timezone.now()
+
+    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
+        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
+        self.outgoing.append(Outgoing(new_id(), kind, self.saga.pk, body))
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saga_locks: dict[str, threading.RLock] = {}
+        self._sagas: dict[str, Saga] = {}
+        self._outbox: dict[str, _Row] = {}
+
+    # -- helpers ------------------------------------------------------------
+    def _saga_lock(self, saga_id: str) -> threading.RLock:
+        with self._lock:
+            return self._saga_locks.setdefault(saga_id, threading.RLock())
+
+    def _copy(self, saga_id: str) -> Saga:
+        with self._lock:
+            saga = self._sagas.get(saga_id)
+            if saga is None:
+                raise SagaNotFound(f"No saga with id {saga_id!r}")
+            steps = saga.steps
+        clone = copy.copy(saga)
+        clone.context = copy.deepcopy(saga.context)
+        clone_steps = []
+        for step in steps:
+            s = copy.copy(step)
+            s.input = copy.deepcopy(step.input)
+            s.output = copy.deepcopy(step.output)
+            s.saga = clone
+            clone_steps.append(s)
+        clone.set_steps(clone_steps)
+        return clone
+
+    def _commit(self, unit: MemoryUnit) -> None:
+        with self._lock:
+            self._sagas[unit.saga.pk] = unit.saga
+            now = timezone.now()
+            grace = timedelta(seconds=saga_settings.PUBLISH_GRACE) if unit.fast_path else timedelta()
+            for message in unit.outgoing:
+                self._outbox[message.id] = _Row(message, now + grace)
+        if unit.outgoing and not unit.fast_path:
+            outbox_written.set()
+
+    @contextmanager
+    def _unit(self, saga_id: str, step_id: str | None, fast_path: bool) -> Iterator[MemoryUnit]:
+        with self._saga_lock(saga_id):
+            saga = self._copy(saga_id)
+            step = None
+            if step_id is not None:
+                step = next((s for s in saga.steps if s.pk == step_id), None)
+                if step is None:
+                    raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
+            unit = MemoryUnit(saga, step, fast_path)
+            yield unit
+            self._commit(unit)
+
+    # -- the spec's protocol -------------------------------------------------
+    def save_saga(self, saga: Saga) -> None:
+        steps = saga.steps
+        for position, step in enumerate(steps):
+            step.saga = saga
+            step.position = position
+        now = timezone.now()
+        saga.created_at = saga.created_at or now
+        saga.updated_at = now
+        with self._lock:
+            self._sagas[saga.pk] = saga
+        self._sagas[saga.pk] = self._copy(saga.pk)
+
+    def load_saga(self, saga_id: str) -> Saga:
+        with self._saga_lock(saga_id):
+            return self._copy(saga_id)
+
+    def delete_saga(self, saga_id: str) -> None:
+        with self._lock:
+            if self._sagas.pop(saga_id, None) is None:
+                raise SagaNotFound(f"No saga with id {saga_id!r}")
+            for key in [k for k, row in self._outbox.items() if row.message.saga_id == saga_id]:
+                del self._outbox[key]
+
+    def list_active_sagas(self) -> list[Saga]:
+        with self._lock:
+            ids = [s.pk for s in self._sagas.values() if s.state in ACTIVE_STATES]
+        return sorted((self.load_saga(i) for i in ids), key=lambda s: s.created_at)
+
+    def update_saga_step(
+        self, saga_id: str, step_id: str, status: str,
+        output: dict | None = None, error: str = "",
+    ) -> Saga:
+        if status not in StepStatus.values:
+            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
+        with self._unit(saga_id, step_id, fast_path=False) as unit:
+            assert unit.step is not None
+            unit.step.status = status
+            unit.step.error = error
+            if output is not None:
+                unit.step.output = copy.deepcopy(output)
+            unit.save_step(unit.step, ())
+            saga = unit.saga
+            if saga.state == SagaState.STARTED and all(
+                s.status == StepStatus.COMPLETED for s in saga.steps
+            ):
+                saga.state = SagaState.COMPLETED
+                saga.completed_at = timezone.now()
+            unit.save_saga(())
+        return self.load_saga(saga_id)
+
+    def update_saga_state(self, saga_id: str, state: str) -> Saga:
+        if state not in SagaState.values:
+            raise InvalidStateTransition(
+                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
+            )
+        with self._unit(saga_id, None, fast_path=False) as unit:
+            unit.saga.state = state
+            unit.saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
+            unit.save_saga(())
+        return self.load_saga(saga_id)
+
+    # -- units of work -----------------------------------------------------
+    @contextmanager
+    def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
+        now = timezone.now()
+        saga.created_at = saga.updated_at = now
+        for step in steps:
+            step.created_at = step.updated_at = now
+        saga.set_steps(steps)
+        with self._saga_lock(saga.pk):
+            unit = MemoryUnit(saga, None, fast_path=False)
+            yield unit
+            self._commit(unit)
+
+    @contextmanager
+    def open_step(
+        self, saga_id: str, step_id: str, fast_path: bool = True
+    ) -> Iterator[Unit | None]:
+        try:
+            lock = self._saga_lock(saga_id)
+            with lock:
+                saga = self._copy(saga_id)
+        except SagaNotFound:
+            yield None
+            return
+        if not any(s.pk == step_id for s in saga.steps):
+            yield None
+            return
+        with self._unit(saga_id, step_id, fast_path) as unit:
+            yield unit
+
+    def open_saga(self, saga_id: str) -> AbstractContextManager[Unit]:
+        return self._unit(saga_id, None, fast_path=False)
+
+    # -- the outbox ---------------------------------------------------------
+    def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
+        now = timezone.now()
+        with self._lock:
+            due = sorted(
+                (r for r in self._outbox.values() if r.sent_at is None and r.available_at <= now),
+                key=lambda r: r.available_at,
+            )[:limit]
+            for row in due:
+                row.available_at = now + timedelta(seconds=lease)
+            return [row.message for row in due]
+
+    def mark_sent(self, ids: Sequence[str]) -> None:
+        now = timezone.now()
+        with self._lock:
+            for message_id in ids:
+                row = self._outbox.get(message_id)
+                if row is not None:
+                    row.sent_at = now
+
+    def purge_sent(self, older_than: float) -> int:
+        cutoff = timezone.now() - timedelta(seconds=older_than)
+        with self._lock:
+            old = [k for k, r in self._outbox.items() if r.sent_at and r.sent_at < cutoff]
+            for key in old:
+                del self._outbox[key]
+        return len(old)
+
+    def unsent_count(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._outbox.values() if r.sent_at is None)

@@ -1,0 +1,25 @@
+"""Small helpers the tests share."""
+
+from __future__ import annotations
+
+from django_saga import Step, manager
+from django_saga.models import Saga
+
+from .conftest import wait_for
+
+
+def steps(*specs: tuple[str, str, str]) -> list[Step]:
+    """``steps(("a", "test.record", "test.undo"), ...)`` with an input naming the step."""
+    return [Step(name, action, comp, {"step": name}) for name, action, comp in specs]
+
+
+def wait_terminal(saga_id: str, timeout: float = 20.0) -> Saga:
+    """Wait until the saga is completed, compensated, failed or compensation_failed."""
+
+    def done() -> Saga | None:
+        saga = manager.get(saga_id)
+        return None if saga.is_active() else saga
+
+    result = wait_for(done, timeout, f"saga {saga_id} to finish")
+    assert isinstance(result, Saga)
+    return result

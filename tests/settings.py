@@ -1,0 +1,95 @@
+"""Settings for django-saga's own test suite.
+
+``SAGA_TEST_DB=postgres`` runs it on PostgreSQL (``SAGA_TEST_PG_*`` override
+host, port, user); the default is SQLite in a file, so that an engine running
+in a subprocess sees the same database.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "django-saga-tests"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_saga",
+    "tests.testapp.apps.TestAppConfig",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DB = os.environ.get("SAGA_TEST_DB", "sqlite")
+if DB == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "django_saga",
+            "HOST": os.environ.get("SAGA_TEST_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("SAGA_TEST_PG_PORT", "5432"),
+            "USER": os.environ.get("SAGA_TEST_PG_USER", "postgres"),
+            "PASSWORD": os.environ.get("SAGA_TEST_PG_PASSWORD", ""),
+            "CONN_MAX_AGE": None,
+            "TEST": {"NAME": os.environ.get("SAGA_TEST_PG_NAME", "test_django_saga")},
+        }
+    }
+elif DB == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / "db.sqlite3"),
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
+            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+        }
+    }
+else:
+    raise RuntimeError(f"SAGA_TEST_DB must be 'sqlite' or 'postgres', not {DB!r}")
+
+SAGA = {
+    "BROKER_URL": os.environ.get("SAGA_TEST_BROKER_URL", "memory://tests"),
+    "RELAY_INTERVAL": 0.05,
+    "PUBLISH_GRACE": 5.0,
+    "SHUTDOWN_GRACE": 5.0,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_saga": {"handlers": ["console"], "level": "INFO"}},
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# An engine subprocess started by the suite uses the suite's test database
+# and the test's own broker names.
+if os.environ.get("SAGA_TEST_USE_TEST_DB"):
+    DATABASES["default"]["NAME"] = os.environ["SAGA_TEST_USE_TEST_DB"]
+if os.environ.get("SAGA_TEST_OVERRIDES"):
+    import ast
+
+    SAGA.update(ast.literal_eval(os.environ["SAGA_TEST_OVERRIDES"]))

@@ -1,0 +1,14 @@
+"""Models the test handlers write to, so tests can see local effects."""
+
+from django.db import models
+
+
+class Ledger(models.Model):
+    """One row per effect a handler committed, keyed by the step that caused it."""
+
+    step_id = models.CharField(max_length=26)
+    action = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["step_id"])]

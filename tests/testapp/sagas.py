@@ -1,0 +1,75 @@
+"""Handlers for the test suite, found by django-saga's autodiscovery of sagas.py."""
+
+import os
+import time
+
+from django_saga import compensation_handler, step_handler
+
+from .models import Ledger
+
+
+def _record(step, action):
+    Ledger.objects.create(step_id=step.id, action=action)
+
+
+@step_handler("test.record")
+def record(saga, step):
+    _record(step, "do:" + step.name)
+    return {"done": step.name, "seen_context": saga.context.get("tag")}
+
+
+@step_handler("test.set_output")
+def set_output(saga, step):
+    _record(step, "do:" + step.name)
+    step.output = {"via": "attribute"}
+
+
+@step_handler("test.record_then_fail")
+def record_then_fail(saga, step):
+    _record(step, "do:" + step.name)
+    raise RuntimeError("card declined")
+
+
+@step_handler("test.fail")
+def fail(saga, step):
+    raise ValueError(f"{step.name} refuses")
+
+
+@step_handler("test.keyerror")
+def keyerror(saga, step):
+    return {"value": step.input["missing"]}
+
+
+@step_handler("test.bad_output")
+def bad_output(saga, step):
+    _record(step, "do:" + step.name)
+    return {"value": object()}
+
+
+@step_handler("test.returns_list")
+def returns_list(saga, step):
+    return ["not", "a", "dict"]
+
+
+@step_handler("test.sleep")
+def sleep(saga, step):
+    time.sleep(step.input.get("seconds", 0.5))
+    _record(step, "do:" + step.name)
+    return {"pid": os.getpid()}
+
+
+@step_handler("test.pid")
+def pid(saga, step):
+    _record(step, "do:" + step.name)
+    return {"pid": os.getpid()}
+
+
+@compensation_handler("test.undo")
+def undo(saga, step):
+    _record(step, "undo:" + step.name)
+
+
+@compensation_handler("test.undo_fail")
+def undo_fail(saga, step):
+    _record(step, "undo:" + step.name)
+    raise RuntimeError("refund service down")
