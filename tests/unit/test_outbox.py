@@ -1,0 +1,51 @@
+"""The outbox: nothing is lost between recording a state change and publishing it."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_saga import manager
+from django_saga.errors import PublishError
+from django_saga.models import OutboxMessage
+from django_saga.transports import memory
+from tests.conftest import wait_for
+from tests.helpers import steps, wait_terminal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_start_without_an_engine_keeps_the_message_until_one_runs(run_engine):
+    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+    row = OutboxMessage.objects.get(saga_id=saga.id)
+    assert row.sent_at is None and row.kind == "execute"
+    run_engine()
+    assert wait_terminal(saga.id).state == "completed"
+    assert OutboxMessage.objects.filter(saga_id=saga.id).count() == 2  # a, then b
+    # The engine's own publishes are marked sent in batches, a moment later.
+    wait_for(lambda: not OutboxMessage.objects.filter(saga_id=saga.id, sent_at__isnull=True)
+             .exists(), 5, "every outbox row marked sent")
+
+
+class _RefusingConnection(memory.MemoryConnection):
+    """The engine's own connection: the broker refuses every fast-path publish."""
+
+    def publish(self, messages):
+        raise PublishError("broker refused (injected)")
+
+
+def test_messages_the_fast_path_could_not_publish_are_relayed(run_engine, settings, monkeypatch):
+    settings.SAGA = {**settings.SAGA, "PUBLISH_GRACE": 0.3}
+    monkeypatch.setattr(
+        "django_saga.engine.connect",
+        lambda url, name: _RefusingConnection(url, memory.Topology.from_settings()),
+    )
+    engine = run_engine()
+    saga = manager.start(
+        "order", steps(("a", "test.record", "test.undo"), ("b", "test.fail", ""))
+    )
+    saga = wait_terminal(saga.id)
+    # Every message after the first was committed by the engine, refused by the
+    # broker, and published by the relay once the grace had passed.
+    assert saga.state == "compensated"
+    assert [s.status for s in saga.steps] == ["compensated", "failed"]
+    assert engine._relay is not None and engine._relay.published == 3
