@@ -55,8 +55,12 @@ class Manager:
         saga = Saga(name=name, context=saga_context)
         records = [
             SagaStep(
-                saga=saga, position=position, name=s.name, action=s.action,
-                compensation=s.compensation, input=s.input,
+                saga=saga,
+                position=position,
+                name=s.name,
+                action=s.action,
+                compensation=s.compensation,
+                input=s.input,
             )
             for position, s in enumerate(declared)
         ]

@@ -13,8 +13,11 @@ from .conf import saga_settings
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = [
-        Error(problem, hint="See the configuration table in django-saga's README.",
-              id="django_saga.E001")
+        Error(
+            problem,
+            hint="See the configuration table in django-saga's README.",
+            id="django_saga.E001",
+        )
         for problem in saga_settings.validate()
     ]
     store = saga_settings.STORE
@@ -23,9 +26,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             import_string(store)
         except ImportError as exc:
             errors.append(
-                Error(f"SAGA['STORE'] = {store!r} cannot be imported: {exc}",
-                      hint="Use django_saga.stores.django.DjangoStore or "
-                      "django_saga.stores.memory.MemoryStore.",
-                      id="django_saga.E002")
+                Error(
+                    f"SAGA['STORE'] = {store!r} cannot be imported: {exc}",
+                    hint="Use django_saga.stores.django.DjangoStore or "
+                    "django_saga.stores.memory.MemoryStore.",
+                    id="django_saga.E002",
+                )
             )
     return errors

@@ -130,10 +130,11 @@ def _check(value: Any, rule: _Rule) -> str | None:
         return f"expected {expected}, got {type(value).__name__}"
     if rule.nonempty and not value:
         return "must not be empty"
-    if rule.positive and value <= 0:
-        return "must be greater than zero"
-    if not rule.positive and isinstance(value, int | float) and value < 0:
-        return "must not be negative"
+    if isinstance(value, int | float):
+        if rule.positive and value <= 0:
+            return "must be greater than zero"
+        if value < 0:
+            return "must not be negative"
     if rule.choices and value not in rule.choices:
         return "must be one of " + ", ".join(rule.choices)
     return None

@@ -40,13 +40,17 @@ def to_json(value: Any, what: str) -> Any:
 def normalise_steps(steps: Iterable[Step | Mapping[str, Any]]) -> list[Step]:
     """Validate a step list and return it as ``Step`` objects with JSON inputs."""
     if isinstance(steps, str | bytes | Mapping) or not isinstance(steps, Iterable):
-        raise SagaDefinitionError(f"steps must be a list of Step objects, got {type(steps).__name__}")
+        raise SagaDefinitionError(
+            f"steps must be a list of Step objects, got {type(steps).__name__}"
+        )
     result: list[Step] = []
     seen: set[str] = set()
     for index, raw in enumerate(steps):
         step = _as_step(raw, index)
         if step.name in seen:
-            raise SagaDefinitionError(f"Duplicate step name {step.name!r}: step names must be unique")
+            raise SagaDefinitionError(
+                f"Duplicate step name {step.name!r}: step names must be unique"
+            )
         seen.add(step.name)
         if not isinstance(step.input, Mapping):
             raise SagaDefinitionError(
@@ -76,7 +80,6 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
             raise SagaDefinitionError(f"Step #{index + 1} needs a non-empty {attr}, got {value!r}")
     if not isinstance(raw.compensation, str):
         raise SagaDefinitionError(
-            f"Step {raw.name!r} compensation must be an action name or '', "
-            f"got {raw.compensation!r}"
+            f"Step {raw.name!r} compensation must be an action name or '', got {raw.compensation!r}"
         )
     return raw

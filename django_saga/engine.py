@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from functools import partial
 
 from django.db import connections
 
@@ -90,7 +91,9 @@ class Engine:
                 connection.consume(queue, self._on_delivery, self.prefetch)
             logger.info(
                 "Saga engine consuming %s with concurrency %d, prefetch %d",
-                " and ".join(connection.topology.work_queues), self.concurrency, self.prefetch,
+                " and ".join(connection.topology.work_queues),
+                self.concurrency,
+                self.prefetch,
             )
             self.ready.set()
             while not self._stopping.is_set():
@@ -129,7 +132,9 @@ class Engine:
         if self._inflight:
             logger.warning(
                 "Shutdown grace of %.0fs passed with %d step(s) in flight; "
-                "their messages return to the queue", self.shutdown_grace, self._inflight,
+                "their messages return to the queue",
+                self.shutdown_grace,
+                self._inflight,
             )
 
     def _finish(self, delivery: Delivery, result: Result) -> None:
@@ -162,7 +167,7 @@ class Engine:
                 result = self._process(delivery)
                 connection = self._connection
                 if connection is not None:
-                    connection.call_threadsafe(lambda d=delivery, r=result: self._finish(d, r))
+                    connection.call_threadsafe(partial(self._finish, delivery, result))
         finally:
             connections.close_all()
 

@@ -27,8 +27,13 @@ class StepMessage:
 
     def encode(self) -> str:
         return json.dumps(
-            {"v": VERSION, "kind": self.kind, "saga_id": self.saga_id,
-             "step_id": self.step_id, "attempt": self.attempt},
+            {
+                "v": VERSION,
+                "kind": self.kind,
+                "saga_id": self.saga_id,
+                "step_id": self.step_id,
+                "attempt": self.attempt,
+            },
             separators=(",", ":"),
         )
 

@@ -59,7 +59,10 @@ class Saga(models.Model):
         "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
     )
     context = models.JSONField(
-        "context", default=dict, blank=True, encoder=DjangoJSONEncoder,
+        "context",
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="Saga-wide data every handler can read.",
     )
     error = models.TextField(
@@ -68,7 +71,9 @@ class Saga(models.Model):
     created_at = models.DateTimeField("created", auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField("updated", auto_now=True)
     completed_at = models.DateTimeField(
-        "completed", null=True, blank=True,
+        "completed",
+        null=True,
+        blank=True,
         help_text="When the saga reached completed or compensated.",
     )
 
@@ -80,7 +85,8 @@ class Saga(models.Model):
         ordering = ("-created_at",)
         indexes = [
             models.Index(
-                fields=["updated_at"], name="saga_active_updated_idx",
+                fields=["updated_at"],
+                name="saga_active_updated_idx",
                 condition=Q(state__in=["started", "compensating"]),
             ),
             models.Index(fields=["state", "created_at"], name="saga_state_created_idx"),
@@ -140,7 +146,10 @@ class SagaStep(models.Model):
     name = models.CharField("name", max_length=200)
     action = models.CharField("action", max_length=200)
     compensation = models.CharField(
-        "compensation", max_length=200, blank=True, default="",
+        "compensation",
+        max_length=200,
+        blank=True,
+        default="",
         help_text="Action that undoes this step; empty if nothing needs undoing.",
     )
     input = models.JSONField("input", default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -153,7 +162,8 @@ class SagaStep(models.Model):
         "attempts", default=0, help_text="Execute messages dispatched for this step."
     )
     compensation_attempts = models.PositiveIntegerField(
-        "compensation attempts", default=0,
+        "compensation attempts",
+        default=0,
         help_text="Compensate messages dispatched for this step.",
     )
     created_at = models.DateTimeField("created", auto_now_add=True)
@@ -208,11 +218,13 @@ class OutboxMessage(models.Model):
         verbose_name_plural = "outbox messages"
         indexes = [
             models.Index(
-                fields=["available_at"], name="saga_outbox_unsent_idx",
+                fields=["available_at"],
+                name="saga_outbox_unsent_idx",
                 condition=Q(sent_at__isnull=True),
             ),
             models.Index(
-                fields=["sent_at"], name="saga_outbox_sent_idx",
+                fields=["sent_at"],
+                name="saga_outbox_sent_idx",
                 condition=Q(sent_at__isnull=False),
             ),
         ]

@@ -7,6 +7,7 @@ message commit together (DESIGN invariants 2-5).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -61,13 +62,18 @@ class Processor:
             except TRANSIENT_DB_ERRORS as exc:
                 logger.warning(
                     "Database error on saga=%s step=%s (try %d of %d): %s",
-                    message.saga_id, message.step_id, attempt, DB_ATTEMPTS, exc,
+                    message.saga_id,
+                    message.step_id,
+                    attempt,
+                    DB_ATTEMPTS,
+                    exc,
                 )
                 _drop_connection()
                 time.sleep(0.05 * 2**attempt)
             except DatabaseError:
-                logger.exception("Database error on saga=%s step=%s", message.saga_id,
-                                 message.step_id)
+                logger.exception(
+                    "Database error on saga=%s step=%s", message.saga_id, message.step_id
+                )
                 _drop_connection()
                 break
         return Result(REQUEUE, reason="database unavailable")
@@ -150,20 +156,33 @@ def _log_stale(step: SagaStep, message: StepMessage) -> None:
     logger.debug(
         "Dropping a duplicate or stale %s message: saga=%s step=%s attempt=%d "
         "(step is %s, attempt %d)",
-        message.kind, step.saga_id, step.name, message.attempt, step.status,
+        message.kind,
+        step.saga_id,
+        step.name,
+        message.attempt,
+        step.status,
         step.attempts if message.kind == EXECUTE else step.compensation_attempts,
     )
 
 
 def _log_step(
-    step: SagaStep, kind: str, outcome: str, duration_ms: int,
-    error: str = "", exc: BaseException | None = None,
+    step: SagaStep,
+    kind: str,
+    outcome: str,
+    duration_ms: int,
+    error: str = "",
+    exc: BaseException | None = None,
 ) -> None:
     action = step.action if kind == "execute" else step.compensation
     logger.log(
         logging.WARNING if error else logging.INFO,
         "saga=%s step=%s %s=%s outcome=%s duration_ms=%d%s",
-        step.saga_id, step.name, kind, action, outcome, duration_ms,
+        step.saga_id,
+        step.name,
+        kind,
+        action,
+        outcome,
+        duration_ms,
         f" error={error!r}" if error else "",
     )
     if exc is not None:
@@ -185,7 +204,5 @@ def _close_broken_connections() -> None:
 
 def _drop_connection() -> None:
     for conn in connections.all(initialized_only=True):
-        try:
+        with contextlib.suppress(DatabaseError):
             conn.close()
-        except DatabaseError:
-            pass

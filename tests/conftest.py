@@ -178,12 +178,18 @@ class EngineProcess:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "django", "saga_engine", "--settings", "tests.settings", *args],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
 
     def wait_ready(self, timeout: float = 20) -> None:
-        wait_for(lambda: b"consuming" in self.output_bytes() or self.process.poll() is not None,
-                 timeout, "the engine subprocess to start consuming")
+        wait_for(
+            lambda: b"consuming" in self.output_bytes() or self.process.poll() is not None,
+            timeout,
+            "the engine subprocess to start consuming",
+        )
         assert self.process.poll() is None, f"engine exited early:\n{self.output()}"
 
     def output_bytes(self) -> bytes:

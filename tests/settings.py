@@ -45,6 +45,7 @@ TEMPLATES = [
 ]
 
 DB = os.environ.get("SAGA_TEST_DB", "sqlite")
+DATABASES: dict[str, dict[str, object]]
 if DB == "postgres":
     DATABASES = {
         "default": {
@@ -70,7 +71,7 @@ elif DB == "sqlite":
 else:
     raise RuntimeError(f"SAGA_TEST_DB must be 'sqlite' or 'postgres', not {DB!r}")
 
-SAGA = {
+SAGA: dict[str, object] = {
     "BROKER_URL": os.environ.get("SAGA_TEST_BROKER_URL", "memory://tests"),
     "RELAY_INTERVAL": 0.05,
     "PUBLISH_GRACE": 5.0,

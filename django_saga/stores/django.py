@@ -41,7 +41,9 @@ class DjangoUnit(Unit):
             db = self.store.using
             # Refresh in place: the handler and the caller hold this instance.
             self.saga.refresh_from_db(using=db, from_queryset=Saga.objects.select_for_update())
-            steps = list(SagaStep.objects.using(db).filter(saga_id=self.saga.pk).order_by("position"))
+            steps = list(
+                SagaStep.objects.using(db).filter(saga_id=self.saga.pk).order_by("position")
+            )
             if self.step is not None:
                 steps = [self.step if s.pk == self.step.pk else s for s in steps]
             self._set_steps(steps)
@@ -113,8 +115,12 @@ class DjangoStore:
         return [_with_steps(s) for s in self._sagas().active().order_by("created_at")]
 
     def update_saga_step(
-        self, saga_id: str, step_id: str, status: str,
-        output: dict | None = None, error: str = "",
+        self,
+        saga_id: str,
+        step_id: str,
+        status: str,
+        output: dict | None = None,
+        error: str = "",
     ) -> Saga:
         if status not in StepStatus.values:
             raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")

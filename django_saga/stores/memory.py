@@ -88,7 +88,9 @@ class MemoryStore:
         with self._lock:
             self._sagas[unit.saga.pk] = unit.saga
             now = timezone.now()
-            grace = timedelta(seconds=saga_settings.PUBLISH_GRACE) if unit.fast_path else timedelta()
+            grace = (
+                timedelta(seconds=saga_settings.PUBLISH_GRACE) if unit.fast_path else timedelta()
+            )
             for message in unit.outgoing:
                 self._outbox[message.id] = _Row(message, now + grace)
         if unit.outgoing and not unit.fast_path:
@@ -137,8 +139,12 @@ class MemoryStore:
         return sorted((self.load_saga(i) for i in ids), key=lambda s: s.created_at)
 
     def update_saga_step(
-        self, saga_id: str, step_id: str, status: str,
-        output: dict | None = None, error: str = "",
+        self,
+        saga_id: str,
+        step_id: str,
+        status: str,
+        output: dict | None = None,
+        error: str = "",
     ) -> Saga:
         if status not in StepStatus.values:
             raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")

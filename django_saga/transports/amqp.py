@@ -7,7 +7,9 @@ worker threads hand acks and publishes to the owning thread through
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,7 +66,8 @@ class AmqpConnection(Connection):
             ch.queue_bind(t.dead_letter_queue, t.dead_letter_exchange)
             for queue in t.work_queues:
                 ch.queue_declare(
-                    queue, durable=True,
+                    queue,
+                    durable=True,
                     arguments={
                         "x-queue-type": t.queue_type,
                         "x-dead-letter-exchange": t.dead_letter_exchange,
@@ -86,8 +89,11 @@ class AmqpConnection(Connection):
         def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
             on_message(
                 Delivery(
-                    tag=method.delivery_tag, queue=queue, body=body,
-                    message_id=properties.message_id, redelivered=method.redelivered,
+                    tag=method.delivery_tag,
+                    queue=queue,
+                    body=body,
+                    message_id=properties.message_id,
+                    redelivered=method.redelivered,
                     headers=properties.headers,
                 )
             )
@@ -97,7 +103,7 @@ class AmqpConnection(Connection):
 
     def cancel_consumers(self) -> None:
         for tag in list(self._consumers):
-            self._guard(lambda t=tag: self._channel.basic_cancel(t))
+            self._guard(partial(self._channel.basic_cancel, tag))
             del self._consumers[tag]
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
@@ -111,8 +117,11 @@ class AmqpConnection(Connection):
             )
             try:
                 self._channel.basic_publish(
-                    self.topology.exchange, self.topology.queue_for(message.kind),
-                    message.body.encode(), properties=properties, mandatory=True,
+                    self.topology.exchange,
+                    self.topology.queue_for(message.kind),
+                    message.body.encode(),
+                    properties=properties,
+                    mandatory=True,
                 )
             except pika.exceptions.UnroutableError as exc:
                 raise PublishError(
@@ -136,10 +145,13 @@ class AmqpConnection(Connection):
         headers[QUEUE_HEADER] = delivery.queue
         try:
             self._channel.basic_publish(
-                self.topology.dead_letter_exchange, delivery.queue, delivery.body,
+                self.topology.dead_letter_exchange,
+                delivery.queue,
+                delivery.body,
                 properties=pika.BasicProperties(
                     delivery_mode=pika.DeliveryMode.Persistent,
-                    message_id=delivery.message_id, headers=headers,
+                    message_id=delivery.message_id,
+                    headers=headers,
                 ),
             )
         except (pika.exceptions.AMQPError, OSError) as exc:
@@ -161,10 +173,8 @@ class AmqpConnection(Connection):
 
     def close(self) -> None:
         if self._connection.is_open:
-            try:
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 self._connection.close()
-            except (pika.exceptions.AMQPError, OSError):
-                pass
 
     @property
     def is_open(self) -> bool:

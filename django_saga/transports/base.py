@@ -34,8 +34,12 @@ class Topology:
     def from_settings(cls) -> Topology:
         s = saga_settings
         return cls(
-            s.EXCHANGE, s.STEP_QUEUE, s.COMPENSATE_QUEUE,
-            s.DEAD_LETTER_EXCHANGE, s.DEAD_LETTER_QUEUE, s.QUEUE_TYPE,
+            s.EXCHANGE,
+            s.STEP_QUEUE,
+            s.COMPENSATE_QUEUE,
+            s.DEAD_LETTER_EXCHANGE,
+            s.DEAD_LETTER_QUEUE,
+            s.QUEUE_TYPE,
         )
 
     def queue_for(self, kind: str) -> str:

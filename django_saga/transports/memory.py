@@ -124,7 +124,8 @@ class MemoryConnection(Connection):
         self._check_open()
         for m in messages:
             self.broker.route(
-                self.topology.exchange, self.topology.queue_for(m.kind),
+                self.topology.exchange,
+                self.topology.queue_for(m.kind),
                 _Message(m.body.encode(), m.id),
             )
 
@@ -158,7 +159,8 @@ class MemoryConnection(Connection):
         headers[REASON_HEADER] = reason
         headers[QUEUE_HEADER] = queue
         self.broker.route(
-            self.topology.dead_letter_exchange, queue,
+            self.topology.dead_letter_exchange,
+            queue,
             _Message(message.body, message.message_id, headers),
         )
 
@@ -208,8 +210,14 @@ class MemoryConnection(Connection):
                 consumer.unacked += 1
                 self._unacked[tag] = (consumer, message)
                 consumer.callback(
-                    Delivery(tag, consumer.queue, message.body, message.message_id,
-                             message.redelivered, message.headers)
+                    Delivery(
+                        tag,
+                        consumer.queue,
+                        message.body,
+                        message.message_id,
+                        message.redelivered,
+                        message.headers,
+                    )
                 )
                 dispatched = True
         return dispatched

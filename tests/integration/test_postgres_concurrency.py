@@ -40,8 +40,10 @@ def test_twenty_threads_updating_steps_of_one_saga_lose_no_update():
     store = get_store()
     step_ids = [s.id for s in saga.steps]
 
-    _in_threads(20, lambda i: store.update_saga_step(
-        saga.id, step_ids[i], "completed", output={"writer": i}))
+    _in_threads(
+        20,
+        lambda i: store.update_saga_step(saga.id, step_ids[i], "completed", output={"writer": i}),
+    )
 
     saga = store.load_saga(saga.id)
     assert [s.output for s in saga.steps] == [{"writer": i} for i in range(20)]

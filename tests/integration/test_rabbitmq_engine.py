@@ -49,8 +49,11 @@ def test_three_step_saga_completes_with_outputs(amqp, engine_process):
     engine_process(amqp)
     saga = manager.start(
         "order",
-        steps(("a", "test.record", "test.undo"), ("b", "test.set_output", "test.undo"),
-              ("c", "test.pid", "")),
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.set_output", "test.undo"),
+            ("c", "test.pid", ""),
+        ),
         context={"tag": "t"},
     )
     saga = wait_terminal(saga.id, 30)
@@ -66,16 +69,19 @@ def test_failure_at_step_three_compensates_in_reverse(amqp, engine_process):
     engine_process(amqp)
     saga = manager.start(
         "order",
-        steps(("a", "test.record", "test.undo"), ("b", "test.record", "test.undo"),
-              ("c", "test.fail", "test.undo")),
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.record", "test.undo"),
+            ("c", "test.fail", "test.undo"),
+        ),
     )
     saga = wait_terminal(saga.id, 30)
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["compensated", "compensated", "failed"]
     undo = list(
-        Ledger.objects.filter(action__startswith="undo:").order_by("id").values_list(
-            "action", flat=True
-        )
+        Ledger.objects.filter(action__startswith="undo:")
+        .order_by("id")
+        .values_list("action", flat=True)
     )
     assert undo == ["undo:b", "undo:a"]
     b, a = saga.step("b"), saga.step("a")
@@ -85,8 +91,9 @@ def test_failure_at_step_three_compensates_in_reverse(amqp, engine_process):
 
 def test_failure_at_step_one_ends_compensated(amqp, engine_process):
     engine_process(amqp)
-    saga = manager.start("order", steps(("a", "test.fail", "test.undo"),
-                                        ("b", "test.record", "test.undo")))
+    saga = manager.start(
+        "order", steps(("a", "test.fail", "test.undo"), ("b", "test.record", "test.undo"))
+    )
     saga = wait_terminal(saga.id, 30)
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["failed", "cancelled"]
@@ -94,15 +101,19 @@ def test_failure_at_step_one_ends_compensated(amqp, engine_process):
 
 def test_handler_writes_roll_back_when_it_raises(amqp, engine_process):
     engine_process(amqp)
-    saga = manager.start("order", steps(("a", "test.record", "test.undo"),
-                                        ("b", "test.record_then_fail", "")))
+    saga = manager.start(
+        "order", steps(("a", "test.record", "test.undo"), ("b", "test.record_then_fail", ""))
+    )
     saga = wait_terminal(saga.id, 30)
     assert saga.state == "compensated"
     assert saga.step("b").error == "RuntimeError: card declined"
     # The row test.record_then_fail wrote before raising is gone; a's stays (then undone).
     assert not Ledger.objects.filter(step_id=saga.step("b").id).exists()
-    assert list(Ledger.objects.filter(step_id=saga.step("a").id).values_list(
-        "action", flat=True).order_by("id")) == ["do:a", "undo:a"]
+    assert list(
+        Ledger.objects.filter(step_id=saga.step("a").id)
+        .values_list("action", flat=True)
+        .order_by("id")
+    ) == ["do:a", "undo:a"]
 
 
 def test_duplicate_step_messages_run_the_handler_once(amqp, engine_process):
@@ -113,8 +124,9 @@ def test_duplicate_step_messages_run_the_handler_once(amqp, engine_process):
     topology.close()
     connection, channel = _channel(amqp["BROKER_URL"])
     for _ in range(3):
-        channel.basic_publish("", amqp["STEP_QUEUE"], first.body.encode(),
-                              pika.BasicProperties(delivery_mode=2))
+        channel.basic_publish(
+            "", amqp["STEP_QUEUE"], first.body.encode(), pika.BasicProperties(delivery_mode=2)
+        )
     connection.close()
     # Two engines race for the four copies (three by hand, one from the outbox).
     engine_process(amqp)
@@ -147,13 +159,15 @@ def test_malformed_messages_are_dead_lettered_and_the_engine_goes_on(amqp, engin
     connection, channel = _channel(amqp["BROKER_URL"])
     bodies = {
         b"not json at all": "body is not JSON",
-        json.dumps({"v": 1, "kind": "execute", "saga_id": "01NOPE", "step_id": "01NOPE",
-                    "attempt": 1}).encode(): "unknown saga '01NOPE' or step '01NOPE'",
+        json.dumps(
+            {"v": 1, "kind": "execute", "saga_id": "01NOPE", "step_id": "01NOPE", "attempt": 1}
+        ).encode(): "unknown saga '01NOPE' or step '01NOPE'",
         json.dumps({"v": 7, "kind": "execute"}).encode(): "unknown protocol version 7",
     }
     for body in bodies:
-        channel.basic_publish(amqp["EXCHANGE"], amqp["STEP_QUEUE"], body,
-                              pika.BasicProperties(delivery_mode=2))
+        channel.basic_publish(
+            amqp["EXCHANGE"], amqp["STEP_QUEUE"], body, pika.BasicProperties(delivery_mode=2)
+        )
     connection.close()
     saga = manager.start("after", steps(("a", "test.record", "")))
     assert wait_terminal(saga.id, 30).state == "completed"
@@ -176,13 +190,19 @@ def test_sigterm_stops_the_engine_cleanly(amqp, engine_process):
 
 def _run_engine_command(overrides: dict[str, str], extra_env: dict[str, str] | None = None):
     env = dict(
-        os.environ, PYTHONPATH=str(ROOT), SAGA_TEST_OVERRIDES=repr(overrides),
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        SAGA_TEST_OVERRIDES=repr(overrides),
         SAGA_TEST_USE_TEST_DB=settings.DATABASES["default"]["NAME"],
     )
     env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "django", "saga_engine", "--settings", "tests.settings"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

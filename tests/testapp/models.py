@@ -12,3 +12,6 @@ class Ledger(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["step_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} by step {self.step_id}"

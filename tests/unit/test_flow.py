@@ -29,8 +29,11 @@ def test_three_steps_complete_with_outputs(store, run_engine):
     run_engine()
     saga = manager.start(
         "order",
-        steps(("a", "test.record", "test.undo"), ("b", "test.set_output", "test.undo"),
-              ("c", "test.record", "")),
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.set_output", "test.undo"),
+            ("c", "test.record", ""),
+        ),
         context={"tag": "ctx-1"},
     )
     saga = wait_terminal(saga.id)
@@ -47,8 +50,11 @@ def test_failure_at_step_three_compensates_two_then_one(store, run_engine):
     run_engine()
     saga = manager.start(
         "order",
-        steps(("a", "test.record", "test.undo"), ("b", "test.record", "test.undo"),
-              ("c", "test.fail", "test.undo")),
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.record", "test.undo"),
+            ("c", "test.fail", "test.undo"),
+        ),
     )
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
@@ -61,8 +67,9 @@ def test_failure_at_step_three_compensates_two_then_one(store, run_engine):
 
 def test_failure_at_first_step_ends_compensated(store, run_engine):
     run_engine()
-    saga = manager.start("order", steps(("a", "test.fail", "test.undo"),
-                                        ("b", "test.record", "test.undo")))
+    saga = manager.start(
+        "order", steps(("a", "test.fail", "test.undo"), ("b", "test.record", "test.undo"))
+    )
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["failed", "cancelled"]
@@ -91,8 +98,9 @@ def test_raising_or_misbehaving_handler_fails_the_step(store, run_engine, action
 def test_action_without_handler_fails_and_compensates(store, run_engine, settings):
     settings.SAGA = {**settings.SAGA, "CHECK_HANDLERS_ON_START": False}
     run_engine()
-    saga = manager.start("order", steps(("a", "test.record", "test.undo"),
-                                        ("b", "nobody.home", "")))
+    saga = manager.start(
+        "order", steps(("a", "test.record", "test.undo"), ("b", "nobody.home", ""))
+    )
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
     assert "No step handler is registered for action 'nobody.home'" in saga.step("b").error
@@ -100,8 +108,10 @@ def test_action_without_handler_fails_and_compensates(store, run_engine, setting
 
 def test_step_without_compensation_is_passed_over(store, run_engine):
     run_engine()
-    saga = manager.start("order", steps(("a", "test.record", "test.undo"),
-                                        ("b", "test.record", ""), ("c", "test.fail", "")))
+    saga = manager.start(
+        "order",
+        steps(("a", "test.record", "test.undo"), ("b", "test.record", ""), ("c", "test.fail", "")),
+    )
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["compensated", "compensated", "failed"]
@@ -113,8 +123,11 @@ def test_failing_compensation_stops_in_compensation_failed(store, run_engine):
     run_engine()
     saga = manager.start(
         "order",
-        steps(("a", "test.record", "test.undo"), ("b", "test.record", "test.undo_fail"),
-              ("c", "test.fail", "")),
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.record", "test.undo_fail"),
+            ("c", "test.fail", ""),
+        ),
     )
     saga = wait_terminal(saga.id)
     # The saga never flips back to "failed" mid-way: it names what went wrong.

@@ -22,8 +22,11 @@ def test_start_without_an_engine_keeps_the_message_until_one_runs(run_engine):
     assert wait_terminal(saga.id).state == "completed"
     assert OutboxMessage.objects.filter(saga_id=saga.id).count() == 2  # a, then b
     # The engine's own publishes are marked sent in batches, a moment later.
-    wait_for(lambda: not OutboxMessage.objects.filter(saga_id=saga.id, sent_at__isnull=True)
-             .exists(), 5, "every outbox row marked sent")
+    wait_for(
+        lambda: not OutboxMessage.objects.filter(saga_id=saga.id, sent_at__isnull=True).exists(),
+        5,
+        "every outbox row marked sent",
+    )
 
 
 class _RefusingConnection(memory.MemoryConnection):
@@ -40,9 +43,7 @@ def test_messages_the_fast_path_could_not_publish_are_relayed(run_engine, settin
         lambda url, name: _RefusingConnection(url, memory.Topology.from_settings()),
     )
     engine = run_engine()
-    saga = manager.start(
-        "order", steps(("a", "test.record", "test.undo"), ("b", "test.fail", ""))
-    )
+    saga = manager.start("order", steps(("a", "test.record", "test.undo"), ("b", "test.fail", "")))
     saga = wait_terminal(saga.id)
     # Every message after the first was committed by the engine, refused by the
     # broker, and published by the relay once the grace had passed.

@@ -25,7 +25,7 @@ EXIT_DATABASE = 3
 @contextmanager
 def stop_on_signals(engine: Engine) -> Iterator[None]:
     """First SIGINT/SIGTERM: finish in-flight steps and exit. Second: exit at once."""
-    received = []
+    received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
         if received:
@@ -53,7 +53,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, help="Handler threads (SAGA CONCURRENCY).")
         parser.add_argument("--prefetch", type=int, help="Unacked messages (SAGA PREFETCH).")
         parser.add_argument(
-            "--shutdown-grace", type=float,
+            "--shutdown-grace",
+            type=float,
             help="Seconds in-flight steps get after SIGTERM (SAGA SHUTDOWN_GRACE).",
         )
 

@@ -1,0 +1,82 @@
+"""Settings of the example shop, read from the environment (or a .env file).
+
+DATABASE_URL      default sqlite:///example.sqlite3 beside manage.py;
+                  e.g. postgres://postgres@127.0.0.1:5432/django_saga_demo
+SAGA_BROKER_URL   default amqp://guest:guest@localhost:5672/%2F
+SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+SECRET_KEY = env("SECRET_KEY", default="django-saga-example-not-secret")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_saga",
+    "example_project.shop.apps.ShopConfig",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "example_project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'example.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # One writer at a time, taken at BEGIN: engine threads queue up instead
+    # of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+
+SAGA = {
+    "BROKER_URL": env("SAGA_BROKER_URL", default="amqp://guest:guest@localhost:5672/%2F"),
+    "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),
+    "RELAY_INTERVAL": 0.1,
+}
+SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"django_saga": {"handlers": ["console"], "level": "INFO"}},
+}

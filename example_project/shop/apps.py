@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    name = "example_project.shop"
+    label = "shop"
+    verbose_name = "Shop"
+
+    def ready(self) -> None:
+        from django_saga import register_compensation_handler, register_step_handler
+
+        from . import handlers
+
+        register_step_handler("orders.create", handlers.create_order)
+        register_compensation_handler("orders.delete", handlers.cancel_order)
+        register_step_handler("inventory.reserve", handlers.reserve_inventory)
+        register_compensation_handler("inventory.release", handlers.release_inventory)
+        register_step_handler("payment.charge", handlers.charge_payment)
+        register_compensation_handler("payment.refund", handlers.refund_payment)

@@ -1,0 +1,174 @@
+"""``manage.py saga_demo``: run a batch of order sagas and print how each ended."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from django_saga.conf import saga_settings
+from django_saga.engine import Engine
+from django_saga.errors import BrokerUnavailable
+from django_saga.models import Saga
+from django_saga.transports.amqp import safe_url
+from example_project.shop.models import Product
+from example_project.shop.orders import place_order
+
+# name, sku, quantity, amount, expected end state
+SCENARIOS = [
+    ("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    ("in stock, paid", "widget", 2, Decimal("40.00"), "completed"),
+    ("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    ("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
+    ("payment over the limit", "widget", 1, Decimal("900.00"), "compensated"),
+]
+WIDGET_STOCK = 1_000_000
+GADGET_STOCK = 3
+
+
+class Command(BaseCommand):
+    help = "Start a batch of order sagas, wait for them, and print a table of outcomes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sagas", type=int, default=30, help="How many sagas (default 30).")
+        parser.add_argument("--concurrency", type=int, help="Engine handler threads.")
+        parser.add_argument("--timeout", type=float, default=120, help="Seconds to wait.")
+        parser.add_argument(
+            "--transport",
+            choices=["auto", "amqp", "memory"],
+            default="auto",
+            help="auto: RabbitMQ if reachable, else the in-process transport.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] < 2:
+            logging.getLogger("django_saga").setLevel(logging.ERROR)
+        call_command("migrate", interactive=False, verbosity=0)
+        engine = self._engine(options["transport"], options["concurrency"])
+        self._stock_shelves()
+        thread = threading.Thread(target=engine.run, name="saga-demo-engine", daemon=True)
+        thread.start()
+        engine.ready.wait(30)
+        try:
+            began = time.perf_counter()
+            started = [
+                (scenario, place_order(f"customer-{n}", scenario[1], scenario[2], scenario[3]))
+                for n in range(options["sagas"])
+                for scenario in [SCENARIOS[n % len(SCENARIOS)]]
+            ]
+            ids = [saga.id for _, saga in started]
+            finished = self._wait(ids, options["timeout"])
+            elapsed = time.perf_counter() - began
+        finally:
+            engine.stop()
+            thread.join(30)
+        ok = self._report(started, finished, elapsed)
+        if not ok:
+            raise CommandError("Some sagas did not end as expected (see the table above).")
+
+    def _engine(self, transport: str, concurrency: int | None) -> Engine:
+        url = saga_settings.BROKER_URL
+        if transport == "memory" or url.startswith("memory://"):
+            self.stdout.write("Transport: in-process (memory://demo), as asked.")
+            return Engine(broker_url="memory://demo", concurrency=concurrency)
+        engine = Engine(broker_url=url, concurrency=concurrency)
+        try:
+            engine.connect()
+        except BrokerUnavailable as exc:
+            if transport == "amqp":
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(
+                self.style.WARNING(
+                    f"RabbitMQ is not reachable at {safe_url(url)}: running on the in-process "
+                    "transport instead (messages stay in this process)."
+                )
+            )
+            return Engine(broker_url="memory://demo", concurrency=concurrency)
+        self.stdout.write(f"Transport: RabbitMQ at {safe_url(url)}")
+        return engine
+
+    def _stock_shelves(self) -> None:
+        for sku, name, stock, price in [
+            ("widget", "Widget", WIDGET_STOCK, Decimal("20.00")),
+            ("gadget", "Gadget", GADGET_STOCK, Decimal("20.00")),
+        ]:
+            Product.objects.update_or_create(
+                sku=sku, defaults={"name": name, "stock": stock, "price": price}
+            )
+
+    def _wait(self, ids: list[str], timeout: float) -> dict[str, Saga]:
+        deadline = time.monotonic() + timeout
+        pending = set(ids)
+        while pending and time.monotonic() < deadline:
+            still = set(
+                Saga.objects.filter(
+                    pk__in=pending, state__in=["started", "compensating"]
+                ).values_list("pk", flat=True)
+            )
+            pending = still
+            if pending:
+                time.sleep(0.05)
+        return {s.pk: s for s in Saga.objects.filter(pk__in=ids).prefetch_related("step_set")}
+
+    def _report(
+        self, started: list[tuple[tuple, Saga]], finished: dict[str, Saga], elapsed: float
+    ) -> bool:
+        rows: dict[str, Counter[str]] = {}
+        expected: dict[str, str] = {}
+        examples: dict[str, Saga] = {}
+        for scenario, saga in started:
+            name = scenario[0]
+            final = finished[saga.id]
+            rows.setdefault(name, Counter())[final.state] += 1
+            expected[name] = scenario[4]
+            examples.setdefault(name, final)
+        header = (
+            f"{'scenario':<24}{'expected':<13}{'sagas':>6}{'completed':>11}"
+            f"{'compensated':>13}{'other':>7}"
+        )
+        self.stdout.write("")
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        all_ok = True
+        for name, counts in rows.items():
+            total = sum(counts.values())
+            other = total - counts["completed"] - counts["compensated"]
+            all_ok &= counts[expected[name]] == total
+            self.stdout.write(
+                f"{name:<24}{expected[name]:<13}{total:>6}{counts['completed']:>11}"
+                f"{counts['compensated']:>13}{other:>7}"
+            )
+        self.stdout.write("")
+        for name, saga in examples.items():
+            steps = ", ".join(
+                f"{s.name}={s.status}" + (f" ({s.error})" if s.error else "")
+                for s in sorted(saga.step_set.all(), key=lambda s: s.position)
+            )
+            self.stdout.write(f"{name}: saga {saga.pk} {saga.state}: {steps}")
+        completed = sum(c["completed"] for c in rows.values())
+        widget = Product.objects.get(sku="widget").stock
+        gadget = Product.objects.get(sku="gadget").stock
+        sold = sum(
+            scenario[2]
+            for scenario, saga in started
+            if finished[saga.id].state == "completed" and scenario[1] == "widget"
+        )
+        stock_ok = widget == WIDGET_STOCK - sold and gadget == GADGET_STOCK
+        self.stdout.write("")
+        self.stdout.write(
+            f"Stock after: widget {widget} (expected {WIDGET_STOCK - sold}), "
+            f"gadget {gadget} (expected {GADGET_STOCK}): "
+            + ("consistent" if stock_ok else "INCONSISTENT")
+        )
+        self.stdout.write(
+            f"{len(started)} sagas ({completed} completed) in {elapsed:.2f}s: "
+            f"{len(started) / elapsed:.1f} sagas/s on {connection.vendor}"
+        )
+        return all_ok and stock_ok

@@ -1,0 +1,56 @@
+"""A small shop: products with stock, orders, reservations and payments."""
+
+from django.db import models
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    stock = models.PositiveIntegerField(default=0)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.sku} ({self.stock} in stock)"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        CREATED = "created"
+        CANCELLED = "cancelled"
+
+    saga_id = models.CharField(max_length=26, unique=True)
+    customer = models.CharField(max_length=100)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
+
+    def __str__(self) -> str:
+        return f"order {self.pk}: {self.quantity} x {self.product.sku} ({self.status})"
+
+
+class Reservation(models.Model):
+    class Status(models.TextChoices):
+        HELD = "held"
+        RELEASED = "released"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.HELD)
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk} ({self.status})"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        CHARGED = "charged"
+        REFUNDED = "refunded"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    idempotency_key = models.CharField(max_length=60, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CHARGED)
+
+    def __str__(self) -> str:
+        return f"payment {self.pk}: {self.amount} ({self.status})"
