@@ -122,10 +122,9 @@ class SagaSettings:
 
 def _check(value: Any, rule: _Rule) -> str | None:
     # bool is an int subclass; only accept it where a bool is asked for.
-    if isinstance(value, bool) and rule.kind is not bool:
-        return "expected a number, got a bool"
-    if not isinstance(value, rule.kind):
-        names = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+    names = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+    # bool is an int subclass: accept it only where a bool is asked for.
+    if not isinstance(value, rule.kind) or (isinstance(value, bool) and bool not in names):
         expected = " or ".join(k.__name__ for k in names)
         return f"expected {expected}, got {type(value).__name__}"
     if rule.nonempty and not value:

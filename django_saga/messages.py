@@ -58,8 +58,9 @@ def decode(body: bytes, max_bytes: int) -> StepMessage:
         raise MalformedMessage(f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedMessage(f"body must be a JSON object, got {type(data).__name__}")
-    if data.get("v") != VERSION:
-        raise MalformedMessage(f"unknown protocol version {data.get('v')!r} (expected {VERSION})")
+    version = data.get("v")
+    if type(version) is not int or version != VERSION:
+        raise MalformedMessage(f"unknown protocol version {version!r} (expected {VERSION})")
     kind = data.get("kind")
     if kind not in KINDS:
         raise MalformedMessage(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")

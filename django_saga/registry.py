@@ -62,9 +62,17 @@ class HandlerRegistry:
 
 
 def _identity(handler: Handler) -> str:
-    # A module imported twice (autodiscovery plus a direct import) yields new
-    # function objects with the same qualified name: that is not a conflict.
-    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', handler)}"
+    """Where a handler was defined: the same for a module imported twice.
+
+    A module imported again (autodiscovery plus a direct import) yields new
+    function objects from the same source lines: not a conflict. Two lambdas
+    or two same-named functions of one module differ by their line.
+    """
+    name = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', handler)}"
+    code = getattr(handler, "__code__", None)
+    if code is None:
+        return f"{name} (object {id(handler):#x})"
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 registry = HandlerRegistry()

@@ -69,24 +69,16 @@ class MemoryStore:
     def _copy(self, saga_id: str) -> Saga:
         with self._lock:
             saga = self._sagas.get(saga_id)
-            if saga is None:
-                raise SagaNotFound(f"No saga with id {saga_id!r}")
-            steps = saga.steps
-        clone = copy.copy(saga)
-        clone.context = copy.deepcopy(saga.context)
-        clone_steps = []
-        for step in steps:
-            s = copy.copy(step)
-            s.input = copy.deepcopy(step.input)
-            s.output = copy.deepcopy(step.output)
-            s.saga = clone
-            clone_steps.append(s)
-        clone.set_steps(clone_steps)
-        return clone
+        if saga is None:
+            raise SagaNotFound(f"No saga with id {saga_id!r}")
+        return _clone(saga)
 
     def _commit(self, unit: MemoryUnit) -> None:
+        # Store a copy: what the caller holds (e.g. the saga start() returned)
+        # must not change the stored saga behind the store's back.
+        stored = _clone(unit.saga)
         with self._lock:
-            self._sagas[unit.saga.pk] = unit.saga
+            self._sagas[unit.saga.pk] = stored
             now = timezone.now()
             grace = (
                 timedelta(seconds=saga_settings.PUBLISH_GRACE) if unit.fast_path else timedelta()
@@ -118,9 +110,9 @@ class MemoryStore:
         now = timezone.now()
         saga.created_at = saga.created_at or now
         saga.updated_at = now
+        stored = _clone(saga)
         with self._lock:
-            self._sagas[saga.pk] = saga
-        self._sagas[saga.pk] = self._copy(saga.pk)
+            self._sagas[saga.pk] = stored
 
     def load_saga(self, saga_id: str) -> Saga:
         with self._saga_lock(saga_id):
@@ -239,3 +231,18 @@ class MemoryStore:
     def unsent_count(self) -> int:
         with self._lock:
             return sum(1 for r in self._outbox.values() if r.sent_at is None)
+
+
+def _clone(saga: Saga) -> Saga:
+    """A copy of ``saga`` and its steps that shares no mutable state with it."""
+    clone = copy.copy(saga)
+    clone.context = copy.deepcopy(saga.context)
+    steps = []
+    for step in saga.steps:
+        s = copy.copy(step)
+        s.input = copy.deepcopy(step.input)
+        s.output = copy.deepcopy(step.output)
+        s.saga = clone
+        steps.append(s)
+    clone.set_steps(steps)
+    return clone

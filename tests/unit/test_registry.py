@@ -113,11 +113,6 @@ def test_the_same_function_under_two_names_is_fine():
     assert handlers.get("step", "pay.v2") is handler_one
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: registry._identity compares only __module__.__qualname__, so two different "
-    "lambdas (or two same-named functions) in one scope replace each other silently",
-)
 def test_a_different_lambda_cannot_take_a_registered_name():
     handlers = HandlerRegistry()
     first = lambda saga, step: {"first": True}  # noqa: E731
