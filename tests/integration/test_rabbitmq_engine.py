@@ -217,3 +217,20 @@ def test_unreachable_database_exits_non_zero_with_a_clear_message(amqp):
     result = _run_engine_command(amqp, {"SAGA_TEST_PG_PORT": "1"})
     assert result.returncode == 3
     assert "Cannot reach the database" in result.stderr
+
+
+def test_messages_are_routed_to_the_configured_queue_names(amqp):
+    from django_saga.messages import Outgoing
+
+    connection = connect()
+    connection.declare_topology()
+    connection.publish(
+        [
+            Outgoing("01A", "execute", "01S", "{}"),
+            Outgoing("01B", "compensate", "01S", "{}"),
+            Outgoing("01C", "compensate", "01S", "{}"),
+        ]
+    )
+    assert connection.queue_depth(amqp["STEP_QUEUE"]) == 1
+    assert connection.queue_depth(amqp["COMPENSATE_QUEUE"]) == 2
+    connection.close()

@@ -69,6 +69,14 @@ def undo(saga, step):
     _record(step, "undo:" + step.name)
 
 
+@compensation_handler("test.undo_seeing_state")
+def undo_seeing_state(saga, step):
+    # What another reader sees of the saga while this compensation runs.
+    from django_saga.models import Saga
+
+    _record(step, "saw:" + Saga.objects.get(pk=saga.id).state)
+
+
 @compensation_handler("test.undo_fail")
 def undo_fail(saga, step):
     _record(step, "undo:" + step.name)

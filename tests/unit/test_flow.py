@@ -137,3 +137,59 @@ def test_failing_compensation_stops_in_compensation_failed(store, run_engine):
     assert saga.step("b").error == "RuntimeError: refund service down"
     assert saga.step("a").status == "completed"  # not reached: nothing undone out of order
     assert "compensation of step 'b' failed" in saga.error
+
+
+def test_saga_stays_compensating_until_every_step_is_undone(run_engine, settings):
+    # Django store only: the handler reads the saga row through the ORM.
+    run_engine()
+    saga = manager.start(
+        "order",
+        steps(
+            ("a", "test.record", "test.undo_seeing_state"),
+            ("b", "test.record", "test.undo_seeing_state"),
+            ("c", "test.record", "test.undo_seeing_state"),
+            ("d", "test.fail", ""),
+        ),
+    )
+    assert wait_terminal(saga.id).state == "compensated"
+    seen = list(
+        Ledger.objects.filter(action__startswith="saw:")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert seen == ["saw:compensating"] * 3
+
+
+def test_each_step_is_logged_with_saga_step_action_outcome_and_duration(run_engine, caplog):
+    caplog.set_level("INFO", logger="django_saga")
+    run_engine()
+    saga = manager.start("order", steps(("a", "test.record", "test.undo"), ("b", "test.fail", "")))
+    wait_terminal(saga.id)
+    lines = [r.getMessage() for r in caplog.records if r.name == "django_saga.engine"]
+    assert f"saga={saga.id} step=a execute=test.record outcome=completed duration_ms=" in "\n".join(
+        lines
+    )
+    assert any(
+        line.startswith(f"saga={saga.id} step=b execute=test.fail outcome=failed")
+        and "error='ValueError: b refuses'" in line
+        for line in lines
+    )
+    assert any(
+        line.startswith(f"saga={saga.id} step=a compensate=test.undo outcome=compensated")
+        for line in lines
+    )
+
+
+def test_a_failed_step_waits_for_an_operator_when_auto_compensate_is_off(
+    store, run_engine, settings
+):
+    settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
+    run_engine()
+    saga = manager.start("order", steps(("a", "test.record", "test.undo"), ("b", "test.fail", "")))
+    saga = wait_terminal(saga.id)
+    assert saga.state == "failed" and saga.is_failed()
+    assert [s.status for s in saga.steps] == ["completed", "failed"]
+    manager.compensate(saga.id)
+    saga = wait_terminal(saga.id)
+    assert saga.state == "compensated"
+    assert [s.status for s in saga.steps] == ["compensated", "failed"]
