@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from .errors import InvalidStateTransition
 from .messages import COMPENSATE, EXECUTE
-from .models import SagaState, SagaStep, StepStatus
+from .models import TERMINAL_STATES, SagaState, SagaStep, StepStatus
 from .stores.base import Unit
 
 
@@ -143,3 +143,40 @@ def resume_compensation(unit: Unit) -> None:
             unit.save_step(step, ["status"])
     saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
+
+
+def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error: str) -> None:
+    """The spec's UpdateSagaStep: set one step by hand.
+
+    The saga completes when every step is completed; any other derivation
+    (failure, compensation) is the engine's to make.
+    """
+    if status not in StepStatus.values:
+        raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
+    step.status = status
+    step.error = error
+    fields = ["status", "error"]
+    if output is not None:
+        step.output = output
+        fields.append("output")
+    unit.save_step(step, fields)
+    steps = unit.lock_saga()
+    saga = unit.saga
+    if saga.state == SagaState.STARTED and all(s.status == StepStatus.COMPLETED for s in steps):
+        saga.state = SagaState.COMPLETED
+        saga.completed_at = timezone.now()
+        unit.save_saga(["state", "completed_at"])
+    else:
+        unit.save_saga([])
+
+
+def set_state(unit: Unit, state: str) -> None:
+    """The spec's UpdateSagaState: set the saga's state by hand."""
+    if state not in SagaState.values:
+        raise InvalidStateTransition(
+            f"Unknown saga state {state!r}; expected one of {SagaState.values}"
+        )
+    saga = unit.saga
+    saga.state = state
+    saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
+    unit.save_saga(["state", "completed_at"])

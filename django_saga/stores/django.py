@@ -10,16 +10,14 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from .. import flow
 from ..conf import saga_settings
-from ..errors import InvalidStateTransition, SagaNotFound
+from ..errors import SagaNotFound
 from ..messages import Outgoing, StepMessage
 from ..models import (
-    TERMINAL_STATES,
     OutboxMessage,
     Saga,
-    SagaState,
     SagaStep,
-    StepStatus,
     new_id,
 )
 from .base import Unit, outbox_written
@@ -122,43 +120,15 @@ class DjangoStore:
         output: dict | None = None,
         error: str = "",
     ) -> Saga:
-        if status not in StepStatus.values:
-            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
         with self.open_step(saga_id, step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            step = unit.step
-            step.status = status
-            step.error = error
-            fields = ["status", "error"]
-            if output is not None:
-                step.output = output
-                fields.append("output")
-            unit.save_step(step, fields)
-            steps = unit.lock_saga()
-            saga = unit.saga
-            if saga.state == SagaState.STARTED and all(
-                s.status == StepStatus.COMPLETED for s in steps
-            ):
-                saga.state = SagaState.COMPLETED
-                saga.completed_at = timezone.now()
-                unit.save_saga(["state", "completed_at"])
-            else:
-                unit.save_saga([])
+            flow.set_step(unit, unit.step, status, output, error)
         return self.load_saga(saga_id)
 
     def update_saga_state(self, saga_id: str, state: str) -> Saga:
-        if state not in SagaState.values:
-            raise InvalidStateTransition(
-                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
-            )
-        with transaction.atomic(using=self.using):
-            saga = Saga.objects.using(self.using).select_for_update().filter(pk=saga_id).first()
-            if saga is None:
-                raise SagaNotFound(f"No saga with id {saga_id!r}")
-            saga.state = state
-            saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
-            saga.save(using=self.using, update_fields=["state", "completed_at", "updated_at"])
+        with self.open_saga(saga_id) as unit:
+            flow.set_state(unit, state)
         return self.load_saga(saga_id)
 
     # -- units of work -----------------------------------------------------

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from .. import flow
 from ..conf import saga_settings
-from ..errors import InvalidStateTransition, SagaNotFound
+from ..errors import SagaNotFound
 from ..messages import Outgoing, StepMessage
-from ..models import ACTIVE_STATES, TERMINAL_STATES, Saga, SagaState, SagaStep, StepStatus, new_id
+from ..models import ACTIVE_STATES, Saga, SagaStep, new_id
 from .base import Unit, outbox_written
 
 
@@ -138,33 +139,15 @@ class MemoryStore:
         output: dict | None = None,
         error: str = "",
     ) -> Saga:
-        if status not in StepStatus.values:
-            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
-        with self._unit(saga_id, step_id, fast_path=False) as unit:
-            assert unit.step is not None
-            unit.step.status = status
-            unit.step.error = error
-            if output is not None:
-                unit.step.output = copy.deepcopy(output)
-            unit.save_step(unit.step, ())
-            saga = unit.saga
-            if saga.state == SagaState.STARTED and all(
-                s.status == StepStatus.COMPLETED for s in saga.steps
-            ):
-                saga.state = SagaState.COMPLETED
-                saga.completed_at = timezone.now()
-            unit.save_saga(())
+        with self.open_step(saga_id, step_id, fast_path=False) as unit:
+            if unit is None or unit.step is None:
+                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
+            flow.set_step(unit, unit.step, status, output, error)
         return self.load_saga(saga_id)
 
     def update_saga_state(self, saga_id: str, state: str) -> Saga:
-        if state not in SagaState.values:
-            raise InvalidStateTransition(
-                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
-            )
-        with self._unit(saga_id, None, fast_path=False) as unit:
-            unit.saga.state = state
-            unit.saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
-            unit.save_saga(())
+        with self.open_saga(saga_id) as unit:
+            flow.set_state(unit, state)
         return self.load_saga(saga_id)
 
     # -- units of work -----------------------------------------------------
