@@ -106,7 +106,7 @@ class Engine:
                 worker.join(timeout=1)
             relay.stop()
             relay.join(timeout=10)
-            self.close()
+            self._close()
             self.finished.set()
             logger.info("Saga engine stopped after %d message(s)", self.processed)
 
@@ -114,7 +114,7 @@ class Engine:
         """Ask ``run()`` to stop consuming and return (any thread, signal handlers too)."""
         self._stopping.set()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -180,10 +180,3 @@ class Engine:
                 return Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
             logger.exception("Unexpected error processing a message; it will be redelivered")
             return Result(REQUEUE, reason="engine error")
-
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.close()

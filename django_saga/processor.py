@@ -70,12 +70,7 @@ class Processor:
                 )
                 _drop_connection()
                 time.sleep(0.05 * 2**attempt)
-            except DatabaseError:
-                logger.exception(
-                    "Database error on saga=%s step=%s", message.saga_id, message.step_id
-                )
-                _drop_connection()
-                break
+        # Still failing: the broker redelivers the message later.
         return Result(REQUEUE, reason="database unavailable")
 
     def _process(self, message: StepMessage) -> Result:
