@@ -27,6 +27,7 @@ from .registry import (
     register_step_handler,
     step_handler,
 )
+from .retry import RetryableError, RetryPolicy, StepTimeout
 
 if TYPE_CHECKING:
     from .api import Manager, manager
@@ -40,6 +41,8 @@ __all__ = [
     "Manager",
     "NotJSONSerializableError",
     "PublishError",
+    "RetryPolicy",
+    "RetryableError",
     "Saga",
     "SagaDefinitionError",
     "SagaError",
@@ -48,6 +51,7 @@ __all__ = [
     "SagaStep",
     "Step",
     "StepStatus",
+    "StepTimeout",
     "UnknownActionError",
     "compensation_handler",
     "manager",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from . import flow
+from . import clock, flow
 from .conf import saga_settings
 from .definition import Step, normalise_steps, to_json
 from .engine import Engine
@@ -38,11 +39,14 @@ class Manager:
         name: str,
         steps: Iterable[Step | Mapping[str, Any]],
         context: Mapping[str, Any] | None = None,
+        *,
+        deadline: datetime | timedelta | float | None = None,
     ) -> Saga:
         """Record a new saga and its first message in one transaction.
 
         Returns at once: no broker round trip happens here; the engine's
-        outbox relay publishes the first step.
+        outbox relay publishes the first step. ``deadline`` (a time, or a
+        duration from now) is when a saga still running gets compensated.
         """
         if not isinstance(name, str) or not name.strip():
             raise SagaDefinitionError(f"A saga needs a non-empty name, got {name!r}")
@@ -52,7 +56,7 @@ class Manager:
         saga_context = to_json(dict(context or {}), f"Context of saga {name!r}")
         if saga_settings.CHECK_HANDLERS_ON_START:
             _check_handlers(declared)
-        saga = Saga(name=name, context=saga_context)
+        saga = Saga(name=name, context=saga_context, deadline_at=_deadline(deadline))
         records = [
             SagaStep(
                 saga=saga,
@@ -61,6 +65,7 @@ class Manager:
                 action=s.action,
                 compensation=s.compensation,
                 input=s.input,
+                timeout=_timeout(s),
             )
             for position, s in enumerate(declared)
         ]
@@ -118,6 +123,31 @@ class Manager:
         if engine is not None:
             engine.stop()
             engine.finished.wait(engine.shutdown_grace + 5 if timeout is None else timeout)
+
+
+def _timeout(step: Step) -> float | None:
+    """The step's own timeout, else its handler's, else the project default."""
+    if step.timeout is not None:
+        return float(step.timeout)
+    if registry.has("step", step.action):
+        handler_timeout = registry.spec("step", step.action).timeout
+        if handler_timeout is not None:
+            return float(handler_timeout)
+    default = saga_settings.STEP_TIMEOUT
+    return None if default is None else float(default)
+
+
+def _deadline(deadline: datetime | timedelta | float | None) -> datetime | None:
+    if deadline is None or isinstance(deadline, datetime):
+        return deadline
+    if isinstance(deadline, bool) or not isinstance(deadline, timedelta | int | float):
+        raise SagaDefinitionError(
+            f"deadline must be a datetime, a timedelta or seconds, got {deadline!r}"
+        )
+    seconds = deadline.total_seconds() if isinstance(deadline, timedelta) else deadline
+    if seconds <= 0:
+        raise SagaDefinitionError(f"deadline must lie in the future, got {deadline!r}")
+    return clock.now() + timedelta(seconds=seconds)
 
 
 def _check_handlers(steps: list[Step]) -> None:

@@ -47,6 +47,25 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_RETENTION": 3600,
     # Seconds SIGTERM gives in-flight handlers before the engine exits anyway.
     "SHUTDOWN_GRACE": 30.0,
+    # Retries of steps that raise RetryableError (or a RETRY_ON type); a
+    # handler's own policy overrides these per action.
+    "RETRY_MAX_ATTEMPTS": 3,
+    "RETRY_BACKOFF": 1.0,
+    "RETRY_MAX_DELAY": 300.0,
+    "RETRY_JITTER": 0.2,
+    # Dotted paths of exception types retried like RetryableError.
+    "RETRY_ON": [],
+    # Attempts a compensation gets (on any exception) before the saga stops
+    # in compensation_failed.
+    "COMPENSATION_MAX_ATTEMPTS": 5,
+    # Default step timeout in seconds (None: no timeout).
+    "STEP_TIMEOUT": None,
+    # Seconds between sweeps for timed-out steps, passed deadlines, stale sagas.
+    "SWEEP_INTERVAL": 5.0,
+    # An active saga with no progress for this many seconds is logged as stale.
+    "STALE_AFTER": 3600.0,
+    # Quorum queues only: deliveries of one message before it is dead-lettered.
+    "DELIVERY_LIMIT": 20,
 }
 
 _QUEUE_TYPES = ("classic", "quorum")
@@ -80,6 +99,16 @@ _RULES: dict[str, _Rule] = {
     "MAX_MESSAGE_BYTES": _Rule(int, positive=True),
     "OUTBOX_RETENTION": _Rule((int, float)),
     "SHUTDOWN_GRACE": _Rule((int, float)),
+    "RETRY_MAX_ATTEMPTS": _Rule(int, positive=True),
+    "RETRY_BACKOFF": _Rule((int, float)),
+    "RETRY_MAX_DELAY": _Rule((int, float)),
+    "RETRY_JITTER": _Rule((int, float)),
+    "RETRY_ON": _Rule((list, tuple)),
+    "COMPENSATION_MAX_ATTEMPTS": _Rule(int, positive=True),
+    "STEP_TIMEOUT": _Rule((int, float, type(None))),
+    "SWEEP_INTERVAL": _Rule((int, float), positive=True),
+    "STALE_AFTER": _Rule((int, float), positive=True),
+    "DELIVERY_LIMIT": _Rule(int, positive=True),
 }
 
 
@@ -112,12 +141,35 @@ class SagaSettings:
             problem = _check(value, rule)
             if problem:
                 problems.append(f"SAGA[{key!r}] = {value!r}: {problem}")
+        jitter = user.get("RETRY_JITTER", DEFAULTS["RETRY_JITTER"])
+        if isinstance(jitter, int | float) and not isinstance(jitter, bool) and jitter > 1:
+            problems.append(f"SAGA['RETRY_JITTER'] = {jitter!r}: must be between 0 and 1")
+        for path in (
+            user.get("RETRY_ON", []) if isinstance(user.get("RETRY_ON"), list | tuple) else []
+        ):
+            problem = _check_exception_path(path)
+            if problem:
+                problems.append(f"SAGA['RETRY_ON'] entry {path!r}: {problem}")
         url = user.get("BROKER_URL", DEFAULTS["BROKER_URL"])
         if isinstance(url, str) and not url.startswith(("amqp://", "amqps://", "memory://")):
             problems.append(
                 f"SAGA['BROKER_URL'] = {url!r}: must start with amqp://, amqps:// or memory://"
             )
         return problems
+
+
+def _check_exception_path(path: Any) -> str | None:
+    from django.utils.module_loading import import_string
+
+    if not isinstance(path, str):
+        return "must be a dotted path string"
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        return f"cannot be imported ({exc})"
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        return "is not an exception class"
+    return None
 
 
 def _check(value: Any, rule: _Rule) -> str | None:

@@ -20,6 +20,8 @@ class Step:
     action: str
     compensation: str = ""
     input: Mapping[str, Any] = field(default_factory=dict)
+    #: Seconds one attempt may take; None takes the handler's or SAGA['STEP_TIMEOUT'].
+    timeout: float | None = None
 
 
 def to_json(value: Any, what: str) -> Any:
@@ -57,7 +59,7 @@ def normalise_steps(steps: Iterable[Step | Mapping[str, Any]]) -> list[Step]:
                 f"Step {step.name!r} input must be a dict, got {type(step.input).__name__}"
             )
         data = to_json(dict(step.input), f"Step {step.name!r} input")
-        result.append(Step(step.name, step.action, step.compensation, data))
+        result.append(Step(step.name, step.action, step.compensation, data, step.timeout))
     if not result:
         raise SagaDefinitionError("A saga needs at least one step")
     return result
@@ -65,7 +67,7 @@ def normalise_steps(steps: Iterable[Step | Mapping[str, Any]]) -> list[Step]:
 
 def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
     if isinstance(raw, Mapping):
-        unknown = set(raw) - {"name", "action", "compensation", "input"}
+        unknown = set(raw) - {"name", "action", "compensation", "input", "timeout"}
         if unknown:
             raise SagaDefinitionError(f"Step #{index + 1} has unknown keys: {sorted(unknown)}")
         try:
@@ -78,6 +80,13 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
         value = getattr(raw, attr)
         if not isinstance(value, str) or not value.strip():
             raise SagaDefinitionError(f"Step #{index + 1} needs a non-empty {attr}, got {value!r}")
+    timeout = raw.timeout
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise SagaDefinitionError(
+            f"Step {raw.name!r} timeout must be a positive number of seconds, got {timeout!r}"
+        )
     if not isinstance(raw.compensation, str):
         raise SagaDefinitionError(
             f"Step {raw.name!r} compensation must be an action name or '', got {raw.compensation!r}"

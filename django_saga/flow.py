@@ -6,21 +6,31 @@ the changes it makes and the messages it sends commit together.
 
 from __future__ import annotations
 
-from django.utils import timezone
+from collections.abc import Sequence
+from datetime import timedelta
 
+from . import clock
+from .conf import saga_settings
 from .errors import InvalidStateTransition
 from .messages import COMPENSATE, EXECUTE
 from .models import TERMINAL_STATES, SagaState, SagaStep, StepStatus
 from .stores.base import Unit
 
 
-def dispatch(unit: Unit, step: SagaStep) -> None:
-    """Send ``step`` its execute message."""
+def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()) -> None:
+    """Send ``step`` its next execute message, ``delay`` seconds from now.
+
+    ``also`` names more step fields the caller changed, saved in the same update.
+    """
+    now = clock.now()
     step.status = StepStatus.STARTED
     step.attempts += 1
-    step.started_at = timezone.now()
-    unit.save_step(step, ["status", "attempts", "started_at"])
-    unit.send(EXECUTE, step, step.attempts)
+    step.started_at = now
+    step.timeout_at = (
+        now + timedelta(seconds=delay + step.timeout) if step.timeout is not None else None
+    )
+    unit.save_step(step, ["status", "attempts", "started_at", "timeout_at", *also])
+    unit.send(EXECUTE, step, step.attempts, delay)
 
 
 def start(unit: Unit) -> None:
@@ -31,9 +41,12 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
     step.status = StepStatus.COMPLETED
     step.output = output
     step.error = ""
-    step.executed_at = timezone.now()
+    step.executed_at = clock.now()
     step.duration_ms = duration_ms
-    unit.save_step(step, ["status", "output", "error", "executed_at", "duration_ms"])
+    step.timeout_at = None
+    unit.save_step(
+        step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
+    )
     steps = unit.lock_saga()
     following = next((s for s in steps if s.position > step.position), None)
     if following is not None:
@@ -41,22 +54,28 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
     else:
         saga = unit.saga
         saga.state = SagaState.COMPLETED
-        saga.completed_at = timezone.now()
+        saga.completed_at = clock.now()
         unit.save_saga(["state", "completed_at"])
 
 
 def step_failed(
-    unit: Unit, step: SagaStep, error: str, duration_ms: int, auto_compensate: bool
+    unit: Unit, step: SagaStep, error: str, duration_ms: int, retry_delay: float | None = None
 ) -> None:
-    step.status = StepStatus.FAILED
+    """Record a failed attempt: try again after ``retry_delay``, or fail the step."""
     step.error = error
-    step.executed_at = timezone.now()
+    step.executed_at = clock.now()
     step.duration_ms = duration_ms
-    unit.save_step(step, ["status", "output", "error", "executed_at", "duration_ms"])
+    fields = ["output", "error", "executed_at", "duration_ms", "history"]
+    if retry_delay is not None:
+        dispatch(unit, step, retry_delay, also=fields)
+        return
+    step.status = StepStatus.FAILED
+    step.timeout_at = None
+    unit.save_step(step, [*fields, "status", "timeout_at"])
     unit.lock_saga()
     saga = unit.saga
     saga.error = f"step {step.name!r} failed: {error}"
-    if auto_compensate:
+    if saga_settings.AUTO_COMPENSATE:
         begin_compensation(unit)
     else:
         saga.state = SagaState.FAILED
@@ -68,7 +87,8 @@ def begin_compensation(unit: Unit) -> None:
     for step in unit.lock_saga():
         if step.status in (StepStatus.PENDING, StepStatus.STARTED):
             step.status = StepStatus.CANCELLED
-            unit.save_step(step, ["status"])
+            step.timeout_at = None
+            unit.save_step(step, ["status", "timeout_at"])
     unit.saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
 
@@ -82,31 +102,43 @@ def continue_compensation(unit: Unit) -> None:
             continue
         if step.compensation:
             step.status = StepStatus.COMPENSATING
-            step.compensation_attempts += 1
-            unit.save_step(step, ["status", "compensation_attempts"])
-            unit.send(COMPENSATE, step, step.compensation_attempts)
+            send_compensation(unit, step)
             unit.save_saga(["state", "error"])
             return
         # Nothing to undo: the step declared no compensation.
         step.status = StepStatus.COMPENSATED
-        step.compensated_at = timezone.now()
+        step.compensated_at = clock.now()
         unit.save_step(step, ["status", "compensated_at"])
     saga.state = SagaState.COMPENSATED
-    saga.completed_at = timezone.now()
+    saga.completed_at = clock.now()
     unit.save_saga(["state", "error", "completed_at"])
+
+
+def send_compensation(
+    unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()
+) -> None:
+    step.compensation_attempts += 1
+    unit.save_step(step, ["status", "compensation_attempts", *also])
+    unit.send(COMPENSATE, step, step.compensation_attempts, delay)
 
 
 def compensation_succeeded(unit: Unit, step: SagaStep) -> None:
     step.status = StepStatus.COMPENSATED
-    step.compensated_at = timezone.now()
-    unit.save_step(step, ["status", "compensated_at"])
+    step.compensated_at = clock.now()
+    unit.save_step(step, ["status", "compensated_at", "history"])
     continue_compensation(unit)
 
 
-def compensation_failed(unit: Unit, step: SagaStep, error: str) -> None:
-    step.status = StepStatus.COMPENSATION_FAILED
+def compensation_failed(
+    unit: Unit, step: SagaStep, error: str, retry_delay: float | None = None
+) -> None:
+    """Record a failed compensation attempt: retry it, or stop the saga for an operator."""
     step.error = error
-    unit.save_step(step, ["status", "error"])
+    if retry_delay is not None:
+        send_compensation(unit, step, retry_delay, also=["error", "history"])
+        return
+    step.status = StepStatus.COMPENSATION_FAILED
+    unit.save_step(step, ["status", "error", "history"])
     unit.lock_saga()
     saga = unit.saga
     saga.state = SagaState.COMPENSATION_FAILED
@@ -140,7 +172,17 @@ def resume_compensation(unit: Unit) -> None:
     for step in unit.lock_saga():
         if step.status == StepStatus.COMPENSATION_FAILED:
             step.status = StepStatus.COMPLETED
-            unit.save_step(step, ["status"])
+            # A resumed compensation gets its full retry budget again.
+            step.history = [
+                *step.history,
+                {
+                    "kind": "compensate",
+                    "attempt": step.compensation_attempts,
+                    "outcome": "resumed",
+                    "at": clock.now().isoformat(),
+                },
+            ]
+            unit.save_step(step, ["status", "history"])
     saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
 
@@ -164,7 +206,7 @@ def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error
     saga = unit.saga
     if saga.state == SagaState.STARTED and all(s.status == StepStatus.COMPLETED for s in steps):
         saga.state = SagaState.COMPLETED
-        saga.completed_at = timezone.now()
+        saga.completed_at = clock.now()
         unit.save_saga(["state", "completed_at"])
     else:
         unit.save_saga([])
@@ -178,5 +220,5 @@ def set_state(unit: Unit, state: str) -> None:
         )
     saga = unit.saga
     saga.state = state
-    saga.completed_at = timezone.now() if state in TERMINAL_STATES else None
+    saga.completed_at = clock.now() if state in TERMINAL_STATES else None
     unit.save_saga(["state", "completed_at"])

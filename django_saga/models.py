@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from ulid import ULID
+
+from . import clock
 
 
 def new_id() -> str:
@@ -51,6 +54,12 @@ class SagaQuerySet(models.QuerySet["Saga"]):
     def in_state(self, *states: str) -> SagaQuerySet:
         return self.filter(state__in=states)
 
+    def stale(self, older_than: timedelta | float) -> SagaQuerySet:
+        """Active sagas that have not changed for ``older_than`` (seconds or a timedelta)."""
+        if not isinstance(older_than, timedelta):
+            older_than = timedelta(seconds=older_than)
+        return self.active().filter(updated_at__lt=clock.now() - older_than)
+
 
 class Saga(models.Model):
     id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
@@ -76,6 +85,12 @@ class Saga(models.Model):
         blank=True,
         help_text="When the saga reached completed or compensated.",
     )
+    deadline_at = models.DateTimeField(
+        "deadline",
+        null=True,
+        blank=True,
+        help_text="A saga still started after this time is compensated.",
+    )
 
     objects = SagaQuerySet.as_manager()
 
@@ -90,6 +105,11 @@ class Saga(models.Model):
                 condition=Q(state__in=["started", "compensating"]),
             ),
             models.Index(fields=["state", "created_at"], name="saga_state_created_idx"),
+            models.Index(
+                fields=["deadline_at"],
+                name="saga_deadline_idx",
+                condition=Q(state="started", deadline_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -174,11 +194,34 @@ class SagaStep(models.Model):
     duration_ms = models.PositiveIntegerField(
         "duration (ms)", null=True, blank=True, help_text="How long the action's handler ran."
     )
+    timeout = models.FloatField(
+        "timeout (s)", null=True, blank=True, help_text="How long one attempt may take."
+    )
+    timeout_at = models.DateTimeField(
+        "times out",
+        null=True,
+        blank=True,
+        help_text="The current attempt counts as failed if it has no result by then.",
+    )
+    history = models.JSONField(
+        "history",
+        default=list,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="One entry per attempt: kind, attempt, outcome, error, time, duration.",
+    )
 
     class Meta:
         verbose_name = "saga step"
         verbose_name_plural = "saga steps"
         ordering = ("saga", "position")
+        indexes = [
+            models.Index(
+                fields=["timeout_at"],
+                name="saga_step_timeout_idx",
+                condition=Q(status="started", timeout_at__isnull=False),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["saga", "position"], name="saga_step_position_unique"),
             models.UniqueConstraint(fields=["saga", "name"], name="saga_step_name_unique"),

@@ -10,19 +10,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from . import flow
+from . import clock, flow
 from .conf import saga_settings
 from .definition import to_json
 from .errors import MalformedMessage, NotJSONSerializableError
-from .messages import EXECUTE, Outgoing, StepMessage, decode
+from .messages import COMPENSATE, EXECUTE, Outgoing, StepMessage, decode
 from .models import SagaStep, StepStatus
 from .registry import HandlerRegistry, registry
+from .retry import RetryPolicy, StepTimeout
 from .stores import Store, Unit
 
 logger = logging.getLogger("django_saga.engine")
@@ -35,6 +37,9 @@ REQUEUE = "requeue"
 #: transaction lost a deadlock or serialization race.
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 DB_ATTEMPTS = 3
+
+#: The jitter source for retry delays; tests replace it to get exact schedules.
+retry_random = random.random
 
 
 @dataclass
@@ -95,33 +100,98 @@ class Processor:
             handler = self.handlers.get("step", step.action)
             with unit.handler_scope():
                 output = _output(handler(unit.saga, step), step)
+                elapsed = time.monotonic() - started
+                if step.timeout is not None and elapsed > step.timeout:
+                    # Raised inside the scope: the handler's writes roll back.
+                    raise StepTimeout(
+                        f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
+                    )
         except Exception as exc:
             step.output = output_before
-            error = _describe(exc)
-            duration = _ms_since(started)
-            flow.step_failed(unit, step, error, duration, saga_settings.AUTO_COMPENSATE)
-            _log_step(step, "execute", "failed", duration, error, exc)
+            self.fail_attempt(unit, step, exc, _ms_since(started))
         else:
             duration = _ms_since(started)
+            _record(step, EXECUTE, step.attempts, "completed", duration)
             flow.step_succeeded(unit, step, output, duration)
-            _log_step(step, "execute", "completed", duration)
+            _log_step(step, EXECUTE, "completed", duration)
+
+    def fail_attempt(self, unit: Unit, step: SagaStep, exc: Exception, duration: int) -> None:
+        """Record a failed execute attempt: schedule the next one, or fail the step."""
+        policy = self._policy("step", step.action)
+        delay = None
+        if policy.retries(exc, step.attempts):
+            delay = policy.delay(step.attempts, retry_random)
+        error = _describe(exc)
+        outcome = "retrying" if delay is not None else "failed"
+        _record(step, EXECUTE, step.attempts, outcome, duration, error, delay)
+        flow.step_failed(unit, step, error, duration, delay)
+        _log_step(step, EXECUTE, outcome, duration, error, exc)
 
     def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
         if step.status != StepStatus.COMPENSATING or step.compensation_attempts != message.attempt:
             _log_stale(step, message)
             return
         started = time.monotonic()
+        attempt = step.compensation_attempts
         try:
             handler = self.handlers.get("compensation", step.compensation)
             with unit.handler_scope():
                 handler(unit.saga, step)
         except Exception as exc:
+            duration = _ms_since(started)
+            policy = self._policy("compensation", step.compensation)
+            this_round = attempt - _resumed_at(step)
+            delay = None
+            if policy.retries(exc, this_round, compensation=True):
+                delay = policy.delay(this_round, retry_random)
             error = _describe(exc)
-            flow.compensation_failed(unit, step, error)
-            _log_step(step, "compensate", "failed", _ms_since(started), error, exc)
+            outcome = "retrying" if delay is not None else "failed"
+            _record(step, COMPENSATE, attempt, outcome, duration, error, delay)
+            flow.compensation_failed(unit, step, error, delay)
+            _log_step(step, COMPENSATE, outcome, duration, error, exc)
         else:
+            duration = _ms_since(started)
+            _record(step, COMPENSATE, attempt, "compensated", duration)
             flow.compensation_succeeded(unit, step)
-            _log_step(step, "compensate", "compensated", _ms_since(started))
+            _log_step(step, COMPENSATE, "compensated", duration)
+
+    def _policy(self, kind: str, action: str) -> RetryPolicy:
+        spec_policy = (
+            self.handlers.spec(kind, action).retry if self.handlers.has(kind, action) else None
+        )
+        return (spec_policy or RetryPolicy()).resolved(compensation=kind == "compensation")
+
+
+def _resumed_at(step: SagaStep) -> int:
+    """The compensation attempt number an operator last resumed from (0 if never)."""
+    for entry in reversed(step.history):
+        if entry.get("kind") == COMPENSATE and entry.get("outcome") == "resumed":
+            return int(entry["attempt"])
+    return 0
+
+
+def _record(
+    step: SagaStep,
+    kind: str,
+    attempt: int,
+    outcome: str,
+    duration_ms: int,
+    error: str = "",
+    retry_in: float | None = None,
+) -> None:
+    """Append one attempt to the step's history (saved with the step's next update)."""
+    entry: dict[str, object] = {
+        "kind": kind,
+        "attempt": attempt,
+        "outcome": outcome,
+        "at": clock.now().isoformat(),
+        "duration_ms": duration_ms,
+    }
+    if error:
+        entry["error"] = error
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
+    step.history = [*step.history, entry]
 
 
 def _output(result: Any, step: SagaStep) -> dict:

@@ -10,35 +10,57 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .errors import DuplicateHandlerError, UnknownActionError
+from .retry import DEFAULT, RetryPolicy
 
 Handler = Callable[[Any, Any], Any]
 H = TypeVar("H", bound=Handler)
 
 
+@dataclass(frozen=True)
+class HandlerSpec:
+    """A handler with its retry policy and timeout (seconds, None for the default)."""
+
+    func: Handler
+    retry: RetryPolicy = DEFAULT
+    timeout: float | None = None
+
+
 class HandlerRegistry:
-    """Two name -> callable maps: one for steps, one for compensations."""
+    """Two name -> handler maps: one for steps, one for compensations."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: dict[str, dict[str, Handler]] = {"step": {}, "compensation": {}}
+        self._handlers: dict[str, dict[str, HandlerSpec]] = {"step": {}, "compensation": {}}
 
-    def register(self, kind: str, action: str, handler: Handler) -> Handler:
+    def register(
+        self,
+        kind: str,
+        action: str,
+        handler: Handler,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> Handler:
         if not isinstance(action, str) or not action:
             raise ValueError(f"A {kind} handler needs a non-empty action name, got {action!r}")
         if not callable(handler):
             raise TypeError(f"The {kind} handler for {action!r} is not callable: {handler!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry for {action!r} must be a RetryPolicy, got {retry!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+            raise ValueError(f"timeout for {action!r} must be a positive number, got {timeout!r}")
         with self._lock:
             table = self._handlers[kind]
             existing = table.get(action)
-            if existing is not None and _identity(existing) != _identity(handler):
+            if existing is not None and _identity(existing.func) != _identity(handler):
                 raise DuplicateHandlerError(
                     f"{kind.capitalize()} action {action!r} already has a handler "
-                    f"({_identity(existing)}); refusing {_identity(handler)}"
+                    f"({_identity(existing.func)}); refusing {_identity(handler)}"
                 )
-            table[action] = handler
+            table[action] = HandlerSpec(handler, retry or DEFAULT, timeout)
         return handler
 
     def unregister(self, kind: str, action: str) -> None:
@@ -46,6 +68,9 @@ class HandlerRegistry:
             self._handlers[kind].pop(action, None)
 
     def get(self, kind: str, action: str) -> Handler:
+        return self.spec(kind, action).func
+
+    def spec(self, kind: str, action: str) -> HandlerSpec:
         try:
             return self._handlers[kind][action]
         except KeyError:
@@ -78,31 +103,45 @@ def _identity(handler: Handler) -> str:
 registry = HandlerRegistry()
 
 
-def register_step_handler(action: str, handler: Handler) -> Handler:
-    """Register ``handler(saga, step)`` as the step handler for ``action``."""
-    return registry.register("step", action, handler)
+def register_step_handler(
+    action: str,
+    handler: Handler,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Handler:
+    """Register ``handler(saga, step)`` as the step handler for ``action``.
+
+    ``retry`` overrides the project's retry settings for this action;
+    ``timeout`` (seconds) is how long one attempt may take.
+    """
+    return registry.register("step", action, handler, retry, timeout)
 
 
-def register_compensation_handler(action: str, handler: Handler) -> Handler:
+def register_compensation_handler(
+    action: str, handler: Handler, *, retry: RetryPolicy | None = None
+) -> Handler:
     """Register ``handler(saga, step)`` as the compensation for ``action``."""
-    return registry.register("compensation", action, handler)
+    return registry.register("compensation", action, handler, retry)
 
 
-def step_handler(action: str) -> Callable[[H], H]:
+def step_handler(
+    action: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
+) -> Callable[[H], H]:
     """Decorator form of :func:`register_step_handler`."""
 
     def decorate(func: H) -> H:
-        register_step_handler(action, func)
+        register_step_handler(action, func, retry=retry, timeout=timeout)
         return func
 
     return decorate
 
 
-def compensation_handler(action: str) -> Callable[[H], H]:
+def compensation_handler(action: str, *, retry: RetryPolicy | None = None) -> Callable[[H], H]:
     """Decorator form of :func:`register_compensation_handler`."""
 
     def decorate(func: H) -> H:
-        register_compensation_handler(action, func)
+        register_compensation_handler(action, func, retry=retry)
         return func
 
     return decorate

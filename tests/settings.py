@@ -6,6 +6,7 @@ in a subprocess sees the same database.
 """
 
 import os
+from typing import Any
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ TEMPLATES = [
 ]
 
 DB = os.environ.get("SAGA_TEST_DB", "sqlite")
-DATABASES: dict[str, dict[str, object]]
+DATABASES: dict[str, dict[str, Any]]
 if DB == "postgres":
     DATABASES = {
         "default": {
@@ -76,6 +77,9 @@ SAGA: dict[str, object] = {
     "RELAY_INTERVAL": 0.05,
     "PUBLISH_GRACE": 5.0,
     "SHUTDOWN_GRACE": 5.0,
+    # Retries in milliseconds, not seconds: the suite waits for them for real.
+    "RETRY_BACKOFF": 0.01,
+    "RETRY_MAX_DELAY": 0.1,
 }
 
 LOGGING = {

@@ -12,7 +12,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .. import clock
+from ..conf import saga_settings
 
 if TYPE_CHECKING:
     from ..messages import Outgoing
@@ -35,7 +39,10 @@ class Unit(ABC):
 
     def __init__(self, fast_path: bool) -> None:
         self.fast_path = fast_path
+        # Messages to publish as soon as the unit commits (the engine's fast path).
         self.outgoing: list[Outgoing] = []
+        # Messages that may be published only after a delay: a relay takes them.
+        self.delayed: list[tuple[Outgoing, float]] = []
 
     @abstractmethod
     def handler_scope(self) -> AbstractContextManager[None]:
@@ -51,9 +58,27 @@ class Unit(ABC):
     @abstractmethod
     def save_saga(self, fields: Sequence[str]) -> None: ...
 
-    @abstractmethod
-    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
-        """Record a message for ``step``; it is published after commit."""
+    def send(self, kind: str, step: SagaStep, attempt: int, delay: float = 0.0) -> None:
+        """Record a message for ``step``, published after commit (and ``delay`` seconds)."""
+        from ..messages import Outgoing, StepMessage
+        from ..models import new_id
+
+        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
+        message = Outgoing(new_id(), kind, self.saga.pk, body)
+        if delay > 0:
+            self.delayed.append((message, delay))
+        else:
+            self.outgoing.append(message)
+
+    def rows(self) -> list[tuple[Outgoing, datetime]]:
+        """Every message of the unit with the time a relay may publish it."""
+        now = clock.now()
+        # The engine publishes its own immediate messages right after commit;
+        # a relay takes such a row only if that has not happened within the grace.
+        grace = timedelta(seconds=saga_settings.PUBLISH_GRACE if self.fast_path else 0)
+        return [(m, now + grace) for m in self.outgoing] + [
+            (m, now + timedelta(seconds=delay)) for m, delay in self.delayed
+        ]
 
 
 @runtime_checkable

@@ -8,17 +8,14 @@ from datetime import timedelta
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Prefetch
-from django.utils import timezone
 
-from .. import flow
-from ..conf import saga_settings
+from .. import clock, flow
 from ..errors import SagaNotFound
-from ..messages import Outgoing, StepMessage
+from ..messages import Outgoing
 from ..models import (
     OutboxMessage,
     Saga,
     SagaStep,
-    new_id,
 )
 from .base import Unit, outbox_written
 
@@ -60,23 +57,16 @@ class DjangoUnit(Unit):
     def save_saga(self, fields: Sequence[str]) -> None:
         self.saga.save(using=self.store.using, update_fields=[*fields, "updated_at"])
 
-    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
-        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
-        self.outgoing.append(Outgoing(new_id(), kind, self.saga.pk, body))
-
     def flush(self) -> None:
         """Write the outbox rows: the last statement before commit."""
-        if not self.outgoing:
+        rows = self.rows()
+        if not rows:
             return
-        now = timezone.now()
-        # What the engine writes it publishes itself right after commit; a
-        # relay takes the row only if that has not happened within the grace.
-        available = now + timedelta(seconds=saga_settings.PUBLISH_GRACE) if self.fast_path else now
         OutboxMessage.objects.using(self.store.using).bulk_create(
             OutboxMessage(
                 id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
             )
-            for m in self.outgoing
+            for m, available in rows
         )
         if not self.fast_path:
             transaction.on_commit(outbox_written.set, using=self.store.using)
@@ -182,7 +172,7 @@ class DjangoStore:
 
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic(using=self.using):
             rows = list(
                 OutboxMessage.objects.using(self.using)
@@ -201,11 +191,11 @@ class DjangoStore:
     def mark_sent(self, ids: Sequence[str]) -> None:
         if ids:
             OutboxMessage.objects.using(self.using).filter(pk__in=list(ids)).update(
-                sent_at=timezone.now()
+                sent_at=clock.now()
             )
 
     def purge_sent(self, older_than: float) -> int:
-        cutoff = timezone.now() - timedelta(seconds=older_than)
+        cutoff = clock.now() - timedelta(seconds=older_than)
         deleted, _ = OutboxMessage.objects.using(self.using).filter(sent_at__lt=cutoff).delete()
         return deleted
 

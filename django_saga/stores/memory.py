@@ -15,13 +15,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.utils import timezone
-
-from .. import flow
-from ..conf import saga_settings
+from .. import clock, flow
 from ..errors import SagaNotFound
-from ..messages import Outgoing, StepMessage
-from ..models import ACTIVE_STATES, Saga, SagaStep, new_id
+from ..messages import Outgoing
+from ..models import ACTIVE_STATES, Saga, SagaStep
 from .base import Unit, outbox_written
 
 
@@ -45,14 +42,10 @@ class MemoryUnit(Unit):
         return self.saga.steps  # the whole saga is already held by this unit
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        step.updated_at = timezone.now()
+        step.updated_at = clock.now()
 
     def save_saga(self, fields: Sequence[str]) -> None:
-        self.saga.updated_at = timezone.now()
-
-    def send(self, kind: str, step: SagaStep, attempt: int) -> None:
-        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
-        self.outgoing.append(Outgoing(new_id(), kind, self.saga.pk, body))
+        self.saga.updated_at = clock.now()
 
 
 class MemoryStore:
@@ -80,12 +73,8 @@ class MemoryStore:
         stored = _clone(unit.saga)
         with self._lock:
             self._sagas[unit.saga.pk] = stored
-            now = timezone.now()
-            grace = (
-                timedelta(seconds=saga_settings.PUBLISH_GRACE) if unit.fast_path else timedelta()
-            )
-            for message in unit.outgoing:
-                self._outbox[message.id] = _Row(message, now + grace)
+            for message, available in unit.rows():
+                self._outbox[message.id] = _Row(message, available)
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
 
@@ -108,7 +97,7 @@ class MemoryStore:
         for position, step in enumerate(steps):
             step.saga = saga
             step.position = position
-        now = timezone.now()
+        now = clock.now()
         saga.created_at = saga.created_at or now
         saga.updated_at = now
         stored = _clone(saga)
@@ -153,7 +142,7 @@ class MemoryStore:
     # -- units of work -----------------------------------------------------
     @contextmanager
     def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
-        now = timezone.now()
+        now = clock.now()
         saga.created_at = saga.updated_at = now
         for step in steps:
             step.created_at = step.updated_at = now
@@ -185,7 +174,7 @@ class MemoryStore:
 
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
-        now = timezone.now()
+        now = clock.now()
         with self._lock:
             due = sorted(
                 (r for r in self._outbox.values() if r.sent_at is None and r.available_at <= now),
@@ -196,7 +185,7 @@ class MemoryStore:
             return [row.message for row in due]
 
     def mark_sent(self, ids: Sequence[str]) -> None:
-        now = timezone.now()
+        now = clock.now()
         with self._lock:
             for message_id in ids:
                 row = self._outbox.get(message_id)
@@ -204,7 +193,7 @@ class MemoryStore:
                     row.sent_at = now
 
     def purge_sent(self, older_than: float) -> int:
-        cutoff = timezone.now() - timedelta(seconds=older_than)
+        cutoff = clock.now() - timedelta(seconds=older_than)
         with self._lock:
             old = [k for k, r in self._outbox.items() if r.sent_at and r.sent_at < cutoff]
             for key in old:

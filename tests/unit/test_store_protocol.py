@@ -12,6 +12,7 @@ import pytest
 
 from django_saga import (
     InvalidStateTransition,
+    RetryPolicy,
     SagaNotFound,
     Step,
     manager,
@@ -439,7 +440,8 @@ def test_retry_compensation_resumes_a_compensation_failed_saga(store, run_engine
             raise RuntimeError("refund service down")
         Ledger.objects.create(step_id=step.id, action="undo:" + step.name)
 
-    register_compensation_handler(action, flaky_undo)
+    # One attempt only, so the first failure stops the saga for an operator.
+    register_compensation_handler(action, flaky_undo, retry=RetryPolicy(max_attempts=1))
     try:
         run_engine()
         saga = manager.start(
@@ -468,7 +470,8 @@ def test_retry_compensation_resumes_a_compensation_failed_saga(store, run_engine
         registry.unregister("compensation", action)
 
 
-def test_compensate_on_compensation_failed_retries_and_can_fail_again(store, run_engine):
+def test_compensate_on_compensation_failed_retries_and_can_fail_again(store, run_engine, settings):
+    settings.SAGA = {**settings.SAGA, "COMPENSATION_MAX_ATTEMPTS": 2}
     run_engine()
     saga = manager.start(
         "order",
@@ -480,12 +483,12 @@ def test_compensate_on_compensation_failed_retries_and_can_fail_again(store, run
     )
     saga = wait_terminal(saga.id)
     assert saga.state == "compensation_failed"
-    assert saga.step("b").compensation_attempts == 1
+    assert saga.step("b").compensation_attempts == 2  # both attempts spent
 
     manager.compensate(saga.id)  # documented: retries the failed compensations
     saga = wait_for(
         lambda: (
-            (s := manager.get(saga.id)).step("b").compensation_attempts == 2
+            (s := manager.get(saga.id)).step("b").compensation_attempts == 4
             and not s.is_active()
             and s
         ),

@@ -1,0 +1,87 @@
+"""Retry policies: how often a failed step or compensation is tried again, and when.
+
+A step handler asks for another attempt by raising ``RetryableError`` (or an
+exception type named in the policy's ``retry_on`` or ``SAGA['RETRY_ON']``);
+any other exception fails the step at once. A compensation is retried on any
+exception: it has to succeed in the end. Delays grow exponentially, are capped
+at ``max_delay`` and spread by ``jitter`` so that a crowd of failures does not
+retry in lockstep. The delay becomes the outbox row's available time: no
+broker plugin is involved.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+
+from .conf import saga_settings
+from .errors import SagaError
+
+
+class RetryableError(SagaError):
+    """Raise from a handler when another attempt may succeed (a timeout, a 503)."""
+
+
+class StepTimeout(RetryableError):
+    """The step ran, or waited, longer than its timeout: a failed attempt."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int | None = None
+    backoff: float | None = None
+    multiplier: float = 2.0
+    max_delay: float | None = None
+    jitter: float | None = None
+    retry_on: tuple[type[BaseException], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        for name in ("backoff", "max_delay", "jitter"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+        if self.multiplier < 1:
+            raise ValueError(f"multiplier must be at least 1, got {self.multiplier}")
+
+    def resolved(self, compensation: bool = False) -> RetryPolicy:
+        """This policy with unset fields taken from the settings."""
+        s = saga_settings
+        return RetryPolicy(
+            max_attempts=self.max_attempts
+            or (s.COMPENSATION_MAX_ATTEMPTS if compensation else s.RETRY_MAX_ATTEMPTS),
+            backoff=s.RETRY_BACKOFF if self.backoff is None else self.backoff,
+            multiplier=self.multiplier,
+            max_delay=s.RETRY_MAX_DELAY if self.max_delay is None else self.max_delay,
+            jitter=s.RETRY_JITTER if self.jitter is None else self.jitter,
+            retry_on=self.retry_on,
+        )
+
+    def delay(self, failed_attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
+        assert self.backoff is not None and self.max_delay is not None
+        assert self.jitter is not None
+        base = min(self.max_delay, self.backoff * self.multiplier ** (failed_attempt - 1))
+        # Spread evenly over base * (1 - jitter) .. base * (1 + jitter), then cap.
+        spread = base * self.jitter * (2 * rand() - 1)
+        return max(0.0, min(self.max_delay, base + spread))
+
+    def retries(self, exc: BaseException, attempt: int, compensation: bool = False) -> bool:
+        """Whether attempt number ``attempt``, which raised ``exc``, gets another try."""
+        assert self.max_attempts is not None
+        if attempt >= self.max_attempts:
+            return False
+        if compensation:
+            return True
+        return isinstance(exc, (RetryableError, *self.retry_on, *_setting_types()))
+
+
+def _setting_types() -> tuple[type[BaseException], ...]:
+    return tuple(import_string(path) for path in saga_settings.RETRY_ON)
+
+
+DEFAULT = RetryPolicy()
