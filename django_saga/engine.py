@@ -14,6 +14,7 @@ Threads and who owns what:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -28,9 +29,12 @@ from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
 from .relay import Relay
 from .stores import Store, get_store
+from .sweeper import Sweeper
 from .transports import Connection, Delivery, connect
 
 logger = logging.getLogger("django_saga.engine")
+
+MAX_RECONNECT_DELAY = 30.0
 
 
 class Engine:
@@ -59,7 +63,9 @@ class Engine:
         self._inflight = 0
         self._connection: Connection | None = None
         self._relay: Relay | None = None
-        self._tasks: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[tuple[int, Delivery] | None] = queue.SimpleQueue()
+        # Bumped on every reconnect: results of older deliveries are not acked.
+        self._generation = 0
         self._workers: list[threading.Thread] = []
 
     # -- lifecycle ----------------------------------------------------------
@@ -76,10 +82,17 @@ class Engine:
         return self._connection
 
     def run(self) -> None:
-        """Consume until ``stop()``; then let in-flight steps finish and close."""
+        """Consume until ``stop()``; then let in-flight steps finish and close.
+
+        A lost broker connection is re-established with capped backoff; what
+        was in flight on it is redelivered by the broker and dropped here as
+        a duplicate if its result had already committed.
+        """
         connection = self.connect()
         relay = self._relay = Relay(self.store, self.broker_url)
         relay.start()
+        sweeper = Sweeper(self.store, self.processor)
+        sweeper.start()
         self._workers = [
             threading.Thread(target=self._worker, name=f"saga-worker-{n}", daemon=True)
             for n in range(self.concurrency)
@@ -87,8 +100,7 @@ class Engine:
         for worker in self._workers:
             worker.start()
         try:
-            for queue in connection.topology.work_queues:
-                connection.consume(queue, self._on_delivery, self.prefetch)
+            self._consume(connection)
             logger.info(
                 "Saga engine consuming %s with concurrency %d, prefetch %d",
                 " and ".join(connection.topology.work_queues),
@@ -97,18 +109,57 @@ class Engine:
             )
             self.ready.set()
             while not self._stopping.is_set():
-                connection.process_events(0.2)
-            self._drain(connection)
+                try:
+                    connection.process_events(0.2)
+                except BrokerUnavailable as exc:
+                    logger.warning("Lost the broker: %s", exc)
+                    reconnected = self._reconnect()
+                    if reconnected is None:
+                        break
+                    connection = reconnected
+            if self._connection is not None:
+                self._drain(self._connection)
         finally:
             for _ in self._workers:
                 self._tasks.put(None)
             for worker in self._workers:
                 worker.join(timeout=1)
+            sweeper.stop()
             relay.stop()
             relay.join(timeout=10)
+            sweeper.join(timeout=10)
             self._close()
             self.finished.set()
             logger.info("Saga engine stopped after %d message(s)", self.processed)
+
+    def _consume(self, connection: Connection) -> None:
+        for queue_name in connection.topology.work_queues:
+            connection.consume(queue_name, self._on_delivery, self.prefetch)
+
+    def _reconnect(self) -> Connection | None:
+        """Connect again until it works or the engine is asked to stop."""
+        self._close()
+        # Deliveries of the lost channel can no longer be acked: forget them.
+        self._generation += 1
+        self._inflight = 0
+        delay = 0.5
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                connection = self.connect()
+                self._consume(connection)
+            except BrokerUnavailable as exc:
+                self._close()
+                logger.warning(
+                    "Reconnect attempt %d failed: %s; next in %.1fs", attempt, exc, delay
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            logger.info("Reconnected to the broker after %d attempt(s)", attempt)
+            return connection
+        return None
 
     def stop(self) -> None:
         """Ask ``run()`` to stop consuming and return (any thread, signal handlers too)."""
@@ -122,7 +173,7 @@ class Engine:
     # -- the I/O thread -----------------------------------------------------
     def _on_delivery(self, delivery: Delivery) -> None:
         self._inflight += 1
-        self._tasks.put(delivery)
+        self._tasks.put((self._generation, delivery))
 
     def _drain(self, connection: Connection) -> None:
         connection.cancel_consumers()
@@ -137,12 +188,14 @@ class Engine:
                 self._inflight,
             )
 
-    def _finish(self, delivery: Delivery, result: Result) -> None:
-        self._inflight -= 1
+    def _finish(self, generation: int, delivery: Delivery, result: Result) -> None:
         self.processed += 1
         connection = self._connection
-        if connection is None:
-            return  # closed: the broker requeues the unacked message
+        if connection is None or generation != self._generation:
+            # Its channel is gone: the broker redelivers the message, and the
+            # rows it wrote wait in the outbox for a relay.
+            return
+        self._inflight -= 1
         if result.action == DEAD_LETTER:
             connection.dead_letter(delivery, result.reason)
             return
@@ -163,11 +216,15 @@ class Engine:
     # -- worker threads -----------------------------------------------------
     def _worker(self) -> None:
         try:
-            while (delivery := self._tasks.get()) is not None:
+            while (task := self._tasks.get()) is not None:
+                generation, delivery = task
                 result = self._process(delivery)
                 connection = self._connection
-                if connection is not None:
-                    connection.call_threadsafe(partial(self._finish, delivery, result))
+                if connection is None:
+                    continue
+                # If the connection was lost meanwhile, the message is redelivered.
+                with contextlib.suppress(BrokerUnavailable):
+                    connection.call_threadsafe(partial(self._finish, generation, delivery, result))
         finally:
             connections.close_all()
 

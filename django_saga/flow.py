@@ -162,6 +162,17 @@ def request_compensation(unit: Unit) -> bool:
     return True
 
 
+def deadline_passed(unit: Unit) -> bool:
+    """Compensate a started saga whose deadline has passed; False if nothing to do."""
+    saga = unit.saga
+    deadline = saga.deadline_at
+    if saga.state != SagaState.STARTED or deadline is None or deadline > clock.now():
+        return False
+    saga.error = f"deadline {deadline.isoformat()} passed"
+    begin_compensation(unit)
+    return True
+
+
 def resume_compensation(unit: Unit) -> None:
     """Try again the compensations that failed, then carry on backwards."""
     saga = unit.saga

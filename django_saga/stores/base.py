@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 outbox_written = threading.Event()
 
 
+class Busy(Exception):
+    """A row the caller asked not to wait for is locked: try again later."""
+
+
 class Unit(ABC):
     """One atomic change to one saga.
 
@@ -103,9 +107,14 @@ class Store(Protocol):
     # -- units of work for the manager and the engine -----------------------
     def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]: ...
     def open_step(
-        self, saga_id: str, step_id: str, fast_path: bool = True
+        self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> AbstractContextManager[Unit | None]: ...
-    def open_saga(self, saga_id: str) -> AbstractContextManager[Unit]: ...
+    def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]: ...
+
+    # -- what the sweeper looks for -----------------------------------------
+    def due_timeouts(self, limit: int) -> list[tuple[str, str]]: ...
+    def due_deadlines(self, limit: int) -> list[str]: ...
+    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]: ...
 
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]: ...

@@ -6,18 +6,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, transaction
 from django.db.models import Prefetch
+from django.db.models.functions import Now
 
 from .. import clock, flow
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import (
-    OutboxMessage,
-    Saga,
-    SagaStep,
-)
-from .base import Unit, outbox_written
+from ..models import OutboxMessage, Saga, SagaState, SagaStep, StepStatus
+from .base import Busy, Unit, outbox_written
 
 
 class DjangoUnit(Unit):
@@ -134,14 +131,17 @@ class DjangoStore:
 
     @contextmanager
     def open_step(
-        self, saga_id: str, step_id: str, fast_path: bool = True
+        self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
         with transaction.atomic(using=self.using):
+            steps = SagaStep.objects.using(self.using).filter(pk=step_id, saga_id=saga_id)
+            if timed_out:
+                # Only if still waiting past its timeout by the database's clock,
+                # and not locked by an engine running it right now.
+                steps = steps.filter(status=StepStatus.STARTED, timeout_at__lte=Now())
             step = (
-                SagaStep.objects.using(self.using)
-                .select_for_update(of=("self",))
+                steps.select_for_update(of=("self",), skip_locked=timed_out)
                 .select_related("saga")
-                .filter(pk=step_id, saga_id=saga_id)
                 .first()
             )
             if step is None:
@@ -152,23 +152,55 @@ class DjangoStore:
             unit.flush()
 
     @contextmanager
-    def open_saga(self, saga_id: str) -> Iterator[Unit]:
+    def open_saga(self, saga_id: str, nowait: bool = False) -> Iterator[Unit]:
         with transaction.atomic(using=self.using):
             # Lock order: step rows (in position order) before the saga row,
             # the same order the engine takes them in.
-            steps = list(
-                SagaStep.objects.using(self.using)
-                .select_for_update()
-                .filter(saga_id=saga_id)
-                .order_by("position")
-            )
-            saga = Saga.objects.using(self.using).select_for_update().filter(pk=saga_id).first()
+            try:
+                steps = list(
+                    SagaStep.objects.using(self.using)
+                    .select_for_update(nowait=nowait)
+                    .filter(saga_id=saga_id)
+                    .order_by("position")
+                )
+                saga = (
+                    Saga.objects.using(self.using)
+                    .select_for_update(nowait=nowait)
+                    .filter(pk=saga_id)
+                    .first()
+                )
+            except OperationalError as exc:
+                if not nowait:
+                    raise
+                raise Busy(f"saga {saga_id} is locked") from exc
             if saga is None:
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
             unit = DjangoUnit(self, saga, None, fast_path=False)
             unit._set_steps(steps)
             yield unit
             unit.flush()
+
+    # -- what the sweeper looks for -----------------------------------------
+    def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
+        """(saga id, step id) of dispatched steps past their timeout, oldest first."""
+        return list(
+            SagaStep.objects.using(self.using)
+            .filter(status=StepStatus.STARTED, timeout_at__lte=Now())
+            .order_by("timeout_at")
+            .values_list("saga_id", "id")[:limit]
+        )
+
+    def due_deadlines(self, limit: int) -> list[str]:
+        """Ids of started sagas past their deadline."""
+        return list(
+            Saga.objects.using(self.using)
+            .filter(state=SagaState.STARTED, deadline_at__lte=Now())
+            .order_by("deadline_at")
+            .values_list("id", flat=True)[:limit]
+        )
+
+    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
+        return list(Saga.objects.using(self.using).stale(older_than).order_by("updated_at")[:limit])
 
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:

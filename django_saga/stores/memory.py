@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from .. import clock, flow
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import ACTIVE_STATES, Saga, SagaStep
-from .base import Unit, outbox_written
+from ..models import ACTIVE_STATES, Saga, SagaState, SagaStep, StepStatus
+from .base import Busy, Unit, outbox_written
 
 
 @dataclass
@@ -79,8 +79,13 @@ class MemoryStore:
             outbox_written.set()
 
     @contextmanager
-    def _unit(self, saga_id: str, step_id: str | None, fast_path: bool) -> Iterator[MemoryUnit]:
-        with self._saga_lock(saga_id):
+    def _unit(
+        self, saga_id: str, step_id: str | None, fast_path: bool, wait: bool = True
+    ) -> Iterator[MemoryUnit]:
+        lock = self._saga_lock(saga_id)
+        if not lock.acquire(blocking=wait):
+            raise Busy(f"saga {saga_id} is locked")
+        try:
             saga = self._copy(saga_id)
             step = None
             if step_id is not None:
@@ -90,6 +95,8 @@ class MemoryStore:
             unit = MemoryUnit(saga, step, fast_path)
             yield unit
             self._commit(unit)
+        finally:
+            lock.release()
 
     # -- the spec's protocol -------------------------------------------------
     def save_saga(self, saga: Saga) -> None:
@@ -154,23 +161,61 @@ class MemoryStore:
 
     @contextmanager
     def open_step(
-        self, saga_id: str, step_id: str, fast_path: bool = True
+        self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
+        lock = self._saga_lock(saga_id)
+        if not lock.acquire(blocking=not timed_out):
+            yield None  # an engine holds it: the step is running right now
+            return
         try:
-            lock = self._saga_lock(saga_id)
-            with lock:
-                saga = self._copy(saga_id)
-        except SagaNotFound:
-            yield None
-            return
-        if not any(s.pk == step_id for s in saga.steps):
-            yield None
-            return
-        with self._unit(saga_id, step_id, fast_path) as unit:
+            with self._lock:
+                known = self._sagas.get(saga_id)
+            saga = _clone(known) if known is not None else None
+            step = next((s for s in saga.steps if s.pk == step_id), None) if saga else None
+            if saga is None or step is None or (timed_out and not _timed_out(step)):
+                yield None
+                return
+            unit = MemoryUnit(saga, step, fast_path)
             yield unit
+            self._commit(unit)
+        finally:
+            lock.release()
 
-    def open_saga(self, saga_id: str) -> AbstractContextManager[Unit]:
-        return self._unit(saga_id, None, fast_path=False)
+    def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]:
+        return self._unit(saga_id, None, fast_path=False, wait=not nowait)
+
+    # -- what the sweeper looks for -----------------------------------------
+    def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
+        with self._lock:
+            due = [
+                (step.timeout_at, saga.pk, step.pk)
+                for saga in self._sagas.values()
+                for step in saga.steps
+                if _timed_out(step)
+            ]
+        return [(saga_id, step_id) for _, saga_id, step_id in sorted(due)[:limit]]
+
+    def due_deadlines(self, limit: int) -> list[str]:
+        now = clock.now()
+        with self._lock:
+            due = sorted(
+                (saga.deadline_at, saga.pk)
+                for saga in self._sagas.values()
+                if saga.state == SagaState.STARTED
+                and saga.deadline_at is not None
+                and saga.deadline_at <= now
+            )
+        return [saga_id for _, saga_id in due[:limit]]
+
+    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
+        cutoff = clock.now() - timedelta(seconds=older_than)
+        with self._lock:
+            stale = [
+                s.pk
+                for s in self._sagas.values()
+                if s.state in ACTIVE_STATES and s.updated_at < cutoff
+            ]
+        return sorted((self.load_saga(i) for i in stale), key=lambda s: s.updated_at)[:limit]
 
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
@@ -218,3 +263,11 @@ def _clone(saga: Saga) -> Saga:
         steps.append(s)
     clone.set_steps(steps)
     return clone
+
+
+def _timed_out(step: SagaStep) -> bool:
+    return (
+        step.status == StepStatus.STARTED
+        and step.timeout_at is not None
+        and step.timeout_at <= clock.now()
+    )

@@ -64,15 +64,16 @@ class AmqpConnection(Connection):
                 t.dead_letter_queue, durable=True, arguments={"x-queue-type": t.queue_type}
             )
             ch.queue_bind(t.dead_letter_queue, t.dead_letter_exchange)
+            arguments: dict[str, Any] = {
+                "x-queue-type": t.queue_type,
+                "x-dead-letter-exchange": t.dead_letter_exchange,
+            }
+            if t.queue_type == "quorum":
+                # Past this many deliveries RabbitMQ dead-letters the message
+                # (to our exchange) instead of redelivering it forever.
+                arguments["x-delivery-limit"] = saga_settings.DELIVERY_LIMIT
             for queue in t.work_queues:
-                ch.queue_declare(
-                    queue,
-                    durable=True,
-                    arguments={
-                        "x-queue-type": t.queue_type,
-                        "x-dead-letter-exchange": t.dead_letter_exchange,
-                    },
-                )
+                ch.queue_declare(queue, durable=True, arguments=arguments)
                 ch.queue_bind(queue, t.exchange, routing_key=queue)
         except pika.exceptions.ChannelClosedByBroker as exc:
             raise BrokerUnavailable(

@@ -1,0 +1,95 @@
+"""The sweeper: what no message will ever announce.
+
+Every engine runs one. It fails the attempt of a step that has had no result
+within its timeout (the engine running it died, or its message waits behind
+a backlog), compensates sagas past their deadline, and warns about active
+sagas that have made no progress for ``STALE_AFTER`` seconds. Timeouts and
+deadlines live in the database, so a restart forgets none of them, and the
+database's clock decides when they have passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db import DatabaseError, close_old_connections, connections
+
+from . import flow
+from .conf import saga_settings
+from .processor import Processor
+from .retry import StepTimeout
+from .stores import Store
+from .stores.base import Busy
+
+logger = logging.getLogger("django_saga.sweeper")
+
+BATCH = 100
+STALE_REPORT_EVERY = 60.0
+
+
+@dataclass
+class SweepReport:
+    timed_out: int = 0
+    deadlines: int = 0
+    stale: int = 0
+
+
+class Sweeper(threading.Thread):
+    def __init__(self, store: Store, processor: Processor) -> None:
+        super().__init__(name="saga-sweeper", daemon=True)
+        self.store = store
+        self.processor = processor
+        self._stop_event = threading.Event()
+        self._last_stale_report = 0.0
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.wait(saga_settings.SWEEP_INTERVAL):
+                try:
+                    close_old_connections()
+                    self.sweep()
+                except DatabaseError as exc:
+                    logger.warning("Sweep failed, trying again next round: %s", exc)
+                    connections.close_all()
+        finally:
+            connections.close_all()
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        for saga_id, step_id in self.store.due_timeouts(BATCH):
+            with self.store.open_step(saga_id, step_id, fast_path=False, timed_out=True) as unit:
+                if unit is None or unit.step is None:
+                    continue  # running right now, finished, or already handled
+                step = unit.step
+                error = StepTimeout(
+                    f"no result for attempt {step.attempts} within its {step.timeout:g}s timeout"
+                )
+                self.processor.fail_attempt(unit, step, error, duration=0)
+                report.timed_out += 1
+        for saga_id in self.store.due_deadlines(BATCH):
+            try:
+                with self.store.open_saga(saga_id, nowait=True) as unit:
+                    if flow.deadline_passed(unit):
+                        report.deadlines += 1
+                        logger.warning("saga=%s passed its deadline: compensating", saga_id)
+            except Busy:
+                continue  # a step is running; the next sweep tries again
+        now = time.monotonic()
+        if now - self._last_stale_report >= STALE_REPORT_EVERY:
+            self._last_stale_report = now
+            for saga in self.store.stale_sagas(saga_settings.STALE_AFTER, BATCH):
+                report.stale += 1
+                logger.warning(
+                    "Stale saga=%s name=%s state=%s: no progress since %s",
+                    saga.pk,
+                    saga.name,
+                    saga.state,
+                    saga.updated_at.isoformat(),
+                )
+        return report
