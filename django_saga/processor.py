@@ -94,6 +94,11 @@ class Processor:
         if step.status != StepStatus.STARTED or step.attempts != message.attempt:
             _log_stale(step, message)
             return
+        if step.timeout_at is not None and step.timeout_at <= clock.now():
+            # The attempt's time ran out before it could start (a backlog, or
+            # redelivery after the engine running it died): it counts as failed.
+            self.time_out(unit, step)
+            return
         started = time.monotonic()
         output_before = copy.deepcopy(step.output)
         try:
@@ -114,6 +119,14 @@ class Processor:
             _record(step, EXECUTE, step.attempts, "completed", duration)
             flow.step_succeeded(unit, step, output, duration)
             _log_step(step, EXECUTE, "completed", duration)
+
+    def time_out(self, unit: Unit, step: SagaStep) -> None:
+        """Fail the current attempt of a step that has no result past its timeout."""
+        assert step.timeout is not None
+        exc = StepTimeout(
+            f"no result for attempt {step.attempts} within its {step.timeout:g}s timeout"
+        )
+        self.fail_attempt(unit, step, exc, duration=0)
 
     def fail_attempt(self, unit: Unit, step: SagaStep, exc: Exception, duration: int) -> None:
         """Record a failed execute attempt: schedule the next one, or fail the step."""

@@ -20,7 +20,6 @@ from django.db import DatabaseError, close_old_connections, connections
 from . import flow
 from .conf import saga_settings
 from .processor import Processor
-from .retry import StepTimeout
 from .stores import Store
 from .stores.base import Busy
 
@@ -66,11 +65,7 @@ class Sweeper(threading.Thread):
             with self.store.open_step(saga_id, step_id, fast_path=False, timed_out=True) as unit:
                 if unit is None or unit.step is None:
                     continue  # running right now, finished, or already handled
-                step = unit.step
-                error = StepTimeout(
-                    f"no result for attempt {step.attempts} within its {step.timeout:g}s timeout"
-                )
-                self.processor.fail_attempt(unit, step, error, duration=0)
+                self.processor.time_out(unit, unit.step)
                 report.timed_out += 1
         for saga_id in self.store.due_deadlines(BATCH):
             try:

@@ -3,7 +3,7 @@
 import os
 import time
 
-from django_saga import compensation_handler, step_handler
+from django_saga import RetryableError, compensation_handler, step_handler
 
 from .models import Ledger
 
@@ -62,6 +62,34 @@ def sleep(saga, step):
 def pid(saga, step):
     _record(step, "do:" + step.name)
     return {"pid": os.getpid()}
+
+
+@step_handler("test.flaky")
+def flaky(saga, step):
+    _record(step, f"try:{step.name}:{step.attempts}")  # rolled back with the failure
+    if step.attempts <= step.input.get("fail_times", 1):
+        raise RetryableError(f"attempt {step.attempts} of {step.name} hit a blip")
+    return {"attempt": step.attempts}
+
+
+@step_handler("test.connection_error")
+def connection_error(saga, step):
+    raise ConnectionError("upstream reset the connection")
+
+
+@step_handler("test.slow_first")
+def slow_first(saga, step):
+    if step.attempts == 1:
+        time.sleep(step.input.get("seconds", 0.5))
+    _record(step, "do:" + step.name)
+    return {"attempt": step.attempts}
+
+
+@compensation_handler("test.undo_flaky")
+def undo_flaky(saga, step):
+    if step.compensation_attempts <= step.input.get("undo_fail_times", 1):
+        raise RuntimeError(f"refund attempt {step.compensation_attempts} failed")
+    _record(step, "undo:" + step.name)
 
 
 @compensation_handler("test.undo")
