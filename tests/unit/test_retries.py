@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,7 +35,7 @@ def test_bad_policies_are_refused():
 
 class FixedClock:
     def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
+        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
