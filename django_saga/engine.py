@@ -34,7 +34,7 @@ from .transports import Connection, Delivery, connect
 
 logger = logging.getLogger("django_saga.engine")
 
-MAX_RECONNECT_DELAY = 30.0
+MAX_RECONNECT_DELAY = 10.0
 
 
 class Engine:

@@ -25,7 +25,7 @@ from .transports import Connection, connect
 logger = logging.getLogger("django_saga.relay")
 
 PURGE_EVERY = 60.0
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 10.0
 
 
 class Relay(threading.Thread):

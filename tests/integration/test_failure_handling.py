@@ -116,3 +116,30 @@ def test_sagas_run_on_quorum_queues(amqp, engine_process):
     )  # the same arguments: RabbitMQ accepts the redeclaration only if they match
     assert declared.method.queue == amqp["STEP_QUEUE"]
     connection.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_the_engine_reconnects_after_a_broker_restart_and_start_keeps_working(
+    amqp, engine_process
+):
+    engine = engine_process(amqp)
+    before = manager.start("order", steps(("a", "test.record", "")))
+    assert wait_terminal(before.id, 30).state == "completed"
+    _rabbitmqctl("stop_app")
+    try:
+        # The broker is down: start() only writes to the database.
+        during = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+        time.sleep(2)
+    finally:
+        _rabbitmqctl("start_app")
+    saga = wait_terminal(during.id, 60)
+    assert saga.state == "completed"
+    assert [s.attempts for s in saga.steps] == [1, 1]
+    assert "Lost the broker" in engine.output()
+    assert "Reconnected to the broker" in engine.output()
+    assert engine.process.poll() is None
