@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from . import clock
+from . import clock, signals
 from .conf import saga_settings
 from .errors import InvalidStateTransition
 from .messages import COMPENSATE, EXECUTE
@@ -35,6 +35,7 @@ def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str]
 
 def start(unit: Unit) -> None:
     dispatch(unit, unit.lock_saga()[0])
+    unit.notify(signals.saga_started)
 
 
 def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -> None:
@@ -47,6 +48,7 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
     unit.save_step(
         step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
     )
+    unit.notify(signals.step_completed, step)
     steps = unit.lock_saga()
     following = next((s for s in steps if s.position > step.position), None)
     if following is not None:
@@ -56,6 +58,7 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
         unit.save_saga(["state", "completed_at"])
+        unit.notify(signals.saga_completed)
 
 
 def step_failed(
@@ -72,9 +75,11 @@ def step_failed(
     step.status = StepStatus.FAILED
     step.timeout_at = None
     unit.save_step(step, [*fields, "status", "timeout_at"])
+    unit.notify(signals.step_failed, step)
     unit.lock_saga()
     saga = unit.saga
     saga.error = f"step {step.name!r} failed: {error}"
+    unit.notify(signals.saga_failed)
     if saga_settings.AUTO_COMPENSATE:
         begin_compensation(unit)
     else:
@@ -109,9 +114,11 @@ def continue_compensation(unit: Unit) -> None:
         step.status = StepStatus.COMPENSATED
         step.compensated_at = clock.now()
         unit.save_step(step, ["status", "compensated_at"])
+        unit.notify(signals.step_compensated, step)
     saga.state = SagaState.COMPENSATED
     saga.completed_at = clock.now()
     unit.save_saga(["state", "error", "completed_at"])
+    unit.notify(signals.saga_compensated)
 
 
 def send_compensation(
@@ -126,6 +133,7 @@ def compensation_succeeded(unit: Unit, step: SagaStep) -> None:
     step.status = StepStatus.COMPENSATED
     step.compensated_at = clock.now()
     unit.save_step(step, ["status", "compensated_at", "history"])
+    unit.notify(signals.step_compensated, step)
     continue_compensation(unit)
 
 
@@ -144,6 +152,7 @@ def compensation_failed(
     saga.state = SagaState.COMPENSATION_FAILED
     saga.error = f"compensation of step {step.name!r} failed: {error}"
     unit.save_saga(["state", "error"])
+    unit.notify(signals.saga_compensation_failed)
 
 
 def request_compensation(unit: Unit) -> bool:

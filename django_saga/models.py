@@ -97,6 +97,10 @@ class Saga(models.Model):
     class Meta:
         verbose_name = "saga"
         verbose_name_plural = "sagas"
+        permissions = [
+            ("compensate_saga", "Can compensate a saga"),
+            ("retry_saga_compensation", "Can retry a saga's failed compensation"),
+        ]
         ordering = ("-created_at",)
         indexes = [
             models.Index(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -19,6 +19,8 @@ from .. import clock
 from ..conf import saga_settings
 
 if TYPE_CHECKING:
+    from django.dispatch import Signal
+
     from ..messages import Outgoing
     from ..models import Saga, SagaStep
 
@@ -47,6 +49,20 @@ class Unit(ABC):
         self.outgoing: list[Outgoing] = []
         # Messages that may be published only after a delay: a relay takes them.
         self.delayed: list[tuple[Outgoing, float]] = []
+
+    def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
+        """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
+        saga = self.saga
+        kwargs = {"saga": saga} if step is None else {"saga": saga, "step": step}
+
+        def send() -> None:
+            signal.send_robust(sender=type(saga), **kwargs)
+
+        self.after_commit(send)
+
+    @abstractmethod
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after the unit commits (never if it rolls back)."""
 
     @abstractmethod
     def handler_scope(self) -> AbstractContextManager[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
@@ -27,6 +27,9 @@ class DjangoUnit(Unit):
 
     def handler_scope(self) -> AbstractContextManager[None]:
         return transaction.atomic(using=self.store.using)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        transaction.on_commit(fn, using=self.store.using, robust=True)
 
     def lock_saga(self) -> list[SagaStep]:
         if self._steps is None:

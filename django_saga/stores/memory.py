@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,11 +32,15 @@ class _Row:
 class MemoryUnit(Unit):
     def __init__(self, saga: Saga, step: SagaStep | None, fast_path: bool) -> None:
         super().__init__(fast_path)
+        self.committed_callbacks: list[Callable[[], None]] = []
         self.saga = saga
         self.step = step
 
     def handler_scope(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self.committed_callbacks.append(fn)
 
     def lock_saga(self) -> list[SagaStep]:
         return self.saga.steps  # the whole saga is already held by this unit
@@ -77,6 +81,8 @@ class MemoryStore:
                 self._outbox[message.id] = _Row(message, available)
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
+        for callback in unit.committed_callbacks:
+            callback()
 
     @contextmanager
     def _unit(

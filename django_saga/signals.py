@@ -1,0 +1,23 @@
+"""Signals sent after a saga or step transition has committed.
+
+Each is sent with ``sender=Saga`` and the keyword arguments ``saga`` (and
+``step`` for step signals). Receivers run in the process that made the
+transition (an engine, or the one calling ``start()``/``compensate()``),
+after the commit: a receiver never sees a transition that rolled back, and
+an exception in a receiver cannot undo one.
+"""
+
+from django.dispatch import Signal
+
+saga_started = Signal()
+saga_completed = Signal()
+#: A step failed for good; compensation follows (or waits, without AUTO_COMPENSATE).
+saga_failed = Signal()
+saga_compensated = Signal()
+#: A compensation ran out of attempts: the saga waits for an operator.
+saga_compensation_failed = Signal()
+
+step_completed = Signal()
+#: A step failed for good (not sent for attempts that will be retried).
+step_failed = Signal()
+step_compensated = Signal()
