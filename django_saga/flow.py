@@ -53,6 +53,7 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
     following = next((s for s in steps if s.position > step.position), None)
     if following is not None:
         dispatch(unit, following)
+        unit.save_saga([])  # progress: updated_at moves, so the saga is not stale
     else:
         saga = unit.saga
         saga.state = SagaState.COMPLETED
