@@ -1,0 +1,58 @@
+"""The SQL a saga costs: constant per step transition and per start, whatever its length."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_saga import Step, manager
+from django_saga.models import OutboxMessage
+from django_saga.processor import Processor
+from django_saga.stores import get_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+#: Statements one step transition may issue (receive -> handler -> record ->
+#: next message), not counting the handler's own: lock the step, savepoint and
+#: its release around the handler, update the step, lock the saga, read its
+#: steps, update the next step, touch the saga, insert the outbox row, plus
+#: BEGIN/COMMIT where the backend logs them. README "Performance" quotes it.
+STEP_BUDGET = 11
+#: Statements start() may issue: the saga, all its steps in one bulk insert,
+#: the first step's dispatch, its outbox row (plus BEGIN/COMMIT).
+START_BUDGET = 6
+
+
+def _sql(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def _start(k: int):
+    return manager.start("budget", [Step(f"s{i}", "test.pid", "") for i in range(k)])
+
+
+@pytest.mark.parametrize("k", [3, 30])
+def test_start_issues_a_constant_number_of_statements(k):
+    with CaptureQueriesContext(connection) as queries:
+        _start(k)
+    assert len(queries) <= START_BUDGET, _sql(queries)
+    inserts = [sql for sql in _sql(queries) if 'INSERT INTO "django_saga_sagastep"' in sql]
+    assert len(inserts) == 1  # one bulk insert, not k round trips
+
+
+def _transition_count(k: int) -> int:
+    saga = _start(k)
+    processor = Processor(get_store())
+    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    with CaptureQueriesContext(connection) as queries:
+        result = processor.process(body)
+    assert result.action == "ack" and len(result.outgoing) == 1
+    handler = [sql for sql in _sql(queries) if "testapp_ledger" in sql]
+    return len(queries) - len(handler)
+
+
+def test_a_step_transition_costs_the_same_for_3_and_30_steps():
+    short, long = _transition_count(3), _transition_count(30)
+    assert short == long
+    assert short <= STEP_BUDGET
