@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import OperationalError
 from django.utils.module_loading import import_string
 
 from .conf import saga_settings
@@ -77,7 +78,7 @@ class RetryPolicy:
             return False
         if compensation:
             return True
-        return isinstance(exc, (RetryableError, *self.retry_on, *_setting_types()))
+        return isinstance(exc, (*ALWAYS_RETRYABLE, *self.retry_on, *_setting_types()))
 
 
 def _setting_types() -> tuple[type[BaseException], ...]:
@@ -85,3 +86,7 @@ def _setting_types() -> tuple[type[BaseException], ...]:
 
 
 DEFAULT = RetryPolicy()
+
+#: Retried whatever the policy says: the step asked for it, or the database
+#: reported a deadlock, a serialization failure or a dropped connection.
+ALWAYS_RETRYABLE: tuple[type[BaseException], ...] = (RetryableError, OperationalError)

@@ -6,8 +6,8 @@ in a subprocess sees the same database.
 """
 
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "django-saga-tests"
@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_saga",
     "tests.testapp.apps.TestAppConfig",
+    "tests.chaos.apps.ChaosConfig",
 ]
 
 MIDDLEWARE = [
@@ -85,7 +86,8 @@ SAGA: dict[str, object] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"django_saga": {"handlers": ["console"], "level": "INFO"}},
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -94,6 +96,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # and the test's own broker names.
 if os.environ.get("SAGA_TEST_USE_TEST_DB"):
     DATABASES["default"]["NAME"] = os.environ["SAGA_TEST_USE_TEST_DB"]
+# The chaos suite names each engine's connections to find them in pg_stat_activity.
+if os.environ.get("SAGA_TEST_APP_NAME") and DB == "postgres":
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ[
+        "SAGA_TEST_APP_NAME"
+    ]
 if os.environ.get("SAGA_TEST_OVERRIDES"):
     import ast
 

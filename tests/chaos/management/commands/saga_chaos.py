@@ -1,0 +1,128 @@
+"""``manage.py saga_chaos``: the chaos scenario at any size, on its own database.
+
+    SAGA_TEST_DB=postgres python -m django saga_chaos --settings tests.settings \\
+        --sagas 1000 [--engines 2] [--seed 1] [--no-broker-restart] ...
+
+It drops and recreates the PostgreSQL database ``--database`` (default
+``django_saga_chaos``) on the server the settings name, migrates it, runs the
+scenario against it with engine subprocesses and queue names of its own
+(``chaos-<random>.*``, deleted afterwards), prints the summary line, and exits
+non-zero when a check fails. The database is left in place for inspection.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from tests.chaos.scenario import ChaosConfig, Scenario, broker_names
+
+DEFAULT_DATABASE = "django_saga_chaos"
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run many sagas through engine subprocesses while killing engines, restarting "
+        "RabbitMQ and cutting database connections; check every effect happened exactly "
+        f"once. Recreates the database {DEFAULT_DATABASE!r} (see --database)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sagas", type=int, default=1000)
+        parser.add_argument("--engines", type=int, default=2)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--concurrency", type=int, default=4, help="Per engine.")
+        parser.add_argument("--kills", type=int, help="Engine SIGKILLs (default: by size).")
+        parser.add_argument(
+            "--db-kills", type=int, help="pg_terminate_backend rounds (default: by size)."
+        )
+        parser.add_argument(
+            "--duplicates", type=int, help="Duplicate-message bursts (default: by size)."
+        )
+        parser.add_argument("--poison", type=int, help="Poison messages (default: by size).")
+        parser.add_argument(
+            "--no-broker-restart",
+            action="store_true",
+            help="Skip the RabbitMQ restart (it drops every connection on the broker).",
+        )
+        parser.add_argument("--broker-down", type=float, default=3.0, help="Seconds stopped.")
+        parser.add_argument(
+            "--start-window", type=float, help="Seconds over which sagas start (default: by size)."
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=300.0, help="Seconds to wait for the last sagas."
+        )
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DATABASE,
+            help="PostgreSQL database to DROP, recreate and use.",
+        )
+        parser.add_argument(
+            "--broker-url", default=None, help=f"RabbitMQ URL (default {DEFAULT_BROKER})."
+        )
+        parser.add_argument(
+            "--log-dir", type=Path, help="Where engine logs go (default: a temp dir)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+            raise CommandError("saga_chaos needs PostgreSQL: set SAGA_TEST_DB=postgres")
+        name = options["database"]
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise CommandError(f"--database {name!r}: use lowercase letters, digits, _")
+        self._fresh_database(name)
+        url = options["broker_url"] or _broker_url()
+        names = broker_names(f"chaos-{uuid.uuid4().hex[:10]}", url)
+        settings.SAGA = {**settings.SAGA, **names}
+        config = ChaosConfig(
+            sagas=options["sagas"],
+            engines=options["engines"],
+            seed=options["seed"],
+            concurrency=options["concurrency"],
+            kills=options["kills"],
+            broker_restart=not options["no_broker_restart"],
+            db_kills=options["db_kills"],
+            duplicates=options["duplicates"],
+            poison=options["poison"],
+            start_window=options["start_window"],
+            broker_down=options["broker_down"],
+            timeout=options["timeout"],
+            log_dir=options["log_dir"],
+        )
+        scenario = Scenario(config, names)
+        try:
+            result = scenario.run()
+        finally:
+            scenario.broker.delete_topology()
+            connections.close_all()
+        self.stdout.write(result.summary())
+        if options["verbosity"] > 0:
+            self.stdout.write(result.details())
+        if not result.ok:
+            raise CommandError("chaos checks failed (see above)", returncode=1)
+
+    def _fresh_database(self, name: str) -> None:
+        """Drop and create ``name``, point the default connection at it, migrate."""
+        connection = connections["default"]
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        settings.DATABASES["default"]["NAME"] = name
+        connection.settings_dict["NAME"] = name
+        call_command("migrate", verbosity=0, interactive=False)
+        self.stdout.write(f"Using database {name!r} (recreated and migrated)")
+
+
+def _broker_url() -> str:
+    """The settings' RabbitMQ URL, or the local default when they name memory://."""
+    url = str(settings.SAGA.get("BROKER_URL", ""))
+    return url if url.startswith(("amqp://", "amqps://")) else DEFAULT_BROKER

@@ -1,0 +1,74 @@
+"""Chaos handlers, found by django-saga's autodiscovery of ``sagas.py``.
+
+Each writes one ``Effect`` row inside the transaction that records its step's
+result, so the ledger shows how often an effect really committed. Inputs:
+
+* ``sleep``: seconds to hold the transaction open after writing (widens the
+  window in which a fault can hit a running handler);
+* ``fail_times``: attempts ``chaos.transient`` fails with ``RetryableError``;
+* ``undo_fail_times``: compensation attempts ``chaos.undo_transient`` fails.
+
+With ``SAGA_CHAOS_TRACE`` set to a file path, every handler call appends
+``step_id kind attempt`` to it outside any transaction: a call that appears
+twice ran but did not commit the first time (a fault interrupted it).
+"""
+
+import os
+import time
+
+from django_saga import RetryableError, RetryPolicy, compensation_handler, step_handler
+
+from .models import Effect
+
+#: Fast retries: the scenario's transient failures must not dominate its run time.
+FAST_RETRY = RetryPolicy(max_attempts=8, backoff=0.05, max_delay=0.5)
+
+
+def _trace(step, kind, attempt):
+    path = os.environ.get("SAGA_CHAOS_TRACE")
+    if path:
+        with open(path, "a") as trace:
+            trace.write(f"{step.id} {kind} {attempt}\n")
+
+
+def _effect(saga, step, kind):
+    Effect.objects.create(saga_id=saga.id, step_id=step.id, kind=kind)
+    time.sleep(step.input.get("sleep", 0))
+
+
+@step_handler("chaos.ok")
+def ok(saga, step):
+    _trace(step, Effect.DO, step.attempts)
+    _effect(saga, step, Effect.DO)
+    return {"attempt": step.attempts}
+
+
+@step_handler("chaos.transient", retry=FAST_RETRY)
+def transient(saga, step):
+    _trace(step, Effect.DO, step.attempts)
+    if step.attempts <= step.input.get("fail_times", 1):
+        raise RetryableError(f"transient failure on attempt {step.attempts}")
+    _effect(saga, step, Effect.DO)
+    return {"attempt": step.attempts}
+
+
+@step_handler("chaos.permanent")
+def permanent(saga, step):
+    _trace(step, Effect.DO, step.attempts)
+    # The effect is written first: it must roll back with the failed step.
+    _effect(saga, step, Effect.DO)
+    raise ValueError("chaos: permanent failure")
+
+
+@compensation_handler("chaos.undo", retry=FAST_RETRY)
+def undo(saga, step):
+    _trace(step, Effect.UNDO, step.compensation_attempts)
+    _effect(saga, step, Effect.UNDO)
+
+
+@compensation_handler("chaos.undo_transient", retry=FAST_RETRY)
+def undo_transient(saga, step):
+    _trace(step, Effect.UNDO, step.compensation_attempts)
+    if step.compensation_attempts <= step.input.get("undo_fail_times", 1):
+        raise RuntimeError(f"transient undo failure on attempt {step.compensation_attempts}")
+    _effect(saga, step, Effect.UNDO)

@@ -1,0 +1,109 @@
+"""Fault injection end to end: engines killed, broker restarted, connections cut.
+
+A small run of ``tests/chaos/scenario.py``; ``manage.py saga_chaos`` runs the
+same scenario at any size (see ``tests/chaos/README.md``).
+
+The run restarts the local RabbitMQ node with ``rabbitmqctl``, which drops
+every connection on it; ``SAGA_CHAOS_NO_BROKER_RESTART=1`` leaves that fault
+out (on a broker other test runs share at the same moment).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from django_saga.models import Saga, SagaStep
+from tests.chaos.models import Effect
+from tests.chaos.scenario import ChaosConfig, Scenario
+
+pytestmark = [
+    pytest.mark.rabbitmq,
+    pytest.mark.postgres,
+    pytest.mark.engine_process,
+    pytest.mark.chaos,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def _broker_restart() -> bool:
+    if os.environ.get("SAGA_CHAOS_NO_BROKER_RESTART"):
+        return False
+    if shutil.which("rabbitmqctl") is None:
+        message = "rabbitmqctl is not on the PATH: the chaos run cannot restart RabbitMQ"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return True
+
+
+def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_path):
+    """40 sagas, 2 engines, each kind of fault at least once: nothing lost or doubled."""
+    broker_restart = _broker_restart()
+    config = ChaosConfig(
+        sagas=40,
+        engines=2,
+        seed=7,
+        kills=3,
+        broker_restart=broker_restart,
+        db_kills=2,
+        duplicates=4,
+        poison=3,
+        start_window=20,
+        timeout=90,
+        log_dir=tmp_path,
+    )
+    result = Scenario(config, amqp).run()
+    report = f"{result.summary()}\n{result.details()}"
+    print(report)
+    for fault in ("engine_kill", "db_terminate", "duplicate_burst"):
+        assert result.faults[fault] >= 1, f"no {fault} was injected\n{report}"
+    assert result.faults["broker_restart"] == int(broker_restart), report
+    assert result.faults["poison_message"] == 3, report
+    assert result.sagas == 40 and result.failed_starts == 0, report
+    assert result.stuck == 0, report
+    assert result.lost == 0, report
+    assert result.duplicated_effects == 0, report
+    assert result.phantom_effects == 0, report
+    assert result.wrong_outcome == 0, report
+    assert result.dead_letters_exact, report
+    assert result.ok, report
+
+
+def test_the_checks_catch_lost_duplicated_and_phantom_effects(amqp, tmp_path):
+    """Without faults every check passes; sabotaging the ledger afterwards is caught."""
+    quiet = ChaosConfig(
+        sagas=8,
+        engines=1,
+        kills=0,
+        broker_restart=False,
+        db_kills=0,
+        duplicates=0,
+        poison=0,
+        start_window=1,
+        timeout=60,
+        log_dir=tmp_path,
+    )
+    scenario = Scenario(quiet, amqp)
+    result = scenario.run()
+    assert result.ok, f"{result.summary()}\n{result.details()}"
+
+    completed = list(SagaStep.objects.filter(saga_id__in=scenario.saga_ids, status="completed")[:2])
+    failed = SagaStep.objects.filter(saga_id__in=scenario.saga_ids, status="failed").first()
+    assert len(completed) == 2 and failed is not None
+    Effect.objects.filter(step_id=completed[0].id, kind=Effect.DO).delete()
+    Effect.objects.create(saga_id=completed[1].saga_id, step_id=completed[1].id, kind="do")
+    Effect.objects.create(saga_id=failed.saga_id, step_id=failed.id, kind="do")
+    Saga.objects.filter(pk=failed.saga_id).update(state="compensating")
+    scenario.broker.publish(amqp["DEAD_LETTER_QUEUE"], [b"not injected by the scenario"])
+
+    sabotaged = scenario.check()
+    assert (sabotaged.lost, sabotaged.duplicated_effects, sabotaged.phantom_effects) == (1, 1, 1)
+    assert sabotaged.stuck == 1
+    assert not sabotaged.dead_letters_exact
+    assert sabotaged.summary().startswith(
+        "sagas=8 faults=0 lost=1 duplicated_effects=1 stuck=1 dead_letters=1/0 "
+    )
+    assert not sabotaged.ok
