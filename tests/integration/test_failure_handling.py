@@ -124,9 +124,7 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
 
 
-def test_the_engine_reconnects_after_a_broker_restart_and_start_keeps_working(
-    amqp, engine_process
-):
+def test_the_engine_reconnects_after_a_broker_restart_and_start_keeps_working(amqp, engine_process):
     engine = engine_process(amqp)
     before = manager.start("order", steps(("a", "test.record", "")))
     assert wait_terminal(before.id, 30).state == "completed"
