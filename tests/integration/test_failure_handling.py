@@ -141,3 +141,23 @@ def test_the_engine_reconnects_after_a_broker_restart_and_start_keeps_working(am
     assert "Lost the broker" in engine.output()
     assert "Reconnected to the broker" in engine.output()
     assert engine.process.poll() is None
+
+
+def test_a_second_signal_exits_at_once_and_loses_nothing(amqp, engine_process):
+    engine = engine_process({**amqp, "SHUTDOWN_GRACE": 60})
+    saga = manager.start("order", [Step("a", "test.slow_first", "", {"seconds": 3})])
+    wait_for(lambda: manager.get(saga.id).step("a").status == "started", 5, "dispatch")
+    time.sleep(0.7)  # inside the handler
+    engine.process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    began = time.monotonic()
+    engine.process.send_signal(signal.SIGTERM)
+    assert engine.stop(timeout=10) == 1
+    assert time.monotonic() - began < 2  # did not wait for the 3s handler
+    assert "Second signal" in engine.output()
+    # The interrupted attempt rolled back; the next engine runs it again.
+    assert Ledger.objects.count() == 0
+    engine_process(amqp)
+    saga = wait_terminal(saga.id, 30)
+    assert saga.state == "completed"
+    assert Ledger.objects.filter(step_id=saga.step("a").id).count() == 1
