@@ -111,7 +111,7 @@ class Processor:
                     raise StepTimeout(
                         f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
                     )
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit: the step must not hang
             step.output = output_before
             self.fail_attempt(unit, step, exc, _ms_since(started))
         else:
@@ -128,12 +128,9 @@ class Processor:
         )
         self.fail_attempt(unit, step, exc, duration=0)
 
-    def fail_attempt(self, unit: Unit, step: SagaStep, exc: Exception, duration: int) -> None:
+    def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> None:
         """Record a failed execute attempt: schedule the next one, or fail the step."""
-        policy = self._policy("step", step.action)
-        delay = None
-        if policy.retries(exc, step.attempts):
-            delay = policy.delay(step.attempts, retry_random)
+        delay = self._retry_delay("step", step.action, exc, step.attempts)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
         _record(step, EXECUTE, step.attempts, outcome, duration, error, delay)
@@ -150,13 +147,10 @@ class Processor:
             handler = self.handlers.get("compensation", step.compensation)
             with unit.handler_scope():
                 handler(unit.saga, step)
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit: the saga must not hang
             duration = _ms_since(started)
-            policy = self._policy("compensation", step.compensation)
             this_round = attempt - _resumed_at(step)
-            delay = None
-            if policy.retries(exc, this_round, compensation=True):
-                delay = policy.delay(this_round, retry_random)
+            delay = self._retry_delay("compensation", step.compensation, exc, this_round)
             error = _describe(exc)
             outcome = "retrying" if delay is not None else "failed"
             _record(step, COMPENSATE, attempt, outcome, duration, error, delay)
@@ -168,11 +162,17 @@ class Processor:
             flow.compensation_succeeded(unit, step)
             _log_step(step, COMPENSATE, "compensated", duration)
 
-    def _policy(self, kind: str, action: str) -> RetryPolicy:
-        spec_policy = (
-            self.handlers.spec(kind, action).retry if self.handlers.has(kind, action) else None
-        )
-        return (spec_policy or RetryPolicy()).resolved(compensation=kind == "compensation")
+    def _retry_delay(
+        self, kind: str, action: str, exc: BaseException, attempt: int
+    ) -> float | None:
+        """Seconds until the next attempt, or None when this failure is final."""
+        known = self.handlers.has(kind, action)
+        policy = self.handlers.spec(kind, action).retry if known else RetryPolicy()
+        compensation = kind == "compensation"
+        resolved = policy.resolved(compensation=compensation)
+        if not resolved.retries(exc, attempt, compensation=compensation):
+            return None
+        return resolved.delay(attempt, retry_random)
 
 
 def _resumed_at(step: SagaStep) -> int:
@@ -251,7 +251,7 @@ def _log_step(
     error: str = "",
     exc: BaseException | None = None,
 ) -> None:
-    action = step.action if kind == "execute" else step.compensation
+    action = step.action if kind == EXECUTE else step.compensation
     logger.log(
         logging.WARNING if error else logging.INFO,
         "saga=%s step=%s %s=%s outcome=%s duration_ms=%d%s",

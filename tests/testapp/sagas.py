@@ -46,6 +46,11 @@ def bad_output(saga, step):
     return {"value": object()}
 
 
+@step_handler("test.exit")
+def exits(saga, step):
+    raise SystemExit(3)
+
+
 @step_handler("test.returns_list")
 def returns_list(saga, step):
     return ["not", "a", "dict"]

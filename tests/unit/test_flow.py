@@ -80,6 +80,7 @@ def test_failure_at_first_step_ends_compensated(store, run_engine):
     ("action", "error"),
     [
         ("test.keyerror", "KeyError: 'missing'"),
+        ("test.exit", "SystemExit: 3"),
         ("test.returns_list", "TypeError: handler for 'test.returns_list' returned list"),
         ("test.bad_output", "TypeError: output of step 'b' is not JSON-serializable"),
     ],
