@@ -36,7 +36,22 @@ def to_json(value: Any, what: str) -> Any:
         text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise NotJSONSerializableError(f"{what} is not JSON-serializable: {exc}") from exc
-    return json.loads(text)
+    data = json.loads(text)
+    if _has_nul(data):
+        raise NotJSONSerializableError(
+            f"{what} holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
+        )
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def normalise_steps(steps: Iterable[Step | Mapping[str, Any]]) -> list[Step]:

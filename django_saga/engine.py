@@ -230,10 +230,9 @@ class Engine:
 
     def _process(self, delivery: Delivery) -> Result:
         try:
-            return self.processor.process(delivery.body)
-        except Exception as exc:
+            return self.processor.process(delivery.body, delivery.redelivered)
+        except Exception as exc:  # a safety net: process() handles what it knows
+            logger.exception("Unexpected error processing a message")
             if delivery.redelivered:
-                logger.exception("Processing failed twice; dead-lettering the message")
                 return Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
-            logger.exception("Unexpected error processing a message; it will be redelivered")
             return Result(REQUEUE, reason="engine error")

@@ -54,7 +54,7 @@ class Processor:
         self.store = store
         self.handlers = handlers
 
-    def process(self, body: bytes) -> Result:
+    def process(self, body: bytes, redelivered: bool = False) -> Result:
         try:
             message = decode(body, saga_settings.MAX_MESSAGE_BYTES)
         except MalformedMessage as exc:
@@ -75,8 +75,39 @@ class Processor:
                 )
                 _drop_connection()
                 time.sleep(0.05 * 2**attempt)
+            except Exception as exc:
+                # Recording the result itself failed (a bug, a schema out of
+                # date): once is chance, twice is a pattern.
+                if not redelivered:
+                    logger.exception(
+                        "Could not record saga=%s step=%s; will retry once",
+                        message.saga_id,
+                        message.step_id,
+                    )
+                    return Result(REQUEUE, reason=f"engine error: {exc!r}")
+                return self._give_up(message, exc)
         # Still failing: the broker redelivers the message later.
         return Result(REQUEUE, reason="database unavailable")
+
+    def _give_up(self, message: StepMessage, exc: Exception) -> Result:
+        """Fail the step for good, so that its saga says what happened; else dead-letter."""
+        error = f"engine error: {_describe(exc)}"
+        logger.error("Failing saga=%s step=%s: %s", message.saga_id, message.step_id, error)
+        try:
+            with self.store.open_step(message.saga_id, message.step_id) as unit:
+                step = unit.step if unit is not None else None
+                if unit is None or step is None:
+                    return Result(DEAD_LETTER, reason=error)
+                if _awaits(step, message) and message.kind == EXECUTE:
+                    flow.step_failed(unit, step, error, 0)
+                elif _awaits(step, message):
+                    flow.compensation_failed(unit, step, error)
+            return Result(ACK, outgoing=unit.outgoing)
+        except Exception:
+            logger.exception(
+                "Could not fail saga=%s step=%s either", message.saga_id, message.step_id
+            )
+            return Result(DEAD_LETTER, reason=error)
 
     def _process(self, message: StepMessage) -> Result:
         with self.store.open_step(message.saga_id, message.step_id) as unit:
@@ -91,7 +122,7 @@ class Processor:
         return Result(ACK, outgoing=unit.outgoing)
 
     def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
-        if step.status != StepStatus.STARTED or step.attempts != message.attempt:
+        if not _awaits(step, message):
             _log_stale(step, message)
             return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
@@ -138,7 +169,7 @@ class Processor:
         _log_step(step, EXECUTE, outcome, duration, error, exc)
 
     def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
-        if step.status != StepStatus.COMPENSATING or step.compensation_attempts != message.attempt:
+        if not _awaits(step, message):
             _log_stale(step, message)
             return
         started = time.monotonic()
@@ -173,6 +204,13 @@ class Processor:
         if not resolved.retries(exc, attempt, compensation=compensation):
             return None
         return resolved.delay(attempt, retry_random)
+
+
+def _awaits(step: SagaStep, message: StepMessage) -> bool:
+    """Whether ``message`` is the one the step waits for (not a duplicate or stale)."""
+    if message.kind == EXECUTE:
+        return step.status == StepStatus.STARTED and step.attempts == message.attempt
+    return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
 
 
 def _resumed_at(step: SagaStep) -> int:

@@ -194,3 +194,45 @@ def test_a_failed_step_waits_for_an_operator_when_auto_compensate_is_off(
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["compensated", "failed"]
+
+
+def test_a_result_the_engine_cannot_record_fails_the_step_on_redelivery(
+    store, run_engine, monkeypatch
+):
+    from django.db import IntegrityError
+
+    from django_saga import flow
+
+    original = flow.step_succeeded
+
+    def broken(unit, step, output, duration_ms):
+        if step.name == "b":
+            raise IntegrityError("recording b is broken")
+        original(unit, step, output, duration_ms)
+
+    monkeypatch.setattr(flow, "step_succeeded", broken)
+    run_engine()
+    saga = manager.start(
+        "order", steps(("a", "test.record", "test.undo"), ("b", "test.record", ""))
+    )
+    saga = wait_terminal(saga.id)
+    # Tried once, redelivered, then failed for good with the reason kept.
+    assert saga.state == "compensated"
+    assert saga.step("b").status == "failed"
+    assert saga.step("b").error == "engine error: IntegrityError: recording b is broken"
+    assert saga.step("a").status == "compensated"
+
+
+def test_an_output_with_a_nul_character_fails_the_step_clearly(store, run_engine):
+    from django_saga import register_step_handler
+    from django_saga.registry import registry
+
+    register_step_handler("tmp.nul", lambda saga, step: {"text": "a\x00b"})
+    try:
+        run_engine()
+        saga = manager.start("order", steps(("a", "tmp.nul", "")))
+        saga = wait_terminal(saga.id)
+        assert saga.state == "compensated"
+        assert "NUL character" in saga.step("a").error
+    finally:
+        registry.unregister("step", "tmp.nul")

@@ -326,3 +326,10 @@ def test_the_outbox_body_is_compact_json_with_ids_only():
         "step_id": saga.step("a").id,
         "attempt": 1,
     }
+
+
+def test_a_nul_character_is_refused_but_a_literal_backslash_u0000_is_not():
+    with pytest.raises(NotJSONSerializableError, match="Step 'a' input holds a NUL character"):
+        manager.start("order", [Step("a", "test.record", "", {"text": "x\x00y"})])
+    saga = manager.start("order", [Step("a", "test.record", "", {"text": "\\u0000"})])
+    assert manager.get(saga.id).step("a").input == {"text": "\\u0000"}
