@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from django_saga import RetryPolicy, Step, manager
 from django_saga.models import OutboxMessage, Saga
@@ -239,9 +240,15 @@ def test_a_saga_past_its_deadline_is_compensated(run_engine, settings):
     assert saga.step("b").attempts == 2  # its retry never ran: the message is stale
 
 
-def test_stale_lists_active_sagas_without_progress(settings):
-    old = manager.start("order", [Step("a", "test.record", "")])
-    Saga.objects.filter(pk=old.pk).update(updated_at=old.created_at - timedelta(hours=2))
-    fresh = manager.start("order", [Step("a", "test.record", "")])
-    assert list(Saga.objects.stale(older_than=timedelta(hours=1))) == [Saga.objects.get(pk=old.pk)]
-    assert fresh.pk not in {s.pk for s in Saga.objects.stale(3600)}
+def test_stale_lists_active_sagas_without_progress():
+    from tests.factories import SagaFactory
+
+    old_started = SagaFactory()
+    old_compensating = SagaFactory(compensating=True)
+    SagaFactory(completed=True)  # old too, but finished: never stale
+    fresh = SagaFactory()
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    Saga.objects.exclude(pk=fresh.pk).update(updated_at=two_hours_ago)
+    stale = set(Saga.objects.stale(older_than=timedelta(hours=1)))
+    assert stale == {old_started, old_compensating}  # not the finished one, not the fresh one
+    assert set(Saga.objects.stale(3 * 3600)) == set()
