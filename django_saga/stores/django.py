@@ -24,6 +24,9 @@ class DjangoUnit(Unit):
         self.saga = saga
         self.step = step
         self._steps: list[SagaStep] | None = None
+        # A saga created in this unit: rows are inserted as they stand at flush,
+        # so changes made before then cost no UPDATE.
+        self._new = False
 
     def handler_scope(self) -> AbstractContextManager[None]:
         return transaction.atomic(using=self.store.using)
@@ -52,13 +55,19 @@ class DjangoUnit(Unit):
         self._steps = steps
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        step.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+        if not self._new:
+            step.save(using=self.store.using, update_fields=[*fields, "updated_at"])
 
     def save_saga(self, fields: Sequence[str]) -> None:
-        self.saga.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+        if not self._new:
+            self.saga.save(using=self.store.using, update_fields=[*fields, "updated_at"])
 
     def flush(self) -> None:
-        """Write the outbox rows: the last statement before commit."""
+        """Write new rows and the outbox rows: the last statements before commit."""
+        db = self.store.using
+        if self._new:
+            self.saga.save(using=db, force_insert=True)
+            SagaStep.objects.using(db).bulk_create(self.saga.steps)
         rows = self.rows()
         if not rows:
             return
@@ -125,9 +134,8 @@ class DjangoStore:
     @contextmanager
     def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
         with transaction.atomic(using=self.using):
-            saga.save(using=self.using, force_insert=True)
-            SagaStep.objects.using(self.using).bulk_create(steps)
             unit = DjangoUnit(self, saga, None, fast_path=False)
+            unit._new = True
             unit._set_steps(steps)
             yield unit
             unit.flush()
