@@ -39,6 +39,9 @@ class DjangoUnit(Unit):
             db = self.store.using
             # Refresh in place: the handler and the caller hold this instance.
             self.saga.refresh_from_db(using=db, from_queryset=Saga.objects.select_for_update())
+            # A separate statement, after the lock is held: under READ COMMITTED
+            # it sees every step committed while this unit waited for the saga
+            # row (one joined SELECT ... FOR UPDATE would not).
             steps = list(
                 SagaStep.objects.using(db).filter(saga_id=self.saga.pk).order_by("position")
             )
