@@ -1,13 +1,67 @@
-"""Read-only admin for sagas: state changes go through the manager, never a form."""
+"""Read-only admin for sagas: state changes go through the manager, never a form.
+
+The "Compensate" and "Retry compensation" actions need the
+``django_saga.compensate_saga`` and ``django_saga.retry_saga_compensation``
+permissions; each saga whose state does not allow the action is named in a
+message, and the others are handed to the manager one by one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
+from .errors import InvalidStateTransition, SagaNotFound
 from .models import OutboxMessage, Saga, SagaStep
+from .views import (
+    COMPENSATE,
+    RETRY_COMPENSATION,
+    Operation,
+    format_duration,
+    perform,
+    pretty_json,
+    progress_text,
+    saga_duration,
+    with_progress,
+)
+
+#: Badge colours (background, text) by saga state or step status.
+COLOURS = {
+    "pending": ("#e5e7eb", "#374151"),
+    "started": ("#dbeafe", "#1e40af"),
+    "completed": ("#dcfce7", "#166534"),
+    "failed": ("#fee2e2", "#991b1b"),
+    "compensating": ("#fef3c7", "#92400e"),
+    "compensated": ("#ede9fe", "#5b21b6"),
+    "compensation_failed": ("#991b1b", "#ffffff"),
+    "cancelled": ("#f3f4f6", "#6b7280"),
+}
+
+
+def badge(value: str, label: str) -> str:
+    background, colour = COLOURS.get(value, ("#e5e7eb", "#111827"))
+    return format_html(
+        '<span style="background:{};color:{};padding:2px 8px;border-radius:10px;'
+        'font-weight:600;white-space:nowrap">{}</span>',
+        background,
+        colour,
+        label,
+    )
+
+
+def json_block(value: Any) -> str:
+    return format_html(
+        '<pre style="margin:0;max-width:32em;max-height:20em;overflow:auto;'
+        'white-space:pre-wrap;word-break:break-word">{}</pre>',
+        pretty_json(value),
+    )
 
 
 class ReadOnlyMixin:
@@ -24,26 +78,175 @@ class SagaStepInline(ReadOnlyMixin, admin.TabularInline):
     can_delete = False
     ordering = ("position",)
     fields = (
-        "position", "name", "action", "compensation", "status", "attempts",
-        "error", "input", "output", "executed_at", "compensated_at",
+        "position", "name", "action", "compensation", "status_badge", "attempts",
+        "compensation_attempts", "error", "input_json", "output_json", "attempt_history",
+        "executed_at", "compensated_at", "duration_ms",
     )  # fmt: skip
     readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may view a saga may view its steps.
+        return bool(request.user.has_perm("django_saga.view_saga"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="status")
+    def status_badge(self, step: SagaStep) -> str:
+        return badge(step.status, step.get_status_display())
+
+    @admin.display(description="input")
+    def input_json(self, step: SagaStep) -> str:
+        return json_block(step.input)
+
+    @admin.display(description="output")
+    def output_json(self, step: SagaStep) -> str:
+        return json_block(step.output)
+
+    @admin.display(description="history")
+    def attempt_history(self, step: SagaStep) -> str:
+        entries = [e for e in step.history if isinstance(e, dict)]
+        if not entries:
+            return "—"
+        return format_html(
+            '<ul style="margin:0;padding-left:1em">{}</ul>',
+            format_html_join(
+                "",
+                "<li>{} #{}: {} ({} ms){}</li>",
+                (
+                    (
+                        e.get("kind", ""),
+                        e.get("attempt", ""),
+                        e.get("outcome", ""),
+                        e.get("duration_ms", "—"),
+                        f" {e['error']}" if e.get("error") else "",
+                    )
+                    for e in entries
+                ),
+            ),
+        )
 
 
 @admin.register(Saga)
 class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "name", "state", "created_at", "updated_at", "completed_at")
+    list_display = (
+        "id", "name", "state_badge", "progress", "created_at", "updated_at", "duration",
+    )  # fmt: skip
     list_filter = ("state", "name", "created_at")
     search_fields = ("=id", "name")
     date_hierarchy = "created_at"
+    list_per_page = 50
+    actions = ["compensate_sagas", "retry_saga_compensations"]
+    fieldsets = (
+        (None, {"fields": ("id", "name", "state_badge", "progress", "duration", "console")}),
+        ("What went wrong", {"fields": ("error",)}),
+        ("Context", {"fields": ("context_json",)}),
+        ("Times", {"fields": ("created_at", "updated_at", "completed_at", "deadline_at")}),
+    )
     readonly_fields = (
-        "id", "name", "state", "context", "error", "created_at", "updated_at", "completed_at",
+        "id", "name", "state_badge", "progress", "duration", "console", "error",
+        "context_json", "created_at", "updated_at", "completed_at", "deadline_at",
     )  # fmt: skip
     inlines = [SagaStepInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Saga]:
+        return with_progress(super().get_queryset(request))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Deleting sagas in bulk could remove running ones under an engine.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_active():
+            return False
+        return bool(super().has_delete_permission(request, obj))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # An operator action posted by someone without its permission is
+        # refused outright, not dropped as "no action selected".
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action in ACTIONS and action not in self.get_actions(request):
+            raise PermissionDenied(f"You may not run {action}.")
+        return super().changelist_view(request, extra_context)
+
+    # -- columns and fields ---------------------------------------------------
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, saga: Saga) -> str:
+        return badge(saga.state, saga.get_state_display())
+
+    @admin.display(description="progress")
+    def progress(self, saga: Saga) -> str:
+        return progress_text(saga)
+
+    @admin.display(description="duration")
+    def duration(self, saga: Saga) -> str:
+        return format_duration(saga_duration(saga))
+
+    @admin.display(description="context")
+    def context_json(self, saga: Saga) -> str:
+        return json_block(saga.context)
+
+    @admin.display(description="console")
+    def console(self, saga: Saga) -> str:
+        try:
+            url = reverse("django_saga:detail", args=[saga.pk])
+        except NoReverseMatch:
+            return "—"
+        return format_html('<a href="{}">Open in the saga console</a>', url)
+
+    # -- actions --------------------------------------------------------------
+    def has_compensate_permission(self, request: HttpRequest) -> bool:
+        return COMPENSATE.permitted(request.user)
+
+    def has_retry_compensation_permission(self, request: HttpRequest) -> bool:
+        return RETRY_COMPENSATION.permitted(request.user)
+
+    @admin.action(description="Compensate selected sagas", permissions=["compensate"])
+    def compensate_sagas(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
+        self._run(request, queryset, COMPENSATE)
+
+    @admin.action(
+        description="Retry compensation of selected sagas", permissions=["retry_compensation"]
+    )
+    def retry_saga_compensations(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
+        self._run(request, queryset, RETRY_COMPENSATION)
+
+    def _run(self, request: HttpRequest, queryset: QuerySet[Saga], operation: Operation) -> None:
+        done = 0
+        for saga_id in queryset.order_by("created_at", "pk").values_list("pk", flat=True):
+            try:
+                perform(operation, saga_id)
+            except (InvalidStateTransition, SagaNotFound) as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                done += 1
+        if done:
+            text = (
+                ngettext(
+                    "Compensation requested for %(count)d saga.",
+                    "Compensation requested for %(count)d sagas.",
+                    done,
+                )
+                if operation is COMPENSATE
+                else ngettext(
+                    "Compensation resumed for %(count)d saga.",
+                    "Compensation resumed for %(count)d sagas.",
+                    done,
+                )
+            )
+            self.message_user(request, text % {"count": done}, messages.SUCCESS)
+
+
+ACTIONS = ("compensate_sagas", "retry_saga_compensations")
 
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "saga", "created_at", "available_at", "sent_at")
     list_filter = ("kind",)
+    list_select_related = ("saga",)
     readonly_fields = ("id", "saga", "kind", "body", "created_at", "available_at", "sent_at")

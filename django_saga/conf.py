@@ -66,6 +66,17 @@ DEFAULTS: dict[str, Any] = {
     "STALE_AFTER": 3600.0,
     # Quorum queues only: deliveries of one message before it is dead-lettered.
     "DELIVERY_LIMIT": 20,
+    # Operator console (django_saga.urls): only staff users may use it ...
+    "CONSOLE_STAFF_ONLY": True,
+    # ... who also hold this permission ("" for none beyond staff).
+    "CONSOLE_PERMISSION": "django_saga.view_saga",
+    # Sagas per page in the console's list.
+    "CONSOLE_PAGE_SIZE": 50,
+    # Seconds between reloads of a saga's page while it is active (0: never).
+    "CONSOLE_REFRESH": 5,
+    # If set, the metrics view also answers requests bearing
+    # "Authorization: Bearer <token>" (for a Prometheus scraper).
+    "METRICS_TOKEN": "",
 }
 
 _QUEUE_TYPES = ("classic", "quorum")
@@ -109,6 +120,11 @@ _RULES: dict[str, _Rule] = {
     "SWEEP_INTERVAL": _Rule((int, float), positive=True),
     "STALE_AFTER": _Rule((int, float), positive=True),
     "DELIVERY_LIMIT": _Rule(int, positive=True),
+    "CONSOLE_STAFF_ONLY": _Rule(bool),
+    "CONSOLE_PERMISSION": _Rule(str),
+    "CONSOLE_PAGE_SIZE": _Rule(int, positive=True),
+    "CONSOLE_REFRESH": _Rule((int, float)),
+    "METRICS_TOKEN": _Rule(str),
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
@@ -57,6 +58,11 @@ class Command(BaseCommand):
             type=float,
             help="Seconds in-flight steps get after SIGTERM (SAGA SHUTDOWN_GRACE).",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            help="Serve Prometheus metrics on this port at /metrics (needs the metrics extra).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _configure_logging(options["verbosity"])
@@ -66,6 +72,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot reach the database: {exc}".strip(), returncode=EXIT_DATABASE
             ) from exc
+        # Before the broker: a port already in use stops the engine at once.
+        metrics_server = _serve_metrics(options["metrics_port"])
         engine = Engine(
             concurrency=options["concurrency"],
             prefetch=options["prefetch"],
@@ -79,11 +87,34 @@ class Command(BaseCommand):
                 f"(now {safe_url(saga_settings.BROKER_URL)}).",
                 returncode=EXIT_BROKER,
             ) from exc
-        with stop_on_signals(engine):
-            try:
-                engine.run()
-            except BrokerUnavailable as exc:
-                raise CommandError(str(exc), returncode=EXIT_BROKER) from exc
+        try:
+            with stop_on_signals(engine):
+                try:
+                    engine.run()
+                except BrokerUnavailable as exc:
+                    raise CommandError(str(exc), returncode=EXIT_BROKER) from exc
+        finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
+
+
+def _serve_metrics(port: int | None) -> Any:
+    """Start the metrics endpoint if ``--metrics-port`` asks for one."""
+    if port is None:
+        return None
+    from django_saga import metrics
+
+    try:
+        server = metrics.serve(port)
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"Cannot serve metrics on port {port}: {exc}") from exc
+    logging.getLogger("django_saga.engine").info(
+        "Serving metrics on port %d at /metrics", server.server_address[1]
+    )
+    return server
 
 
 def _configure_logging(verbosity: int) -> None:
