@@ -1,0 +1,150 @@
+"""``manage.py saga_bench``: django-saga's throughput, latency and memory, with a Celery baseline.
+
+    python -m django saga_bench --settings benchmarks.settings [--sagas 2000] [--steps 3]
+        [--engines 2] [--concurrency 4] [--prefetch 16] [--rate R] [--skip-celery]
+        [--celery-defaults] [--memory] [--profile FILE]
+
+It drops and recreates the PostgreSQL database ``--database`` (default
+``django_saga_bench``), migrates it, measures the SQL of one saga in-process,
+runs the sagas through engine subprocesses, then the same workload as Celery
+chains, and prints one table. Queues are named ``saga-bench-<random>.*`` and
+deleted at the end; the database is left in place.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from benchmarks.measure import Workload, machine_line, profile_summary, report, transition_sql
+
+DEFAULT_DATABASE = "django_saga_bench"
+MEMORY_SAGAS = 20000
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark django-saga (engine subprocesses on PostgreSQL and RabbitMQ) against "
+        f"Celery chains. Recreates the database {DEFAULT_DATABASE!r} (see --database)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sagas", type=int, help="Default 2000; 20000 with --memory.")
+        parser.add_argument("--steps", type=int, default=3, help="Steps per saga.")
+        parser.add_argument(
+            "--engines", type=int, help="saga_engine processes: 2; 1 with --memory."
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=4, help="Handler threads per engine."
+        )
+        parser.add_argument(
+            "--prefetch", type=int, default=16, help="Prefetch per engine consumer."
+        )
+        parser.add_argument(
+            "--rate", type=float, help="Sagas started per second (default: at once)."
+        )
+        parser.add_argument("--skip-celery", action="store_true", help="No Celery baseline.")
+        parser.add_argument(
+            "--celery-defaults",
+            action="store_true",
+            help="Also run Celery with its defaults (early ack, no publisher confirms).",
+        )
+        parser.add_argument("--celery-concurrency", type=int, default=2, help="Prefork processes.")
+        parser.add_argument(
+            "--memory",
+            action="store_true",
+            help="Memory mode: RSS at every 10%% of the sagas; 20000 sagas, 1 engine, no Celery.",
+        )
+        parser.add_argument(
+            "--trace", action="store_true", help="Time the engines' hand-off path in segments."
+        )
+        parser.add_argument("--profile", type=Path, help="py-spy raw profile of engine 0 to FILE.")
+        parser.add_argument(
+            "--profile-gil", action="store_true", help="Profile only the thread holding the GIL."
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=120.0, help="Seconds without progress."
+        )
+        parser.add_argument(
+            "--database", default=DEFAULT_DATABASE, help="Database to DROP and use."
+        )
+        parser.add_argument("--broker-url", help="RabbitMQ URL (default: SAGA['BROKER_URL']).")
+        parser.add_argument("--log-dir", type=Path, help="Logs (default: a temp dir).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+            raise CommandError("saga_bench needs PostgreSQL")
+        memory = options["memory"]
+        log_dir = options["log_dir"] or Path(tempfile.mkdtemp(prefix="saga-bench-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        work = Workload(
+            sagas=options["sagas"] or (MEMORY_SAGAS if memory else 2000),
+            steps=options["steps"],
+            engines=options["engines"] or (1 if memory else 2),
+            concurrency=options["concurrency"],
+            prefetch=options["prefetch"],
+            rate=options["rate"],
+            celery_concurrency=options["celery_concurrency"],
+            timeout=options["timeout"],
+            memory=memory,
+            log_dir=log_dir,
+            broker_url=options["broker_url"] or str(settings.SAGA["BROKER_URL"]),
+            trace=options["trace"],
+            profile=options["profile"],
+            profile_gil=options["profile_gil"],
+        )
+        if work.sagas < 1 or work.steps < 1 or work.engines < 1:
+            raise CommandError("--sagas, --steps and --engines must be at least 1")
+        self._fresh_database(options["database"])
+        rate = f"{work.rate:g}/s" if work.rate else "as fast as possible"
+        self.stdout.write(
+            f"{work.sagas} sagas x {work.steps} steps, started {rate}; django-saga: "
+            f"{work.engines} engine(s) x concurrency {work.concurrency}, prefetch {work.prefetch}; "
+            f"Celery: 1 prefork worker x {work.celery_concurrency}"
+        )
+        self.stdout.write(machine_line())
+        self.stdout.write(f"logs: {log_dir}")
+        sql = transition_sql(work.steps)
+
+        from benchmarks.sagarun import run_sagas
+
+        self.stdout.write("running django-saga ...")
+        results = [run_sagas(work)]
+        if not (options["skip_celery"] or memory):
+            from benchmarks.celeryrun import run_celery
+
+            flavours = [False, True] if options["celery_defaults"] else [False]
+            for defaults in flavours:
+                self.stdout.write(f"running Celery{' (defaults)' if defaults else ''} ...")
+                results.append(run_celery(work, defaults))
+        connections.close_all()
+        self.stdout.write("")
+        self.stdout.write(report(work, results, sql, verbose=options["verbosity"] > 1))
+        if work.profile is not None:
+            self.stdout.write("")
+            which = "the thread holding the GIL" if work.profile_gil else "non-idle threads"
+            self.stdout.write(f"py-spy profile of engine 0, {which} ({work.profile}):")
+            self.stdout.write(profile_summary(work.profile))
+        if any(r.completed < work.sagas for r in results):
+            raise CommandError("not every saga completed (see above)", returncode=1)
+
+    def _fresh_database(self, name: str) -> None:
+        """Drop and create ``name``, point the default connection at it, migrate."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise CommandError(f"--database {name!r}: use lowercase letters, digits, _")
+        connection = connections["default"]
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        settings.DATABASES["default"]["NAME"] = name
+        connection.settings_dict["NAME"] = name
+        call_command("migrate", verbosity=0, interactive=False)
+        self.stdout.write(f"database {name!r} recreated and migrated")

@@ -1,0 +1,31 @@
+"""The benchmark's handlers, found by django-saga's autodiscovery of ``sagas.py``.
+
+Each step does one small ORM write, a ``BenchRow`` stamped with the time its
+handler started, in the transaction that records the step.
+"""
+
+import time
+
+from django_saga import compensation_handler, step_handler
+
+from . import probe
+from .models import BenchRow
+
+
+@step_handler("bench.write")
+def write(saga, step):
+    started = time.time()
+    BenchRow.objects.create(
+        run=saga.context["run"],
+        system="saga",
+        saga_key=saga.id,
+        position=step.position,
+        started=started,
+    )
+    probe.note_commit(step.id)
+    return {}
+
+
+@compensation_handler("bench.undo")
+def undo(saga, step):
+    BenchRow.objects.filter(saga_key=saga.id, position=step.position).delete()
