@@ -9,6 +9,7 @@ fast path, and purges old sent rows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -19,7 +20,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from .conf import saga_settings
 from .errors import BrokerUnavailable
 from .stores import Store
-from .stores.base import outbox_written
+from .stores.base import OutboxListener, outbox_written
 from .transports import Connection, connect
 
 logger = logging.getLogger("django_saga.relay")
@@ -37,6 +38,7 @@ class Relay(threading.Thread):
         self._sent: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._connection: Connection | None = None
         self._last_purge = 0.0
+        self._listener: OutboxListener | None = None
         self.published = 0
 
     def mark_sent_later(self, ids: list[str]) -> None:
@@ -62,15 +64,31 @@ class Relay(threading.Thread):
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
                 if not more:
-                    outbox_written.wait(saga_settings.RELAY_INTERVAL)
-                    outbox_written.clear()
+                    self._wait()
         finally:
+            if self._listener is not None:
+                self._listener.close()
             try:
                 self._flush_sent()
             except DatabaseError as exc:
                 logger.warning("Outbox relay could not mark the last rows sent: %s", exc)
             self._drop_broker()
             connections.close_all()
+
+    def _wait(self) -> None:
+        """Until a client writes rows (any process, on PostgreSQL), or the poll interval."""
+        interval = saga_settings.RELAY_INTERVAL
+        try:
+            if self._listener is None:
+                self._listener = self.store.outbox_listener()
+            self._listener.wait(interval)
+        except Exception as exc:  # the listening connection broke: poll, then try again
+            logger.warning("Outbox relay cannot listen for new rows (%s); polling", exc)
+            if self._listener is not None:
+                with contextlib.suppress(Exception):
+                    self._listener.close()
+                self._listener = None
+            self._stop_event.wait(interval)
 
     def relay_once(self) -> bool:
         """One pass; returns True if a full batch was published (more may wait)."""

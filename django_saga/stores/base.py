@@ -28,6 +28,18 @@ if TYPE_CHECKING:
 outbox_written = threading.Event()
 
 
+class OutboxListener:
+    """How a relay waits for new outbox rows: here, for writes in this process."""
+
+    def wait(self, timeout: float) -> None:
+        """Return when rows may have been written, or after ``timeout`` seconds."""
+        outbox_written.wait(timeout)
+        outbox_written.clear()
+
+    def close(self) -> None:
+        pass
+
+
 class Busy(Exception):
     """A row the caller asked not to wait for is locked: try again later."""
 
@@ -137,3 +149,6 @@ class Store(Protocol):
     def mark_sent(self, ids: Sequence[str]) -> None: ...
     def purge_sent(self, older_than: float) -> int: ...
     def unsent_count(self) -> int: ...
+    def outbox_listener(self) -> OutboxListener:
+        """A listener for one relay thread: it wakes when clients write rows."""
+        ...

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
-from django.db import DEFAULT_DB_ALIAS, OperationalError, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.models import Prefetch
 from django.db.models.functions import Now
 
@@ -14,7 +14,10 @@ from .. import clock, flow
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import OutboxMessage, Saga, SagaState, SagaStep, StepStatus
-from .base import Busy, Unit, outbox_written
+from .base import Busy, OutboxListener, Unit, outbox_written
+
+#: The PostgreSQL channel on which clients announce new outbox rows.
+NOTIFY_CHANNEL = "django_saga_outbox"
 
 
 class DjangoUnit(Unit):
@@ -80,8 +83,31 @@ class DjangoUnit(Unit):
             )
             for m, available in rows
         )
-        if not self.fast_path:
-            transaction.on_commit(outbox_written.set, using=self.store.using)
+        if not self.fast_path and self.outgoing:
+            # Wake the relays: in this process at once, elsewhere through
+            # PostgreSQL, which delivers the notification on commit.
+            transaction.on_commit(outbox_written.set, using=db)
+            if connections[db].vendor == "postgresql":
+                with connections[db].cursor() as cursor:
+                    cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+class PostgresListener(OutboxListener):
+    """Waits for ``NOTIFY`` from any process, on a connection of its own."""
+
+    def __init__(self, using: str) -> None:
+        wrapper = connections[using]
+        self._connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        self._connection.autocommit = True
+        self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def wait(self, timeout: float) -> None:
+        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
+            pass
+        outbox_written.clear()
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 class DjangoStore:
@@ -244,6 +270,11 @@ class DjangoStore:
         cutoff = clock.now() - timedelta(seconds=older_than)
         deleted, _ = OutboxMessage.objects.using(self.using).filter(sent_at__lt=cutoff).delete()
         return deleted
+
+    def outbox_listener(self) -> OutboxListener:
+        if connections[self.using].vendor == "postgresql":
+            return PostgresListener(self.using)
+        return OutboxListener()
 
     def unsent_count(self) -> int:
         return OutboxMessage.objects.using(self.using).filter(sent_at__isnull=True).count()

@@ -19,7 +19,7 @@ from .. import clock, flow
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import ACTIVE_STATES, Saga, SagaState, SagaStep, StepStatus
-from .base import Busy, Unit, outbox_written
+from .base import Busy, OutboxListener, Unit, outbox_written
 
 
 @dataclass
@@ -250,6 +250,9 @@ class MemoryStore:
             for key in old:
                 del self._outbox[key]
         return len(old)
+
+    def outbox_listener(self) -> OutboxListener:
+        return OutboxListener()
 
     def unsent_count(self) -> int:
         with self._lock:
