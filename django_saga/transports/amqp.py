@@ -177,10 +177,6 @@ class AmqpConnection(Connection):
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 self._connection.close()
 
-    @property
-    def is_open(self) -> bool:
-        return bool(self._connection.is_open and self._channel.is_open)
-
     def _guard(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
