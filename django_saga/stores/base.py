@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import clock
 from ..conf import saga_settings
@@ -152,3 +152,31 @@ class Store(Protocol):
     def outbox_listener(self) -> OutboxListener:
         """A listener for one relay thread: it wakes when clients write rows."""
         ...
+
+
+class HandUpdates:
+    """The spec's two atomic updates, written once over a store's units of work."""
+
+    def update_saga_step(
+        self: Any,
+        saga_id: str,
+        step_id: str,
+        status: str,
+        output: dict | None = None,
+        error: str = "",
+    ) -> Saga:
+        from .. import flow
+        from ..errors import SagaNotFound
+
+        with self.open_step(saga_id, step_id, fast_path=False) as unit:
+            if unit is None or unit.step is None:
+                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
+            flow.set_step(unit, unit.step, status, output, error)
+        return self.load_saga(saga_id)
+
+    def update_saga_state(self: Any, saga_id: str, state: str) -> Saga:
+        from .. import flow
+
+        with self.open_saga(saga_id) as unit:
+            flow.set_state(unit, state)
+        return self.load_saga(saga_id)

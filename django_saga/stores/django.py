@@ -10,11 +10,11 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transacti
 from django.db.models import Prefetch
 from django.db.models.functions import Now
 
-from .. import clock, flow
+from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import OutboxMessage, Saga, SagaState, SagaStep, StepStatus
-from .base import Busy, OutboxListener, Unit, outbox_written
+from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
 
 #: The PostgreSQL channel on which clients announce new outbox rows.
 NOTIFY_CHANNEL = "django_saga_outbox"
@@ -110,7 +110,7 @@ class PostgresListener(OutboxListener):
         self._connection.close()
 
 
-class DjangoStore:
+class DjangoStore(HandUpdates):
     """Sagas in the database; every change is one transaction with row locks."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -139,25 +139,6 @@ class DjangoStore:
 
     def list_active_sagas(self) -> list[Saga]:
         return [_with_steps(s) for s in self._sagas().active().order_by("created_at")]
-
-    def update_saga_step(
-        self,
-        saga_id: str,
-        step_id: str,
-        status: str,
-        output: dict | None = None,
-        error: str = "",
-    ) -> Saga:
-        with self.open_step(saga_id, step_id, fast_path=False) as unit:
-            if unit is None or unit.step is None:
-                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            flow.set_step(unit, unit.step, status, output, error)
-        return self.load_saga(saga_id)
-
-    def update_saga_state(self, saga_id: str, state: str) -> Saga:
-        with self.open_saga(saga_id) as unit:
-            flow.set_state(unit, state)
-        return self.load_saga(saga_id)
 
     # -- units of work -----------------------------------------------------
     @contextmanager

@@ -15,11 +15,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .. import clock, flow
+from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import ACTIVE_STATES, Saga, SagaState, SagaStep, StepStatus
-from .base import Busy, OutboxListener, Unit, outbox_written
+from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
 
 
 @dataclass
@@ -52,7 +52,7 @@ class MemoryUnit(Unit):
         self.saga.updated_at = clock.now()
 
 
-class MemoryStore:
+class MemoryStore(HandUpdates):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._saga_locks: dict[str, threading.RLock] = {}
@@ -132,25 +132,6 @@ class MemoryStore:
         with self._lock:
             ids = [s.pk for s in self._sagas.values() if s.state in ACTIVE_STATES]
         return sorted((self.load_saga(i) for i in ids), key=lambda s: s.created_at)
-
-    def update_saga_step(
-        self,
-        saga_id: str,
-        step_id: str,
-        status: str,
-        output: dict | None = None,
-        error: str = "",
-    ) -> Saga:
-        with self.open_step(saga_id, step_id, fast_path=False) as unit:
-            if unit is None or unit.step is None:
-                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            flow.set_step(unit, unit.step, status, output, error)
-        return self.load_saga(saga_id)
-
-    def update_saga_state(self, saga_id: str, state: str) -> Saga:
-        with self.open_saga(saga_id) as unit:
-            flow.set_state(unit, state)
-        return self.load_saga(saga_id)
 
     # -- units of work -----------------------------------------------------
     @contextmanager
