@@ -61,7 +61,7 @@ class Processor:
             logger.error("Dead-lettering a malformed message: %s", exc)
             return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
         for attempt in range(1, DB_ATTEMPTS + 1):
-            _close_broken_connections()
+            close_broken_connections()
             try:
                 return self._process(message)
             except TRANSIENT_DB_ERRORS as exc:
@@ -305,10 +305,12 @@ def _log_step(
         logger.debug("Traceback of saga=%s step=%s", step.saga_id, step.name, exc_info=exc)
 
 
-def _close_broken_connections() -> None:
+def close_broken_connections() -> None:
     """Close this thread's connections that saw an error and no longer answer.
 
-    Healthy connections stay open across messages (no reconnect per step).
+    Unlike Django's ``close_old_connections`` this ignores ``CONN_MAX_AGE``:
+    a long-running engine thread keeps a healthy connection (no reconnect per
+    message), whatever the project sets for its web requests.
     """
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and conn.errors_occurred:

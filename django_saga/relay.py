@@ -15,10 +15,11 @@ import queue
 import threading
 import time
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, connections
 
 from .conf import saga_settings
 from .errors import BrokerUnavailable
+from .processor import close_broken_connections
 from .stores import Store
 from .stores.base import OutboxListener, outbox_written
 from .transports import Connection, connect
@@ -92,7 +93,7 @@ class Relay(threading.Thread):
 
     def relay_once(self) -> bool:
         """One pass; returns True if a full batch was published (more may wait)."""
-        close_old_connections()
+        close_broken_connections()
         self._flush_sent()
         batch = saga_settings.RELAY_BATCH
         claimed = self.store.claim_due(batch, saga_settings.PUBLISH_GRACE)

@@ -15,11 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, connections
 
 from . import flow
 from .conf import saga_settings
-from .processor import Processor
+from .processor import Processor, close_broken_connections
 from .stores import Store
 from .stores.base import Busy
 
@@ -51,7 +51,7 @@ class Sweeper(threading.Thread):
         try:
             while not self._stop_event.wait(saga_settings.SWEEP_INTERVAL):
                 try:
-                    close_old_connections()
+                    close_broken_connections()
                     self.sweep()
                 except DatabaseError as exc:
                     logger.warning("Sweep failed, trying again next round: %s", exc)
