@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .definition import Step
+from .definition import Parallel, SagaDefinition, Step, parallel
 from .errors import (
     BrokerUnavailable,
     DuplicateHandlerError,
@@ -19,8 +19,10 @@ from .errors import (
     SagaDefinitionError,
     SagaError,
     SagaNotFound,
+    StepNotWaiting,
     UnknownActionError,
 )
+from .outcomes import Pending, Skip
 from .registry import (
     compensation_handler,
     register_compensation_handler,
@@ -40,21 +42,27 @@ __all__ = [
     "MalformedMessage",
     "Manager",
     "NotJSONSerializableError",
+    "Parallel",
+    "Pending",
     "PublishError",
     "RetryPolicy",
     "RetryableError",
     "Saga",
+    "SagaDefinition",
     "SagaDefinitionError",
     "SagaError",
     "SagaNotFound",
     "SagaState",
     "SagaStep",
+    "Skip",
     "Step",
+    "StepNotWaiting",
     "StepStatus",
     "StepTimeout",
     "UnknownActionError",
     "compensation_handler",
     "manager",
+    "parallel",
     "register_compensation_handler",
     "register_step_handler",
     "step_handler",

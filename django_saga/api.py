@@ -9,10 +9,10 @@ from typing import Any
 
 from . import clock, flow
 from .conf import saga_settings
-from .definition import Step, normalise_steps, to_json
+from .definition import Declared, SagaDefinition, Step, normalise_steps, to_json
 from .engine import Engine
-from .errors import SagaDefinitionError, UnknownActionError
-from .models import Saga, SagaStep
+from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError
+from .models import Saga, SagaStep, StepStatus
 from .registry import registry
 from .stores import Store, get_store
 
@@ -37,17 +37,49 @@ class Manager:
     def start(
         self,
         name: str,
-        steps: Iterable[Step | Mapping[str, Any]],
+        steps: Iterable[Declared],
         context: Mapping[str, Any] | None = None,
         *,
         deadline: datetime | timedelta | float | None = None,
     ) -> Saga:
-        """Record a new saga and its first message in one transaction.
+        """Record a new saga and its first messages in one transaction.
 
-        Returns at once: no broker round trip happens here; the engine's
-        outbox relay publishes the first step. ``deadline`` (a time, or a
-        duration from now) is when a saga still running gets compensated.
+        ``steps`` run one after another; ``parallel(...)`` in the list makes a
+        stage whose steps run together. Returns at once: no broker round trip
+        happens here; the engine's outbox relay publishes the first stage.
+        ``deadline`` (a time, or a duration from now) is when a saga still
+        running gets compensated.
         """
+        return self._create(name, steps, context, deadline)
+
+    def start_definition(
+        self,
+        definition: SagaDefinition,
+        *,
+        deadline: datetime | timedelta | float | None = None,
+    ) -> Saga:
+        """Start a saga from a ``SagaDefinition``, recording its path and version."""
+        if not isinstance(definition, SagaDefinition):
+            raise SagaDefinitionError(
+                f"expected a SagaDefinition instance, got {type(definition).__name__}"
+            )
+        kind = type(definition)
+        return self._create(
+            kind.saga_name(),
+            definition.steps(),
+            definition.context(),
+            deadline,
+            origin=(kind.path(), str(kind.version)),
+        )
+
+    def _create(
+        self,
+        name: str,
+        steps: Iterable[Declared],
+        context: Mapping[str, Any] | None,
+        deadline: datetime | timedelta | float | None,
+        origin: tuple[str, str] = ("", ""),
+    ) -> Saga:
         if not isinstance(name, str) or not name.strip():
             raise SagaDefinitionError(f"A saga needs a non-empty name, got {name!r}")
         declared = normalise_steps(steps)
@@ -55,19 +87,26 @@ class Manager:
             raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
         saga_context = to_json(dict(context or {}), f"Context of saga {name!r}")
         if saga_settings.CHECK_HANDLERS_ON_START:
-            _check_handlers(declared)
-        saga = Saga(name=name, context=saga_context, deadline_at=_deadline(deadline))
+            _check_handlers([staged.step for staged in declared])
+        saga = Saga(
+            name=name,
+            context=saga_context,
+            deadline_at=_deadline(deadline),
+            definition=origin[0],
+            version=origin[1],
+        )
         records = [
             SagaStep(
                 saga=saga,
                 position=position,
-                name=s.name,
-                action=s.action,
-                compensation=s.compensation,
-                input=s.input,
-                timeout=_timeout(s),
+                stage=staged.stage,
+                name=staged.step.name,
+                action=staged.step.action,
+                compensation=staged.step.compensation,
+                input=staged.step.input,
+                timeout=_timeout(staged.step),
             )
-            for position, s in enumerate(declared)
+            for position, staged in enumerate(declared)
         ]
         with self.store.create(saga, records) as unit:
             flow.start(unit)
@@ -97,6 +136,46 @@ class Manager:
         with self.store.open_saga(saga_id) as unit:
             flow.resume_compensation(unit)
         return self.get(saga_id)
+
+    # -- steps completed from outside --------------------------------------
+    def complete_step(
+        self, saga_id: str, step: str, output: Mapping[str, Any] | None = None
+    ) -> Saga:
+        """Complete a ``waiting`` step (by id or name) with ``output`` merged into its own.
+
+        Repeating a completion already recorded changes nothing; a step that
+        is not waiting raises ``StepNotWaiting``.
+        """
+        if output is not None and not isinstance(output, Mapping):
+            raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
+        data = to_json(dict(output or {}), f"output of step {step!r}")
+        self._outside_result(saga_id, step, StepStatus.COMPLETED, data, "")
+        return self.get(saga_id)
+
+    def fail_step(self, saga_id: str, step: str, error: str = "") -> Saga:
+        """Fail a ``waiting`` step (by id or name): the saga compensates as for any failure."""
+        if not isinstance(error, str):
+            raise SagaDefinitionError(f"error must be a string, got {type(error).__name__}")
+        self._outside_result(saga_id, step, StepStatus.FAILED, None, error)
+        return self.get(saga_id)
+
+    def _outside_result(
+        self, saga_id: str, step: str, outcome: str, output: dict | None, error: str
+    ) -> bool:
+        step_id = self._step_id(saga_id, step)
+        with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
+            if unit is None or unit.step is None:
+                raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
+            return flow.outside_result(unit, unit.step, outcome, output, error)
+
+    def _step_id(self, saga_id: str, step: str) -> str:
+        """The id of the step named or identified by ``step``."""
+        if not isinstance(step, str) or not step:
+            raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
+        for candidate in self.get(saga_id).steps:
+            if step in (candidate.pk, candidate.name):
+                return candidate.pk
+        raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
 
     # -- the engine ---------------------------------------------------------
     def run(self, **options: Any) -> None:

@@ -1,15 +1,20 @@
-"""What a caller hands to ``manager.start()``: steps, and their validation."""
+"""What a caller hands to ``manager.start()``: steps, stages, reusable definitions."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .errors import NotJSONSerializableError, SagaDefinitionError
+
+if TYPE_CHECKING:
+    from .api import Manager
+    from .models import Saga
 
 
 @dataclass(frozen=True)
@@ -54,30 +59,88 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def normalise_steps(steps: Iterable[Step | Mapping[str, Any]]) -> list[Step]:
-    """Validate a step list and return it as ``Step`` objects with JSON inputs."""
+@dataclass(frozen=True)
+class Parallel:
+    """A stage: steps dispatched together; the next stage waits for all of them."""
+
+    steps: tuple[Step | Mapping[str, Any], ...]
+
+
+def parallel(*steps: Step | Mapping[str, Any]) -> Parallel:
+    """Group ``steps`` into one stage of a saga's step list."""
+    return Parallel(steps)
+
+
+#: What a step list may hold: steps, stages, and definitions to splice in.
+Declared = Union[Step, Mapping[str, Any], Parallel, "SagaDefinition"]
+
+
+@dataclass(frozen=True)
+class StagedStep:
+    """A validated step with the stage it runs in (0, 1, ... in order)."""
+
+    stage: int
+    step: Step
+
+
+def normalise_steps(steps: Iterable[Declared]) -> list[StagedStep]:
+    """Validate a step list and return its steps, with JSON inputs, by stage.
+
+    A plain step is a stage of its own; ``parallel(...)`` makes one stage of
+    several; a ``SagaDefinition`` contributes its own stages in place.
+    """
     if isinstance(steps, str | bytes | Mapping) or not isinstance(steps, Iterable):
         raise SagaDefinitionError(
             f"steps must be a list of Step objects, got {type(steps).__name__}"
         )
-    result: list[Step] = []
+    stages: list[list[Step | Mapping[str, Any]]] = []
+    _collect(steps, stages, set())
+    result: list[StagedStep] = []
     seen: set[str] = set()
-    for index, raw in enumerate(steps):
-        step = _as_step(raw, index)
-        if step.name in seen:
-            raise SagaDefinitionError(
-                f"Duplicate step name {step.name!r}: step names must be unique"
-            )
-        seen.add(step.name)
-        if not isinstance(step.input, Mapping):
-            raise SagaDefinitionError(
-                f"Step {step.name!r} input must be a dict, got {type(step.input).__name__}"
-            )
-        data = to_json(dict(step.input), f"Step {step.name!r} input")
-        result.append(Step(step.name, step.action, step.compensation, data, step.timeout))
+    for number, stage in enumerate(stages):
+        for raw in stage:
+            step = _as_step(raw, len(result))
+            if step.name in seen:
+                raise SagaDefinitionError(
+                    f"Duplicate step name {step.name!r}: step names must be unique"
+                )
+            seen.add(step.name)
+            if not isinstance(step.input, Mapping):
+                raise SagaDefinitionError(
+                    f"Step {step.name!r} input must be a dict, got {type(step.input).__name__}"
+                )
+            data = to_json(dict(step.input), f"Step {step.name!r} input")
+            step = Step(step.name, step.action, step.compensation, data, step.timeout)
+            result.append(StagedStep(number, step))
     if not result:
         raise SagaDefinitionError("A saga needs at least one step")
     return result
+
+
+def _collect(
+    items: Iterable[Declared],
+    stages: list[list[Step | Mapping[str, Any]]],
+    composing: set[type],
+) -> None:
+    """Append the stages ``items`` declare to ``stages``."""
+    for item in items:
+        if isinstance(item, Parallel):
+            if not item.steps:
+                raise SagaDefinitionError("parallel() needs at least one step")
+            for inner in item.steps:
+                if not isinstance(inner, Step | Mapping):
+                    raise SagaDefinitionError(
+                        "parallel() takes steps only, got "
+                        f"{type(inner).__name__}: stages cannot be nested"
+                    )
+            stages.append(list(item.steps))
+        elif isinstance(item, SagaDefinition):
+            kind = type(item)
+            if kind in composing:
+                raise SagaDefinitionError(f"{kind.__name__} includes itself")
+            _collect(item.steps(), stages, composing | {kind})
+        else:
+            stages.append([item])
 
 
 def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
@@ -107,3 +170,69 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
             f"Step {raw.name!r} compensation must be an action name or '', got {raw.compensation!r}"
         )
     return raw
+
+
+class SagaDefinition:
+    """A saga declared once and started many times.
+
+    Subclasses set ``name`` and ``version`` and build their steps from the
+    parameters they are created with::
+
+        class OrderSaga(SagaDefinition):
+            name = "order"
+            version = 2
+
+            def steps(self):
+                return [
+                    Step("create_order", "orders.create", "orders.cancel", self.params),
+                    parallel(
+                        Step("reserve", "inventory.reserve", "inventory.release", ...),
+                        Step("validate_address", "shipping.validate"),
+                    ),
+                    PaymentSaga(amount=self.params["amount"]),  # its steps, spliced in
+                ]
+
+        saga = OrderSaga(order_id=7, amount="30.00").start()
+
+    Each saga records the definition's dotted path and version. Its steps are
+    written out when it starts, so editing the class later changes only the
+    sagas started after the edit; handlers can read ``saga.version`` to tell
+    the two apart.
+    """
+
+    #: The saga's name; the class name if left empty.
+    name: ClassVar[str] = ""
+    #: Bump it when the steps change meaning.
+    version: ClassVar[int | str] = 1
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def steps(self) -> Sequence[Declared]:
+        """The step list for ``self.params``: steps, ``parallel(...)``, other definitions."""
+        raise NotImplementedError(f"{type(self).__name__} must define steps()")
+
+    def context(self) -> Mapping[str, Any]:
+        """The saga's context: the parameters, unless a subclass says otherwise."""
+        return self.params
+
+    @classmethod
+    def saga_name(cls) -> str:
+        return cls.name or cls.__name__
+
+    @classmethod
+    def path(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def start(
+        self,
+        *,
+        deadline: datetime | timedelta | float | None = None,
+        manager: Manager | None = None,
+    ) -> Saga:
+        """Start a saga from this definition (through ``manager``, or the default one)."""
+        if manager is None:
+            from .api import manager as default
+
+            manager = default
+        return manager.start_definition(self, deadline=deadline)

@@ -31,6 +31,10 @@ class InvalidStateTransition(SagaError):
     """The saga's current state does not allow the requested operation."""
 
 
+class StepNotWaiting(InvalidStateTransition):
+    """An outside result arrived for a step that is not waiting for one."""
+
+
 class MalformedMessage(SagaError):
     """A broker message that does not follow the message protocol."""
 

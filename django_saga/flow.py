@@ -11,10 +11,13 @@ from datetime import timedelta
 
 from . import clock, signals
 from .conf import saga_settings
-from .errors import InvalidStateTransition
+from .errors import InvalidStateTransition, StepNotWaiting
 from .messages import COMPENSATE, EXECUTE
-from .models import TERMINAL_STATES, SagaState, SagaStep, StepStatus
+from .models import DONE, IN_FLIGHT, TERMINAL_STATES, SagaState, SagaStep, StepStatus
 from .stores.base import Unit
+
+#: The history kind of a result reported from outside (webhook, complete_step).
+OUTSIDE = "outside"
 
 
 def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()) -> None:
@@ -34,12 +37,55 @@ def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str]
 
 
 def start(unit: Unit) -> None:
-    dispatch(unit, unit.lock_saga()[0])
+    steps = unit.lock_saga()
+    first = steps[0].stage
+    for step in steps:
+        if step.stage == first:
+            dispatch(unit, step)
     unit.notify(signals.saga_started)
 
 
 def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -> None:
-    step.status = StepStatus.COMPLETED
+    _finish_step(unit, step, StepStatus.COMPLETED, output, duration_ms)
+    unit.notify(signals.step_completed, step)
+    advance(unit)
+
+
+def step_skipped(unit: Unit, step: SagaStep, duration_ms: int) -> None:
+    """The handler returned ``Skip``: the step is done, with nothing to undo."""
+    _finish_step(unit, step, StepStatus.SKIPPED, {}, duration_ms)
+    unit.notify(signals.step_skipped, step)
+    advance(unit)
+
+
+def step_waiting(
+    unit: Unit, step: SagaStep, output: dict, duration_ms: int, timeout: float | None
+) -> None:
+    """The handler returned ``Pending``: the step waits for an outside result."""
+    step.status = StepStatus.WAITING
+    step.output = output
+    step.error = ""
+    step.executed_at = clock.now()
+    step.duration_ms = duration_ms
+    if timeout is not None:
+        step.timeout_at = clock.now() + timedelta(seconds=timeout)
+    unit.save_step(
+        step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
+    )
+    unit.save_saga([])  # progress: the saga is not stale
+    unit.notify(signals.step_waiting, step)
+
+
+def step_cancelled(unit: Unit, step: SagaStep) -> None:
+    """A dispatched step of a saga that stopped going forward: it will not run."""
+    step.status = StepStatus.CANCELLED
+    step.timeout_at = None
+    unit.save_step(step, ["status", "timeout_at"])
+    advance(unit)
+
+
+def _finish_step(unit: Unit, step: SagaStep, status: str, output: dict, duration_ms: int) -> None:
+    step.status = status
     step.output = output
     step.error = ""
     step.executed_at = clock.now()
@@ -48,18 +94,38 @@ def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -
     unit.save_step(
         step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
     )
-    unit.notify(signals.step_completed, step)
+
+
+def advance(unit: Unit) -> None:
+    """Decide, under the saga lock, what follows a step that finished.
+
+    The fan-in of a parallel stage: the step that finishes its stage last
+    sees its siblings done (each one committed before it got the saga lock)
+    and dispatches the next stage; the others see a sibling still in flight
+    and only record progress. Exactly one unit dispatches each stage.
+    """
     steps = unit.lock_saga()
-    following = next((s for s in steps if s.position > step.position), None)
-    if following is not None:
-        dispatch(unit, following)
-        unit.save_saga([])  # progress: updated_at moves, so the saga is not stale
-    else:
-        saga = unit.saga
+    saga = unit.saga
+    if saga.state == SagaState.COMPENSATING:
+        continue_compensation(unit)
+        return
+    if saga.state != SagaState.STARTED:
+        unit.save_saga([])
+        return
+    unfinished = [s for s in steps if s.status not in DONE]
+    if not unfinished:
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
         unit.save_saga(["state", "completed_at"])
         unit.notify(signals.saga_completed)
+        return
+    stage = unfinished[0].stage
+    waiting_for = [s for s in unfinished if s.stage == stage]
+    if not any(s.status in IN_FLIGHT for s in waiting_for):
+        for following in waiting_for:
+            if following.status == StepStatus.PENDING:
+                dispatch(unit, following)
+    unit.save_saga([])  # progress: updated_at moves, so the saga is not stale
 
 
 def step_failed(
@@ -79,19 +145,29 @@ def step_failed(
     unit.notify(signals.step_failed, step)
     unit.lock_saga()
     saga = unit.saga
+    if saga.state != SagaState.STARTED:
+        # A sibling in the same stage failed first: its failure decided the saga.
+        advance(unit)
+        return
     saga.error = f"step {step.name!r} failed: {error}"
     unit.notify(signals.saga_failed)
     if saga_settings.AUTO_COMPENSATE:
-        begin_compensation(unit)
+        # Siblings still running may hold their rows: they finish first.
+        begin_compensation(unit, cancel_in_flight=False)
     else:
         saga.state = SagaState.FAILED
         unit.save_saga(["state", "error"])
 
 
-def begin_compensation(unit: Unit) -> None:
-    """Cancel what has not run yet and undo what has, last step first."""
+def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
+    """Cancel what has not run yet and undo what has, last stage first.
+
+    ``cancel_in_flight`` also cancels dispatched and waiting steps: right for a
+    unit that holds every step row (an operator, a deadline), where no engine
+    can be running one; an engine's unit leaves them to finish or time out.
+    """
     for step in unit.lock_saga():
-        if step.status in (StepStatus.PENDING, StepStatus.STARTED):
+        if step.status == StepStatus.PENDING or (cancel_in_flight and step.status in IN_FLIGHT):
             step.status = StepStatus.CANCELLED
             step.timeout_at = None
             unit.save_step(step, ["status", "timeout_at"])
@@ -100,22 +176,40 @@ def begin_compensation(unit: Unit) -> None:
 
 
 def continue_compensation(unit: Unit) -> None:
-    """Send the compensate message of the last completed step, or finish."""
+    """Compensate the last stage with completed steps, all of it at once, or finish.
+
+    Waits while any step is still running, waiting or compensating: a stage is
+    undone only when nothing after it can still change.
+    """
     steps = unit.lock_saga()
     saga = unit.saga
-    for step in reversed(steps):
-        if step.status != StepStatus.COMPLETED:
-            continue
-        if step.compensation:
-            step.status = StepStatus.COMPENSATING
-            send_compensation(unit, step)
+    if saga.state != SagaState.COMPENSATING or any(
+        s.status in (*IN_FLIGHT, StepStatus.COMPENSATING) for s in steps
+    ):
+        unit.save_saga(["state", "error"])
+        return
+    while True:
+        completed = [s for s in steps if s.status == StepStatus.COMPLETED]
+        if not completed:
+            break
+        stage = max(s.stage for s in completed)
+        sent = False
+        for step in completed:
+            if step.stage != stage:
+                continue
+            if step.compensation:
+                step.status = StepStatus.COMPENSATING
+                send_compensation(unit, step)
+                sent = True
+            else:
+                # Nothing to undo: the step declared no compensation.
+                step.status = StepStatus.COMPENSATED
+                step.compensated_at = clock.now()
+                unit.save_step(step, ["status", "compensated_at"])
+                unit.notify(signals.step_compensated, step)
+        if sent:
             unit.save_saga(["state", "error"])
             return
-        # Nothing to undo: the step declared no compensation.
-        step.status = StepStatus.COMPENSATED
-        step.compensated_at = clock.now()
-        unit.save_step(step, ["status", "compensated_at"])
-        unit.notify(signals.step_compensated, step)
     saga.state = SagaState.COMPENSATED
     saga.completed_at = clock.now()
     unit.save_saga(["state", "error", "completed_at"])
@@ -150,6 +244,10 @@ def compensation_failed(
     unit.save_step(step, ["status", "error", "history"])
     unit.lock_saga()
     saga = unit.saga
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        # A sibling of the same stage failed first: the saga already says so.
+        unit.save_saga([])
+        return
     saga.state = SagaState.COMPENSATION_FAILED
     saga.error = f"compensation of step {step.name!r} failed: {error}"
     unit.save_saga(["state", "error"])
@@ -208,6 +306,63 @@ def resume_compensation(unit: Unit) -> None:
     continue_compensation(unit)
 
 
+def outside_result(
+    unit: Unit, step: SagaStep, outcome: str, output: dict | None, error: str
+) -> bool:
+    """Record the result an outside service reported for a waiting step.
+
+    Returns False for a repeat of a result already recorded (the same outcome
+    reported again), so callers can answer it without changing anything.
+    Raises ``StepNotWaiting`` for any other step that is not waiting.
+    """
+    if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
+        raise ValueError(f"outcome must be 'completed' or 'failed', got {outcome!r}")
+    if any(e.get("kind") == OUTSIDE and e.get("outcome") == outcome for e in step.history):
+        return False
+    if step.status != StepStatus.WAITING:
+        raise StepNotWaiting(
+            f"Step {step.name!r} of saga {step.saga_id} is {step.status}, "
+            "not waiting for an outside result"
+        )
+    duration = (
+        int((clock.now() - step.executed_at).total_seconds() * 1000) if step.executed_at else 0
+    )
+    record_attempt(step, OUTSIDE, step.attempts, outcome, duration, error)
+    if outcome == StepStatus.COMPLETED:
+        merged = {**step.output, **(output or {})}
+        step_succeeded(unit, step, merged, (step.duration_ms or 0) + duration)
+    else:
+        step_failed(unit, step, error or "failed by an outside service", step.duration_ms or 0)
+    return True
+
+
+def record_attempt(
+    step: SagaStep,
+    kind: str,
+    attempt: int,
+    outcome: str,
+    duration_ms: int,
+    error: str = "",
+    retry_in: float | None = None,
+    reason: str = "",
+) -> None:
+    """Append one attempt to the step's history (saved with the step's next update)."""
+    entry: dict[str, object] = {
+        "kind": kind,
+        "attempt": attempt,
+        "outcome": outcome,
+        "at": clock.now().isoformat(),
+        "duration_ms": duration_ms,
+    }
+    if error:
+        entry["error"] = error
+    if reason:
+        entry["reason"] = reason
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
+    step.history = [*step.history, entry]
+
+
 def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error: str) -> None:
     """The spec's UpdateSagaStep: set one step by hand.
 
@@ -225,7 +380,7 @@ def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error
     unit.save_step(step, fields)
     steps = unit.lock_saga()
     saga = unit.saga
-    if saga.state == SagaState.STARTED and all(s.status == StepStatus.COMPLETED for s in steps):
+    if saga.state == SagaState.STARTED and all(s.status in DONE for s in steps):
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
         unit.save_saga(["state", "completed_at"])

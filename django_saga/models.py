@@ -43,8 +43,19 @@ class StepStatus(models.TextChoices):
     COMPENSATING = "compensating", "compensating"
     COMPENSATED = "compensated", "compensated"
     COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+    # Its handler started outside work and returned Pending: it waits for
+    # manager.complete_step()/fail_step() (or the webhook) or its timeout.
+    WAITING = "waiting", "waiting"
+    # Its handler returned Skip: done, and nothing to compensate.
+    SKIPPED = "skipped", "skipped"
     # Never ran: the saga was compensated before its turn came.
     CANCELLED = "cancelled", "cancelled"
+
+
+#: Steps whose outcome is still to come: an engine runs them or an outside event is due.
+IN_FLIGHT = (StepStatus.STARTED, StepStatus.WAITING)
+#: Steps a stage counts as finished when deciding whether the next stage may start.
+DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 
 
 class SagaQuerySet(models.QuerySet["Saga"]):
@@ -90,6 +101,20 @@ class Saga(models.Model):
         null=True,
         blank=True,
         help_text="A saga still started after this time is compensated.",
+    )
+    definition = models.CharField(
+        "definition",
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="The SagaDefinition class that built the steps, if one did.",
+    )
+    version = models.CharField(
+        "version",
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="That definition's version when the saga started.",
     )
 
     objects = SagaQuerySet.as_manager()
@@ -153,6 +178,14 @@ class Saga(models.Model):
         self.__dict__.pop("_steps", None)
         super().refresh_from_db(*args, **kwargs)
 
+    @property
+    def stages(self) -> list[list[SagaStep]]:
+        """The steps grouped by stage, in order: a list of one step per sequential stage."""
+        grouped: dict[int, list[SagaStep]] = {}
+        for step in self.steps:
+            grouped.setdefault(step.stage, []).append(step)
+        return [grouped[stage] for stage in sorted(grouped)]
+
     def step(self, name: str) -> SagaStep:
         """The step called ``name``."""
         for step in self.steps:
@@ -167,6 +200,11 @@ class SagaStep(models.Model):
         Saga, on_delete=models.CASCADE, related_name="step_set", verbose_name="saga"
     )
     position = models.PositiveIntegerField("position", help_text="Order in the saga, from 0.")
+    stage = models.PositiveIntegerField(
+        "stage",
+        default=0,
+        help_text="Steps of one stage run in parallel; stages run one after another.",
+    )
     name = models.CharField("name", max_length=200)
     action = models.CharField("action", max_length=200)
     compensation = models.CharField(
@@ -223,7 +261,7 @@ class SagaStep(models.Model):
             models.Index(
                 fields=["timeout_at"],
                 name="saga_step_timeout_idx",
-                condition=Q(status="started", timeout_at__isnull=False),
+                condition=Q(status__in=["started", "waiting"], timeout_at__isnull=False),
             ),
         ]
         constraints = [

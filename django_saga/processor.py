@@ -22,7 +22,8 @@ from .conf import saga_settings
 from .definition import to_json
 from .errors import MalformedMessage, NotJSONSerializableError
 from .messages import COMPENSATE, EXECUTE, Outgoing, StepMessage, decode
-from .models import SagaStep, StepStatus
+from .models import SagaState, SagaStep, StepStatus
+from .outcomes import Pending, Skip
 from .registry import HandlerRegistry, registry
 from .retry import RetryPolicy, StepTimeout
 from .stores import Store, Unit
@@ -125,6 +126,12 @@ class Processor:
         if not _awaits(step, message):
             _log_stale(step, message)
             return
+        if unit.saga.state != SagaState.STARTED:
+            # A sibling in its stage failed (or an operator stepped in) after
+            # this step was dispatched: running it would only add undo work.
+            flow.step_cancelled(unit, step)
+            _log_step(step, EXECUTE, "cancelled", 0)
+            return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
             # redelivery after the engine running it died): it counts as failed.
@@ -135,7 +142,8 @@ class Processor:
         try:
             handler = self.handlers.get("step", step.action)
             with unit.handler_scope():
-                output = _output(handler(unit.saga, step), step)
+                result = handler(unit.saga, step)
+                output = None if isinstance(result, Skip) else _output(result, step)
                 elapsed = time.monotonic() - started
                 if step.timeout is not None and elapsed > step.timeout:
                     # Raised inside the scope: the handler's writes roll back.
@@ -147,16 +155,32 @@ class Processor:
             self.fail_attempt(unit, step, exc, _ms_since(started))
         else:
             duration = _ms_since(started)
-            _record(step, EXECUTE, step.attempts, "completed", duration)
-            flow.step_succeeded(unit, step, output, duration)
-            _log_step(step, EXECUTE, "completed", duration)
+            if isinstance(result, Skip):
+                outcome = "skipped"
+                flow.record_attempt(
+                    step, EXECUTE, step.attempts, outcome, duration, reason=result.reason
+                )
+                flow.step_skipped(unit, step, duration)
+            elif isinstance(result, Pending):
+                outcome = "waiting"
+                flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+                assert output is not None
+                flow.step_waiting(unit, step, output, duration, result.timeout)
+            else:
+                outcome = "completed"
+                flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+                assert output is not None
+                flow.step_succeeded(unit, step, output, duration)
+            _log_step(step, EXECUTE, outcome, duration)
 
     def time_out(self, unit: Unit, step: SagaStep) -> None:
         """Fail the current attempt of a step that has no result past its timeout."""
-        assert step.timeout is not None
-        exc = StepTimeout(
-            f"no result for attempt {step.attempts} within its {step.timeout:g}s timeout"
-        )
+        if step.status == StepStatus.WAITING:
+            exc = StepTimeout(f"no outside result for attempt {step.attempts} in time")
+        else:
+            exc = StepTimeout(
+                f"no result for attempt {step.attempts} within its {step.timeout or 0:g}s timeout"
+            )
         self.fail_attempt(unit, step, exc, duration=0)
 
     def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> None:
@@ -164,7 +188,7 @@ class Processor:
         delay = self._retry_delay("step", step.action, exc, step.attempts)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
-        _record(step, EXECUTE, step.attempts, outcome, duration, error, delay)
+        flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
         flow.step_failed(unit, step, error, duration, delay)
         _log_step(step, EXECUTE, outcome, duration, error, exc)
 
@@ -184,12 +208,12 @@ class Processor:
             delay = self._retry_delay("compensation", step.compensation, exc, this_round)
             error = _describe(exc)
             outcome = "retrying" if delay is not None else "failed"
-            _record(step, COMPENSATE, attempt, outcome, duration, error, delay)
+            flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
             flow.compensation_failed(unit, step, error, delay)
             _log_step(step, COMPENSATE, outcome, duration, error, exc)
         else:
             duration = _ms_since(started)
-            _record(step, COMPENSATE, attempt, "compensated", duration)
+            flow.record_attempt(step, COMPENSATE, attempt, "compensated", duration)
             flow.compensation_succeeded(unit, step)
             _log_step(step, COMPENSATE, "compensated", duration)
 
@@ -221,38 +245,19 @@ def _resumed_at(step: SagaStep) -> int:
     return 0
 
 
-def _record(
-    step: SagaStep,
-    kind: str,
-    attempt: int,
-    outcome: str,
-    duration_ms: int,
-    error: str = "",
-    retry_in: float | None = None,
-) -> None:
-    """Append one attempt to the step's history (saved with the step's next update)."""
-    entry: dict[str, object] = {
-        "kind": kind,
-        "attempt": attempt,
-        "outcome": outcome,
-        "at": clock.now().isoformat(),
-        "duration_ms": duration_ms,
-    }
-    if error:
-        entry["error"] = error
-    if retry_in is not None:
-        entry["retry_in"] = round(retry_in, 3)
-    step.history = [*step.history, entry]
-
-
 def _output(result: Any, step: SagaStep) -> dict:
-    """A handler may return a dict or set ``step.output``; either way it must be JSON."""
-    if result is None:
+    """A handler may return a dict or set ``step.output``; either way it must be JSON.
+
+    ``Pending`` carries the output to keep while the step waits.
+    """
+    if isinstance(result, Pending):
+        result = dict(result.output)
+    elif result is None:
         result = step.output
     if not isinstance(result, dict):
         raise TypeError(
             f"handler for {step.action!r} returned {type(result).__name__}; "
-            "return a dict, or None after setting step.output"
+            "return a dict, Pending, Skip, or None after setting step.output"
         )
     try:
         return to_json(result, f"output of step {step.name!r}")

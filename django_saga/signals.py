@@ -21,3 +21,7 @@ step_completed = Signal()
 #: A step failed for good (not sent for attempts that will be retried).
 step_failed = Signal()
 step_compensated = Signal()
+#: The handler returned Pending: the step waits for an outside result.
+step_waiting = Signal()
+#: The handler returned Skip: the step is done and will not be compensated.
+step_skipped = Signal()

@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import OutboxMessage, Saga, SagaState, SagaStep, StepStatus
+from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
 from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
 
 #: The PostgreSQL channel on which clients announce new outbox rows.
@@ -159,7 +159,7 @@ class DjangoStore(HandUpdates):
             if timed_out:
                 # Only if still waiting past its timeout by the database's clock,
                 # and not locked by an engine running it right now.
-                steps = steps.filter(status=StepStatus.STARTED, timeout_at__lte=Now())
+                steps = steps.filter(status__in=IN_FLIGHT, timeout_at__lte=Now())
             step = (
                 steps.select_for_update(of=("self",), skip_locked=timed_out)
                 .select_related("saga")
@@ -206,7 +206,7 @@ class DjangoStore(HandUpdates):
         """(saga id, step id) of dispatched steps past their timeout, oldest first."""
         return list(
             SagaStep.objects.using(self.using)
-            .filter(status=StepStatus.STARTED, timeout_at__lte=Now())
+            .filter(status__in=IN_FLIGHT, timeout_at__lte=Now())
             .order_by("timeout_at")
             .values_list("saga_id", "id")[:limit]
         )

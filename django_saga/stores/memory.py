@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import ACTIVE_STATES, Saga, SagaState, SagaStep, StepStatus
+from ..models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep
 from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
 
 
@@ -257,7 +257,5 @@ def _clone(saga: Saga) -> Saga:
 
 def _timed_out(step: SagaStep) -> bool:
     return (
-        step.status == StepStatus.STARTED
-        and step.timeout_at is not None
-        and step.timeout_at <= clock.now()
+        step.status in IN_FLIGHT and step.timeout_at is not None and step.timeout_at <= clock.now()
     )
