@@ -141,32 +141,40 @@ class Manager:
     def complete_step(
         self, saga_id: str, step: str, output: Mapping[str, Any] | None = None
     ) -> Saga:
-        """Complete a ``waiting`` step (by id or name) with ``output`` merged into its own.
+        """Complete a ``waiting`` step (by id or name), ``output`` merged into its own.
 
         Repeating a completion already recorded changes nothing; a step that
         is not waiting raises ``StepNotWaiting``.
         """
-        if output is not None and not isinstance(output, Mapping):
-            raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
-        data = to_json(dict(output or {}), f"output of step {step!r}")
-        self._outside_result(saga_id, step, StepStatus.COMPLETED, data, "")
+        self.record_outside_result(saga_id, step, StepStatus.COMPLETED, output=output)
         return self.get(saga_id)
 
     def fail_step(self, saga_id: str, step: str, error: str = "") -> Saga:
         """Fail a ``waiting`` step (by id or name): the saga compensates as for any failure."""
-        if not isinstance(error, str):
-            raise SagaDefinitionError(f"error must be a string, got {type(error).__name__}")
-        self._outside_result(saga_id, step, StepStatus.FAILED, None, error)
+        self.record_outside_result(saga_id, step, StepStatus.FAILED, error=error)
         return self.get(saga_id)
 
-    def _outside_result(
-        self, saga_id: str, step: str, outcome: str, output: dict | None, error: str
+    def record_outside_result(
+        self,
+        saga_id: str,
+        step: str,
+        outcome: str,
+        output: Mapping[str, Any] | None = None,
+        error: str = "",
     ) -> bool:
+        """Record ``completed`` or ``failed`` for a waiting step; False for a repeat."""
+        if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
+            raise SagaDefinitionError(f"status must be 'completed' or 'failed', got {outcome!r}")
+        if output is not None and not isinstance(output, Mapping):
+            raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
+        if not isinstance(error, str):
+            raise SagaDefinitionError(f"error must be a string, got {type(error).__name__}")
+        data = to_json(dict(output or {}), f"output of step {step!r}")
         step_id = self._step_id(saga_id, step)
         with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
-            return flow.outside_result(unit, unit.step, outcome, output, error)
+            return flow.outside_result(unit, unit.step, outcome, data, error)
 
     def _step_id(self, saga_id: str, step: str) -> str:
         """The id of the step named or identified by ``step``."""

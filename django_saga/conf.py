@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     "CONSOLE_STAFF_ONLY": True,
     # ... who also hold this permission ("" for none beyond staff).
     "CONSOLE_PERMISSION": "django_saga.view_saga",
+    # Secret for the step-result webhook's HMAC signatures ("" turns it off);
+    # a list accepts several while a secret is rotated.
+    "WEBHOOK_SECRET": "",
     # Sagas per page in the console's list.
     "CONSOLE_PAGE_SIZE": 50,
     # Seconds between reloads of a saga's page while it is active (0: never).
@@ -125,6 +128,7 @@ _RULES: dict[str, _Rule] = {
     "CONSOLE_PAGE_SIZE": _Rule(int, positive=True),
     "CONSOLE_REFRESH": _Rule((int, float)),
     "METRICS_TOKEN": _Rule(str),
+    "WEBHOOK_SECRET": _Rule((str, list, tuple)),
 }
 
 
@@ -166,6 +170,9 @@ class SagaSettings:
             problem = _check_exception_path(path)
             if problem:
                 problems.append(f"SAGA['RETRY_ON'] entry {path!r}: {problem}")
+        secret = user.get("WEBHOOK_SECRET", "")
+        if isinstance(secret, list | tuple) and not all(isinstance(v, str) for v in secret):
+            problems.append("SAGA['WEBHOOK_SECRET'] must hold strings only")
         url = user.get("BROKER_URL", DEFAULTS["BROKER_URL"])
         if isinstance(url, str) and not url.startswith(("amqp://", "amqps://", "memory://")):
             problems.append(

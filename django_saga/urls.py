@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from . import views
+from . import views, webhook
 
 app_name = "django_saga"
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("metrics/", views.MetricsView.as_view(), name="metrics"),
+    path("webhook/", webhook.StepResultWebhookView.as_view(), name="webhook"),
     path("api/sagas/", views.SagaListJsonView.as_view(), name="api-list"),
     path("api/sagas/<str:saga_id>/", views.SagaStatusJsonView.as_view(), name="api-detail"),
     path(

@@ -43,6 +43,7 @@ class SagaStepFactory(factory.django.DjangoModelFactory):
 
     saga = factory.SubFactory(SagaFactory)
     position = factory.Sequence(lambda n: n)
+    stage = factory.LazyAttribute(lambda step: step.position)
     name = factory.LazyAttribute(lambda step: f"step-{step.position}")
     action = "test.record"
     compensation = "test.undo"
@@ -54,6 +55,12 @@ class SagaStepFactory(factory.django.DjangoModelFactory):
             status=StepStatus.COMPLETED, attempts=1, executed_at=factory.LazyFunction(timezone.now)
         )
         failed = factory.Trait(status=StepStatus.FAILED, attempts=1, error="ValueError: declined")
+        waiting = factory.Trait(
+            status=StepStatus.WAITING,
+            attempts=1,
+            output=factory.LazyFunction(lambda: {"ref": "ext-1"}),
+            executed_at=factory.LazyFunction(timezone.now),
+        )
         compensated = factory.Trait(
             status=StepStatus.COMPENSATED,
             attempts=1,

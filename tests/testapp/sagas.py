@@ -2,8 +2,16 @@
 
 import os
 import time
+from pathlib import Path
 
-from django_saga import RetryableError, compensation_handler, step_handler
+from django_saga import (
+    Pending,
+    RetryableError,
+    RetryPolicy,
+    Skip,
+    compensation_handler,
+    step_handler,
+)
 
 from .models import Ledger
 
@@ -88,6 +96,46 @@ def slow_first(saga, step):
         time.sleep(step.input.get("seconds", 0.5))
     _record(step, "do:" + step.name)
     return {"attempt": step.attempts}
+
+
+@step_handler("test.pending")
+def pending(saga, step):
+    _record(step, "do:" + step.name)
+    return Pending({"ref": f"ext-{step.name}"}, timeout=step.input.get("wait"))
+
+
+@step_handler("test.pending_once", retry=RetryPolicy(max_attempts=1))
+def pending_once(saga, step):
+    _record(step, "do:" + step.name)
+    return Pending({"ref": f"ext-{step.name}"}, timeout=step.input.get("wait"))
+
+
+@step_handler("test.skip_unless")
+def skip_unless(saga, step):
+    """Runs only when the saga's context sets the flag the input names."""
+    if not saga.context.get(step.input["flag"]):
+        return Skip(f"{step.input['flag']} is off")
+    _record(step, "do:" + step.name)
+    return {"ran": True}
+
+
+@step_handler("test.barrier")
+def barrier(saga, step):
+    """Meet the other steps of the stage (in any process) before finishing.
+
+    Each sibling drops a file in ``input['dir']`` and waits until ``parties``
+    files are there, so they all finish together and race for the saga lock.
+    """
+    meeting = Path(step.input["dir"]) / saga.id
+    meeting.mkdir(parents=True, exist_ok=True)
+    (meeting / step.name).touch()
+    deadline = time.monotonic() + 15
+    while len(list(meeting.iterdir())) < step.input["parties"] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    _record(step, "do:" + step.name)
+    if step.input.get("fail"):
+        raise ValueError(f"{step.name} refuses")
+    return {"pid": os.getpid()}
 
 
 @compensation_handler("test.undo_flaky")
