@@ -194,7 +194,7 @@ def test_a_pending_step_waits_and_completes_from_outside(store, run_engine):
     pay_id = saga.step("pay").id
     assert manager.record_outside_result(saga.id, pay_id, "completed", {"x": 1}) is False
     assert manager.get(saga.id).step("pay").output == {"ref": "ext-pay", "charged": "30.00"}
-    with pytest.raises(StepNotWaiting, match="'pay' .* is completed, not waiting"):
+    with pytest.raises(StepNotWaiting, match=r"'pay' .* is completed, not waiting"):
         manager.fail_step(saga.id, pay_id, "too late")
 
 
@@ -234,7 +234,7 @@ def test_outside_results_name_what_is_wrong(store, run_engine):
     with pytest.raises(SagaNotFound):
         manager.complete_step("01NOTASAGA000000000000000", "pay")
     wait_status(saga.id, "pay", "waiting")
-    with pytest.raises(StepNotWaiting, match="'a' .* is completed"):
+    with pytest.raises(StepNotWaiting, match=r"'a' .* is completed"):
         manager.complete_step(saga.id, "a")
     with pytest.raises(SagaDefinitionError, match="not JSON-serializable"):
         manager.complete_step(saga.id, "pay", {"when": object()})
