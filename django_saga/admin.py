@@ -42,6 +42,8 @@ COLOURS = {
     "compensated": ("#ede9fe", "#5b21b6"),
     "compensation_failed": ("#991b1b", "#ffffff"),
     "cancelled": ("#f3f4f6", "#6b7280"),
+    "waiting": ("#e0f2fe", "#075985"),
+    "skipped": ("#f3f4f6", "#374151"),
 }
 
 
@@ -78,7 +80,7 @@ class SagaStepInline(ReadOnlyMixin, admin.TabularInline):
     can_delete = False
     ordering = ("position",)
     fields = (
-        "position", "name", "action", "compensation", "status_badge", "attempts",
+        "position", "stage", "name", "action", "compensation", "status_badge", "attempts",
         "compensation_attempts", "error", "input_json", "output_json", "attempt_history",
         "executed_at", "compensated_at", "duration_ms",
     )  # fmt: skip
@@ -139,13 +141,15 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = ["compensate_sagas", "retry_saga_compensations"]
     fieldsets = (
         (None, {"fields": ("id", "name", "state_badge", "progress", "duration", "console")}),
+        ("Definition", {"fields": ("definition", "version")}),
         ("What went wrong", {"fields": ("error",)}),
         ("Context", {"fields": ("context_json",)}),
         ("Times", {"fields": ("created_at", "updated_at", "completed_at", "deadline_at")}),
     )
     readonly_fields = (
-        "id", "name", "state_badge", "progress", "duration", "console", "error",
-        "context_json", "created_at", "updated_at", "completed_at", "deadline_at",
+        "id", "name", "state_badge", "progress", "duration", "console", "definition",
+        "version", "error", "context_json", "created_at", "updated_at", "completed_at",
+        "deadline_at",
     )  # fmt: skip
     inlines = [SagaStepInline]
 

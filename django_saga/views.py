@@ -42,7 +42,7 @@ from . import clock
 from .api import manager
 from .conf import saga_settings
 from .errors import InvalidStateTransition, SagaNotFound
-from .models import ACTIVE_STATES, Saga, SagaState, SagaStep, StepStatus
+from .models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep, StepStatus
 
 COMPENSATE_PERMISSION = "django_saga.compensate_saga"
 RETRY_PERMISSION = "django_saga.retry_saga_compensation"
@@ -50,6 +50,7 @@ RETRY_PERMISSION = "django_saga.retry_saga_compensation"
 #: Step statuses of a step whose action ran to completion (and may since be undone).
 DONE_STATUSES = (
     StepStatus.COMPLETED,
+    StepStatus.SKIPPED,
     StepStatus.COMPENSATING,
     StepStatus.COMPENSATED,
     StepStatus.COMPENSATION_FAILED,
@@ -211,10 +212,13 @@ def status_json(saga: Saga) -> dict[str, Any]:
         "created_at": saga.created_at,
         "updated_at": saga.updated_at,
         "completed_at": saga.completed_at,
+        "definition": saga.definition,
+        "version": saga.version,
         "steps": [
             {
                 "id": step.pk,
                 "name": step.name,
+                "stage": step.stage,
                 "action": step.action,
                 "compensation": step.compensation,
                 "status": step.status,
@@ -411,7 +415,7 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
         steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
         saga.set_steps(steps)
         context.update(
-            steps=[_step_view(step) for step in steps],
+            steps=_step_views(steps),
             context_json=pretty_json(saga.context),
             progress=progress_text(saga),
             duration=format_duration(saga_duration(saga)),
@@ -458,7 +462,7 @@ class OperationConfirmView(ConsoleAccessMixin, DetailView):
             operation=self.operation,
             action_url=reverse(f"django_saga:{self.operation.name}", args=[saga.pk]),
             undo=[s for s in reversed(steps) if s.status in undo_statuses],
-            cancel=[s for s in steps if s.status in (StepStatus.PENDING, StepStatus.STARTED)],
+            cancel=[s for s in steps if s.status in (StepStatus.PENDING, *IN_FLIGHT)],
         )
         return context
 
@@ -587,6 +591,27 @@ class StepView:
     input_json: str
     output_json: str
     history: list[dict[str, Any]]
+    #: Set on the first step of a parallel stage: the heading shown above it.
+    stage_heading: str = ""
+    #: The step runs in parallel with others of its stage.
+    in_parallel: bool = False
+
+
+def _step_views(steps: list[SagaStep]) -> list[StepView]:
+    sizes: dict[int, int] = {}
+    for step in steps:
+        sizes[step.stage] = sizes.get(step.stage, 0) + 1
+    views = []
+    shown: set[int] = set()
+    for step in steps:
+        view = _step_view(step)
+        if sizes[step.stage] > 1:
+            view.in_parallel = True
+            if step.stage not in shown:
+                shown.add(step.stage)
+                view.stage_heading = f"{sizes[step.stage]} steps in parallel"
+        views.append(view)
+    return views
 
 
 def _step_view(step: SagaStep) -> StepView:
@@ -599,6 +624,7 @@ def _step_view(step: SagaStep) -> StepView:
             "duration_ms": entry.get("duration_ms"),
             "error": entry.get("error", ""),
             "retry_in": entry.get("retry_in"),
+            "reason": entry.get("reason", ""),
         }
         for entry in (step.history if isinstance(step.history, list) else [])
         if isinstance(entry, dict)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_saga import Step, manager
 from django_saga.models import OutboxMessage, Saga, SagaStep
+from tests.factories import SagaFactory, SagaStepFactory
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
 
@@ -618,3 +619,31 @@ def test_list_endpoint_filters_and_pages(operator, settings):
     assert only["results"][0]["steps_done"] == 1 and only["results"][0]["steps_total"] == 2
     bad = client.get(reverse("django_saga:api-list"), {"state": "nonsense"})
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_saga_page_groups_a_parallel_stage_and_shows_skips_and_waits(operator):
+    saga = SagaFactory(definition="shop.sagas.OrderSaga", version="2")
+    SagaStepFactory(saga=saga, position=0, stage=0, name="create", completed=True)
+    SagaStepFactory(saga=saga, position=1, stage=1, name="reserve", completed=True)
+    SagaStepFactory(saga=saga, position=2, stage=1, name="validate", waiting=True)
+    SagaStepFactory(
+        saga=saga,
+        position=3,
+        stage=2,
+        name="wrap",
+        status="skipped",
+        history=[{"kind": "execute", "attempt": 1, "outcome": "skipped", "reason": "no gift"}],
+    )
+    html = logged_in(operator).get(reverse("django_saga:detail", args=[saga.pk])).content.decode()
+    heading = html.index("Stage 2: 2 steps in parallel")
+    assert html.index('id="step-create"') < heading < html.index('id="step-reserve"')
+    assert html.count("steps in parallel") == 1
+    assert 'class="s-waiting in-stage"' in html and 'class="s-completed in-stage"' in html
+    assert "no gift" in html[html.index('id="step-wrap"') :]
+    assert "shop.sagas.OrderSaga v2" in html
+    # Completed and skipped steps both count as done.
+    assert "3/4 steps" in html
+    data = logged_in(operator).get(urls_of(saga)["api-detail"]).json()
+    assert [s["stage"] for s in data["steps"]] == [0, 1, 1, 2]
+    assert (data["definition"], data["version"]) == ("shop.sagas.OrderSaga", "2")
