@@ -4,6 +4,9 @@ DATABASE_URL      default sqlite:///example.sqlite3 beside manage.py;
                   e.g. postgres://postgres@127.0.0.1:5432/django_saga_demo
 SAGA_BROKER_URL   default amqp://guest:guest@localhost:5672/%2F
 SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
+SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
+SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
+                      set your own anywhere but on your machine)
 """
 
 from pathlib import Path
@@ -70,8 +73,10 @@ SAGA = {
     "BROKER_URL": env("SAGA_BROKER_URL", default="amqp://guest:guest@localhost:5672/%2F"),
     "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),
     "RELAY_INTERVAL": 0.1,
+    "WEBHOOK_SECRET": env("SAGA_WEBHOOK_SECRET", default="example-shop-demo-secret"),
 }
 SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
+SHOP_PAYMENT_TIMEOUT = env.float("SHOP_PAYMENT_TIMEOUT", default=300.0)
 
 LOGGING = {
     "version": 1,

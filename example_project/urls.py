@@ -1,4 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    # The operator console and the step-result webhook (sagas/webhook/).
+    path("sagas/", include("django_saga.urls")),
+]

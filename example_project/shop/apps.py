@@ -12,8 +12,11 @@ class ShopConfig(AppConfig):
         from . import handlers
 
         register_step_handler("orders.create", handlers.create_order)
-        register_compensation_handler("orders.delete", handlers.cancel_order)
+        register_compensation_handler("orders.cancel", handlers.cancel_order)
         register_step_handler("inventory.reserve", handlers.reserve_inventory)
         register_compensation_handler("inventory.release", handlers.release_inventory)
-        register_step_handler("payment.charge", handlers.charge_payment)
+        register_step_handler("shipping.validate_address", handlers.validate_address)
+        register_step_handler("orders.gift_wrap", handlers.gift_wrap)
+        register_step_handler("payment.request", handlers.request_payment)
         register_compensation_handler("payment.refund", handlers.refund_payment)
+        register_step_handler("orders.confirm", handlers.confirm_order)

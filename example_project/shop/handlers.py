@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from django_saga import Pending, Skip
+
 from .models import Order, Payment, Product, Reservation
 
 
@@ -17,7 +19,7 @@ class OutOfStock(Exception):
     pass
 
 
-class PaymentDeclined(Exception):
+class AddressNotFound(Exception):
     pass
 
 
@@ -28,12 +30,18 @@ def create_order(saga, step):
         customer=saga.context["customer"],
         product=product,
         quantity=step.input["quantity"],
+        address=step.input.get("address", ""),
+        gift_wrap=step.input.get("gift_wrap", False),
     )
     return {"order_id": order.pk}
 
 
 def cancel_order(saga, step):
     Order.objects.filter(saga_id=saga.id).update(status=Order.Status.CANCELLED)
+    # A payment still waiting for the provider will not be taken.
+    Payment.objects.filter(order__saga_id=saga.id, status=Payment.Status.REQUESTED).update(
+        status=Payment.Status.VOIDED
+    )
 
 
 def reserve_inventory(saga, step):
@@ -62,19 +70,43 @@ def release_inventory(saga, step):
     reservation.save(update_fields=["status"])
 
 
-def charge_payment(saga, step):
+def validate_address(saga, step):
+    """Runs alongside the stock reservation: both must succeed before payment."""
+    address = " ".join(step.input["address"].split())
+    if not address or address.lower() == "nowhere":
+        raise AddressNotFound(f"no such address: {step.input['address']!r}")
+    return {"address": address.title()}
+
+
+def gift_wrap(saga, step):
+    """A conditional step: only orders that asked for it are wrapped."""
+    order = Order.objects.get(saga_id=saga.id)
+    if not order.gift_wrap:
+        return Skip("no gift wrap ordered")
+    return {"wrapped": True}
+
+
+def request_payment(saga, step):
+    """Ask the provider for the money; its webhook completes or fails this step."""
     amount = Decimal(str(step.input["amount"]))
-    if amount > settings.SHOP_PAYMENT_LIMIT:
-        raise PaymentDeclined(f"{amount} is over the limit of {settings.SHOP_PAYMENT_LIMIT}")
     payment, _ = Payment.objects.get_or_create(
         idempotency_key=step.idempotency_key,
         defaults={"order": Order.objects.get(saga_id=saga.id), "amount": amount},
     )
-    return {"transaction_id": payment.pk, "amount_charged": amount}
+    return Pending({"payment_id": payment.pk}, timeout=settings.SHOP_PAYMENT_TIMEOUT)
 
 
 def refund_payment(saga, step):
-    if "transaction_id" in step.output:
-        Payment.objects.filter(pk=step.output["transaction_id"]).update(
-            status=Payment.Status.REFUNDED
-        )
+    Payment.objects.filter(
+        idempotency_key=step.idempotency_key,
+        status__in=[Payment.Status.REQUESTED, Payment.Status.CHARGED],
+    ).update(status=Payment.Status.REFUNDED)
+
+
+def confirm_order(saga, step):
+    charge_id = saga.step("request_payment").output.get("charge_id", "")
+    Payment.objects.filter(order__saga_id=saga.id).update(
+        status=Payment.Status.CHARGED, charge_id=charge_id
+    )
+    Order.objects.filter(saga_id=saga.id).update(status=Order.Status.CONFIRMED)
+    return {"charge_id": charge_id}

@@ -16,10 +16,13 @@ class Product(models.Model):
 class Order(models.Model):
     class Status(models.TextChoices):
         CREATED = "created"
+        CONFIRMED = "confirmed"
         CANCELLED = "cancelled"
 
     saga_id = models.CharField(max_length=26, unique=True)
     customer = models.CharField(max_length=100)
+    address = models.CharField(max_length=200, blank=True, default="")
+    gift_wrap = models.BooleanField(default=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT)
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
@@ -43,14 +46,21 @@ class Reservation(models.Model):
 
 
 class Payment(models.Model):
+    """A payment asked of the (simulated) provider, which answers through the webhook."""
+
     class Status(models.TextChoices):
+        REQUESTED = "requested"
         CHARGED = "charged"
         REFUNDED = "refunded"
+        # Never charged: the order was cancelled first.
+        VOIDED = "voided"
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
+    # The saga step's idempotency key: "<saga id>:<step id>", what the provider reports back.
     idempotency_key = models.CharField(max_length=60, unique=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CHARGED)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
+    charge_id = models.CharField(max_length=40, blank=True, default="")
 
     def __str__(self) -> str:
         return f"payment {self.pk}: {self.amount} ({self.status})"

@@ -1,4 +1,8 @@
-"""``manage.py saga_demo``: run a batch of order sagas and print how each ended."""
+"""``manage.py saga_demo``: run a batch of order sagas and print how each ended.
+
+Each order reserves stock and checks the address in parallel, is gift wrapped
+only if asked, and waits for the (simulated) payment provider's webhook.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,16 +23,29 @@ from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import Saga
 from django_saga.transports.amqp import safe_url
-from example_project.shop.models import Product
+from example_project.shop.models import Payment, Product
 from example_project.shop.orders import place_order
+from example_project.shop.provider import FakePaymentProvider, in_process_sender
 
-# name, sku, quantity, amount, expected end state
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sku: str
+    quantity: int
+    amount: Decimal
+    expected: str
+    address: str = "1 Main Street"
+    gift_wrap: bool = False
+
+
 SCENARIOS = [
-    ("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
-    ("in stock, paid", "widget", 2, Decimal("40.00"), "completed"),
-    ("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
-    ("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
-    ("payment over the limit", "widget", 1, Decimal("900.00"), "compensated"),
+    Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    Scenario("gift wrapped, paid", "widget", 2, Decimal("40.00"), "completed", gift_wrap=True),
+    Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    Scenario("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
+    Scenario("payment declined", "widget", 1, Decimal("900.00"), "compensated"),
+    Scenario("unknown address", "widget", 1, Decimal("20.00"), "compensated", address="Nowhere"),
 ]
 WIDGET_STOCK = 1_000_000
 GADGET_STOCK = 3
@@ -56,10 +74,22 @@ class Command(BaseCommand):
         thread = threading.Thread(target=engine.run, name="saga-demo-engine", daemon=True)
         thread.start()
         engine.ready.wait(30)
+        provider = FakePaymentProvider(in_process_sender())
+        provider.start()
         try:
             began = time.perf_counter()
             started = [
-                (scenario, place_order(f"customer-{n}", scenario[1], scenario[2], scenario[3]))
+                (
+                    scenario,
+                    place_order(
+                        f"customer-{n}",
+                        scenario.sku,
+                        scenario.quantity,
+                        scenario.amount,
+                        address=scenario.address,
+                        gift_wrap=scenario.gift_wrap,
+                    ),
+                )
                 for n in range(options["sagas"])
                 for scenario in [SCENARIOS[n % len(SCENARIOS)]]
             ]
@@ -67,9 +97,12 @@ class Command(BaseCommand):
             finished = self._wait(ids, options["timeout"])
             elapsed = time.perf_counter() - began
         finally:
+            provider.stop()
+            provider.join(30)
             engine.stop()
             thread.join(30)
         ok = self._report(started, finished, elapsed)
+        self.stdout.write(f"Payment provider: {provider.calls} webhook calls")
         if not ok:
             raise CommandError("Some sagas did not end as expected (see the table above).")
 
@@ -118,16 +151,16 @@ class Command(BaseCommand):
         return {s.pk: s for s in Saga.objects.filter(pk__in=ids).prefetch_related("step_set")}
 
     def _report(
-        self, started: list[tuple[tuple, Saga]], finished: dict[str, Saga], elapsed: float
+        self, started: list[tuple[Scenario, Saga]], finished: dict[str, Saga], elapsed: float
     ) -> bool:
         rows: dict[str, Counter[str]] = {}
         expected: dict[str, str] = {}
         examples: dict[str, Saga] = {}
         for scenario, saga in started:
-            name = scenario[0]
+            name = scenario.name
             final = finished[saga.id]
             rows.setdefault(name, Counter())[final.state] += 1
-            expected[name] = scenario[4]
+            expected[name] = scenario.expected
             examples.setdefault(name, final)
         header = (
             f"{'scenario':<24}{'expected':<13}{'sagas':>6}{'completed':>11}"
@@ -155,12 +188,19 @@ class Command(BaseCommand):
         completed = sum(c["completed"] for c in rows.values())
         widget = Product.objects.get(sku="widget").stock
         gadget = Product.objects.get(sku="gadget").stock
+        completed_ids = [saga.id for _, saga in started if finished[saga.id].is_completed()]
         sold = sum(
-            scenario[2]
+            scenario.quantity
             for scenario, saga in started
-            if finished[saga.id].state == "completed" and scenario[1] == "widget"
+            if finished[saga.id].is_completed() and scenario.sku == "widget"
         )
         stock_ok = widget == WIDGET_STOCK - sold and gadget == GADGET_STOCK
+        charged = Payment.objects.filter(
+            order__saga_id__in=[saga.id for _, saga in started], status=Payment.Status.CHARGED
+        )
+        payments_ok = sorted(charged.values_list("order__saga_id", flat=True)) == sorted(
+            completed_ids
+        )
         self.stdout.write("")
         self.stdout.write(
             f"Stock after: widget {widget} (expected {WIDGET_STOCK - sold}), "
@@ -168,7 +208,12 @@ class Command(BaseCommand):
             + ("consistent" if stock_ok else "INCONSISTENT")
         )
         self.stdout.write(
+            "Payments: charged exactly for the completed orders"
+            if payments_ok
+            else "Payments: INCONSISTENT with the completed orders"
+        )
+        self.stdout.write(
             f"{len(started)} sagas ({completed} completed) in {elapsed:.2f}s: "
             f"{len(started) / elapsed:.1f} sagas/s on {connection.vendor}"
         )
-        return all_ok and stock_ok
+        return all_ok and stock_ok and payments_ok

@@ -1,0 +1,34 @@
+"""The example shop's demo, as a newcomer runs it: every scenario ends as expected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "saga_demo", "--sagas", "12", "--transport", "memory"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # Parallel stage, skip, webhook-confirmed payment, and their failures.
+    assert "gift_wrap=skipped" in out and "gift_wrap=completed" in out
+    assert "validate_address=failed (AddressNotFound" in out
+    assert "request_payment=failed (declined" in out
+    assert "consistent" in out and "INCONSISTENT" not in out
+    assert "Payments: charged exactly for the completed orders" in out
+    assert "webhook calls" in out
