@@ -44,7 +44,7 @@ import pika
 from django.conf import settings
 from django.db import connection, connections
 
-from django_saga import Step, manager
+from django_saga import Parallel, Step, manager, parallel
 from django_saga.models import OutboxMessage, Saga, SagaStep
 
 from .models import Effect
@@ -58,7 +58,7 @@ ACTIVE = ("started", "compensating")
 #: Step statuses that mean the step's action committed once.
 DID_RUN = ("completed", "compensating", "compensated", "compensation_failed")
 
-KINDS = ("ok", "transient", "permanent", "undo_transient")
+KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel")
 #: Seconds a handler holds its transaction open after writing its effect.
 SLEEPS = (0, 0, 0, 0.01, 0.05, 0.2)
 
@@ -114,19 +114,21 @@ class SagaPlan:
     """One saga to start and the outcome it must reach."""
 
     kind: str
-    steps: list[Step]
+    steps: list[Step | Parallel]
     expected_state: str
     expected_statuses: list[str]
 
 
 def plan_sagas(rng: random.Random, count: int) -> list[SagaPlan]:
-    """``count`` sagas, the four kinds in turn (so even a small run has each), shuffled."""
+    """``count`` sagas, the kinds in turn (so even a small run has each), shuffled."""
     plans = [_plan(rng, KINDS[i % len(KINDS)]) for i in range(count)]
     rng.shuffle(plans)
     return plans
 
 
 def _plan(rng: random.Random, kind: str) -> SagaPlan:
+    if kind == "parallel":
+        return _parallel_plan(rng)
     size = rng.randint(2, 5)
     fail_at = -1
     if kind == "permanent":
@@ -153,6 +155,27 @@ def _plan(rng: random.Random, kind: str) -> SagaPlan:
         return SagaPlan(kind, steps, COMPLETED, ["completed"] * size)
     statuses = ["compensated"] * fail_at + ["failed"] + ["cancelled"] * (size - fail_at - 1)
     return SagaPlan(kind, steps, COMPENSATED, statuses)
+
+
+def _parallel_plan(rng: random.Random) -> SagaPlan:
+    """A step, a stage of two or three (some transient), then a last step that may fail."""
+    width = rng.randint(2, 3)
+    stage = []
+    for position in range(1, width + 1):
+        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
+        action = "chaos.ok"
+        if rng.random() < 0.3:
+            action = "chaos.transient"
+            data["fail_times"] = rng.randint(1, 2)
+        stage.append(Step(f"s{position}", action, "chaos.undo", data))
+    fails = rng.random() < 0.5
+    last = Step(
+        f"s{width + 1}", "chaos.permanent" if fails else "chaos.ok", "chaos.undo", {"sleep": 0}
+    )
+    steps = [Step("s0", "chaos.ok", "chaos.undo", {"sleep": 0}), parallel(*stage), last]
+    if fails:
+        return SagaPlan("parallel", steps, COMPENSATED, ["compensated"] * (width + 1) + ["failed"])
+    return SagaPlan("parallel", steps, COMPLETED, ["completed"] * (width + 2))
 
 
 # -- engines ------------------------------------------------------------------
