@@ -67,3 +67,36 @@ def test_concurrent_relays_claim_disjoint_outbox_rows():
     every = [message_id for batch in claimed for message_id in batch]
     assert len(every) == 60
     assert set(every) == set(OutboxMessage.objects.values_list("id", flat=True))
+
+
+def test_siblings_finishing_together_dispatch_the_next_stage_once(tmp_path):
+    """Three threads run a stage's three steps; they meet, then race for the saga row."""
+    from django_saga import parallel
+    from django_saga.processor import Processor
+
+    store = get_store()
+    processor = Processor(store)
+    for _ in range(10):
+        stage = [
+            Step(n, "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 3})
+            for n in "bcd"
+        ]
+        saga = manager.start("race", [parallel(*stage), Step("e", "test.record", "")])
+        bodies = [m.body for m in OutboxMessage.objects.filter(saga_id=saga.id)]
+        assert len(bodies) == 3
+        results = [None] * 3
+
+        def run(i: int, bodies=bodies, results=results) -> None:
+            results[i] = processor.process(bodies[i].encode())
+
+        _in_threads(3, run)
+        assert [r.action for r in results] == ["ack"] * 3
+        dispatches = [m for r in results for m in r.outgoing]
+        saga = store.load_saga(saga.id)
+        e = saga.step("e")
+        assert [s.status for s in saga.steps] == ["completed"] * 3 + ["started"]
+        assert e.attempts == 1
+        assert [m.body for m in dispatches] == [
+            m.body for m in OutboxMessage.objects.filter(saga_id=saga.id, body__contains=e.id)
+        ]
+        assert len(dispatches) == 1
