@@ -28,15 +28,6 @@ from tests.testapp.models import Ledger
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=["django", "memory"])
-def store(request, settings):
-    path = {
-        "django": "django_saga.stores.django.DjangoStore",
-        "memory": "django_saga.stores.memory.MemoryStore",
-    }[request.param]
-    settings.SAGA = {**settings.SAGA, "STORE": path}
-    return request.param
-
 
 def effects(prefix: str) -> list[str]:
     return [
