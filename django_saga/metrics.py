@@ -119,6 +119,7 @@ class SagaMetrics:
             signals.step_completed: self.on_step_completed,
             signals.step_failed: self.on_step_failed,
             signals.step_compensated: self.on_step_compensated,
+            signals.step_skipped: self.on_step_skipped,
         }
         for signal, receiver in receivers.items():
             signal.connect(receiver, weak=False, dispatch_uid=f"django_saga.metrics.{id(self)}")
@@ -149,6 +150,10 @@ class SagaMetrics:
     def on_step_failed(self, sender: Any, saga: Any, step: Any, **kwargs: Any) -> None:
         self._attempts(step, "execute", step.action)
         self.steps.labels("execute", step.action, "failed").inc()
+
+    def on_step_skipped(self, sender: Any, saga: Any, step: Any, **kwargs: Any) -> None:
+        self._attempts(step, "execute", step.action)
+        self.steps.labels("execute", step.action, "skipped").inc()
 
     def on_step_compensated(self, sender: Any, saga: Any, step: Any, **kwargs: Any) -> None:
         if not step.compensation:

@@ -85,6 +85,24 @@ def test_a_completed_saga_counts_its_steps_and_its_end(installed, run_engine):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_skipped_and_outside_completed_steps_are_counted(installed, run_engine):
+    delta = Delta(
+        steps("execute", "test.skip_unless", "skipped"),
+        steps("execute", "test.pending", "completed"),
+        attempts("execute", "test.pending", "waiting"),
+    )
+    run_engine()
+    saga = manager.start(
+        unique(),
+        [Step("a", "test.skip_unless", "", {"flag": "off"}), Step("b", "test.pending", "")],
+    )
+    wait_for(lambda: manager.get(saga.id).step("b").status == "waiting", 10, "b to wait")
+    manager.complete_step(saga.id, "b")
+    assert wait_terminal(saga.id).state == "completed"
+    assert delta() == [1, 1, 1]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_retried_attempts_are_counted_with_their_durations(installed, run_engine):
     delta = Delta(
         retries("execute", "test.flaky"),
