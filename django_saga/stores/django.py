@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Prefetch
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
 from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
+from .rows import Table
+
+#: Sets a step's cached saga without a query.
+_SAGA_FIELD = SagaStep._meta.get_field("saga")
 
 #: The PostgreSQL channel on which clients announce new outbox rows.
 NOTIFY_CHANNEL = "django_saga_outbox"
@@ -30,6 +37,8 @@ class DjangoUnit(Unit):
         # A saga created in this unit: rows are inserted as they stand at flush,
         # so changes made before then cost no UPDATE.
         self._new = False
+        # lock_saga() set the saga's updated_at already.
+        self._touched = False
 
     def handler_scope(self) -> AbstractContextManager[None]:
         return transaction.atomic(using=self.store.using)
@@ -40,33 +49,45 @@ class DjangoUnit(Unit):
     def lock_saga(self) -> list[SagaStep]:
         if self._steps is None:
             db = self.store.using
+            tables = self.store.tables()
+            saga, steps = tables.saga, tables.step
+            with connections[db].cursor() as cursor:
+                # Locks the saga row and marks progress in one statement; the
+                # row read back is the latest committed one.
+                cursor.execute(tables.touch_saga, [tables.now(), self.saga.pk])
+                fresh = saga.instance(cursor.fetchone(), db)
+                # A separate statement, after the lock is held: under READ
+                # COMMITTED it sees every step committed while this unit
+                # waited for the saga row (one joined statement would not).
+                cursor.execute(tables.saga_steps, [self.saga.pk])
+                rows = cursor.fetchall()
             # Refresh in place: the handler and the caller hold this instance.
-            self.saga.refresh_from_db(using=db, from_queryset=Saga.objects.select_for_update())
-            # A separate statement, after the lock is held: under READ COMMITTED
-            # it sees every step committed while this unit waited for the saga
-            # row (one joined SELECT ... FOR UPDATE would not).
-            steps = list(
-                SagaStep.objects.using(db).filter(saga_id=self.saga.pk).order_by("position")
-            )
+            for field in saga.fields:
+                setattr(self.saga, field.attname, getattr(fresh, field.attname))
+            self._touched = True
+            loaded = [steps.instance(row, db) for row in rows]
             if self.step is not None:
-                steps = [self.step if s.pk == self.step.pk else s for s in steps]
-            self._set_steps(steps)
+                loaded = [self.step if s.pk == self.step.pk else s for s in loaded]
+            self._set_steps(loaded)
         assert self._steps is not None
         return self._steps
 
     def _set_steps(self, steps: list[SagaStep]) -> None:
         for step in steps:
-            step.saga = self.saga
+            _SAGA_FIELD.set_cached_value(step, self.saga)
         self.saga.set_steps(steps)
         self._steps = steps
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
         if not self._new:
-            step.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+            with connections[self.store.using].cursor() as cursor:
+                self.store.tables().step.update(cursor, step, [*fields, "updated_at"])
 
     def save_saga(self, fields: Sequence[str]) -> None:
-        if not self._new:
-            self.saga.save(using=self.store.using, update_fields=[*fields, "updated_at"])
+        if self._new or (self._touched and not fields):
+            return  # a new saga is inserted at flush; a locked one is already touched
+        with connections[self.store.using].cursor() as cursor:
+            self.store.tables().saga.update(cursor, self.saga, [*fields, "updated_at"])
 
     def flush(self) -> None:
         """Write new rows and the outbox rows: the last statements before commit."""
@@ -77,12 +98,16 @@ class DjangoUnit(Unit):
         rows = self.rows()
         if not rows:
             return
-        OutboxMessage.objects.using(self.store.using).bulk_create(
-            OutboxMessage(
-                id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
+        with connections[db].cursor() as cursor:
+            self.store.tables().outbox.insert_many(
+                cursor,
+                [
+                    OutboxMessage(
+                        id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
+                    )
+                    for m, available in rows
+                ],
             )
-            for m, available in rows
-        )
         if not self.fast_path and self.outgoing:
             # Wake the relays: in this process at once, elsewhere through
             # PostgreSQL, which delivers the notification on commit.
@@ -90,6 +115,41 @@ class DjangoUnit(Unit):
             if connections[db].vendor == "postgresql":
                 with connections[db].cursor() as cursor:
                     cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+class Statements:
+    """The per-message statements for one database (see ``rows``)."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.saga = Table(Saga, connection)
+        self.step = Table(SagaStep, connection)
+        self.outbox = Table(OutboxMessage, connection)
+        step, saga = self.step, self.saga
+        features = connection.features
+        lock = ""
+        if features.has_select_for_update_of:
+            lock = f" FOR UPDATE OF {step.name}"
+        elif features.has_select_for_update:
+            lock = " FOR UPDATE"
+        self.lock_step = (
+            f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
+            f"INNER JOIN {saga.name} ON {step.column('saga')} = {saga.column('id')} "
+            f"WHERE {step.column('id')} = %s{lock}"
+        )
+        self.touch_saga = (
+            f"UPDATE {saga.name} SET {connection.ops.quote_name('updated_at')} = %s "
+            f"WHERE {saga.pk_column} = %s RETURNING {saga.bare_columns}"
+        )
+        self.saga_steps = (
+            f"SELECT {step.columns} FROM {step.name} WHERE {step.column('saga')} = %s "
+            f"ORDER BY {step.column('position')}"
+        )
+        self._updated_at = Saga._meta.get_field("updated_at")
+
+    def now(self) -> Any:
+        """The time as the saga's ``updated_at`` column takes it."""
+        return self._updated_at.get_db_prep_save(timezone.now(), self.connection)
 
 
 class PostgresListener(OutboxListener):
@@ -115,6 +175,7 @@ class DjangoStore(HandUpdates):
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
+        self._tables: Statements | None = None
 
     # -- the spec's protocol -------------------------------------------------
     def save_saga(self, saga: Saga) -> None:
@@ -155,22 +216,44 @@ class DjangoStore(HandUpdates):
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
         with transaction.atomic(using=self.using):
-            steps = SagaStep.objects.using(self.using).filter(pk=step_id, saga_id=saga_id)
-            if timed_out:
-                # Only if still waiting past its timeout by the database's clock,
-                # and not locked by an engine running it right now.
-                steps = steps.filter(status__in=IN_FLIGHT, timeout_at__lte=Now())
-            step = (
-                steps.select_for_update(of=("self",), skip_locked=timed_out)
-                .select_related("saga")
-                .first()
-            )
-            if step is None:
+            found = self._timed_out_step(step_id) if timed_out else self._lock_step(step_id)
+            if found is None or found.saga_id != saga_id:
                 yield None
                 return
-            unit = DjangoUnit(self, step.saga, step, fast_path)
+            unit = DjangoUnit(self, found.saga, found, fast_path)
             yield unit
             unit.flush()
+
+    def _lock_step(self, step_id: str) -> SagaStep | None:
+        """The step row, locked, with its saga (read, not locked)."""
+        tables = self.tables()
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(tables.lock_step, [step_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        step = tables.step.instance(row[: tables.step.width], self.using)
+        _SAGA_FIELD.set_cached_value(
+            step, tables.saga.instance(row[tables.step.width :], self.using)
+        )
+        return step
+
+    def _timed_out_step(self, step_id: str) -> SagaStep | None:
+        """The step, locked, if still waiting past its timeout by the database's
+        clock and not locked by an engine running it right now."""
+        return (
+            SagaStep.objects.using(self.using)
+            .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=Now())
+            .select_for_update(of=("self",), skip_locked=True)
+            .select_related("saga")
+            .first()
+        )
+
+    def tables(self) -> Statements:
+        """The hand-written statements of the per-message path, built once per store."""
+        if self._tables is None:
+            self._tables = Statements(connections[self.using])
+        return self._tables
 
     @contextmanager
     def open_saga(self, saga_id: str, nowait: bool = False) -> Iterator[Unit]:

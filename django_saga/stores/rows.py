@@ -1,0 +1,98 @@
+"""Hand-written SQL for the engine's per-message path.
+
+Every message an engine handles locks a step, reads its saga, updates a few
+rows and inserts an outbox row. Building those statements through the
+QuerySet API costs more Python time than PostgreSQL spends running them, so
+this module writes them once per table and connection vendor and turns rows
+into model instances with the fields' own converters: the values read and
+written are exactly the ORM's, on every backend Django supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+M = TypeVar("M", bound=models.Model)
+Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
+
+
+class Table(Generic[M]):
+    """One model's columns, the converters of its values and its cached statements."""
+
+    def __init__(self, model: type[M], connection: BaseDatabaseWrapper) -> None:
+        self.model = model
+        self.connection = connection
+        quote = connection.ops.quote_name
+        self.fields = list(model._meta.concrete_fields)
+        self.by_name = {f.name: f for f in self.fields} | {f.attname: f for f in self.fields}
+        self.name = quote(model._meta.db_table)
+        #: The columns in field order, qualified (for joins) and bare (for RETURNING).
+        self.columns = ", ".join(f"{self.name}.{quote(_column(f))}" for f in self.fields)
+        self.bare_columns = ", ".join(quote(_column(f)) for f in self.fields)
+        self.width = len(self.fields)
+        self._converters: list[tuple[int, list[Converter], Any]] = []
+        for index, field in enumerate(self.fields):
+            column = field.get_col(model._meta.db_table)
+            # The backend's converters first, then the field's: as the ORM applies them.
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(
+                connection
+            )
+            if converters:
+                self._converters.append((index, converters, column))
+        self._updates: dict[tuple[str, ...], str] = {}
+        self.pk_column = quote(_column(model._meta.pk))
+
+    def column(self, name: str) -> str:
+        """The quoted, qualified column of field ``name``."""
+        return f"{self.name}.{self.connection.ops.quote_name(_column(self.by_name[name]))}"
+
+    def instance(self, row: Sequence[Any], db: str) -> M:
+        """A model instance from ``self.width`` values in column order."""
+        values = list(row)
+        for index, converters, column in self._converters:
+            value = values[index]
+            for convert in converters:
+                value = convert(value, column, self.connection)
+            values[index] = value
+        return self.model.from_db(db, [], values)
+
+    def update(self, cursor: Any, obj: M, names: Sequence[str]) -> None:
+        """``UPDATE`` the fields ``names`` of ``obj`` (``auto_now`` fields get the time)."""
+        key = tuple(names)
+        sql = self._updates.get(key)
+        fields = [self.by_name[n] for n in names]
+        if sql is None:
+            quote = self.connection.ops.quote_name
+            assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
+            sql = self._updates[key] = (
+                f"UPDATE {self.name} SET {assignments} WHERE {self.pk_column} = %s"
+            )
+        params = [f.get_db_prep_save(f.pre_save(obj, False), self.connection) for f in fields]
+        params.append(obj.pk)
+        cursor.execute(sql, params)
+
+    def insert_many(self, cursor: Any, objs: Sequence[M]) -> None:
+        """``INSERT`` every field of ``objs`` in one statement (``auto_now_add`` included)."""
+        fields = self.fields
+        quote = self.connection.ops.quote_name
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (
+            f"INSERT INTO {self.name} ({', '.join(quote(_column(f)) for f in fields)}) "
+            f"VALUES {', '.join([one] * len(objs))}"
+        )
+        params = [
+            f.get_db_prep_save(f.pre_save(obj, True), self.connection)
+            for obj in objs
+            for f in fields
+        ]
+        cursor.execute(sql, params)
+
+
+def _column(field: Any) -> str:
+    column = field.column
+    assert isinstance(column, str)
+    return column
