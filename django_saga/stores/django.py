@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
@@ -39,6 +39,19 @@ class DjangoUnit(Unit):
         self._new = False
         # lock_saga() set the saga's updated_at already.
         self._touched = False
+        self._cursor: Any = None
+
+    @property
+    def cursor(self) -> Any:
+        """One cursor for the unit's statements (closed by ``close()``)."""
+        if self._cursor is None:
+            self._cursor = connections[self.store.using].cursor()
+        return self._cursor
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
 
     def handler_scope(self) -> AbstractContextManager[None]:
         return transaction.atomic(using=self.store.using)
@@ -51,16 +64,16 @@ class DjangoUnit(Unit):
             db = self.store.using
             tables = self.store.tables()
             saga, steps = tables.saga, tables.step
-            with connections[db].cursor() as cursor:
-                # Locks the saga row and marks progress in one statement; the
-                # row read back is the latest committed one.
-                cursor.execute(tables.touch_saga, [tables.now(), self.saga.pk])
-                fresh = saga.instance(cursor.fetchone(), db)
-                # A separate statement, after the lock is held: under READ
-                # COMMITTED it sees every step committed while this unit
-                # waited for the saga row (one joined statement would not).
-                cursor.execute(tables.saga_steps, [self.saga.pk])
-                rows = cursor.fetchall()
+            cursor = self.cursor
+            # Locks the saga row and marks progress in one statement; the
+            # row read back is the latest committed one.
+            cursor.execute(tables.touch_saga, [tables.now(), self.saga.pk])
+            fresh = saga.instance(cursor.fetchone(), db)
+            # A separate statement, after the lock is held: under READ
+            # COMMITTED it sees every step committed while this unit
+            # waited for the saga row (one joined statement would not).
+            cursor.execute(tables.saga_steps, [self.saga.pk])
+            rows = cursor.fetchall()
             # Refresh in place: the handler and the caller hold this instance.
             for field in saga.fields:
                 setattr(self.saga, field.attname, getattr(fresh, field.attname))
@@ -80,41 +93,38 @@ class DjangoUnit(Unit):
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
         if not self._new:
-            with connections[self.store.using].cursor() as cursor:
-                self.store.tables().step.update(cursor, step, [*fields, "updated_at"])
+            self.store.tables().step.update(self.cursor, step, [*fields, "updated_at"])
 
     def save_saga(self, fields: Sequence[str]) -> None:
         if self._new or (self._touched and not fields):
             return  # a new saga is inserted at flush; a locked one is already touched
-        with connections[self.store.using].cursor() as cursor:
-            self.store.tables().saga.update(cursor, self.saga, [*fields, "updated_at"])
+        self.store.tables().saga.update(self.cursor, self.saga, [*fields, "updated_at"])
 
     def flush(self) -> None:
         """Write new rows and the outbox rows: the last statements before commit."""
         db = self.store.using
+        tables = self.store.tables()
         if self._new:
-            self.saga.save(using=db, force_insert=True)
-            SagaStep.objects.using(db).bulk_create(self.saga.steps)
+            tables.saga.insert_many(self.cursor, [self.saga])
+            tables.step.insert_many(self.cursor, self.saga.steps)
         rows = self.rows()
         if not rows:
             return
-        with connections[db].cursor() as cursor:
-            self.store.tables().outbox.insert_many(
-                cursor,
-                [
-                    OutboxMessage(
-                        id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
-                    )
-                    for m, available in rows
-                ],
-            )
+        tables.outbox.insert_many(
+            self.cursor,
+            [
+                OutboxMessage(
+                    id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
+                )
+                for m, available in rows
+            ],
+        )
         if not self.fast_path and self.outgoing:
             # Wake the relays: in this process at once, elsewhere through
             # PostgreSQL, which delivers the notification on commit.
             transaction.on_commit(outbox_written.set, using=db)
             if connections[db].vendor == "postgresql":
-                with connections[db].cursor() as cursor:
-                    cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 class Statements:
@@ -146,10 +156,36 @@ class Statements:
             f"ORDER BY {step.column('position')}"
         )
         self._updated_at = Saga._meta.get_field("updated_at")
+        outbox, quote = self.outbox, connection.ops.quote_name
+        sent_at, available_at = outbox.column("sent_at"), outbox.column("available_at")
+        skip_locked = (
+            " FOR UPDATE SKIP LOCKED" if features.has_select_for_update_skip_locked else ""
+        )
+        self.claim_outbox = (
+            f"UPDATE {outbox.name} SET {quote('available_at')} = %s WHERE {outbox.pk_column} IN ("
+            f"SELECT {outbox.column('id')} FROM {outbox.name} WHERE {sent_at} IS NULL AND "
+            f"{available_at} <= %s ORDER BY {available_at} LIMIT %s{skip_locked}) "
+            f"RETURNING {quote('id')}, {quote('kind')}, {quote('saga_id')}, {quote('body')}"
+        )
+        self._mark_sent = (
+            f"UPDATE {outbox.name} SET {quote('sent_at')} = %s WHERE {outbox.pk_column}"
+        )
+        self._arrays = connection.vendor == "postgresql"
+        self._outbox_time = OutboxMessage._meta.get_field("available_at")
 
     def now(self) -> Any:
         """The time as the saga's ``updated_at`` column takes it."""
         return self._updated_at.get_db_prep_save(timezone.now(), self.connection)
+
+    def outbox_time(self, moment: datetime) -> Any:
+        """``moment`` as the outbox's time columns take it."""
+        return self._outbox_time.get_db_prep_save(moment, self.connection)
+
+    def mark_sent(self, ids: list[str]) -> tuple[str, list[Any]]:
+        """The statement marking ``ids`` sent, and its id parameters."""
+        if self._arrays:  # one array parameter, whatever the batch size
+            return f"{self._mark_sent} = ANY(%s)", [ids]
+        return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", ids
 
 
 class PostgresListener(OutboxListener):
@@ -208,8 +244,11 @@ class DjangoStore(HandUpdates):
             unit = DjangoUnit(self, saga, None, fast_path=False)
             unit._new = True
             unit._set_steps(steps)
-            yield unit
-            unit.flush()
+            try:
+                yield unit
+                unit.flush()
+            finally:
+                unit.close()
 
     @contextmanager
     def open_step(
@@ -221,8 +260,11 @@ class DjangoStore(HandUpdates):
                 yield None
                 return
             unit = DjangoUnit(self, found.saga, found, fast_path)
-            yield unit
-            unit.flush()
+            try:
+                yield unit
+                unit.flush()
+            finally:
+                unit.close()
 
     def _lock_step(self, step_id: str) -> SagaStep | None:
         """The step row, locked, with its saga (read, not locked)."""
@@ -281,8 +323,11 @@ class DjangoStore(HandUpdates):
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
             unit = DjangoUnit(self, saga, None, fast_path=False)
             unit._set_steps(steps)
-            yield unit
-            unit.flush()
+            try:
+                yield unit
+                unit.flush()
+            finally:
+                unit.close()
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
@@ -309,26 +354,29 @@ class DjangoStore(HandUpdates):
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
         now = clock.now()
-        with transaction.atomic(using=self.using):
-            rows = list(
-                OutboxMessage.objects.using(self.using)
-                .select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True, available_at__lte=now)
-                .order_by("available_at")
-                .values_list("id", "kind", "saga_id", "body")[:limit]
+        tables = self.tables()
+        # One statement: pick due rows (skipping those another relay holds)
+        # and lease them. A lease, not a lock: if this relay dies they come
+        # due again.
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(
+                tables.claim_outbox,
+                [
+                    tables.outbox_time(now + timedelta(seconds=lease)),
+                    tables.outbox_time(now),
+                    limit,
+                ],
             )
-            if rows:
-                # A lease, not a lock: if this relay dies the rows come due again.
-                OutboxMessage.objects.using(self.using).filter(pk__in=[r[0] for r in rows]).update(
-                    available_at=now + timedelta(seconds=lease)
-                )
+            rows = cursor.fetchall()
         return [Outgoing(*row) for row in rows]
 
     def mark_sent(self, ids: Sequence[str]) -> None:
-        if ids:
-            OutboxMessage.objects.using(self.using).filter(pk__in=list(ids)).update(
-                sent_at=clock.now()
-            )
+        if not ids:
+            return
+        tables = self.tables()
+        with connections[self.using].cursor() as cursor:
+            sql, id_params = tables.mark_sent(list(ids))
+            cursor.execute(sql, [tables.outbox_time(clock.now()), *id_params])
 
     def purge_sent(self, older_than: float) -> int:
         cutoff = clock.now() - timedelta(seconds=older_than)

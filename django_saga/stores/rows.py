@@ -90,6 +90,9 @@ class Table(Generic[M]):
             for f in fields
         ]
         cursor.execute(sql, params)
+        for obj in objs:  # saved, as the ORM would leave them
+            obj._state.adding = False
+            obj._state.db = self.connection.alias
 
 
 def _column(field: Any) -> str:
