@@ -30,6 +30,13 @@ DATABASES = {
         "PASSWORD": os.environ.get("SAGA_BENCH_PG_PASSWORD", ""),
         # Persistent connections, as the README asks of engines.
         "CONN_MAX_AGE": None,
+        # SAGA_BENCH_PREPARED=1: psycopg binds parameters on the server and
+        # prepares statements it has run five times on a connection.
+        "OPTIONS": (
+            {"server_side_binding": True, "prepare_threshold": 5}
+            if os.environ.get("SAGA_BENCH_PREPARED") == "1"
+            else {}
+        ),
     }
 }
 

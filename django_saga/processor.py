@@ -1,14 +1,14 @@
 """What the engine does with one message: run the handler and record the result.
 
-The step row is locked first, the handler runs in a savepoint inside the same
-transaction, and the step's result, the saga's next state and the next
-message commit together (DESIGN invariants 2-5).
+The step row is locked first, the handler runs inside the same transaction,
+and the step's result, the saga's next state and the next message commit
+together (DESIGN invariants 2-5). A handler that raises takes the whole
+transaction down with it; its failure is recorded in a fresh one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import random
 import time
@@ -41,6 +41,15 @@ DB_ATTEMPTS = 3
 
 #: The jitter source for retry delays; tests replace it to get exact schedules.
 retry_random = random.random
+
+
+class HandlerFailed(Exception):
+    """A handler raised: its unit must roll back before the failure is recorded."""
+
+    def __init__(self, error: BaseException, duration: int) -> None:
+        super().__init__(f"handler failed: {error!r}")
+        self.error = error
+        self.duration = duration
 
 
 @dataclass
@@ -111,15 +120,31 @@ class Processor:
             return Result(DEAD_LETTER, reason=error)
 
     def _process(self, message: StepMessage) -> Result:
+        try:
+            with self.store.open_step(message.saga_id, message.step_id) as unit:
+                if unit is None or unit.step is None:
+                    reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
+                    logger.error("Dead-lettering a message for an %s", reason)
+                    return Result(DEAD_LETTER, reason=reason)
+                if message.kind == EXECUTE:
+                    self._execute(unit, unit.step, message)
+                else:
+                    self._compensate(unit, unit.step, message)
+        except HandlerFailed as failed:
+            # The handler's writes rolled back with the whole transaction;
+            # its failure is recorded in a fresh one, if the step still waits
+            # for this message (a duplicate may have settled it in between).
+            return self._record_failure(message, failed)
+        return Result(ACK, outgoing=unit.outgoing)
+
+    def _record_failure(self, message: StepMessage, failed: HandlerFailed) -> Result:
         with self.store.open_step(message.saga_id, message.step_id) as unit:
-            if unit is None or unit.step is None:
-                reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
-                logger.error("Dead-lettering a message for an %s", reason)
-                return Result(DEAD_LETTER, reason=reason)
+            if unit is None or unit.step is None or not _awaits(unit.step, message):
+                return Result(ACK)
             if message.kind == EXECUTE:
-                self._execute(unit, unit.step, message)
+                self.fail_attempt(unit, unit.step, failed.error, failed.duration)
             else:
-                self._compensate(unit, unit.step, message)
+                self._compensation_failed(unit, unit.step, failed.error, failed.duration)
         return Result(ACK, outgoing=unit.outgoing)
 
     def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
@@ -138,40 +163,35 @@ class Processor:
             self.time_out(unit, step)
             return
         started = time.monotonic()
-        output_before = copy.deepcopy(step.output)
         try:
             handler = self.handlers.get("step", step.action)
-            with unit.handler_scope():
-                result = handler(unit.saga, step)
-                output = None if isinstance(result, Skip) else _output(result, step)
-                elapsed = time.monotonic() - started
-                if step.timeout is not None and elapsed > step.timeout:
-                    # Raised inside the scope: the handler's writes roll back.
-                    raise StepTimeout(
-                        f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
-                    )
-        except BaseException as exc:  # even SystemExit: the step must not hang
-            step.output = output_before
-            self.fail_attempt(unit, step, exc, _ms_since(started))
-        else:
-            duration = _ms_since(started)
-            if isinstance(result, Skip):
-                outcome = "skipped"
-                flow.record_attempt(
-                    step, EXECUTE, step.attempts, outcome, duration, reason=result.reason
+            result = handler(unit.saga, step)
+            output = None if isinstance(result, Skip) else _output(result, step)
+            elapsed = time.monotonic() - started
+            if step.timeout is not None and elapsed > step.timeout:
+                raise StepTimeout(
+                    f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
                 )
-                flow.step_skipped(unit, step, duration)
-            elif isinstance(result, Pending):
-                outcome = "waiting"
-                flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
-                assert output is not None
-                flow.step_waiting(unit, step, output, duration, result.timeout)
-            else:
-                outcome = "completed"
-                flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
-                assert output is not None
-                flow.step_succeeded(unit, step, output, duration)
-            _log_step(step, EXECUTE, outcome, duration)
+        except BaseException as exc:  # even SystemExit: the step must not hang
+            raise HandlerFailed(exc, _ms_since(started)) from exc
+        duration = _ms_since(started)
+        if isinstance(result, Skip):
+            outcome = "skipped"
+            flow.record_attempt(
+                step, EXECUTE, step.attempts, outcome, duration, reason=result.reason
+            )
+            flow.step_skipped(unit, step, duration)
+        elif isinstance(result, Pending):
+            outcome = "waiting"
+            flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+            assert output is not None
+            flow.step_waiting(unit, step, output, duration, result.timeout)
+        else:
+            outcome = "completed"
+            flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+            assert output is not None
+            flow.step_succeeded(unit, step, output, duration)
+        _log_step(step, EXECUTE, outcome, duration)
 
     def time_out(self, unit: Unit, step: SagaStep) -> None:
         """Fail the current attempt of a step that has no result past its timeout."""
@@ -197,25 +217,27 @@ class Processor:
             _log_stale(step, message)
             return
         started = time.monotonic()
-        attempt = step.compensation_attempts
         try:
             handler = self.handlers.get("compensation", step.compensation)
-            with unit.handler_scope():
-                handler(unit.saga, step)
+            handler(unit.saga, step)
         except BaseException as exc:  # even SystemExit: the saga must not hang
-            duration = _ms_since(started)
-            this_round = attempt - _resumed_at(step)
-            delay = self._retry_delay("compensation", step.compensation, exc, this_round)
-            error = _describe(exc)
-            outcome = "retrying" if delay is not None else "failed"
-            flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
-            flow.compensation_failed(unit, step, error, delay)
-            _log_step(step, COMPENSATE, outcome, duration, error, exc)
-        else:
-            duration = _ms_since(started)
-            flow.record_attempt(step, COMPENSATE, attempt, "compensated", duration)
-            flow.compensation_succeeded(unit, step)
-            _log_step(step, COMPENSATE, "compensated", duration)
+            raise HandlerFailed(exc, _ms_since(started)) from exc
+        duration = _ms_since(started)
+        flow.record_attempt(step, COMPENSATE, step.compensation_attempts, "compensated", duration)
+        flow.compensation_succeeded(unit, step)
+        _log_step(step, COMPENSATE, "compensated", duration)
+
+    def _compensation_failed(
+        self, unit: Unit, step: SagaStep, exc: BaseException, duration: int
+    ) -> None:
+        attempt = step.compensation_attempts
+        this_round = attempt - _resumed_at(step)
+        delay = self._retry_delay("compensation", step.compensation, exc, this_round)
+        error = _describe(exc)
+        outcome = "retrying" if delay is not None else "failed"
+        flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
+        flow.compensation_failed(unit, step, error, delay)
+        _log_step(step, COMPENSATE, outcome, duration, error, exc)
 
     def _retry_delay(
         self, kind: str, action: str, exc: BaseException, attempt: int

@@ -77,10 +77,6 @@ class Unit(ABC):
         """Run ``fn`` after the unit commits (never if it rolls back)."""
 
     @abstractmethod
-    def handler_scope(self) -> AbstractContextManager[None]:
-        """Where a handler runs: its own writes roll back if it raises."""
-
-    @abstractmethod
     def lock_saga(self) -> list[SagaStep]:
         """Lock the saga row (after the step row) and return all steps in order."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,9 +52,6 @@ class DjangoUnit(Unit):
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
-
-    def handler_scope(self) -> AbstractContextManager[None]:
-        return transaction.atomic(using=self.store.using)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         transaction.on_commit(fn, using=self.store.using, robust=True)

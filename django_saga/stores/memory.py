@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,9 +35,6 @@ class MemoryUnit(Unit):
         self.committed_callbacks: list[Callable[[], None]] = []
         self.saga = saga
         self.step = step
-
-    def handler_scope(self) -> AbstractContextManager[None]:
-        return nullcontext()
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)

@@ -15,7 +15,6 @@ from tests.testapp.models import Ledger
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 def test_three_steps_complete_with_outputs(store, run_engine):
     run_engine()
     saga = manager.start(

@@ -28,7 +28,6 @@ from tests.testapp.models import Ledger
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 def effects(prefix: str) -> list[str]:
     return [
         r.action.split(":", 1)[1]
