@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     "CONSOLE_STAFF_ONLY": True,
     # ... who also hold this permission ("" for none beyond staff).
     "CONSOLE_PERMISSION": "django_saga.view_saga",
+    # PostgreSQL: the engine prepares its per-message statements (server-side
+    # binding). Turn off behind a pooler that cannot keep prepared statements.
+    "PREPARED_STATEMENTS": True,
     # Secret for the step-result webhook's HMAC signatures ("" turns it off);
     # a list accepts several while a secret is rotated.
     "WEBHOOK_SECRET": "",
@@ -129,6 +132,7 @@ _RULES: dict[str, _Rule] = {
     "CONSOLE_REFRESH": _Rule((int, float)),
     "METRICS_TOKEN": _Rule(str),
     "WEBHOOK_SECRET": _Rule((str, list, tuple)),
+    "PREPARED_STATEMENTS": _Rule(bool),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .. import clock
+from ..conf import saga_settings
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
@@ -45,7 +47,7 @@ class DjangoUnit(Unit):
     def cursor(self) -> Any:
         """One cursor for the unit's statements (closed by ``close()``)."""
         if self._cursor is None:
-            self._cursor = connections[self.store.using].cursor()
+            self._cursor = self.store.tables().cursor()
         return self._cursor
 
     def close(self) -> None:
@@ -129,6 +131,12 @@ class Statements:
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
+        self.alias = connection.alias
+        self.prepared = (
+            connection.vendor == "postgresql"
+            and saga_settings.PREPARED_STATEMENTS
+            and _preparing_cursor_class() is not None
+        )
         self.saga = Table(Saga, connection)
         self.step = Table(SagaStep, connection)
         self.outbox = Table(OutboxMessage, connection)
@@ -170,6 +178,31 @@ class Statements:
         self._arrays = connection.vendor == "postgresql"
         self._outbox_time = OutboxMessage._meta.get_field("available_at")
 
+    def cursor(self) -> Any:
+        """A cursor of this thread's connection for the statements above.
+
+        On PostgreSQL (psycopg 3) it binds parameters on the server and
+        prepares each statement, so PostgreSQL parses and plans it once per
+        connection; errors, query logging and execute wrappers are Django's.
+        """
+        connection = connections[self.alias]
+        if not self.prepared:
+            return connection.cursor()
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            raw = _preparing_cursor_class()(connection.connection)  # type: ignore[misc]
+            import psycopg
+            from django.db.backends.postgresql.psycopg_any import register_tzloader
+            from psycopg.pq import Format
+
+            loader = connection.connection.adapters.get_loader(
+                psycopg.adapters.types["timestamptz"].oid, Format.TEXT
+            )
+            if connection.timezone != getattr(loader, "timezone", None):
+                register_tzloader(connection.timezone, raw)
+            return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+
     def now(self) -> Any:
         """The time as the saga's ``updated_at`` column takes it."""
         return self._updated_at.get_db_prep_save(timezone.now(), self.connection)
@@ -183,6 +216,23 @@ class Statements:
         if self._arrays:  # one array parameter, whatever the batch size
             return f"{self._mark_sent} = ANY(%s)", [ids]
         return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+@functools.cache
+def _preparing_cursor_class() -> type | None:
+    """A psycopg 3 cursor that prepares every statement but ``NOTIFY`` (None without psycopg 3)."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+
+    class PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            if "prepare" not in kwargs and isinstance(query, str):
+                kwargs["prepare"] = not query.startswith("NOTIFY")
+            return super().execute(query, params, **kwargs)
+
+    return PreparingCursor
 
 
 class PostgresListener(OutboxListener):
