@@ -316,7 +316,7 @@ class DjangoStore(HandUpdates):
     def _lock_step(self, step_id: str) -> SagaStep | None:
         """The step row, locked, with its saga (read, not locked)."""
         tables = self.tables()
-        with connections[self.using].cursor() as cursor:
+        with self.tables().cursor() as cursor:
             cursor.execute(tables.lock_step, [step_id])
             row = cursor.fetchone()
         if row is None:
@@ -405,7 +405,7 @@ class DjangoStore(HandUpdates):
         # One statement: pick due rows (skipping those another relay holds)
         # and lease them. A lease, not a lock: if this relay dies they come
         # due again.
-        with connections[self.using].cursor() as cursor:
+        with self.tables().cursor() as cursor:
             cursor.execute(
                 tables.claim_outbox,
                 [
@@ -421,7 +421,7 @@ class DjangoStore(HandUpdates):
         if not ids:
             return
         tables = self.tables()
-        with connections[self.using].cursor() as cursor:
+        with self.tables().cursor() as cursor:
             sql, id_params = tables.mark_sent(list(ids))
             cursor.execute(sql, [tables.outbox_time(clock.now()), *id_params])
 

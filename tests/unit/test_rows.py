@@ -1,0 +1,116 @@
+"""The engine's hand-written SQL reads and writes exactly what the ORM does.
+
+Run on SQLite and on PostgreSQL (where the statements are also prepared).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from django_saga import Step, manager
+from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga.stores.django import DjangoStore
+from tests.factories import SagaFactory, SagaStepFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fields_of(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+@pytest.fixture
+def varied_step() -> SagaStep:
+    """A step and saga holding every kind of value the columns take."""
+    now = timezone.now()
+    saga = SagaFactory(
+        context={"naïve": "ünïcode ✓", "nested": {"list": [1, 2.5, None, True]}},
+        deadline_at=now + timedelta(hours=1),
+        definition="shop.orders.OrderSaga",
+        version="7",
+    )
+    return SagaStepFactory(
+        saga=saga,
+        stage=3,
+        input={"amount": "12.50", "quote": 'he said "hi"\n'},
+        output={"empty": {}, "zero": 0},
+        history=[{"kind": "execute", "attempt": 1, "outcome": "retrying", "retry_in": 0.5}],
+        status="started",
+        attempts=2,
+        started_at=now,
+        timeout=2.5,
+        timeout_at=now + timedelta(seconds=2.5),
+        duration_ms=None,
+    )
+
+
+def test_a_locked_step_and_its_saga_read_as_the_orm_reads_them(varied_step):
+    store = DjangoStore()
+    with transaction.atomic():
+        raw = store._lock_step(varied_step.pk)
+    assert raw is not None
+    assert fields_of(raw) == fields_of(SagaStep.objects.get(pk=varied_step.pk))
+    assert fields_of(raw.saga) == fields_of(Saga.objects.get(pk=varied_step.saga_id))
+    assert raw.timeout_at.tzinfo is not None and raw.saga.created_at.tzinfo is not None
+    assert not raw._state.adding and raw._state.db == "default"
+
+
+def test_an_unknown_step_reads_as_none():
+    with transaction.atomic():
+        assert DjangoStore()._lock_step("01UNKNOWN0000000000000000") is None
+
+
+def test_updates_write_what_the_orm_reads_back(varied_step):
+    store = DjangoStore()
+    varied_step.output = {"total": Decimal("30.10"), "when": timezone.now().date()}
+    varied_step.error = "ValueError: ünïcode 'quoted'"
+    varied_step.timeout_at = None
+    before = SagaStep.objects.get(pk=varied_step.pk).updated_at
+    with transaction.atomic(), store.tables().cursor() as cursor:
+        store.tables().step.update(
+            cursor, varied_step, ["output", "error", "timeout_at", "updated_at"]
+        )
+    fresh = SagaStep.objects.get(pk=varied_step.pk)
+    assert fresh.output == {"total": "30.10", "when": varied_step.output["when"].isoformat()}
+    assert fresh.error == "ValueError: ünïcode 'quoted'"
+    assert fresh.timeout_at is None
+    assert fresh.updated_at > before  # auto_now applies, as with save()
+    assert fresh.history == varied_step.history  # untouched columns stay
+
+
+def test_start_inserts_rows_the_orm_reads_back_and_the_instances_count_as_saved():
+    saga = manager.start(
+        "rows",
+        [Step("a", "test.record", "test.undo", {"n": 1}), Step("b", "test.record", "", {})],
+        context={"tag": "ü"},
+        deadline=60,
+    )
+    assert not saga._state.adding and all(not s._state.adding for s in saga.steps)
+    stored = Saga.objects.get(pk=saga.pk)
+    assert fields_of(stored) == fields_of(saga)
+    for step in saga.steps:
+        assert fields_of(SagaStep.objects.get(pk=step.pk)) == fields_of(step)
+    saga.save()  # an UPDATE, not a second INSERT
+    assert Saga.objects.filter(pk=saga.pk).count() == 1
+
+
+def test_claims_lease_due_rows_once_and_sent_marks_retire_them():
+    for n in range(5):
+        manager.start("claim", [Step("a", "test.record", "")], context={"n": n})
+    store = DjangoStore()
+    first = store.claim_due(3, lease=60)
+    second = store.claim_due(10, lease=60)
+    assert len(first) == 3 and len(second) == 2
+    assert not {m.id for m in first} & {m.id for m in second}
+    assert store.claim_due(10, lease=60) == []  # leased: not due again yet
+    assert {m.body for m in first + second} == set(
+        OutboxMessage.objects.values_list("body", flat=True)
+    )
+    store.mark_sent([m.id for m in first])
+    assert OutboxMessage.objects.filter(sent_at__isnull=False).count() == 3
+    assert store.unsent_count() == 2
