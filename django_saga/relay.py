@@ -21,7 +21,7 @@ from .conf import saga_settings
 from .errors import BrokerUnavailable
 from .processor import close_broken_connections
 from .stores import Store
-from .stores.base import OutboxListener, outbox_written
+from .stores.base import OutboxListener, due_times, outbox_written
 from .transports import Connection, connect
 
 logger = logging.getLogger("django_saga.relay")
@@ -59,6 +59,9 @@ class Relay(threading.Thread):
     def run(self) -> None:
         backoff = 0.5
         try:
+            # Listen before the first pass: rows written until then are found
+            # by that pass, rows written after it wake the relay.
+            self._listen()
             while not self._stop_event.is_set():
                 try:
                     more = self.relay_once()
@@ -82,12 +85,13 @@ class Relay(threading.Thread):
             connections.close_all()
 
     def _wait(self) -> None:
-        """Until a client writes rows (any process, on PostgreSQL), or the poll interval."""
-        interval = saga_settings.RELAY_INTERVAL
+        """Until a client writes rows (any process, on PostgreSQL), a delayed row
+        of this process comes due, or the poll interval."""
+        interval = due_times.seconds_until_next(saga_settings.RELAY_INTERVAL)
         try:
-            if self._listener is None:
-                self._listener = self.store.outbox_listener()
-            self._listener.wait(interval)
+            listener = self._listener or self.store.outbox_listener()
+            self._listener = listener
+            listener.wait(interval)
         except Exception as exc:  # the listening connection broke: poll, then try again
             logger.warning("Outbox relay cannot listen for new rows (%s); polling", exc)
             if self._listener is not None:
@@ -95,6 +99,12 @@ class Relay(threading.Thread):
                     self._listener.close()
                 self._listener = None
             self._stop_event.wait(interval)
+
+    def _listen(self) -> None:
+        try:
+            self._listener = self.store.outbox_listener()
+        except Exception as exc:  # _wait() tries again, polling meanwhile
+            logger.warning("Outbox relay cannot listen for new rows yet (%s)", exc)
 
     def relay_once(self) -> bool:
         """One pass; returns True if a full batch was published (more may wait)."""

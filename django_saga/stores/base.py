@@ -8,7 +8,9 @@ cause are recorded together or not at all (the transactional outbox).
 
 from __future__ import annotations
 
+import heapq
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -26,6 +28,38 @@ if TYPE_CHECKING:
 
 #: Set when a client writes an outbox row, so an in-process relay wakes at once.
 outbox_written = threading.Event()
+
+
+class DueTimes:
+    """When the delayed rows this process wrote come due (retries, backoffs).
+
+    A relay in the process sleeps no longer than until the next one, so a
+    retry is published when it is due rather than at the next poll.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: list[float] = []
+
+    def add(self, delays: Sequence[float]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for delay in delays:
+                heapq.heappush(self._times, now + delay)
+        outbox_written.set()  # a waiting relay recomputes how long to sleep
+
+    def seconds_until_next(self, longest: float) -> float:
+        """Seconds until the next row comes due, at most ``longest``."""
+        now = time.monotonic()
+        with self._lock:
+            while self._times and self._times[0] <= now:
+                heapq.heappop(self._times)
+            if not self._times:
+                return longest
+            return min(longest, self._times[0] - now)
+
+
+due_times = DueTimes()
 
 
 class OutboxListener:

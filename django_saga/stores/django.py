@@ -19,7 +19,7 @@ from ..conf import saga_settings
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
-from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
+from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 from .rows import Table
 
 #: Sets a step's cached saga without a query.
@@ -109,6 +109,11 @@ class DjangoUnit(Unit):
         rows = self.rows()
         if not rows:
             return
+        if self.delayed:
+            # Noted before the commit, so a relay that the commit wakes knows
+            # how long to sleep (a rollback only costs it one early wake-up).
+            due_times.add([delay for _, delay in self.delayed])
+            transaction.on_commit(outbox_written.set, using=db)
         tables.outbox.insert_many(
             self.cursor,
             [
@@ -118,12 +123,14 @@ class DjangoUnit(Unit):
                 for m, available in rows
             ],
         )
-        if not self.fast_path and self.outgoing:
-            # Wake the relays: in this process at once, elsewhere through
-            # PostgreSQL, which delivers the notification on commit.
+        wake = not self.fast_path and self.outgoing
+        if wake:
             transaction.on_commit(outbox_written.set, using=db)
-            if connections[db].vendor == "postgresql":
-                self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        if (wake or self.delayed) and connections[db].vendor == "postgresql":
+            # Wake the relays, here and in other processes: PostgreSQL delivers
+            # the notification on commit. (For delayed rows it makes this
+            # process's relay sleep only until they come due.)
+            self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 class Statements:

@@ -19,7 +19,7 @@ from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep
-from .base import Busy, HandUpdates, OutboxListener, Unit, outbox_written
+from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 
 
 @dataclass
@@ -78,6 +78,8 @@ class MemoryStore(HandUpdates):
                 self._outbox[message.id] = _Row(message, available)
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
+        if unit.delayed:
+            due_times.add([delay for _, delay in unit.delayed])
         for callback in unit.committed_callbacks:
             callback()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -254,3 +255,14 @@ def test_stale_lists_active_sagas_without_progress():
     stale = set(Saga.objects.stale(older_than=timedelta(hours=1)))
     assert stale == {old_started, old_compensating}  # not the finished one, not the fresh one
     assert set(Saga.objects.stale(3 * 3600)) == set()
+
+
+def test_a_retry_is_published_when_due_not_at_the_next_poll(run_engine, settings):
+    # A relay that only polled every 5 s would hold the retry that long.
+    settings.SAGA = {**settings.SAGA, "RELAY_INTERVAL": 5.0, "RETRY_BACKOFF": 0.2}
+    run_engine()
+    saga = manager.start("order", [Step("a", "test.flaky", "", {"fail_times": 1})])
+    began = time.monotonic()
+    saga = wait_terminal(saga.id, timeout=10)
+    assert saga.state == "completed" and saga.step("a").attempts == 2
+    assert time.monotonic() - began < 3
