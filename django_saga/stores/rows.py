@@ -17,6 +17,9 @@ from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
+#: Rows per INSERT: 500 rows of 25 columns stay under SQLite's and PostgreSQL's
+#: limits on parameters per statement.
+INSERT_BATCH = 500
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 
@@ -76,20 +79,20 @@ class Table(Generic[M]):
         cursor.execute(sql, params)
 
     def insert_many(self, cursor: Any, objs: Sequence[M]) -> None:
-        """``INSERT`` every field of ``objs`` in one statement (``auto_now_add`` included)."""
+        """``INSERT`` every field of ``objs`` (``auto_now_add`` included), in one
+        statement per ``INSERT_BATCH`` rows: within every backend's parameter limit."""
         fields = self.fields
         quote = self.connection.ops.quote_name
         one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = (
-            f"INSERT INTO {self.name} ({', '.join(quote(_column(f)) for f in fields)}) "
-            f"VALUES {', '.join([one] * len(objs))}"
-        )
-        params = [
-            f.get_db_prep_save(f.pre_save(obj, True), self.connection)
-            for obj in objs
-            for f in fields
-        ]
-        cursor.execute(sql, params)
+        head = f"INSERT INTO {self.name} ({', '.join(quote(_column(f)) for f in fields)}) VALUES "
+        for start in range(0, len(objs), INSERT_BATCH):
+            batch = objs[start : start + INSERT_BATCH]
+            params = [
+                f.get_db_prep_save(f.pre_save(obj, True), self.connection)
+                for obj in batch
+                for f in fields
+            ]
+            cursor.execute(head + ", ".join([one] * len(batch)), params)
         for obj in objs:  # saved, as the ORM would leave them
             obj._state.adding = False
             obj._state.db = self.connection.alias

@@ -114,3 +114,11 @@ def test_claims_lease_due_rows_once_and_sent_marks_retire_them():
     store.mark_sent([m.id for m in first])
     assert OutboxMessage.objects.filter(sent_at__isnull=False).count() == 3
     assert store.unsent_count() == 2
+
+
+def test_a_saga_of_more_steps_than_one_insert_takes_starts_whole():
+    # 3000 steps of 25 columns: more parameters than one statement may carry.
+    steps = [Step(f"s{i}", "test.record", "") for i in range(3000)]
+    saga = manager.start("long", steps)
+    assert SagaStep.objects.filter(saga_id=saga.pk).count() == 3000
+    assert manager.get(saga.pk).steps[-1].name == "s2999"
