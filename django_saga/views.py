@@ -415,7 +415,7 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
         steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
         saga.set_steps(steps)
         context.update(
-            steps=_step_views(steps),
+            steps=_step_views(saga.stages),
             context_json=pretty_json(saga.context),
             progress=progress_text(saga),
             duration=format_duration(saga_duration(saga)),
@@ -597,20 +597,16 @@ class StepView:
     in_parallel: bool = False
 
 
-def _step_views(steps: list[SagaStep]) -> list[StepView]:
-    sizes: dict[int, int] = {}
-    for step in steps:
-        sizes[step.stage] = sizes.get(step.stage, 0) + 1
+def _step_views(stages: list[list[SagaStep]]) -> list[StepView]:
     views = []
-    shown: set[int] = set()
-    for step in steps:
-        view = _step_view(step)
-        if sizes[step.stage] > 1:
-            view.in_parallel = True
-            if step.stage not in shown:
-                shown.add(step.stage)
-                view.stage_heading = f"{sizes[step.stage]} steps in parallel"
-        views.append(view)
+    for stage in stages:
+        for index, step in enumerate(stage):
+            view = _step_view(step)
+            if len(stage) > 1:
+                view.in_parallel = True
+                if index == 0:
+                    view.stage_heading = f"{len(stage)} steps in parallel"
+            views.append(view)
     return views
 
 

@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .conf import saga_settings
 from .errors import SagaDefinitionError, SagaNotFound, StepNotWaiting
+from .views import json_error
 
 logger = logging.getLogger("django_saga.webhook")
 
@@ -56,10 +57,6 @@ def webhook_secrets() -> list[str]:
     return [v for v in values if v]
 
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
-
-
 @method_decorator(csrf_exempt, name="dispatch")
 class StepResultWebhookView(View):
     """Records an outside service's result for a waiting step."""
@@ -69,24 +66,26 @@ class StepResultWebhookView(View):
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        response = _error(405, "method_not_allowed", "POST a signed JSON body to this endpoint.")
+        response = json_error(
+            405, "method_not_allowed", "POST a signed JSON body to this endpoint."
+        )
         response["Allow"] = "POST"
         return response
 
     def post(self, request: HttpRequest) -> JsonResponse:
         secrets = webhook_secrets()
         if not secrets:
-            return _error(
+            return json_error(
                 503, "webhook_disabled", "The webhook is off: SAGA['WEBHOOK_SECRET'] is not set."
             )
         body = request.body
         if not signature_matches(body, request.headers.get(SIGNATURE_HEADER, ""), secrets):
             logger.warning("Refused a step result with a missing or bad signature")
-            return _error(401, "bad_signature", f"Missing or bad {SIGNATURE_HEADER} header.")
+            return json_error(401, "bad_signature", f"Missing or bad {SIGNATURE_HEADER} header.")
         try:
             report = _parse(body)
         except ValueError as exc:
-            return _error(400, "malformed", str(exc))
+            return json_error(400, "malformed", str(exc))
         from .api import manager
 
         try:
@@ -98,14 +97,14 @@ class StepResultWebhookView(View):
                 error=report.get("error") or "",
             )
         except SagaNotFound as exc:
-            return _error(404, "not_found", str(exc))
+            return json_error(404, "not_found", str(exc))
         except StepNotWaiting as exc:
-            return _error(409, "not_waiting", str(exc))
+            return json_error(409, "not_waiting", str(exc))
         except SagaDefinitionError as exc:
-            return _error(400, "malformed", str(exc))
+            return json_error(400, "malformed", str(exc))
         except DatabaseError as exc:
             logger.warning("Could not record a step result: %s", exc)
-            return _error(503, "unavailable", "The database is unavailable; try again later.")
+            return json_error(503, "unavailable", "The database is unavailable; try again later.")
         logger.info(
             "Outside result saga=%s step=%s status=%s recorded=%s",
             report["saga_id"],

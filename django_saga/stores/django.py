@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -113,7 +113,6 @@ class DjangoUnit(Unit):
             # Noted before the commit, so a relay that the commit wakes knows
             # how long to sleep (a rollback only costs it one early wake-up).
             due_times.add([delay for _, delay in self.delayed])
-            transaction.on_commit(outbox_written.set, using=db)
         tables.outbox.insert_many(
             self.cursor,
             [
@@ -123,14 +122,13 @@ class DjangoUnit(Unit):
                 for m, available in rows
             ],
         )
-        wake = not self.fast_path and self.outgoing
-        if wake:
-            transaction.on_commit(outbox_written.set, using=db)
-        if (wake or self.delayed) and connections[db].vendor == "postgresql":
+        if self.delayed or (self.outgoing and not self.fast_path):
             # Wake the relays, here and in other processes: PostgreSQL delivers
             # the notification on commit. (For delayed rows it makes this
             # process's relay sleep only until they come due.)
-            self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            transaction.on_commit(outbox_written.set, using=db)
+            if connections[db].vendor == "postgresql":
+                self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 class Statements:
@@ -142,7 +140,7 @@ class Statements:
         self.prepared = (
             connection.vendor == "postgresql"
             and saga_settings.PREPARED_STATEMENTS
-            and _preparing_cursor_class() is not None
+            and _psycopg_kit() is not None
         )
         self.saga = Table(Saga, connection)
         self.step = Table(SagaStep, connection)
@@ -197,17 +195,15 @@ class Statements:
             return connection.cursor()
         connection.close_if_health_check_failed()
         connection.ensure_connection()
+        kit = _psycopg_kit()
+        assert kit is not None
         with connection.wrap_database_errors:
-            raw = _preparing_cursor_class()(connection.connection)  # type: ignore[misc]
-            import psycopg
-            from django.db.backends.postgresql.psycopg_any import register_tzloader
-            from psycopg.pq import Format
-
-            loader = connection.connection.adapters.get_loader(
-                psycopg.adapters.types["timestamptz"].oid, Format.TEXT
-            )
+            raw = kit.cursor_class(connection.connection)
+            # As Django does for its own cursors: its time zone, if the
+            # connection's loader disagrees.
+            loader = connection.connection.adapters.get_loader(kit.timestamptz, kit.text)
             if connection.timezone != getattr(loader, "timezone", None):
-                register_tzloader(connection.timezone, raw)
+                kit.register_tzloader(connection.timezone, raw)
             return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
 
     def now(self) -> Any:
@@ -225,21 +221,34 @@ class Statements:
         return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", ids
 
 
+class _PsycopgKit(NamedTuple):
+    cursor_class: Any
+    register_tzloader: Callable[[Any, Any], None]
+    timestamptz: int
+    text: Any
+
+
 @functools.cache
-def _preparing_cursor_class() -> type | None:
-    """A psycopg 3 cursor that prepares every statement but ``NOTIFY`` (None without psycopg 3)."""
+def _psycopg_kit() -> _PsycopgKit | None:
+    """What the prepared cursor needs from psycopg 3, imported once (None without it)."""
     try:
         import psycopg
+        from django.db.backends.postgresql.psycopg_any import register_tzloader
+        from psycopg.pq import Format
     except ImportError:
         return None
 
     class PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        """Prepares every statement but ``NOTIFY`` (which cannot be prepared)."""
+
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if "prepare" not in kwargs and isinstance(query, str):
                 kwargs["prepare"] = not query.startswith("NOTIFY")
             return super().execute(query, params, **kwargs)
 
-    return PreparingCursor
+    return _PsycopgKit(
+        PreparingCursor, register_tzloader, psycopg.adapters.types["timestamptz"].oid, Format.TEXT
+    )
 
 
 class PostgresListener(OutboxListener):
