@@ -8,9 +8,10 @@
   counted); the total goes to ``sql-<pid>.txt`` when the process exits.
 * With ``SAGA_BENCH_TRACE=1`` the engine's hand-off path is timed too, by
   wrapping four methods: when the I/O thread takes a finished step back
-  (``finish``), when the next step's message is confirmed published
-  (``published``), when a delivery reaches the I/O thread (``delivered``) and
-  when a worker thread starts processing it (``picked``).
+  (``finish``), when the next step's message is written to the broker
+  (``published``; its confirm comes later), when a delivery reaches the I/O
+  thread (``delivered``) and when a worker thread starts processing it
+  (``picked``).
 
 Events go to ``events-<pid>.log``, one ``kind step_id time.time()`` a line.
 Without the variable (the benchmark's own process, Celery workers) nothing is
@@ -100,15 +101,15 @@ def _trace_engine() -> None:
 
         return wrapper
 
-    publish = AmqpConnection.publish
+    publish_then = AmqpConnection.publish_then
 
-    @wraps(publish)
-    def published(self: Any, messages: Any) -> None:
-        publish(self, messages)
+    @wraps(publish_then)
+    def published(self: Any, messages: Any, done: Any) -> None:
+        publish_then(self, messages, done)
         for message in messages:
             _event(PUBLISHED, _step_id(message.body))
 
-    AmqpConnection.publish = published  # type: ignore[method-assign]
+    AmqpConnection.publish_then = published  # type: ignore[method-assign]
     Engine._on_delivery = before(  # type: ignore[method-assign]
         DELIVERED, lambda engine, delivery, *_: _step_id(delivery.body), Engine._on_delivery
     )

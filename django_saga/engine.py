@@ -5,6 +5,7 @@ Threads and who owns what:
 * the I/O thread (the one that calls ``run``) owns the consuming broker
   connection: it receives deliveries, publishes the messages a step caused,
   and acks, in that order, only after the step's transaction has committed;
+  the broker's publisher confirms arrive later and mark the outbox rows sent;
 * ``concurrency`` worker threads run handlers and database transactions;
   they never touch the broker connection, they hand results back through
   ``call_threadsafe``;
@@ -178,7 +179,9 @@ class Engine:
     def _drain(self, connection: Connection) -> None:
         connection.cancel_consumers()
         deadline = time.monotonic() + self.shutdown_grace
-        while self._inflight and time.monotonic() < deadline:
+        # In-flight steps finish; then their publishes are confirmed, so that
+        # no relay publishes them again after the grace.
+        while (self._inflight or connection.unconfirmed) and time.monotonic() < deadline:
             connection.process_events(0.1)
         if self._inflight:
             logger.warning(
@@ -204,14 +207,22 @@ class Engine:
             return
         if result.outgoing:
             try:
-                connection.publish(result.outgoing)
+                connection.publish_then(result.outgoing, self._confirmed)
             except PublishError as exc:
-                # The rows stay in the outbox; a relay publishes them after the grace.
                 logger.warning("Fast-path publish failed, leaving it to the relay: %s", exc)
-            else:
-                assert self._relay is not None
-                self._relay.mark_sent_later([m.id for m in result.outgoing])
+        # Acked without waiting for the confirm: the step's result and its
+        # next message are committed, and an outbox row is marked sent only
+        # once confirmed, so a message the broker loses is relayed after the
+        # grace. Waiting would hold a prefetch slot for a disk write.
         connection.ack(delivery)
+
+    def _confirmed(self, ids: list[str], error: PublishError | None) -> None:
+        if error is not None:
+            # The rows stay in the outbox; a relay publishes them after the grace.
+            logger.warning("Fast-path publish not confirmed, leaving it to the relay: %s", error)
+        if ids:
+            assert self._relay is not None
+            self._relay.mark_sent_later(ids)
 
     # -- worker threads -----------------------------------------------------
     def _worker(self) -> None:

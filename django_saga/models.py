@@ -128,11 +128,6 @@ class Saga(models.Model):
         ]
         ordering = ("-created_at",)
         indexes = [
-            models.Index(
-                fields=["updated_at"],
-                name="saga_active_updated_idx",
-                condition=Q(state__in=["started", "compensating"]),
-            ),
             models.Index(fields=["state", "created_at"], name="saga_state_created_idx"),
             models.Index(
                 fields=["deadline_at"],
@@ -261,7 +256,7 @@ class SagaStep(models.Model):
             models.Index(
                 fields=["timeout_at"],
                 name="saga_step_timeout_idx",
-                condition=Q(status__in=["started", "waiting"], timeout_at__isnull=False),
+                condition=Q(timeout_at__isnull=False),
             ),
         ]
         constraints = [

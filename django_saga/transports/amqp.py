@@ -3,12 +3,23 @@
 pika is not thread-safe: each thread opens its own ``AmqpConnection``, and
 worker threads hand acks and publishes to the owning thread through
 ``call_threadsafe`` (pika's ``add_callback_threadsafe``).
+
+Confirms are asynchronous: ``publish_then`` writes the messages and returns,
+and the broker's confirms (one ``Basic.Ack`` may cover many messages) are
+matched to them as they arrive. ``BlockingChannel.confirm_delivery`` would
+instead wait a broker round trip, a disk write, for every single message,
+and the engine's I/O thread would do nothing else meanwhile. The confirm
+mode is therefore turned on at the asynchronous channel under the blocking
+one (pika's ``BlockingChannel._impl``), the one place this module leaves
+pika's public API.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,7 +31,20 @@ from pika.adapters.blocking_connection import BlockingChannel
 from ..conf import saga_settings
 from ..errors import BrokerUnavailable, PublishError
 from ..messages import Outgoing
-from .base import QUEUE_HEADER, REASON_HEADER, Connection, Delivery, Topology
+from .base import QUEUE_HEADER, REASON_HEADER, Confirmed, Connection, Delivery, Topology
+
+#: Seconds a blocking ``publish`` waits for the broker's confirms.
+CONFIRM_TIMEOUT = 30.0
+
+
+@dataclass
+class _Batch:
+    """Messages of one ``publish_then`` call, and what the broker said of each."""
+
+    done: Callable[[list[str], PublishError | None], None]
+    waiting: int
+    confirmed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def safe_url(url: str) -> str:
@@ -47,12 +71,30 @@ class AmqpConnection(Connection):
         try:
             self._connection = pika.BlockingConnection(params)
             self._channel: BlockingChannel = self._connection.channel()
-            self._channel.confirm_delivery()
         except (pika.exceptions.AMQPError, OSError) as exc:
             raise BrokerUnavailable(
                 f"Cannot connect to RabbitMQ at {safe_url(url)}: {exc!r}"
             ) from exc
         self._consumers: dict[str, str] = {}
+        # Publisher confirms: the channel's publish count is each message's
+        # sequence number, the delivery tag of the broker's Basic.Ack/Nack.
+        self._published = 0
+        self._unconfirmed: dict[int, tuple[_Batch, str]] = {}
+        self._returned: set[str] = set()
+        self._settled: list[_Batch] = []
+        self._settle_scheduled = False
+        self._guard(self._confirm_mode)
+
+    def _confirm_mode(self) -> None:
+        selected: list[object] = []
+        channel = self._channel._impl
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=selected.append)
+        deadline = time.monotonic() + CONFIRM_TIMEOUT
+        while not selected:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable("RabbitMQ did not turn on publisher confirms")
+            self._connection.process_data_events(time_limit=0.05)
 
     def declare_topology(self) -> None:
         t = self.topology
@@ -107,7 +149,11 @@ class AmqpConnection(Connection):
             self._guard(partial(self._channel.basic_cancel, tag))
             del self._consumers[tag]
 
-    def publish(self, messages: Sequence[Outgoing]) -> None:
+    def publish_then(self, messages: Sequence[Outgoing], done: Confirmed) -> None:
+        if not messages:
+            done([], None)
+            return
+        batch = _Batch(done, len(messages))
         for message in messages:
             properties = pika.BasicProperties(
                 content_type="application/json",
@@ -116,23 +162,98 @@ class AmqpConnection(Connection):
                 correlation_id=message.saga_id,
                 type=message.kind,
             )
-            try:
-                self._channel.basic_publish(
-                    self.topology.exchange,
-                    self.topology.queue_for(message.kind),
-                    message.body.encode(),
-                    properties=properties,
-                    mandatory=True,
-                )
-            except pika.exceptions.UnroutableError as exc:
+            self._send(
+                batch,
+                message.id,
+                self.topology.exchange,
+                self.topology.queue_for(message.kind),
+                message.body.encode(),
+                properties,
+                mandatory=True,
+            )
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        outcome: list[PublishError | None] = []
+        self.publish_then(messages, lambda confirmed, error: outcome.append(error))
+        deadline = time.monotonic() + CONFIRM_TIMEOUT
+        while not outcome:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise PublishError(
-                    f"RabbitMQ could not route message {message.id} to queue "
-                    f"{self.topology.queue_for(message.kind)!r}; is the topology declared?"
-                ) from exc
-            except pika.exceptions.NackError as exc:
-                raise PublishError(f"RabbitMQ refused message {message.id}") from exc
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                raise PublishError(f"Publishing message {message.id} failed: {exc!r}") from exc
+                    f"RabbitMQ did not answer for all {len(messages)} message(s) within "
+                    f"{CONFIRM_TIMEOUT:g}s"
+                )
+            self.process_events(min(remaining, 1.0))
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._unconfirmed)
+
+    def _send(
+        self,
+        batch: _Batch,
+        message_id: str,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: pika.BasicProperties,
+        mandatory: bool = False,
+    ) -> None:
+        # Numbered before sending: writing the frame also reads what the
+        # broker sent, and its confirm may be among it.
+        self._published += 1
+        self._unconfirmed[self._published] = (batch, message_id)
+        try:
+            self._channel.basic_publish(
+                exchange, routing_key, body, properties=properties, mandatory=mandatory
+            )
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            # The connection is gone: no confirm will come for this batch.
+            del self._unconfirmed[self._published]
+            raise PublishError(f"Publishing message {message_id} failed: {exc!r}") from exc
+
+    def _on_return(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        # A mandatory message no queue took: its Basic.Ack follows.
+        self._returned.add(properties.message_id)
+
+    def _on_confirm(self, frame: Any) -> None:
+        """Match the broker's Basic.Ack/Nack to messages (inside pika's frame
+        handling: only bookkeeping here, the callbacks run from ``_settle``)."""
+        method = frame.method
+        acked = isinstance(method, pika.spec.Basic.Ack)
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = [t for t in self._unconfirmed if t <= method.delivery_tag]
+        for tag in tags:
+            entry = self._unconfirmed.pop(tag, None)
+            if entry is None:
+                continue
+            batch, message_id = entry
+            if acked and message_id not in self._returned:
+                batch.confirmed.append(message_id)
+            else:
+                self._returned.discard(message_id)
+                batch.refused.append(message_id)
+            batch.waiting -= 1
+            if batch.waiting == 0:
+                self._settled.append(batch)
+        if self._settled and not self._settle_scheduled:
+            self._settle_scheduled = True
+            self._connection.call_later(0, self._settle)
+
+    def _settle(self) -> None:
+        self._settle_scheduled = False
+        settled, self._settled = self._settled, []
+        for batch in settled:
+            error = None
+            if batch.refused:
+                error = PublishError(
+                    f"RabbitMQ did not take message(s) {', '.join(batch.refused)}: refused, "
+                    "or no queue is bound for them (is the topology declared?)"
+                )
+            batch.done(batch.confirmed, error)
 
     def ack(self, delivery: Delivery) -> None:
         self._guard(lambda: self._channel.basic_ack(delivery.tag))
@@ -144,23 +265,33 @@ class AmqpConnection(Connection):
         headers = dict(delivery.headers or {})
         headers[REASON_HEADER] = reason[:1000]
         headers[QUEUE_HEADER] = delivery.queue
+
+        def settled(confirmed: list[str], error: PublishError | None) -> None:
+            # Acked only once the dead-letter queue holds it. Failing that,
+            # rejecting it still dead-letters it through the queue's own
+            # argument, minus our header.
+            if confirmed:
+                self.ack(delivery)
+            else:
+                self.reject(delivery, requeue=False)
+
+        batch = _Batch(settled, 1)
         try:
-            self._channel.basic_publish(
+            self._send(
+                batch,
+                delivery.message_id or "",
                 self.topology.dead_letter_exchange,
                 delivery.queue,
                 delivery.body,
-                properties=pika.BasicProperties(
+                pika.BasicProperties(
                     delivery_mode=pika.DeliveryMode.Persistent,
                     message_id=delivery.message_id,
                     headers=headers,
                 ),
             )
-        except (pika.exceptions.AMQPError, OSError) as exc:
-            # Rejecting without requeue still routes it to the dead-letter
-            # exchange through the queue's own argument, minus our header.
+        except PublishError:
             self.reject(delivery, requeue=False)
-            raise PublishError(f"Could not dead-letter message: {exc!r}") from exc
-        self.ack(delivery)
+            raise
 
     def process_events(self, time_limit: float) -> None:
         self._guard(lambda: self._connection.process_data_events(time_limit=time_limit))

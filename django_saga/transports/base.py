@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..conf import saga_settings
+from ..errors import PublishError
 from ..messages import COMPENSATE, EXECUTE, Outgoing
+
+#: Told, on the connection's thread, which messages the broker confirmed and,
+#: if it did not take them all, why.
+Confirmed = Callable[[list[str], PublishError | None], None]
 
 #: Header that tells why a message was dead-lettered.
 REASON_HEADER = "x-saga-error"
@@ -82,6 +87,20 @@ class Connection(ABC):
     @abstractmethod
     def publish(self, messages: Sequence[Outgoing]) -> None:
         """Publish persistently and wait for the broker's confirms; raise PublishError."""
+
+    @abstractmethod
+    def publish_then(self, messages: Sequence[Outgoing], done: Confirmed) -> None:
+        """Publish persistently without waiting for the broker.
+
+        ``done`` is called on this thread once the broker has answered for
+        every message (RabbitMQ's confirms arrive during a later
+        ``process_events``). Raises PublishError if nothing can be sent.
+        """
+
+    @property
+    def unconfirmed(self) -> int:
+        """Messages published and not yet confirmed or refused."""
+        return 0
 
     @abstractmethod
     def ack(self, delivery: Delivery) -> None: ...

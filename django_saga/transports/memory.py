@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import BrokerUnavailable, PublishError
 from ..messages import Outgoing
-from .base import QUEUE_HEADER, REASON_HEADER, Connection, Delivery, Topology
+from .base import QUEUE_HEADER, REASON_HEADER, Confirmed, Connection, Delivery, Topology
 
 
 @dataclass
@@ -128,6 +128,19 @@ class MemoryConnection(Connection):
                 self.topology.queue_for(m.kind),
                 _Message(m.body.encode(), m.id),
             )
+
+    def publish_then(self, messages: Sequence[Outgoing], done: Confirmed) -> None:
+        self._check_open()
+        confirmed: list[str] = []
+        error: PublishError | None = None
+        for m in messages:
+            try:
+                self.publish([m])
+            except PublishError as exc:
+                error = error or exc
+            else:
+                confirmed.append(m.id)
+        done(confirmed, error)
 
     def publish_raw(self, queue: str, body: bytes, message_id: str | None = None) -> None:
         """Put any bytes on a work queue (tests of malformed messages)."""

@@ -32,8 +32,8 @@ def test_start_without_an_engine_keeps_the_message_until_one_runs(run_engine):
 class _RefusingConnection(memory.MemoryConnection):
     """The engine's own connection: the broker refuses every fast-path publish."""
 
-    def publish(self, messages):
-        raise PublishError("broker refused (injected)")
+    def publish_then(self, messages, done):
+        done([], PublishError("broker refused (injected)"))
 
 
 def test_messages_the_fast_path_could_not_publish_are_relayed(run_engine, settings, monkeypatch):
