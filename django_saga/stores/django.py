@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -20,16 +21,25 @@ from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
-from .rows import Table
+from .rows import INSERT_BATCH, Table
 
 #: Sets a step's cached saga without a query.
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
 
 #: The PostgreSQL channel on which clients announce new outbox rows.
 NOTIFY_CHANNEL = "django_saga_outbox"
+#: Distinct shapes of combined write statements kept per database.
+COMBINED_CACHE = 256
 
 
 class DjangoUnit(Unit):
+    """A unit over the saga's rows.
+
+    Saves are collected and written by ``flush``, the unit's last statement
+    before commit: on PostgreSQL every row update and insert of the unit is
+    one statement (data-modifying ``WITH`` clauses), elsewhere one per row.
+    """
+
     def __init__(self, store: DjangoStore, saga: Saga, step: SagaStep | None, fast_path: bool):
         super().__init__(fast_path)
         self.store = store
@@ -41,7 +51,14 @@ class DjangoUnit(Unit):
         self._new = False
         # lock_saga() set the saga's updated_at already.
         self._touched = False
+        # The saga row is locked and the steps were read under that lock.
+        self._locked = False
+        # The unit's step lock already keeps every other writer off the saga.
+        self._exclusive = False
         self._cursor: Any = None
+        # Saves waiting for flush: step pk -> (step, fields), and the saga's fields.
+        self._step_saves: dict[str, tuple[SagaStep, set[str]]] = {}
+        self._saga_saves: set[str] | None = None
 
     @property
     def cursor(self) -> Any:
@@ -59,7 +76,16 @@ class DjangoUnit(Unit):
         transaction.on_commit(fn, using=self.store.using, robust=True)
 
     def lock_saga(self) -> list[SagaStep]:
-        if self._steps is None:
+        """All steps, with no other unit able to change the saga until commit.
+
+        The saga row is locked, and the steps read again under that lock,
+        unless the unit is exclusive: an engine's step alone in its stage of
+        a started saga. Every other writer of that saga would first need
+        this step's row (operators and deadlines lock every step, stale
+        messages change nothing), so the rows read after locking it stay
+        current, and the saga's row is written, hence locked, at flush.
+        """
+        if self._steps is None or not (self._locked or self._exclusive):
             db = self.store.using
             tables = self.store.tables()
             saga, steps = tables.saga, tables.step
@@ -74,12 +100,14 @@ class DjangoUnit(Unit):
             cursor.execute(tables.saga_steps, [self.saga.pk])
             rows = cursor.fetchall()
             # Refresh in place: the handler and the caller hold this instance.
-            for field in saga.fields:
-                setattr(self.saga, field.attname, getattr(fresh, field.attname))
-            self._touched = True
-            loaded = [steps.instance(row, db) for row in rows]
+            for column in saga.fields:
+                setattr(self.saga, column.attname, getattr(fresh, column.attname))
+            self._touched = self._locked = True
+            # Steps this unit changed keep their unsaved changes.
+            mine = {pk: step for pk, (step, _) in self._step_saves.items()}
             if self.step is not None:
-                loaded = [self.step if s.pk == self.step.pk else s for s in loaded]
+                mine[self.step.pk] = self.step
+            loaded = [mine.get(row.pk, row) for row in (steps.instance(r, db) for r in rows)]
             self._set_steps(loaded)
         assert self._steps is not None
         return self._steps
@@ -91,44 +119,76 @@ class DjangoUnit(Unit):
         self._steps = steps
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        if not self._new:
-            self.store.tables().step.update(self.cursor, step, [*fields, "updated_at"])
+        if self._new:
+            return  # inserted at flush as it stands
+        _, pending = self._step_saves.setdefault(step.pk, (step, set()))
+        pending.update(fields)
 
     def save_saga(self, fields: Sequence[str]) -> None:
         if self._new or (self._touched and not fields):
             return  # a new saga is inserted at flush; a locked one is already touched
-        self.store.tables().saga.update(self.cursor, self.saga, [*fields, "updated_at"])
+        if self._saga_saves is None:
+            self._saga_saves = set()
+        self._saga_saves.update(fields)
 
     def flush(self) -> None:
-        """Write new rows and the outbox rows: the last statements before commit."""
+        """Write the unit's rows: the last statement(s) before commit."""
         db = self.store.using
         tables = self.store.tables()
+        writes = Writes()
         if self._new:
-            tables.saga.insert_many(self.cursor, [self.saga])
-            tables.step.insert_many(self.cursor, self.saga.steps)
+            writes.inserts.append((tables.saga, [self.saga]))
+            writes.inserts.append((tables.step, list(self.saga.steps)))
+        for step, fields in self._step_saves.values():
+            writes.updates.append((tables.step, step, _with_updated_at(fields)))
+        if self._saga_saves is not None:
+            writes.updates.append((tables.saga, self.saga, _with_updated_at(self._saga_saves)))
         rows = self.rows()
-        if not rows:
-            return
-        if self.delayed:
-            # Noted before the commit, so a relay that the commit wakes knows
-            # how long to sleep (a rollback only costs it one early wake-up).
-            due_times.add([delay for _, delay in self.delayed])
-        tables.outbox.insert_many(
-            self.cursor,
-            [
-                OutboxMessage(
-                    id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=available
+        if rows:
+            if self.delayed:
+                # Noted before the commit, so a relay that the commit wakes knows
+                # how long to sleep (a rollback only costs it one early wake-up).
+                due_times.add([delay for _, delay in self.delayed])
+            writes.inserts.append(
+                (
+                    tables.outbox,
+                    [
+                        OutboxMessage(
+                            id=m.id,
+                            saga_id=m.saga_id,
+                            kind=m.kind,
+                            body=m.body,
+                            available_at=available,
+                        )
+                        for m, available in rows
+                    ],
                 )
-                for m, available in rows
-            ],
-        )
-        if self.delayed or (self.outgoing and not self.fast_path):
-            # Wake the relays, here and in other processes: PostgreSQL delivers
-            # the notification on commit. (For delayed rows it makes this
-            # process's relay sleep only until they come due.)
-            transaction.on_commit(outbox_written.set, using=db)
-            if connections[db].vendor == "postgresql":
-                self.cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            )
+            if self.delayed or (self.outgoing and not self.fast_path):
+                # Wake the relays, here and in other processes: PostgreSQL
+                # delivers the notification on commit. (For delayed rows it
+                # makes this process's relay sleep only until they come due.)
+                transaction.on_commit(outbox_written.set, using=db)
+                writes.notify = connections[db].vendor == "postgresql"
+        self._step_saves = {}
+        self._saga_saves = None
+        tables.write(self.cursor, writes)
+
+
+def _with_updated_at(fields: set[str]) -> list[str]:
+    return sorted(fields | {"updated_at"})
+
+
+@dataclass
+class Writes:
+    """What a unit writes at flush, in order: inserts, then updates."""
+
+    inserts: list[tuple[Table[Any], list[Any]]] = field(default_factory=list)
+    updates: list[tuple[Table[Any], Any, list[str]]] = field(default_factory=list)
+    notify: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.updates or self.notify)
 
 
 class Statements:
@@ -147,15 +207,17 @@ class Statements:
         self.outbox = Table(OutboxMessage, connection)
         step, saga = self.step, self.saga
         features = connection.features
-        lock = ""
-        if features.has_select_for_update_of:
-            lock = f" FOR UPDATE OF {step.name}"
-        elif features.has_select_for_update:
-            lock = " FOR UPDATE"
+        lock = " FOR UPDATE" if features.has_select_for_update else ""
         self.lock_step = (
+            f"SELECT {step.columns} FROM {step.name} WHERE {step.column('id')} = %s{lock}"
+        )
+        # A saga's steps in order, the saga's row joined to the first one only
+        # (every saga has a step at position 0): one statement, no row repeated.
+        self.saga_with_steps = (
             f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
-            f"INNER JOIN {saga.name} ON {step.column('saga')} = {saga.column('id')} "
-            f"WHERE {step.column('id')} = %s{lock}"
+            f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
+            f"AND {step.column('position')} = 0 "
+            f"WHERE {step.column('saga')} = %s ORDER BY {step.column('position')}"
         )
         self.touch_saga = (
             f"UPDATE {saga.name} SET {connection.ops.quote_name('updated_at')} = %s "
@@ -182,6 +244,52 @@ class Statements:
         )
         self._arrays = connection.vendor == "postgresql"
         self._outbox_time = OutboxMessage._meta.get_field("available_at")
+        # PostgreSQL runs a unit's writes as one statement (see ``write``).
+        self._one_statement = connection.vendor == "postgresql"
+        self._combined: dict[tuple[Any, ...], str] = {}
+
+    def write(self, cursor: Any, writes: Writes) -> None:
+        """Run a unit's inserts and updates, and the relays' wake-up."""
+        if not writes:
+            return
+        if self._one_statement and all(len(objs) <= INSERT_BATCH for _, objs in writes.inserts):
+            self._write_combined(cursor, writes)
+            return
+        for table, objs in writes.inserts:
+            table.insert_many(cursor, objs)
+        for table, obj, fields in writes.updates:
+            table.update(cursor, obj, fields)
+        if writes.notify:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+    def _write_combined(self, cursor: Any, writes: Writes) -> None:
+        """Every write of the unit in one statement: ``WITH`` clauses that
+        insert and update, all run to completion whatever the final ``SELECT``
+        reads. Each row appears once, so no two clauses touch the same row."""
+        key = (
+            tuple((table.name, len(objs)) for table, objs in writes.inserts),
+            tuple((table.name, tuple(fields)) for table, _, fields in writes.updates),
+            writes.notify,
+        )
+        sql = self._combined.get(key)
+        if sql is None:
+            clauses = [table.insert_sql(len(objs)) for table, objs in writes.inserts]
+            clauses += [table.update_sql(fields) for table, _, fields in writes.updates]
+            last = "SELECT pg_notify(%s, '')" if writes.notify else "SELECT 1"
+            sql = "WITH " + ", ".join(f"w{n} AS ({c})" for n, c in enumerate(clauses)) + " " + last
+            if len(self._combined) >= COMBINED_CACHE:
+                self._combined.clear()
+            self._combined[key] = sql
+        params: list[Any] = []
+        for table, objs in writes.inserts:
+            params += table.insert_params(objs)
+        for table, obj, fields in writes.updates:
+            params += table.update_params(obj, fields)
+        if writes.notify:
+            params.append(NOTIFY_CHANNEL)
+        cursor.execute(sql, params)
+        for table, objs in writes.inserts:
+            table.mark_saved(objs)
 
     def cursor(self) -> Any:
         """A cursor of this thread's connection for the statements above.
@@ -305,7 +413,7 @@ class DjangoStore(HandUpdates):
     def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
         with transaction.atomic(using=self.using):
             unit = DjangoUnit(self, saga, None, fast_path=False)
-            unit._new = True
+            unit._new = unit._locked = True  # no other transaction sees it yet
             unit._set_steps(steps)
             try:
                 yield unit
@@ -322,26 +430,44 @@ class DjangoStore(HandUpdates):
             if found is None or found.saga_id != saga_id:
                 yield None
                 return
-            unit = DjangoUnit(self, found.saga, found, fast_path)
+            unit = DjangoUnit(self, Saga(pk=saga_id), found, fast_path)
             try:
+                # Read after the step lock is held: current, whoever held it before.
+                self._load(unit)
+                if fast_path and unit.saga.state == SagaState.STARTED:
+                    unit._exclusive = sum(s.stage == found.stage for s in unit.saga.steps) == 1
                 yield unit
                 unit.flush()
             finally:
                 unit.close()
 
     def _lock_step(self, step_id: str) -> SagaStep | None:
-        """The step row, locked, with its saga (read, not locked)."""
+        """The step row, locked."""
         tables = self.tables()
-        with self.tables().cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(tables.lock_step, [step_id])
             row = cursor.fetchone()
-        if row is None:
-            return None
-        step = tables.step.instance(row[: tables.step.width], self.using)
-        _SAGA_FIELD.set_cached_value(
-            step, tables.saga.instance(row[tables.step.width :], self.using)
-        )
-        return step
+        return None if row is None else tables.step.instance(row, self.using)
+
+    def _load(self, unit: DjangoUnit) -> None:
+        """Read the unit's saga and all its steps (keeping the unit's own step)."""
+        tables = self.tables()
+        width = tables.step.width
+        cursor = unit.cursor
+        cursor.execute(tables.saga_with_steps, [unit.saga.pk])
+        rows = cursor.fetchall()
+        if rows and rows[0][width] is not None:
+            unit.saga = tables.saga.instance(rows[0][width:], self.using)
+        else:  # positions not starting at 0 (rows saved by hand)
+            unit.saga = Saga.objects.using(self.using).get(pk=unit.saga.pk)
+        own = unit.step
+        steps = [
+            own
+            if own is not None and row[0] == own.pk
+            else tables.step.instance(row[:width], self.using)
+            for row in rows
+        ]
+        unit._set_steps(steps)
 
     def _timed_out_step(self, step_id: str) -> SagaStep | None:
         """The step, locked, if still waiting past its timeout by the database's
@@ -349,8 +475,7 @@ class DjangoStore(HandUpdates):
         return (
             SagaStep.objects.using(self.using)
             .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=Now())
-            .select_for_update(of=("self",), skip_locked=True)
-            .select_related("saga")
+            .select_for_update(skip_locked=True)
             .first()
         )
 
@@ -386,6 +511,7 @@ class DjangoStore(HandUpdates):
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
             unit = DjangoUnit(self, saga, None, fast_path=False)
             unit._set_steps(steps)
+            unit._locked = True
             try:
                 yield unit
                 unit.flush()

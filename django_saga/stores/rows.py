@@ -65,35 +65,51 @@ class Table(Generic[M]):
 
     def update(self, cursor: Any, obj: M, names: Sequence[str]) -> None:
         """``UPDATE`` the fields ``names`` of ``obj`` (``auto_now`` fields get the time)."""
+        cursor.execute(self.update_sql(names), self.update_params(obj, names))
+
+    def update_sql(self, names: Sequence[str]) -> str:
         key = tuple(names)
         sql = self._updates.get(key)
-        fields = [self.by_name[n] for n in names]
         if sql is None:
             quote = self.connection.ops.quote_name
+            fields = [self.by_name[n] for n in names]
             assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
             sql = self._updates[key] = (
                 f"UPDATE {self.name} SET {assignments} WHERE {self.pk_column} = %s"
             )
+        return sql
+
+    def update_params(self, obj: M, names: Sequence[str]) -> list[Any]:
+        fields = [self.by_name[n] for n in names]
         params = [f.get_db_prep_save(f.pre_save(obj, False), self.connection) for f in fields]
         params.append(obj.pk)
-        cursor.execute(sql, params)
+        return params
 
     def insert_many(self, cursor: Any, objs: Sequence[M]) -> None:
         """``INSERT`` every field of ``objs`` (``auto_now_add`` included), in one
         statement per ``INSERT_BATCH`` rows: within every backend's parameter limit."""
-        fields = self.fields
-        quote = self.connection.ops.quote_name
-        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        head = f"INSERT INTO {self.name} ({', '.join(quote(_column(f)) for f in fields)}) VALUES "
         for start in range(0, len(objs), INSERT_BATCH):
             batch = objs[start : start + INSERT_BATCH]
-            params = [
-                f.get_db_prep_save(f.pre_save(obj, True), self.connection)
-                for obj in batch
-                for f in fields
-            ]
-            cursor.execute(head + ", ".join([one] * len(batch)), params)
-        for obj in objs:  # saved, as the ORM would leave them
+            cursor.execute(self.insert_sql(len(batch)), self.insert_params(batch))
+        self.mark_saved(objs)
+
+    def insert_sql(self, count: int) -> str:
+        """``INSERT`` of ``count`` rows of every field."""
+        quote = self.connection.ops.quote_name
+        one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+        columns = ", ".join(quote(_column(f)) for f in self.fields)
+        return f"INSERT INTO {self.name} ({columns}) VALUES " + ", ".join([one] * count)
+
+    def insert_params(self, objs: Sequence[M]) -> list[Any]:
+        return [
+            f.get_db_prep_save(f.pre_save(obj, True), self.connection)
+            for obj in objs
+            for f in self.fields
+        ]
+
+    def mark_saved(self, objs: Sequence[M]) -> None:
+        """Leave inserted instances as the ORM would after saving them."""
+        for obj in objs:
             obj._state.adding = False
             obj._state.db = self.connection.alias
 

@@ -10,6 +10,7 @@ from django.db import connections
 from django_saga import Step, manager
 from django_saga.models import OutboxMessage
 from django_saga.stores import get_store
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -100,3 +101,51 @@ def test_siblings_finishing_together_dispatch_the_next_stage_once(tmp_path):
             m.body for m in OutboxMessage.objects.filter(saga_id=saga.id, body__contains=e.id)
         ]
         assert len(dispatches) == 1
+
+
+def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
+    """The step's unit writes the saga without locking it first: the operator,
+    who locks every step row before the saga's, must wait for it to commit."""
+    from django.db import connection
+
+    from django_saga.processor import Processor
+
+    store = get_store()
+    saga = manager.start(
+        "operator",
+        [
+            Step("a", "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 2}),
+            Step("b", "test.record", "test.undo"),
+        ],
+    )
+    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    meeting = tmp_path / saga.id
+
+    def operator_is_waiting_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
+
+    def run(i: int) -> None:
+        if i == 0:  # the engine: its handler waits for the second party
+            assert Processor(store).process(body).action == "ack"
+        elif i == 1:  # the operator, once the handler holds the step
+            wait_for(lambda: (meeting / "a").exists(), 10, "the handler to start")
+            manager.compensate(saga.id)
+        else:  # lets the handler finish once the operator is blocked
+            wait_for(operator_is_waiting_for_a_lock, 10, "the operator to wait for the step")
+            (meeting / "operator").touch()
+
+    _in_threads(3, run)
+    saga = store.load_saga(saga.id)
+    # The step committed first (completed, b dispatched); the operator then
+    # cancelled b and sent a's compensation: nothing of either was lost.
+    assert saga.state == "compensating"
+    assert [s.status for s in saga.steps] == ["compensating", "cancelled"]
+    assert saga.step("a").output == {"pid": saga.step("a").output["pid"]}
+    assert saga.step("b").attempts == 1
+    kinds = list(OutboxMessage.objects.filter(saga_id=saga.id).values_list("kind", flat=True))
+    assert sorted(kinds) == ["compensate", "execute", "execute"]

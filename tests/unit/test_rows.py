@@ -36,6 +36,7 @@ def varied_step() -> SagaStep:
     )
     return SagaStepFactory(
         saga=saga,
+        position=0,
         stage=3,
         input={"amount": "12.50", "quote": 'he said "hi"\n'},
         output={"empty": {}, "zero": 0},
@@ -50,14 +51,28 @@ def varied_step() -> SagaStep:
 
 
 def test_a_locked_step_and_its_saga_read_as_the_orm_reads_them(varied_step):
+    # A second step: the saga's row is read with the first one only.
+    SagaStepFactory(saga=varied_step.saga, name="second", position=1)
     store = DjangoStore()
-    with transaction.atomic():
-        raw = store._lock_step(varied_step.pk)
-    assert raw is not None
+    with store.open_step(varied_step.saga_id, varied_step.pk) as unit:
+        assert unit is not None and unit.step is not None
+        raw, saga = unit.step, unit.saga
     assert fields_of(raw) == fields_of(SagaStep.objects.get(pk=varied_step.pk))
-    assert fields_of(raw.saga) == fields_of(Saga.objects.get(pk=varied_step.saga_id))
-    assert raw.timeout_at.tzinfo is not None and raw.saga.created_at.tzinfo is not None
+    assert fields_of(saga) == fields_of(Saga.objects.get(pk=varied_step.saga_id))
+    assert [fields_of(s) for s in saga.steps] == [
+        fields_of(s) for s in SagaStep.objects.filter(saga_id=saga.pk).order_by("position")
+    ]
+    assert raw.saga is saga and all(s.saga is saga for s in saga.steps)
+    assert raw.timeout_at.tzinfo is not None and saga.created_at.tzinfo is not None
     assert not raw._state.adding and raw._state.db == "default"
+
+
+def test_a_saga_whose_positions_do_not_start_at_zero_is_still_read():
+    step = SagaStepFactory(position=5, status="started", attempts=1)
+    with DjangoStore().open_step(step.saga_id, step.pk) as unit:
+        assert unit is not None
+        assert unit.saga.pk == step.saga_id and unit.saga.name == step.saga.name
+        assert [s.pk for s in unit.saga.steps] == [step.pk]
 
 
 def test_an_unknown_step_reads_as_none():
