@@ -23,6 +23,28 @@ def drop_like_indexes(apps, schema_editor):
         schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
 
 
+#: Room left in each page for new row versions: an engine updates a step twice
+#: and its saga once per step, and an update stays on its page (a HOT update,
+#: no index entries) only if the page has room.
+FILLFACTOR = {"SagaStep": 70, "Saga": 80}
+
+
+def leave_room_for_updates(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, percent in FILLFACTOR.items():
+        table = schema_editor.quote_name(apps.get_model("django_saga", name)._meta.db_table)
+        schema_editor.execute(f"ALTER TABLE {table} SET (fillfactor = {percent})")
+
+
+def pack_pages(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name in FILLFACTOR:
+        table = schema_editor.quote_name(apps.get_model("django_saga", name)._meta.db_table)
+        schema_editor.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+
+
 def create_like_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -42,6 +64,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(drop_like_indexes, create_like_indexes),
+        migrations.RunPython(leave_room_for_updates, pack_pages),
         migrations.RemoveIndex(
             model_name='saga',
             name='saga_active_updated_idx',
