@@ -82,8 +82,10 @@ class Unit(ABC):
     """One atomic change to one saga.
 
     ``saga`` and ``step`` are loaded when the unit opens (the step row locked
-    first); ``lock_saga()`` then locks the saga row and loads every step. All
-    saves and sends commit together when the unit closes without an error.
+    first); ``lock_saga()`` then gives every step with no other unit able to
+    change the saga (locking the saga row where the step lock alone does not
+    ensure it). All saves and sends commit together when the unit closes
+    without an error.
     """
 
     saga: Saga
@@ -112,7 +114,8 @@ class Unit(ABC):
 
     @abstractmethod
     def lock_saga(self) -> list[SagaStep]:
-        """Lock the saga row (after the step row) and return all steps in order."""
+        """All steps in order, the saga kept from other writers until commit
+        (its row locked after the step row, unless the step lock suffices)."""
 
     @abstractmethod
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
