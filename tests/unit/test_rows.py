@@ -114,6 +114,36 @@ def test_start_inserts_rows_the_orm_reads_back_and_the_instances_count_as_saved(
     assert Saga.objects.filter(pk=saga.pk).count() == 1
 
 
+def test_rows_inserted_together_read_back_as_the_orm_reads_them(varied_step):
+    """Several rows go as one array per column on PostgreSQL: every kind of
+    value, NULLs in a column of values and columns of nothing but NULLs."""
+    saga = varied_step.saga
+    now = timezone.now()
+    varied = SagaStepFactory.build(
+        saga=saga,
+        position=1,
+        input={"amount": Decimal("12.50"), "list": [1, None, "ü"], "empty": []},
+        output={"nested": {"deep": True}},
+        history=[{"kind": "execute", "attempt": 1, "at": now.isoformat()}],
+        status="started",
+        attempts=3,
+        started_at=now,
+        timeout=0.25,
+        timeout_at=now + timedelta(seconds=1),
+        duration_ms=7,
+    )
+    bare = SagaStepFactory.build(saga=saga, position=2, timeout=None, duration_ms=None)
+    store = DjangoStore()
+    with transaction.atomic(), store.tables().cursor() as cursor:
+        store.tables().step.insert_many(cursor, [varied, bare])
+    for step in (varied, bare):
+        stored = SagaStep.objects.get(pk=step.pk)
+        assert fields_of(stored) == fields_of(step) | {
+            "input": {**step.input, "amount": "12.50"} if step is varied else step.input
+        }
+        assert not step._state.adding
+
+
 def test_claims_lease_due_rows_once_and_sent_marks_retire_them():
     for n in range(5):
         manager.start("claim", [Step("a", "test.record", "")], context={"n": n})
