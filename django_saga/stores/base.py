@@ -201,10 +201,13 @@ class HandUpdates:
         from .. import flow
         from ..errors import SagaNotFound
 
-        with self.open_step(saga_id, step_id, fast_path=False) as unit:
-            if unit is None or unit.step is None:
+        # Every step row, not only this one: an engine running another step
+        # of the saga counts on its own step's lock to keep writers away.
+        with self.open_saga(saga_id) as unit:
+            step = next((s for s in unit.saga.steps if s.pk == step_id), None)
+            if step is None:
                 raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            flow.set_step(unit, unit.step, status, output, error)
+            flow.set_step(unit, step, status, output, error)
         return self.load_saga(saga_id)
 
     def update_saga_state(self: Any, saga_id: str, state: str) -> Saga:

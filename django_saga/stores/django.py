@@ -19,7 +19,7 @@ from .. import clock
 from ..conf import saga_settings
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
+from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep, StepStatus
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 from .rows import INSERT_BATCH, Table
 
@@ -79,11 +79,14 @@ class DjangoUnit(Unit):
         """All steps, with no other unit able to change the saga until commit.
 
         The saga row is locked, and the steps read again under that lock,
-        unless the unit is exclusive: an engine's step alone in its stage of
-        a started saga. Every other writer of that saga would first need
-        this step's row (operators and deadlines lock every step, stale
-        messages change nothing), so the rows read after locking it stay
-        current, and the saga's row is written, hence locked, at flush.
+        unless the unit is exclusive: an engine running a step alone in its
+        stage of a started saga. Every other writer of that saga would first need
+        this step's row: operators, deadlines and the spec's manual updates
+        lock every step; another engine unit writes only for a step that
+        awaits its message, and outside results and timeouts only for a
+        waiting or timed-out step, none of which exists beside a step alone
+        in its stage. So the rows read after locking it stay current, and
+        the saga's row is written, hence locked, at flush.
         """
         if self._steps is None or not (self._locked or self._exclusive):
             db = self.store.using
@@ -434,7 +437,11 @@ class DjangoStore(HandUpdates):
             try:
                 # Read after the step lock is held: current, whoever held it before.
                 self._load(unit)
-                if fast_path and unit.saga.state == SagaState.STARTED:
+                if (
+                    fast_path
+                    and found.status == StepStatus.STARTED
+                    and unit.saga.state == SagaState.STARTED
+                ):
                     unit._exclusive = sum(s.stage == found.stage for s in unit.saga.steps) == 1
                 yield unit
                 unit.flush()

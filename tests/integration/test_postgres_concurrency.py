@@ -149,3 +149,56 @@ def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
     assert saga.step("b").attempts == 1
     kinds = list(OutboxMessage.objects.filter(saga_id=saga.id).values_list("kind", flat=True))
     assert sorted(kinds) == ["compensate", "execute", "execute"]
+
+
+def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
+    """The spec's update_saga_step on a later step locks every step, so it
+    waits for the running one instead of being overwritten by its dispatch."""
+    import time
+
+    from django.db import connection
+
+    from django_saga.processor import Processor
+
+    store = get_store()
+    saga = manager.start(
+        "manual",
+        [
+            Step("a", "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 2}),
+            Step("b", "test.record", "test.undo"),
+        ],
+    )
+    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    b_id = saga.step("b").id
+    meeting = tmp_path / saga.id
+    waited: list[bool] = []
+
+    def someone_waits_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
+
+    def run(i: int) -> None:
+        if i == 0:
+            assert Processor(store).process(body).action == "ack"
+        elif i == 1:
+            wait_for(lambda: (meeting / "a").exists(), 10, "the handler to start")
+            store.update_saga_step(saga.id, b_id, "completed", output={"by": "hand"})
+        else:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not someone_waits_for_a_lock():
+                time.sleep(0.01)
+            waited.append(someone_waits_for_a_lock())
+            (meeting / "manual").touch()
+
+    _in_threads(3, run)
+    assert waited == [True]
+    saga = store.load_saga(saga.id)
+    # The engine's unit committed first (b dispatched); the hand update then
+    # completed b, and with it the saga.
+    assert [(s.status, s.attempts) for s in saga.steps] == [("completed", 1), ("completed", 1)]
+    assert saga.step("b").output == {"by": "hand"}
+    assert saga.state == "completed"
