@@ -467,10 +467,10 @@ class DjangoStore(HandUpdates):
             unit.saga = tables.saga.instance(rows[0][width:], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
             unit.saga = Saga.objects.using(self.using).get(pk=unit.saga.pk)
-        own = unit.step
+        own, pk = unit.step, tables.step.pk_index
         steps = [
             own
-            if own is not None and row[0] == own.pk
+            if own is not None and row[pk] == own.pk
             else tables.step.instance(row[:width], self.using)
             for row in rows
         ]

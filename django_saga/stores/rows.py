@@ -48,6 +48,8 @@ class Table(Generic[M]):
                 self._converters.append((index, converters, column))
         self._updates: dict[tuple[str, ...], str] = {}
         self.pk_column = quote(_column(model._meta.pk))
+        #: Where the primary key is in a row of ``columns``.
+        self.pk_index = self.fields.index(model._meta.pk)
         # PostgreSQL takes several rows as one array per column (``unnest``):
         # as many parameters for 2 rows as for 500, so the driver converts
         # the statement once (it re-parses statements of over 50 parameters

@@ -41,7 +41,7 @@ CONFIRM_TIMEOUT = 30.0
 class _Batch:
     """Messages of one ``publish_then`` call, and what the broker said of each."""
 
-    done: Callable[[list[str], PublishError | None], None]
+    done: Confirmed
     waiting: int
     confirmed: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
