@@ -50,14 +50,6 @@ class Table(Generic[M]):
         self.pk_column = quote(_column(model._meta.pk))
         #: Where the primary key is in a row of ``columns``.
         self.pk_index = self.fields.index(model._meta.pk)
-        # PostgreSQL takes several rows as one array per column (``unnest``):
-        # as many parameters for 2 rows as for 500, so the driver converts
-        # the statement once (it re-parses statements of over 50 parameters
-        # on every call) and one prepared statement serves every row count.
-        self._arrays: str | None = None
-        if connection.vendor == "postgresql":
-            casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in self.fields)
-            self._arrays = f"SELECT * FROM unnest({casts})"
 
     def column(self, name: str) -> str:
         """The quoted, qualified column of field ``name``."""
@@ -106,20 +98,16 @@ class Table(Generic[M]):
     def insert_sql(self, count: int) -> str:
         """``INSERT`` of ``count`` rows of every field."""
         quote = self.connection.ops.quote_name
-        head = f"INSERT INTO {self.name} ({', '.join(quote(_column(f)) for f in self.fields)}) "
-        if count > 1 and self._arrays is not None:
-            return head + self._arrays
         one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        return head + "VALUES " + ", ".join([one] * count)
+        columns = ", ".join(quote(_column(f)) for f in self.fields)
+        return f"INSERT INTO {self.name} ({columns}) VALUES " + ", ".join([one] * count)
 
     def insert_params(self, objs: Sequence[M]) -> list[Any]:
-        rows = [
-            [f.get_db_prep_save(f.pre_save(obj, True), self.connection) for f in self.fields]
+        return [
+            f.get_db_prep_save(f.pre_save(obj, True), self.connection)
             for obj in objs
+            for f in self.fields
         ]
-        if len(rows) > 1 and self._arrays is not None:
-            return [list(column) for column in zip(*rows, strict=True)]
-        return [value for row in rows for value in row]
 
     def mark_saved(self, objs: Sequence[M]) -> None:
         """Leave inserted instances as the ORM would after saving them."""

@@ -115,8 +115,8 @@ def test_start_inserts_rows_the_orm_reads_back_and_the_instances_count_as_saved(
 
 
 def test_rows_inserted_together_read_back_as_the_orm_reads_them(varied_step):
-    """Several rows go as one array per column on PostgreSQL: every kind of
-    value, NULLs in a column of values and columns of nothing but NULLs."""
+    """Several rows in one INSERT: every kind of value, NULLs in a column of
+    values and columns of nothing but NULLs."""
     saga = varied_step.saga
     now = timezone.now()
     varied = SagaStepFactory.build(
