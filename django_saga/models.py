@@ -192,7 +192,13 @@ class Saga(models.Model):
 class SagaStep(models.Model):
     id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
     saga = models.ForeignKey(
-        Saga, on_delete=models.CASCADE, related_name="step_set", verbose_name="saga"
+        Saga,
+        on_delete=models.CASCADE,
+        related_name="step_set",
+        verbose_name="saga",
+        # The unique (saga, position) index serves every lookup by saga: a
+        # second index would cost an entry per row version for nothing.
+        db_index=False,
     )
     position = models.PositiveIntegerField("position", help_text="Order in the saga, from 0.")
     stage = models.PositiveIntegerField(
