@@ -30,20 +30,21 @@ def drop_like_indexes(apps, schema_editor):
 FILLFACTOR = {"SagaStep": 70, "Saga": 80}
 
 
-def leave_room_for_updates(apps, schema_editor):
+def _set_fillfactor(apps, schema_editor, reset):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, percent in FILLFACTOR.items():
         table = schema_editor.quote_name(apps.get_model("django_saga", name)._meta.db_table)
-        schema_editor.execute(f"ALTER TABLE {table} SET (fillfactor = {percent})")
+        option = "RESET (fillfactor)" if reset else f"SET (fillfactor = {percent})"
+        schema_editor.execute(f"ALTER TABLE {table} {option}")
+
+
+def leave_room_for_updates(apps, schema_editor):
+    _set_fillfactor(apps, schema_editor, reset=False)
 
 
 def pack_pages(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in FILLFACTOR:
-        table = schema_editor.quote_name(apps.get_model("django_saga", name)._meta.db_table)
-        schema_editor.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    _set_fillfactor(apps, schema_editor, reset=True)
 
 
 def create_like_indexes(apps, schema_editor):

@@ -429,52 +429,50 @@ class DjangoStore(HandUpdates):
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
         with transaction.atomic(using=self.using):
-            found = self._timed_out_step(step_id) if timed_out else self._lock_step(step_id)
-            if found is None or found.saga_id != saga_id:
-                yield None
-                return
-            unit = DjangoUnit(self, Saga(pk=saga_id), found, fast_path)
+            # One cursor for the whole unit: the lock, the read and the writes.
+            cursor = self.tables().cursor()
             try:
+                found = (
+                    self._timed_out_step(step_id) if timed_out else self._lock_step(cursor, step_id)
+                )
+                if found is None or found.saga_id != saga_id:
+                    yield None
+                    return
                 # Read after the step lock is held: current, whoever held it before.
-                self._load(unit)
-                if (
-                    fast_path
-                    and found.status == StepStatus.STARTED
-                    and unit.saga.state == SagaState.STARTED
-                ):
-                    unit._exclusive = sum(s.stage == found.stage for s in unit.saga.steps) == 1
+                saga, steps = self._read_saga(cursor, saga_id, found)
+                unit = DjangoUnit(self, saga, found, fast_path)
+                unit._cursor = cursor
+                unit._set_steps(steps)
+                running = found.status == StepStatus.STARTED
+                if fast_path and running and saga.state == SagaState.STARTED:
+                    unit._exclusive = sum(s.stage == found.stage for s in steps) == 1
                 yield unit
                 unit.flush()
             finally:
-                unit.close()
+                cursor.close()
 
-    def _lock_step(self, step_id: str) -> SagaStep | None:
+    def _lock_step(self, cursor: Any, step_id: str) -> SagaStep | None:
         """The step row, locked."""
         tables = self.tables()
-        with tables.cursor() as cursor:
-            cursor.execute(tables.lock_step, [step_id])
-            row = cursor.fetchone()
+        cursor.execute(tables.lock_step, [step_id])
+        row = cursor.fetchone()
         return None if row is None else tables.step.instance(row, self.using)
 
-    def _load(self, unit: DjangoUnit) -> None:
-        """Read the unit's saga and all its steps (keeping the unit's own step)."""
+    def _read_saga(self, cursor: Any, saga_id: str, own: SagaStep) -> tuple[Saga, list[SagaStep]]:
+        """The saga and all its steps, ``own`` standing for its own row."""
         tables = self.tables()
-        width = tables.step.width
-        cursor = unit.cursor
-        cursor.execute(tables.saga_with_steps, [unit.saga.pk])
+        width, pk = tables.step.width, tables.step.pk_index
+        cursor.execute(tables.saga_with_steps, [saga_id])
         rows = cursor.fetchall()
         if rows and rows[0][width] is not None:
-            unit.saga = tables.saga.instance(rows[0][width:], self.using)
+            saga = tables.saga.instance(rows[0][width:], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
-            unit.saga = Saga.objects.using(self.using).get(pk=unit.saga.pk)
-        own, pk = unit.step, tables.step.pk_index
+            saga = Saga.objects.using(self.using).get(pk=saga_id)
         steps = [
-            own
-            if own is not None and row[pk] == own.pk
-            else tables.step.instance(row[:width], self.using)
+            own if row[pk] == own.pk else tables.step.instance(row[:width], self.using)
             for row in rows
         ]
-        unit._set_steps(steps)
+        return saga, steps
 
     def _timed_out_step(self, step_id: str) -> SagaStep | None:
         """The step, locked, if still waiting past its timeout by the database's

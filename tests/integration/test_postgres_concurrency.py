@@ -15,6 +15,16 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+def _a_backend_waits_for_a_lock() -> bool:
+    """Whether a connection to the test database is blocked on a row lock."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def _in_threads(count: int, target) -> None:
     barrier = threading.Barrier(count)
     errors: list[BaseException] = []
@@ -106,8 +116,6 @@ def test_siblings_finishing_together_dispatch_the_next_stage_once(tmp_path):
 def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
     """The step's unit writes the saga without locking it first: the operator,
     who locks every step row before the saga's, must wait for it to commit."""
-    from django.db import connection
-
     from django_saga.processor import Processor
 
     store = get_store()
@@ -121,14 +129,6 @@ def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
     body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
     meeting = tmp_path / saga.id
 
-    def operator_is_waiting_for_a_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0] > 0
-
     def run(i: int) -> None:
         if i == 0:  # the engine: its handler waits for the second party
             assert Processor(store).process(body).action == "ack"
@@ -136,7 +136,7 @@ def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
             wait_for(lambda: (meeting / "a").exists(), 10, "the handler to start")
             manager.compensate(saga.id)
         else:  # lets the handler finish once the operator is blocked
-            wait_for(operator_is_waiting_for_a_lock, 10, "the operator to wait for the step")
+            wait_for(_a_backend_waits_for_a_lock, 10, "the operator to wait for the step")
             (meeting / "operator").touch()
 
     _in_threads(3, run)
@@ -156,8 +156,6 @@ def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
     waits for the running one instead of being overwritten by its dispatch."""
     import time
 
-    from django.db import connection
-
     from django_saga.processor import Processor
 
     store = get_store()
@@ -173,14 +171,6 @@ def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
     meeting = tmp_path / saga.id
     waited: list[bool] = []
 
-    def someone_waits_for_a_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0] > 0
-
     def run(i: int) -> None:
         if i == 0:
             assert Processor(store).process(body).action == "ack"
@@ -189,9 +179,9 @@ def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
             store.update_saga_step(saga.id, b_id, "completed", output={"by": "hand"})
         else:
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not someone_waits_for_a_lock():
+            while time.monotonic() < deadline and not _a_backend_waits_for_a_lock():
                 time.sleep(0.01)
-            waited.append(someone_waits_for_a_lock())
+            waited.append(_a_backend_waits_for_a_lock())
             (meeting / "manual").touch()
 
     _in_threads(3, run)

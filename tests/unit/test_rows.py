@@ -76,8 +76,9 @@ def test_a_saga_whose_positions_do_not_start_at_zero_is_still_read():
 
 
 def test_an_unknown_step_reads_as_none():
-    with transaction.atomic():
-        assert DjangoStore()._lock_step("01UNKNOWN0000000000000000") is None
+    store = DjangoStore()
+    with transaction.atomic(), store.tables().cursor() as cursor:
+        assert store._lock_step(cursor, "01UNKNOWN0000000000000000") is None
 
 
 def test_updates_write_what_the_orm_reads_back(varied_step):
