@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -211,8 +213,9 @@ class Statements:
         step, saga = self.step, self.saga
         features = connection.features
         lock = " FOR UPDATE" if features.has_select_for_update else ""
+        # Locks a step and names its saga; the step's row is read with its saga's.
         self.lock_step = (
-            f"SELECT {step.columns} FROM {step.name} WHERE {step.column('id')} = %s{lock}"
+            f"SELECT {step.column('saga')} FROM {step.name} WHERE {step.column('id')} = %s{lock}"
         )
         # A saga's steps in order, the saga's row joined to the first one only
         # (every saga has a step at position 0): one statement, no row repeated.
@@ -310,11 +313,8 @@ class Statements:
         assert kit is not None
         with connection.wrap_database_errors:
             raw = kit.cursor_class(connection.connection)
-            # As Django does for its own cursors: its time zone, if the
-            # connection's loader disagrees.
-            loader = connection.connection.adapters.get_loader(kit.timestamptz, kit.text)
-            if connection.timezone != getattr(loader, "timezone", None):
-                kit.register_tzloader(connection.timezone, raw)
+            # Timestamps in Django's time zone, as its own cursors return them.
+            raw.adapters.register_loader(kit.timestamptz, kit.zoned_loader(connection.timezone))
             return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
 
     def now(self) -> Any:
@@ -325,41 +325,84 @@ class Statements:
         """``moment`` as the outbox's time columns take it."""
         return self._outbox_time.get_db_prep_save(moment, self.connection)
 
-    def mark_sent(self, ids: list[str]) -> tuple[str, list[Any]]:
-        """The statement marking ``ids`` sent, and its id parameters."""
+    def mark_sent(self, ids: list[str], moment: datetime) -> tuple[str, list[Any]]:
+        """The statement marking the rows ``ids`` sent at ``moment``, and its parameters."""
+        at = self.outbox_time(moment)
         if self._arrays:  # one array parameter, whatever the batch size
-            return f"{self._mark_sent} = ANY(%s)", [ids]
-        return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", ids
+            return f"{self._mark_sent} = ANY(%s)", [at, ids]
+        return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", [at, *ids]
 
 
 class _PsycopgKit(NamedTuple):
     cursor_class: Any
-    register_tzloader: Callable[[Any, Any], None]
+    zoned_loader: Callable[[Any], Any]
     timestamptz: int
-    text: Any
 
 
 @functools.cache
 def _psycopg_kit() -> _PsycopgKit | None:
-    """What the prepared cursor needs from psycopg 3, imported once (None without it)."""
+    """What the prepared cursor needs from psycopg 3, made once (None without it)."""
     try:
         import psycopg
-        from django.db.backends.postgresql.psycopg_any import register_tzloader
+        from psycopg import abc
+        from psycopg.adapt import Loader
         from psycopg.pq import Format
     except ImportError:
         return None
 
-    class PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
-        """Prepares every statement but ``NOTIFY`` (which cannot be prepared)."""
+    class PreparingCursor(psycopg.RawCursor):  # type: ignore[type-arg]
+        """Prepares every statement but ``NOTIFY`` (which cannot be prepared).
+
+        Takes Django's ``%s`` placeholders and numbers them once per statement
+        (``_numbered``): psycopg parses a statement at every call unless it is
+        short and has few parameters, and ``start()``'s insert is neither.
+        """
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if "prepare" not in kwargs and isinstance(query, str):
-                kwargs["prepare"] = not query.startswith("NOTIFY")
+            if isinstance(query, str):
+                kwargs.setdefault("prepare", not query.startswith("NOTIFY"))
+                if params is not None:
+                    query = _numbered(query)
             return super().execute(query, params, **kwargs)
 
-    return _PsycopgKit(
-        PreparingCursor, register_tzloader, psycopg.adapters.types["timestamptz"].oid, Format.TEXT
-    )
+    timestamptz = psycopg.adapters.types["timestamptz"].oid
+    # psycopg's own loader: compiled where psycopg's C extension is installed.
+    # Django's loader for its time zone subclasses the pure-Python one, which
+    # costs a few microseconds per value, and a saga read holds dozens.
+    compiled = psycopg.adapters.get_loader(timestamptz, Format.TEXT)
+    assert compiled is not None
+    parse: type[abc.Loader] = compiled
+
+    @functools.cache
+    def zoned_loader(zone: Any) -> type[Loader]:
+        class ZonedTimestamptzLoader(Loader):
+            """psycopg's timestamptz loader, its values put in ``zone`` (None: naive)."""
+
+            timezone = zone
+
+            def __init__(self, oid: int, context: Any = None) -> None:
+                super().__init__(oid, context)
+                self._parse = parse(oid, context).load
+
+            def load(self, data: Any) -> Any:
+                return self._parse(data).replace(tzinfo=zone)
+
+        return ZonedTimestamptzLoader
+
+    return _PsycopgKit(PreparingCursor, zoned_loader, timestamptz)
+
+
+#: Django's placeholder and its escaped percent sign.
+_PLACEHOLDER = re.compile(r"%[s%]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(query: str) -> bytes:
+    """``query`` with PostgreSQL's ``$1, $2, ...`` for Django's ``%s`` (and ``%`` for ``%%``)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(
+        lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", query
+    ).encode()
 
 
 class PostgresListener(OutboxListener):
@@ -432,14 +475,15 @@ class DjangoStore(HandUpdates):
             # One cursor for the whole unit: the lock, the read and the writes.
             cursor = self.tables().cursor()
             try:
-                found = (
+                locked = (
                     self._timed_out_step(step_id) if timed_out else self._lock_step(cursor, step_id)
                 )
-                if found is None or found.saga_id != saga_id:
+                if locked != saga_id:
                     yield None
                     return
                 # Read after the step lock is held: current, whoever held it before.
-                saga, steps = self._read_saga(cursor, saga_id, found)
+                saga, steps = self._read_saga(cursor, saga_id)
+                found = next(s for s in steps if s.pk == step_id)
                 unit = DjangoUnit(self, saga, found, fast_path)
                 unit._cursor = cursor
                 unit._set_steps(steps)
@@ -451,36 +495,32 @@ class DjangoStore(HandUpdates):
             finally:
                 cursor.close()
 
-    def _lock_step(self, cursor: Any, step_id: str) -> SagaStep | None:
-        """The step row, locked."""
-        tables = self.tables()
-        cursor.execute(tables.lock_step, [step_id])
+    def _lock_step(self, cursor: Any, step_id: str) -> str | None:
+        """Lock the step's row; its saga's id (None: no such step)."""
+        cursor.execute(self.tables().lock_step, [step_id])
         row = cursor.fetchone()
-        return None if row is None else tables.step.instance(row, self.using)
+        return None if row is None else row[0]
 
-    def _read_saga(self, cursor: Any, saga_id: str, own: SagaStep) -> tuple[Saga, list[SagaStep]]:
-        """The saga and all its steps, ``own`` standing for its own row."""
+    def _read_saga(self, cursor: Any, saga_id: str) -> tuple[Saga, list[SagaStep]]:
+        """The saga and all its steps, in one statement."""
         tables = self.tables()
-        width, pk = tables.step.width, tables.step.pk_index
+        width = tables.step.width
         cursor.execute(tables.saga_with_steps, [saga_id])
         rows = cursor.fetchall()
         if rows and rows[0][width] is not None:
             saga = tables.saga.instance(rows[0][width:], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
             saga = Saga.objects.using(self.using).get(pk=saga_id)
-        steps = [
-            own if row[pk] == own.pk else tables.step.instance(row[:width], self.using)
-            for row in rows
-        ]
-        return saga, steps
+        return saga, [tables.step.instance(row[:width], self.using) for row in rows]
 
-    def _timed_out_step(self, step_id: str) -> SagaStep | None:
-        """The step, locked, if still waiting past its timeout by the database's
-        clock and not locked by an engine running it right now."""
+    def _timed_out_step(self, step_id: str) -> str | None:
+        """Lock the step if still waiting past its timeout by the database's clock
+        and not locked by an engine running it right now; its saga's id."""
         return (
             SagaStep.objects.using(self.using)
             .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=Now())
             .select_for_update(skip_locked=True)
+            .values_list("saga_id", flat=True)
             .first()
         )
 
@@ -567,10 +607,8 @@ class DjangoStore(HandUpdates):
     def mark_sent(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        tables = self.tables()
         with self.tables().cursor() as cursor:
-            sql, id_params = tables.mark_sent(list(ids))
-            cursor.execute(sql, [tables.outbox_time(clock.now()), *id_params])
+            cursor.execute(*self.tables().mark_sent(list(ids), clock.now()))
 
     def purge_sent(self, older_than: float) -> int:
         cutoff = clock.now() - timedelta(seconds=older_than)

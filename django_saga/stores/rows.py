@@ -48,8 +48,6 @@ class Table(Generic[M]):
                 self._converters.append((index, converters, column))
         self._updates: dict[tuple[str, ...], str] = {}
         self.pk_column = quote(_column(model._meta.pk))
-        #: Where the primary key is in a row of ``columns``.
-        self.pk_index = self.fields.index(model._meta.pk)
 
     def column(self, name: str) -> str:
         """The quoted, qualified column of field ``name``."""

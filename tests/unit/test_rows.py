@@ -5,16 +5,17 @@ Run on SQLite and on PostgreSQL (where the statements are also prepared).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_saga import Step, manager
 from django_saga.models import OutboxMessage, Saga, SagaStep
-from django_saga.stores.django import DjangoStore
+from django_saga.stores.django import DjangoStore, _numbered, _psycopg_kit
 from tests.factories import SagaFactory, SagaStepFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,7 +64,10 @@ def test_a_locked_step_and_its_saga_read_as_the_orm_reads_them(varied_step):
         fields_of(s) for s in SagaStep.objects.filter(saga_id=saga.pk).order_by("position")
     ]
     assert raw.saga is saga and all(s.saga is saga for s in saga.steps)
-    assert raw.timeout_at.tzinfo is not None and saga.created_at.tzinfo is not None
+    # Timestamps in the time zone Django's own cursors give them.
+    orm = SagaStep.objects.get(pk=varied_step.pk)
+    assert raw.timeout_at.tzinfo is not None and raw.timeout_at.tzinfo == orm.timeout_at.tzinfo
+    assert saga.created_at.tzinfo == orm.saga.created_at.tzinfo
     assert not raw._state.adding and raw._state.db == "default"
 
 
@@ -168,3 +172,36 @@ def test_a_saga_of_more_steps_than_one_insert_takes_starts_whole():
     saga = manager.start("long", steps)
     assert SagaStep.objects.filter(saga_id=saga.pk).count() == 3000
     assert manager.get(saga.pk).steps[-1].name == "s2999"
+
+
+def test_prepared_statements_number_djangos_placeholders_once():
+    """PostgreSQL's prepared cursor takes the statements written for Django's
+    placeholders: ``%s`` become ``$1, $2, ...`` in order, ``%%`` a percent sign."""
+    sql = "UPDATE t SET a = %s, b = '100%%' WHERE id = %s AND c LIKE 'x%%'"
+    assert _numbered(sql) == b"UPDATE t SET a = $1, b = '100%' WHERE id = $2 AND c LIKE 'x%'"
+    assert _numbered(sql) is _numbered(sql)  # converted once, then cached
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("zone", [None, UTC, ZoneInfo("Pacific/Chatham")])
+def test_prepared_cursors_give_timestamps_as_djangos_loader_does(zone):
+    """The engine's cursor parses timestamps with psycopg's compiled loader,
+    then puts them in the time zone as Django's own (pure-Python) loader does:
+    the same value, the same tzinfo, naive when the zone is None."""
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    kit = _psycopg_kit()
+    assert kit is not None
+    sql = "SELECT %s::timestamptz, %s::timestamptz"
+    params = [
+        datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC),
+        datetime(1999, 12, 31, tzinfo=UTC),
+    ]
+    with DjangoStore().tables().cursor() as ours, connection.cursor() as django:
+        ours.cursor.adapters.register_loader(kit.timestamptz, kit.zoned_loader(zone))
+        register_tzloader(zone, django.cursor)
+        ours.execute(sql, params)
+        django.execute(sql, params)
+        mine, theirs = ours.fetchone(), django.fetchone()
+    assert mine == theirs
+    assert [v.tzinfo for v in mine] == [v.tzinfo for v in theirs] == [zone, zone]
