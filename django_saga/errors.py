@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class SagaError(Exception):
     """Base class of django-saga's errors."""
@@ -44,4 +46,11 @@ class BrokerUnavailable(SagaError):
 
 
 class PublishError(BrokerUnavailable):
-    """The broker did not confirm a published message."""
+    """The broker did not confirm a published message.
+
+    ``confirmed``: the ids of the same batch's messages it did take, if known.
+    """
+
+    def __init__(self, message: str, confirmed: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.confirmed = list(confirmed)

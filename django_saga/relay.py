@@ -18,7 +18,7 @@ import time
 from django.db import DatabaseError, connections
 
 from .conf import saga_settings
-from .errors import BrokerUnavailable
+from .errors import BrokerUnavailable, PublishError
 from .processor import close_broken_connections
 from .stores import Store
 from .stores.base import OutboxListener, due_times, outbox_written
@@ -118,7 +118,13 @@ class Relay(threading.Thread):
         if claimed:
             if self._connection is None:
                 self._connection = connect(self.broker_url, name="django-saga relay")
-            self._connection.publish(claimed)
+            try:
+                self._connection.publish(claimed)
+            except PublishError as exc:
+                # What the broker took is sent; the rest comes due again
+                # when its lease ends.
+                self.mark_sent_later(exc.confirmed)
+                raise
             # Confirmed: marked sent with the next batch (their lease keeps
             # other relays off them until then).
             self.mark_sent_later([m.id for m in claimed])

@@ -173,8 +173,8 @@ class AmqpConnection(Connection):
             )
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
-        outcome: list[PublishError | None] = []
-        self.publish_then(messages, lambda confirmed, error: outcome.append(error))
+        outcome: list[tuple[list[str], PublishError | None]] = []
+        self.publish_then(messages, lambda confirmed, error: outcome.append((confirmed, error)))
         deadline = time.monotonic() + CONFIRM_TIMEOUT
         while not outcome:
             remaining = deadline - time.monotonic()
@@ -184,8 +184,10 @@ class AmqpConnection(Connection):
                     f"{CONFIRM_TIMEOUT:g}s"
                 )
             self.process_events(min(remaining, 1.0))
-        if outcome[0] is not None:
-            raise outcome[0]
+        confirmed, error = outcome[0]
+        if error is not None:
+            error.confirmed = confirmed
+            raise error
 
     @property
     def unconfirmed(self) -> int:

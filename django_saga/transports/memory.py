@@ -122,12 +122,16 @@ class MemoryConnection(Connection):
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
         self._check_open()
-        for m in messages:
-            self.broker.route(
-                self.topology.exchange,
-                self.topology.queue_for(m.kind),
-                _Message(m.body.encode(), m.id),
-            )
+        for n, m in enumerate(messages):
+            try:
+                self.broker.route(
+                    self.topology.exchange,
+                    self.topology.queue_for(m.kind),
+                    _Message(m.body.encode(), m.id),
+                )
+            except PublishError as exc:
+                exc.confirmed = [taken.id for taken in messages[:n]]
+                raise
 
     def publish_then(self, messages: Sequence[Outgoing], done: Confirmed) -> None:
         self._check_open()

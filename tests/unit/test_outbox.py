@@ -7,6 +7,8 @@ import pytest
 from django_saga import manager
 from django_saga.errors import PublishError
 from django_saga.models import OutboxMessage
+from django_saga.relay import Relay
+from django_saga.stores import get_store
 from django_saga.transports import memory
 from tests.conftest import wait_for
 from tests.helpers import steps, wait_terminal
@@ -50,3 +52,30 @@ def test_messages_the_fast_path_could_not_publish_are_relayed(run_engine, settin
     assert saga.state == "compensated"
     assert [s.status for s in saga.steps] == ["compensated", "failed"]
     assert engine._relay is not None and engine._relay.published == 3
+
+
+class _PartlyRefusingConnection(memory.MemoryConnection):
+    """A relay's connection: the broker takes every message but one saga's."""
+
+    refused_saga = ""
+
+    def publish(self, messages):
+        taken = [m for m in messages if m.saga_id != self.refused_saga]
+        super().publish(taken)
+        if len(taken) < len(messages):
+            raise PublishError("refused (injected)", confirmed=[m.id for m in taken])
+
+
+def test_a_relay_batch_partly_refused_counts_what_the_broker_took_as_sent(monkeypatch):
+    sagas = [manager.start("order", steps(("a", "test.record", ""))) for _ in range(3)]
+    _PartlyRefusingConnection.refused_saga = sagas[1].id
+    connection = _PartlyRefusingConnection("memory://", memory.Topology.from_settings())
+    connection.declare_topology()
+    monkeypatch.setattr("django_saga.relay.connect", lambda url, name: connection)
+    relay = Relay(get_store())
+    with pytest.raises(PublishError):
+        relay.relay_once()
+    relay._flush_sent()
+    unsent = OutboxMessage.objects.filter(sent_at__isnull=True)
+    # The refused one waits for its lease to end; the others are not published again.
+    assert list(unsent.values_list("saga_id", flat=True)) == [sagas[1].id]
