@@ -68,8 +68,8 @@ class _PartlyRefusingConnection(memory.MemoryConnection):
 
 def test_a_relay_batch_partly_refused_counts_what_the_broker_took_as_sent(monkeypatch):
     sagas = [manager.start("order", steps(("a", "test.record", ""))) for _ in range(3)]
-    _PartlyRefusingConnection.refused_saga = sagas[1].id
     connection = _PartlyRefusingConnection("memory://", memory.Topology.from_settings())
+    connection.refused_saga = sagas[1].id
     connection.declare_topology()
     monkeypatch.setattr("django_saga.relay.connect", lambda url, name: connection)
     relay = Relay(get_store())
