@@ -405,16 +405,40 @@ def _numbered(query: str) -> bytes:
     ).encode()
 
 
+#: The advisory lock (per database) of the relay that answers ``NOTIFY``.
+#: Were every engine's relay to listen, each ``start()`` would wake them all
+#: and all but one would claim nothing.
+LISTENER_LOCK = 0x646A616E676F5341
+
+
 class PostgresListener(OutboxListener):
-    """Waits for ``NOTIFY`` from any process, on a connection of its own."""
+    """Waits for ``NOTIFY`` from any process, on a connection of its own, while
+    it holds the listener lock; without it, it waits for this process's writes
+    and tries for the lock again at every wait (the other relays poll, so a
+    row is relayed within ``RELAY_INTERVAL`` whoever holds it).
+    """
 
     def __init__(self, using: str) -> None:
         wrapper = connections[using]
         self._connection = wrapper.get_new_connection(wrapper.get_connection_params())
         self._connection.autocommit = True
-        self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self.listening = False
+        self._try_to_listen()
+
+    def _try_to_listen(self) -> None:
+        (locked,) = self._connection.execute(
+            "SELECT pg_try_advisory_lock(%s)", [LISTENER_LOCK]
+        ).fetchone()
+        if locked:  # held until this connection closes, however it ends
+            self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self.listening = True
 
     def wait(self, timeout: float) -> None:
+        if not self.listening:
+            self._try_to_listen()
+        if not self.listening:
+            super().wait(timeout)
+            return
         for _ in self._connection.notifies(timeout=timeout, stop_after=1):
             pass
         outbox_written.clear()

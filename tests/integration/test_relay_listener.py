@@ -1,0 +1,52 @@
+"""On PostgreSQL one relay per database answers NOTIFY; the others poll.
+
+Were every engine's relay to listen, each start() would wake them all and all
+but one would run a claim that finds nothing: with E engines, E claims per
+wake-up. The listener lock passes on when its holder's connection closes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+
+from django_saga.stores.base import outbox_written
+from django_saga.stores.django import NOTIFY_CHANNEL, DjangoStore
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _notify() -> None:
+    """What start() in another process sends on commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def _seconds(wait, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    wait(timeout)
+    return time.monotonic() - started
+
+
+def test_one_relay_listens_and_another_takes_over_when_it_goes():
+    store = DjangoStore()
+    first, second = store.outbox_listener(), store.outbox_listener()
+    try:
+        assert (first.listening, second.listening) == (True, False)
+        outbox_written.clear()
+        _notify()
+        # The listening relay wakes at once; the other waits for its poll.
+        assert _seconds(first.wait, 5) < 2
+        assert _seconds(second.wait, 0.5) >= 0.45
+        assert not second.listening
+        first.close()
+        # The next wait takes the lock over, and with it the notifications.
+        second.wait(0.01)
+        assert second.listening
+        _notify()
+        assert _seconds(second.wait, 5) < 2
+    finally:
+        first.close()
+        second.close()
