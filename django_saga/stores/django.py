@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
@@ -374,7 +374,12 @@ def _psycopg_kit() -> _PsycopgKit | None:
     parse: type[abc.Loader] = compiled
 
     @functools.cache
-    def zoned_loader(zone: Any) -> type[Loader]:
+    def zoned_loader(zone: Any) -> type[abc.Loader]:
+        if zone is UTC:
+            # Django sets the session's time zone to UTC for this zone, and
+            # psycopg gives UTC values this very tzinfo: nothing to relabel.
+            return parse
+
         class ZonedTimestamptzLoader(Loader):
             """psycopg's timestamptz loader, its values put in ``zone`` (None: naive)."""
 
