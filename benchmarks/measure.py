@@ -543,6 +543,19 @@ def ratios(saga: RunResult, other: RunResult) -> str:
     )
 
 
+def pair_summary(runs: list[list[RunResult]]) -> str:
+    """Each pair's throughput ratio, django-saga / the Celery chain, and their median."""
+    lines = [f"sagas/s in {len(runs)} pairs, django-saga / {runs[0][1].label}:"]
+    ratios = []
+    for n, (saga, celery, *_) in enumerate(runs, 1):
+        a, b = _rate(saga.completed, saga.elapsed), _rate(celery.completed, celery.elapsed)
+        ratios.append(a / b)
+        first = "Celery" if n % 2 == 0 else "django-saga"
+        lines.append(f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}")
+    lines.append(f"median ratio x{statistics.median(ratios):.2f}")
+    return "\n".join(lines)
+
+
 def machine_line() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"machine: {os.cpu_count()} CPUs, load average {load}, Python {sys.version.split()[0]}"

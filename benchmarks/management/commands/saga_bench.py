@@ -2,13 +2,16 @@
 
     python -m django saga_bench --settings benchmarks.settings [--sagas 2000] [--steps 3]
         [--engines 2] [--concurrency 4] [--prefetch 16] [--rate R] [--skip-celery]
-        [--celery-defaults] [--memory] [--profile FILE]
+        [--celery-defaults] [--pairs N] [--memory] [--profile FILE]
 
 It drops and recreates the PostgreSQL database ``--database`` (default
 ``django_saga_bench``), migrates it, measures the SQL of one saga in-process,
 runs the sagas through engine subprocesses, then the same workload as Celery
-chains, and prints one table. Queues are named ``saga-bench-<random>.*`` and
-deleted at the end; the database is left in place.
+chains, and prints one table. With ``--pairs N`` it does that N times on a
+fresh database each time, django-saga first in odd pairs and Celery first in
+even ones, and adds each pair's throughput ratio and their median: on a shared
+machine one pair's ratio is noise as much as figure. Queues are named
+``saga-bench-<random>.*`` and deleted at the end; the database is left in place.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from benchmarks.measure import Workload, machine_line, profile_summary, report, transition_sql
+from benchmarks.measure import (
+    RunResult,
+    Workload,
+    machine_line,
+    pair_summary,
+    profile_summary,
+    report,
+    transition_sql,
+)
 
 DEFAULT_DATABASE = "django_saga_bench"
 MEMORY_SAGAS = 20000
@@ -51,6 +62,12 @@ class Command(BaseCommand):
             "--rate", type=float, help="Sagas started per second (default: at once)."
         )
         parser.add_argument("--skip-celery", action="store_true", help="No Celery baseline.")
+        parser.add_argument(
+            "--pairs",
+            type=int,
+            default=1,
+            help="Runs of both systems, alternating which goes first; prints the median ratio.",
+        )
         parser.add_argument(
             "--celery-defaults",
             action="store_true",
@@ -113,27 +130,56 @@ class Command(BaseCommand):
         self.stdout.write(f"logs: {log_dir}")
         sql = transition_sql(work.steps)
 
-        from benchmarks.sagarun import run_sagas
-
-        self.stdout.write("running django-saga ...")
-        results = [run_sagas(work)]
-        if not (options["skip_celery"] or memory):
-            from benchmarks.celeryrun import run_celery
-
-            flavours = [False, True] if options["celery_defaults"] else [False]
-            for defaults in flavours:
-                self.stdout.write(f"running Celery{' (defaults)' if defaults else ''} ...")
-                results.append(run_celery(work, defaults))
+        with_celery = not (options["skip_celery"] or memory)
+        if options["pairs"] < 1 or (options["pairs"] > 1 and not with_celery):
+            raise CommandError("--pairs takes a count of at least 1, and the Celery baseline")
+        runs: list[list[RunResult]] = []
+        for n in range(options["pairs"]):
+            if n:
+                self._fresh_database(options["database"])
+            runs.append(self._run_pair(work, with_celery, options["celery_defaults"], n % 2 == 1))
+        results = runs[-1]
         connections.close_all()
         self.stdout.write("")
         self.stdout.write(report(work, results, sql, verbose=options["verbosity"] > 1))
+        if len(runs) > 1:
+            self.stdout.write("")
+            self.stdout.write(pair_summary(runs))
         if work.profile is not None:
             self.stdout.write("")
             which = "the thread holding the GIL" if work.profile_gil else "non-idle threads"
             self.stdout.write(f"py-spy profile of engine 0, {which} ({work.profile}):")
             self.stdout.write(profile_summary(work.profile))
-        if any(r.completed < work.sagas for r in results):
+        if any(r.completed < work.sagas for pair in runs for r in pair):
             raise CommandError("not every saga completed (see above)", returncode=1)
+
+    def _run_pair(
+        self, work: Workload, with_celery: bool, celery_defaults: bool, celery_first: bool
+    ) -> list[RunResult]:
+        """django-saga's result, then Celery's (acks late; its defaults too if asked)."""
+        from benchmarks.sagarun import run_sagas
+
+        def saga() -> RunResult:
+            self.stdout.write("running django-saga ...")
+            return run_sagas(work)
+
+        def celery() -> list[RunResult]:
+            if not with_celery:
+                return []
+            from benchmarks.celeryrun import run_celery
+
+            flavours = [False, True] if celery_defaults else [False]
+            results = []
+            for defaults in flavours:
+                self.stdout.write(f"running Celery{' (defaults)' if defaults else ''} ...")
+                results.append(run_celery(work, defaults))
+            return results
+
+        if celery_first:
+            baseline = celery()
+            return [saga(), *baseline]
+        first = saga()
+        return [first, *celery()]
 
     def _fresh_database(self, name: str) -> None:
         """Drop and create ``name``, point the default connection at it, migrate."""
