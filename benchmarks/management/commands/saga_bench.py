@@ -2,7 +2,7 @@
 
     python -m django saga_bench --settings benchmarks.settings [--sagas 2000] [--steps 3]
         [--engines 2] [--concurrency 4] [--prefetch 16] [--rate R] [--skip-celery]
-        [--celery-defaults] [--pairs N] [--memory] [--profile FILE]
+        [--celery-defaults] [--pairs N] [--memory] [--in-process] [--profile FILE]
 
 It drops and recreates the PostgreSQL database ``--database`` (default
 ``django_saga_bench``), migrates it, measures the SQL of one saga in-process,
@@ -12,6 +12,8 @@ fresh database each time, django-saga first in odd pairs and Celery first in
 even ones, and adds each pair's throughput ratio and their median: on a shared
 machine one pair's ratio is noise as much as figure. Queues are named
 ``saga-bench-<random>.*`` and deleted at the end; the database is left in place.
+``--in-process`` runs neither: it measures the CPU of ``start()`` and of a
+step in this process alone (``steploop.py``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ class Command(BaseCommand):
             help="Memory mode: RSS at every 10%% of the sagas; 20000 sagas, 1 engine, no Celery.",
         )
         parser.add_argument(
+            "--in-process",
+            action="store_true",
+            help="CPU per start() and per step in this process: no broker, engines or Celery.",
+        )
+        parser.add_argument(
             "--trace", action="store_true", help="Time the engines' hand-off path in segments."
         )
         parser.add_argument("--profile", type=Path, help="py-spy raw profile of engine 0 to FILE.")
@@ -120,6 +127,12 @@ class Command(BaseCommand):
         if work.sagas < 1 or work.steps < 1 or work.engines < 1:
             raise CommandError("--sagas, --steps and --engines must be at least 1")
         self._fresh_database(options["database"])
+        if options["in_process"]:
+            from benchmarks.steploop import run_step_loop
+
+            self.stdout.write(machine_line())
+            self.stdout.write(run_step_loop(work.sagas, work.steps))
+            return
         rate = f"{work.rate:g}/s" if work.rate else "as fast as possible"
         self.stdout.write(
             f"{work.sagas} sagas x {work.steps} steps, started {rate}; django-saga: "
