@@ -58,9 +58,7 @@ class _Meter:
     def per(self, count: int) -> list[float]:
         """Python CPU, backend CPU and wall in ms, WAL records and bytes, per ``count``."""
         delta = [b - a for a, b in zip(self._start, self._end, strict=True)]
-        return [delta[0] * 1000 / count, delta[1] * 1000 / count, delta[2] * 1000 / count] + [
-            d / count for d in delta[3:]
-        ]
+        return [d * 1000 / count for d in delta[:3]] + [d / count for d in delta[3:]]
 
     def _read(self) -> list[float]:
         backend = self._backend.cpu_times()

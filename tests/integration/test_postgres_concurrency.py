@@ -113,21 +113,27 @@ def test_siblings_finishing_together_dispatch_the_next_stage_once(tmp_path):
         assert len(dispatches) == 1
 
 
-def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
-    """The step's unit writes the saga without locking it first: the operator,
-    who locks every step row before the saga's, must wait for it to commit."""
-    from django_saga.processor import Processor
-
-    store = get_store()
+def _held_at_a_barrier(name: str, tmp_path):  # type: ignore[no-untyped-def]
+    """A saga of two steps whose first handler waits at a barrier for a second
+    party: the saga, its first message, and the barrier's meeting directory."""
     saga = manager.start(
-        "operator",
+        name,
         [
             Step("a", "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 2}),
             Step("b", "test.record", "test.undo"),
         ],
     )
     body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
-    meeting = tmp_path / saga.id
+    return saga, body, tmp_path / saga.id
+
+
+def test_an_operator_waits_for_a_running_step_alone_in_its_stage(tmp_path):
+    """The step's unit writes the saga without locking it first: the operator,
+    who locks every step row before the saga's, must wait for it to commit."""
+    from django_saga.processor import Processor
+
+    store = get_store()
+    saga, body, meeting = _held_at_a_barrier("operator", tmp_path)
 
     def run(i: int) -> None:
         if i == 0:  # the engine: its handler waits for the second party
@@ -159,16 +165,8 @@ def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
     from django_saga.processor import Processor
 
     store = get_store()
-    saga = manager.start(
-        "manual",
-        [
-            Step("a", "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 2}),
-            Step("b", "test.record", "test.undo"),
-        ],
-    )
-    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    saga, body, meeting = _held_at_a_barrier("manual", tmp_path)
     b_id = saga.step("b").id
-    meeting = tmp_path / saga.id
     waited: list[bool] = []
 
     def run(i: int) -> None:
