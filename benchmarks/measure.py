@@ -545,13 +545,20 @@ def ratios(saga: RunResult, other: RunResult) -> str:
 
 def pair_summary(runs: list[list[RunResult]]) -> str:
     """Each pair's throughput ratio, django-saga / the Celery chain, and their median."""
-    lines = [f"sagas/s in {len(runs)} pairs, django-saga / {runs[0][1].label}:"]
+    lines = [
+        f"sagas/s in {len(runs)} pairs, django-saga / {runs[0][1].label} "
+        "(and each one's worker, PostgreSQL CPU ms per step):"
+    ]
     ratios = []
     for n, (saga, celery, *_) in enumerate(runs, 1):
         a, b = _rate(saga.completed, saga.elapsed), _rate(celery.completed, celery.elapsed)
         ratios.append(a / b)
         first = "Celery" if n % 2 == 0 else "django-saga"
-        lines.append(f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}")
+        cpu = " vs ".join(
+            f"{_per_step(_ms(r.cpu_seconds), r)}, {_per_step(_ms(r.pg_cpu_seconds), r)}"
+            for r in (saga, celery)
+        )
+        lines.append(f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}   ({cpu})")
     lines.append(f"median ratio x{statistics.median(ratios):.2f}")
     return "\n".join(lines)
 

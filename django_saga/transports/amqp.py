@@ -10,12 +10,18 @@ matched to them as they arrive. ``BlockingChannel.confirm_delivery`` would
 instead wait a broker round trip, a disk write, for every single message,
 and the engine's I/O thread would do nothing else meanwhile. The confirm
 mode is therefore turned on at the asynchronous channel under the blocking
-one (pika's ``BlockingChannel._impl``), the one place this module leaves
-pika's public API.
+one (pika's ``BlockingChannel._impl``), the one private pika attribute this
+module uses.
+
+Work asked of the connection while ``process_events`` dispatches (the
+engine's finished steps) is sent when the dispatch ends, in one write:
+publishes are queued on that asynchronous channel, and acks are merged into
+one ``multiple`` ack for every tag below the lowest delivery still unsettled.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +89,12 @@ class AmqpConnection(Connection):
         self._returned: set[str] = set()
         self._settled: list[_Batch] = []
         self._settle_scheduled = False
+        # Consumed deliveries not yet acked or rejected, and the acks asked for
+        # during the current dispatch (sent when it ends, see _flush_acks).
+        self._unsettled: set[int] = set()
+        self._acks: list[int] = []
+        self._dispatching = False
+        self._queued = False  # publishes written during a dispatch, not yet sent
         self._guard(self._confirm_mode)
 
     def _confirm_mode(self) -> None:
@@ -130,6 +142,7 @@ class AmqpConnection(Connection):
         self._channel.basic_qos(prefetch_count=prefetch)
 
         def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            self._unsettled.add(method.delivery_tag)
             on_message(
                 Delivery(
                     tag=method.delivery_tag,
@@ -207,10 +220,14 @@ class AmqpConnection(Connection):
         # broker sent, and its confirm may be among it.
         self._published += 1
         self._unconfirmed[self._published] = (batch, message_id)
+        # During a dispatch the frame is only queued (pika's asynchronous
+        # channel): the acks sent when the dispatch ends carry it out too.
+        channel = self._channel._impl if self._dispatching else self._channel
         try:
-            self._channel.basic_publish(
+            channel.basic_publish(
                 exchange, routing_key, body, properties=properties, mandatory=mandatory
             )
+            self._queued = self._dispatching
         except (pika.exceptions.AMQPError, OSError) as exc:
             # The connection is gone: no confirm will come for this batch.
             del self._unconfirmed[self._published]
@@ -258,9 +275,30 @@ class AmqpConnection(Connection):
             batch.done(batch.confirmed, error)
 
     def ack(self, delivery: Delivery) -> None:
-        self._guard(lambda: self._channel.basic_ack(delivery.tag))
+        self._acks.append(delivery.tag)
+        if not self._dispatching:
+            self._guard(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        """Send the acks asked for: one ``multiple`` ack for those below every
+        delivery still unsettled, one each for the rest.
+
+        A ``multiple`` ack covers every unsettled tag up to its own, so it
+        must not reach past a delivery still being worked on, nor one held
+        back until the dead-letter queue confirms it.
+        """
+        tags = sorted(self._acks)
+        self._acks = []
+        self._unsettled.difference_update(tags)
+        lowest = min(self._unsettled, default=None)
+        below = len(tags) if lowest is None else bisect.bisect_left(tags, lowest)
+        if below:
+            self._channel.basic_ack(tags[below - 1], multiple=below > 1)
+        for tag in tags[below:]:
+            self._channel.basic_ack(tag)
 
     def reject(self, delivery: Delivery, requeue: bool) -> None:
+        self._unsettled.discard(delivery.tag)
         self._guard(lambda: self._channel.basic_reject(delivery.tag, requeue=requeue))
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
@@ -296,7 +334,19 @@ class AmqpConnection(Connection):
             raise
 
     def process_events(self, time_limit: float) -> None:
-        self._guard(lambda: self._connection.process_data_events(time_limit=time_limit))
+        self._dispatching = True
+        try:
+            self._guard(lambda: self._connection.process_data_events(time_limit=time_limit))
+        except BrokerUnavailable:
+            self._acks = []  # the channel is gone: the broker redelivers them
+            raise
+        finally:
+            self._dispatching = False
+        if self._acks:
+            self._guard(self._flush_acks)  # publishes queued meanwhile go first
+        elif self._queued:
+            self._guard(lambda: self._connection.process_data_events(time_limit=0))
+        self._queued = False
 
     def call_threadsafe(self, fn: Callable[[], None]) -> None:
         self._guard(lambda: self._connection.add_callback_threadsafe(fn))

@@ -103,7 +103,9 @@ class Connection(ABC):
         return 0
 
     @abstractmethod
-    def ack(self, delivery: Delivery) -> None: ...
+    def ack(self, delivery: Delivery) -> None:
+        """Settle ``delivery`` as done; asked for during ``process_events``, it
+        may go out when that returns, together with others."""
 
     @abstractmethod
     def reject(self, delivery: Delivery, requeue: bool) -> None: ...
