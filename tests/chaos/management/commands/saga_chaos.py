@@ -66,7 +66,9 @@ class Command(BaseCommand):
             help="PostgreSQL database to DROP, recreate and use.",
         )
         parser.add_argument(
-            "--broker-url", default=None, help=f"RabbitMQ URL (default {DEFAULT_BROKER})."
+            "--broker-url",
+            default=None,
+            help=f"RabbitMQ URL (default {DEFAULT_BROKER.replace('%', '%%')}).",
         )
         parser.add_argument(
             "--log-dir", type=Path, help="Where engine logs go (default: a temp dir)."
