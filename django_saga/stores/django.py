@@ -312,7 +312,14 @@ class Statements:
         kit = _psycopg_kit()
         assert kit is not None
         with connection.wrap_database_errors:
-            raw = kit.cursor_class(connection.connection)
+            link = connection.connection
+            if link.prepare_threshold is None:
+                # Django turns psycopg's preparing off this way, and psycopg
+                # then ignores prepare=True too. A count no statement reaches
+                # prepares the statements above, which ask for it, and still
+                # none of Django's own.
+                link.prepare_threshold = _ONLY_WHEN_ASKED
+            raw = kit.cursor_class(link)
             # Timestamps in Django's time zone, as its own cursors return them.
             raw.adapters.register_loader(kit.timestamptz, kit.zoned_loader(connection.timezone))
             return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
@@ -365,6 +372,12 @@ def _psycopg_kit() -> _PsycopgKit | None:
                     query = _numbered(query)
             return super().execute(query, params, **kwargs)
 
+        def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
+            # psycopg keeps the query object only when it sends the text, and
+            # Django's query log (DEBUG, CaptureQueriesContext) reads the SQL there.
+            self._query = pgq
+            super()._send_query_prepared(name, pgq, **kwargs)
+
     timestamptz = psycopg.adapters.types["timestamptz"].oid
     # psycopg's own loader: compiled where psycopg's C extension is installed.
     # Django's loader for its time zone subclasses the pure-Python one, which
@@ -396,6 +409,10 @@ def _psycopg_kit() -> _PsycopgKit | None:
 
     return _PsycopgKit(PreparingCursor, zoned_loader, timestamptz)
 
+
+#: psycopg's ``prepare_threshold`` for Django's connections that had none:
+#: prepare a statement only when the cursor asks (``prepare=True``).
+_ONLY_WHEN_ASKED = 2**62
 
 #: Django's placeholder and its escaped percent sign.
 _PLACEHOLDER = re.compile(r"%[s%]")
