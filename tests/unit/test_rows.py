@@ -190,9 +190,11 @@ def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not(v
     turns it back on for its own statements alone."""
     store = DjangoStore()
     for _ in range(2):  # the second time round: the statements prepared before
-        with CaptureQueriesContext(connection) as logged:
-            with store.open_step(varied_step.saga_id, varied_step.pk) as unit:
-                assert unit is not None and unit.step is not None
+        with (
+            CaptureQueriesContext(connection) as logged,
+            store.open_step(varied_step.saga_id, varied_step.pk) as unit,
+        ):
+            assert unit is not None and unit.step is not None
         assert Saga.objects.filter(pk=varied_step.saga_id).exists()
     # Django's query log still shows what ran (psycopg keeps no text for it).
     assert any("FOR UPDATE" in (query["sql"] or "") for query in logged.captured_queries)
