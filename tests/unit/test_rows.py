@@ -208,6 +208,19 @@ def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not(v
 
 
 @pytest.mark.postgres
+def test_prepared_statements_off_leaves_nothing_prepared(varied_step, settings):
+    """``PREPARED_STATEMENTS = False`` (behind a pooler that cannot keep them):
+    the engine's statements run unprepared, on Django's own cursors."""
+    settings.SAGA = {**settings.SAGA, "PREPARED_STATEMENTS": False}
+    connection.close()  # a session of its own: nothing prepared by earlier tests
+    with DjangoStore().open_step(varied_step.saga_id, varied_step.pk) as unit:
+        assert unit is not None and unit.step is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("zone", [None, UTC, ZoneInfo("Pacific/Chatham")])
 def test_prepared_cursors_give_timestamps_as_djangos_loader_does(zone):
     """The engine's cursor parses timestamps with psycopg's compiled loader,
