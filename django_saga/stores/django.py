@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep, StepStatus
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 from .rows import INSERT_BATCH, Table
+
+logger = logging.getLogger(__name__)
 
 #: Sets a step's cached saga without a query.
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
@@ -320,9 +323,26 @@ class Statements:
                 # none of Django's own.
                 link.prepare_threshold = _ONLY_WHEN_ASKED
             raw = kit.cursor_class(link)
+            raw.statements = self
             # Timestamps in Django's time zone, as its own cursors return them.
             raw.adapters.register_loader(kit.timestamptz, kit.zoned_loader(connection.timezone))
             return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+
+    def stop_preparing(self, error: Exception) -> None:
+        """Go on without prepared statements: PostgreSQL lost one this process
+        prepared, or already had one of its name, as behind a pooler that
+        hands each transaction to any server connection."""
+        if self.prepared:
+            self.prepared = False
+            logger.error(
+                "PostgreSQL (database %r) lost django-saga's prepared statements (%s): "
+                "a connection pooler that cannot keep them, such as PgBouncer in "
+                "transaction mode before 1.21 or without max_prepared_statements? "
+                "This process goes on without them; set SAGA['PREPARED_STATEMENTS'] "
+                "= False for that database to say so.",
+                self.alias,
+                error,
+            )
 
     def now(self) -> Any:
         """The time as the saga's ``updated_at`` column takes it."""
@@ -351,7 +371,7 @@ def _psycopg_kit() -> _PsycopgKit | None:
     """What the prepared cursor needs from psycopg 3, made once (None without it)."""
     try:
         import psycopg
-        from psycopg import abc
+        from psycopg import abc, errors
         from psycopg.adapt import Loader
         from psycopg.pq import Format
     except ImportError:
@@ -365,12 +385,22 @@ def _psycopg_kit() -> _PsycopgKit | None:
         short and has few parameters, and ``start()``'s insert is neither.
         """
 
+        #: The statements this cursor runs, told when PostgreSQL loses one.
+        statements: Statements | None = None
+
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if isinstance(query, str):
                 kwargs.setdefault("prepare", not query.startswith("NOTIFY"))
                 if params is not None:
                     query = _numbered(query)
-            return super().execute(query, params, **kwargs)
+            try:
+                return super().execute(query, params, **kwargs)
+            except (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement) as exc:
+                if self.statements is not None:
+                    self.statements.stop_preparing(exc)
+                # An OperationalError: the engine retries the message on a new
+                # connection, where this process no longer prepares.
+                raise psycopg.OperationalError(f"prepared statement lost: {exc}") from exc
 
         def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
             # psycopg keeps the query object only when it sends the text, and

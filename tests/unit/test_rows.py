@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_saga import Step, manager
@@ -181,43 +180,6 @@ def test_prepared_statements_number_djangos_placeholders_once():
     sql = "UPDATE t SET a = %s, b = '100%%' WHERE id = %s AND c LIKE 'x%%'"
     assert _numbered(sql) == b"UPDATE t SET a = $1, b = '100%' WHERE id = $2 AND c LIKE 'x%'"
     assert _numbered(sql) is _numbered(sql)  # converted once, then cached
-
-
-@pytest.mark.postgres
-def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not(varied_step):
-    """Django connects with psycopg's preparing turned off, which makes psycopg
-    ignore the engine cursor's ``prepare=True`` as well: the engine's cursor
-    turns it back on for its own statements alone."""
-    store = DjangoStore()
-    for _ in range(2):  # the second time round: the statements prepared before
-        with (
-            CaptureQueriesContext(connection) as logged,
-            store.open_step(varied_step.saga_id, varied_step.pk) as unit,
-        ):
-            assert unit is not None and unit.step is not None
-        assert Saga.objects.filter(pk=varied_step.saga_id).exists()
-    # Django's query log still shows what ran (psycopg keeps no text for it).
-    assert any("FOR UPDATE" in (query["sql"] or "") for query in logged.captured_queries)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [statement for (statement,) in cursor.fetchall()]
-    lock = [s for s in prepared if s.startswith('SELECT "django_saga_sagastep"."saga_id"')]
-    assert len(lock) == 1 and "FOR UPDATE" in lock[0]
-    assert any('"django_saga_sagastep"."position"' in s for s in prepared)  # the saga read
-    assert not any("LIMIT 1" in s for s in prepared)  # the ORM's exists()
-
-
-@pytest.mark.postgres
-def test_prepared_statements_off_leaves_nothing_prepared(varied_step, settings):
-    """``PREPARED_STATEMENTS = False`` (behind a pooler that cannot keep them):
-    the engine's statements run unprepared, on Django's own cursors."""
-    settings.SAGA = {**settings.SAGA, "PREPARED_STATEMENTS": False}
-    connection.close()  # a session of its own: nothing prepared by earlier tests
-    with DjangoStore().open_step(varied_step.saga_id, varied_step.pk) as unit:
-        assert unit is not None and unit.step is not None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-        assert cursor.fetchone() == (0,)
 
 
 @pytest.mark.postgres

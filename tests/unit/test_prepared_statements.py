@@ -1,0 +1,93 @@
+"""PostgreSQL prepares the engine's statements, and only those, once per
+connection; a pooler that loses them costs no saga (PostgreSQL only)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_saga import Step, manager
+from django_saga.models import OutboxMessage, Saga, SagaState
+from django_saga.processor import Processor
+from django_saga.stores import get_store
+from django_saga.stores.django import DjangoStore
+from tests.factories import SagaStepFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _prepared() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not():
+    """Django connects with psycopg's preparing turned off, which makes psycopg
+    ignore the engine cursor's ``prepare=True`` as well: the engine's cursor
+    turns it back on for its own statements alone."""
+    step = SagaStepFactory(position=0)
+    store = DjangoStore()
+    for _ in range(2):  # the second time round: the statements prepared before
+        with (
+            CaptureQueriesContext(connection) as logged,
+            store.open_step(step.saga_id, step.pk) as unit,
+        ):
+            assert unit is not None and unit.step is not None
+        assert Saga.objects.filter(pk=step.saga_id).exists()  # one of Django's own
+    # Django's query log still shows what ran (psycopg keeps no text for it).
+    assert any("FOR UPDATE" in (query["sql"] or "") for query in logged.captured_queries)
+    prepared = _prepared()
+    lock = [s for s in prepared if s.startswith('SELECT "django_saga_sagastep"."saga_id"')]
+    assert len(lock) == 1 and "FOR UPDATE" in lock[0]
+    assert any('"django_saga_sagastep"."position"' in s for s in prepared)  # the saga read
+    assert not any("LIMIT 1" in s for s in prepared)  # the ORM's exists()
+
+
+def test_prepared_statements_off_leaves_nothing_prepared(settings):
+    """``PREPARED_STATEMENTS = False`` (behind a pooler that cannot keep them):
+    the engine's statements run unprepared, on Django's own cursors."""
+    settings.SAGA = {**settings.SAGA, "PREPARED_STATEMENTS": False}
+    step = SagaStepFactory(position=0)
+    connection.close()  # a session of its own: nothing prepared by earlier tests
+    with DjangoStore().open_step(step.saga_id, step.pk) as unit:
+        assert unit is not None and unit.step is not None
+    assert _prepared() == []
+
+
+def _lose_them_all() -> None:
+    """What a pooler does when the next transaction lands on another server
+    connection: the statements psycopg prepared are not there."""
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
+
+
+def _take_the_first_name() -> None:
+    """... or on one where another client prepared under the same name."""
+    connection.close()
+    connection.ensure_connection()
+    connection.connection.pgconn.exec_(b"PREPARE _pg3_0 AS SELECT 1")
+
+
+@pytest.mark.parametrize("pooler", [_lose_them_all, _take_the_first_name])
+def test_a_pooler_that_loses_prepared_statements_costs_no_saga(pooler, settings, caplog):
+    """The step still runs, once; the process goes on unprepared and says
+    which setting tells it so from the start."""
+    settings.SAGA = {**settings.SAGA}  # a store of this test's own
+    store = get_store()
+    processor = Processor(store)
+    first = manager.start("pooled", [Step("a", "test.pid", ""), Step("b", "test.pid", "")])
+    body = OutboxMessage.objects.get(saga_id=first.pk).body.encode()
+    with store.open_step(first.pk, first.steps[0].pk):  # the statements prepared
+        pass
+    pooler()
+    with caplog.at_level(logging.ERROR, logger="django_saga"):
+        result = processor.process(body)
+    assert result.action == "ack" and len(result.outgoing) == 1
+    (error,) = [r for r in caplog.records if "PREPARED_STATEMENTS" in r.getMessage()]
+    assert "pooler" in error.getMessage()
+    processor.process(result.outgoing[0].body.encode())
+    assert manager.get(first.pk).state == SagaState.COMPLETED
+    assert _prepared() == []  # the new connection prepares nothing
