@@ -15,6 +15,7 @@ from django_saga.processor import Processor
 from django_saga.stores import get_store
 from django_saga.stores.django import DjangoStore
 from tests.factories import SagaStepFactory
+from tests.testapp.models import Ledger
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -90,4 +91,6 @@ def test_a_pooler_that_loses_prepared_statements_costs_no_saga(pooler, settings,
     assert "pooler" in error.getMessage()
     processor.process(result.outgoing[0].body.encode())
     assert manager.get(first.pk).state == SagaState.COMPLETED
+    done = Ledger.objects.filter(step_id__in=[s.pk for s in first.steps])
+    assert sorted(done.values_list("action", flat=True)) == ["do:a", "do:b"]  # each once
     assert _prepared() == []  # the new connection prepares nothing
