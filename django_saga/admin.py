@@ -4,6 +4,12 @@ The "Compensate" and "Retry compensation" actions need the
 ``django_saga.compensate_saga`` and ``django_saga.retry_saga_compensation``
 permissions; each saga whose state does not allow the action is named in a
 message, and the others are handed to the manager one by one.
+
+Deleting is refused for whatever the engine still depends on: a saga may be
+deleted only once it is ``completed`` or ``compensated`` (a ``failed`` or
+``compensation_failed`` saga still has steps to undo), one at a time; an
+outbox row only once the broker has confirmed it (an unsent row is the only
+record of a message a saga waits for).
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from .errors import InvalidStateTransition, SagaNotFound
-from .models import OutboxMessage, Saga, SagaStep
+from .models import TERMINAL_STATES, OutboxMessage, Saga, SagaStep
 from .views import (
     COMPENSATE,
     RETRY_COMPENSATION,
@@ -74,8 +81,22 @@ class ReadOnlyMixin:
         return False
 
 
+#: Steps the saga's change page lists; a longer saga links to the console for the rest.
+INLINE_STEPS = 50
+
+
+class FirstStepsFormSet(BaseInlineFormSet):
+    """The saga's first ``INLINE_STEPS`` steps only: a page for 10,000 would take seconds."""
+
+    def get_queryset(self) -> QuerySet[SagaStep]:
+        if not hasattr(self, "_first_steps"):
+            self._first_steps = super().get_queryset()[:INLINE_STEPS]
+        return self._first_steps
+
+
 class SagaStepInline(ReadOnlyMixin, admin.TabularInline):
     model = SagaStep
+    formset = FirstStepsFormSet
     extra = 0
     can_delete = False
     ordering = ("position",)
@@ -140,7 +161,14 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_per_page = 50
     actions = ["compensate_sagas", "retry_saga_compensations"]
     fieldsets = (
-        (None, {"fields": ("id", "name", "state_badge", "progress", "duration", "console")}),
+        (
+            None,
+            {
+                "fields": ("id", "name", "state_badge", "progress", "duration", "console"),
+                "description": f"The steps below are the first {INLINE_STEPS}; "
+                "the console shows every step.",
+            },
+        ),
         ("Definition", {"fields": ("definition", "version")}),
         ("What went wrong", {"fields": ("error",)}),
         ("Context", {"fields": ("context_json",)}),
@@ -163,7 +191,9 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return actions
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_active():
+        # Only a saga that has nothing left to do or undo; never in bulk
+        # (delete_selected is removed above).
+        if obj is not None and obj.state not in TERMINAL_STATES:
             return False
         return bool(super().has_delete_permission(request, obj))
 
@@ -254,3 +284,14 @@ class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     list_select_related = ("saga",)
     readonly_fields = ("id", "saga", "kind", "body", "created_at", "available_at", "sent_at")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # A bulk delete could take unsent rows with it; sent ones are purged anyway.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.sent_at is None:
+            return False  # the only record of a message some saga waits for
+        return bool(super().has_delete_permission(request, obj))

@@ -7,12 +7,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import clock, flow
+from . import clock, flow, validation
 from .conf import saga_settings
-from .definition import Declared, SagaDefinition, Step, normalise_steps, to_json
+from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
 from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError
-from .models import Saga, SagaStep, StepStatus
+from .models import SAGA_ID_MAX_CHARS, Saga, SagaStep, StepStatus
 from .registry import registry
 from .stores import Store, get_store
 
@@ -80,20 +80,20 @@ class Manager:
         deadline: datetime | timedelta | float | None,
         origin: tuple[str, str] = ("", ""),
     ) -> Saga:
-        if not isinstance(name, str) or not name.strip():
-            raise SagaDefinitionError(f"A saga needs a non-empty name, got {name!r}")
+        validation.text(name, "The saga's name", validation.NAME_MAX_CHARS)
         declared = normalise_steps(steps)
         if context is not None and not isinstance(context, Mapping):
             raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
-        saga_context = to_json(dict(context or {}), f"Context of saga {name!r}")
+        saga_context = validation.to_json(dict(context or {}), f"Context of saga {name!r}")
         if saga_settings.CHECK_HANDLERS_ON_START:
             _check_handlers([staged.step for staged in declared])
+        timeouts = [_timeout(staged.step) for staged in declared]
         saga = Saga(
             name=name,
             context=saga_context,
-            deadline_at=_deadline(deadline),
-            definition=origin[0],
-            version=origin[1],
+            deadline_at=validation.when(deadline, "deadline", clock.now()),
+            definition=validation.text(origin[0], "The definition's path", 300, blank=True),
+            version=validation.text(origin[1], "The definition's version", 50, blank=True),
         )
         records = [
             SagaStep(
@@ -104,7 +104,7 @@ class Manager:
                 action=staged.step.action,
                 compensation=staged.step.compensation,
                 input=staged.step.input,
-                timeout=_timeout(staged.step),
+                timeout=timeouts[position],
             )
             for position, staged in enumerate(declared)
         ]
@@ -114,7 +114,7 @@ class Manager:
 
     def get(self, saga_id: str) -> Saga:
         """The saga with its steps; raises ``SagaNotFound``."""
-        return self.store.load_saga(saga_id)
+        return self.store.load_saga(_saga_id(saga_id))
 
     def list_active(self) -> list[Saga]:
         """Sagas still moving: ``started`` or ``compensating``."""
@@ -127,31 +127,43 @@ class Manager:
         on a ``compensated`` saga it raises ``InvalidStateTransition``; on a
         ``compensation_failed`` one it retries the failed compensations.
         """
-        with self.store.open_saga(saga_id) as unit:
+        with self.store.open_saga(_saga_id(saga_id)) as unit:
             flow.request_compensation(unit)
         return self.get(saga_id)
 
     def retry_compensation(self, saga_id: str) -> Saga:
         """Retry the compensations of a saga in ``compensation_failed``."""
-        with self.store.open_saga(saga_id) as unit:
+        with self.store.open_saga(_saga_id(saga_id)) as unit:
             flow.resume_compensation(unit)
         return self.get(saga_id)
 
     # -- steps completed from outside --------------------------------------
     def complete_step(
-        self, saga_id: str, step: str, output: Mapping[str, Any] | None = None
+        self,
+        saga_id: str,
+        step: str,
+        output: Mapping[str, Any] | None = None,
+        *,
+        attempt: int | None = None,
     ) -> Saga:
         """Complete a ``waiting`` step (by id or name), ``output`` merged into its own.
 
-        Repeating a completion already recorded changes nothing; a step that
-        is not waiting raises ``StepNotWaiting``.
+        ``attempt`` (the ``step.attempts`` the handler saw) makes sure the
+        result answers the attempt that waits, not an earlier one retried
+        since. Repeating a completion already recorded changes nothing; a step
+        that is not waiting raises ``StepNotWaiting``, a result for another
+        attempt ``StaleResult``.
         """
-        self.record_outside_result(saga_id, step, StepStatus.COMPLETED, output=output)
+        self.record_outside_result(
+            saga_id, step, StepStatus.COMPLETED, output=output, attempt=attempt
+        )
         return self.get(saga_id)
 
-    def fail_step(self, saga_id: str, step: str, error: str = "") -> Saga:
+    def fail_step(
+        self, saga_id: str, step: str, error: str = "", *, attempt: int | None = None
+    ) -> Saga:
         """Fail a ``waiting`` step (by id or name): the saga compensates as for any failure."""
-        self.record_outside_result(saga_id, step, StepStatus.FAILED, error=error)
+        self.record_outside_result(saga_id, step, StepStatus.FAILED, error=error, attempt=attempt)
         return self.get(saga_id)
 
     def record_outside_result(
@@ -161,25 +173,32 @@ class Manager:
         outcome: str,
         output: Mapping[str, Any] | None = None,
         error: str = "",
+        attempt: int | None = None,
     ) -> bool:
-        """Record ``completed`` or ``failed`` for a waiting step; False for a repeat."""
+        """Record ``completed`` or ``failed`` for a waiting step; False for a repeat.
+
+        Everything is checked before the step is locked: a refusal writes nothing.
+        """
         if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
             raise SagaDefinitionError(f"status must be 'completed' or 'failed', got {outcome!r}")
         if output is not None and not isinstance(output, Mapping):
             raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
-        if not isinstance(error, str):
-            raise SagaDefinitionError(f"error must be a string, got {type(error).__name__}")
-        data = to_json(dict(output or {}), f"output of step {step!r}")
+        validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
+        if attempt is not None and (
+            isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
+        ):
+            raise SagaDefinitionError(f"attempt must be a positive integer, got {attempt!r}")
+        data = validation.to_json(dict(output or {}), "output")
         step_id = self._step_id(saga_id, step)
         with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
-            return flow.outside_result(unit, unit.step, outcome, data, error)
+            return flow.outside_result(unit, unit.step, outcome, data, error, attempt)
 
     def _step_id(self, saga_id: str, step: str) -> str:
         """The id of the step named or identified by ``step``."""
-        if not isinstance(step, str) or not step:
-            raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
+        if not _plausible(step, validation.NAME_MAX_CHARS):
+            raise SagaNotFound(f"No step {_shown(step)} in saga {_shown(saga_id)}")
         for candidate in self.get(saga_id).steps:
             if step in (candidate.pk, candidate.name):
                 return candidate.pk
@@ -213,28 +232,42 @@ class Manager:
 
 
 def _timeout(step: Step) -> float | None:
-    """The step's own timeout, else its handler's, else the project default."""
+    """The step's own timeout, else its handler's, else the project default.
+
+    Each is checked where it is declared (the step in ``normalise_steps``, the
+    handler's at registration); the setting is checked here too, since a
+    project may start sagas without running the system checks.
+    """
     if step.timeout is not None:
         return float(step.timeout)
     if registry.has("step", step.action):
         handler_timeout = registry.spec("step", step.action).timeout
         if handler_timeout is not None:
             return float(handler_timeout)
-    default = saga_settings.STEP_TIMEOUT
-    return None if default is None else float(default)
+    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
 
 
-def _deadline(deadline: datetime | timedelta | float | None) -> datetime | None:
-    if deadline is None or isinstance(deadline, datetime):
-        return deadline
-    if isinstance(deadline, bool) or not isinstance(deadline, timedelta | int | float):
-        raise SagaDefinitionError(
-            f"deadline must be a datetime, a timedelta or seconds, got {deadline!r}"
-        )
-    seconds = deadline.total_seconds() if isinstance(deadline, timedelta) else deadline
-    if seconds <= 0:
-        raise SagaDefinitionError(f"deadline must lie in the future, got {deadline!r}")
-    return clock.now() + timedelta(seconds=seconds)
+def _plausible(value: Any, max_chars: int) -> bool:
+    """Whether ``value`` could be an id or name at all: a string a column can hold."""
+    if not isinstance(value, str):
+        return False
+    return 0 < len(value) <= max_chars and "\x00" not in value
+
+
+def _saga_id(value: Any) -> str:
+    """``value`` if some saga could have it as its id; else ``SagaNotFound`` at once.
+
+    A string no id column can hold (too long, a NUL character) would make
+    PostgreSQL raise a data error instead of finding nothing.
+    """
+    if not _plausible(value, SAGA_ID_MAX_CHARS):
+        raise SagaNotFound(f"No saga with id {_shown(value)}")
+    return str(value)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: short (repr shows a NUL character as an escape)."""
+    return repr(value if not isinstance(value, str) or len(value) <= 60 else value[:60] + "…")
 
 
 def _check_handlers(steps: list[Step]) -> None:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 
 from django.utils import timezone
+
+#: The longest span django-saga schedules: a timeout, a deadline, a retry delay (366 days).
+MAX_SECONDS = 366 * 24 * 3600.0
 
 
 def now() -> datetime:
     return timezone.now()
+
+
+def later(seconds: float, start: datetime | None = None) -> datetime:
+    """``start`` (default: now) plus ``seconds``, clamped to ``0 .. MAX_SECONDS``.
+
+    Every scheduled time goes through here. Callers' values are checked when
+    they come in, so the clamp only matters for rows written before those
+    checks existed or a setting changed under a running engine: a time
+    computed inside a step's transaction must never raise, or the step that
+    just ran would be retried and recorded as failed.
+    """
+    if not math.isfinite(seconds):
+        seconds = 0.0 if math.isnan(seconds) or seconds < 0 else MAX_SECONDS
+    seconds = min(max(seconds, 0.0), MAX_SECONDS)
+    return (start or now()) + timedelta(seconds=seconds)

@@ -6,6 +6,7 @@ Values are looked up on every access, so ``override_settings`` and the pytest
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,9 @@ from django.conf import settings as django_settings
 DEFAULTS: dict[str, Any] = {
     # Broker: an amqp:// URL for RabbitMQ, or memory:// for the in-process transport.
     "BROKER_URL": "amqp://guest:guest@localhost:5672/%2F",
+    # The broker password, if the URL leaves it out: Django's error pages hide
+    # settings named like this one, but would show a password inside the URL.
+    "BROKER_PASSWORD": "",
     "EXCHANGE": "sagas",
     "STEP_QUEUE": "saga.steps",
     "COMPENSATE_QUEUE": "saga.compensate",
@@ -43,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "PUBLISH_GRACE": 10.0,
     # Messages larger than this (bytes) are dead-lettered unread.
     "MAX_MESSAGE_BYTES": 64 * 1024,
+    # Each context, step input and output: at most this many bytes of JSON ...
+    "MAX_JSON_BYTES": 256 * 1024,
+    # ... nested at most this many arrays and objects deep.
+    "MAX_JSON_DEPTH": 32,
     # Sent outbox rows are kept this many seconds for inspection, then purged.
     "OUTBOX_RETENTION": 3600,
     # Seconds SIGTERM gives in-flight handlers before the engine exits anyway.
@@ -76,6 +84,10 @@ DEFAULTS: dict[str, Any] = {
     # Secret for the step-result webhook's HMAC signatures ("" turns it off);
     # a list accepts several while a secret is rotated.
     "WEBHOOK_SECRET": "",
+    # Webhook bodies larger than this (bytes) are refused before they are read.
+    "WEBHOOK_MAX_BYTES": 512 * 1024,
+    # Seconds a signed report's timestamp may be away from this server's clock.
+    "WEBHOOK_TOLERANCE": 300,
     # Sagas per page in the console's list.
     "CONSOLE_PAGE_SIZE": 50,
     # Seconds between reloads of a saga's page while it is active (0: never).
@@ -88,6 +100,16 @@ DEFAULTS: dict[str, Any] = {
 _QUEUE_TYPES = ("classic", "quorum")
 
 
+#: Settings whose values no message ever shows.
+SECRET_SETTINGS = ("BROKER_PASSWORD", "WEBHOOK_SECRET", "METRICS_TOKEN")
+#: Settings that are spans of time, bounded like every other (see clock.MAX_SECONDS).
+_SPANS = (
+    "RELAY_INTERVAL", "PUBLISH_GRACE", "OUTBOX_RETENTION", "SHUTDOWN_GRACE", "RETRY_BACKOFF",
+    "RETRY_MAX_DELAY", "STEP_TIMEOUT", "SWEEP_INTERVAL", "STALE_AFTER", "CONSOLE_REFRESH",
+    "WEBHOOK_TOLERANCE",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Rule:
     kind: type | tuple[type, ...]
@@ -98,6 +120,7 @@ class _Rule:
 
 _RULES: dict[str, _Rule] = {
     "BROKER_URL": _Rule(str, nonempty=True),
+    "BROKER_PASSWORD": _Rule(str),
     "EXCHANGE": _Rule(str, nonempty=True),
     "STEP_QUEUE": _Rule(str, nonempty=True),
     "COMPENSATE_QUEUE": _Rule(str, nonempty=True),
@@ -114,6 +137,8 @@ _RULES: dict[str, _Rule] = {
     "RELAY_BATCH": _Rule(int, positive=True),
     "PUBLISH_GRACE": _Rule((int, float), positive=True),
     "MAX_MESSAGE_BYTES": _Rule(int, positive=True),
+    "MAX_JSON_BYTES": _Rule(int, positive=True),
+    "MAX_JSON_DEPTH": _Rule(int, positive=True),
     "OUTBOX_RETENTION": _Rule((int, float)),
     "SHUTDOWN_GRACE": _Rule((int, float)),
     "RETRY_MAX_ATTEMPTS": _Rule(int, positive=True),
@@ -132,6 +157,8 @@ _RULES: dict[str, _Rule] = {
     "CONSOLE_REFRESH": _Rule((int, float)),
     "METRICS_TOKEN": _Rule(str),
     "WEBHOOK_SECRET": _Rule((str, list, tuple)),
+    "WEBHOOK_MAX_BYTES": _Rule(int, positive=True),
+    "WEBHOOK_TOLERANCE": _Rule((int, float), positive=True),
     "PREPARED_STATEMENTS": _Rule(bool),
 }
 
@@ -162,9 +189,9 @@ class SagaSettings:
         ]
         for key, rule in _RULES.items():
             value = user.get(key, DEFAULTS[key])
-            problem = _check(value, rule)
+            problem = _check(value, rule) or _check_span(key, value)
             if problem:
-                problems.append(f"SAGA[{key!r}] = {value!r}: {problem}")
+                problems.append(f"SAGA[{key!r}] = {shown(key, value)}: {problem}")
         jitter = user.get("RETRY_JITTER", DEFAULTS["RETRY_JITTER"])
         if isinstance(jitter, int | float) and not isinstance(jitter, bool) and jitter > 1:
             problems.append(f"SAGA['RETRY_JITTER'] = {jitter!r}: must be between 0 and 1")
@@ -176,13 +203,60 @@ class SagaSettings:
                 problems.append(f"SAGA['RETRY_ON'] entry {path!r}: {problem}")
         secret = user.get("WEBHOOK_SECRET", "")
         if isinstance(secret, list | tuple) and not all(isinstance(v, str) for v in secret):
-            problems.append("SAGA['WEBHOOK_SECRET'] must hold strings only")
+            problems.append("SAGA['WEBHOOK_SECRET'] must hold strings only (values hidden)")
         url = user.get("BROKER_URL", DEFAULTS["BROKER_URL"])
         if isinstance(url, str) and not url.startswith(("amqp://", "amqps://", "memory://")):
             problems.append(
-                f"SAGA['BROKER_URL'] = {url!r}: must start with amqp://, amqps:// or memory://"
+                f"SAGA['BROKER_URL'] = {safe_url(url)!r}: must start with amqp://, amqps:// "
+                "or memory://"
+            )
+        if user.get("BROKER_PASSWORD") and isinstance(url, str) and _url_password(url):
+            problems.append(
+                "SAGA['BROKER_PASSWORD'] is set and SAGA['BROKER_URL'] holds a password too: "
+                "give it in one place (BROKER_PASSWORD keeps it off Django's error pages)"
             )
         return problems
+
+
+def shown(key: str, value: Any) -> str:
+    """A setting's value as messages may show it: secrets hidden, URLs masked."""
+    if key in SECRET_SETTINGS:
+        return f"<hidden {type(value).__name__}>"
+    if key == "BROKER_URL" and isinstance(value, str):
+        return repr(safe_url(value))
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}…"
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password masked, for checks, logs and error messages."""
+    if not _url_password(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _url_password(url: str) -> bool:
+    """Whether ``url`` carries a password (read by hand: a malformed URL must not raise)."""
+    rest = url.partition("://")[2]
+    netloc = rest.split("/", 1)[0]
+    credentials = netloc.rpartition("@")[0]
+    return ":" in credentials
+
+
+def _check_span(key: str, value: Any) -> str | None:
+    """A span of time must be finite and at most ``clock.MAX_SECONDS``."""
+    from .clock import MAX_SECONDS
+
+    if key not in _SPANS or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        return "must be a finite number of seconds"
+    if value > MAX_SECONDS:
+        return f"must be at most {MAX_SECONDS:g} seconds (366 days)"
+    return None
 
 
 def _check_exception_path(path: Any) -> str | None:
@@ -200,7 +274,6 @@ def _check_exception_path(path: Any) -> str | None:
 
 
 def _check(value: Any, rule: _Rule) -> str | None:
-    # bool is an int subclass; only accept it where a bool is asked for.
     names = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
     # bool is an int subclass: accept it only where a bool is asked for.
     if not isinstance(value, rule.kind) or (isinstance(value, bool) and bool not in names):
@@ -208,6 +281,8 @@ def _check(value: Any, rule: _Rule) -> str | None:
         return f"expected {expected}, got {type(value).__name__}"
     if rule.nonempty and not value:
         return "must not be empty"
+    if isinstance(value, float) and math.isnan(value):
+        return "must be a number, not NaN"
     if isinstance(value, int | float):
         if rule.positive and value <= 0:
             return "must be greater than zero"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
-from django.core.serializers.json import DjangoJSONEncoder
-
-from .errors import NotJSONSerializableError, SagaDefinitionError
+from . import validation
+from .errors import SagaDefinitionError
 
 if TYPE_CHECKING:
     from .api import Manager
@@ -27,36 +25,6 @@ class Step:
     input: Mapping[str, Any] = field(default_factory=dict)
     #: Seconds one attempt may take; None takes the handler's or SAGA['STEP_TIMEOUT'].
     timeout: float | None = None
-
-
-def to_json(value: Any, what: str) -> Any:
-    """Return ``value`` as it will read back from a JSON column.
-
-    Accepts whatever ``DjangoJSONEncoder`` handles (datetimes, Decimals,
-    UUIDs, ...) and turns it into plain JSON types now, so that handlers see
-    the same values from every store. NaN and infinities are refused: JSON
-    (and PostgreSQL's jsonb) has no room for them.
-    """
-    try:
-        text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise NotJSONSerializableError(f"{what} is not JSON-serializable: {exc}") from exc
-    data = json.loads(text)
-    if _has_nul(data):
-        raise NotJSONSerializableError(
-            f"{what} holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
-        )
-    return data
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 @dataclass(frozen=True)
@@ -109,7 +77,7 @@ def normalise_steps(steps: Iterable[Declared]) -> list[StagedStep]:
                 raise SagaDefinitionError(
                     f"Step {step.name!r} input must be a dict, got {type(step.input).__name__}"
                 )
-            data = to_json(dict(step.input), f"Step {step.name!r} input")
+            data = validation.to_json(dict(step.input), f"Step {step.name!r} input")
             step = Step(step.name, step.action, step.compensation, data, step.timeout)
             result.append(StagedStep(number, step))
     if not result:
@@ -147,28 +115,26 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
     if isinstance(raw, Mapping):
         unknown = set(raw) - {"name", "action", "compensation", "input", "timeout"}
         if unknown:
-            raise SagaDefinitionError(f"Step #{index + 1} has unknown keys: {sorted(unknown)}")
+            raise SagaDefinitionError(
+                f"Step #{index + 1} has unknown keys: {', '.join(sorted(map(repr, unknown)))}"
+                " (known: name, action, compensation, input, timeout)"
+            )
         try:
             raw = Step(**raw)
         except TypeError as exc:
             raise SagaDefinitionError(f"Step #{index + 1}: {exc}") from exc
     if not isinstance(raw, Step):
         raise SagaDefinitionError(f"Step #{index + 1} must be a Step, got {type(raw).__name__}")
-    for attr in ("name", "action"):
-        value = getattr(raw, attr)
-        if not isinstance(value, str) or not value.strip():
-            raise SagaDefinitionError(f"Step #{index + 1} needs a non-empty {attr}, got {value!r}")
-    timeout = raw.timeout
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise SagaDefinitionError(
-            f"Step {raw.name!r} timeout must be a positive number of seconds, got {timeout!r}"
-        )
-    if not isinstance(raw.compensation, str):
-        raise SagaDefinitionError(
-            f"Step {raw.name!r} compensation must be an action name or '', got {raw.compensation!r}"
-        )
+    name = validation.text(raw.name, f"Step #{index + 1} name", validation.NAME_MAX_CHARS)
+    where = f"Step #{index + 1} ({name!r})"
+    validation.text(raw.action, f"{where} action", validation.NAME_MAX_CHARS)
+    validation.text(
+        raw.compensation,
+        f"{where} compensation (an action name, or '' for none)",
+        validation.NAME_MAX_CHARS,
+        blank=True,
+    )
+    validation.seconds(raw.timeout, f"{where} timeout")
     return raw
 
 

@@ -17,6 +17,10 @@ class NotJSONSerializableError(SagaDefinitionError):
     """An input, context or output holds a value JSON cannot carry."""
 
 
+class LimitExceeded(SagaDefinitionError):
+    """A value is over one of django-saga's documented limits (length, depth, size, time)."""
+
+
 class UnknownActionError(SagaDefinitionError):
     """No handler is registered under an action name."""
 
@@ -35,6 +39,10 @@ class InvalidStateTransition(SagaError):
 
 class StepNotWaiting(InvalidStateTransition):
     """An outside result arrived for a step that is not waiting for one."""
+
+
+class StaleResult(StepNotWaiting):
+    """An outside result names an attempt other than the one the step waits for."""
 
 
 class MalformedMessage(SagaError):

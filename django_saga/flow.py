@@ -7,11 +7,10 @@ the changes it makes and the messages it sends commit together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-from . import clock, signals
+from . import clock, signals, validation
 from .conf import saga_settings
-from .errors import InvalidStateTransition, StepNotWaiting
+from .errors import InvalidStateTransition, StaleResult, StepNotWaiting
 from .messages import COMPENSATE, EXECUTE
 from .models import DONE, IN_FLIGHT, TERMINAL_STATES, SagaState, SagaStep, StepStatus
 from .stores.base import Unit
@@ -29,9 +28,7 @@ def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str]
     step.status = StepStatus.STARTED
     step.attempts += 1
     step.started_at = now
-    step.timeout_at = (
-        now + timedelta(seconds=delay + step.timeout) if step.timeout is not None else None
-    )
+    step.timeout_at = None if step.timeout is None else clock.later(delay + step.timeout, now)
     unit.save_step(step, ["status", "attempts", "started_at", "timeout_at", *also])
     unit.send(EXECUTE, step, step.attempts, delay)
 
@@ -68,7 +65,7 @@ def step_waiting(
     step.executed_at = clock.now()
     step.duration_ms = duration_ms
     if timeout is not None:
-        step.timeout_at = clock.now() + timedelta(seconds=timeout)
+        step.timeout_at = clock.later(timeout)
     unit.save_step(
         step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
     )
@@ -307,17 +304,33 @@ def resume_compensation(unit: Unit) -> None:
 
 
 def outside_result(
-    unit: Unit, step: SagaStep, outcome: str, output: dict | None, error: str
+    unit: Unit,
+    step: SagaStep,
+    outcome: str,
+    output: dict | None,
+    error: str,
+    attempt: int | None = None,
 ) -> bool:
     """Record the result (``completed`` or ``failed``) an outside service
     reported for a waiting step.
 
-    Returns False for a repeat of a result already recorded (the same outcome
-    reported again), so callers can answer it without changing anything.
-    Raises ``StepNotWaiting`` for any other step that is not waiting.
+    ``attempt`` is the attempt the result answers (None: the current one).
+    Returns False for a repeat of a result already recorded for that attempt,
+    so callers can answer it without changing anything. Raises ``StaleResult``
+    for a result of another attempt (one retried since, say) and
+    ``StepNotWaiting`` for any other step that is not waiting.
     """
-    if any(e.get("kind") == OUTSIDE and e.get("outcome") == outcome for e in step.history):
+    answers = step.attempts if attempt is None else attempt
+    if any(
+        e.get("kind") == OUTSIDE and e.get("outcome") == outcome and e.get("attempt") == answers
+        for e in step.history
+    ):
         return False
+    if answers != step.attempts:
+        raise StaleResult(
+            f"Step {step.name!r} of saga {step.saga_id} is on attempt {step.attempts}; "
+            f"a result for attempt {answers} is refused"
+        )
     if step.status != StepStatus.WAITING:
         raise StepNotWaiting(
             f"Step {step.name!r} of saga {step.saga_id} is {step.status}, "
@@ -345,7 +358,13 @@ def record_attempt(
     retry_in: float | None = None,
     reason: str = "",
 ) -> None:
-    """Append one attempt to the step's history (saved with the step's next update)."""
+    """Append one attempt to the step's history (saved with the step's next update).
+
+    ``error`` and ``reason`` are made storable (no NUL, bounded length): they
+    come from handlers, and a text the database refuses must not lose the attempt.
+    """
+    error = validation.clean_error(error)
+    reason = validation.clean_error(reason)
     entry: dict[str, object] = {
         "kind": kind,
         "attempt": attempt,

@@ -34,6 +34,7 @@ in every process):
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -287,10 +288,28 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+def bearer_matches(header: str) -> bool:
+    """Whether an ``Authorization`` header carries ``SAGA['METRICS_TOKEN']``."""
+    token = saga_settings.METRICS_TOKEN
+    if not token or not isinstance(token, str) or not header.startswith("Bearer "):
+        return False
+    offered = header[len("Bearer ") :].encode(errors="replace")
+    return hmac.compare_digest(offered, token.encode())
+
+
 class _MetricsHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.split("?")[0] not in ("/", "/metrics"):
             self.send_error(404, "Metrics are at /metrics")
+            return
+        if saga_settings.METRICS_TOKEN and not bearer_matches(
+            self.headers.get("Authorization", "")
+        ):
+            # Refused before any query: an unauthenticated scrape costs nothing.
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="django-saga metrics"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         try:
             body, content_type = exposition()
@@ -307,8 +326,12 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         logger.debug("metrics %s - %s", self.address_string(), format % args)
 
 
-def serve(port: int, address: str = "") -> ThreadingHTTPServer:
-    """Serve ``/metrics`` on ``port`` from a daemon thread; ``shutdown()`` stops it."""
+def serve(port: int, address: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve ``/metrics`` on ``address:port`` from a daemon thread; ``shutdown()`` stops it.
+
+    Loopback by default: a scraper on another host needs ``address`` (and
+    should need ``SAGA['METRICS_TOKEN']``, which is then asked of every request).
+    """
     install()
     server = ThreadingHTTPServer((address, port), _MetricsHandler)
     server.daemon_threads = True

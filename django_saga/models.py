@@ -11,6 +11,10 @@ from django.db.models import Q
 from ulid import ULID
 
 from . import clock
+from .validation import NAME_MAX_CHARS
+
+#: A ULID's length as a string: the id columns' length.
+SAGA_ID_MAX_CHARS = 26
 
 
 def new_id() -> str:
@@ -73,8 +77,10 @@ class SagaQuerySet(models.QuerySet["Saga"]):
 
 
 class Saga(models.Model):
-    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
-    name = models.CharField("name", max_length=200, db_index=True)
+    id = models.CharField(
+        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
+    )
+    name = models.CharField("name", max_length=NAME_MAX_CHARS, db_index=True)
     state = models.CharField(
         "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
     )
@@ -190,7 +196,9 @@ class Saga(models.Model):
 
 
 class SagaStep(models.Model):
-    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
+    id = models.CharField(
+        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
+    )
     saga = models.ForeignKey(
         Saga,
         on_delete=models.CASCADE,
@@ -206,11 +214,11 @@ class SagaStep(models.Model):
         default=0,
         help_text="Steps of one stage run in parallel; stages run one after another.",
     )
-    name = models.CharField("name", max_length=200)
-    action = models.CharField("action", max_length=200)
+    name = models.CharField("name", max_length=NAME_MAX_CHARS)
+    action = models.CharField("action", max_length=NAME_MAX_CHARS)
     compensation = models.CharField(
         "compensation",
-        max_length=200,
+        max_length=NAME_MAX_CHARS,
         blank=True,
         default="",
         help_text="Action that undoes this step; empty if nothing needs undoing.",
@@ -285,7 +293,9 @@ class SagaStep(models.Model):
 class OutboxMessage(models.Model):
     """A message written in the transaction that caused it, published after commit."""
 
-    id = models.CharField("id", primary_key=True, max_length=26, default=new_id, editable=False)
+    id = models.CharField(
+        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
+    )
     saga = models.ForeignKey(
         Saga, on_delete=models.CASCADE, related_name="outbox_messages", verbose_name="saga"
     )

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import validation
+from .errors import SagaDefinitionError
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -22,11 +25,11 @@ class Pending:
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        timeout = self.timeout
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise ValueError(f"Pending timeout must be a positive number of seconds: {timeout!r}")
+        validation.seconds(self.timeout, "Pending timeout")
+        if not isinstance(self.output, Mapping):
+            raise SagaDefinitionError(
+                f"Pending output must be a dict, got {type(self.output).__name__}"
+            )
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,6 @@ class Skip:
     """The step does not apply to this saga: it is ``skipped`` and never compensated."""
 
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        validation.text(self.reason, "Skip reason", validation.ERROR_MAX_CHARS, blank=True)

@@ -17,9 +17,8 @@ from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from . import clock, flow
+from . import clock, flow, validation
 from .conf import saga_settings
-from .definition import to_json
 from .errors import MalformedMessage, NotJSONSerializableError
 from .messages import COMPENSATE, EXECUTE, Outgoing, StepMessage, decode
 from .models import SagaState, SagaStep, StepStatus
@@ -70,6 +69,9 @@ class Processor:
         except MalformedMessage as exc:
             logger.error("Dead-lettering a malformed message: %s", exc)
             return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
+        except Exception as exc:  # whatever a body holds, it never stops the engine
+            logger.exception("Dead-lettering a message that could not be read")
+            return Result(DEAD_LETTER, reason=f"unreadable message: {_describe(exc)}")
         for attempt in range(1, DB_ATTEMPTS + 1):
             close_broken_connections()
             try:
@@ -282,13 +284,18 @@ def _output(result: Any, step: SagaStep) -> dict:
             "return a dict, Pending, Skip, or None after setting step.output"
         )
     try:
-        return to_json(result, f"output of step {step.name!r}")
+        return validation.to_json(result, f"output of step {step.name!r}")
     except NotJSONSerializableError as exc:
         raise TypeError(str(exc)) from exc
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """``Type: message`` of an exception, storable whatever the message holds."""
+    try:
+        message = str(exc)
+    except Exception:  # an exception whose __str__ raises still gets recorded
+        message = "(its message could not be read)"
+    return validation.clean_error(f"{type(exc).__name__}: {message}")
 
 
 def _ms_since(started: float) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import validation
 from .errors import DuplicateHandlerError, UnknownActionError
 from .retry import DEFAULT, RetryPolicy
 
@@ -44,14 +45,12 @@ class HandlerRegistry:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
     ) -> Handler:
-        if not isinstance(action, str) or not action:
-            raise ValueError(f"A {kind} handler needs a non-empty action name, got {action!r}")
+        validation.text(action, f"The {kind} handler's action name", validation.NAME_MAX_CHARS)
         if not callable(handler):
             raise TypeError(f"The {kind} handler for {action!r} is not callable: {handler!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry for {action!r} must be a RetryPolicy, got {retry!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
-            raise ValueError(f"timeout for {action!r} must be a positive number, got {timeout!r}")
+        validation.seconds(timeout, f"timeout for {action!r}")
         with self._lock:
             table = self._handlers[kind]
             existing = table.get(action)

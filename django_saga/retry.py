@@ -11,6 +11,7 @@ broker plugin is involved.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from django.db import OperationalError
 from django.utils.module_loading import import_string
 
+from . import validation
 from .conf import saga_settings
-from .errors import SagaError
+from .errors import SagaDefinitionError, SagaError
 
 
 class RetryableError(SagaError):
@@ -40,14 +42,25 @@ class RetryPolicy:
     retry_on: tuple[type[BaseException], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        for name in ("backoff", "max_delay", "jitter"):
+        attempts = self.max_attempts
+        if attempts is not None and (
+            isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
+        ):
+            raise SagaDefinitionError(
+                f"max_attempts must be an integer of at least 1, got {attempts!r}"
+            )
+        for name in ("backoff", "max_delay"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative, got {value}")
-        if self.multiplier < 1:
-            raise ValueError(f"multiplier must be at least 1, got {self.multiplier}")
+            if value is not None and value != 0:
+                validation.seconds(value, f"RetryPolicy {name}")
+        _number(self.jitter, "jitter", 0, 1, optional=True)
+        _number(self.multiplier, "multiplier", 1, 1000)
+        if not isinstance(self.retry_on, tuple) or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in self.retry_on
+        ):
+            raise SagaDefinitionError(
+                f"retry_on must be a tuple of exception classes, got {self.retry_on!r}"
+            )
 
     def resolved(self, compensation: bool = False) -> RetryPolicy:
         """This policy with unset fields taken from the settings."""
@@ -66,7 +79,11 @@ class RetryPolicy:
         """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
         assert self.backoff is not None and self.max_delay is not None
         assert self.jitter is not None
-        base = min(self.max_delay, self.backoff * self.multiplier ** (failed_attempt - 1))
+        try:
+            grown = self.backoff * self.multiplier ** max(failed_attempt - 1, 0)
+        except OverflowError:  # a float power past 1e308 raises instead of giving inf
+            grown = math.inf
+        base = min(self.max_delay, grown) if self.backoff > 0 else 0.0
         # Spread evenly over base * (1 - jitter) .. base * (1 + jitter), then cap.
         spread = base * self.jitter * (2 * rand() - 1)
         return max(0.0, min(self.max_delay, base + spread))
@@ -79,6 +96,20 @@ class RetryPolicy:
         if compensation:
             return True
         return isinstance(exc, (*ALWAYS_RETRYABLE, *self.retry_on, *_setting_types()))
+
+
+def _number(value: object, name: str, low: float, high: float, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise SagaDefinitionError(
+            f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
+        )
 
 
 def _setting_types() -> tuple[type[BaseException], ...]:

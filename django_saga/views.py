@@ -9,11 +9,11 @@ manager, like everywhere else. The views read the Django-model store.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -257,15 +257,34 @@ class _JsonCsrfCheck(CsrfViewMiddleware):
 json_csrf_protect = decorator_from_middleware(_JsonCsrfCheck)
 
 
+def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Forbid other sites to frame the response, whatever middleware the project has.
+
+    A console page holds one-click operator actions (the compensate
+    confirmation): framed by another site, it would be a clickjacking target.
+    """
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(*args, **kwargs)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        return response
+
+    return wrapped
+
+
 class ConsoleAccessMixin:
     """Anonymous users go to the login page; others need console access.
 
     ``operation`` (set by the action views) adds that operation's permission.
-    The CSRF check runs whether or not the project enables the middleware.
+    The CSRF check runs whether or not the project enables the middleware,
+    and no page of the console may be framed.
     """
 
     operation: Operation | None = None
 
+    @method_decorator(deny_framing)
     @method_decorator(csrf_protect)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
@@ -290,6 +309,7 @@ class JsonAccessMixin:
         # same check runs in dispatch() instead and refuses in JSON.
         return csrf_exempt(view)  # type: ignore[no-any-return]
 
+    @method_decorator(deny_framing)
     @method_decorator(json_csrf_protect)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
@@ -562,9 +582,11 @@ class MetricsView(View):
     """Prometheus exposition: console users, or a scraper with ``METRICS_TOKEN``."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if not (_bearer_matches(request) or can_view_console(request.user)):
-            return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
         from . import metrics
+
+        bearer = metrics.bearer_matches(request.headers.get("Authorization", ""))
+        if not (bearer or can_view_console(request.user)):
+            return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
 
         if not metrics.AVAILABLE:
             return HttpResponse(
@@ -572,14 +594,6 @@ class MetricsView(View):
             )
         body, content_type = metrics.exposition()
         return HttpResponse(body, content_type=content_type)
-
-
-def _bearer_matches(request: HttpRequest) -> bool:
-    token = saga_settings.METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if not token or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].encode(), str(token).encode())
 
 
 # -- helpers ----------------------------------------------------------------

@@ -1,14 +1,20 @@
 """The webhook through which outside services report a waiting step's result.
 
-``POST`` a JSON object ``{"saga_id", "step_id", "status": "completed" |
-"failed", "output", "error"}`` signed with ``SAGA['WEBHOOK_SECRET']``: the
-header ``X-Saga-Signature`` carries ``sha256=`` and the hex HMAC-SHA256 of
-the raw body. ``step_id`` may also be the step's name.
+``POST`` a JSON object ``{"saga_id", "step_id", "attempt", "status":
+"completed" | "failed", "output", "error"}``. ``step_id`` may also be the
+step's name; ``attempt`` is the attempt the result answers (the handler's
+``step.attempts``), so that a result captured for one attempt cannot be
+replayed against a later one. Two headers authenticate it:
+``X-Saga-Timestamp`` (Unix seconds when it was sent) and ``X-Saga-Signature``
+(``sha256=`` and the hex HMAC-SHA256, keyed with ``SAGA['WEBHOOK_SECRET']``,
+of the timestamp, a dot, and the raw body). ``signature_headers()`` computes both.
 
 Answers: 200 recorded (``"recorded": false`` for a repeat), 400 malformed,
 401 missing or bad signature, 404 unknown saga or step, 405 not a POST,
-409 the step is not waiting, 503 no secret configured or the database is
-unavailable (the sender should retry).
+409 the step is not waiting, the result answers another attempt, or the
+timestamp is outside ``SAGA['WEBHOOK_TOLERANCE']``, 413 a body over
+``SAGA['WEBHOOK_MAX_BYTES']`` (refused before it is read), 503 the secret is
+not set or not valid, or the database is unavailable (the sender should retry).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 from django.db import DatabaseError
@@ -25,35 +32,61 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from . import clock
 from .conf import saga_settings
-from .errors import SagaDefinitionError, SagaNotFound, StepNotWaiting
+from .errors import SagaDefinitionError, SagaNotFound, StaleResult, StepNotWaiting
 from .views import json_error
 
 logger = logging.getLogger("django_saga.webhook")
 
 SIGNATURE_HEADER = "X-Saga-Signature"
-FIELDS = {"saga_id", "step_id", "status", "output", "error"}
+TIMESTAMP_HEADER = "X-Saga-Timestamp"
+FIELDS = {"saga_id", "step_id", "attempt", "status", "output", "error"}
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header value for ``body``: what a sender computes."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+class SecretMisconfigured(ValueError):
+    """``SAGA['WEBHOOK_SECRET']`` is neither a string nor a list of strings."""
+
+
+def sign(body: bytes, secret: str, timestamp: int | str) -> str:
+    """The ``X-Saga-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds)."""
+    message = str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
-def signature_matches(body: bytes, header: str, secrets: list[str]) -> bool:
-    """Whether ``header`` signs ``body`` with one of ``secrets`` (compared in constant time)."""
+def signature_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """The two headers a sender adds to ``body``: its timestamp (default now) and signature."""
+    when = int(clock.now().timestamp()) if timestamp is None else timestamp
+    return {TIMESTAMP_HEADER: str(when), SIGNATURE_HEADER: sign(body, secret, when)}
+
+
+def signature_matches(body: bytes, timestamp: str, header: str, secrets: list[str]) -> bool:
+    """Whether ``header`` signs ``timestamp`` and ``body`` with one of ``secrets``.
+
+    Compared in constant time, against every secret, so that timing tells
+    neither the signature nor which secret matched.
+    """
     matched = False
     for secret in secrets:
-        # Compare against every secret, so timing does not tell which one matched.
-        matched |= hmac.compare_digest(header.encode(), sign(body, secret).encode())
+        expected = sign(body, secret, timestamp).encode()
+        matched |= hmac.compare_digest(header.encode(errors="replace"), expected)
     return matched
 
 
 def webhook_secrets() -> list[str]:
-    """The accepted secrets: one string, or several while a secret is rotated."""
+    """The accepted secrets: one string, or several while a secret is rotated.
+
+    Raises ``SecretMisconfigured`` (without showing the value) for anything
+    else, which the system check also reports.
+    """
     value = saga_settings.WEBHOOK_SECRET
-    values = [value] if isinstance(value, str) else list(value)
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        raise SecretMisconfigured(
+            "SAGA['WEBHOOK_SECRET'] must be a string or a list of strings, "
+            f"got a {type(value).__name__}"
+        )
     return [v for v in values if v]
 
 
@@ -73,15 +106,37 @@ class StepResultWebhookView(View):
         return response
 
     def post(self, request: HttpRequest) -> JsonResponse:
-        secrets = webhook_secrets()
+        try:
+            secrets = webhook_secrets()
+        except SecretMisconfigured as exc:
+            logger.error("Refused a step result: %s", exc)
+            return json_error(503, "webhook_misconfigured", str(exc))
         if not secrets:
             return json_error(
                 503, "webhook_disabled", "The webhook is off: SAGA['WEBHOOK_SECRET'] is not set."
             )
-        body = request.body
-        if not signature_matches(body, request.headers.get(SIGNATURE_HEADER, ""), secrets):
+        body = _read_body(request, saga_settings.WEBHOOK_MAX_BYTES)
+        if isinstance(body, JsonResponse):
+            return body
+        timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        signed = _TIMESTAMP.fullmatch(timestamp) is not None
+        if not (signed and signature_matches(body, timestamp, signature, secrets)):
             logger.warning("Refused a step result with a missing or bad signature")
-            return json_error(401, "bad_signature", f"Missing or bad {SIGNATURE_HEADER} header.")
+            return json_error(
+                401,
+                "bad_signature",
+                f"Missing or bad {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header.",
+            )
+        skew = abs(clock.now().timestamp() - int(timestamp))
+        tolerance = saga_settings.WEBHOOK_TOLERANCE
+        if skew > tolerance:
+            return json_error(
+                409,
+                "stale_timestamp",
+                f"{TIMESTAMP_HEADER} is {skew:.0f}s away from this server's clock, "
+                f"over the tolerance of {tolerance:g}s: sign the report again when you send it.",
+            )
         try:
             report = _parse(body)
         except ValueError as exc:
@@ -95,9 +150,12 @@ class StepResultWebhookView(View):
                 report["status"],
                 output=report.get("output"),
                 error=report.get("error") or "",
+                attempt=report["attempt"],
             )
         except SagaNotFound as exc:
             return json_error(404, "not_found", str(exc))
+        except StaleResult as exc:
+            return json_error(409, "stale_attempt", str(exc))
         except StepNotWaiting as exc:
             return json_error(409, "not_waiting", str(exc))
         except SagaDefinitionError as exc:
@@ -106,9 +164,10 @@ class StepResultWebhookView(View):
             logger.warning("Could not record a step result: %s", exc)
             return json_error(503, "unavailable", "The database is unavailable; try again later.")
         logger.info(
-            "Outside result saga=%s step=%s status=%s recorded=%s",
+            "Outside result saga=%r step=%r attempt=%d status=%s recorded=%s",
             report["saga_id"],
             report["step_id"],
+            report["attempt"],
             report["status"],
             recorded,
         )
@@ -116,27 +175,59 @@ class StepResultWebhookView(View):
             {
                 "saga_id": report["saga_id"],
                 "step_id": report["step_id"],
+                "attempt": report["attempt"],
                 "status": report["status"],
                 "recorded": recorded,
             }
         )
 
 
+#: Unix seconds, as digits: anything else cannot be a timestamp this side of year 33658.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | JsonResponse:
+    """The body, read only if it is at most ``limit`` bytes; else an answer saying why.
+
+    The declared length is checked before anything is read, and no more than
+    ``limit + 1`` bytes are read whatever it said, so a huge body costs
+    neither memory nor a signature check.
+    """
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit():
+        return json_error(400, "malformed", f"Content-Length {declared[:20]!r} is not a number.")
+    too_big = json_error(
+        413,
+        "too_large",
+        f"The body is over the limit of {limit} bytes (SAGA['WEBHOOK_MAX_BYTES']).",
+    )
+    if int(declared) > limit:
+        return too_big
+    body = request.read(limit + 1)
+    return too_big if len(body) > limit else body
+
+
 def _parse(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
+    except RecursionError as exc:
+        raise ValueError("body is JSON nested too deep to read") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"body must be a JSON object, got {type(data).__name__}")
     unknown = set(data) - FIELDS
     if unknown:
-        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+        shown = ", ".join(repr(name[:40]) for name in sorted(unknown)[:5])
+        raise ValueError(f"unknown fields: {shown} (expected {', '.join(sorted(FIELDS))})")
     for key in ("saga_id", "step_id"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"{key} must be a non-empty string")
+    attempt = data.get("attempt")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError("attempt must be a positive integer: the step's attempt this answers")
     if data.get("status") not in ("completed", "failed"):
-        raise ValueError(f"status must be 'completed' or 'failed', got {data.get('status')!r}")
+        raise ValueError("status must be 'completed' or 'failed'")
     if data.get("output") is not None and not isinstance(data["output"], dict):
         raise ValueError("output must be a JSON object or null")
     if data.get("error") is not None and not isinstance(data["error"], str):

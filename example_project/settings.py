@@ -3,6 +3,8 @@
 DATABASE_URL      default sqlite:///example.sqlite3 beside manage.py;
                   e.g. postgres://postgres@127.0.0.1:5432/django_saga_demo
 SAGA_BROKER_URL   default amqp://guest:guest@localhost:5672/%2F
+SAGA_BROKER_PASSWORD  the broker password, if SAGA_BROKER_URL leaves it out (keeps it
+                      off DEBUG error pages, which show URLs but hide passwords)
 SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
 SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
 SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
@@ -42,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [
@@ -71,6 +74,7 @@ else:
 
 SAGA = {
     "BROKER_URL": env("SAGA_BROKER_URL", default="amqp://guest:guest@localhost:5672/%2F"),
+    "BROKER_PASSWORD": env("SAGA_BROKER_PASSWORD", default=""),
     "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),
     "RELAY_INTERVAL": 0.1,
     "WEBHOOK_SECRET": env("SAGA_WEBHOOK_SECRET", default="example-shop-demo-secret"),

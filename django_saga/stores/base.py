@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import clock
@@ -140,9 +140,9 @@ class Unit(ABC):
         now = clock.now()
         # The engine publishes its own immediate messages right after commit;
         # a relay takes such a row only if that has not happened within the grace.
-        grace = timedelta(seconds=saga_settings.PUBLISH_GRACE if self.fast_path else 0)
-        return [(m, now + grace) for m in self.outgoing] + [
-            (m, now + timedelta(seconds=delay)) for m, delay in self.delayed
+        publish_at = clock.later(saga_settings.PUBLISH_GRACE if self.fast_path else 0, now)
+        return [(m, publish_at) for m in self.outgoing] + [
+            (m, clock.later(delay, now)) for m, delay in self.delayed
         ]
 
 

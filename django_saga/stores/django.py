@@ -672,7 +672,7 @@ class DjangoStore(HandUpdates):
             cursor.execute(
                 tables.claim_outbox,
                 [
-                    tables.outbox_time(now + timedelta(seconds=lease)),
+                    tables.outbox_time(clock.later(lease, now)),
                     tables.outbox_time(now),
                     limit,
                 ],

@@ -212,7 +212,7 @@ class MemoryStore(HandUpdates):
                 key=lambda r: r.available_at,
             )[:limit]
             for row in due:
-                row.available_at = now + timedelta(seconds=lease)
+                row.available_at = clock.later(lease, now)
             return [row.message for row in due]
 
     def mark_sent(self, ids: Sequence[str]) -> None:

@@ -28,13 +28,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ..conf import saga_settings
+from ..conf import safe_url, saga_settings
 from ..errors import BrokerUnavailable, PublishError
 from ..messages import Outgoing
 from .base import QUEUE_HEADER, REASON_HEADER, Confirmed, Connection, Delivery, Topology
@@ -53,22 +53,18 @@ class _Batch:
     refused: list[str] = field(default_factory=list)
 
 
-def safe_url(url: str) -> str:
-    """The URL with its password masked, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
-    return urlunsplit(parts)
-
-
 class AmqpConnection(Connection):
     def __init__(self, url: str, topology: Topology, name: str = "django-saga") -> None:
         self.url = url
         self.topology = topology
-        params = pika.URLParameters(url)
+        try:
+            params = pika.URLParameters(url)
+        except (ValueError, TypeError) as exc:
+            raise BrokerUnavailable(f"{safe_url(url)} is not a valid AMQP URL: {exc}") from exc
+        password = saga_settings.BROKER_PASSWORD
+        if password:
+            user = unquote(urlsplit(url).username or "") or "guest"
+            params.credentials = pika.PlainCredentials(user, password)
         if "heartbeat" not in url:
             params.heartbeat = saga_settings.HEARTBEAT
         params.connection_attempts = 1

@@ -89,9 +89,15 @@ def gift_wrap(saga, step):
 def request_payment(saga, step):
     """Ask the provider for the money; its webhook completes or fails this step."""
     amount = Decimal(str(step.input["amount"]))
-    payment, _ = Payment.objects.get_or_create(
+    # A retried attempt asks again under the same key; the report names the attempt.
+    payment, _ = Payment.objects.update_or_create(
         idempotency_key=step.idempotency_key,
-        defaults={"order": Order.objects.get(saga_id=saga.id), "amount": amount},
+        defaults={"attempt": step.attempts},
+        create_defaults={
+            "order": Order.objects.get(saga_id=saga.id),
+            "amount": amount,
+            "attempt": step.attempts,
+        },
     )
     return Pending({"payment_id": payment.pk}, timeout=settings.SHOP_PAYMENT_TIMEOUT)
 

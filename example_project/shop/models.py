@@ -59,6 +59,8 @@ class Payment(models.Model):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     # The saga step's idempotency key: "<saga id>:<step id>", what the provider reports back.
     idempotency_key = models.CharField(max_length=60, unique=True)
+    # The step's attempt this request belongs to: the provider names it in its report.
+    attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
     charge_id = models.CharField(max_length=40, blank=True, default="")
 

@@ -299,7 +299,7 @@ def test_engine_refuses_a_metrics_port_in_use():
         taken.bind(("", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(CommandError, match=f"Cannot serve metrics on port {port}"):
+        with pytest.raises(CommandError, match=f"Cannot serve metrics on 127.0.0.1:{port}"):
             call_command("saga_engine", "--metrics-port", str(port))
 
 

@@ -135,7 +135,7 @@ def test_unregister_frees_the_name():
 
 @pytest.mark.parametrize("action", ["", None, 3])
 def test_action_name_must_be_a_non_empty_string(action):
-    with pytest.raises(ValueError, match="non-empty action name"):
+    with pytest.raises(ValueError, match="action name must be a non-empty string"):
         HandlerRegistry().register("step", action, handler_one)
 
 

@@ -29,9 +29,9 @@ def test_delay_doubles_up_to_the_cap_and_jitter_spreads_it():
 
 
 def test_bad_policies_are_refused():
-    with pytest.raises(ValueError, match="max_attempts must be at least 1"):
+    with pytest.raises(ValueError, match="max_attempts must be an integer of at least 1"):
         RetryPolicy(max_attempts=0)
-    with pytest.raises(ValueError, match="jitter must not be negative"):
+    with pytest.raises(ValueError, match="jitter must be a number from 0 to 1"):
         RetryPolicy(jitter=-1)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from django_saga.conf import saga_settings
 from django_saga.models import OutboxMessage, Saga, SagaStep
-from django_saga.webhook import sign, signature_matches
+from django_saga.webhook import sign, signature_headers, signature_matches
 from tests.factories import SagaFactory, SagaStepFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +35,18 @@ def waiting() -> SagaStep:
 
 def post(client, payload, secret: str | None = SECRET, raw: bytes | None = None):
     body = raw if raw is not None else json.dumps(payload).encode()
-    headers = {} if secret is None else {"HTTP_X_SAGA_SIGNATURE": sign(body, secret)}
-    return client.post(URL, body, content_type="application/json", **headers)
+    headers = {} if secret is None else signature_headers(body, secret)
+    return client.post(URL, body, content_type="application/json", headers=headers)
 
 
 def report(step: SagaStep, status: str = "completed", **extra):
-    return {"saga_id": step.saga_id, "step_id": step.id, "status": status, **extra}
+    return {
+        "saga_id": step.saga_id,
+        "step_id": step.id,
+        "attempt": step.attempts,
+        "status": status,
+        **extra,
+    }
 
 
 def test_a_signed_completion_completes_the_step_and_dispatches_the_next(client, waiting):
@@ -48,6 +55,7 @@ def test_a_signed_completion_completes_the_step_and_dispatches_the_next(client, 
     assert response.json() == {
         "saga_id": waiting.saga_id,
         "step_id": waiting.id,
+        "attempt": 1,
         "status": "completed",
         "recorded": True,
     }
@@ -69,7 +77,7 @@ def test_a_repeated_report_is_answered_and_changes_nothing(client, waiting):
 
 
 def test_a_step_may_be_named_instead_of_identified(client, waiting):
-    response = post(client, {"saga_id": waiting.saga_id, "step_id": "pay", "status": "completed"})
+    response = post(client, {**report(waiting), "step_id": "pay"})
     assert response.status_code == 200
     assert SagaStep.objects.get(pk=waiting.pk).status == "completed"
 
@@ -85,15 +93,38 @@ def test_a_failure_report_fails_the_step_and_compensates(client, waiting):
     assert saga.step("ship").status == "cancelled"
 
 
+NOW = str(int(time.time()))
+
+
 @pytest.mark.parametrize(
-    "signature",
-    [None, "", "sha256=", "sha256=" + "0" * 64, sign(b"another body", SECRET)],
-    ids=["missing", "empty", "no-digest", "wrong-digest", "other-body"],
-)
-def test_a_missing_or_bad_signature_gets_401_and_changes_nothing(client, waiting, signature):
+    ("timestamp", "signature"),
+    [
+        (NOW, None),
+        (NOW, ""),
+        (NOW, "sha256="),
+        (NOW, "sha256=" + "0" * 64),
+        (NOW, sign(b"another body", SECRET, NOW)),
+        (None, "body"),
+        ("", "body"),
+        ("12.5", "body"),
+        (NOW, "body at another time"),
+    ],
+    ids=[
+        "missing", "empty", "no-digest", "wrong-digest", "other-body", "no-timestamp",
+        "empty-timestamp", "fractional-timestamp", "timestamp-not-signed",
+    ],
+)  # fmt: skip
+def test_a_missing_or_bad_signature_gets_401_and_changes_nothing(
+    client, waiting, timestamp, signature
+):
     body = json.dumps(report(waiting)).encode()
-    headers = {} if signature is None else {"HTTP_X_SAGA_SIGNATURE": signature}
-    response = client.post(URL, body, content_type="application/json", **headers)
+    if signature == "body":
+        signature = sign(body, SECRET, timestamp or NOW)
+    elif signature == "body at another time":
+        signature = sign(body, SECRET, int(NOW) - 1)
+    headers = {"X-Saga-Signature": signature, "X-Saga-Timestamp": timestamp}
+    headers = {k: v for k, v in headers.items() if v is not None}
+    response = client.post(URL, body, content_type="application/json", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] == "bad_signature"
     assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
@@ -105,9 +136,14 @@ def test_a_body_signed_with_another_secret_gets_401(client, waiting):
     assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
 
 
-def test_while_rotating_either_secret_is_accepted(client, waiting, settings):
+def test_while_rotating_either_secret_is_accepted(client, settings):
     settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": ["new-secret", SECRET]}
-    assert post(client, report(waiting), secret=SECRET).status_code == 200
+    saga = SagaFactory()
+    first = SagaStepFactory(saga=saga, position=0, name="a", waiting=True)
+    second = SagaStepFactory(saga=saga, position=1, name="b", waiting=True)
+    assert post(client, report(first), secret="new-secret").json()["recorded"] is True
+    assert post(client, report(second), secret=SECRET).json()["recorded"] is True
+    assert post(client, report(second), secret="retired-secret").status_code == 401
 
 
 def test_a_step_that_is_not_waiting_gets_409(client, waiting):
@@ -124,9 +160,9 @@ def test_a_contrary_repeat_gets_409(client, waiting):
 
 
 def test_unknown_saga_or_step_gets_404(client, waiting):
-    response = post(client, {"saga_id": "01UNKNOWN", "step_id": "pay", "status": "completed"})
+    response = post(client, {**report(waiting), "saga_id": "01UNKNOWN"})
     assert response.status_code == 404
-    response = post(client, {"saga_id": waiting.saga_id, "step_id": "nope", "status": "failed"})
+    response = post(client, {**report(waiting, "failed"), "step_id": "nope"})
     assert response.status_code == 404
 
 
@@ -135,11 +171,16 @@ def test_unknown_saga_or_step_gets_404(client, waiting):
     [
         (b"not json", "body is not JSON"),
         (b"[1, 2]", "body must be a JSON object"),
-        (b'{"saga_id": "x", "step_id": "y", "status": "done"}', "status must be"),
+        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "done"}', "status must be"),
         (b'{"step_id": "y", "status": "completed"}', "saga_id must be a non-empty string"),
-        (b'{"saga_id": "x", "step_id": "y", "status": "completed", "output": [1]}', "output"),
-        (b'{"saga_id": "x", "step_id": "y", "status": "failed", "error": 3}', "error must be"),
-        (b'{"saga_id": "x", "step_id": "y", "status": "completed", "extra": 1}', "unknown"),
+        (b'{"saga_id": "x", "step_id": "y", "status": "completed"}', "attempt must be"),
+        (b'{"saga_id": "x", "step_id": "y", "attempt": "1", "status": "failed"}', "attempt"),
+        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "output": [1]}',
+         "output"),
+        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "failed", "error": 3}',
+         "error must be"),
+        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "extra": 1}',
+         "unknown"),
     ],
 )
 def test_a_malformed_report_gets_400_naming_the_problem(client, waiting, payload, message):
@@ -172,9 +213,9 @@ def test_no_csrf_token_is_needed(waiting):
 
 def test_signature_matching_compares_every_secret():
     body = b'{"a": 1}'
-    assert signature_matches(body, sign(body, "k2"), ["k1", "k2"])
-    assert not signature_matches(body, sign(body, "k3"), ["k1", "k2"])
-    assert not signature_matches(body, "", ["k1"])
+    assert signature_matches(body, NOW, sign(body, "k2", NOW), ["k1", "k2"])
+    assert not signature_matches(body, NOW, sign(body, "k3", NOW), ["k1", "k2"])
+    assert not signature_matches(body, NOW, "", ["k1"])
 
 
 def test_a_secret_list_with_a_non_string_is_a_bad_setting(settings):

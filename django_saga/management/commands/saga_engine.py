@@ -14,10 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
-from django_saga.conf import saga_settings
+from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
-from django_saga.transports.amqp import safe_url
 
 EXIT_BROKER = 2
 EXIT_DATABASE = 3
@@ -63,6 +62,12 @@ class Command(BaseCommand):
             type=int,
             help="Serve Prometheus metrics on this port at /metrics (needs the metrics extra).",
         )
+        parser.add_argument(
+            "--metrics-address",
+            default="127.0.0.1",
+            help="Address the metrics port listens on (default 127.0.0.1; 0.0.0.0 for all). "
+            "Set SAGA['METRICS_TOKEN'] before opening it to other hosts.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _configure_logging(options["verbosity"])
@@ -73,7 +78,7 @@ class Command(BaseCommand):
                 f"Cannot reach the database: {exc}".strip(), returncode=EXIT_DATABASE
             ) from exc
         # Before the broker: a port already in use stops the engine at once.
-        metrics_server = _serve_metrics(options["metrics_port"])
+        metrics_server = _serve_metrics(options["metrics_port"], options["metrics_address"])
         engine = Engine(
             concurrency=options["concurrency"],
             prefetch=options["prefetch"],
@@ -99,20 +104,23 @@ class Command(BaseCommand):
                 metrics_server.server_close()
 
 
-def _serve_metrics(port: int | None) -> Any:
+def _serve_metrics(port: int | None, address: str) -> Any:
     """Start the metrics endpoint if ``--metrics-port`` asks for one."""
     if port is None:
         return None
     from django_saga import metrics
 
     try:
-        server = metrics.serve(port)
+        server = metrics.serve(port, address)
     except ImproperlyConfigured as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
-        raise CommandError(f"Cannot serve metrics on port {port}: {exc}") from exc
+        raise CommandError(f"Cannot serve metrics on {address}:{port}: {exc}") from exc
     logging.getLogger("django_saga.engine").info(
-        "Serving metrics on port %d at /metrics", server.server_address[1]
+        "Serving metrics on %s:%d at /metrics%s",
+        address,
+        server.server_address[1],
+        "" if saga_settings.METRICS_TOKEN else " (no METRICS_TOKEN: open to whoever reaches it)",
     )
     return server
 

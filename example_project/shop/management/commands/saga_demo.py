@@ -18,11 +18,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from django_saga.conf import saga_settings
+from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import Saga
-from django_saga.transports.amqp import safe_url
 from example_project.shop.models import Payment, Product
 from example_project.shop.orders import place_order
 from example_project.shop.provider import FakePaymentProvider, in_process_sender

@@ -1,0 +1,192 @@
+"""Bounded inputs: every value a caller hands django-saga is checked before it is written.
+
+A refusal is a ``SagaDefinitionError`` (so a ``ValueError``) that names the
+field and the limit, raised before anything touches the database, so that a
+refused call writes nothing. The same checks hold on every database: SQLite
+would store a NUL character or a 300-character name that PostgreSQL refuses,
+so the library refuses both itself.
+
+JSON values (contexts, inputs, outputs) are walked without recursion before
+they are encoded: a value nested thousands deep, or one built to expand into
+millions of nodes, is refused after a bounded amount of work instead of
+exhausting the interpreter's stack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.functional import Promise
+
+from .clock import MAX_SECONDS
+from .conf import saga_settings
+from .errors import LimitExceeded, NotJSONSerializableError, SagaDefinitionError
+
+#: The column length of saga and step names, actions and compensations.
+NAME_MAX_CHARS = 200
+
+#: How much of an error text (a handler's exception, an outside report) is kept.
+ERROR_MAX_CHARS = 4000
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def seconds(value: Any, field: str, *, allow_none: bool = True) -> float | None:
+    """``value`` as a positive, finite number of seconds no longer than ``MAX_SECONDS``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SagaDefinitionError(
+            f"{field} must be a positive number of seconds, got {_brief(value)}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise SagaDefinitionError(
+            f"{field} must be a positive, finite number of seconds, got {value!r}"
+        )
+    if value > MAX_SECONDS:
+        raise LimitExceeded(
+            f"{field} is {value:g} seconds, over the limit of {MAX_SECONDS:g} seconds (366 days)"
+        )
+    return float(value)
+
+
+def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) -> str:
+    """``value`` as a string that fits its column and holds no NUL character."""
+    if not isinstance(value, str) or (not blank and not value.strip()):
+        kind = "a string" if blank else "a non-empty string"
+        raise SagaDefinitionError(f"{field} must be {kind}, got {_brief(value)}")
+    if "\x00" in value:
+        raise SagaDefinitionError(
+            f"{field} holds a NUL character (\\x00), which PostgreSQL cannot store"
+        )
+    if max_chars is not None and len(value) > max_chars:
+        raise LimitExceeded(
+            f"{field} is {len(value)} characters long, over the limit of {max_chars}"
+        )
+    return value
+
+
+def clean_error(value: str) -> str:
+    """An error text the engine records whatever it holds: NULs replaced, length capped.
+
+    Used for text the engine did not choose (a handler's exception message):
+    refusing it would lose the failure, so it is made storable instead.
+    """
+    value = value.replace("\x00", "\\x00")
+    if len(value) > ERROR_MAX_CHARS:
+        cut = len(value) - ERROR_MAX_CHARS
+        value = f"{value[:ERROR_MAX_CHARS]}… ({cut} more characters cut)"
+    return value
+
+
+def when(value: datetime | timedelta | float | None, field: str, now: datetime) -> datetime | None:
+    """A deadline given as a time or a duration from ``now``, bounded like ``seconds()``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise SagaDefinitionError(f"{field} must be a timezone-aware datetime, got {value!r}")
+        if value - now > timedelta(seconds=MAX_SECONDS):
+            raise LimitExceeded(
+                f"{field} {value.isoformat()} lies more than {MAX_SECONDS:g} seconds "
+                "(366 days) ahead"
+            )
+        return value
+    if isinstance(value, timedelta):
+        span = seconds(value.total_seconds(), field, allow_none=False)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        span = seconds(value, field, allow_none=False)
+    else:
+        raise SagaDefinitionError(
+            f"{field} must be a datetime, a timedelta or seconds, got {_brief(value)}"
+        )
+    assert span is not None
+    return now + timedelta(seconds=span)
+
+
+def to_json(value: Any, what: str) -> Any:
+    """Return ``value`` as it will read back from a JSON column, or refuse it.
+
+    Accepts whatever ``DjangoJSONEncoder`` handles (datetimes, Decimals,
+    UUIDs, ...) and turns it into plain JSON types now, so that handlers see
+    the same values from every store. Refuses NaN and infinities (JSON and
+    jsonb have no room for them), NUL characters (PostgreSQL cannot store
+    them), values nested deeper than ``SAGA['MAX_JSON_DEPTH']`` and values
+    whose JSON is longer than ``SAGA['MAX_JSON_BYTES']``.
+    """
+    max_depth = saga_settings.MAX_JSON_DEPTH
+    max_bytes = saga_settings.MAX_JSON_BYTES
+    _walk(value, what, max_depth, max_bytes)
+    try:
+        encoded = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise NotJSONSerializableError(f"{what} is not JSON-serializable: {exc}") from exc
+    size = len(encoded.encode())
+    if size > max_bytes:
+        raise LimitExceeded(
+            f"{what} is {size} bytes of JSON, over the limit of {max_bytes} "
+            "(SAGA['MAX_JSON_BYTES'])"
+        )
+    return json.loads(encoded)
+
+
+def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
+    """Check depth, NUL characters and cycles without recursion.
+
+    Every node costs at least one byte of JSON, so more than ``max_bytes``
+    nodes cannot fit whatever they hold: the walk stops there, which bounds
+    its work even for a value that shares one list many times over.
+    """
+    nodes = 0
+    # (value, depth, ids of the containers above it)
+    stack: list[tuple[Any, int, frozenset[int]]] = [(value, 0, frozenset())]
+    while stack:
+        node, depth, above = stack.pop()
+        nodes += 1
+        if nodes > max_bytes:
+            raise LimitExceeded(
+                f"{what} has more than {max_bytes} values, so its JSON would be over "
+                "the limit of SAGA['MAX_JSON_BYTES']"
+            )
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise NotJSONSerializableError(
+                    f"{what} holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
+                )
+            continue
+        if isinstance(node, Promise):
+            stack.append((str(node), depth, above))
+            continue
+        if isinstance(node, Mapping):
+            children: list[Any] = []
+            for key, item in node.items():
+                if isinstance(key, str):
+                    children.append(key)
+                children.append(item)
+        elif isinstance(node, list | tuple):
+            children = list(node)
+        else:
+            continue  # a scalar, or a type the encoder converts (or refuses)
+        if depth >= max_depth:
+            raise LimitExceeded(
+                f"{what} is nested more than {max_depth} levels deep (SAGA['MAX_JSON_DEPTH'])"
+            )
+        if id(node) in above:
+            raise NotJSONSerializableError(f"{what} is not JSON-serializable: it contains itself")
+        inner = above | {id(node)}
+        stack.extend((child, depth + 1, inner) for child in children)
+
+
+def _brief(value: Any) -> str:
+    """A short description of ``value`` for an error message (never a huge repr)."""
+    if isinstance(value, _SCALARS) and not isinstance(value, str):
+        return repr(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else f"{value[:60]}…"
+        return repr(shown)
+    return f"a {type(value).__name__}"
