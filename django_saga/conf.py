@@ -210,6 +210,8 @@ class SagaSettings:
                 f"SAGA['BROKER_URL'] = {safe_url(url)!r}: must start with amqp://, amqps:// "
                 "or memory://"
             )
+        elif isinstance(url, str) and (port_problem := _url_port_problem(url)):
+            problems.append(f"SAGA['BROKER_URL'] = {safe_url(url)!r}: {port_problem}")
         if user.get("BROKER_PASSWORD") and isinstance(url, str) and _url_password(url):
             problems.append(
                 "SAGA['BROKER_PASSWORD'] is set and SAGA['BROKER_URL'] holds a password too: "
@@ -244,6 +246,16 @@ def _url_password(url: str) -> bool:
     netloc = rest.split("/", 1)[0]
     credentials = netloc.rpartition("@")[0]
     return ":" in credentials
+
+
+def _url_port_problem(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        urlsplit(url).port
+    except ValueError as exc:
+        return f"its port is not a number from 0 to 65535 ({exc})"
+    return None
 
 
 def _check_span(key: str, value: Any) -> str | None:

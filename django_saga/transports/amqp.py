@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
@@ -53,18 +53,24 @@ class _Batch:
     refused: list[str] = field(default_factory=list)
 
 
+def _with_password(url: str, password: str) -> str:
+    """``url`` with ``SAGA['BROKER_PASSWORD']`` put in, if one is set (user guest if none)."""
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user or 'guest'}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class AmqpConnection(Connection):
     def __init__(self, url: str, topology: Topology, name: str = "django-saga") -> None:
         self.url = url
         self.topology = topology
         try:
-            params = pika.URLParameters(url)
+            params = pika.URLParameters(_with_password(url, saga_settings.BROKER_PASSWORD))
         except (ValueError, TypeError) as exc:
             raise BrokerUnavailable(f"{safe_url(url)} is not a valid AMQP URL: {exc}") from exc
-        password = saga_settings.BROKER_PASSWORD
-        if password:
-            user = unquote(urlsplit(url).username or "") or "guest"
-            params.credentials = pika.PlainCredentials(user, password)
         if "heartbeat" not in url:
             params.heartbeat = saga_settings.HEARTBEAT
         params.connection_attempts = 1

@@ -43,6 +43,12 @@ def fail(saga, step):
     raise ValueError(f"{step.name} refuses")
 
 
+@step_handler("test.fail_oddly")
+def fail_oddly(saga, step):
+    """An error text no column takes as it is: a NUL character, then 100,000 more."""
+    raise ValueError("nul \x00 here" + "x" * 100_000)
+
+
 @step_handler("test.keyerror")
 def keyerror(saga, step):
     return {"value": step.input["missing"]}
