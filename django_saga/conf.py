@@ -252,10 +252,10 @@ def _url_port_problem(url: str) -> str | None:
     from urllib.parse import urlsplit
 
     try:
-        urlsplit(url).port
+        port = urlsplit(url).port
     except ValueError as exc:
         return f"its port is not a number from 0 to 65535 ({exc})"
-    return None
+    return None if port is None or port > 0 else "its port must not be 0"
 
 
 def _check_span(key: str, value: Any) -> str | None:

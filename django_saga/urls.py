@@ -29,7 +29,9 @@ urlpatterns = [
     path("metrics/", views.MetricsView.as_view(), name="metrics"),
     path("webhook/", webhook.StepResultWebhookView.as_view(), name="webhook"),
     path("api/sagas/", views.SagaListJsonView.as_view(), name="api-list"),
-    path("api/sagas/<django_saga_id:saga_id>/", views.SagaStatusJsonView.as_view(), name="api-detail"),
+    path(
+        "api/sagas/<django_saga_id:saga_id>/", views.SagaStatusJsonView.as_view(), name="api-detail"
+    ),
     path(
         "api/sagas/<django_saga_id:saga_id>/compensate/",
         views.OperationJsonView.as_view(operation=views.COMPENSATE),
