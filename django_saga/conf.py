@@ -226,8 +226,9 @@ def shown(key: str, value: Any) -> str:
         return f"<hidden {type(value).__name__}>"
     if key == "BROKER_URL" and isinstance(value, str):
         return repr(safe_url(value))
-    text = repr(value)
-    return text if len(text) <= 200 else f"{text[:200]}…"
+    from .validation import brief
+
+    return brief(value)
 
 
 def safe_url(url: str) -> str:
@@ -264,7 +265,7 @@ def _check_span(key: str, value: Any) -> str | None:
 
     if key not in _SPANS or isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number of seconds"
     if value > MAX_SECONDS:
         return f"must be at most {MAX_SECONDS:g} seconds (366 days)"

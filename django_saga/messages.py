@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import MalformedMessage
+from .validation import brief
 
 VERSION = 1
 EXECUTE = "execute"
@@ -62,26 +63,15 @@ def decode(body: bytes, max_bytes: int) -> StepMessage:
         raise MalformedMessage(f"body must be a JSON object, got {type(data).__name__}")
     version = data.get("v")
     if type(version) is not int or version != VERSION:
-        raise MalformedMessage(f"unknown protocol version {_brief(version)} (expected {VERSION})")
+        raise MalformedMessage(f"unknown protocol version {brief(version)} (expected {VERSION})")
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise MalformedMessage(f"unknown kind {_brief(kind)} (expected one of {', '.join(KINDS)})")
+        raise MalformedMessage(f"unknown kind {brief(kind)} (expected one of {', '.join(KINDS)})")
     for key in ("saga_id", "step_id"):
         value = data.get(key)
         if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
-            raise MalformedMessage(f"{key} must be a non-empty id string, got {_brief(value)}")
+            raise MalformedMessage(f"{key} must be a non-empty id string, got {brief(value)}")
     attempt = data.get("attempt")
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-        raise MalformedMessage(f"attempt must be a positive integer, got {_brief(attempt)}")
+        raise MalformedMessage(f"attempt must be a positive integer, got {brief(attempt)}")
     return StepMessage(kind, data["saga_id"], data["step_id"], attempt)
-
-
-def _brief(value: Any) -> str:
-    """A field's value for a dead-letter reason: short, never a deep repr."""
-    if isinstance(value, bool | int | float | type(None)):
-        shown = repr(value)
-    elif isinstance(value, str):
-        shown = repr(value[:64])
-    else:
-        return f"a JSON {type(value).__name__}"
-    return shown if len(shown) <= 80 else f"{shown[:80]}…"

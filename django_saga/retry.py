@@ -47,7 +47,7 @@ class RetryPolicy:
             isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
         ):
             raise SagaDefinitionError(
-                f"max_attempts must be an integer of at least 1, got {attempts!r}"
+                f"max_attempts must be an integer of at least 1, got {validation.brief(attempts)}"
             )
         for name in ("backoff", "max_delay"):
             value = getattr(self, name)
@@ -104,11 +104,10 @@ def _number(value: object, name: str, low: float, high: float, optional: bool = 
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
+        or not low <= value <= high  # False for NaN; compared as is, so a huge int never overflows
     ):
         raise SagaDefinitionError(
-            f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
+            f"{name} must be a number from {low:g} to {high:g}, got {validation.brief(value)}"
         )
 
 

@@ -42,15 +42,17 @@ def seconds(value: Any, field: str, *, allow_none: bool = True) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SagaDefinitionError(
-            f"{field} must be a positive number of seconds, got {_brief(value)}"
+            f"{field} must be a positive number of seconds, got {brief(value)}"
         )
-    if not math.isfinite(value) or value <= 0:
+    # Compared before any float conversion: an int may be too large for a float.
+    if (isinstance(value, float) and math.isnan(value)) or value <= 0:
         raise SagaDefinitionError(
-            f"{field} must be a positive, finite number of seconds, got {value!r}"
+            f"{field} must be a positive, finite number of seconds, got {brief(value)}"
         )
     if value > MAX_SECONDS:
         raise LimitExceeded(
-            f"{field} is {value:g} seconds, over the limit of {MAX_SECONDS:g} seconds (366 days)"
+            f"{field} is {brief(value)} seconds, over the limit of {MAX_SECONDS:g} seconds "
+            "(366 days)"
         )
     return float(value)
 
@@ -59,7 +61,7 @@ def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) 
     """``value`` as a string that fits its column and holds no NUL character."""
     if not isinstance(value, str) or (not blank and not value.strip()):
         kind = "a string" if blank else "a non-empty string"
-        raise SagaDefinitionError(f"{field} must be {kind}, got {_brief(value)}")
+        raise SagaDefinitionError(f"{field} must be {kind}, got {brief(value)}")
     if "\x00" in value:
         raise SagaDefinitionError(
             f"{field} holds a NUL character (\\x00), which PostgreSQL cannot store"
@@ -103,7 +105,7 @@ def when(value: datetime | timedelta | float | None, field: str, now: datetime) 
         span = seconds(value, field, allow_none=False)
     else:
         raise SagaDefinitionError(
-            f"{field} must be a datetime, a timedelta or seconds, got {_brief(value)}"
+            f"{field} must be a datetime, a timedelta or seconds, got {brief(value)}"
         )
     assert span is not None
     return now + timedelta(seconds=span)
@@ -182,8 +184,10 @@ def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
         stack.extend((child, depth + 1, inner) for child in children)
 
 
-def _brief(value: Any) -> str:
+def brief(value: Any) -> str:
     """A short description of ``value`` for an error message (never a huge repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of {value.bit_length()} bits"
     if isinstance(value, _SCALARS) and not isinstance(value, str):
         return repr(value)
     if isinstance(value, str):

@@ -189,7 +189,7 @@ def test_a_message_with_a_deep_field_is_dead_lettered_with_a_short_reason():
     result = Processor(get_store()).process(body)
     assert result.action == DEAD_LETTER
     assert result.reason == (
-        "malformed message: unknown kind a JSON list (expected one of execute, compensate)"
+        "malformed message: unknown kind a list (expected one of execute, compensate)"
     )
 
 
