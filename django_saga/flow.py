@@ -390,10 +390,10 @@ def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error
     if status not in StepStatus.values:
         raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
     step.status = status
-    step.error = error
+    step.error = validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
     fields = ["status", "error"]
     if output is not None:
-        step.output = output
+        step.output = validation.to_json(output, f"output of step {step.name!r}")
         fields.append("output")
     unit.save_step(step, fields)
     steps = unit.lock_saga()

@@ -13,6 +13,7 @@ import pytest
 from django_saga import (
     InvalidStateTransition,
     RetryPolicy,
+    SagaDefinitionError,
     SagaNotFound,
     Step,
     manager,
@@ -212,6 +213,26 @@ def test_update_saga_step_records_status_output_and_error(store):
     assert result.step("s0").output == {"partial": 1}
     assert result.step("s0").error == ""
     assert store.load_saga(saga.id).step("s0").status == "started"
+
+
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [
+        (None, "boom\x00"),
+        ({"bad": "\x00"}, ""),
+        ({"deep": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}, ""),
+    ],
+    ids=["nul-error", "nul-output", "too-deep"],
+)
+def test_update_saga_step_refuses_what_a_column_cannot_hold_and_changes_nothing(
+    store, settings, output, error
+):
+    settings.SAGA = {**settings.SAGA, "MAX_JSON_DEPTH": 8}
+    saga = make_saga(n=1)
+    store.save_saga(saga)
+    with pytest.raises(SagaDefinitionError):
+        store.update_saga_step(saga.id, saga.steps[0].id, StepStatus.FAILED, output, error)
+    assert store.load_saga(saga.id).steps[0].status == saga.steps[0].status
 
 
 def test_update_saga_step_copies_the_output(store):
