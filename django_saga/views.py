@@ -55,6 +55,8 @@ DONE_STATUSES = (
     StepStatus.COMPENSATED,
     StepStatus.COMPENSATION_FAILED,
 )
+#: Step cards on one page of a saga's page in the console.
+STEPS_PER_PAGE = 100
 #: Sagas that wait for an operator.
 WAITING_STATES = (SagaState.FAILED, SagaState.COMPENSATION_FAILED)
 
@@ -152,6 +154,10 @@ def progress_text(saga: Saga) -> str:
         steps = saga.steps
         total = len(steps)
         done = sum(1 for s in steps if s.status in DONE_STATUSES)
+    return format_progress(done, total)
+
+
+def format_progress(done: int, total: int) -> str:
     return f"{done}/{total} step" + ("" if total == 1 else "s")
 
 
@@ -432,12 +438,20 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
         context = super().get_context_data(**kwargs)
         saga: Saga = self.object
         user = self.request.user
-        steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
-        saga.set_steps(steps)
+        all_steps = SagaStep.objects.filter(saga_id=saga.pk)
+        counts = all_steps.aggregate(
+            steps_total=Count("pk"), steps_done=Count("pk", filter=Q(status__in=DONE_STATUSES))
+        )
+        # A saga of thousands of steps is shown a page of them at a time.
+        page = Paginator(all_steps.order_by("position"), STEPS_PER_PAGE).get_page(
+            self.request.GET.get("steps")
+        )
+        shown = list(page.object_list)
         context.update(
-            steps=_step_views(saga.stages),
+            steps=_step_views(_stages(shown), _stage_sizes(saga, shown)),
+            steps_page=page if page.paginator.num_pages > 1 else None,
             context_json=pretty_json(saga.context),
-            progress=progress_text(saga),
+            progress=format_progress(counts["steps_done"], counts["steps_total"]),
             duration=format_duration(saga_duration(saga)),
             operations=[
                 op
@@ -611,17 +625,39 @@ class StepView:
     in_parallel: bool = False
 
 
-def _step_views(stages: list[list[SagaStep]]) -> list[StepView]:
+def _step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:
+    """Cards for ``stages``; ``sizes`` counts each stage's steps, on this page or not."""
     views = []
     for stage in stages:
         for index, step in enumerate(stage):
             view = _step_view(step)
-            if len(stage) > 1:
+            size = sizes.get(step.stage, len(stage))
+            if size > 1:
                 view.in_parallel = True
                 if index == 0:
-                    view.stage_heading = f"{len(stage)} steps in parallel"
+                    view.stage_heading = f"{size} steps in parallel"
             views.append(view)
     return views
+
+
+def _stages(steps: list[SagaStep]) -> list[list[SagaStep]]:
+    """``steps`` (in order) grouped by stage."""
+    grouped: dict[int, list[SagaStep]] = {}
+    for step in steps:
+        grouped.setdefault(step.stage, []).append(step)
+    return list(grouped.values())
+
+
+def _stage_sizes(saga: Saga, shown: list[SagaStep]) -> dict[int, int]:
+    """How many steps each stage on the page has in all (a stage may span two pages)."""
+    stages = {step.stage for step in shown}
+    rows = (
+        SagaStep.objects.filter(saga_id=saga.pk, stage__in=stages)
+        .values("stage")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {row["stage"]: row["n"] for row in rows}
 
 
 def _step_view(step: SagaStep) -> StepView:

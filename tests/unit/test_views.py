@@ -647,3 +647,41 @@ def test_saga_page_groups_a_parallel_stage_and_shows_skips_and_waits(operator):
     data = logged_in(operator).get(urls_of(saga)["api-detail"]).json()
     assert [s["stage"] for s in data["steps"]] == [0, 1, 1, 2]
     assert (data["definition"], data["version"]) == ("shop.sagas.OrderSaga", "2")
+
+
+@pytest.mark.django_db
+def test_a_saga_of_many_steps_is_shown_a_page_of_steps_at_a_time(operator):
+    from django_saga.views import STEPS_PER_PAGE
+
+    saga = SagaFactory(name="huge")
+    # Steps 0..249; positions 95..104 are one parallel stage across the page boundary.
+    SagaStep.objects.bulk_create(
+        SagaStep(
+            saga=saga,
+            position=n,
+            stage=95 if 95 <= n < 105 else n,
+            name=f"s{n}",
+            action="test.record",
+            status="completed" if n < 120 else "pending",
+        )
+        for n in range(250)
+    )
+    client = logged_in(operator)
+    url = reverse("django_saga:detail", args=[saga.pk])
+
+    first = client.get(url).content.decode()
+    assert STEPS_PER_PAGE == 100
+    assert len(re.findall(r'id="step-s\d+"', first)) == 100
+    assert 'id="step-s99"' in first and 'id="step-s100"' not in first
+    assert "Steps 1–100 of 250" in first
+    assert "120/250 steps" in first  # progress counts every step, not the page's
+    assert "Stage 96: 10 steps in parallel" in first
+
+    last = client.get(url, {"steps": 3}).content.decode()
+    assert len(re.findall(r'id="step-s\d+"', last)) == 50
+    assert "Steps 201–250 of 250" in last and 'rel="next"' not in last
+
+    middle = client.get(url, {"steps": 2}).content.decode()
+    # The rest of the stage opens the next page under the same heading.
+    assert 'id="step-s100"' in middle and middle.count("Stage 96: 10 steps in parallel") == 1
+    assert 'class="s-completed in-stage"' in middle
