@@ -673,13 +673,13 @@ def test_a_saga_of_many_steps_is_shown_a_page_of_steps_at_a_time(operator):
     assert STEPS_PER_PAGE == 100
     assert len(re.findall(r'id="step-s\d+"', first)) == 100
     assert 'id="step-s99"' in first and 'id="step-s100"' not in first
-    assert "Steps 1–100 of 250" in first
+    assert "Steps 1\u2013100 of 250" in first
     assert "120/250 steps" in first  # progress counts every step, not the page's
     assert "Stage 96: 10 steps in parallel" in first
 
     last = client.get(url, {"steps": 3}).content.decode()
     assert len(re.findall(r'id="step-s\d+"', last)) == 50
-    assert "Steps 201–250 of 250" in last and 'rel="next"' not in last
+    assert "Steps 201\u2013250 of 250" in last and 'rel="next"' not in last
 
     middle = client.get(url, {"steps": 2}).content.decode()
     # The rest of the stage opens the next page under the same heading.
