@@ -175,12 +175,18 @@ def test_unknown_saga_or_step_gets_404(client, waiting):
         (b'{"step_id": "y", "status": "completed"}', "saga_id must be a non-empty string"),
         (b'{"saga_id": "x", "step_id": "y", "status": "completed"}', "attempt must be"),
         (b'{"saga_id": "x", "step_id": "y", "attempt": "1", "status": "failed"}', "attempt"),
-        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "output": [1]}',
-         "output"),
-        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "failed", "error": 3}',
-         "error must be"),
-        (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "extra": 1}',
-         "unknown"),
+        (
+            b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "output": [1]}',
+            "output",
+        ),
+        (
+            b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "failed", "error": 3}',
+            "error must be",
+        ),
+        (
+            b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "completed", "extra": 1}',
+            "unknown",
+        ),
     ],
 )
 def test_a_malformed_report_gets_400_naming_the_problem(client, waiting, payload, message):
