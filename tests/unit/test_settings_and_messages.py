@@ -246,3 +246,19 @@ def test_oversize_body_is_refused_before_parsing():
     # Not even valid JSON is read when it is too large.
     with pytest.raises(MalformedMessage, match="over the 10-byte limit"):
         decode(b"x" * 11, 10)
+
+
+def test_the_readme_lists_every_setting_as_declared():
+    """README's configuration table is generated from ``SETTINGS``; this keeps it so.
+
+    Regenerate it with
+    ``python -c "import django; from django.conf import settings; settings.configure();
+    django.setup(); from django_saga.conf import reference_table; print(reference_table())"``.
+    """
+    from pathlib import Path
+
+    from django_saga.conf import SETTINGS, reference_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert reference_table() in readme
+    assert len(reference_table().splitlines()) == len(SETTINGS) + 2
