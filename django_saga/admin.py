@@ -25,19 +25,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from .console.formatting import format_duration, pretty_json, progress_text, saga_duration
+from .console.operations import COMPENSATE, RETRY_COMPENSATION, Operation, perform
+from .console.queries import with_progress
 from .errors import InvalidStateTransition, SagaNotFound
 from .models import TERMINAL_STATES, OutboxMessage, Saga, SagaStep
-from .views import (
-    COMPENSATE,
-    RETRY_COMPENSATION,
-    Operation,
-    format_duration,
-    perform,
-    pretty_json,
-    progress_text,
-    saga_duration,
-    with_progress,
-)
 
 #: Badge colours (background, text) by saga state or step status.
 COLOURS = {

@@ -2,7 +2,9 @@
 
 from django.urls import path, register_converter
 
-from . import views, webhook
+from . import webhook
+from .console import json_api, metrics_view, pages
+from .console.operations import COMPENSATE, RETRY_COMPENSATION
 
 
 class SagaIdConverter:
@@ -25,42 +27,44 @@ register_converter(SagaIdConverter, "django_saga_id")
 app_name = "django_saga"
 
 urlpatterns = [
-    path("", views.DashboardView.as_view(), name="dashboard"),
-    path("metrics/", views.MetricsView.as_view(), name="metrics"),
+    path("", pages.DashboardView.as_view(), name="dashboard"),
+    path("metrics/", metrics_view.MetricsView.as_view(), name="metrics"),
     path("webhook/", webhook.StepResultWebhookView.as_view(), name="webhook"),
-    path("api/sagas/", views.SagaListJsonView.as_view(), name="api-list"),
+    path("api/sagas/", json_api.SagaListJsonView.as_view(), name="api-list"),
     path(
-        "api/sagas/<django_saga_id:saga_id>/", views.SagaStatusJsonView.as_view(), name="api-detail"
+        "api/sagas/<django_saga_id:saga_id>/",
+        json_api.SagaStatusJsonView.as_view(),
+        name="api-detail",
     ),
     path(
         "api/sagas/<django_saga_id:saga_id>/compensate/",
-        views.OperationJsonView.as_view(operation=views.COMPENSATE),
+        json_api.OperationJsonView.as_view(operation=COMPENSATE),
         name="api-compensate",
     ),
     path(
         "api/sagas/<django_saga_id:saga_id>/retry-compensation/",
-        views.OperationJsonView.as_view(operation=views.RETRY_COMPENSATION),
+        json_api.OperationJsonView.as_view(operation=RETRY_COMPENSATION),
         name="api-retry-compensation",
     ),
-    path("<django_saga_id:saga_id>/", views.SagaDetailView.as_view(), name="detail"),
+    path("<django_saga_id:saga_id>/", pages.SagaDetailView.as_view(), name="detail"),
     path(
         "<django_saga_id:saga_id>/compensate/",
-        views.OperationView.as_view(operation=views.COMPENSATE),
+        pages.OperationView.as_view(operation=COMPENSATE),
         name="compensate",
     ),
     path(
         "<django_saga_id:saga_id>/compensate/confirm/",
-        views.OperationConfirmView.as_view(operation=views.COMPENSATE),
+        pages.OperationConfirmView.as_view(operation=COMPENSATE),
         name="confirm-compensate",
     ),
     path(
         "<django_saga_id:saga_id>/retry-compensation/",
-        views.OperationView.as_view(operation=views.RETRY_COMPENSATION),
+        pages.OperationView.as_view(operation=RETRY_COMPENSATION),
         name="retry-compensation",
     ),
     path(
         "<django_saga_id:saga_id>/retry-compensation/confirm/",
-        views.OperationConfirmView.as_view(operation=views.RETRY_COMPENSATION),
+        pages.OperationConfirmView.as_view(operation=RETRY_COMPENSATION),
         name="confirm-retry-compensation",
     ),
 ]

@@ -34,8 +34,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import clock
 from .conf import saga_settings
+from .console.access import json_error
 from .errors import SagaDefinitionError, SagaNotFound, StaleResult, StepNotWaiting
-from .views import json_error
 
 logger = logging.getLogger("django_saga.webhook")
 

@@ -326,13 +326,13 @@ def test_dashboard_lists_sagas_waiting_for_an_operator_and_stuck_ones(operator, 
     stuck = build_saga("started", updated_ago=timedelta(minutes=30))
     moving = build_saga("started", updated_ago=timedelta(minutes=1))
     context = logged_in(operator).get(reverse("django_saga:dashboard")).context
-    assert {s.pk for s in context["waiting"]} == {failed.pk, broken.pk}
+    assert {row.saga.pk for row in context["waiting"]} == {failed.pk, broken.pk}
     assert context["waiting_count"] == 2
-    assert [s.pk for s in context["stuck"]] == [stuck.pk]
-    assert moving.pk not in {s.pk for s in context["stuck"]}
+    assert [row.saga.pk for row in context["stuck"]] == [stuck.pk]
+    assert moving.pk not in {row.saga.pk for row in context["stuck"]}
     assert context["stale_after"] == "10 min"
-    assert {s.pk: s.since for s in context["stuck"]} == {stuck.pk: "30\xa0minutes ago"}
-    assert {s.since for s in context["waiting"]} == {"just now"}
+    assert {row.saga.pk: row.since for row in context["stuck"]} == {stuck.pk: "30\xa0minutes ago"}
+    assert {row.since for row in context["waiting"]} == {"just now"}
 
 
 @pytest.mark.django_db
@@ -344,7 +344,7 @@ def test_dashboard_filters_by_state_name_and_search(operator):
 
     def listed(**params: str) -> set[str]:
         response = client.get(reverse("django_saga:dashboard"), params)
-        return {s.pk for s in response.context["sagas"]}
+        return {row.saga.pk for row in response.context["sagas"]}
 
     assert listed() == {a.pk, b.pk, c.pk}
     assert listed(state="completed") == {b.pk, c.pk}
@@ -366,7 +366,7 @@ def test_dashboard_pages_keep_the_filters(operator, settings):
     assert 'href="?state=completed&amp;page=2"' in first.content.decode()
     last = client.get(reverse("django_saga:dashboard"), {"state": "completed", "page": 3})
     # Newest first: the last page holds the oldest saga.
-    assert [s.pk for s in last.context["sagas"]] == [created[0].pk]
+    assert [row.saga.pk for row in last.context["sagas"]] == [created[0].pk]
 
 
 @pytest.mark.django_db
@@ -651,7 +651,7 @@ def test_saga_page_groups_a_parallel_stage_and_shows_skips_and_waits(operator):
 
 @pytest.mark.django_db
 def test_a_saga_of_many_steps_is_shown_a_page_of_steps_at_a_time(operator):
-    from django_saga.views import STEPS_PER_PAGE
+    from django_saga.console.pages import STEPS_PER_PAGE
 
     saga = SagaFactory(name="huge")
     # Steps 0..249; positions 95..104 are one parallel stage across the page boundary.

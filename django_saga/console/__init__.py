@@ -1,0 +1,16 @@
+"""The operator console: pages, a JSON API and the metrics view, over the manager.
+
+Every page asks for a staff user holding ``SAGA['CONSOLE_PERMISSION']``
+(``django_saga.view_saga`` by default); compensating also needs
+``django_saga.compensate_saga`` and retrying a failed compensation
+``django_saga.retry_saga_compensation``. State changes go through the
+manager, like everywhere else; the pages read the Django-model store.
+
+- ``operations``: what an operator may ask of a saga, shared with the admin;
+- ``queries``: the querysets behind the lists (filters, progress counts);
+- ``formatting``: durations, progress and JSON as the pages and the admin show them;
+- ``rows``: what one row or step card shows, built next to the model, not on it;
+- ``access``: who may see what, CSRF for the JSON API, and no framing;
+- ``pages``: the HTML views; ``json_api``: the JSON endpoints;
+- ``metrics_view``: Prometheus exposition for console users or a scraper's token.
+"""

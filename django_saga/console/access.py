@@ -1,0 +1,126 @@
+"""Who may use the console, CSRF for its JSON API, and no framing of its pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+)
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.decorators import decorator_from_middleware, method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from ..conf import saga_settings
+from .operations import Operation
+
+
+def can_view_console(user: Any) -> bool:
+    """Staff (if ``CONSOLE_STAFF_ONLY``) holding ``CONSOLE_PERMISSION`` (if set)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if saga_settings.CONSOLE_STAFF_ONLY and not user.is_staff:
+        return False
+    permission = saga_settings.CONSOLE_PERMISSION
+    return not permission or bool(user.has_perm(permission))
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, **extra}, status=status)
+
+
+class _JsonCsrfCheck(CsrfViewMiddleware):
+    """The CSRF check, answering a refusal in JSON rather than an HTML page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        return json_error(403, "csrf_failed", f"CSRF verification failed: {reason}")
+
+
+json_csrf_protect = decorator_from_middleware(_JsonCsrfCheck)
+
+
+def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Forbid other sites to frame the response, whatever middleware the project has.
+
+    A console page holds one-click operator actions (the compensate
+    confirmation): framed by another site, it would be a clickjacking target.
+    """
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(*args, **kwargs)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        return response
+
+    return wrapped
+
+
+class ConsoleAccessMixin:
+    """Anonymous users go to the login page; others need console access.
+
+    ``operation`` (set by the action views) adds that operation's permission.
+    The CSRF check runs whether or not the project enables the middleware,
+    and no page of the console may be framed.
+    """
+
+    operation: Operation | None = None
+
+    @method_decorator(deny_framing)
+    @method_decorator(csrf_protect)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not can_view_console(user):
+            raise PermissionDenied("You may not use the saga console.")
+        if self.operation is not None and not self.operation.permitted(user):
+            raise PermissionDenied(f"You may not {self.operation.label.lower()} sagas.")
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class JsonAccessMixin:
+    """The JSON endpoints' access rules, with every refusal as a JSON body."""
+
+    operation: Operation | None = None
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        view = super().as_view(**initkwargs)  # type: ignore[misc]
+        # The project's CSRF middleware would refuse with an HTML page; the
+        # same check runs in dispatch() instead and refuses in JSON.
+        return csrf_exempt(view)  # type: ignore[no-any-return]
+
+    @method_decorator(deny_framing)
+    @method_decorator(json_csrf_protect)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = request.user
+        if not user.is_authenticated:
+            return json_error(403, "not_authenticated", "Log in to use the saga console.")
+        if not can_view_console(user):
+            return json_error(403, "permission_denied", "You may not use the saga console.")
+        if self.operation is not None and not self.operation.permitted(user):
+            return json_error(
+                403,
+                "permission_denied",
+                f"You may not {self.operation.label.lower()} sagas "
+                f"(needs {self.operation.permission}).",
+            )
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        allowed = [m.upper() for m in ("get", "post") if hasattr(self, m)]
+        response = json_error(
+            405, "method_not_allowed", f"Use {' or '.join(allowed)} on this endpoint."
+        )
+        response["Allow"] = ", ".join(allowed)
+        return response

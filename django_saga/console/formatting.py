@@ -1,0 +1,114 @@
+"""Durations, progress and JSON as the console and the admin show them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.timesince import timesince
+
+from .. import clock
+from ..models import ACTIVE_STATES, Saga, StepStatus
+
+#: Step statuses of a step whose action ran to completion (and may since be undone).
+RAN = (
+    StepStatus.COMPLETED,
+    StepStatus.SKIPPED,
+    StepStatus.COMPENSATING,
+    StepStatus.COMPENSATED,
+    StepStatus.COMPENSATION_FAILED,
+)
+
+
+def progress_text(saga: Saga) -> str:
+    """``"2/3 steps"`` from the annotations of ``with_progress`` (or the steps)."""
+    total = getattr(saga, "steps_total", None)
+    done = getattr(saga, "steps_done", None)
+    if total is None or done is None:
+        steps = saga.steps
+        total = len(steps)
+        done = sum(1 for s in steps if s.status in RAN)
+    return format_progress(done, total)
+
+
+def format_progress(done: int, total: int) -> str:
+    return f"{done}/{total} step" + ("" if total == 1 else "s")
+
+
+def saga_duration(saga: Saga, now: datetime | None = None) -> timedelta:
+    """Start to end; so far for an active saga; until the last change otherwise."""
+    if saga.completed_at is not None:
+        end = saga.completed_at
+    elif saga.state in ACTIVE_STATES:
+        end = now or clock.now()
+    else:
+        end = saga.updated_at
+    return max(end - saga.created_at, timedelta(0))
+
+
+def format_duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = value.total_seconds()
+    if seconds < 1:
+        return f"{int(seconds * 1000)} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return _units(minutes, "min", secs, "s")
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return _units(hours, "h", minutes, "min")
+    days, hours = divmod(hours, 24)
+    return _units(days, "d", hours, "h")
+
+
+def _units(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    """``"3 min 4 s"``, or ``"3 min"`` when the smaller unit is zero."""
+    return f"{big} {big_unit}" + (f" {small} {small_unit}" if small else "")
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """``"just now"`` under a minute, else ``"3 h ago"`` (the largest unit only)."""
+    elapsed = (now or clock.now()) - moment
+    if elapsed < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON text (escaped by the template or ``format_html`` that shows it)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def status_json(saga: Saga) -> dict[str, Any]:
+    """The saga as the status endpoint returns it."""
+    return {
+        "saga_id": saga.pk,
+        "name": saga.name,
+        "state": saga.state,
+        "error": saga.error,
+        "created_at": saga.created_at,
+        "updated_at": saga.updated_at,
+        "completed_at": saga.completed_at,
+        "definition": saga.definition,
+        "version": saga.version,
+        "steps": [
+            {
+                "id": step.pk,
+                "name": step.name,
+                "stage": step.stage,
+                "action": step.action,
+                "compensation": step.compensation,
+                "status": step.status,
+                "attempts": step.attempts,
+                "executed_at": step.executed_at,
+                "compensated_at": step.compensated_at,
+                "error": step.error,
+            }
+            for step in saga.steps
+        ],
+    }

@@ -1,0 +1,215 @@
+"""The console's HTML pages: the dashboard, a saga, and the operation confirmations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.urls import NoReverseMatch, reverse
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from .. import clock
+from ..conf import saga_settings
+from ..errors import InvalidStateTransition, SagaNotFound
+from ..models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep, StepStatus
+from .access import ConsoleAccessMixin
+from .formatting import (
+    RAN,
+    format_duration,
+    format_progress,
+    pretty_json,
+    saga_duration,
+)
+from .operations import COMPENSATE, RETRY_COMPENSATION, WAITING_STATES, perform
+from .queries import filter_sagas, stage_sizes, with_progress
+from .rows import attention_rows, by_stage, saga_rows, step_views
+
+#: Step cards on one page of a saga's page in the console.
+STEPS_PER_PAGE = 100
+
+
+def _notify(request: HttpRequest, level: int, text: str) -> None:
+    messages.add_message(request, level, text, fail_silently=True)
+
+
+class DashboardView(ConsoleAccessMixin, ListView):
+    """Counts by state, sagas that need an operator, and every saga, filtered."""
+
+    template_name = "django_saga/dashboard.html"
+    context_object_name = "sagas"
+    attention_limit = 10
+
+    def get_paginate_by(self, queryset: Any) -> int:
+        return int(saga_settings.CONSOLE_PAGE_SIZE)
+
+    def get_queryset(self) -> QuerySet[Saga]:
+        queryset = filter_sagas(Saga.objects.all(), self.request.GET)
+        return with_progress(queryset).order_by("-created_at", "-pk")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        now = clock.now()
+        context["sagas"] = saga_rows(context["sagas"], now)
+        counts = {
+            row["state"]: row["n"]
+            for row in Saga.objects.order_by().values("state").annotate(n=Count("pk"))
+        }
+        stale_after = float(saga_settings.STALE_AFTER)
+        waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-updated_at")
+        stuck = Saga.objects.stale(stale_after).order_by("updated_at")
+        waiting_list = attention_rows(waiting[: self.attention_limit], now)
+        stuck_list = attention_rows(stuck[: self.attention_limit], now)
+        params = self.request.GET.copy()
+        params.pop("page", None)
+        context.update(
+            counts=[
+                {"state": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in SagaState.choices
+            ],
+            total=sum(counts.values()),
+            waiting=waiting_list,
+            waiting_count=sum(counts.get(s, 0) for s in WAITING_STATES),
+            stuck=stuck_list,
+            stuck_count=stuck.count(),
+            stale_after=format_duration(timedelta(seconds=stale_after)),
+            names=list(
+                Saga.objects.order_by("name").values_list("name", flat=True).distinct()[:200]
+            ),
+            states=SagaState.choices,
+            filters={
+                "state": self.request.GET.get("state", ""),
+                "name": self.request.GET.get("name", ""),
+                "q": self.request.GET.get("q", ""),
+            },
+            filtered=any(self.request.GET.get(k) for k in ("state", "name", "q")),
+            query_string=params.urlencode(),
+        )
+        return context
+
+
+class SagaDetailView(ConsoleAccessMixin, DetailView):
+    """One saga: its steps as a timeline, and what an operator may do with it."""
+
+    template_name = "django_saga/saga_detail.html"
+    context_object_name = "saga"
+    pk_url_kwarg = "saga_id"
+
+    def get_queryset(self) -> QuerySet[Saga]:
+        return Saga.objects.all()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        saga: Saga = self.object
+        user = self.request.user
+        all_steps = SagaStep.objects.filter(saga_id=saga.pk)
+        counts = all_steps.aggregate(
+            steps_total=Count("pk"), steps_done=Count("pk", filter=Q(status__in=RAN))
+        )
+        # A saga of thousands of steps is shown a page of them at a time.
+        page = Paginator(all_steps.order_by("position"), STEPS_PER_PAGE).get_page(
+            self.request.GET.get("steps")
+        )
+        shown = list(page.object_list)
+        context.update(
+            steps=step_views(by_stage(shown), stage_sizes(saga, shown)),
+            steps_page=page if page.paginator.num_pages > 1 else None,
+            context_json=pretty_json(saga.context),
+            progress=format_progress(counts["steps_done"], counts["steps_total"]),
+            duration=format_duration(saga_duration(saga)),
+            operations=[
+                op
+                for op in (COMPENSATE, RETRY_COMPENSATION)
+                if op.refusal(saga.state) is None and op.permitted(user)
+            ],
+            refresh=_refresh_seconds(saga),
+            admin_url=_admin_url(saga),
+        )
+        return context
+
+
+class OperationConfirmView(ConsoleAccessMixin, DetailView):
+    """What the operation will do, and a button that does it (the POST)."""
+
+    template_name = "django_saga/confirm.html"
+    context_object_name = "saga"
+    pk_url_kwarg = "saga_id"
+
+    def get_queryset(self) -> QuerySet[Saga]:
+        return Saga.objects.all()
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object()
+        assert self.operation is not None
+        reason = self.operation.refusal(self.object.state)
+        if reason is not None:
+            _notify(request, messages.ERROR, f"Saga {self.object.pk} {reason}.")
+            return HttpResponseRedirect(_detail_url(self.object.pk))
+        return self.render_to_response(self.get_context_data(object=self.object))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        saga: Saga = self.object
+        assert self.operation is not None
+        steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
+        if self.operation is COMPENSATE:
+            undo_statuses: tuple[str, ...] = (StepStatus.COMPLETED,)
+        else:
+            undo_statuses = (StepStatus.COMPLETED, StepStatus.COMPENSATION_FAILED)
+        context.update(
+            operation=self.operation,
+            action_url=reverse(f"django_saga:{self.operation.name}", args=[saga.pk]),
+            undo=[s for s in reversed(steps) if s.status in undo_statuses],
+            cancel=[s for s in steps if s.status in (StepStatus.PENDING, *IN_FLIGHT)],
+        )
+        return context
+
+
+class OperationView(ConsoleAccessMixin, View):
+    """POST only: run the operation, say how it went, back to the saga's page."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, saga_id: str) -> HttpResponse:
+        assert self.operation is not None
+        try:
+            perform(self.operation, saga_id)
+        except SagaNotFound as exc:
+            raise Http404(str(exc)) from exc
+        except InvalidStateTransition as exc:
+            _notify(request, messages.ERROR, str(exc))
+        else:
+            text = (
+                "Compensation requested: completed steps are being undone, last first."
+                if self.operation is COMPENSATE
+                else "Compensation resumed: the failed compensations run again."
+            )
+            _notify(request, messages.SUCCESS, text)
+        return HttpResponseRedirect(_detail_url(saga_id))
+
+
+def _refresh_seconds(saga: Saga) -> int | float | None:
+    seconds = saga_settings.CONSOLE_REFRESH
+    if saga.state in ACTIVE_STATES and seconds and seconds > 0:
+        return seconds  # type: ignore[no-any-return]
+    return None
+
+
+def _detail_url(saga_id: str) -> str:
+    return reverse("django_saga:detail", args=[saga_id])
+
+
+def _admin_url(saga: Saga) -> str | None:
+    try:
+        return reverse("admin:django_saga_saga_change", args=[saga.pk])
+    except NoReverseMatch:
+        return None
