@@ -7,13 +7,16 @@ the changes it makes and the messages it sends commit together.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import clock, signals, validation
 from .conf import saga_settings
 from .errors import InvalidStateTransition, StaleResult, StepNotWaiting
 from .messages import COMPENSATE, EXECUTE
-from .models import DONE, IN_FLIGHT, TERMINAL_STATES, SagaState, SagaStep, StepStatus
-from .stores.base import Unit
+from .models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
+
+if TYPE_CHECKING:
+    from .stores.base import Unit
 
 #: The history kind of a result reported from outside (webhook, complete_step).
 OUTSIDE = "outside"
@@ -379,40 +382,3 @@ def record_attempt(
     if retry_in is not None:
         entry["retry_in"] = round(retry_in, 3)
     step.history = [*step.history, entry]
-
-
-def set_step(unit: Unit, step: SagaStep, status: str, output: dict | None, error: str) -> None:
-    """The spec's UpdateSagaStep: set one step by hand.
-
-    The saga completes when every step is completed; any other derivation
-    (failure, compensation) is the engine's to make.
-    """
-    if status not in StepStatus.values:
-        raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
-    step.status = status
-    step.error = validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
-    fields = ["status", "error"]
-    if output is not None:
-        step.output = validation.to_json(output, f"output of step {step.name!r}")
-        fields.append("output")
-    unit.save_step(step, fields)
-    steps = unit.lock_saga()
-    saga = unit.saga
-    if saga.state == SagaState.STARTED and all(s.status in DONE for s in steps):
-        saga.state = SagaState.COMPLETED
-        saga.completed_at = clock.now()
-        unit.save_saga(["state", "completed_at"])
-    else:
-        unit.save_saga([])
-
-
-def set_state(unit: Unit, state: str) -> None:
-    """The spec's UpdateSagaState: set the saga's state by hand."""
-    if state not in SagaState.values:
-        raise InvalidStateTransition(
-            f"Unknown saga state {state!r}; expected one of {SagaState.values}"
-        )
-    saga = unit.saga
-    saga.state = state
-    saga.completed_at = clock.now() if state in TERMINAL_STATES else None
-    unit.save_saga(["state", "completed_at"])

@@ -8,17 +8,17 @@ transaction down with it; its failure is recorded in a fresh one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 
 from . import clock, flow, validation
 from .conf import saga_settings
+from .connections import close_broken_connections, drop_connections
 from .errors import MalformedMessage, NotJSONSerializableError
 from .messages import COMPENSATE, EXECUTE, Outgoing, StepMessage, decode
 from .models import SagaState, SagaStep, StepStatus
@@ -85,7 +85,7 @@ class Processor:
                     DB_ATTEMPTS,
                     exc,
                 )
-                _drop_connection()
+                drop_connections()
                 time.sleep(0.05 * 2**attempt)
             except Exception as exc:
                 # Recording the result itself failed (a bug, a schema out of
@@ -337,24 +337,3 @@ def _log_step(
     )
     if exc is not None:
         logger.debug("Traceback of saga=%s step=%s", step.saga_id, step.name, exc_info=exc)
-
-
-def close_broken_connections() -> None:
-    """Close this thread's connections that saw an error and no longer answer.
-
-    Unlike Django's ``close_old_connections`` this ignores ``CONN_MAX_AGE``:
-    a long-running engine thread keeps a healthy connection (no reconnect per
-    message), whatever the project sets for its web requests.
-    """
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred:
-            if conn.is_usable():
-                conn.errors_occurred = False
-            else:
-                conn.close()
-
-
-def _drop_connection() -> None:
-    for conn in connections.all(initialized_only=True):
-        with contextlib.suppress(DatabaseError):
-            conn.close()

@@ -18,8 +18,8 @@ import time
 from django.db import DatabaseError, connections
 
 from .conf import saga_settings
+from .connections import close_broken_connections
 from .errors import BrokerUnavailable, PublishError
-from .processor import close_broken_connections
 from .stores import Store
 from .stores.base import OutboxListener, due_times, outbox_written
 from .transports import Connection, connect

@@ -19,7 +19,8 @@ from django.db import DatabaseError, connections
 
 from . import flow
 from .conf import saga_settings
-from .processor import Processor, close_broken_connections
+from .connections import close_broken_connections
+from .processor import Processor
 from .stores import Store
 from .stores.base import Busy
 

@@ -17,8 +17,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .. import clock
+from .. import clock, validation
 from ..conf import saga_settings
+from ..errors import InvalidStateTransition, SagaNotFound
 
 if TYPE_CHECKING:
     from django.dispatch import Signal
@@ -188,7 +189,11 @@ class Store(Protocol):
 
 
 class HandUpdates:
-    """The spec's two atomic updates, written once over a store's units of work."""
+    """The spec's two atomic updates, written once over a store's units of work.
+
+    They set what they are told: the saga completes when every step is done,
+    and any other derivation (failure, compensation) is the engine's to make.
+    """
 
     def update_saga_step(
         self: Any,
@@ -198,21 +203,44 @@ class HandUpdates:
         output: dict | None = None,
         error: str = "",
     ) -> Saga:
-        from .. import flow
-        from ..errors import SagaNotFound
+        from ..models import DONE, SagaState, StepStatus
 
+        if status not in StepStatus.values:
+            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
+        error = validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
+        data = None if output is None else validation.to_json(output, "output")
         # Every step row, not only this one: an engine running another step
         # of the saga counts on its own step's lock to keep writers away.
         with self.open_saga(saga_id) as unit:
             step = next((s for s in unit.saga.steps if s.pk == step_id), None)
             if step is None:
                 raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            flow.set_step(unit, step, status, output, error)
+            step.status, step.error = status, error
+            fields = ["status", "error"]
+            if data is not None:
+                step.output = data
+                fields.append("output")
+            unit.save_step(step, fields)
+            steps = unit.lock_saga()
+            saga = unit.saga
+            if saga.state == SagaState.STARTED and all(s.status in DONE for s in steps):
+                saga.state = SagaState.COMPLETED
+                saga.completed_at = clock.now()
+                unit.save_saga(["state", "completed_at"])
+            else:
+                unit.save_saga([])
         return self.load_saga(saga_id)
 
     def update_saga_state(self: Any, saga_id: str, state: str) -> Saga:
-        from .. import flow
+        from ..models import TERMINAL_STATES, SagaState
 
+        if state not in SagaState.values:
+            raise InvalidStateTransition(
+                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
+            )
         with self.open_saga(saga_id) as unit:
-            flow.set_state(unit, state)
+            saga = unit.saga
+            saga.state = state
+            saga.completed_at = clock.now() if state in TERMINAL_STATES else None
+            unit.save_saga(["state", "completed_at"])
         return self.load_saga(saga_id)

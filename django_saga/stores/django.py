@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import itertools
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -24,6 +21,7 @@ from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep, StepStatus
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
+from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
 from .rows import INSERT_BATCH, Table
 
 logger = logging.getLogger(__name__)
@@ -32,7 +30,6 @@ logger = logging.getLogger(__name__)
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
 
 #: The PostgreSQL channel on which clients announce new outbox rows.
-NOTIFY_CHANNEL = "django_saga_outbox"
 #: Distinct shapes of combined write statements kept per database.
 COMBINED_CACHE = 256
 
@@ -208,7 +205,7 @@ class Statements:
         self.prepared = (
             connection.vendor == "postgresql"
             and saga_settings.PREPARED_STATEMENTS
-            and _psycopg_kit() is not None
+            and psycopg_available()
         )
         self.saga = Table(Saga, connection)
         self.step = Table(SagaStep, connection)
@@ -310,23 +307,7 @@ class Statements:
         connection = connections[self.alias]
         if not self.prepared:
             return connection.cursor()
-        connection.close_if_health_check_failed()
-        connection.ensure_connection()
-        kit = _psycopg_kit()
-        assert kit is not None
-        with connection.wrap_database_errors:
-            link = connection.connection
-            if link.prepare_threshold is None:
-                # Django turns psycopg's preparing off this way, and psycopg
-                # then ignores prepare=True too. A count no statement reaches
-                # prepares the statements above, which ask for it, and still
-                # none of Django's own.
-                link.prepare_threshold = _ONLY_WHEN_ASKED
-            raw = kit.cursor_class(link)
-            raw.statements = self
-            # Timestamps in Django's time zone, as its own cursors return them.
-            raw.adapters.register_loader(kit.timestamptz, kit.zoned_loader(connection.timezone))
-            return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+        return preparing_cursor(connection, self)
 
     def stop_preparing(self, error: Exception) -> None:
         """Go on without prepared statements: PostgreSQL lost one this process
@@ -358,145 +339,6 @@ class Statements:
         if self._arrays:  # one array parameter, whatever the batch size
             return f"{self._mark_sent} = ANY(%s)", [at, ids]
         return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", [at, *ids]
-
-
-class _PsycopgKit(NamedTuple):
-    cursor_class: Any
-    zoned_loader: Callable[[Any], Any]
-    timestamptz: int
-
-
-@functools.cache
-def _psycopg_kit() -> _PsycopgKit | None:
-    """What the prepared cursor needs from psycopg 3, made once (None without it)."""
-    try:
-        import psycopg
-        from psycopg import abc, errors
-        from psycopg.adapt import Loader
-        from psycopg.pq import Format
-    except ImportError:
-        return None
-
-    class PreparingCursor(psycopg.RawCursor):  # type: ignore[type-arg]
-        """Prepares every statement but ``NOTIFY`` (which cannot be prepared).
-
-        Takes Django's ``%s`` placeholders and numbers them once per statement
-        (``_numbered``): psycopg parses a statement at every call unless it is
-        short and has few parameters, and ``start()``'s insert is neither.
-        """
-
-        #: The statements this cursor runs, told when PostgreSQL loses one.
-        statements: Statements | None = None
-
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if isinstance(query, str):
-                kwargs.setdefault("prepare", not query.startswith("NOTIFY"))
-                if params is not None:
-                    query = _numbered(query)
-            try:
-                return super().execute(query, params, **kwargs)
-            except (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement) as exc:
-                if self.statements is not None:
-                    self.statements.stop_preparing(exc)
-                # An OperationalError: the engine retries the message on a new
-                # connection, where this process no longer prepares.
-                raise psycopg.OperationalError(f"prepared statement lost: {exc}") from exc
-
-        def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
-            # psycopg keeps the query object only when it sends the text, and
-            # Django's query log (DEBUG, CaptureQueriesContext) reads the SQL there.
-            self._query = pgq
-            super()._send_query_prepared(name, pgq, **kwargs)
-
-    timestamptz = psycopg.adapters.types["timestamptz"].oid
-    # psycopg's own loader: compiled where psycopg's C extension is installed.
-    # Django's loader for its time zone subclasses the pure-Python one, which
-    # costs a few microseconds per value, and a saga read holds dozens.
-    compiled = psycopg.adapters.get_loader(timestamptz, Format.TEXT)
-    assert compiled is not None
-    parse: type[abc.Loader] = compiled
-
-    @functools.cache
-    def zoned_loader(zone: Any) -> type[abc.Loader]:
-        if zone is UTC:
-            # Django sets the session's time zone to UTC for this zone, and
-            # psycopg gives UTC values this very tzinfo: nothing to relabel.
-            return parse
-
-        class ZonedTimestamptzLoader(Loader):
-            """psycopg's timestamptz loader, its values put in ``zone`` (None: naive)."""
-
-            timezone = zone
-
-            def __init__(self, oid: int, context: Any = None) -> None:
-                super().__init__(oid, context)
-                self._parse = parse(oid, context).load
-
-            def load(self, data: Any) -> Any:
-                return self._parse(data).replace(tzinfo=zone)
-
-        return ZonedTimestamptzLoader
-
-    return _PsycopgKit(PreparingCursor, zoned_loader, timestamptz)
-
-
-#: psycopg's ``prepare_threshold`` for Django's connections that had none:
-#: prepare a statement only when the cursor asks (``prepare=True``).
-_ONLY_WHEN_ASKED = 2**62
-
-#: Django's placeholder and its escaped percent sign.
-_PLACEHOLDER = re.compile(r"%[s%]")
-
-
-@functools.lru_cache(maxsize=1024)
-def _numbered(query: str) -> bytes:
-    """``query`` with PostgreSQL's ``$1, $2, ...`` for Django's ``%s`` (and ``%`` for ``%%``)."""
-    numbers = itertools.count(1)
-    return _PLACEHOLDER.sub(
-        lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", query
-    ).encode()
-
-
-#: The advisory lock (per database) of the relay that answers ``NOTIFY``.
-#: Were every engine's relay to listen, each ``start()`` would wake them all
-#: and all but one would claim nothing.
-LISTENER_LOCK = 0x646A616E676F5341
-
-
-class PostgresListener(OutboxListener):
-    """Waits for ``NOTIFY`` from any process, on a connection of its own, while
-    it holds the listener lock; without it, it waits for this process's writes
-    and tries for the lock again at every wait (the other relays poll, so a
-    row is relayed within ``RELAY_INTERVAL`` whoever holds it).
-    """
-
-    def __init__(self, using: str) -> None:
-        wrapper = connections[using]
-        self._connection = wrapper.get_new_connection(wrapper.get_connection_params())
-        self._connection.autocommit = True
-        self.listening = False
-        self._try_to_listen()
-
-    def _try_to_listen(self) -> None:
-        (locked,) = self._connection.execute(
-            "SELECT pg_try_advisory_lock(%s)", [LISTENER_LOCK]
-        ).fetchone()
-        if locked:  # held until this connection closes, however it ends
-            self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self.listening = True
-
-    def wait(self, timeout: float) -> None:
-        if not self.listening:
-            self._try_to_listen()
-        if not self.listening:
-            super().wait(timeout)
-            return
-        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
-            pass
-        outbox_written.clear()
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 class DjangoStore(HandUpdates):

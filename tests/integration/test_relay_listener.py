@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 
 from django_saga.stores.base import outbox_written
-from django_saga.stores.django import NOTIFY_CHANNEL, DjangoStore
+from django_saga.stores.django import DjangoStore
+from django_saga.stores.postgres import NOTIFY_CHANNEL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

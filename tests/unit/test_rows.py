@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from django_saga import Step, manager
 from django_saga.models import OutboxMessage, Saga, SagaStep
-from django_saga.stores.django import DjangoStore, _numbered, _psycopg_kit
+from django_saga.stores.django import DjangoStore
+from django_saga.stores.postgres import _numbered, _psycopg_kit
 from tests.factories import SagaFactory, SagaStepFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
