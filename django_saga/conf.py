@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from .clock import MAX_SECONDS
+from .errors import brief
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,6 @@ def shown(key: str, value: Any) -> str:
         return f"<hidden {type(value).__name__}>"
     if key == "BROKER_URL" and isinstance(value, str):
         return repr(safe_url(value))
-    from .validation import brief
-
     return brief(value)
 
 

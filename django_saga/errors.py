@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class SagaError(Exception):
@@ -62,3 +63,15 @@ class PublishError(BrokerUnavailable):
     def __init__(self, message: str, confirmed: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.confirmed = list(confirmed)
+
+
+def brief(value: Any) -> str:
+    """A short description of ``value`` for an error message (never a huge repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, int | float | bool | type(None)) and not isinstance(value, str):
+        return repr(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else f"{value[:60]}…"
+        return repr(shown)
+    return f"a {type(value).__name__}"

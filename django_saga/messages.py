@@ -10,8 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MalformedMessage
-from .validation import brief
+from .errors import MalformedMessage, brief
 
 VERSION = 1
 EXECUTE = "execute"

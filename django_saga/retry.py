@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 
 from . import validation
 from .conf import saga_settings
-from .errors import SagaDefinitionError, SagaError
+from .errors import SagaDefinitionError, SagaError, brief
 
 
 class RetryableError(SagaError):
@@ -47,7 +47,7 @@ class RetryPolicy:
             isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
         ):
             raise SagaDefinitionError(
-                f"max_attempts must be an integer of at least 1, got {validation.brief(attempts)}"
+                f"max_attempts must be an integer of at least 1, got {brief(attempts)}"
             )
         for name in ("backoff", "max_delay"):
             value = getattr(self, name)
@@ -107,7 +107,7 @@ def _number(value: object, name: str, low: float, high: float, optional: bool = 
         or not low <= value <= high  # False for NaN; compared as is, so a huge int never overflows
     ):
         raise SagaDefinitionError(
-            f"{name} must be a number from {low:g} to {high:g}, got {validation.brief(value)}"
+            f"{name} must be a number from {low:g} to {high:g}, got {brief(value)}"
         )
 
 

@@ -25,15 +25,13 @@ from django.utils.functional import Promise
 
 from .clock import MAX_SECONDS
 from .conf import saga_settings
-from .errors import LimitExceeded, NotJSONSerializableError, SagaDefinitionError
+from .errors import LimitExceeded, NotJSONSerializableError, SagaDefinitionError, brief
 
 #: The column length of saga and step names, actions and compensations.
 NAME_MAX_CHARS = 200
 
 #: How much of an error text (a handler's exception, an outside report) is kept.
 ERROR_MAX_CHARS = 4000
-
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def seconds(value: Any, field: str, *, allow_none: bool = True) -> float | None:
@@ -182,15 +180,3 @@ def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
             raise NotJSONSerializableError(f"{what} is not JSON-serializable: it contains itself")
         inner = above | {id(node)}
         stack.extend((child, depth + 1, inner) for child in children)
-
-
-def brief(value: Any) -> str:
-    """A short description of ``value`` for an error message (never a huge repr)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an integer of {value.bit_length()} bits"
-    if isinstance(value, _SCALARS) and not isinstance(value, str):
-        return repr(value)
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else f"{value[:60]}…"
-        return repr(shown)
-    return f"a {type(value).__name__}"

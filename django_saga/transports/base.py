@@ -127,16 +127,3 @@ class Connection(ABC):
     @abstractmethod
     def queue_depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (not counting unacknowledged ones)."""
-
-
-def connect(url: str | None = None, *, name: str = "django-saga") -> Connection:
-    """Open a connection to the configured broker (or ``url``)."""
-    url = url or saga_settings.BROKER_URL
-    topology = Topology.from_settings()
-    if url.startswith("memory://"):
-        from .memory import MemoryConnection
-
-        return MemoryConnection(url, topology)
-    from .amqp import AmqpConnection
-
-    return AmqpConnection(url, topology, name=name)
