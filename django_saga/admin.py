@@ -26,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from .console.formatting import format_duration, pretty_json, progress_text, saga_duration
-from .console.operations import COMPENSATE, RETRY_COMPENSATION, Operation, perform
+from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, Operation, perform
 from .console.queries import with_progress
 from .errors import InvalidStateTransition, SagaNotFound
 from .models import TERMINAL_STATES, OutboxMessage, Saga, SagaStep
@@ -226,20 +226,20 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     # -- actions --------------------------------------------------------------
     def has_compensate_permission(self, request: HttpRequest) -> bool:
-        return COMPENSATE.permitted(request.user)
+        return COMPENSATE_SAGA.permitted(request.user)
 
     def has_retry_compensation_permission(self, request: HttpRequest) -> bool:
-        return RETRY_COMPENSATION.permitted(request.user)
+        return RETRY_SAGA_COMPENSATION.permitted(request.user)
 
     @admin.action(description="Compensate selected sagas", permissions=["compensate"])
     def compensate_sagas(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
-        self._run(request, queryset, COMPENSATE)
+        self._run(request, queryset, COMPENSATE_SAGA)
 
     @admin.action(
         description="Retry compensation of selected sagas", permissions=["retry_compensation"]
     )
     def retry_saga_compensations(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
-        self._run(request, queryset, RETRY_COMPENSATION)
+        self._run(request, queryset, RETRY_SAGA_COMPENSATION)
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Saga], operation: Operation) -> None:
         done = 0
@@ -257,7 +257,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "Compensation requested for %(count)d sagas.",
                     done,
                 )
-                if operation is COMPENSATE
+                if operation is COMPENSATE_SAGA
                 else ngettext(
                     "Compensation resumed for %(count)d saga.",
                     "Compensation resumed for %(count)d sagas.",

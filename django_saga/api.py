@@ -12,14 +12,15 @@ from .conf import saga_settings
 from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
 from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError
+from .messages import COMPENSATE, EXECUTE
 from .models import SAGA_ID_MAX_CHARS, Saga, SagaStep, StepStatus
 from .registry import registry
 from .stores import Store, get_store
 
 
 class Manager:
-    """Mirrors the spec's Manager: ``start``, ``get``, ``list_active``,
-    ``compensate``, ``run``, ``stop``, ``close``.
+    """Starts, reads and compensates sagas, and runs the engine: ``start``,
+    ``get``, ``list_active``, ``compensate``, ``run``, ``stop``, ``close``.
 
     Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
     up on every call so settings overrides apply.
@@ -240,8 +241,8 @@ def _timeout(step: Step) -> float | None:
     """
     if step.timeout is not None:
         return float(step.timeout)
-    if registry.has("step", step.action):
-        handler_timeout = registry.spec("step", step.action).timeout
+    if registry.has(EXECUTE, step.action):
+        handler_timeout = registry.spec(EXECUTE, step.action).timeout
         if handler_timeout is not None:
             return float(handler_timeout)
     return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
@@ -272,16 +273,16 @@ def _shown(value: Any) -> str:
 
 def _check_handlers(steps: list[Step]) -> None:
     for step in steps:
-        if not registry.has("step", step.action):
+        if not registry.has(EXECUTE, step.action):
             raise UnknownActionError(
                 f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
-                f" (registered: {', '.join(registry.actions('step')) or 'none'})"
+                f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
             )
-        if step.compensation and not registry.has("compensation", step.compensation):
+        if step.compensation and not registry.has(COMPENSATE, step.compensation):
             raise UnknownActionError(
                 f"Step {step.name!r}: no compensation handler is registered for "
                 f"{step.compensation!r} (registered: "
-                f"{', '.join(registry.actions('compensation')) or 'none'})"
+                f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
             )
 
 

@@ -2,7 +2,8 @@
 
 The step row is locked first, the handler runs inside the same transaction,
 and the step's result, the saga's next state and the next message commit
-together (DESIGN invariants 2-5). A handler that raises takes the whole
+together: the outbox, at most one effect per delivery, and the ack after
+the commit (see the guarantees in the documentation). A handler that raises takes the whole
 transaction down with it; its failure is recorded in a fresh one.
 """
 
@@ -166,7 +167,7 @@ class Processor:
             return
         started = time.monotonic()
         try:
-            handler = self.handlers.get("step", step.action)
+            handler = self.handlers.get(EXECUTE, step.action)
             result = handler(unit.saga, step)
             output = None if isinstance(result, Skip) else _output(result, step)
             elapsed = time.monotonic() - started
@@ -207,7 +208,7 @@ class Processor:
 
     def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> None:
         """Record a failed execute attempt: schedule the next one, or fail the step."""
-        delay = self._retry_delay("step", step.action, exc, step.attempts)
+        delay = self._retry_delay(EXECUTE, step.action, exc, step.attempts)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
         flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
@@ -220,7 +221,7 @@ class Processor:
             return
         started = time.monotonic()
         try:
-            handler = self.handlers.get("compensation", step.compensation)
+            handler = self.handlers.get(COMPENSATE, step.compensation)
             handler(unit.saga, step)
         except BaseException as exc:  # even SystemExit: the saga must not hang
             raise HandlerFailed(exc, _ms_since(started)) from exc
@@ -234,7 +235,7 @@ class Processor:
     ) -> None:
         attempt = step.compensation_attempts
         this_round = attempt - _resumed_at(step)
-        delay = self._retry_delay("compensation", step.compensation, exc, this_round)
+        delay = self._retry_delay(COMPENSATE, step.compensation, exc, this_round)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
         flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
@@ -247,7 +248,7 @@ class Processor:
         """Seconds until the next attempt, or None when this failure is final."""
         known = self.handlers.has(kind, action)
         policy = self.handlers.spec(kind, action).retry if known else RetryPolicy()
-        compensation = kind == "compensation"
+        compensation = kind == COMPENSATE
         resolved = policy.resolved(compensation=compensation)
         if not resolved.retries(exc, attempt, compensation=compensation):
             return None

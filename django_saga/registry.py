@@ -15,7 +15,11 @@ from typing import Any, TypeVar
 
 from . import validation
 from .errors import DuplicateHandlerError, UnknownActionError
+from .messages import COMPENSATE, EXECUTE
 from .retry import DEFAULT, RetryPolicy
+
+#: What the documentation calls the handlers of each kind.
+LABELS = {EXECUTE: "step", COMPENSATE: "compensation"}
 
 Handler = Callable[[Any, Any], Any]
 H = TypeVar("H", bound=Handler)
@@ -35,7 +39,9 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: dict[str, dict[str, HandlerSpec]] = {"step": {}, "compensation": {}}
+        # Keyed by the message kind that runs them: execute (step handlers)
+        # and compensate (compensation handlers).
+        self._handlers: dict[str, dict[str, HandlerSpec]] = {EXECUTE: {}, COMPENSATE: {}}
 
     def register(
         self,
@@ -45,9 +51,13 @@ class HandlerRegistry:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
     ) -> Handler:
-        validation.text(action, f"The {kind} handler's action name", validation.NAME_MAX_CHARS)
+        validation.text(
+            action, f"The {LABELS[kind]} handler's action name", validation.NAME_MAX_CHARS
+        )
         if not callable(handler):
-            raise TypeError(f"The {kind} handler for {action!r} is not callable: {handler!r}")
+            raise TypeError(
+                f"The {LABELS[kind]} handler for {action!r} is not callable: {handler!r}"
+            )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry for {action!r} must be a RetryPolicy, got {retry!r}")
         validation.seconds(timeout, f"timeout for {action!r}")
@@ -56,7 +66,7 @@ class HandlerRegistry:
             existing = table.get(action)
             if existing is not None and _identity(existing.func) != _identity(handler):
                 raise DuplicateHandlerError(
-                    f"{kind.capitalize()} action {action!r} already has a handler "
+                    f"{LABELS[kind].capitalize()} action {action!r} already has a handler "
                     f"({_identity(existing.func)}); refusing {_identity(handler)}"
                 )
             table[action] = HandlerSpec(handler, retry or DEFAULT, timeout)
@@ -75,7 +85,8 @@ class HandlerRegistry:
         except KeyError:
             known = ", ".join(sorted(self._handlers[kind])) or "none"
             raise UnknownActionError(
-                f"No {kind} handler is registered for action {action!r} (registered: {known})"
+                f"No {LABELS[kind]} handler is registered for action {action!r} "
+                f"(registered: {known})"
             ) from None
 
     def has(self, kind: str, action: str) -> bool:
@@ -114,14 +125,14 @@ def register_step_handler(
     ``retry`` overrides the project's retry settings for this action;
     ``timeout`` (seconds) is how long one attempt may take.
     """
-    return registry.register("step", action, handler, retry, timeout)
+    return registry.register(EXECUTE, action, handler, retry, timeout)
 
 
 def register_compensation_handler(
     action: str, handler: Handler, *, retry: RetryPolicy | None = None
 ) -> Handler:
     """Register ``handler(saga, step)`` as the compensation for ``action``."""
-    return registry.register("compensation", action, handler, retry)
+    return registry.register(COMPENSATE, action, handler, retry)
 
 
 def step_handler(

@@ -4,7 +4,7 @@ from django.urls import path, register_converter
 
 from . import webhook
 from .console import json_api, metrics_view, pages
-from .console.operations import COMPENSATE, RETRY_COMPENSATION
+from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION
 
 
 class SagaIdConverter:
@@ -38,33 +38,33 @@ urlpatterns = [
     ),
     path(
         "api/sagas/<django_saga_id:saga_id>/compensate/",
-        json_api.OperationJsonView.as_view(operation=COMPENSATE),
+        json_api.OperationJsonView.as_view(operation=COMPENSATE_SAGA),
         name="api-compensate",
     ),
     path(
         "api/sagas/<django_saga_id:saga_id>/retry-compensation/",
-        json_api.OperationJsonView.as_view(operation=RETRY_COMPENSATION),
+        json_api.OperationJsonView.as_view(operation=RETRY_SAGA_COMPENSATION),
         name="api-retry-compensation",
     ),
     path("<django_saga_id:saga_id>/", pages.SagaDetailView.as_view(), name="detail"),
     path(
         "<django_saga_id:saga_id>/compensate/",
-        pages.OperationView.as_view(operation=COMPENSATE),
+        pages.OperationView.as_view(operation=COMPENSATE_SAGA),
         name="compensate",
     ),
     path(
         "<django_saga_id:saga_id>/compensate/confirm/",
-        pages.OperationConfirmView.as_view(operation=COMPENSATE),
+        pages.OperationConfirmView.as_view(operation=COMPENSATE_SAGA),
         name="confirm-compensate",
     ),
     path(
         "<django_saga_id:saga_id>/retry-compensation/",
-        pages.OperationView.as_view(operation=RETRY_COMPENSATION),
+        pages.OperationView.as_view(operation=RETRY_SAGA_COMPENSATION),
         name="retry-compensation",
     ),
     path(
         "<django_saga_id:saga_id>/retry-compensation/confirm/",
-        pages.OperationConfirmView.as_view(operation=RETRY_COMPENSATION),
+        pages.OperationConfirmView.as_view(operation=RETRY_SAGA_COMPENSATION),
         name="confirm-retry-compensation",
     ),
 ]

@@ -48,7 +48,7 @@ def _retry(saga_id: str) -> Saga:
     return manager.retry_compensation(saga_id)
 
 
-COMPENSATE = Operation(
+COMPENSATE_SAGA = Operation(
     name="compensate",
     label="Compensate",
     permission=COMPENSATE_PERMISSION,
@@ -64,7 +64,7 @@ COMPENSATE = Operation(
     done="compensated",
 )
 
-RETRY_COMPENSATION = Operation(
+RETRY_SAGA_COMPENSATION = Operation(
     name="retry-compensation",
     label="Retry compensation",
     permission=RETRY_PERMISSION,

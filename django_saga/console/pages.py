@@ -30,7 +30,7 @@ from .formatting import (
     pretty_json,
     saga_duration,
 )
-from .operations import COMPENSATE, RETRY_COMPENSATION, WAITING_STATES, perform
+from .operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, WAITING_STATES, perform
 from .queries import filter_sagas, stage_sizes, with_progress
 from .rows import attention_rows, by_stage, saga_rows, step_views
 
@@ -128,7 +128,7 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
             duration=format_duration(saga_duration(saga)),
             operations=[
                 op
-                for op in (COMPENSATE, RETRY_COMPENSATION)
+                for op in (COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION)
                 if op.refusal(saga.state) is None and op.permitted(user)
             ],
             refresh=_refresh_seconds(saga),
@@ -161,7 +161,7 @@ class OperationConfirmView(ConsoleAccessMixin, DetailView):
         saga: Saga = self.object
         assert self.operation is not None
         steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
-        if self.operation is COMPENSATE:
+        if self.operation is COMPENSATE_SAGA:
             undo_statuses: tuple[str, ...] = (StepStatus.COMPLETED,)
         else:
             undo_statuses = (StepStatus.COMPLETED, StepStatus.COMPENSATION_FAILED)
@@ -190,7 +190,7 @@ class OperationView(ConsoleAccessMixin, View):
         else:
             text = (
                 "Compensation requested: completed steps are being undone, last first."
-                if self.operation is COMPENSATE
+                if self.operation is COMPENSATE_SAGA
                 else "Compensation resumed: the failed compensations run again."
             )
             _notify(request, messages.SUCCESS, text)

@@ -1,9 +1,10 @@
 """The Store protocol and the unit of work the engine drives through it.
 
-The spec's six methods (``save_saga`` ... ``update_saga_state``) are the
-public protocol. The engine needs one thing more: a *unit of work* over one
-saga in which the step's result, the saga's next state and the messages they
-cause are recorded together or not at all (the transactional outbox).
+Six methods (``save_saga`` ... ``update_saga_state``) are the public
+protocol, documented in the Store reference. The engine needs one thing
+more: a *unit of work* over one saga in which the step's result, the saga's
+next state and the messages they cause are recorded together or not at all
+(the transactional outbox).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class Unit(ABC):
 class Store(Protocol):
     """What django-saga needs from persistence. See the README's Store section."""
 
-    # -- the spec's protocol -------------------------------------------------
+    # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None: ...
     def load_saga(self, saga_id: str) -> Saga: ...
     def delete_saga(self, saga_id: str) -> None: ...
@@ -189,7 +190,7 @@ class Store(Protocol):
 
 
 class HandUpdates:
-    """The spec's two atomic updates, written once over a store's units of work.
+    """The protocol's two hand updates, written once over a store's units of work.
 
     They set what they are told: the saga completes when every step is done,
     and any other derivation (failure, compensation) is the engine's to make.

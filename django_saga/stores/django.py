@@ -83,7 +83,7 @@ class DjangoUnit(Unit):
         The saga row is locked, and the steps read again under that lock,
         unless the unit is exclusive: an engine running a step alone in its
         stage of a started saga. Every other writer of that saga would first need
-        this step's row: operators, deadlines and the spec's manual updates
+        this step's row: operators, deadlines and the protocol's hand updates
         lock every step; another engine unit writes only for a step that
         awaits its message, and outside results and timeouts only for a
         waiting or timed-out step, none of which exists beside a step alone
@@ -348,7 +348,7 @@ class DjangoStore(HandUpdates):
         self.using = using
         self._tables: Statements | None = None
 
-    # -- the spec's protocol -------------------------------------------------
+    # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None:
         steps = saga.steps
         with transaction.atomic(using=self.using):

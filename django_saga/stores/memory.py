@@ -103,7 +103,7 @@ class MemoryStore(HandUpdates):
         finally:
             lock.release()
 
-    # -- the spec's protocol -------------------------------------------------
+    # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None:
         steps = saga.steps
         for position, step in enumerate(steps):

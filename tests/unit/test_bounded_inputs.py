@@ -75,7 +75,7 @@ def test_pending_refuses_a_timeout_it_could_not_schedule(timeout):
 @pytest.mark.parametrize("timeout", [math.inf, math.nan, 1e12])
 def test_a_handler_cannot_be_registered_with_an_unschedulable_timeout(timeout):
     with pytest.raises(SagaDefinitionError, match="timeout for 'pay'"):
-        HandlerRegistry().register("step", "pay", lambda saga, step: {}, timeout=timeout)
+        HandlerRegistry().register("execute", "pay", lambda saga, step: {}, timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -330,5 +330,5 @@ def test_an_output_over_the_limit_fails_the_attempt_with_a_named_error():
 
 def test_register_step_handler_accepts_a_bounded_timeout():
     registry = HandlerRegistry()
-    registry.register("step", "pay", lambda saga, step: {}, timeout=3600)
-    assert registry.spec("step", "pay").timeout == 3600
+    registry.register("execute", "pay", lambda saga, step: {}, timeout=3600)
+    assert registry.spec("execute", "pay").timeout == 3600

@@ -225,4 +225,4 @@ def test_an_output_with_a_nul_character_fails_the_step_clearly(store, run_engine
         assert saga.state == "compensated"
         assert "NUL character" in saga.step("a").error
     finally:
-        registry.unregister("step", "tmp.nul")
+        registry.unregister("execute", "tmp.nul")

@@ -37,29 +37,29 @@ def handler_two(saga, step):
 
 def test_register_and_get_by_kind():
     handlers = HandlerRegistry()
-    assert handlers.register("step", "pay", handler_one) is handler_one
-    handlers.register("compensation", "pay", handler_two)
-    assert handlers.get("step", "pay") is handler_one
-    assert handlers.get("compensation", "pay") is handler_two
-    assert handlers.has("step", "pay")
-    assert handlers.has("compensation", "pay")
-    assert not handlers.has("step", "refund")
+    assert handlers.register("execute", "pay", handler_one) is handler_one
+    handlers.register("compensate", "pay", handler_two)
+    assert handlers.get("execute", "pay") is handler_one
+    assert handlers.get("compensate", "pay") is handler_two
+    assert handlers.has("execute", "pay")
+    assert handlers.has("compensate", "pay")
+    assert not handlers.has("execute", "refund")
 
 
 def test_steps_and_compensations_are_separate_namespaces():
     handlers = HandlerRegistry()
-    handlers.register("step", "pay", handler_one)
-    assert not handlers.has("compensation", "pay")
+    handlers.register("execute", "pay", handler_one)
+    assert not handlers.has("compensate", "pay")
     with pytest.raises(UnknownActionError):
-        handlers.get("compensation", "pay")
+        handlers.get("compensate", "pay")
 
 
 def test_get_unknown_action_names_it_and_lists_what_is_registered():
     handlers = HandlerRegistry()
-    handlers.register("step", "b.ship", handler_one)
-    handlers.register("step", "a.pay", handler_two)
+    handlers.register("execute", "b.ship", handler_one)
+    handlers.register("execute", "a.pay", handler_two)
     with pytest.raises(UnknownActionError) as info:
-        handlers.get("step", "c.nope")
+        handlers.get("execute", "c.nope")
     assert str(info.value) == (
         "No step handler is registered for action 'c.nope' (registered: a.pay, b.ship)"
     )
@@ -67,88 +67,88 @@ def test_get_unknown_action_names_it_and_lists_what_is_registered():
 
 def test_get_on_an_empty_registry_says_none():
     with pytest.raises(UnknownActionError, match=r"'x' \(registered: none\)"):
-        HandlerRegistry().get("compensation", "x")
+        HandlerRegistry().get("compensate", "x")
 
 
 def test_actions_are_listed_sorted():
     handlers = HandlerRegistry()
     for name in ("c", "a", "b"):
-        handlers.register("step", name, handler_one)
-    assert handlers.actions("step") == ["a", "b", "c"]
-    assert handlers.actions("compensation") == []
+        handlers.register("execute", name, handler_one)
+    assert handlers.actions("execute") == ["a", "b", "c"]
+    assert handlers.actions("compensate") == []
 
 
 def test_a_different_function_cannot_take_a_registered_name():
     handlers = HandlerRegistry()
-    handlers.register("step", "pay", handler_one)
+    handlers.register("execute", "pay", handler_one)
     with pytest.raises(DuplicateHandlerError) as info:
-        handlers.register("step", "pay", handler_two)
+        handlers.register("execute", "pay", handler_two)
     message = str(info.value)
     assert "'pay'" in message
     assert "handler_one" in message
     assert "handler_two" in message
     # The first registration stands.
-    assert handlers.get("step", "pay") is handler_one
+    assert handlers.get("execute", "pay") is handler_one
 
 
 def test_duplicate_compensation_is_refused_too():
     handlers = HandlerRegistry()
-    handlers.register("compensation", "refund", handler_one)
+    handlers.register("compensate", "refund", handler_one)
     with pytest.raises(DuplicateHandlerError, match="Compensation action 'refund'"):
-        handlers.register("compensation", "refund", handler_two)
+        handlers.register("compensate", "refund", handler_two)
 
 
 def test_re_registering_the_same_function_is_fine():
     handlers = HandlerRegistry()
-    handlers.register("step", "pay", handler_one)
-    handlers.register("step", "pay", handler_one)
-    assert handlers.get("step", "pay") is handler_one
-    assert handlers.actions("step") == ["pay"]
+    handlers.register("execute", "pay", handler_one)
+    handlers.register("execute", "pay", handler_one)
+    assert handlers.get("execute", "pay") is handler_one
+    assert handlers.actions("execute") == ["pay"]
 
 
 def test_the_same_function_under_two_names_is_fine():
     handlers = HandlerRegistry()
-    handlers.register("step", "pay", handler_one)
-    handlers.register("step", "pay.v2", handler_one)
-    assert handlers.get("step", "pay.v2") is handler_one
+    handlers.register("execute", "pay", handler_one)
+    handlers.register("execute", "pay.v2", handler_one)
+    assert handlers.get("execute", "pay.v2") is handler_one
 
 
 def test_a_different_lambda_cannot_take_a_registered_name():
     handlers = HandlerRegistry()
     first = lambda saga, step: {"first": True}  # noqa: E731
     second = lambda saga, step: {"second": True}  # noqa: E731
-    handlers.register("step", "pay", first)
+    handlers.register("execute", "pay", first)
     with pytest.raises(DuplicateHandlerError):
-        handlers.register("step", "pay", second)
-    assert handlers.get("step", "pay") is first
+        handlers.register("execute", "pay", second)
+    assert handlers.get("execute", "pay") is first
 
 
 def test_unregister_frees_the_name():
     handlers = HandlerRegistry()
-    handlers.register("step", "pay", handler_one)
-    handlers.unregister("step", "pay")
-    assert not handlers.has("step", "pay")
-    handlers.register("step", "pay", handler_two)
-    assert handlers.get("step", "pay") is handler_two
-    handlers.unregister("step", "never-registered")  # no error
+    handlers.register("execute", "pay", handler_one)
+    handlers.unregister("execute", "pay")
+    assert not handlers.has("execute", "pay")
+    handlers.register("execute", "pay", handler_two)
+    assert handlers.get("execute", "pay") is handler_two
+    handlers.unregister("execute", "never-registered")  # no error
 
 
 @pytest.mark.parametrize("action", ["", None, 3])
 def test_action_name_must_be_a_non_empty_string(action):
     with pytest.raises(ValueError, match="action name must be a non-empty string"):
-        HandlerRegistry().register("step", action, handler_one)
+        HandlerRegistry().register("execute", action, handler_one)
 
 
 def test_handler_must_be_callable():
     with pytest.raises(TypeError, match="'pay' is not callable"):
-        HandlerRegistry().register("step", "pay", "not a function")
+        HandlerRegistry().register("execute", "pay", "not a function")
 
 
 def test_registries_are_independent():
     mine = HandlerRegistry()
-    mine.register("step", "only.mine", handler_one)
-    assert not registry.has("step", "only.mine")
-    assert not HandlerRegistry().has("step", "only.mine")
+    mine.register("execute", "only.mine", handler_one)
+    assert not registry.has("execute", "only.mine")
+    assert not HandlerRegistry().has("execute", "only.mine")
 
 
 # -- the global registry: decorators and register_* ------------------------------
@@ -164,10 +164,10 @@ def test_step_handler_decorator_registers_and_returns_the_function():
 
         assert callable(do_it)
         assert do_it.__name__ == "do_it"
-        assert registry.get("step", action) is do_it
-        assert not registry.has("compensation", action)
+        assert registry.get("execute", action) is do_it
+        assert not registry.has("compensate", action)
     finally:
-        registry.unregister("step", action)
+        registry.unregister("execute", action)
 
 
 def test_compensation_handler_decorator_registers_and_returns_the_function():
@@ -178,10 +178,10 @@ def test_compensation_handler_decorator_registers_and_returns_the_function():
         def undo_it(saga, step):
             return None
 
-        assert registry.get("compensation", action) is undo_it
-        assert not registry.has("step", action)
+        assert registry.get("compensate", action) is undo_it
+        assert not registry.has("execute", action)
     finally:
-        registry.unregister("compensation", action)
+        registry.unregister("compensate", action)
 
 
 def test_register_functions_use_the_global_registry():
@@ -189,11 +189,11 @@ def test_register_functions_use_the_global_registry():
     try:
         assert register_step_handler(action, handler_one) is handler_one
         assert register_compensation_handler(action, handler_two) is handler_two
-        assert registry.get("step", action) is handler_one
-        assert registry.get("compensation", action) is handler_two
+        assert registry.get("execute", action) is handler_one
+        assert registry.get("compensate", action) is handler_two
     finally:
-        registry.unregister("step", action)
-        registry.unregister("compensation", action)
+        registry.unregister("execute", action)
+        registry.unregister("compensate", action)
 
 
 def test_decorator_refuses_a_second_function_for_a_taken_name():
@@ -206,9 +206,9 @@ def test_decorator_refuses_a_second_function_for_a_taken_name():
             def other(saga, step):
                 return {}
 
-        assert registry.get("step", action) is handler_one
+        assert registry.get("execute", action) is handler_one
     finally:
-        registry.unregister("step", action)
+        registry.unregister("execute", action)
 
 
 def test_public_names_are_exported_from_the_package():
@@ -223,17 +223,17 @@ def test_public_names_are_exported_from_the_package():
 
 def test_testapp_sagas_module_is_autodiscovered():
     # Registered by app loading alone, before this test imports anything from it.
-    assert registry.has("step", "test.record")
-    assert registry.has("compensation", "test.undo")
+    assert registry.has("execute", "test.record")
+    assert registry.has("compensate", "test.undo")
     assert "tests.testapp.sagas" in sys.modules
 
     from tests.testapp import sagas
 
-    assert registry.get("step", "test.record") is sagas.record
-    assert registry.get("step", "test.fail") is sagas.fail
-    assert registry.get("compensation", "test.undo") is sagas.undo
-    assert registry.get("compensation", "test.undo_fail") is sagas.undo_fail
-    assert {"test.record", "test.set_output", "test.sleep"} <= set(registry.actions("step"))
+    assert registry.get("execute", "test.record") is sagas.record
+    assert registry.get("execute", "test.fail") is sagas.fail
+    assert registry.get("compensate", "test.undo") is sagas.undo
+    assert registry.get("compensate", "test.undo_fail") is sagas.undo_fail
+    assert {"test.record", "test.set_output", "test.sleep"} <= set(registry.actions("execute"))
 
 
 def test_importing_a_sagas_module_again_is_not_a_conflict():
@@ -241,8 +241,8 @@ def test_importing_a_sagas_module_again_is_not_a_conflict():
     # with new function objects of the same qualified name.
     from tests.testapp import sagas
 
-    before = registry.get("step", "test.record")
+    before = registry.get("execute", "test.record")
     importlib.reload(sagas)
-    after = registry.get("step", "test.record")
+    after = registry.get("execute", "test.record")
     assert after is sagas.record
     assert after.__qualname__ == before.__qualname__

@@ -142,7 +142,7 @@ def test_a_handler_policy_overrides_the_settings(run_engine):
         assert saga.state == "completed"
         assert saga.step("a").attempts == 5
     finally:
-        registry.unregister("step", "tmp.flaky5")
+        registry.unregister("execute", "tmp.flaky5")
 
 
 def test_a_failing_compensation_is_retried_then_succeeds(run_engine):

@@ -488,7 +488,7 @@ def test_retry_compensation_resumes_a_compensation_failed_saga(store, run_engine
         assert calls == ["b", "b"]
         assert undo_log() == ["undo:b", "undo:a"]
     finally:
-        registry.unregister("compensation", action)
+        registry.unregister("compensate", action)
 
 
 def test_compensate_on_compensation_failed_retries_and_can_fail_again(store, run_engine, settings):
