@@ -1,17 +1,3 @@
-"""Fixtures of the unit tests."""
+"""Fixtures of the unit tests: the per-store fixture is shared with the in-process tests."""
 
-from __future__ import annotations
-
-import pytest
-
-STORE_PATHS = {
-    "django": "django_saga.stores.django.DjangoStore",
-    "memory": "django_saga.stores.memory.MemoryStore",
-}
-
-
-@pytest.fixture(params=sorted(STORE_PATHS))
-def store(request, settings) -> str:
-    """Run the test once per store: the Django-model store and the in-memory store."""
-    settings.SAGA = {**settings.SAGA, "STORE": STORE_PATHS[request.param]}
-    return str(request.param)
+from tests.in_process.conftest import store  # noqa: F401  (one test runs on each store)

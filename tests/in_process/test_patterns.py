@@ -158,8 +158,15 @@ def test_a_conditional_step_runs_when_its_condition_holds(store, run_engine):
 
 def test_a_saga_whose_steps_are_all_skipped_completes(store, run_engine):
     run_engine()
-    saga = manager.start("order", [step("x", "test.skip_unless", flag="never")])
-    assert wait_terminal(saga.id).state == "completed"
+    saga = manager.start(
+        "order",
+        [step("x", "test.skip_unless", flag="never"), step("y", "test.skip_unless", flag="no")],
+    )
+    done = wait_terminal(saga.id)
+    assert done.state == "completed"
+    assert [(s.name, s.status) for s in done.steps] == [("x", "skipped"), ("y", "skipped")]
+    assert [s.history[-1]["reason"] for s in done.steps] == ["never is off", "no is off"]
+    assert effects("do:") == []  # neither handler did its work
 
 
 # -- pending steps and outside results ---------------------------------------
@@ -287,7 +294,7 @@ def test_a_definition_composes_smaller_ones_and_records_its_version(store, run_e
     run_engine()
     saga = OrderSaga(order=7, amount="30.00", pay=True, ship=True).start()
     assert saga.name == "order"
-    assert saga.definition == "tests.unit.test_patterns.OrderSaga"
+    assert saga.definition == "tests.in_process.test_patterns.OrderSaga"
     assert saga.version == "3"
     assert saga.context == {"order": 7, "amount": "30.00", "pay": True, "ship": True}
     assert [(s.name, s.stage) for s in saga.steps] == [
