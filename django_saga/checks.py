@@ -15,7 +15,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = [
         Error(
             problem,
-            hint="See the configuration table in django-saga's README.",
+            hint="See the settings reference: docs/reference/settings.md in django-saga.",
             id="django_saga.E001",
         )
         for problem in saga_settings.validate()

@@ -2,8 +2,8 @@
 
 Each setting is declared once, in ``SETTINGS``: its default, its type and
 bounds, whether it is a secret, and the sentence that documents it. The
-defaults, the system check and the reference table in the README
-(``reference_table()``) all come from that declaration.
+defaults, the system check and the settings reference of the documentation
+(``reference_table()``, put in by ``docs/hooks.py``) all come from it.
 
 Values are looked up on every access, so ``override_settings`` and the pytest
 ``settings`` fixture take effect at once. ``validate()`` backs the system check.
@@ -256,7 +256,7 @@ class SagaSettings:
 
 
 def reference_table() -> str:
-    """The README's table of settings, as Markdown: one row per declared setting."""
+    """The documentation's table of settings, as Markdown: one row per declared setting."""
     rows = ["| key | default | what it does |", "|---|---|---|"]
     for setting in SETTINGS:
         default = setting.default

@@ -150,7 +150,7 @@ class Unit(ABC):
 
 @runtime_checkable
 class Store(Protocol):
-    """What django-saga needs from persistence. See the README's Store section."""
+    """What django-saga needs from persistence (see the Store protocol reference)."""
 
     # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None: ...
