@@ -1,0 +1,110 @@
+"""The processor on one message at a time: no engine thread, no broker.
+
+Each test starts a saga in an in-memory store, hands the processor the body
+the engine would have received, and reads the result and the saga.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from django_saga import Step, clock
+from django_saga.api import Manager
+from django_saga.messages import COMPENSATE, EXECUTE, StepMessage, decode
+from django_saga.models import Saga
+from django_saga.processor import ACK, DEAD_LETTER, Processor
+from django_saga.stores.memory import MemoryStore
+from tests.testapp.models import Ledger
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+def body(saga: Saga, name: str, attempt: int = 1, kind: str = EXECUTE) -> bytes:
+    return StepMessage(kind, saga.id, saga.step(name).id, attempt).encode().encode()
+
+
+def next_messages(result) -> list[tuple[str, int]]:
+    return [(m.kind, decode(m.body.encode(), 10_000).attempt) for m in result.outgoing]
+
+
+def test_a_message_runs_its_step_once_and_hands_back_the_next_message(store):
+    saga = Manager(store).start("order", [Step("a", "test.record"), Step("b", "test.record")])
+    processor = Processor(store)
+    result = processor.process(body(saga, "a"))
+    assert result.action == ACK
+    assert next_messages(result) == [(EXECUTE, 1)]
+    assert store.load_saga(saga.id).step("a").status == "completed"
+    # The same message again (a redelivery): acked, the handler not run again.
+    again = processor.process(body(saga, "a"), redelivered=True)
+    assert again.action == ACK and again.outgoing == []
+    assert Ledger.objects.filter(action="do:a").count() == 1
+
+
+def test_a_message_for_another_attempt_is_dropped_without_running(store):
+    saga = Manager(store).start("order", [Step("a", "test.record")])
+    result = Processor(store).process(body(saga, "a", attempt=2))
+    assert result.action == ACK and result.outgoing == []
+    assert store.load_saga(saga.id).step("a").status == "started"
+    assert not Ledger.objects.exists()
+
+
+def test_a_failing_handler_is_recorded_in_a_fresh_unit_and_compensation_starts(store):
+    saga = Manager(store).start(
+        "order", [Step("a", "test.record", "test.undo"), Step("b", "test.record_then_fail")]
+    )
+    processor = Processor(store)
+    processor.process(body(saga, "a"))
+    result = processor.process(body(saga, "b"))
+    assert result.action == ACK
+    assert next_messages(result) == [(COMPENSATE, 1)]
+    loaded = store.load_saga(saga.id)
+    assert loaded.state == "compensating"
+    assert loaded.step("b").status == "failed"
+    assert loaded.step("b").error == "RuntimeError: card declined"
+    assert loaded.step("a").status == "compensating"
+
+
+def test_a_handler_returning_something_else_than_a_dict_fails_its_step(store):
+    saga = Manager(store).start("order", [Step("a", "test.returns_list")])
+    Processor(store).process(body(saga, "a"))
+    step = store.load_saga(saga.id).step("a")
+    assert step.status == "failed"
+    assert step.error.startswith("TypeError: handler for 'test.returns_list' returned list")
+
+
+def test_an_attempt_whose_time_ran_out_before_it_started_fails_without_running(store, monkeypatch):
+    saga = Manager(store).start("order", [Step("a", "test.record", timeout=5)])
+    later = clock.now() + timedelta(seconds=10)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    Processor(store).process(body(saga, "a"))
+    step = store.load_saga(saga.id).step("a")
+    assert step.history[-1]["outcome"] in ("retrying", "failed")
+    assert "timeout" in step.history[-1]["error"]
+    assert not Ledger.objects.exists()
+
+
+def test_a_step_of_a_saga_being_compensated_is_cancelled_not_run(store):
+    manager = Manager(store)
+    saga = manager.start("order", [Step("a", "test.record")])
+    manager.compensate(saga.id)
+    result = Processor(store).process(body(saga, "a"))
+    assert result.action == ACK
+    assert not Ledger.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b"[]", b'{"v": 2}', StepMessage(EXECUTE, "nope", "nope", 1).encode().encode()],
+    ids=["empty", "not-json", "not-an-object", "other-version", "unknown-saga"],
+)
+def test_what_cannot_be_processed_is_dead_lettered_with_its_reason(store, raw):
+    result = Processor(store).process(raw)
+    assert result.action == DEAD_LETTER
+    assert result.reason
