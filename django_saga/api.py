@@ -11,7 +11,7 @@ from . import clock, flow, validation
 from .conf import saga_settings
 from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
-from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError
+from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError, brief
 from .messages import COMPENSATE, EXECUTE
 from .models import SAGA_ID_MAX_CHARS, Saga, SagaStep, StepStatus
 from .registry import registry
@@ -199,7 +199,7 @@ class Manager:
     def _step_id(self, saga_id: str, step: str) -> str:
         """The id of the step named or identified by ``step``."""
         if not _plausible(step, validation.NAME_MAX_CHARS):
-            raise SagaNotFound(f"No step {_shown(step)} in saga {_shown(saga_id)}")
+            raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")
         for candidate in self.get(saga_id).steps:
             if step in (candidate.pk, candidate.name):
                 return candidate.pk
@@ -262,13 +262,8 @@ def _saga_id(value: Any) -> str:
     PostgreSQL raise a data error instead of finding nothing.
     """
     if not _plausible(value, SAGA_ID_MAX_CHARS):
-        raise SagaNotFound(f"No saga with id {_shown(value)}")
+        raise SagaNotFound(f"No saga with id {brief(value)}")
     return str(value)
-
-
-def _shown(value: Any) -> str:
-    """``value`` for an error message: short (repr shows a NUL character as an escape)."""
-    return repr(value if not isinstance(value, str) or len(value) <= 60 else value[:60] + "…")
 
 
 def _check_handlers(steps: list[Step]) -> None:
