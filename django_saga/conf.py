@@ -91,6 +91,12 @@ def _secret_list(value: str | list[str] | tuple[str, ...]) -> str | None:
     return None
 
 
+def _finite(value: float | None) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number of seconds (None keeps everything)"
+    return None
+
+
 _NUMBER = (int, float)
 
 SETTINGS: tuple[Setting, ...] = (
@@ -153,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
             positive=True, span=True),
     Setting("OUTBOX_RETENTION", 3600, _NUMBER,
             "seconds sent outbox rows are kept for inspection", span=True),
+    Setting("HISTORY_RETENTION", 30 * 24 * 3600, (int, float, type(None)),
+            "seconds `completed` and `compensated` sagas are kept after they finish (`None` "
+            "keeps everything); `failed` and `compensation_failed` sagas are never purged",
+            positive=True, most=100 * 366 * 24 * 3600, rule=_finite),
+    Setting("PURGE_IN_ENGINE", True, bool,
+            "engines purge sagas older than `HISTORY_RETENTION` as they sweep, a second "
+            "at a time; `False` leaves it to `manage.py saga_purge` (from cron, say)"),
     Setting("SHUTDOWN_GRACE", 30.0, _NUMBER, "seconds SIGTERM gives in-flight steps",
             span=True),
     Setting("SWEEP_INTERVAL", 5.0, _NUMBER,

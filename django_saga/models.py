@@ -80,7 +80,7 @@ class Saga(models.Model):
     id = models.CharField(
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )
-    name = models.CharField("name", max_length=NAME_MAX_CHARS, db_index=True)
+    name = models.CharField("name", max_length=NAME_MAX_CHARS)
     state = models.CharField(
         "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
     )
@@ -134,7 +134,16 @@ class Saga(models.Model):
         ]
         ordering = ("-created_at",)
         indexes = [
-            models.Index(fields=["state", "created_at"], name="saga_state_created_idx"),
+            # Lists are newest first by id (ULIDs sort by creation time); these
+            # serve them filtered by state or name, a page at a time.
+            models.Index(fields=["state", "id"], name="saga_state_id_idx"),
+            models.Index(fields=["name", "id"], name="saga_name_id_idx"),
+            # What retention purges, oldest first.
+            models.Index(
+                fields=["completed_at"],
+                name="saga_finished_idx",
+                condition=Q(state__in=TERMINAL_STATES),
+            ),
             models.Index(
                 fields=["deadline_at"],
                 name="saga_deadline_idx",

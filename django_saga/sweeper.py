@@ -2,8 +2,10 @@
 
 Every engine runs one. It fails the attempt of a step that has had no result
 within its timeout (the engine running it died, or its message waits behind
-a backlog), compensates sagas past their deadline, and warns about active
-sagas that have made no progress for ``STALE_AFTER`` seconds. Timeouts and
+a backlog), compensates sagas past their deadline, warns about active
+sagas that have made no progress for ``STALE_AFTER`` seconds, and (with
+``PURGE_IN_ENGINE``) deletes finished sagas older than ``HISTORY_RETENTION``
+for at most ``PURGE_BUDGET`` seconds a round. Timeouts and
 deadlines live in the database, so a restart forgets none of them, and the
 database's clock decides when they have passed.
 """
@@ -28,6 +30,8 @@ logger = logging.getLogger("django_saga.sweeper")
 
 BATCH = 100
 STALE_REPORT_EVERY = 60.0
+#: Seconds of purging one sweep may spend: the sweeper's other work waits meanwhile.
+PURGE_BUDGET = 1.0
 
 
 @dataclass
@@ -35,6 +39,7 @@ class SweepReport:
     timed_out: int = 0
     deadlines: int = 0
     stale: int = 0
+    purged: int = 0
 
 
 class Sweeper(threading.Thread):
@@ -76,6 +81,11 @@ class Sweeper(threading.Thread):
                         logger.warning("saga=%s passed its deadline: compensating", saga_id)
             except Busy:
                 continue  # a step is running; the next sweep tries again
+        retention = saga_settings.HISTORY_RETENTION
+        if retention is not None and saga_settings.PURGE_IN_ENGINE:
+            report.purged = self.store.purge_finished(retention, PURGE_BUDGET)
+            if report.purged:
+                logger.info("Purged %d finished saga(s) older than %ss", report.purged, retention)
         now = time.monotonic()
         if now - self._last_stale_report >= STALE_REPORT_EVERY:
             self._last_stale_report = now

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -18,11 +17,17 @@ from ..models import Saga, SagaState
 from .access import JsonAccessMixin, json_error
 from .formatting import status_json
 from .operations import perform
-from .queries import filter_sagas, with_progress
+from .paging import BadCursor, tally, window
+from .queries import attach_progress, filter_sagas
 
 
 class SagaListJsonView(JsonAccessMixin, View):
-    """GET: sagas, newest first, filtered like the dashboard (``state``, ``name``, ``q``)."""
+    """GET: sagas, newest first, filtered like the dashboard (``state``, ``name``, ``q``).
+
+    Paged by cursor: ``next`` and ``previous`` are the URLs of the older and
+    the newer page (``before``/``after`` a saga id). ``count`` is exact when
+    ``count_exact`` is true, PostgreSQL's estimate otherwise.
+    """
 
     def get(self, request: HttpRequest) -> HttpResponse:
         state = request.GET.get("state", "")
@@ -30,19 +35,23 @@ class SagaListJsonView(JsonAccessMixin, View):
             return json_error(
                 400, "bad_request", f"Unknown state {state!r}; one of {SagaState.values}"
             )
-        queryset = with_progress(filter_sagas(Saga.objects.all(), request.GET)).order_by(
-            "-created_at", "-pk"
-        )
-        paginator = Paginator(queryset, int(saga_settings.CONSOLE_PAGE_SIZE))
+        if "page" in request.GET:
+            return json_error(
+                400,
+                "bad_request",
+                "Pages are followed by cursor: use the 'next' and "
+                "'previous' URLs (parameters 'before' and 'after'), not 'page'.",
+            )
+        queryset = filter_sagas(Saga.objects.all(), request.GET)
         try:
-            page = paginator.page(request.GET.get("page", 1))
-        except (EmptyPage, PageNotAnInteger):
-            return json_error(404, "not_found", "No such page.")
+            page = window(queryset, request.GET, int(saga_settings.CONSOLE_PAGE_SIZE))
+        except BadCursor as exc:
+            return json_error(400, "bad_request", str(exc))
         return JsonResponse(
             {
-                "count": paginator.count,
-                "page": page.number,
-                "num_pages": paginator.num_pages,
+                **tally(queryset).as_json(),
+                "next": _page_url(request, "before", page.older),
+                "previous": _page_url(request, "after", page.newer),
                 "results": [
                     {
                         "saga_id": saga.pk,
@@ -55,10 +64,20 @@ class SagaListJsonView(JsonAccessMixin, View):
                         "completed_at": saga.completed_at,
                         "url": reverse("django_saga:api-detail", args=[saga.pk]),
                     }
-                    for saga in page.object_list
+                    for saga in attach_progress(page.rows)
                 ],
             }
         )
+
+
+def _page_url(request: HttpRequest, key: str, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    params = request.GET.copy()
+    for name in ("before", "after"):
+        params.pop(name, None)
+    params[key] = cursor
+    return f"{request.path}?{params.urlencode()}"
 
 
 class SagaStatusJsonView(JsonAccessMixin, View):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import (
@@ -16,7 +17,7 @@ from django.http import (
 )
 from django.urls import NoReverseMatch, reverse
 from django.views import View
-from django.views.generic import DetailView, ListView
+from django.views.generic import DetailView, TemplateView
 
 from .. import clock
 from ..conf import saga_settings
@@ -31,7 +32,8 @@ from .formatting import (
     saga_duration,
 )
 from .operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, WAITING_STATES, perform
-from .queries import filter_sagas, stage_sizes, with_progress
+from .paging import BadCursor, Tally, cursor_from, tally, window
+from .queries import attach_progress, filter_sagas, saga_names, stage_sizes
 from .rows import attention_rows, by_stage, saga_rows, step_views
 
 #: Step cards on one page of a saga's page in the console.
@@ -42,56 +44,56 @@ def _notify(request: HttpRequest, level: int, text: str) -> None:
     messages.add_message(request, level, text, fail_silently=True)
 
 
-class DashboardView(ConsoleAccessMixin, ListView):
-    """Counts by state, sagas that need an operator, and every saga, filtered."""
+class DashboardView(ConsoleAccessMixin, TemplateView):
+    """Counts by state, sagas that need an operator, and every saga, filtered.
+
+    Served by indexes whatever the table size: counts stop at
+    ``paging.COUNT_CAP`` rows and estimate beyond, and the list is paged by
+    cursor (``before``/``after``), not by page number.
+    """
 
     template_name = "django_saga/dashboard.html"
-    context_object_name = "sagas"
     attention_limit = 10
 
-    def get_paginate_by(self, queryset: Any) -> int:
-        return int(saga_settings.CONSOLE_PAGE_SIZE)
-
-    def get_queryset(self) -> QuerySet[Saga]:
-        queryset = filter_sagas(Saga.objects.all(), self.request.GET)
-        return with_progress(queryset).order_by("-created_at", "-pk")
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            cursor_from(request.GET)
+        except BadCursor as exc:
+            raise BadRequest(f"Bad page link: {exc}.") from exc
+        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        get = self.request.GET
         now = clock.now()
-        context["sagas"] = saga_rows(context["sagas"], now)
-        counts = {
-            row["state"]: row["n"]
-            for row in Saga.objects.order_by().values("state").annotate(n=Count("pk"))
-        }
+        counts = {state: tally(Saga.objects.filter(state=state)) for state in SagaState.values}
+        filtered = filter_sagas(Saga.objects.all(), get)
+        page = window(filtered, get, int(saga_settings.CONSOLE_PAGE_SIZE))
         stale_after = float(saga_settings.STALE_AFTER)
         waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-updated_at")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
-        waiting_list = attention_rows(waiting[: self.attention_limit], now)
-        stuck_list = attention_rows(stuck[: self.attention_limit], now)
-        params = self.request.GET.copy()
-        params.pop("page", None)
+        is_filtered = any(get.get(k) for k in ("state", "name", "q"))
+        params = get.copy()
+        for key in ("before", "after"):
+            params.pop(key, None)
         context.update(
+            sagas=saga_rows(attach_progress(page.rows), now),
+            newer=page.newer,
+            older=page.older,
             counts=[
-                {"state": value, "label": label, "count": counts.get(value, 0)}
+                {"state": value, "label": label, "count": counts[value]}
                 for value, label in SagaState.choices
             ],
-            total=sum(counts.values()),
-            waiting=waiting_list,
-            waiting_count=sum(counts.get(s, 0) for s in WAITING_STATES),
-            stuck=stuck_list,
-            stuck_count=stuck.count(),
+            total=tally(filtered) if is_filtered else sum(counts.values(), Tally(0)),
+            waiting=attention_rows(waiting[: self.attention_limit], now),
+            waiting_count=sum((counts[s] for s in WAITING_STATES), Tally(0)),
+            stuck=attention_rows(stuck[: self.attention_limit], now),
+            stuck_count=tally(stuck),
             stale_after=format_duration(timedelta(seconds=stale_after)),
-            names=list(
-                Saga.objects.order_by("name").values_list("name", flat=True).distinct()[:200]
-            ),
+            names=saga_names(),
             states=SagaState.choices,
-            filters={
-                "state": self.request.GET.get("state", ""),
-                "name": self.request.GET.get("name", ""),
-                "q": self.request.GET.get("q", ""),
-            },
-            filtered=any(self.request.GET.get(k) for k in ("state", "name", "q")),
+            filters={key: get.get(key, "") for key in ("state", "name", "q")},
+            filtered=is_filtered,
             query_string=params.urlencode(),
         )
         return context
@@ -116,9 +118,9 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
             steps_total=Count("pk"), steps_done=Count("pk", filter=Q(status__in=RAN))
         )
         # A saga of thousands of steps is shown a page of them at a time.
-        page = Paginator(all_steps.order_by("position"), STEPS_PER_PAGE).get_page(
-            self.request.GET.get("steps")
-        )
+        paginator = Paginator(all_steps.order_by("position"), STEPS_PER_PAGE)
+        paginator.count = counts["steps_total"]  # counted above: no second COUNT
+        page = paginator.get_page(self.request.GET.get("steps"))
         shown = list(page.object_list)
         context.update(
             steps=step_views(by_stage(shown), stage_sizes(saga, shown)),

@@ -20,6 +20,7 @@ from ..conf import saga_settings
 from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep, StepStatus
+from ..retention import purge
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
 from .rows import INSERT_BATCH, Table
@@ -527,6 +528,9 @@ class DjangoStore(HandUpdates):
             return
         with self.tables().cursor() as cursor:
             cursor.execute(*self.tables().mark_sent(list(ids), clock.now()))
+
+    def purge_finished(self, older_than: float, budget: float) -> int:
+        return purge(older_than, using=self.using, budget=budget).sagas
 
     def purge_sent(self, older_than: float) -> int:
         cutoff = clock.now() - timedelta(seconds=older_than)

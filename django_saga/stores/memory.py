@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep
+from ..models import ACTIVE_STATES, IN_FLIGHT, TERMINAL_STATES, Saga, SagaState, SagaStep
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 
 
@@ -222,6 +222,21 @@ class MemoryStore(HandUpdates):
                 row = self._outbox.get(message_id)
                 if row is not None:
                     row.sent_at = now
+
+    def purge_finished(self, older_than: float, budget: float) -> int:
+        cutoff = clock.now() - timedelta(seconds=older_than)
+        with self._lock:
+            old = [
+                saga_id
+                for saga_id, saga in self._sagas.items()
+                if saga.state in TERMINAL_STATES
+                and saga.completed_at is not None
+                and saga.completed_at < cutoff
+            ]
+            for saga_id in old:
+                del self._sagas[saga_id]
+                self._saga_locks.pop(saga_id, None)
+        return len(old)
 
     def purge_sent(self, older_than: float) -> int:
         cutoff = clock.now() - timedelta(seconds=older_than)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_saga import Step, manager
+from django_saga.console.paging import Tally
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from tests.factories import SagaFactory, SagaStepFactory
 from tests.helpers import wait_terminal
@@ -303,7 +304,8 @@ def test_dashboard_counts_sagas_by_state(operator):
         for _ in range(n):
             build_saga(state)
     response = logged_in(operator).get(reverse("django_saga:dashboard"))
-    counts = {row["state"]: row["count"] for row in response.context["counts"]}
+    counts = {row["state"]: row["count"].value for row in response.context["counts"]}
+    assert all(row["count"].exact for row in response.context["counts"])
     assert counts == {
         "started": 0,
         "completed": 3,
@@ -312,7 +314,7 @@ def test_dashboard_counts_sagas_by_state(operator):
         "compensated": 1,
         "compensation_failed": 0,
     }
-    assert response.context["total"] == 6
+    assert response.context["total"] == Tally(6)
     html = response.content.decode()
     assert re.search(r'data-state="completed">\s*<div class="n">3</div>', html)
 
@@ -327,7 +329,7 @@ def test_dashboard_lists_sagas_waiting_for_an_operator_and_stuck_ones(operator, 
     moving = build_saga("started", updated_ago=timedelta(minutes=1))
     context = logged_in(operator).get(reverse("django_saga:dashboard")).context
     assert {row.saga.pk for row in context["waiting"]} == {failed.pk, broken.pk}
-    assert context["waiting_count"] == 2
+    assert context["waiting_count"] == Tally(2)
     assert [row.saga.pk for row in context["stuck"]] == [stuck.pk]
     assert moving.pk not in {row.saga.pk for row in context["stuck"]}
     assert context["stale_after"] == "10 min"
@@ -356,17 +358,42 @@ def test_dashboard_filters_by_state_name_and_search(operator):
 
 
 @pytest.mark.django_db
-def test_dashboard_pages_keep_the_filters(operator, settings):
+def test_dashboard_pages_by_cursor_and_keeps_the_filters(operator, settings):
     settings.SAGA = {**settings.SAGA, "CONSOLE_PAGE_SIZE": 2}
     created = [build_saga("completed") for _ in range(5)]
     build_saga("failed")
     client = logged_in(operator)
-    first = client.get(reverse("django_saga:dashboard"), {"state": "completed"})
-    assert first.context["paginator"].num_pages == 3
-    assert 'href="?state=completed&amp;page=2"' in first.content.decode()
-    last = client.get(reverse("django_saga:dashboard"), {"state": "completed", "page": 3})
-    # Newest first: the last page holds the oldest saga.
-    assert [row.saga.pk for row in last.context["sagas"]] == [created[0].pk]
+
+    def page(**params: str):  # type: ignore[no-untyped-def]
+        response = client.get(reverse("django_saga:dashboard"), {"state": "completed", **params})
+        return [row.saga.pk for row in response.context["sagas"]], response
+
+    newest, first = page()
+    assert newest == [created[4].pk, created[3].pk]
+    assert first.context["newer"] is None and first.context["older"] == created[3].pk
+    html = first.content.decode()
+    assert f'href="?state=completed&amp;before={created[3].pk}"' in html
+    middle, second = page(before=created[3].pk)
+    assert middle == [created[2].pk, created[1].pk]
+    oldest, last = page(before=created[1].pk)
+    # Newest first: the last page holds the oldest saga, and no link goes further.
+    assert oldest == [created[0].pk]
+    assert last.context["older"] is None and last.context["newer"] == created[0].pk
+    back, _ = page(after=created[0].pk)
+    assert back == middle
+    assert second.context["newer"] == created[2].pk
+
+
+@pytest.mark.django_db
+def test_a_page_link_no_page_could_have_made_is_a_400(operator):
+    client = logged_in(operator)
+    url = reverse("django_saga:dashboard")
+    assert client.get(url, {"before": "X" * 27}).status_code == 400
+    assert client.get(url, {"before": "A", "after": "B"}).status_code == 400
+    api = reverse("django_saga:api-list")
+    refused = client.get(api, {"after": "X" * 27})
+    assert refused.status_code == 400 and "'after'" in refused.json()["message"]
+    assert "cursor" in client.get(api, {"page": "2"}).json()["message"]
 
 
 @pytest.mark.django_db
@@ -607,13 +634,17 @@ def test_retry_endpoint_needs_its_own_permission(django_user_model):
 @pytest.mark.django_db
 def test_list_endpoint_filters_and_pages(operator, settings):
     settings.SAGA = {**settings.SAGA, "CONSOLE_PAGE_SIZE": 2}
-    for _ in range(3):
-        build_saga("completed")
+    done = [build_saga("completed") for _ in range(3)]
     failed = build_saga("failed", name="refund")
     client = logged_in(operator)
     everything = client.get(reverse("django_saga:api-list")).json()
-    assert everything["count"] == 4 and everything["num_pages"] == 2
-    assert len(everything["results"]) == 2
+    assert everything["count"] == 4 and everything["count_exact"] is True
+    assert [r["saga_id"] for r in everything["results"]] == [failed.pk, done[2].pk]
+    assert everything["previous"] is None
+    older = client.get(everything["next"]).json()
+    assert [r["saga_id"] for r in older["results"]] == [done[1].pk, done[0].pk]
+    assert older["next"] is None
+    assert client.get(older["previous"]).json()["results"] == everything["results"]
     only = client.get(reverse("django_saga:api-list"), {"state": "failed"}).json()
     assert [r["saga_id"] for r in only["results"]] == [failed.pk]
     assert only["results"][0]["steps_done"] == 1 and only["results"][0]["steps_total"] == 2
