@@ -19,6 +19,7 @@ step in this process alone (``steploop.py``).
 from __future__ import annotations
 
 import re
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--database", default=DEFAULT_DATABASE, help="Database to DROP and use."
         )
+        parser.add_argument(
+            "--history-database",
+            help="Also run django-saga on this database as it is (fill it with saga_history): "
+            "each pair compares its throughput with an empty database's; no Celery run.",
+        )
         parser.add_argument("--broker-url", help="RabbitMQ URL (default: SAGA['BROKER_URL']).")
         parser.add_argument("--log-dir", type=Path, help="Logs (default: a temp dir).")
 
@@ -143,6 +149,10 @@ class Command(BaseCommand):
         self.stdout.write(f"logs: {log_dir}")
         sql = transition_sql(work.steps)
 
+        if options["history_database"]:
+            self._history_pairs(work, options["database"], options["history_database"],
+                                options["pairs"])  # fmt: skip
+            return
         with_celery = not (options["skip_celery"] or memory)
         if options["pairs"] < 1 or (options["pairs"] > 1 and not with_celery):
             raise CommandError("--pairs takes a count of at least 1, and the Celery baseline")
@@ -193,6 +203,43 @@ class Command(BaseCommand):
             return [saga(), *baseline]
         first = saga()
         return [first, *celery()]
+
+    def _history_pairs(self, work: Workload, empty: str, history: str, pairs: int) -> None:
+        """django-saga on an empty database and on one full of history, side by side."""
+        from benchmarks.sagarun import run_sagas
+
+        if pairs < 1:
+            raise CommandError("--pairs takes a count of at least 1")
+        ratios = []
+        for n in range(pairs):
+            results: dict[str, RunResult] = {}
+            order = (empty, history) if n % 2 == 0 else (history, empty)
+            for name in order:
+                if name == empty:
+                    self._fresh_database(name)
+                else:
+                    self._use_database(name)
+                self.stdout.write(f"running django-saga on {name} ...")
+                results[name] = run_sagas(work)
+            rate = {k: r.completed / r.elapsed for k, r in results.items()}
+            ratios.append(rate[history] / rate[empty])
+            self.stdout.write(
+                f"  pair {n + 1} ({order[0]} first): {rate[history]:.1f} / {rate[empty]:.1f} "
+                f"sagas/s = x{ratios[-1]:.3f}"
+            )
+        connections.close_all()
+        self.stdout.write(
+            f"throughput with history / on an empty database, median of {pairs}: "
+            f"x{statistics.median(ratios):.3f}"
+        )
+
+    def _use_database(self, name: str) -> None:
+        """Point the default connection at ``name`` as it is, and migrate it."""
+        connection = connections["default"]
+        connection.close()
+        settings.DATABASES["default"]["NAME"] = name
+        connection.settings_dict["NAME"] = name
+        call_command("migrate", verbosity=0, interactive=False)
 
     def _fresh_database(self, name: str) -> None:
         """Drop and create ``name``, point the default connection at it, migrate."""

@@ -1,0 +1,328 @@
+"""``saga_history``: a database with a month of saga history, and the operator pages timed on it.
+
+    python -m django saga_history fill --sagas 1000000 --settings benchmarks.history_settings
+    python -m django saga_history pages --settings benchmarks.history_settings
+    python -m django saga_history sizes --settings benchmarks.history_settings
+
+``fill`` adds sagas (with their steps) to the database ``django_saga_history``
+(``--reset`` drops it first), spread over the last ``--days`` days, with one
+``INSERT ... SELECT`` per 100,000 sagas: about a minute per million on two
+cores. ``pages`` times every console, JSON API, metrics and admin page a
+superuser opens and prints p50/p95 and queries per page.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import statistics
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from benchmarks.measure import machine_line
+
+#: Saga names of a mid-size shop, and how often each is started (weights).
+NAMES = {
+    "order.checkout": 40,
+    "payment.capture": 20,
+    "shipment.book": 15,
+    "order.refund": 8,
+    "subscription.renew": 8,
+    "invoice.issue": 5,
+    "inventory.restock": 3,
+    "account.close": 1,
+}
+#: Final states of sagas older than an hour, per 10,000.
+STATES = (
+    ("completed", 9650),
+    ("compensated", 250),
+    ("failed", 70),
+    ("compensation_failed", 30),
+)
+CHUNK = 100_000
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+#: Step statuses by saga state, step by step (three steps a saga).
+STEP_STATUS = {
+    "completed": ("completed", "completed", "completed"),
+    "compensated": ("compensated", "compensated", "failed"),
+    "failed": ("completed", "completed", "failed"),
+    "compensation_failed": ("compensation_failed", "compensated", "failed"),
+    "started": ("completed", "started", "pending"),
+    "compensating": ("compensating", "compensated", "failed"),
+}
+
+
+def _ulid(ts: str, salt: str) -> str:
+    """SQL for a ULID of time ``ts``: 10 characters of milliseconds, 16 of md5 (hex is
+    a subset of the ULID alphabet), so ids sort by time as the engine's do."""
+    ms = f"(extract(epoch FROM {ts}) * 1000)::bigint"
+    time_part = " || ".join(
+        f"substr('{ALPHABET}', ((({ms}) >> {shift}) & 31)::int + 1, 1)"
+        for shift in range(45, -1, -5)
+    )
+    return f"({time_part} || upper(substr(md5({salt}), 1, 16)))"
+
+
+class Command(BaseCommand):
+    help = "Fill a database with saga history, time the operator pages on it, or show sizes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "action",
+            choices=["fill", "pages", "sizes"],
+            help="fill: add finished sagas; pages: time every operator page; sizes: tables.",
+        )
+        parser.add_argument("--sagas", type=int, default=1_000_000, help="fill: how many.")
+        parser.add_argument("--days", type=float, default=30.0, help="fill: over so many days.")
+        parser.add_argument("--reset", action="store_true", help="fill: drop the database first.")
+        parser.add_argument("--runs", type=int, default=5, help="pages: timed requests a page.")
+        parser.add_argument("--only", help="pages: only those whose label contains this.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if connection.vendor != "postgresql":
+            raise CommandError(
+                "saga_history needs PostgreSQL (--settings benchmarks.history_settings)"
+            )
+        action = options["action"]
+        if action == "fill":
+            self._fill(options["sagas"], options["days"], options["reset"])
+        elif action == "pages":
+            self._pages(options["runs"], options["only"] or "")
+        self.stdout.write(self._sizes())
+
+    # -- fill -----------------------------------------------------------------
+    def _database(self, reset: bool) -> None:
+        name = settings.DATABASES["default"]["NAME"]
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise CommandError(f"database {name!r}: use lowercase letters, digits, _")
+        with connection._nodb_cursor() as cursor:
+            if reset:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        call_command("migrate", verbosity=0, interactive=False)
+
+    def _fill(self, sagas: int, days: float, reset: bool) -> None:
+        if sagas < 0 or days <= 0:
+            raise CommandError("--sagas must be at least 0 and --days above 0")
+        self._database(reset)
+        seed = secrets.token_hex(4)
+        span_ms = int(days * 86400 * 1000) - 3_600_000  # finished more than an hour ago
+        started = time.monotonic()
+        done = 0
+        while done < sagas:
+            count = min(CHUNK, sagas - done)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    self._chunk_sql(), self._chunk_params(done, count, sagas, span_ms, seed)
+                )
+            done += count
+            rate = done / (time.monotonic() - started)
+            self.stdout.write(f"\r{done:,} of {sagas:,} sagas ({rate:,.0f}/s)", ending="")
+            self.stdout.flush()
+        self.stdout.write("")
+        with connection.cursor() as cursor:
+            self.stdout.write("VACUUM ANALYZE ...")
+            for table in ("django_saga_saga", "django_saga_sagastep"):
+                cursor.execute(f"VACUUM (ANALYZE) {table}")
+        self.stdout.write(f"filled {sagas:,} sagas in {time.monotonic() - started:,.0f} s")
+
+    def _chunk_params(
+        self, done: int, count: int, total: int, span_ms: int, seed: str
+    ) -> dict[str, Any]:
+        return {
+            "lo": done,
+            "hi": done + count - 1,
+            "total": max(total, 1),
+            "span_ms": span_ms,
+            "seed": seed,
+            "names": list(NAMES),
+        }
+
+    def _chunk_sql(self) -> str:
+        # Which name and state a row gets comes from hashes of its number, so
+        # filters select realistic fractions (e.g. 0.7% failed, 8% refunds).
+        weight_total = sum(NAMES.values())
+        name_cases = []
+        edge = 0
+        for index, weight in enumerate(NAMES.values()):
+            edge += weight
+            name_cases.append(
+                (f"mod(n * 7919, {weight_total}) < {edge}", f"(%(names)s::text[])[{index + 1}]")
+            )
+        state_cases = []
+        edge = 0
+        for state, per in STATES:
+            edge += per
+            state_cases.append((f"mod(n * 104729, 10000) < {edge}", f"'{state}'"))
+        name_sql = "CASE " + " ".join(f"WHEN {c} THEN {v}" for c, v in name_cases) + " END"
+        state_sql = "CASE " + " ".join(f"WHEN {c} THEN {v}" for c, v in state_cases) + " END"
+        step_status = (
+            "CASE "
+            + " ".join(
+                f"WHEN s.state = '{state}' AND k = {k} THEN '{status}'"
+                for state, statuses in STEP_STATUS.items()
+                for k, status in enumerate(statuses)
+            )
+            + " END"
+        )
+        saga_id = _ulid("ts", "%(seed)s || n::text")
+        step_id = _ulid("s.created_at + k * interval '40 ms'", "%(seed)s || s.id || k::text")
+        return f"""
+WITH rows AS (
+    SELECT n, now() - make_interval(
+        secs => 3600 + (%(span_ms)s::bigint * (%(total)s - n) / %(total)s) / 1000.0) AS ts
+    FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS n
+), sagas AS (
+    INSERT INTO django_saga_saga
+        (id, name, state, context, error, created_at, updated_at, completed_at,
+         deadline_at, definition, version)
+    SELECT {saga_id}, name, state,
+        jsonb_build_object(
+            'order_id', n, 'customer', 'c-' || mod(n, 50000), 'total', mod(n, 997) / 4.0,
+            'currency', 'EUR', 'lines', jsonb_build_array(jsonb_build_object(
+                'sku', 'SKU-' || mod(n, 5000), 'qty', 1 + mod(n, 3)))),
+        CASE WHEN state = 'completed' THEN ''
+             ELSE 'step ''charge'' failed: PaymentDeclined: card declined by issuer' END,
+        ts, ts + interval '180 ms',
+        CASE WHEN state IN ('completed', 'compensated') THEN ts + interval '180 ms' END,
+        NULL, 'shop.sagas.' || replace(initcap(name), '.', ''), '3'
+    FROM (SELECT n, ts, {name_sql} AS name, {state_sql} AS state FROM rows) AS r
+    RETURNING id, state, created_at
+)
+INSERT INTO django_saga_sagastep
+    (id, saga_id, position, stage, name, action, compensation, input, output, status, error,
+     attempts, compensation_attempts, created_at, updated_at, started_at, executed_at,
+     compensated_at, duration_ms, timeout, timeout_at, history)
+SELECT {step_id}, s.id, k, k, (ARRAY['reserve', 'charge', 'ship'])[k + 1],
+    (ARRAY['inventory.reserve', 'payment.charge', 'shipping.book'])[k + 1],
+    (ARRAY['inventory.release', 'payment.refund', 'shipping.cancel'])[k + 1],
+    jsonb_build_object('sku', 'SKU-' || k, 'qty', 1, 'warehouse', 'north'),
+    CASE WHEN status IN ('completed', 'compensated', 'compensating', 'compensation_failed')
+         THEN jsonb_build_object('ref', 'ext-' || substr(s.id, 11, 8), 'ok', true)
+         ELSE '{{}}'::jsonb END,
+    status,
+    CASE WHEN status = 'failed' THEN 'PaymentDeclined: card declined by issuer' ELSE '' END,
+    CASE WHEN status = 'pending' THEN 0 ELSE 1 END,
+    CASE WHEN status IN ('compensated', 'compensation_failed') THEN 1 ELSE 0 END,
+    s.created_at, s.created_at + interval '150 ms', s.created_at + k * interval '40 ms',
+    CASE WHEN status NOT IN ('pending', 'started')
+         THEN s.created_at + k * interval '40 ms' + interval '12 ms' END,
+    CASE WHEN status = 'compensated' THEN s.created_at + interval '170 ms' END,
+    CASE WHEN status = 'pending' THEN NULL ELSE 12 END, NULL, NULL,
+    CASE WHEN status = 'pending' THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+        'kind', 'execute', 'attempt', 1,
+        'outcome', CASE WHEN status = 'failed' THEN 'failed' ELSE 'completed' END,
+        'at', to_char(s.created_at + k * interval '40 ms', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+        'duration_ms', 12)) END
+FROM sagas AS s CROSS JOIN generate_series(0, 2) AS k
+CROSS JOIN LATERAL (SELECT {step_status} AS status) AS st
+"""
+
+    # -- pages ----------------------------------------------------------------
+    def _pages(self, runs: int, only: str) -> None:
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+        from django.urls import reverse
+
+        from django_saga.models import Saga
+
+        user_model = get_user_model()
+        user = user_model.objects.filter(
+            username="bench"
+        ).first() or user_model.objects.create_superuser("bench", password="bench")
+        client = Client()
+        client.force_login(user)
+        newest = Saga.objects.order_by("-pk").values_list("pk", flat=True).first()
+        if newest is None:
+            raise CommandError("the database holds no saga: run saga_history fill first")
+        # The saga 100,000 rows down: what ?page=2000 showed with 50 a page.
+        deep = Saga.objects.order_by("-pk").values_list("pk", flat=True)[100_000:100_001].first()
+        deep = deep or newest
+        failed = Saga.objects.filter(state="failed").values_list("pk", flat=True).first() or newest
+        admin_list = reverse("admin:django_saga_saga_changelist")
+        console = reverse("django_saga:dashboard")
+        api = reverse("django_saga:api-list")
+        pages = [
+            ("console dashboard", console),
+            ("dashboard, 100,000 sagas down", f"{console}?before={deep}"),
+            ("dashboard ?q=refund", f"{console}?q=refund"),
+            ("dashboard ?q=<an id>", f"{console}?q={deep}"),
+            ("dashboard ?state=failed", f"{console}?state=failed"),
+            (
+                "dashboard ?state=compensated&name=order.refund",
+                f"{console}?state=compensated&name=order.refund",
+            ),
+            ("dashboard ?name=account.close", f"{console}?name=account.close"),
+            ("dashboard ?q=nothing-matches", f"{console}?q=nothing-matches"),
+            ("JSON list", api),
+            ("JSON list, 100,000 down", f"{api}?before={deep}"),
+            ("JSON list ?state=compensation_failed", f"{api}?state=compensation_failed"),
+            ("JSON list ?q=refund", f"{api}?q=refund"),
+            ("admin change list", admin_list),
+            ("admin, last page offered", f"{admin_list}?p=199"),
+            ("admin ?state__exact=completed", f"{admin_list}?state__exact=completed"),
+            ("admin ?state__exact=failed", f"{admin_list}?state__exact=failed"),
+            ("admin ?name=order.refund", f"{admin_list}?name=order.refund"),
+            ("admin search: an exact id", f"{admin_list}?q={deep}"),
+            ("admin search: refund", f"{admin_list}?q=refund"),
+            ("admin created today", f"{admin_list}?{urlencode({'created_at__gte': _today()})}"),
+            ("saga page", reverse("django_saga:detail", args=[failed])),
+            ("JSON detail", reverse("django_saga:api-detail", args=[failed])),
+            ("admin change page", reverse("admin:django_saga_saga_change", args=[failed])),
+            ("metrics view", reverse("django_saga:metrics")),
+        ]
+        self.stdout.write(machine_line())
+        self.stdout.write(f"{'page':<48} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
+        for label, url in pages:
+            if only not in label:
+                continue
+            status = client.get(url).status_code  # warm caches and the session
+            timings = []
+            queries = 0
+            for _ in range(runs):
+                with CaptureQueriesContext(connections["default"]) as captured:
+                    begin = time.perf_counter()
+                    response = client.get(url)
+                    timings.append((time.perf_counter() - begin) * 1000)
+                queries = len(captured)
+                status = response.status_code
+            timings.sort()
+            p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
+            note = "" if status == 200 else f"  (HTTP {status})"
+            self.stdout.write(
+                f"{label:<48} {statistics.median(timings):8.1f} {p95:8.1f} {queries:8d}{note}"
+            )
+
+    # -- sizes ----------------------------------------------------------------
+    def _sizes(self) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, reltuples::bigint, pg_table_size(oid), pg_indexes_size(oid) "
+                "FROM pg_class WHERE relname IN "
+                "('django_saga_saga', 'django_saga_sagastep', 'django_saga_outboxmessage') "
+                "ORDER BY relname"
+            )
+            rows = cursor.fetchall()
+        lines = [f"{'table':<28} {'rows (est.)':>14} {'table MB':>10} {'indexes MB':>11}"]
+        for name, tuples, table, indexes in rows:
+            mb = table / 2**20, indexes / 2**20
+            lines.append(f"{name:<28} {max(tuples, 0):>14,} {mb[0]:>10,.0f} {mb[1]:>11,.0f}")
+        return "\n".join(lines)
+
+
+def _today() -> str:
+    """Midnight today, as the admin's date filter writes it in its links."""
+    from django.utils import timezone
+
+    return str(timezone.now().replace(hour=0, minute=0, second=0, microsecond=0))
