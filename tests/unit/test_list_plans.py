@@ -3,8 +3,10 @@
 30,000 sagas and 90,000 steps are enough for the planner to prefer an index
 wherever one can serve a query. Each page is requested, every query it ran
 on the saga tables is run again under ``EXPLAIN (ANALYZE, BUFFERS)``, and
-none may scan a saga table sequentially or touch more than a small, fixed
-number of pages: what a list page costs must not grow with the history.
+none may scan a saga table sequentially (unless a LIMIT stops the scan
+early, as when counting up to 10,000 of the most common state) or touch
+more than a small, fixed number of pages: what a list page costs must not
+grow with the history.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ TABLES = ("django_saga_saga", "django_saga_sagastep")
 PAGES_READ_AT_MOST = 400
 
 
-@pytest.fixture
-def history():
-    """Sagas of 3 steps over 30 days, ids in creation order, 1% failed."""
-    with connection.cursor() as cursor:
+@pytest.fixture(scope="module")
+def history(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Sagas of 3 steps over 30 days, ids in creation order, 1% failed; committed and
+    vacuumed, as a production table is, so the planner sees what it would see there."""
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO django_saga_saga (id, name, state, context, error, created_at,
@@ -52,13 +55,17 @@ def history():
             INSERT INTO django_saga_sagastep (id, saga_id, position, stage, name, action,
                 compensation, input, output, status, error, attempts, compensation_attempts,
                 created_at, updated_at, history)
-            SELECT s.id || k, s.id, k, k, 'step' || k, 'test.record', 'test.undo', '{}',
-                '{}', 'completed', '', 1, 0, s.created_at, s.created_at, '[]'
+            SELECT 'S' || substr(s.id, 3) || k, s.id, k, k, 'step' || k, 'test.record',
+                'test.undo', '{}', '{}', 'completed', '', 1, 0, s.created_at, s.created_at, '[]'
             FROM django_saga_saga AS s CROSS JOIN generate_series(0, 2) AS k
             """
         )
         for table in TABLES:
-            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+        try:
+            yield
+        finally:
+            cursor.execute("TRUNCATE django_saga_saga, django_saga_sagastep CASCADE")
 
 
 def pages() -> dict[str, str]:
@@ -99,10 +106,15 @@ def plan_of(sql: str) -> dict:
     return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
 
 
-def nodes(plan: dict):  # type: ignore[no-untyped-def]
-    yield plan
+def unbounded_scans(plan: dict, limited: bool = False) -> list[str]:
+    """Tables read by a sequential scan with no LIMIT above it to stop it early."""
+    limited = limited or plan["Node Type"] == "Limit"
+    found = []
+    if plan["Node Type"] == "Seq Scan" and plan.get("Relation Name") in TABLES and not limited:
+        found.append(plan["Relation Name"])
     for child in plan.get("Plans", []):
-        yield from nodes(child)
+        found += unbounded_scans(child, limited)
+    return found
 
 
 @pytest.mark.parametrize("page", list(pages()))
@@ -118,11 +130,7 @@ def test_no_query_of_the_page_scans_a_saga_table(page, history, admin_client):
         if not sql.startswith(("SELECT", "WITH")) or not any(t in sql for t in TABLES):
             continue
         plan = plan_of(sql)
-        scans = [
-            n["Relation Name"]
-            for n in nodes(plan)
-            if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in TABLES
-        ]
+        scans = unbounded_scans(plan)
         assert not scans, f"{page}: sequential scan of {scans} in\n{sql}"
         touched = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
         assert touched <= PAGES_READ_AT_MOST, f"{page}: {touched} pages read by\n{sql}"
