@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import statistics
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -77,12 +78,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "action",
-            choices=["fill", "pages", "sizes"],
-            help="fill: add finished sagas; pages: time every operator page; sizes: tables.",
+            choices=["fill", "pages", "month", "sizes"],
+            help="fill: add finished sagas; pages: time every operator page; month: a month "
+            "of new sagas and daily purges, with the tables' size; sizes: the tables.",
         )
         parser.add_argument("--sagas", type=int, default=1_000_000, help="fill: how many.")
         parser.add_argument("--days", type=float, default=30.0, help="fill: over so many days.")
         parser.add_argument("--reset", action="store_true", help="fill: drop the database first.")
+        parser.add_argument("--jobs", type=int, default=1, help="fill: connections at once.")
+        parser.add_argument("--rounds", type=int, default=10, help="month: purge rounds.")
+        parser.add_argument(
+            "--wait", type=float, default=180.0, help="month: most seconds to wait for autovacuum."
+        )
         parser.add_argument("--runs", type=int, default=5, help="pages: timed requests a page.")
         parser.add_argument("--only", help="pages: only those whose label contains this.")
 
@@ -93,9 +100,11 @@ class Command(BaseCommand):
             )
         action = options["action"]
         if action == "fill":
-            self._fill(options["sagas"], options["days"], options["reset"])
+            self._fill(options["sagas"], options["days"], options["reset"], options["jobs"])
         elif action == "pages":
             self._pages(options["runs"], options["only"] or "")
+        elif action == "month":
+            self._month(options["days"], options["rounds"], options["wait"], options["jobs"])
         self.stdout.write(self._sizes())
 
     # -- fill -----------------------------------------------------------------
@@ -112,30 +121,55 @@ class Command(BaseCommand):
         connection.close()
         call_command("migrate", verbosity=0, interactive=False)
 
-    def _fill(self, sagas: int, days: float, reset: bool) -> None:
-        if sagas < 0 or days <= 0:
-            raise CommandError("--sagas must be at least 0 and --days above 0")
+    def _fill(self, sagas: int, days: float, reset: bool, jobs: int) -> None:
+        if sagas < 0 or days <= 0 or jobs < 1:
+            raise CommandError("--sagas must be at least 0, --days above 0, --jobs at least 1")
         self._database(reset)
-        seed = secrets.token_hex(4)
-        span_ms = int(days * 86400 * 1000) - 3_600_000  # finished more than an hour ago
         started = time.monotonic()
-        done = 0
-        while done < sagas:
-            count = min(CHUNK, sagas - done)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    self._chunk_sql(), self._chunk_params(done, count, sagas, span_ms, seed)
-                )
-            done += count
-            rate = done / (time.monotonic() - started)
-            self.stdout.write(f"\r{done:,} of {sagas:,} sagas ({rate:,.0f}/s)", ending="")
-            self.stdout.flush()
-        self.stdout.write("")
+        # Finished more than an hour ago, spread evenly back to --days ago.
+        self._insert(sagas, span_ms=int(days * 86400 * 1000) - 3_600_000, jobs=jobs)
+        self._vacuum()
+        self.stdout.write(f"filled {sagas:,} sagas in {time.monotonic() - started:,.0f} s")
+
+    def _insert(self, sagas: int, span_ms: int, jobs: int = 1) -> None:
+        """``sagas`` sagas in chunks of ``CHUNK``, on ``jobs`` connections at once."""
+        seed = secrets.token_hex(4)
+        chunks = [(lo, min(CHUNK, sagas - lo)) for lo in range(0, sagas, CHUNK)]
+        done = [0]
+        lock = threading.Lock()
+        started = time.monotonic()
+        sql = self._chunk_sql()
+
+        def work(mine: list[tuple[int, int]]) -> None:
+            try:
+                for lo, count in mine:
+                    with connections["default"].cursor() as cursor:
+                        cursor.execute(sql, self._chunk_params(lo, count, sagas, span_ms, seed))
+                    with lock:
+                        done[0] += count
+                        rate = done[0] / (time.monotonic() - started)
+                        self.stdout.write(
+                            f"\r{done[0]:,} of {sagas:,} sagas ({rate:,.0f}/s)", ending=""
+                        )
+                        self.stdout.flush()
+            finally:
+                connections["default"].close()
+
+        threads = [threading.Thread(target=work, args=(chunks[job::jobs],)) for job in range(jobs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if sagas:
+            self.stdout.write("")
+        if done[0] != sagas:
+            raise CommandError(f"only {done[0]:,} of {sagas:,} sagas were written (see above)")
+
+    def _vacuum(self) -> None:
+        self.stdout.write("VACUUM ANALYZE ...")
         with connection.cursor() as cursor:
-            self.stdout.write("VACUUM ANALYZE ...")
             for table in ("django_saga_saga", "django_saga_sagastep"):
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
-        self.stdout.write(f"filled {sagas:,} sagas in {time.monotonic() - started:,.0f} s")
 
     def _chunk_params(
         self, done: int, count: int, total: int, span_ms: int, seed: str
@@ -303,6 +337,68 @@ CROSS JOIN LATERAL (SELECT {step_status} AS status) AS st
             self.stdout.write(
                 f"{label:<48} {statistics.median(timings):8.1f} {p95:8.1f} {queries:8d}{note}"
             )
+
+    # -- month ----------------------------------------------------------------
+    def _month(self, days: float, rounds: int, wait: float, jobs: int) -> None:
+        """``days`` of steady state in ``rounds``: each adds a round's worth of new sagas,
+        purges what has become older than the retention, and lets autovacuum run."""
+        from datetime import timedelta
+
+        from django_saga.models import Saga
+        from django_saga.retention import purge
+
+        if rounds < 1 or days <= 0:
+            raise CommandError("--rounds must be at least 1 and --days above 0")
+        per_round = Saga.objects.count() // rounds
+        self.stdout.write(machine_line())
+        self.stdout.write(
+            f"{days:g} days in {rounds} rounds: each adds {per_round:,} sagas, purges the "
+            f"oldest {days / rounds:g} days, waits (at most {wait:g} s) for autovacuum"
+        )
+        header = f"{'round':>5} {'purged':>10} {'saga MB':>9} {'step MB':>9} {'total MB':>9}"
+        self.stdout.write(header)
+        before = self._megabytes()
+        self.stdout.write(f"{'start':>5} {'':>10} " + self._size_columns(before))
+        for n in range(1, rounds + 1):
+            self._insert(per_round, span_ms=3_600_000, jobs=jobs)
+            keep = max(timedelta(days=days * (rounds - n) / rounds), timedelta(hours=3))
+            report = purge(keep)
+            self._wait_for_autovacuum(wait)
+            self.stdout.write(
+                f"{n:>5} {report.sagas:>10,} " + self._size_columns(self._megabytes())
+            )
+        after = self._megabytes()
+        self.stdout.write(
+            f"size after / before: saga x{after[0] / before[0]:.2f}, steps "
+            f"x{after[1] / before[1]:.2f}, total x{sum(after) / sum(before):.2f}"
+        )
+
+    def _megabytes(self) -> tuple[float, float]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_total_relation_size('django_saga_saga'), "
+                "pg_total_relation_size('django_saga_sagastep')"
+            )
+            saga, step = cursor.fetchone()
+        return saga / 2**20, step / 2**20
+
+    def _size_columns(self, sizes: tuple[float, float]) -> str:
+        return f"{sizes[0]:>9,.0f} {sizes[1]:>9,.0f} {sum(sizes):>9,.0f}"
+
+    def _wait_for_autovacuum(self, most: float) -> None:
+        """Until autovacuum has cleaned both tables after the purge, or ``most`` seconds."""
+        deadline = time.monotonic() + most
+        while time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN "
+                    "('django_saga_saga', 'django_saga_sagastep') "
+                    "AND n_dead_tup > 1000 + 0.02 * n_live_tup"
+                )
+                (waiting,) = cursor.fetchone()
+            if not waiting:
+                return
+            time.sleep(5)
 
     # -- sizes ----------------------------------------------------------------
     def _sizes(self) -> str:
