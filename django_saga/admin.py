@@ -28,9 +28,10 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from .console import paging
 from .console.formatting import format_duration, pretty_json, progress_text, saga_duration
 from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, Operation, perform
-from .console.paging import COUNT_CAP, Tally, tally
+from .console.paging import Tally, tally
 from .console.queries import attach_progress, saga_names, search
 from .errors import InvalidStateTransition, SagaNotFound
 from .models import TERMINAL_STATES, OutboxMessage, Saga, SagaStep
@@ -163,7 +164,7 @@ class BoundedPaginator(Paginator):
 
     @cached_property
     def num_pages(self) -> int:
-        reachable = min(self.count, COUNT_CAP)
+        reachable = min(self.count, paging.COUNT_CAP)
         return max(1, -(-reachable // self.per_page))
 
 

@@ -4,7 +4,7 @@ A list page is read by walking an index from a cursor (the last saga id a
 page showed), never by ``OFFSET``, so the millionth page costs what the first
 does. Counts are exact up to ``COUNT_CAP`` rows, which an index answers in a
 few milliseconds; above that, PostgreSQL's planner estimate is shown as one
-(other databases show "more than").
+(other databases show "10,000+").
 """
 
 from __future__ import annotations
@@ -31,18 +31,25 @@ class BadCursor(ValueError):
 
 @dataclass(frozen=True)
 class Tally:
-    """A row count, and whether it is exact or an estimate (or a lower bound)."""
+    """A row count: exact, an estimate, or (``at_least``) a lower bound."""
 
     value: int
     exact: bool = True
+    at_least: bool = False
 
     def __str__(self) -> str:
         if self.exact:
             return f"{self.value:,}"
+        if self.at_least:
+            return f"{self.value:,}+"
         return f"~{_rounded(self.value):,}"
 
     def __add__(self, other: Tally) -> Tally:
-        return Tally(self.value + other.value, self.exact and other.exact)
+        return Tally(
+            self.value + other.value,
+            exact=self.exact and other.exact,
+            at_least=self.at_least or other.at_least,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {"count": self.value, "count_exact": self.exact}
@@ -57,13 +64,16 @@ def _rounded(value: int) -> int:
     return round(value / unit) * unit
 
 
-def tally(queryset: QuerySet[Any], cap: int = COUNT_CAP) -> Tally:
-    """Count ``queryset`` exactly if it holds at most ``cap`` rows; estimate above."""
+def tally(queryset: QuerySet[Any]) -> Tally:
+    """Count ``queryset`` exactly if it holds at most ``COUNT_CAP`` rows; estimate above."""
     rows = queryset.order_by().values("pk")
-    counted = rows[: cap + 1].count()
-    if counted <= cap:
+    counted = rows[: COUNT_CAP + 1].count()
+    if counted <= COUNT_CAP:
         return Tally(counted)
-    return Tally(max(estimate(rows) or 0, counted), exact=False)
+    guess = estimate(rows)
+    if guess is None:
+        return Tally(COUNT_CAP, exact=False, at_least=True)
+    return Tally(max(guess, counted), exact=False)
 
 
 def estimate(queryset: QuerySet[Any]) -> int | None:

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_saga import Step, manager
+from django_saga.console import paging
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
@@ -67,7 +68,7 @@ def test_change_list_shows_state_progress_and_duration(viewer):
 
 
 @pytest.mark.django_db
-def test_change_list_filters_searches_and_has_a_date_hierarchy(viewer):
+def test_change_list_filters_by_state_name_and_date_and_searches(viewer):
     order = build_saga("failed", name="order")
     refund = build_saga("completed", name="refund")
     client = logged_in(viewer)
@@ -103,6 +104,40 @@ def test_change_list_queries_do_not_grow_with_the_number_of_sagas(operator):
     for state in ("completed", "compensated", "started", "compensation_failed") * 5:
         build_saga(state)
     assert queries() == few
+
+
+@pytest.mark.django_db
+def test_a_list_beyond_the_count_cap_is_never_counted_whole(viewer, monkeypatch):
+    """Above COUNT_CAP rows the admin shows an estimate (PostgreSQL) or a lower bound,
+    offers only the pages within the cap, and runs no COUNT over the whole table."""
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)
+    sagas = [build_saga("completed") for _ in range(5)]
+    client = logged_in(viewer)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(CHANGELIST, {"state__exact": "completed"})
+    cl = response.context["cl"]
+    assert cl.paginator.tally.exact is False and cl.paginator.num_pages == 1
+    # The newest first, all five on the page (50 a page), with their progress.
+    assert [s.pk for s in cl.result_list] == [s.pk for s in reversed(sagas)]
+    assert all(s.steps_total == 2 for s in cl.result_list)
+    html = response.content.decode()
+    if connection.vendor == "postgresql":
+        assert re.search(r'<span title="estimated">~\d+</span> sagas', html)
+    else:
+        assert '<span title="at least">3+</span> sagas' in html
+    counts = [
+        q["sql"] for q in captured if "COUNT(" in q["sql"] and 'FROM "django_saga_saga"' in q["sql"]
+    ]
+    assert counts and all("LIMIT 4" in sql for sql in counts), counts
+
+
+@pytest.mark.django_db
+def test_the_admin_sorts_newest_first_only_and_counts_no_facets(viewer):
+    older, newer = build_saga("failed"), build_saga("failed")
+    client = logged_in(viewer)
+    response = client.get(CHANGELIST, {"o": "2", "_facets": "True"})
+    assert [s.pk for s in response.context["cl"].result_list] == [newer.pk, older.pk]
+    assert response.context["cl"].add_facets is False
 
 
 # -- the saga page ------------------------------------------------------------
