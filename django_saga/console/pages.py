@@ -70,7 +70,9 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
         filtered = filter_sagas(Saga.objects.all(), get)
         page = window(filtered, get, int(saga_settings.CONSOLE_PAGE_SIZE))
         stale_after = float(saga_settings.STALE_AFTER)
-        waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-updated_at")
+        # Newest first by id: an index walk, where ordering by the time of the
+        # failure would read every failed saga there is.
+        waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-pk")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
         is_filtered = any(get.get(k) for k in ("state", "name", "q"))
         params = get.copy()

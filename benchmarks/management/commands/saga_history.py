@@ -18,6 +18,8 @@ import secrets
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -90,6 +92,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait", type=float, default=180.0, help="month: most seconds to wait for autovacuum."
         )
+        parser.add_argument(
+            "--autovacuum",
+            choices=["server", "on"],
+            default="server",
+            help="month: the server's autovacuum setting as it is, or on for the run "
+            "(ALTER SYSTEM, restored at the end)",
+        )
         parser.add_argument("--runs", type=int, default=5, help="pages: timed requests a page.")
         parser.add_argument("--only", help="pages: only those whose label contains this.")
 
@@ -104,7 +113,8 @@ class Command(BaseCommand):
         elif action == "pages":
             self._pages(options["runs"], options["only"] or "")
         elif action == "month":
-            self._month(options["days"], options["rounds"], options["wait"], options["jobs"])
+            with self._autovacuum(options["autovacuum"] == "on"):
+                self._month(options["days"], options["rounds"], options["wait"], options["jobs"])
         self.stdout.write(self._sizes())
 
     # -- fill -----------------------------------------------------------------
@@ -372,6 +382,27 @@ CROSS JOIN LATERAL (SELECT {step_status} AS status) AS st
             f"size after / before: saga x{after[0] / before[0]:.2f}, steps "
             f"x{after[1] / before[1]:.2f}, total x{sum(after) / sum(before):.2f}"
         )
+
+    @contextmanager
+    def _autovacuum(self, turn_on: bool) -> Iterator[None]:
+        """Autovacuum on for the block if asked (the server's setting is restored after)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW autovacuum")
+            (was,) = cursor.fetchone()
+        self.stdout.write(f"autovacuum on the server: {was}" + ("; on for this run" * turn_on))
+        if not turn_on or was == "on":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER SYSTEM SET autovacuum = on")
+            cursor.execute("SELECT pg_reload_conf()")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER SYSTEM RESET autovacuum")
+                cursor.execute("SELECT pg_reload_conf()")
+            self.stdout.write("autovacuum: the server's setting is back")
 
     def _megabytes(self) -> tuple[float, float]:
         with connection.cursor() as cursor:
