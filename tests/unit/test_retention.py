@@ -188,6 +188,24 @@ def test_the_command_purges_and_says_what_it_did(tmp_path):
     assert list(Saga.objects.values_list("state", flat=True)) == ["failed"]
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_command_shows_its_progress_batch_by_batch():
+    for _ in range(3):
+        finished("completed", 40 * DAY)
+    out = Terminal()
+    call_command("saga_purge", "--older-than", "30d", "--batch-size", "2", stdout=out)
+    lines = out.getvalue().split("\r")
+    assert lines[1].startswith("Purged 2 sagas in 1 batches (")
+    assert lines[2].startswith("Purged 3 sagas in 2 batches (")
+    # The summary starts on a line of its own.
+    summary = "\nPurged 3 sagas (6 steps) that finished more than 30d ago: 3 completed. 2 batches"
+    assert summary in lines[2]
+
+
 def test_the_command_dry_run_and_its_defaults(settings):
     finished("completed", 40 * DAY)
     finished("completed", 10 * DAY)
