@@ -140,6 +140,20 @@ def test_the_admin_sorts_newest_first_only_and_counts_no_facets(viewer):
     assert response.context["cl"].add_facets is False
 
 
+@pytest.mark.django_db
+def test_the_outbox_list_filters_by_kind_newest_first(admin_client):
+    saga = build_saga("failed")
+    now = saga.created_at
+    first = OutboxMessage.objects.create(saga=saga, kind="execute", body="{}", available_at=now)
+    second = OutboxMessage.objects.create(saga=saga, kind="compensate", body="{}", available_at=now)
+    url = reverse("admin:django_saga_outboxmessage_changelist")
+    everything = admin_client.get(url).context["cl"]
+    assert [m.pk for m in everything.result_list] == [second.pk, first.pk]
+    assert everything.paginator.tally.exact
+    undo = admin_client.get(url, {"kind": "compensate"}).context["cl"]
+    assert [m.pk for m in undo.result_list] == [second.pk]
+
+
 # -- the saga page ------------------------------------------------------------
 @pytest.mark.django_db
 def test_saga_page_is_read_only_with_steps_in_order(viewer):
