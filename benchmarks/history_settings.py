@@ -16,24 +16,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     *INSTALLED_APPS,  # noqa: F405
 ]
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-ROOT_URLCONF = "tests.urls"
+# The test project's middleware, templates and URLs: the admin and the console.
+from tests.settings import MIDDLEWARE, ROOT_URLCONF, TEMPLATES  # noqa: E402,F401
+
 ALLOWED_HOSTS = ["testserver", "localhost"]
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
 STATIC_URL = "static/"
