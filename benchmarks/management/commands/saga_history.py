@@ -137,12 +137,13 @@ class Command(BaseCommand):
         self._database(reset)
         started = time.monotonic()
         # Finished more than an hour ago, spread evenly back to --days ago.
-        self._insert(sagas, span_ms=int(days * 86400 * 1000) - 3_600_000, jobs=jobs)
+        self._insert(sagas, span_ms=int(days * 86400 * 1000) - 3_600_000, ago_s=3600, jobs=jobs)
         self._vacuum()
         self.stdout.write(f"filled {sagas:,} sagas in {time.monotonic() - started:,.0f} s")
 
-    def _insert(self, sagas: int, span_ms: int, jobs: int = 1) -> None:
-        """``sagas`` sagas in chunks of ``CHUNK``, on ``jobs`` connections at once."""
+    def _insert(self, sagas: int, span_ms: int, ago_s: float, jobs: int = 1) -> None:
+        """``sagas`` sagas in chunks of ``CHUNK``, on ``jobs`` connections at once, created
+        from ``span_ms`` before ``ago_s`` seconds ago up to then."""
         seed = secrets.token_hex(4)
         chunks = [(lo, min(CHUNK, sagas - lo)) for lo in range(0, sagas, CHUNK)]
         done = [0]
@@ -154,7 +155,8 @@ class Command(BaseCommand):
             try:
                 for lo, count in mine:
                     with connections["default"].cursor() as cursor:
-                        cursor.execute(sql, self._chunk_params(lo, count, sagas, span_ms, seed))
+                        params = self._chunk_params(lo, count, sagas, span_ms, seed)
+                        cursor.execute(sql, {**params, "ago_s": ago_s})
                     with lock:
                         done[0] += count
                         rate = done[0] / (time.monotonic() - started)
@@ -225,7 +227,7 @@ class Command(BaseCommand):
         return f"""
 WITH rows AS (
     SELECT n, now() - make_interval(
-        secs => 3600 + (%(span_ms)s::bigint * (%(total)s - n) / %(total)s) / 1000.0) AS ts
+        secs => %(ago_s)s + (%(span_ms)s::bigint * (%(total)s - n) / %(total)s) / 1000.0) AS ts
     FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS n
 ), sagas AS (
     INSERT INTO django_saga_saga
@@ -375,7 +377,9 @@ CROSS JOIN LATERAL (SELECT {step_status} AS status) AS st
         before = self._megabytes()
         self.stdout.write(f"{'start':>5} {'':>10} " + self._size_columns(before))
         for n in range(1, rounds + 1):
-            self._insert(per_round, span_ms=3_600_000, jobs=jobs)
+            # Created in the last minute: later than everything before, as an
+            # engine's ids are (ids sort by time, so indexes grow at one end).
+            self._insert(per_round, span_ms=60_000, ago_s=0, jobs=jobs)
             keep = max(timedelta(days=days * (rounds - n) / rounds), timedelta(hours=3))
             report = purge(keep)
             self._wait_for_autovacuum(wait)
