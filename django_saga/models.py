@@ -138,6 +138,9 @@ class Saga(models.Model):
             # serve them filtered by state or name, a page at a time.
             models.Index(fields=["state", "id"], name="saga_state_id_idx"),
             models.Index(fields=["name", "id"], name="saga_name_id_idx"),
+            # Both filters at once: without it, a rare pair (compensated
+            # refunds) walks every saga of the state, or of the name.
+            models.Index(fields=["state", "name", "id"], name="saga_state_name_id_idx"),
             # What retention purges, oldest first.
             models.Index(
                 fields=["completed_at"],

@@ -1,7 +1,8 @@
 """Indexes for lists paged by id and for retention.
 
-The lists are newest first by id, filtered by state or name: ``(state, id)``
-and ``(name, id)`` replace ``(state, created_at)`` and the plain name index.
+The lists are newest first by id, filtered by state, name or both:
+``(state, id)``, ``(name, id)`` and ``(state, name, id)`` replace
+``(state, created_at)`` and the plain name index.
 ``saga_finished_idx`` finds what retention purges. On PostgreSQL the new
 indexes are built concurrently, so engines keep writing while a large table
 is indexed; the old ones are dropped only once the new ones exist.
@@ -55,6 +56,10 @@ class Migration(migrations.Migration):
         AddIndexOnline(
             model_name="saga",
             index=models.Index(fields=["name", "id"], name="saga_name_id_idx"),
+        ),
+        AddIndexOnline(
+            model_name="saga",
+            index=models.Index(fields=["state", "name", "id"], name="saga_state_name_id_idx"),
         ),
         AddIndexOnline(
             model_name="saga",

@@ -82,6 +82,7 @@ def pages() -> dict[str, str]:
         "dashboard by state": f"{console}?state=failed",
         "dashboard by name and state": f"{console}?name=refund&state=compensated",
         "dashboard search for part of a name": f"{console}?q=fun",
+        "dashboard by state and search": f"{console}?state=compensated&q=fun",
         "dashboard search for an id": f"{console}?q={some}",
         "JSON list": api,
         "JSON list, deep": f"{api}?before={some}",
