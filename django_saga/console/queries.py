@@ -1,9 +1,10 @@
 """The querysets behind the console's and the admin's lists.
 
 Every one of them is served by an index whatever the table size: filters
-match whole names and ids (``(name, id)``, ``(state, id)`` and the primary
-key), a search for part of a name first finds the distinct names that
-contain it, and progress is counted for the sagas of one page only.
+match whole states, names and ids (``(state, id)``, ``(name, id)``,
+``(state, name, id)`` and the primary key), a search for part of a name
+first finds the distinct names that contain it, and progress is counted for
+the sagas of one page only.
 """
 
 from __future__ import annotations
