@@ -17,7 +17,7 @@ from ..models import Saga, SagaState
 from .access import JsonAccessMixin, json_error
 from .formatting import status_json
 from .operations import perform
-from .paging import BadCursor, tally, window
+from .paging import BadCursor, tally, window, without_cursor
 from .queries import attach_progress, filter_sagas
 
 
@@ -73,9 +73,7 @@ class SagaListJsonView(JsonAccessMixin, View):
 def _page_url(request: HttpRequest, key: str, cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    params = request.GET.copy()
-    for name in ("before", "after"):
-        params.pop(name, None)
+    params = without_cursor(request.GET)
     params[key] = cursor
     return f"{request.path}?{params.urlencode()}"
 

@@ -32,7 +32,7 @@ from .formatting import (
     saga_duration,
 )
 from .operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, WAITING_STATES, perform
-from .paging import BadCursor, Tally, cursor_from, tally, window
+from .paging import BadCursor, Tally, tally, window, without_cursor
 from .queries import attach_progress, filter_sagas, saga_names, stage_sizes
 from .rows import attention_rows, by_stage, saga_rows, step_views
 
@@ -57,10 +57,9 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            cursor_from(request.GET)
+            return super().get(request, *args, **kwargs)
         except BadCursor as exc:
             raise BadRequest(f"Bad page link: {exc}.") from exc
-        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -75,9 +74,6 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
         waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-pk")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
         is_filtered = any(get.get(k) for k in ("state", "name", "q"))
-        params = get.copy()
-        for key in ("before", "after"):
-            params.pop(key, None)
         context.update(
             sagas=saga_rows(attach_progress(page.rows), now),
             newer=page.newer,
@@ -96,20 +92,25 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             states=SagaState.choices,
             filters={key: get.get(key, "") for key in ("state", "name", "q")},
             filtered=is_filtered,
-            query_string=params.urlencode(),
+            query_string=without_cursor(get).urlencode(),
         )
         return context
 
 
-class SagaDetailView(ConsoleAccessMixin, DetailView):
-    """One saga: its steps as a timeline, and what an operator may do with it."""
+class OneSagaView(ConsoleAccessMixin, DetailView):
+    """A page about the saga whose id the URL names."""
 
-    template_name = "django_saga/saga_detail.html"
     context_object_name = "saga"
     pk_url_kwarg = "saga_id"
 
     def get_queryset(self) -> QuerySet[Saga]:
         return Saga.objects.all()
+
+
+class SagaDetailView(OneSagaView):
+    """One saga: its steps as a timeline, and what an operator may do with it."""
+
+    template_name = "django_saga/saga_detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -141,15 +142,10 @@ class SagaDetailView(ConsoleAccessMixin, DetailView):
         return context
 
 
-class OperationConfirmView(ConsoleAccessMixin, DetailView):
+class OperationConfirmView(OneSagaView):
     """What the operation will do, and a button that does it (the POST)."""
 
     template_name = "django_saga/confirm.html"
-    context_object_name = "saga"
-    pk_url_kwarg = "saga_id"
-
-    def get_queryset(self) -> QuerySet[Saga]:
-        return Saga.objects.all()
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.object = self.get_object()

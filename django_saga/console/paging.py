@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import Model, QuerySet
+from django.http import QueryDict
 
 from ..models import SAGA_ID_MAX_CHARS
 
@@ -111,6 +112,14 @@ def cursor_from(params: Mapping[str, str]) -> tuple[str, str]:
     if before and after:
         raise BadCursor("give 'before' or 'after', not both")
     return before, after
+
+
+def without_cursor(params: QueryDict) -> QueryDict:
+    """A copy of ``params`` without ``before`` and ``after``: the base of a page link."""
+    copy = params.copy()
+    for name in ("before", "after"):
+        copy.pop(name, None)
+    return copy
 
 
 def window(queryset: QuerySet[M], params: Mapping[str, str], size: int) -> Window:

@@ -155,8 +155,9 @@ class Command(BaseCommand):
             try:
                 for lo, count in mine:
                     with connections["default"].cursor() as cursor:
-                        params = self._chunk_params(lo, count, sagas, span_ms, seed)
-                        cursor.execute(sql, {**params, "ago_s": ago_s})
+                        cursor.execute(
+                            sql, self._chunk_params(lo, count, sagas, span_ms, ago_s, seed)
+                        )
                     with lock:
                         done[0] += count
                         rate = done[0] / (time.monotonic() - started)
@@ -184,13 +185,14 @@ class Command(BaseCommand):
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
 
     def _chunk_params(
-        self, done: int, count: int, total: int, span_ms: int, seed: str
+        self, done: int, count: int, total: int, span_ms: int, ago_s: float, seed: str
     ) -> dict[str, Any]:
         return {
             "lo": done,
             "hi": done + count - 1,
             "total": max(total, 1),
             "span_ms": span_ms,
+            "ago_s": ago_s,
             "seed": seed,
             "names": list(NAMES),
         }
