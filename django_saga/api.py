@@ -7,20 +7,28 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import clock, flow, validation
+from . import clock, flow, interventions, validation
 from .conf import saga_settings
 from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
-from .errors import SagaDefinitionError, SagaNotFound, UnknownActionError, brief
+from .errors import (
+    InvalidStateTransition,
+    SagaDefinitionError,
+    SagaNotFound,
+    UnknownActionError,
+    brief,
+)
+from .interventions import Redrive
 from .messages import COMPENSATE, EXECUTE
-from .models import SAGA_ID_MAX_CHARS, Saga, SagaStep, StepStatus
+from .models import SAGA_ID_MAX_CHARS, Intervention, Saga, SagaStep, StepStatus, new_id
 from .registry import registry
 from .stores import Store, get_store
 
 
 class Manager:
-    """Starts, reads and compensates sagas, and runs the engine: ``start``,
-    ``get``, ``list_active``, ``compensate``, ``run``, ``stop``, ``close``.
+    """Starts, reads and repairs sagas, and runs the engine: ``start``,
+    ``get``, ``list_active``, ``compensate``, ``retry_compensation``,
+    ``retry_step``, ``skip_step``, ``redrive``, ``run``, ``stop``, ``close``.
 
     Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
     up on every call so settings overrides apply.
@@ -104,6 +112,7 @@ class Manager:
                 name=staged.step.name,
                 action=staged.step.action,
                 compensation=staged.step.compensation,
+                pivot=staged.step.pivot,
                 input=staged.step.input,
                 timeout=timeouts[position],
             )
@@ -121,21 +130,115 @@ class Manager:
         """Sagas still moving: ``started`` or ``compensating``."""
         return self.store.list_active_sagas()
 
-    def compensate(self, saga_id: str) -> Saga:
+    # -- operators' actions (each recorded: who, when, why) -------------------
+    def compensate(self, saga_id: str, *, by: Any = None, reason: str = "") -> Saga:
         """Undo a ``started``, ``failed`` or ``completed`` saga.
 
         Calling it again while compensation is under way changes nothing;
-        on a ``compensated`` saga it raises ``InvalidStateTransition``; on a
-        ``compensation_failed`` one it retries the failed compensations.
+        on a ``compensated`` saga, or one past its pivot, it raises
+        ``InvalidStateTransition``; on a ``compensation_failed`` one it
+        retries the failed compensations. ``by`` (a user or a name) and
+        ``reason`` go on the saga's trail, and a user's into the admin log.
         """
-        with self.store.open_saga(_saga_id(saga_id)) as unit:
-            flow.request_compensation(unit)
-        return self.get(saga_id)
+        return self._intervene(saga_id, interventions.COMPENSATE, by, reason)
 
-    def retry_compensation(self, saga_id: str) -> Saga:
+    def retry_compensation(self, saga_id: str, *, by: Any = None, reason: str = "") -> Saga:
         """Retry the compensations of a saga in ``compensation_failed``."""
+        return self._intervene(saga_id, interventions.RETRY_COMPENSATION, by, reason)
+
+    def retry_step(
+        self,
+        saga_id: str,
+        step: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        by: Any = None,
+        reason: str = "",
+    ) -> Saga:
+        """Run a ``failed`` step (by name or id) of a ``failed`` or ``halted``
+        saga again, with ``input`` instead of its own if given, and go on.
+
+        The step gets its handler's whole retry budget again. The saga goes
+        forward once no other step of it is failed.
+        """
+        data = interventions.json_value(input, f"input of step {step!r}")
+        return self._intervene(saga_id, interventions.RETRY_STEP, by, reason, step, input=data)
+
+    def skip_step(
+        self,
+        saga_id: str,
+        step: str,
+        output: Mapping[str, Any] | None = None,
+        reason: str = "",
+        *,
+        by: Any = None,
+    ) -> Saga:
+        """Record a ``failed`` or ``waiting`` step as completed by hand, with
+        ``output``, and go on: for a step whose effect an operator made by hand.
+
+        If the saga is compensated later, the step's compensation runs.
+        """
+        data = interventions.json_value(output or {}, f"output of step {step!r}")
+        return self._intervene(saga_id, interventions.SKIP_STEP, by, reason, step, output=data)
+
+    def interventions(self, saga_id: str) -> list[Intervention]:
+        """What operators did to the saga, oldest first."""
+        return self.store.interventions(_saga_id(saga_id))
+
+    def redrive(
+        self,
+        sagas: Iterable[str | Saga],
+        *,
+        rate: float,
+        by: Any = None,
+        reason: str = "",
+    ) -> Redrive:
+        """Retry many sagas that wait for an operator, ``rate`` sagas a second.
+
+        Each saga gets what fits its state: its failed steps retried
+        (``failed``, ``halted``) or its compensation retried
+        (``compensation_failed``). Saga *i* is sent ``i / rate`` seconds
+        from now through the outbox, so the pacing holds with no process
+        waiting and survives restarts. A saga whose state allows nothing is
+        left alone and listed in ``refused``. Returns the re-drive, whose
+        ``batch`` names it on every intervention it records.
+        """
+        actor = interventions.Actor.of(by)
+        why = interventions.reason_text(reason)
+        pace = interventions.rate_value(rate)
+        redrive = interventions.Redrive(batch=new_id(), rate=pace)
+        for saga in sagas:
+            saga_id = _saga_id(saga.pk if isinstance(saga, Saga) else saga)
+            delay = len(redrive.scheduled) / pace
+            try:
+                with self.store.open_saga(saga_id) as unit:
+                    interventions.redrive_one(unit, actor, why, delay, redrive.batch)
+            except (InvalidStateTransition, SagaNotFound) as exc:
+                redrive.refused.append((saga_id, str(exc)))
+            else:
+                redrive.scheduled.append(saga_id)
+        return redrive
+
+    def _intervene(
+        self,
+        saga_id: str,
+        action: str,
+        by: Any,
+        reason: str,
+        step: str = "",
+        **values: Any,
+    ) -> Saga:
+        request = interventions.Request(
+            action,
+            interventions.Actor.of(by),
+            interventions.reason_text(reason),
+            step=step,
+            **values,
+        )
+        if step and not _plausible(step, validation.NAME_MAX_CHARS):
+            raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")
         with self.store.open_saga(_saga_id(saga_id)) as unit:
-            flow.resume_compensation(unit)
+            interventions.apply(unit, request)
         return self.get(saga_id)
 
     # -- steps completed from outside --------------------------------------

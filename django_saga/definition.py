@@ -25,6 +25,11 @@ class Step:
     input: Mapping[str, Any] = field(default_factory=dict)
     #: Seconds one attempt may take; None takes the handler's or SAGA['STEP_TIMEOUT'].
     timeout: float | None = None
+    #: The saga's point of no return (at most one per saga, alone in its
+    #: stage, with no compensation). Before it completes, a failure
+    #: compensates; after it, the steps that follow are retried forward and,
+    #: when their retries run out, the saga halts for an operator.
+    pivot: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,46 @@ def normalise_steps(steps: Iterable[Declared]) -> list[StagedStep]:
                     f"Step {step.name!r} input must be a dict, got {type(step.input).__name__}"
                 )
             data = validation.to_json(dict(step.input), f"Step {step.name!r} input")
-            step = Step(step.name, step.action, step.compensation, data, step.timeout)
+            step = Step(step.name, step.action, step.compensation, data, step.timeout, step.pivot)
             result.append(StagedStep(number, step))
     if not result:
         raise SagaDefinitionError("A saga needs at least one step")
+    _check_pivot(result)
     return result
+
+
+def _check_pivot(steps: list[StagedStep]) -> None:
+    """Refuse a pivot declaration whose compensations could never run."""
+    pivots = [staged for staged in steps if staged.step.pivot]
+    if not pivots:
+        return
+    if len(pivots) > 1:
+        names = ", ".join(repr(staged.step.name) for staged in pivots)
+        raise SagaDefinitionError(
+            f"A saga has at most one pivot step, got {len(pivots)}: {names}. The pivot is "
+            "the point of no return; a second one would have no meaning."
+        )
+    pivot = pivots[0]
+    name = pivot.step.name
+    if pivot.step.compensation:
+        raise SagaDefinitionError(
+            f"Pivot step {name!r} declares compensation {pivot.step.compensation!r}, which "
+            "could never run: a failed pivot compensates only the steps before it, and a "
+            "completed one is never undone. Leave its compensation empty."
+        )
+    beside = [s.step.name for s in steps if s.stage == pivot.stage and s is not pivot]
+    if beside:
+        raise SagaDefinitionError(
+            f"Pivot step {name!r} shares its parallel stage with {', '.join(map(repr, beside))}:"
+            " a pivot must be a stage of its own, so that the point of no return is one step."
+        )
+    for staged in steps:
+        if staged.stage > pivot.stage and staged.step.compensation:
+            raise SagaDefinitionError(
+                f"Step {staged.step.name!r} comes after pivot step {name!r} and declares "
+                f"compensation {staged.step.compensation!r}, which could never run: steps "
+                "after the pivot are retried forward, never compensated. Leave it empty."
+            )
 
 
 def _collect(
@@ -113,11 +153,11 @@ def _collect(
 
 def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
     if isinstance(raw, Mapping):
-        unknown = set(raw) - {"name", "action", "compensation", "input", "timeout"}
+        unknown = set(raw) - {"name", "action", "compensation", "input", "timeout", "pivot"}
         if unknown:
             raise SagaDefinitionError(
                 f"Step #{index + 1} has unknown keys: {', '.join(sorted(map(repr, unknown)))}"
-                " (known: name, action, compensation, input, timeout)"
+                " (known: name, action, compensation, input, timeout, pivot)"
             )
         try:
             raw = Step(**raw)
@@ -135,6 +175,8 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
         blank=True,
     )
     validation.seconds(raw.timeout, f"{where} timeout")
+    if not isinstance(raw.pivot, bool):
+        raise SagaDefinitionError(f"{where} pivot must be True or False, got {raw.pivot!r}")
     return raw
 
 

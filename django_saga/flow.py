@@ -6,6 +6,7 @@ the changes it makes and the messages it sends commit together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,17 @@ from .models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
 if TYPE_CHECKING:
     from .stores.base import Unit
 
+logger = logging.getLogger("django_saga.engine")
+
 #: The history kind of a result reported from outside (webhook, complete_step).
 OUTSIDE = "outside"
+#: The outcome an operator's retry records: the step's retry budget starts again there.
+RESUMED = "resumed"
+
+
+def pivot_passed(steps: Sequence[SagaStep]) -> SagaStep | None:
+    """The saga's pivot step if it is done: past it, nothing may be undone."""
+    return next((s for s in steps if s.pivot and s.status in DONE), None)
 
 
 def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()) -> None:
@@ -151,7 +161,14 @@ def step_failed(
         return
     saga.error = f"step {step.name!r} failed: {error}"
     unit.notify(signals.saga_failed)
-    if saga_settings.AUTO_COMPENSATE:
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        # Past the point of no return: forward only, and an operator decides how.
+        saga.state = SagaState.HALTED
+        saga.error = f"step {step.name!r} failed after pivot step {pivot.name!r} completed: {error}"
+        unit.save_saga(["state", "error"])
+        unit.notify(signals.saga_halted)
+    elif saga_settings.AUTO_COMPENSATE:
         # Siblings still running may hold their rows: they finish first.
         begin_compensation(unit, cancel_in_flight=False)
     else:
@@ -175,7 +192,7 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
     continue_compensation(unit)
 
 
-def continue_compensation(unit: Unit) -> None:
+def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     """Compensate the last stage with completed steps, all of it at once, or finish.
 
     Waits while any step is still running, waiting or compensating: a stage is
@@ -199,7 +216,7 @@ def continue_compensation(unit: Unit) -> None:
                 continue
             if step.compensation:
                 step.status = StepStatus.COMPENSATING
-                send_compensation(unit, step)
+                send_compensation(unit, step, delay)
                 sent = True
             else:
                 # Nothing to undo: the step declared no compensation.
@@ -261,6 +278,9 @@ def request_compensation(unit: Unit) -> bool:
         return False
     if saga.state == SagaState.COMPENSATED:
         raise InvalidStateTransition(f"Saga {saga.pk} is already compensated")
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        raise InvalidStateTransition(past_pivot_refusal(saga.pk, pivot))
     if saga.state == SagaState.COMPENSATION_FAILED:
         resume_compensation(unit)
         return True
@@ -276,12 +296,32 @@ def deadline_passed(unit: Unit) -> bool:
     deadline = saga.deadline_at
     if saga.state != SagaState.STARTED or deadline is None or deadline > clock.now():
         return False
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        # A deadline can only compensate, and past the pivot nothing may be
+        # undone: it no longer applies, so the sweeper stops finding the saga.
+        logger.info(
+            "saga=%s deadline %s passed after pivot step %r: the saga goes on forward",
+            saga.pk,
+            deadline.isoformat(),
+            pivot.name,
+        )
+        saga.deadline_at = None
+        unit.save_saga(["deadline_at"])
+        return False
     saga.error = f"deadline {deadline.isoformat()} passed"
     begin_compensation(unit)
     return True
 
 
-def resume_compensation(unit: Unit) -> None:
+def past_pivot_refusal(saga_id: str, pivot: SagaStep) -> str:
+    return (
+        f"Saga {saga_id} is past its pivot step {pivot.name!r}: what it did cannot be "
+        "undone, so it cannot be compensated; retry or skip the failed step instead"
+    )
+
+
+def resume_compensation(unit: Unit, delay: float = 0.0) -> None:
     """Try again the compensations that failed, then carry on backwards."""
     saga = unit.saga
     if saga.state != SagaState.COMPENSATION_FAILED:
@@ -297,13 +337,90 @@ def resume_compensation(unit: Unit) -> None:
                 {
                     "kind": "compensate",
                     "attempt": step.compensation_attempts,
-                    "outcome": "resumed",
+                    "outcome": RESUMED,
                     "at": clock.now().isoformat(),
                 },
             ]
             unit.save_step(step, ["status", "history"])
     saga.state = SagaState.COMPENSATING
-    continue_compensation(unit)
+    continue_compensation(unit, delay)
+
+
+def retry_step(
+    unit: Unit,
+    step: SagaStep,
+    new_input: dict | None,
+    delay: float = 0.0,
+    note: dict | None = None,
+) -> None:
+    """Run a failed step again (with ``new_input`` if given), its retry budget
+    renewed, and go forward once no other step of the saga is failed.
+
+    ``note`` (who asked, why) goes on the step's history entry.
+    """
+    fields = ["history"]
+    if new_input is not None:
+        step.input = new_input
+        fields.append("input")
+    step.history = [
+        *step.history,
+        {
+            "kind": "execute",
+            "attempt": step.attempts,
+            "outcome": RESUMED,
+            "at": clock.now().isoformat(),
+            **({"input_changed": True} if new_input is not None else {}),
+            **(note or {}),
+        },
+    ]
+    dispatch(unit, step, delay, also=fields)
+    resume_forward(unit)
+
+
+def skip_step(unit: Unit, step: SagaStep, output: dict, note: dict | None = None) -> None:
+    """Record a failed or waiting step as completed by hand, with ``output``.
+
+    Its compensation still runs if the saga is undone later: the operator
+    says its effect happened.
+    """
+    was_failed = step.status == StepStatus.FAILED
+    step.history = [
+        *step.history,
+        {
+            "kind": "operator",
+            "attempt": step.attempts,
+            "outcome": "skipped",
+            "at": clock.now().isoformat(),
+            **(note or {}),
+        },
+    ]
+    _finish_step(unit, step, StepStatus.COMPLETED, output, step.duration_ms or 0)
+    unit.notify(signals.step_completed, step)
+    if was_failed:
+        resume_forward(unit)
+    else:
+        advance(unit)
+
+
+def resume_forward(unit: Unit) -> None:
+    """The saga goes forward again, unless another of its steps is still failed.
+
+    A step cancelled while the saga waited is dispatched again, or its
+    stage could never finish. (Engines now let dispatched steps of a
+    waiting saga run; sagas that failed under older ones may hold such steps.)
+    """
+    steps = unit.lock_saga()
+    saga = unit.saga
+    if any(s.status == StepStatus.FAILED for s in steps):
+        unit.save_saga([])
+        return
+    saga.state = SagaState.STARTED
+    saga.error = ""
+    for step in steps:
+        if step.status == StepStatus.CANCELLED:
+            dispatch(unit, step)
+    unit.save_saga(["state", "error"])
+    advance(unit)
 
 
 def outside_result(

@@ -30,10 +30,15 @@ class SagaState(models.TextChoices):
     COMPENSATED = "compensated", "compensated"
     # A compensation handler failed: the saga waits for an operator.
     COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+    # A step after the pivot ran out of retries: nothing may be undone any
+    # more, so the saga waits for an operator to retry or skip that step.
+    HALTED = "halted", "halted (an operator must act)"
 
 
 ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
 TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
+#: Sagas that stopped and wait for an operator to decide what comes next.
+WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATION_FAILED)
 
 
 class StepStatus(models.TextChoices):
@@ -131,6 +136,9 @@ class Saga(models.Model):
         permissions = [
             ("compensate_saga", "Can compensate a saga"),
             ("retry_saga_compensation", "Can retry a saga's failed compensation"),
+            ("retry_saga_step", "Can retry a failed step of a saga"),
+            ("skip_saga_step", "Can skip a failed or waiting step of a saga"),
+            ("redrive_sagas", "Can re-drive failed sagas in bulk"),
         ]
         ordering = ("-created_at",)
         indexes = [
@@ -166,7 +174,11 @@ class Saga(models.Model):
         return self.state == SagaState.COMPLETED
 
     def is_failed(self) -> bool:
-        return self.state in (SagaState.FAILED, SagaState.COMPENSATION_FAILED)
+        return self.state in WAITING_FOR_OPERATOR
+
+    def is_halted(self) -> bool:
+        """A step after the pivot failed for good: an operator must retry or skip it."""
+        return self.state == SagaState.HALTED
 
     def is_compensated(self) -> bool:
         return self.state == SagaState.COMPENSATED
@@ -234,6 +246,15 @@ class SagaStep(models.Model):
         blank=True,
         default="",
         help_text="Action that undoes this step; empty if nothing needs undoing.",
+    )
+    pivot = models.BooleanField(
+        "pivot",
+        default=False,
+        # Kept in the database too: an engine of the previous release,
+        # still running during an upgrade, inserts steps without the column.
+        db_default=False,
+        help_text="The saga's point of no return: once it completes, later "
+        "failures are retried forward, never compensated.",
     )
     input = models.JSONField("input", default=dict, blank=True, encoder=DjangoJSONEncoder)
     output = models.JSONField("output", default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -339,3 +360,65 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} for saga {self.saga_id}"
+
+
+class Intervention(models.Model):
+    """What an operator did to a saga, by whom, when and why: the audit trail."""
+
+    class Action(models.TextChoices):
+        COMPENSATE = "compensate", "compensate"
+        RETRY_COMPENSATION = "retry_compensation", "retry compensation"
+        RETRY_STEP = "retry_step", "retry step"
+        SKIP_STEP = "skip_step", "skip step"
+
+    id = models.CharField(
+        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
+    )
+    saga = models.ForeignKey(
+        Saga, on_delete=models.CASCADE, related_name="interventions", verbose_name="saga"
+    )
+    action = models.CharField("action", max_length=30, choices=Action.choices)
+    step = models.CharField(
+        "step", max_length=NAME_MAX_CHARS, blank=True, default="", help_text="The step's name."
+    )
+    actor = models.CharField(
+        "by", max_length=200, help_text="Who asked: a user name, or the command line's user."
+    )
+    reason = models.TextField("reason", blank=True, default="")
+    details = models.JSONField(
+        "details",
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="The saga's state before, and any input or output the operator gave.",
+    )
+    batch = models.CharField(
+        "re-drive",
+        max_length=SAGA_ID_MAX_CHARS,
+        blank=True,
+        default="",
+        help_text="The bulk re-drive this action was part of, if any.",
+    )
+    at = models.DateTimeField("at", default=clock.now)
+
+    class Meta:
+        verbose_name = "intervention"
+        verbose_name_plural = "interventions"
+        ordering = ("id",)
+        indexes = [
+            models.Index(
+                fields=["batch", "saga"],
+                name="saga_intervention_batch_idx",
+                condition=~Q(batch=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        step = f" step {self.step!r}" if self.step else ""
+        return f"{self.get_action_display()}{step} of saga {self.saga_id} by {self.actor}"
+
+    def summary(self) -> str:
+        """One line for Django's admin log: the action, the step, the reason."""
+        step = f" {self.step!r}" if self.step else ""
+        reason = f": {self.reason}" if self.reason else ""
+        return f"{self.get_action_display().capitalize()}{step}{reason}"[:2000]

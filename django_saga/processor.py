@@ -30,6 +30,10 @@ from .stores import Store, Unit
 
 logger = logging.getLogger("django_saga.engine")
 
+#: Saga states in which a dispatched step runs: going forward, or waiting
+#: for an operator who may choose to go forward.
+FORWARD_STATES = (SagaState.STARTED, SagaState.FAILED, SagaState.HALTED)
+
 ACK = "ack"
 DEAD_LETTER = "dead_letter"
 REQUEUE = "requeue"
@@ -154,9 +158,11 @@ class Processor:
         if not _awaits(step, message):
             _log_stale(step, message)
             return
-        if unit.saga.state != SagaState.STARTED:
-            # A sibling in its stage failed (or an operator stepped in) after
-            # this step was dispatched: running it would only add undo work.
+        if unit.saga.state not in FORWARD_STATES:
+            # The saga is being undone (a sibling failed, an operator or a
+            # deadline stepped in) since this step was dispatched: running
+            # it would only add undo work. A saga that waits for an operator
+            # lets it run: the operator may still choose to go forward.
             flow.step_cancelled(unit, step)
             _log_step(step, EXECUTE, "cancelled", 0)
             return
@@ -208,7 +214,8 @@ class Processor:
 
     def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> None:
         """Record a failed execute attempt: schedule the next one, or fail the step."""
-        delay = self._retry_delay(EXECUTE, step.action, exc, step.attempts)
+        this_round = step.attempts - _resumed_at(step, EXECUTE)
+        delay = self._retry_delay(EXECUTE, step.action, exc, this_round)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
         flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
@@ -234,7 +241,7 @@ class Processor:
         self, unit: Unit, step: SagaStep, exc: BaseException, duration: int
     ) -> None:
         attempt = step.compensation_attempts
-        this_round = attempt - _resumed_at(step)
+        this_round = attempt - _resumed_at(step, COMPENSATE)
         delay = self._retry_delay(COMPENSATE, step.compensation, exc, this_round)
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
@@ -262,10 +269,11 @@ def _awaits(step: SagaStep, message: StepMessage) -> bool:
     return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
 
 
-def _resumed_at(step: SagaStep) -> int:
-    """The compensation attempt number an operator last resumed from (0 if never)."""
+def _resumed_at(step: SagaStep, kind: str) -> int:
+    """The attempt of ``kind`` an operator last retried from (0 if never):
+    a retry by hand gets the handler's whole retry budget again."""
     for entry in reversed(step.history):
-        if entry.get("kind") == COMPENSATE and entry.get("outcome") == "resumed":
+        if entry.get("kind") == kind and entry.get("outcome") == flow.RESUMED:
             return int(entry["attempt"])
     return 0
 

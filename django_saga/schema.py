@@ -25,3 +25,48 @@ class AddIndexOnline(migrations.AddIndex):
             schema_editor.add_index(model, self.index, concurrently=True)
         else:
             schema_editor.add_index(model, self.index)
+
+
+class ReplaceCheckOnline(migrations.AddConstraint):
+    """Replace a check constraint of the same name without blocking writers.
+
+    A plain ``ADD CONSTRAINT ... CHECK`` reads the whole table under a lock
+    that blocks every write. On PostgreSQL the new check is added ``NOT
+    VALID`` (instant: new rows are checked at once), then validated by a
+    scan that lets engines write meanwhile. Elsewhere the old constraint is
+    removed and the new one added. The migration must say ``atomic = False``,
+    or the validating scan would run under the first statement's lock.
+    """
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        state.remove_constraint(app_label, self.model_name_lower, self.constraint.name)
+        super().state_forwards(app_label, state)
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                          to_state: Any) -> None:  # fmt: skip
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        old = from_state.apps.get_model(app_label, self.model_name)
+        previous = next(c for c in old._meta.constraints if c.name == self.constraint.name)
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            schema_editor.remove_constraint(old, previous)
+            schema_editor.add_constraint(model, self.constraint)
+            return
+        table = schema_editor.quote_name(model._meta.db_table)
+        name = schema_editor.quote_name(self.constraint.name)
+        add = str(self.constraint.create_sql(model, schema_editor))
+        prefix = f"ALTER TABLE {table} ADD "
+        assert add.startswith(prefix), add
+        schema_editor.execute(
+            f"ALTER TABLE {table} DROP CONSTRAINT {name}, ADD {add[len(prefix) :]} NOT VALID"
+        )
+        schema_editor.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                           to_state: Any) -> None:  # fmt: skip
+        self.database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def describe(self) -> str:
+        return f"Replace constraint {self.constraint.name} on model {self.model_name}"

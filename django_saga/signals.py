@@ -16,6 +16,10 @@ saga_failed = Signal()
 saga_compensated = Signal()
 #: A compensation ran out of attempts: the saga waits for an operator.
 saga_compensation_failed = Signal()
+#: A step after the pivot failed for good: the saga waits for an operator.
+saga_halted = Signal()
+#: An operator acted on the saga (keyword ``intervention``: what, by whom, why).
+saga_intervention = Signal()
 
 step_completed = Signal()
 #: A step failed for good (not sent for attempts that will be retried).

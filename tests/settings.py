@@ -69,7 +69,10 @@ elif DB == "sqlite":
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(BASE_DIR / "db.sqlite3"),
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
-            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+            # A name of one's own lets two test runs share the checkout.
+            "TEST": {
+                "NAME": os.environ.get("SAGA_TEST_SQLITE_NAME", str(BASE_DIR / "test-db.sqlite3"))
+            },
         }
     }
 else:

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .. import clock, validation
+from .. import clock, signals, validation
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaNotFound
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from django.dispatch import Signal
 
     from ..messages import Outgoing
-    from ..models import Saga, SagaStep
+    from ..models import Intervention, Saga, SagaStep
 
 #: Set when a client writes an outbox row, so an in-process relay wakes at once.
 outbox_written = threading.Event()
@@ -99,6 +99,8 @@ class Unit(ABC):
         self.outgoing: list[Outgoing] = []
         # Messages that may be published only after a delay: a relay takes them.
         self.delayed: list[tuple[Outgoing, float]] = []
+        # Operators' actions to record with the unit, and the Django user of each.
+        self.interventions: list[tuple[Intervention, Any]] = []
 
     def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
         """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
@@ -107,6 +109,19 @@ class Unit(ABC):
 
         def send() -> None:
             signal.send_robust(sender=type(saga), **kwargs)
+
+        self.after_commit(send)
+
+    def record(self, intervention: Intervention, user: Any = None) -> None:
+        """Record an operator's action with the unit's changes (``user``: the
+        Django user who asked, for the admin log), and signal it after commit."""
+        self.interventions.append((intervention, user))
+        saga = self.saga
+
+        def send() -> None:
+            signals.saga_intervention.send_robust(
+                sender=type(saga), saga=saga, intervention=intervention
+            )
 
         self.after_commit(send)
 
@@ -173,6 +188,9 @@ class Store(Protocol):
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> AbstractContextManager[Unit | None]: ...
     def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]: ...
+    def interventions(self, saga_id: str) -> list[Intervention]:
+        """What operators did to the saga, oldest first."""
+        ...
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]: ...

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Prefetch
@@ -19,7 +20,15 @@ from .. import clock
 from ..conf import saga_settings
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep, StepStatus
+from ..models import (
+    IN_FLIGHT,
+    Intervention,
+    OutboxMessage,
+    Saga,
+    SagaState,
+    SagaStep,
+    StepStatus,
+)
 from ..retention import purge
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
@@ -179,6 +188,35 @@ class DjangoUnit(Unit):
         self._step_saves = {}
         self._saga_saves = None
         tables.write(self.cursor, writes)
+        if self.interventions:
+            _record_interventions(db, self.interventions)
+            self.interventions = []
+
+
+def _record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -> None:
+    """Write operators' actions, and each one a user asked for to Django's admin
+    log too (when the admin is installed): the same transaction as the change."""
+    Intervention.objects.using(using).bulk_create([entry for entry, _ in entries])
+    if not apps.is_installed("django.contrib.admin"):
+        return
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.db_manager(using).get_for_model(Saga)
+    LogEntry.objects.using(using).bulk_create(
+        [
+            LogEntry(
+                user_id=user.pk,
+                content_type=content_type,
+                object_id=entry.saga_id,
+                object_repr=f"saga {entry.saga_id}"[:200],
+                action_flag=CHANGE,
+                change_message=entry.summary(),
+            )
+            for entry, user in entries
+            if user is not None
+        ]
+    )
 
 
 def _with_updated_at(fields: set[str]) -> list[str]:
@@ -536,6 +574,9 @@ class DjangoStore(HandUpdates):
         cutoff = clock.now() - timedelta(seconds=older_than)
         deleted, _ = OutboxMessage.objects.using(self.using).filter(sent_at__lt=cutoff).delete()
         return deleted
+
+    def interventions(self, saga_id: str) -> list[Intervention]:
+        return list(Intervention.objects.using(self.using).filter(saga_id=saga_id).order_by("id"))
 
     def outbox_listener(self) -> OutboxListener:
         if connections[self.using].vendor == "postgresql":

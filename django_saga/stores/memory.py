@@ -18,7 +18,15 @@ from datetime import datetime, timedelta
 from .. import clock
 from ..errors import SagaNotFound
 from ..messages import Outgoing
-from ..models import ACTIVE_STATES, IN_FLIGHT, TERMINAL_STATES, Saga, SagaState, SagaStep
+from ..models import (
+    ACTIVE_STATES,
+    IN_FLIGHT,
+    TERMINAL_STATES,
+    Intervention,
+    Saga,
+    SagaState,
+    SagaStep,
+)
 from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
 
 
@@ -55,6 +63,7 @@ class MemoryStore(HandUpdates):
         self._saga_locks: dict[str, threading.RLock] = {}
         self._sagas: dict[str, Saga] = {}
         self._outbox: dict[str, _Row] = {}
+        self._interventions: dict[str, list[Intervention]] = {}
 
     # -- helpers ------------------------------------------------------------
     def _saga_lock(self, saga_id: str) -> threading.RLock:
@@ -74,6 +83,8 @@ class MemoryStore(HandUpdates):
         stored = _clone(unit.saga)
         with self._lock:
             self._sagas[unit.saga.pk] = stored
+            for intervention, _ in unit.interventions:
+                self._interventions.setdefault(unit.saga.pk, []).append(intervention)
             for message, available in unit.rows():
                 self._outbox[message.id] = _Row(message, available)
         if unit.outgoing and not unit.fast_path:
@@ -124,6 +135,7 @@ class MemoryStore(HandUpdates):
         with self._lock:
             if self._sagas.pop(saga_id, None) is None:
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
+            self._interventions.pop(saga_id, None)
             for key in [k for k, row in self._outbox.items() if row.message.saga_id == saga_id]:
                 del self._outbox[key]
 
@@ -236,6 +248,7 @@ class MemoryStore(HandUpdates):
             for saga_id in old:
                 del self._sagas[saga_id]
                 self._saga_locks.pop(saga_id, None)
+                self._interventions.pop(saga_id, None)
         return len(old)
 
     def purge_sent(self, older_than: float) -> int:
@@ -248,6 +261,10 @@ class MemoryStore(HandUpdates):
 
     def outbox_listener(self) -> OutboxListener:
         return OutboxListener()
+
+    def interventions(self, saga_id: str) -> list[Intervention]:
+        with self._lock:
+            return list(self._interventions.get(saga_id, ()))
 
     def unsent_count(self) -> int:
         with self._lock:

@@ -168,3 +168,12 @@ def undo_seeing_state(saga, step):
 def undo_fail(saga, step):
     _record(step, "undo:" + step.name)
     raise RuntimeError("refund service down")
+
+
+@step_handler("test.needs_ok", retry=RetryPolicy(max_attempts=2, backoff=0.01, jitter=0))
+def needs_ok(saga, step):
+    """Fails, retryably, until an operator gives it ``{"ok": true}`` as input."""
+    if not step.input.get("ok"):
+        raise RetryableError(f"{step.name}: the service refuses attempt {step.attempts}")
+    _record(step, "do:" + step.name)
+    return {"attempt": step.attempts}

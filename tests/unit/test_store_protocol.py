@@ -541,6 +541,6 @@ def test_retry_compensation_refuses_other_states(store, run_engine):
     with pytest.raises(InvalidStateTransition) as info:
         manager.retry_compensation(saga.id)
     assert str(info.value) == (
-        f"Saga {saga.id} is completed; only a saga in compensation_failed can be resumed"
+        f"Saga {saga.id} is completed; only a saga whose compensation failed can have it retried."
     )
     assert manager.get(saga.id).state == "completed"

@@ -1,0 +1,243 @@
+"""What an operator may do to a saga, when, and the record of who did it and why.
+
+One rule set serves every door (manager, console, JSON API, admin, command
+line): ``refusal()`` says in a sentence why an action does not apply to a
+saga as it stands, the console uses it to offer only what applies, and
+``apply()`` checks it again under the saga's row locks, then makes the
+change and records an ``Intervention`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import clock, flow, validation
+from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from .models import Intervention, Saga, SagaState, SagaStep, StepStatus
+
+if TYPE_CHECKING:
+    from .stores.base import Unit
+
+COMPENSATE = Intervention.Action.COMPENSATE
+RETRY_COMPENSATION = Intervention.Action.RETRY_COMPENSATION
+RETRY_STEP = Intervention.Action.RETRY_STEP
+SKIP_STEP = Intervention.Action.SKIP_STEP
+
+#: The longest reason an operator may give.
+REASON_MAX_CHARS = 2000
+#: Who did it, when the caller did not say.
+UNATTRIBUTED = "unattributed"
+
+#: States in which a failed step waits for an operator to retry or skip it.
+_REPAIRABLE = (SagaState.FAILED, SagaState.HALTED)
+#: States in which a waiting step may be completed by hand.
+_WAITING_OK = (SagaState.STARTED, *_REPAIRABLE)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a name for the trail, and the Django user for the admin log, if any."""
+
+    name: str
+    user: Any = None
+
+    @classmethod
+    def of(cls, by: Any) -> Actor:
+        """``by`` as given to the manager: a user, a name, an ``Actor`` or None."""
+        if isinstance(by, Actor):
+            return by
+        if by is None or by == "":
+            return cls(UNATTRIBUTED)
+        if isinstance(by, str):
+            return cls(validation.text(by, "by (who acts)", 200))
+        if getattr(by, "is_authenticated", False) and getattr(by, "pk", None) is not None:
+            return cls(str(by.get_username())[:200], by)
+        raise SagaDefinitionError(f"by must be a user, a name or None, got {type(by).__name__}")
+
+
+@dataclass
+class Request:
+    """One action asked of one saga: what, on which step, by whom, why."""
+
+    action: str
+    actor: Actor
+    reason: str = ""
+    step: str = ""
+    input: dict | None = None
+    output: dict | None = None
+    #: Seconds from now until the step or compensation is sent (a re-drive's pacing).
+    delay: float = 0.0
+    batch: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def reason_text(reason: Any, required: bool = False) -> str:
+    """A reason as the trail stores it; ``required`` refuses a blank one."""
+    if reason is None:
+        reason = ""
+    text = validation.text(reason, "reason", REASON_MAX_CHARS, blank=True).strip()
+    if required and not text:
+        raise SagaDefinitionError("A reason is required: say why, for whoever reads the trail")
+    return text
+
+
+def find_step(saga: Saga, steps: Sequence[SagaStep], name_or_id: str) -> SagaStep:
+    for step in steps:
+        if name_or_id in (step.name, step.pk):
+            return step
+    names = ", ".join(repr(s.name) for s in steps[:20])
+    raise SagaNotFound(f"Saga {saga.pk} has no step {name_or_id!r} (its steps: {names})")
+
+
+def refusal(action: str, saga: Saga, steps: Sequence[SagaStep], step: str = "") -> str | None:
+    """Why ``action`` cannot apply to ``saga`` as it stands, as a sentence
+    naming the saga; None if it can."""
+    state = saga.state
+    label = SagaState(state).label if state in SagaState.values else state
+    pivot = flow.pivot_passed(steps)
+    if action == COMPENSATE:
+        if state == SagaState.COMPENSATING:
+            return f"Saga {saga.pk} is already being compensated."
+        if state == SagaState.COMPENSATED:
+            return f"Saga {saga.pk} is already compensated."
+        if state == SagaState.COMPENSATION_FAILED:
+            return f"Saga {saga.pk} has a compensation that failed: retry the compensation instead."
+        if pivot is not None:
+            return flow.past_pivot_refusal(saga.pk, pivot) + "."
+        return None
+    if action == RETRY_COMPENSATION:
+        if state != SagaState.COMPENSATION_FAILED:
+            return (
+                f"Saga {saga.pk} is {label}; only a saga whose compensation failed "
+                "can have it retried."
+            )
+        return None
+    if action not in (RETRY_STEP, SKIP_STEP):
+        raise ValueError(f"Unknown operator action {action!r}")
+    target = find_step(saga, steps, step)
+    name = target.name
+    if target.status == StepStatus.FAILED and state in _REPAIRABLE:
+        return None
+    if action == SKIP_STEP and target.status == StepStatus.WAITING and state in _WAITING_OK:
+        return None
+    what = "retried" if action == RETRY_STEP else "skipped"
+    if target.status == StepStatus.FAILED:
+        return (
+            f"Saga {saga.pk} is {label}; its failed step {name!r} can be {what} only "
+            "while the saga is failed or halted."
+        )
+    if action == SKIP_STEP and target.status == StepStatus.WAITING:
+        return (
+            f"Saga {saga.pk} is {label}; its waiting step {name!r} can be skipped only "
+            "while the saga goes forward or waits for an operator."
+        )
+    only = "a failed step" if action == RETRY_STEP else "a failed or waiting step"
+    return f"Step {name!r} of saga {saga.pk} is {target.status}; only {only} can be {what}."
+
+
+def apply(unit: Unit, request: Request) -> Intervention | None:
+    """Check ``request`` under the unit's locks, make the change, and record it.
+
+    Returns None for a compensation asked of a saga already compensating:
+    nothing changes, so nothing is recorded.
+    """
+    saga = unit.saga
+    steps = unit.lock_saga()
+    before = saga.state
+    details: dict[str, Any] = {"state": before, **request.details}
+    if request.action == COMPENSATE:
+        # The manager's compensate() keeps its meaning: a no-op while under
+        # way, a retry of what failed on a saga whose compensation failed.
+        if not flow.request_compensation(unit):
+            return None
+    else:
+        why = refusal(request.action, saga, steps, request.step)
+        if why is not None:
+            raise InvalidStateTransition(why)
+    note = {"by": request.actor.name, **({"reason": request.reason} if request.reason else {})}
+    if request.action == RETRY_COMPENSATION:
+        flow.resume_compensation(unit, request.delay)
+    elif request.action in (RETRY_STEP, SKIP_STEP):
+        step = find_step(saga, steps, request.step)
+        details["step_error"] = step.error
+        if request.action == RETRY_STEP:
+            if request.input is not None:
+                details["input"] = request.input
+                details["previous_input"] = step.input
+            flow.retry_step(unit, step, request.input, request.delay, note)
+        else:
+            details["output"] = request.output
+            details["step_status"] = step.status
+            flow.skip_step(unit, step, request.output or {}, note)
+    if request.delay:
+        details["delay"] = round(request.delay, 3)
+    entry = Intervention(
+        saga_id=saga.pk,
+        action=request.action,
+        step=find_step(saga, steps, request.step).name if request.step else "",
+        actor=request.actor.name,
+        reason=request.reason,
+        details=details,
+        batch=request.batch,
+        at=clock.now(),
+    )
+    unit.record(entry, request.actor.user)
+    return entry
+
+
+#: The fastest re-drive: faster than this is no pacing at all.
+MAX_RATE = 10_000.0
+
+
+@dataclass
+class Redrive:
+    """A bulk re-drive: its id, its pace, and what it did to each saga."""
+
+    batch: str
+    rate: float
+    scheduled: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """How long after it was asked the last saga is sent."""
+        return max(len(self.scheduled) - 1, 0) / self.rate
+
+
+def rate_value(rate: Any) -> float:
+    """A re-drive's rate in sagas a second: a finite number above zero."""
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise SagaDefinitionError(f"rate must be a number of sagas a second, got {rate!r}")
+    if not 0 < rate <= MAX_RATE:  # also refuses NaN
+        raise SagaDefinitionError(
+            f"rate must be above 0 and at most {MAX_RATE:g} sagas a second, got {rate!r}"
+        )
+    return float(rate)
+
+
+def redrive_one(unit: Unit, actor: Actor, reason: str, delay: float, batch: str) -> None:
+    """Retry what a saga waiting for an operator needs retried, ``delay`` seconds from now."""
+    saga = unit.saga
+    steps = unit.lock_saga()
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        apply(unit, Request(RETRY_COMPENSATION, actor, reason, delay=delay, batch=batch))
+        return
+    failed = [s for s in steps if s.status == StepStatus.FAILED]
+    if saga.state not in _REPAIRABLE or not failed:
+        raise InvalidStateTransition(
+            f"Saga {saga.pk} is {saga.state}; a re-drive retries sagas that are failed, "
+            "halted or whose compensation failed."
+        )
+    for step in failed:
+        apply(unit, Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch))
+
+
+def json_value(value: Mapping[str, Any] | None, what: str) -> dict | None:
+    """An operator's input or output: a JSON object within the project's limits."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise SagaDefinitionError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return validation.to_json(dict(value), what)
