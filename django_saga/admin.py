@@ -308,7 +308,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done = 0
         for saga_id in queryset.order_by("created_at", "pk").values_list("pk", flat=True):
             try:
-                perform(operation, saga_id)
+                perform(operation, saga_id, by=request.user, reason="")
             except (InvalidStateTransition, SagaNotFound) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, QuerySet
 
 from . import clock, flow, validation
 from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
-from .models import Intervention, Saga, SagaState, SagaStep, StepStatus
+from .models import WAITING_FOR_OPERATOR, Intervention, Saga, SagaState, SagaStep, StepStatus
 
 if TYPE_CHECKING:
     from .stores.base import Unit
@@ -232,6 +235,50 @@ def redrive_one(unit: Unit, actor: Actor, reason: str, delay: float, batch: str)
         )
     for step in failed:
         apply(unit, Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch))
+
+
+def select(
+    *,
+    name: str = "",
+    states: Sequence[str] = (),
+    error: str = "",
+    older_than: timedelta | None = None,
+    using: str = "default",
+) -> QuerySet[Saga]:
+    """Sagas waiting for an operator, oldest first, as a re-drive selects them.
+
+    ``states`` among ``failed``, ``halted`` and ``compensation_failed`` (all
+    three if empty); ``error`` a text the saga's error contains (any case);
+    ``older_than`` how long at least since the saga last changed.
+    """
+    chosen = tuple(states) or WAITING_FOR_OPERATOR
+    wrong = [state for state in chosen if state not in WAITING_FOR_OPERATOR]
+    if wrong:
+        raise SagaDefinitionError(
+            f"A re-drive selects sagas that wait for an operator "
+            f"({', '.join(WAITING_FOR_OPERATOR)}), not {', '.join(map(repr, wrong))}"
+        )
+    queryset = Saga.objects.using(using).filter(state__in=chosen)
+    if name:
+        queryset = queryset.filter(name=validation.text(name, "name", validation.NAME_MAX_CHARS))
+    if error:
+        text = validation.text(error, "error", validation.ERROR_MAX_CHARS)
+        queryset = queryset.filter(error__icontains=text)
+    if older_than is not None:
+        queryset = queryset.filter(updated_at__lt=clock.now() - older_than)
+    return queryset.order_by("pk")
+
+
+def progress(batch: str, using: str = "default") -> dict[str, int]:
+    """How many sagas of the re-drive ``batch`` are in each state now."""
+    rows = (
+        Intervention.objects.using(using)
+        .filter(batch=batch)
+        .values("saga__state")
+        .annotate(n=Count("saga", distinct=True))
+        .order_by()
+    )
+    return {row["saga__state"]: row["n"] for row in rows}
 
 
 def json_value(value: Mapping[str, Any] | None, what: str) -> dict | None:

@@ -8,7 +8,8 @@ serves the registry over HTTP; the console's ``metrics/`` view serves it too.
 Counters (per process, from the signals):
 
 * ``django_saga_sagas_ended_total{name, state}``: sagas that reached
-  ``completed``, ``compensated``, ``compensation_failed`` or ``failed``;
+  ``completed``, ``compensated``, ``compensation_failed``, ``failed`` or
+  ``halted``;
 * ``django_saga_steps_total{kind, action, outcome}``: steps that completed,
   failed, were compensated, or whose compensation failed;
 * ``django_saga_step_duration_seconds{kind, action, outcome}``: one
@@ -22,7 +23,7 @@ Gauges (read from the database and the broker at each scrape, so the same
 in every process):
 
 * ``django_saga_sagas{state}``: sagas in ``started``, ``compensating``,
-  ``failed`` and ``compensation_failed``;
+  ``failed``, ``halted`` and ``compensation_failed``;
 * ``django_saga_sagas_stale``: active sagas with no progress for
   ``STALE_AFTER`` seconds;
 * ``django_saga_outbox_backlog`` and ``django_saga_outbox_oldest_seconds``:
@@ -75,7 +76,7 @@ MISSING = "django-saga metrics need prometheus_client: pip install 'django-saga[
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 #: Saga states the ``django_saga_sagas`` gauge counts: the ones that do not grow forever.
-GAUGE_STATES = ("started", "compensating", "failed", "compensation_failed")
+GAUGE_STATES = ("started", "compensating", "failed", "halted", "compensation_failed")
 
 
 class SagaMetrics:
@@ -117,6 +118,7 @@ class SagaMetrics:
             signals.saga_failed: self.on_saga_failed,
             signals.saga_compensated: self.on_saga_compensated,
             signals.saga_compensation_failed: self.on_saga_compensation_failed,
+            signals.saga_halted: self.on_saga_halted,
             signals.step_completed: self.on_step_completed,
             signals.step_failed: self.on_step_failed,
             signals.step_compensated: self.on_step_compensated,
@@ -136,6 +138,9 @@ class SagaMetrics:
         # when AUTO_COMPENSATE is off (otherwise compensation follows).
         if saga.state == "failed":
             self.sagas_ended.labels(saga.name, "failed").inc()
+
+    def on_saga_halted(self, sender: Any, saga: Any, **kwargs: Any) -> None:
+        self.sagas_ended.labels(saga.name, "halted").inc()
 
     def on_saga_compensation_failed(self, sender: Any, saga: Any, **kwargs: Any) -> None:
         self.sagas_ended.labels(saga.name, "compensation_failed").inc()

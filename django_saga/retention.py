@@ -33,7 +33,7 @@ from django.db import connections, transaction
 from django.db.models import Count, Model, Q, QuerySet
 
 from . import clock
-from .models import TERMINAL_STATES, Saga, SagaStep
+from .models import TERMINAL_STATES, Intervention, Saga, SagaStep
 
 #: Sagas one batch deletes unless told otherwise: a transaction of tens of milliseconds.
 DEFAULT_BATCH = 500
@@ -190,6 +190,9 @@ class Archive:
             SagaStep.objects.using(using).filter(saga_id__in=ids).order_by("saga_id", "position")
         ):
             steps.setdefault(step.saga_id, []).append(_fields(step))
+        trails: dict[str, list[dict[str, Any]]] = {}
+        for entry in Intervention.objects.using(using).filter(saga_id__in=ids).order_by("id"):
+            trails.setdefault(entry.saga_id, []).append(_fields(entry))
         archived_at = clock.now()
         for saga in Saga.objects.using(using).filter(pk__in=ids).order_by("completed_at", "pk"):
             line = {
@@ -197,6 +200,7 @@ class Archive:
                 "archived_at": archived_at,
                 "saga": _fields(saga),
                 "steps": steps.get(saga.pk, []),
+                "interventions": trails.get(saga.pk, []),
             }
             self._gzip.write(json.dumps(line, cls=DjangoJSONEncoder).encode() + b"\n")
             self.sagas += 1

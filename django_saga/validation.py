@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,3 +181,25 @@ def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
             raise NotJSONSerializableError(f"{what} is not JSON-serializable: it contains itself")
         inner = above | {id(node)}
         stack.extend((child, depth + 1, inner) for child in children)
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def age(text: str, what: str) -> timedelta:
+    """``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w`` as a duration.
+
+    Raises ``SagaDefinitionError`` naming ``what`` for anything else.
+    """
+    match = _AGE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise SagaDefinitionError(
+            f"{what} {text!r} is not an age: give a number and a unit, "
+            "for example 3600s, 15m, 12h, 30d or 2w"
+        )
+    number, unit = match.groups()
+    try:
+        return timedelta(seconds=float(number) * _AGE_UNITS[unit or "s"])
+    except OverflowError:
+        raise SagaDefinitionError(f"{what} {text!r} is too long ago") from None

@@ -95,7 +95,7 @@ class OperationJsonView(JsonAccessMixin, View):
     def post(self, request: HttpRequest, saga_id: str) -> HttpResponse:
         assert self.operation is not None
         try:
-            saga = perform(self.operation, saga_id)
+            saga = perform(self.operation, saga_id, by=request.user, reason="")
         except SagaNotFound:
             return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
         except InvalidStateTransition as exc:

@@ -22,7 +22,15 @@ from django.views.generic import DetailView, TemplateView
 from .. import clock
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaNotFound
-from ..models import ACTIVE_STATES, IN_FLIGHT, Saga, SagaState, SagaStep, StepStatus
+from ..models import (
+    ACTIVE_STATES,
+    IN_FLIGHT,
+    WAITING_FOR_OPERATOR,
+    Saga,
+    SagaState,
+    SagaStep,
+    StepStatus,
+)
 from .access import ConsoleAccessMixin
 from .formatting import (
     RAN,
@@ -31,7 +39,7 @@ from .formatting import (
     pretty_json,
     saga_duration,
 )
-from .operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, WAITING_STATES, perform
+from .operations import COMPENSATE_SAGA, SAGA_OPERATIONS, perform, relevant_steps
 from .paging import BadCursor, Tally, tally, window, without_cursor
 from .queries import attach_progress, filter_sagas, saga_names, stage_sizes
 from .rows import attention_rows, by_stage, saga_rows, step_views
@@ -71,7 +79,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
         stale_after = float(saga_settings.STALE_AFTER)
         # Newest first by id: an index walk, where ordering by the time of the
         # failure would read every failed saga there is.
-        waiting = Saga.objects.in_state(*WAITING_STATES).order_by("-pk")
+        waiting = Saga.objects.in_state(*WAITING_FOR_OPERATOR).order_by("-pk")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
         is_filtered = any(get.get(k) for k in ("state", "name", "q"))
         context.update(
@@ -84,7 +92,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             ],
             total=tally(filtered) if is_filtered else sum(counts.values(), Tally(0)),
             waiting=attention_rows(waiting[: self.attention_limit], now),
-            waiting_count=sum((counts[s] for s in WAITING_STATES), Tally(0)),
+            waiting_count=sum((counts[s] for s in WAITING_FOR_OPERATOR), Tally(0)),
             stuck=attention_rows(stuck[: self.attention_limit], now),
             stuck_count=tally(stuck),
             stale_after=format_duration(timedelta(seconds=stale_after)),
@@ -125,6 +133,7 @@ class SagaDetailView(OneSagaView):
         paginator.count = counts["steps_total"]  # counted above: no second COUNT
         page = paginator.get_page(self.request.GET.get("steps"))
         shown = list(page.object_list)
+        pivots = relevant_steps(saga.pk)
         context.update(
             steps=step_views(by_stage(shown), stage_sizes(saga, shown)),
             steps_page=page if page.paginator.num_pages > 1 else None,
@@ -133,8 +142,8 @@ class SagaDetailView(OneSagaView):
             duration=format_duration(saga_duration(saga)),
             operations=[
                 op
-                for op in (COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION)
-                if op.refusal(saga.state) is None and op.permitted(user)
+                for op in SAGA_OPERATIONS
+                if op.permitted(user) and op.refusal(saga, pivots) is None
             ],
             refresh=_refresh_seconds(saga),
             admin_url=_admin_url(saga),
@@ -150,9 +159,9 @@ class OperationConfirmView(OneSagaView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.object = self.get_object()
         assert self.operation is not None
-        reason = self.operation.refusal(self.object.state)
+        reason = self.operation.refusal(self.object, relevant_steps(self.object.pk))
         if reason is not None:
-            _notify(request, messages.ERROR, f"Saga {self.object.pk} {reason}.")
+            _notify(request, messages.ERROR, reason)
             return HttpResponseRedirect(_detail_url(self.object.pk))
         return self.render_to_response(self.get_context_data(object=self.object))
 
@@ -182,18 +191,13 @@ class OperationView(ConsoleAccessMixin, View):
     def post(self, request: HttpRequest, saga_id: str) -> HttpResponse:
         assert self.operation is not None
         try:
-            perform(self.operation, saga_id)
+            perform(self.operation, saga_id, by=request.user, reason=request.POST.get("reason", ""))
         except SagaNotFound as exc:
             raise Http404(str(exc)) from exc
         except InvalidStateTransition as exc:
             _notify(request, messages.ERROR, str(exc))
         else:
-            text = (
-                "Compensation requested: completed steps are being undone, last first."
-                if self.operation is COMPENSATE_SAGA
-                else "Compensation resumed: the failed compensations run again."
-            )
-            _notify(request, messages.SUCCESS, text)
+            _notify(request, messages.SUCCESS, self.operation.done)
         return HttpResponseRedirect(_detail_url(saga_id))
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from django_saga import validation
 from django_saga.conf import saga_settings
+from django_saga.errors import SagaDefinitionError
 from django_saga.models import TERMINAL_STATES
 from django_saga.retention import (
     DEFAULT_BATCH,
@@ -20,23 +21,13 @@ from django_saga.retention import (
     purge,
 )
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
 
 def parse_age(text: str) -> timedelta:
     """``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``."""
-    match = AGE.match(text)
-    if match is None:
-        raise CommandError(
-            f"--older-than {text!r} is not an age: give a number and a unit, "
-            "for example 3600s, 15m, 12h, 30d or 2w"
-        )
-    number, unit = match.groups()
     try:
-        return timedelta(seconds=float(number) * UNITS[unit or "s"])
-    except OverflowError:
-        raise CommandError(f"--older-than {text!r} is too long ago") from None
+        return validation.age(text, "--older-than")
+    except SagaDefinitionError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
