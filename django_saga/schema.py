@@ -45,28 +45,35 @@ class ReplaceCheckOnline(migrations.AddConstraint):
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
                           to_state: Any) -> None:  # fmt: skip
         model = to_state.apps.get_model(app_label, self.model_name)
+        self._replace(schema_editor, model, self._named(from_state, app_label), self.constraint)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                           to_state: Any) -> None:  # fmt: skip
+        model = to_state.apps.get_model(app_label, self.model_name)
+        self._replace(schema_editor, model, self.constraint, self._named(to_state, app_label))
+
+    def _named(self, state: Any, app_label: str) -> Any:
+        """The constraint of this name in ``state``: the one being replaced, or restored."""
+        model = state.apps.get_model(app_label, self.model_name)
+        return next(c for c in model._meta.constraints if c.name == self.constraint.name)
+
+    def _replace(self, schema_editor: Any, model: Any, old: Any, new: Any) -> None:
         if not self.allow_migrate_model(schema_editor.connection.alias, model):
             return
-        old = from_state.apps.get_model(app_label, self.model_name)
-        previous = next(c for c in old._meta.constraints if c.name == self.constraint.name)
         connection = schema_editor.connection
         if connection.vendor != "postgresql" or connection.in_atomic_block:
-            schema_editor.remove_constraint(old, previous)
-            schema_editor.add_constraint(model, self.constraint)
+            schema_editor.remove_constraint(model, old)
+            schema_editor.add_constraint(model, new)
             return
         table = schema_editor.quote_name(model._meta.db_table)
-        name = schema_editor.quote_name(self.constraint.name)
-        add = str(self.constraint.create_sql(model, schema_editor))
+        name = schema_editor.quote_name(new.name)
+        add = str(new.create_sql(model, schema_editor))
         prefix = f"ALTER TABLE {table} ADD "
         assert add.startswith(prefix), add
         schema_editor.execute(
             f"ALTER TABLE {table} DROP CONSTRAINT {name}, ADD {add[len(prefix) :]} NOT VALID"
         )
         schema_editor.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                           to_state: Any) -> None:  # fmt: skip
-        self.database_forwards(app_label, schema_editor, from_state, to_state)
 
     def describe(self) -> str:
         return f"Replace constraint {self.constraint.name} on model {self.model_name}"

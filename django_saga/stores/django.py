@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -185,6 +186,12 @@ class DjangoUnit(Unit):
                 # makes this process's relay sleep only until they come due.)
                 transaction.on_commit(outbox_written.set, using=db)
                 writes.notify = connections[db].vendor == "postgresql"
+                if self.delayed:
+                    # When the first delayed row comes due, for the relay that
+                    # listens in another process: it wakes then, not at its
+                    # next poll (a re-drive's pace holds to the millisecond).
+                    first = min(delay for _, delay in self.delayed)
+                    writes.due = f"{time.time() + first:.3f}"
         self._step_saves = {}
         self._saga_saves = None
         tables.write(self.cursor, writes)
@@ -230,6 +237,9 @@ class Writes:
     inserts: list[tuple[Table[Any], list[Any]]] = field(default_factory=list)
     updates: list[tuple[Table[Any], Any, list[str]]] = field(default_factory=list)
     notify: bool = False
+    #: The notification's payload: when the unit's first delayed row comes due
+    #: (seconds since the epoch), or empty.
+    due: str = ""
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.notify)
@@ -305,7 +315,7 @@ class Statements:
         for table, obj, fields in writes.updates:
             table.update(cursor, obj, fields)
         if writes.notify:
-            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, writes.due])
 
     def _write_combined(self, cursor: Any, writes: Writes) -> None:
         """Every write of the unit in one statement: ``WITH`` clauses that
@@ -320,7 +330,7 @@ class Statements:
         if sql is None:
             clauses = [table.insert_sql(len(objs)) for table, objs in writes.inserts]
             clauses += [table.update_sql(fields) for table, _, fields in writes.updates]
-            last = "SELECT pg_notify(%s, '')" if writes.notify else "SELECT 1"
+            last = "SELECT pg_notify(%s, %s)" if writes.notify else "SELECT 1"
             sql = "WITH " + ", ".join(f"w{n} AS ({c})" for n, c in enumerate(clauses)) + " " + last
             if len(self._combined) >= COMBINED_CACHE:
                 self._combined.clear()
@@ -331,7 +341,7 @@ class Statements:
         for table, obj, fields in writes.updates:
             params += table.update_params(obj, fields)
         if writes.notify:
-            params.append(NOTIFY_CHANNEL)
+            params += [NOTIFY_CHANNEL, writes.due]
         cursor.execute(sql, params)
         for table, objs in writes.inserts:
             table.mark_saved(objs)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any, NamedTuple, Protocol
@@ -18,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .base import OutboxListener, outbox_written
+from .base import OutboxListener, due_times, outbox_written
 
 #: The channel on which clients that wrote outbox rows wake a relay.
 NOTIFY_CHANNEL = "django_saga_outbox"
@@ -77,7 +79,8 @@ def _psycopg_kit() -> _PsycopgKit | None:
         return None
 
     class PreparingCursor(psycopg.RawCursor):  # type: ignore[type-arg]
-        """Prepares every statement but ``NOTIFY`` (which cannot be prepared).
+        """Prepares every statement (wake-ups go through ``pg_notify()``, which,
+        unlike ``NOTIFY``, can be prepared).
 
         Takes Django's ``%s`` placeholders and numbers them once per statement
         (``_numbered``): psycopg parses a statement at every call unless it is
@@ -89,7 +92,7 @@ def _psycopg_kit() -> _PsycopgKit | None:
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if isinstance(query, str):
-                kwargs.setdefault("prepare", not query.startswith("NOTIFY"))
+                kwargs.setdefault("prepare", True)
                 if params is not None:
                     query = _numbered(query)
             try:
@@ -162,6 +165,17 @@ def _numbered(query: str) -> bytes:
 LISTENER_LOCK = 0x646A616E676F5341
 
 
+def _note_due(payload: str) -> None:
+    """A client wrote delayed rows due at ``payload`` (seconds since the epoch):
+    the relay sleeps no longer than until then."""
+    try:
+        due = float(payload) if payload else None
+    except ValueError:
+        return  # someone else's notification on the channel
+    if due is not None and math.isfinite(due):
+        due_times.add([max(due - time.time(), 0.0)])
+
+
 class PostgresListener(OutboxListener):
     """Waits for ``NOTIFY`` from any process, on a connection of its own, while
     it holds the listener lock; without it, it waits for this process's writes
@@ -190,8 +204,8 @@ class PostgresListener(OutboxListener):
         if not self.listening:
             super().wait(timeout)
             return
-        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
-            pass
+        for notice in self._connection.notifies(timeout=timeout, stop_after=1):
+            _note_due(notice.payload)
         outbox_written.clear()
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self) -> None:
-        from django_saga import register_compensation_handler, register_step_handler
+        from django_saga import RetryPolicy, register_compensation_handler, register_step_handler
 
         from . import handlers
 
@@ -18,5 +18,11 @@ class ShopConfig(AppConfig):
         register_step_handler("shipping.validate_address", handlers.validate_address)
         register_step_handler("orders.gift_wrap", handlers.gift_wrap)
         register_step_handler("payment.request", handlers.request_payment)
-        register_compensation_handler("payment.refund", handlers.refund_payment)
+        register_compensation_handler("payment.void", handlers.void_payment)
+        register_step_handler("payment.capture", handlers.capture_payment)
+        register_step_handler(
+            "shipping.dispatch",
+            handlers.dispatch_order,
+            retry=RetryPolicy(max_attempts=3, backoff=0.05, max_delay=0.2),
+        )
         register_step_handler("orders.confirm", handlers.confirm_order)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from django_saga import Pending, Skip
+from django_saga import Pending, RetryableError, Skip
 
 from .models import Order, Payment, Product, Reservation
 
@@ -21,6 +21,11 @@ class OutOfStock(Exception):
 
 class AddressNotFound(Exception):
     pass
+
+
+class CourierUnavailable(RetryableError):
+    """Worth another try: couriers come back. After the payment's capture the
+    saga retries it and, when the retries run out, halts for an operator."""
 
 
 def create_order(saga, step):
@@ -102,17 +107,32 @@ def request_payment(saga, step):
     return Pending({"payment_id": payment.pk}, timeout=settings.SHOP_PAYMENT_TIMEOUT)
 
 
-def refund_payment(saga, step):
+def void_payment(saga, step):
+    """Nothing was captured before the pivot: the authorisation is dropped."""
     Payment.objects.filter(
-        idempotency_key=step.idempotency_key,
-        status__in=[Payment.Status.REQUESTED, Payment.Status.CHARGED],
-    ).update(status=Payment.Status.REFUNDED)
+        idempotency_key=step.idempotency_key, status=Payment.Status.REQUESTED
+    ).update(status=Payment.Status.VOIDED)
 
 
-def confirm_order(saga, step):
+def capture_payment(saga, step):
+    """The pivot: the authorised money is taken, and the order can no longer be undone."""
     charge_id = saga.step("request_payment").output.get("charge_id", "")
     Payment.objects.filter(order__saga_id=saga.id).update(
         status=Payment.Status.CHARGED, charge_id=charge_id
     )
-    Order.objects.filter(saga_id=saga.id).update(status=Order.Status.CONFIRMED)
     return {"charge_id": charge_id}
+
+
+def dispatch_order(saga, step):
+    """Hand the parcel to a courier. The express courier does not reach islands,
+    so such an order halts until an operator retries it with another courier."""
+    order = Order.objects.get(saga_id=saga.id)
+    courier = step.input.get("courier", "express")
+    if courier == "express" and "island" in order.address.lower():
+        raise CourierUnavailable(f"express does not deliver to {order.address!r}")
+    return {"courier": courier, "tracking": f"{courier}-{order.pk}"}
+
+
+def confirm_order(saga, step):
+    Order.objects.filter(saga_id=saga.id).update(status=Order.Status.CONFIRMED)
+    return {"charge_id": saga.step("capture_payment").output.get("charge_id", "")}

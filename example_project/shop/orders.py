@@ -9,7 +9,8 @@ from django_saga.models import Saga
 
 
 class PaymentSaga(SagaDefinition):
-    """Ask the payment provider for the money; its webhook says how that went."""
+    """Ask the payment provider to authorise the money (its webhook says how that
+    went), then capture it: the point of no return."""
 
     name = "payment"
 
@@ -18,17 +19,21 @@ class PaymentSaga(SagaDefinition):
             Step(
                 "request_payment",
                 "payment.request",
-                "payment.refund",
+                "payment.void",
                 {"amount": self.params["amount"]},
-            )
+            ),
+            # Captured money is not given back by undoing the saga: from here
+            # on the order goes forward, and an operator repairs what fails.
+            Step("capture_payment", "payment.capture", pivot=True),
         ]
 
 
 class OrderSaga(SagaDefinition):
-    """Create the order, reserve stock and check the address together, then get paid."""
+    """Create the order, reserve stock and check the address together, get paid,
+    then ship and confirm: retried, never undone, once the payment is captured."""
 
     name = "order_processing"
-    version = 2
+    version = 3
 
     def steps(self):
         order = self.params
@@ -60,6 +65,7 @@ class OrderSaga(SagaDefinition):
             ),
             Step("gift_wrap", "orders.gift_wrap"),
             PaymentSaga(amount=order["amount"]),
+            Step("ship_order", "shipping.dispatch", input={"courier": order["courier"]}),
             Step("confirm_order", "orders.confirm"),
         ]
 
@@ -74,6 +80,7 @@ def place_order(
     amount: Decimal,
     address: str = "1 Main Street",
     gift_wrap: bool = False,
+    courier: str = "express",
 ) -> Saga:
     return OrderSaga(
         customer=customer,
@@ -82,4 +89,5 @@ def place_order(
         amount=amount,
         address=address,
         gift_wrap=gift_wrap,
+        courier=courier,
     ).start()

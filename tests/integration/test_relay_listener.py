@@ -51,3 +51,26 @@ def test_one_relay_listens_and_another_takes_over_when_it_goes():
     finally:
         first.close()
         second.close()
+
+
+def test_a_delayed_row_written_elsewhere_wakes_the_listening_relay_when_due():
+    """A retry or re-drive written by another process names its due time in the
+    notification: the listening relay sleeps until then, not until its next poll."""
+    from django_saga import Step, manager
+    from django_saga.stores.base import due_times
+
+    store = DjangoStore()
+    listener = store.outbox_listener()
+    try:
+        assert listener.listening
+        due_times._times.clear()  # what earlier tests of this process scheduled
+        saga = manager.start("order", [Step("a", "test.record")])
+        listener.wait(5)  # start()'s own wake-up carries no due time
+        assert due_times.seconds_until_next(60) == 60
+        with store.open_saga(saga.id) as unit:
+            step = unit.lock_saga()[0]
+            unit.send("execute", step, 2, delay=3.0)
+        listener.wait(5)
+        assert 2.5 < due_times.seconds_until_next(60) <= 3.0
+    finally:
+        listener.close()

@@ -1,7 +1,10 @@
 """``manage.py saga_demo``: run a batch of order sagas and print how each ended.
 
 Each order reserves stock and checks the address in parallel, is gift wrapped
-only if asked, and waits for the (simulated) payment provider's webhook.
+only if asked, waits for the (simulated) payment provider's webhook, has its
+payment captured (the pivot: no undoing after it) and is shipped. Orders to
+an island halt after the capture, as the express courier does not go there;
+the demo then repairs them the way an operator would, with ``retry_step``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from django.db import connection
 from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
-from django_saga.models import Saga
+from django_saga.api import manager
+from django_saga.models import Saga, SagaState
 from example_project.shop.models import Payment, Product
 from example_project.shop.orders import place_order
 from example_project.shop.provider import FakePaymentProvider, in_process_sender
@@ -45,7 +49,12 @@ SCENARIOS = [
     Scenario("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
     Scenario("payment declined", "widget", 1, Decimal("900.00"), "compensated"),
     Scenario("unknown address", "widget", 1, Decimal("20.00"), "compensated", address="Nowhere"),
+    Scenario(
+        "island: halted, repaired", "widget", 1, Decimal("20.00"), "completed", address="Far Island"
+    ),
 ]
+#: What the demo's operator says when it sends halted orders by ferry.
+REPAIR_REASON = "express does not deliver to islands: sent by ferry instead"
 WIDGET_STOCK = 1_000_000
 GADGET_STOCK = 3
 
@@ -94,6 +103,9 @@ class Command(BaseCommand):
             ]
             ids = [saga.id for _, saga in started]
             finished = self._wait(ids, options["timeout"])
+            repaired = self._repair(finished)
+            if repaired:
+                finished = self._wait(ids, options["timeout"])
             elapsed = time.perf_counter() - began
         finally:
             provider.stop()
@@ -102,6 +114,10 @@ class Command(BaseCommand):
             thread.join(30)
         ok = self._report(started, finished, elapsed)
         self.stdout.write(f"Payment provider: {provider.calls} webhook calls")
+        self.stdout.write(
+            f"Halted after the payment's capture and repaired by retry_step: {repaired} "
+            f"order(s) ({REPAIR_REASON})"
+        )
         if not ok:
             raise CommandError("Some sagas did not end as expected (see the table above).")
 
@@ -149,6 +165,15 @@ class Command(BaseCommand):
                 time.sleep(0.05)
         return {s.pk: s for s in Saga.objects.filter(pk__in=ids).prefetch_related("step_set")}
 
+    def _repair(self, finished: dict[str, Saga]) -> int:
+        """Send halted orders again by ferry, as an operator would: nothing is undone."""
+        halted = [saga for saga in finished.values() if saga.state == SagaState.HALTED]
+        for saga in halted:
+            manager.retry_step(
+                saga.pk, "ship_order", {"courier": "ferry"}, by="saga_demo", reason=REPAIR_REASON
+            )
+        return len(halted)
+
     def _report(
         self, started: list[tuple[Scenario, Saga]], finished: dict[str, Saga], elapsed: float
     ) -> bool:
@@ -162,7 +187,7 @@ class Command(BaseCommand):
             expected[name] = scenario.expected
             examples.setdefault(name, final)
         header = (
-            f"{'scenario':<24}{'expected':<13}{'sagas':>6}{'completed':>11}"
+            f"{'scenario':<26}{'expected':<13}{'sagas':>6}{'completed':>11}"
             f"{'compensated':>13}{'other':>7}"
         )
         self.stdout.write("")
@@ -174,7 +199,7 @@ class Command(BaseCommand):
             other = total - counts["completed"] - counts["compensated"]
             all_ok &= counts[expected[name]] == total
             self.stdout.write(
-                f"{name:<24}{expected[name]:<13}{total:>6}{counts['completed']:>11}"
+                f"{name:<26}{expected[name]:<13}{total:>6}{counts['completed']:>11}"
                 f"{counts['compensated']:>13}{other:>7}"
             )
         self.stdout.write("")
