@@ -1,9 +1,13 @@
 """Read-only admin for sagas: state changes go through the manager, never a form.
 
-The "Compensate" and "Retry compensation" actions need the
-``django_saga.compensate_saga`` and ``django_saga.retry_saga_compensation``
-permissions; each saga whose state does not allow the action is named in a
-message, and the others are handed to the manager one by one.
+The operator actions (compensate, retry compensation, retry the failed
+steps, re-drive) each need their own permission and first show a page that
+lists the selected sagas, says what will happen and asks why (and, for a
+re-drive, how fast). The reason and the admin user go on each saga's trail
+and into Django's admin log. Each saga whose state does not allow the action
+is named in a message with why; the others are handed to the manager one by
+one. Skipping a step takes an output, so it is done from the console, which
+the saga's page links to.
 
 Deleting is refused for whatever the engine still depends on: a saga may be
 deleted only once it is ``completed`` or ``compensated`` (a ``failed`` or

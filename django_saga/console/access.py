@@ -63,15 +63,34 @@ def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
     return wrapped
 
 
-class ConsoleAccessMixin:
+class _Guarded:
+    """A view that may need one permission beyond console access: its
+    ``operation``'s, or else ``permission`` (for ``purpose``, e.g. "re-drive sagas")."""
+
+    operation: Operation | None = None
+    permission = ""
+    purpose = ""
+
+    def missing_permission(self, user: Any) -> str | None:
+        """The sentence refusing ``user`` this view, or None if they may use it."""
+        if self.operation is not None:
+            if self.operation.permitted(user):
+                return None
+            what, needed = f"{self.operation.label.lower()} sagas", self.operation.permission
+        elif not self.permission or user.has_perm(self.permission):
+            return None
+        else:
+            what, needed = self.purpose, self.permission
+        return f"You may not {what} (needs {needed})."
+
+
+class ConsoleAccessMixin(_Guarded):
     """Anonymous users go to the login page; others need console access.
 
     ``operation`` (set by the action views) adds that operation's permission.
     The CSRF check runs whether or not the project enables the middleware,
     and no page of the console may be framed.
     """
-
-    operation: Operation | None = None
 
     @method_decorator(deny_framing)
     @method_decorator(csrf_protect)
@@ -81,15 +100,14 @@ class ConsoleAccessMixin:
             return redirect_to_login(request.get_full_path())
         if not can_view_console(user):
             raise PermissionDenied("You may not use the saga console.")
-        if self.operation is not None and not self.operation.permitted(user):
-            raise PermissionDenied(f"You may not {self.operation.label.lower()} sagas.")
+        denied = self.missing_permission(user)
+        if denied is not None:
+            raise PermissionDenied(denied)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 
-class JsonAccessMixin:
+class JsonAccessMixin(_Guarded):
     """The JSON endpoints' access rules, with every refusal as a JSON body."""
-
-    operation: Operation | None = None
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
@@ -106,13 +124,9 @@ class JsonAccessMixin:
             return json_error(403, "not_authenticated", "Log in to use the saga console.")
         if not can_view_console(user):
             return json_error(403, "permission_denied", "You may not use the saga console.")
-        if self.operation is not None and not self.operation.permitted(user):
-            return json_error(
-                403,
-                "permission_denied",
-                f"You may not {self.operation.label.lower()} sagas "
-                f"(needs {self.operation.permission}).",
-            )
+        denied = self.missing_permission(user)
+        if denied is not None:
+            return json_error(403, "permission_denied", denied)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
     def http_method_not_allowed(

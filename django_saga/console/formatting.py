@@ -10,7 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.timesince import timesince
 
 from .. import clock
-from ..models import ACTIVE_STATES, Saga, StepStatus
+from ..models import ACTIVE_STATES, Intervention, Saga, StepStatus
 
 #: Step statuses of a step whose action ran to completion (and may since be undone).
 RAN = (
@@ -84,8 +84,21 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
+def intervention_json(entry: Intervention) -> dict[str, Any]:
+    """One operator action of a saga's trail, as the JSON API returns it."""
+    return {
+        "at": entry.at,
+        "by": entry.actor,
+        "action": entry.action,
+        "step": entry.step,
+        "reason": entry.reason,
+        "batch": entry.batch,
+        "details": entry.details,
+    }
+
+
 def status_json(saga: Saga) -> dict[str, Any]:
-    """The saga as the status endpoint returns it."""
+    """The saga as the status endpoint returns it, with its trail of operator actions."""
     return {
         "saga_id": saga.pk,
         "name": saga.name,
@@ -103,6 +116,7 @@ def status_json(saga: Saga) -> dict[str, Any]:
                 "stage": step.stage,
                 "action": step.action,
                 "compensation": step.compensation,
+                "pivot": step.pivot,
                 "status": step.status,
                 "attempts": step.attempts,
                 "executed_at": step.executed_at,
@@ -111,4 +125,5 @@ def status_json(saga: Saga) -> dict[str, Any]:
             }
             for step in saga.steps
         ],
+        "interventions": [intervention_json(entry) for entry in saga.interventions.order_by("id")],
     }

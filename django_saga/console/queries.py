@@ -9,13 +9,16 @@ the sagas of one page only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
 
-from ..models import SAGA_ID_MAX_CHARS, Saga, SagaState, SagaStep
+from .. import interventions
+from ..models import ACTIVE_STATES, SAGA_ID_MAX_CHARS, Intervention, Saga, SagaState, SagaStep
 from .formatting import RAN
 
 #: Distinct saga names read, at most, to answer a search for part of a name.
@@ -93,3 +96,57 @@ def stage_sizes(saga: Saga, shown: list[SagaStep]) -> dict[int, int]:
         .order_by()
     )
     return {row["stage"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class RedriveReport:
+    """Where a bulk re-drive stands: who asked, why, and its sagas by state now."""
+
+    batch: str
+    by: str
+    reason: str
+    started_at: datetime
+    #: When its last saga is sent: the re-drive paces them through the outbox.
+    sending_until: datetime
+    #: How many of its sagas are in each state now.
+    counts: dict[str, int]
+
+    @property
+    def sagas(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def moving(self) -> int:
+        """Its sagas still going: retried and not yet completed, failed or halted again."""
+        return sum(self.counts.get(state, 0) for state in ACTIVE_STATES)
+
+    def under_way(self, now: datetime) -> bool:
+        return self.moving > 0 or self.sending_until > now
+
+
+def redrive_report(batch: str) -> RedriveReport | None:
+    """The re-drive ``batch`` as it stands, or None if it recorded nothing.
+
+    Reads its first and last interventions and counts its sagas by state,
+    through the ``(batch, saga)`` index.
+    """
+    entries = Intervention.objects.filter(batch=batch)
+    first = entries.order_by("id").first()
+    last = entries.order_by("-id").first()
+    if first is None or last is None:
+        return None
+    delay = last.details.get("delay", 0) if isinstance(last.details, dict) else 0
+    return RedriveReport(
+        batch=batch,
+        by=first.actor,
+        reason=first.reason,
+        started_at=first.at,
+        sending_until=last.at + timedelta(seconds=float(delay or 0)),
+        counts=interventions.progress(batch),
+    )
+
+
+def redriven_sagas(batch: str, states: Sequence[str]) -> QuerySet[Saga]:
+    """The sagas of the re-drive ``batch`` now in one of ``states``, oldest first."""
+    ids = Intervention.objects.filter(batch=batch).values("saga_id")
+    return Saga.objects.filter(state__in=states, pk__in=ids).order_by("pk")

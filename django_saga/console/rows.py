@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..models import Saga, SagaStep
+from ..models import Intervention, Saga, SagaStep
 from .formatting import ago, format_duration, pretty_json, progress_text, saga_duration
+from .operations import Operation
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ def attention_rows(sagas: Any, now: datetime) -> list[AttentionRow]:
     return [AttentionRow(saga, ago(saga.updated_at, now)) for saga in sagas]
 
 
+@dataclass(frozen=True)
+class StepAction:
+    """A button on a step card: an operation that applies to the step, and its page."""
+
+    operation: Operation
+    url: str
+
+
 @dataclass
 class StepView:
     """A step and what its card on the saga page shows."""
@@ -51,6 +60,8 @@ class StepView:
     stage_heading: str = ""
     #: The step runs in parallel with others of its stage.
     in_parallel: bool = False
+    #: What the user may do to the step as it stands (retry, skip).
+    actions: list[StepAction] = field(default_factory=list)
 
 
 def step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:
@@ -101,3 +112,15 @@ def _parse_time(value: Any) -> datetime | str:
         except ValueError:
             return value
     return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    """One operator action on a saga's page: the record and its details as JSON."""
+
+    entry: Intervention
+    details_json: str
+
+
+def trail_rows(entries: list[Intervention]) -> list[TrailRow]:
+    return [TrailRow(entry, pretty_json(entry.details)) for entry in entries]

@@ -177,3 +177,17 @@ def needs_ok(saga, step):
         raise RetryableError(f"{step.name}: the service refuses attempt {step.attempts}")
     _record(step, "do:" + step.name)
     return {"attempt": step.attempts}
+
+
+@step_handler("test.downstream", retry=RetryPolicy(max_attempts=2, backoff=0.01, jitter=0))
+def downstream(saga, step):
+    """Calls a downstream service that is up while the file ``input['up']`` exists.
+
+    While it is down every attempt fails, retryably. A call that succeeds
+    leaves a Ledger row, whose ``created_at`` is when the call was made, in
+    the step's transaction: the ledger holds exactly the calls that counted.
+    """
+    if not Path(step.input["up"]).exists():
+        raise RetryableError(f"{step.name}: the downstream service is down")
+    _record(step, "call:" + step.name)
+    return {"attempt": step.attempts}
