@@ -33,7 +33,7 @@ def parse_age(text: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Delete completed and compensated sagas that finished before a cutoff, in small "
-        "batches (failed and compensation_failed sagas are never purged)."
+        "batches (failed, halted and compensation_failed sagas are never purged)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
