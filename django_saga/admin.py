@@ -7,7 +7,9 @@ re-drive, how fast). The reason and the admin user go on each saga's trail
 and into Django's admin log. Each saga whose state does not allow the action
 is named in a message with why; the others are handed to the manager one by
 one. Skipping a step takes an output, so it is done from the console, which
-the saga's page links to.
+the saga's page links to. The trail itself (``Intervention``) is listed
+read-only, beside each saga and on its own: never added to, changed or deleted
+here.
 
 Deleting is refused for whatever the engine still depends on: a saga may be
 deleted only once it is ``completed`` or ``compensated`` (a ``failed`` or
@@ -18,28 +20,53 @@ record of a message a saga waits for).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import slugify
 from django.utils.translation import ngettext
 
+from . import interventions
+from .api import manager
 from .console import paging
 from .console.formatting import format_duration, pretty_json, progress_text, saga_duration
-from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, Operation, perform
+from .console.operations import (
+    COMPENSATE_SAGA,
+    REDRIVE_PERMISSION,
+    RETRY_SAGA_COMPENSATION,
+    RETRY_STEP,
+    Operation,
+    perform,
+)
 from .console.paging import Tally, tally
 from .console.queries import attach_progress, saga_names, search
-from .errors import InvalidStateTransition, SagaNotFound
+from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from .messages import KINDS
-from .models import TERMINAL_STATES, OutboxMessage, Saga, SagaStep
+from .models import (
+    TERMINAL_STATES,
+    Intervention,
+    OutboxMessage,
+    Saga,
+    SagaState,
+    SagaStep,
+    StepStatus,
+)
 
 #: Badge colours (background, text) by saga state or step status.
 COLOURS = {
@@ -53,6 +80,7 @@ COLOURS = {
     "cancelled": ("#f3f4f6", "#6b7280"),
     "waiting": ("#e0f2fe", "#075985"),
     "skipped": ("#f3f4f6", "#374151"),
+    "halted": ("#ffedd5", "#9a3412"),
 }
 
 
@@ -85,40 +113,77 @@ class ReadOnlyMixin:
 
 #: Steps the saga's change page lists; a longer saga links to the console for the rest.
 INLINE_STEPS = 50
+#: Operator actions the saga's change page lists, the newest first.
+INLINE_TRAIL = 50
 
 
-class FirstStepsFormSet(BaseInlineFormSet):
-    """The saga's first ``INLINE_STEPS`` steps only: a page for 10,000 would take seconds."""
+class FirstRowsFormSet(BaseInlineFormSet):
+    """The first ``limit`` rows only: a page for 10,000 steps would take seconds."""
 
-    def get_queryset(self) -> QuerySet[SagaStep]:
-        if not hasattr(self, "_first_steps"):
-            self._first_steps = super().get_queryset()[:INLINE_STEPS]
-        return self._first_steps
+    limit: int
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not hasattr(self, "_first_rows"):
+            self._first_rows = super().get_queryset()[: self.limit]
+        return self._first_rows
 
 
-class SagaStepInline(ReadOnlyMixin, admin.TabularInline):
+class FirstStepsFormSet(FirstRowsFormSet):
+    limit = INLINE_STEPS
+
+
+class LatestTrailFormSet(FirstRowsFormSet):
+    limit = INLINE_TRAIL
+
+
+def console_url(saga_id: str) -> str | None:
+    """The saga's page in the console, if the project mounts the console."""
+    try:
+        return reverse("django_saga:detail", args=[saga_id])
+    except NoReverseMatch:
+        return None
+
+
+class SeenWithTheSaga:
+    """An inline of the saga's page: whoever may view a saga may view it."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm("django_saga.view_saga"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SagaStepInline(SeenWithTheSaga, ReadOnlyMixin, admin.TabularInline):
     model = SagaStep
     formset = FirstStepsFormSet
     extra = 0
     can_delete = False
     ordering = ("position",)
     fields = (
-        "position", "stage", "name", "action", "compensation", "status_badge", "attempts",
-        "compensation_attempts", "error", "input_json", "output_json", "attempt_history",
-        "executed_at", "compensated_at", "duration_ms",
+        "position", "stage", "name", "pivot", "action", "compensation", "status_badge",
+        "repair", "attempts", "compensation_attempts", "error", "input_json", "output_json",
+        "attempt_history", "executed_at", "compensated_at", "duration_ms",
     )  # fmt: skip
     readonly_fields = fields
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Whoever may view a saga may view its steps.
-        return bool(request.user.has_perm("django_saga.view_saga"))
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="status")
     def status_badge(self, step: SagaStep) -> str:
         return badge(step.status, step.get_status_display())
+
+    @admin.display(description="operator")
+    def repair(self, step: SagaStep) -> str:
+        # Retrying or skipping one step takes an input or an output: the
+        # console's saga page has the forms for both.
+        if step.status not in (StepStatus.FAILED, StepStatus.WAITING):
+            return ""
+        url = console_url(step.saga_id)
+        if url is None:
+            return ""
+        verbs = "Retry or skip" if step.status == StepStatus.FAILED else "Skip"
+        return format_html(
+            '<a href="{}#step-{}">{} in the console</a>', url, slugify(step.name), verbs
+        )
 
     @admin.display(description="input")
     def input_json(self, step: SagaStep) -> str:
@@ -149,6 +214,29 @@ class SagaStepInline(ReadOnlyMixin, admin.TabularInline):
                     for e in entries
                 ),
             ),
+        )
+
+
+class InterventionInline(SeenWithTheSaga, ReadOnlyMixin, admin.TabularInline):
+    """The saga's trail: what operators did to it, by whom and why."""
+
+    model = Intervention
+    formset = LatestTrailFormSet
+    extra = 0
+    can_delete = False
+    ordering = ("-pk",)
+    verbose_name = "operator action"
+    verbose_name_plural = f"what operators did: the latest {INLINE_TRAIL}, newest first"
+    fields = ("at", "actor", "action", "step", "reason", "redrive")
+    readonly_fields = fields
+
+    @admin.display(description="re-drive")
+    def redrive(self, entry: Intervention) -> str:
+        if not entry.batch:
+            return ""
+        url = reverse("admin:django_saga_intervention_changelist")
+        return format_html(
+            '<a href="{}?{}">{}</a>', url, urlencode({"batch": entry.batch}), entry.batch
         )
 
 
@@ -195,6 +283,138 @@ class SagaNameFilter(admin.SimpleListFilter):
         return queryset.filter(name=value) if value else queryset
 
 
+# -- operator actions on the selected sagas -------------------------------------
+
+#: Sagas one action takes at most; more is a job for ``manage.py saga redrive``.
+MAX_SELECTED = 1000
+#: Sagas the confirmation page lists (the action applies to the whole selection).
+PREVIEW_ROWS = 100
+
+
+class ReasonForm(forms.Form):
+    """What every operator action asks first: why, for whoever reads the trail."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=interventions.REASON_MAX_CHARS,
+        help_text="Goes on each saga's trail and into the admin log, with your name.",
+    )
+
+    def clean_reason(self) -> str:
+        try:
+            return interventions.reason_text(self.cleaned_data["reason"], required=True)
+        except SagaDefinitionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class RedriveForm(ReasonForm):
+    """A re-drive also asks how fast: a burst of retries could swamp the service that failed."""
+
+    rate = forms.FloatField(
+        label="Rate (sagas a second)",
+        initial=5,
+        help_text="Saga i of the selection is sent i / rate seconds from now, through the "
+        "outbox: the pacing holds with nothing waiting here.",
+    )
+
+    def clean_rate(self) -> float:
+        try:
+            return interventions.rate_value(self.cleaned_data["rate"])
+        except SagaDefinitionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+def _state_label(saga: Saga) -> str:
+    return SagaState(saga.state).label if saga.state in SagaState.values else saga.state
+
+
+def failed_steps_refusal(
+    saga: Saga, steps: Sequence[SagaStep], *, compensations: bool = False
+) -> str | None:
+    """Why retrying the saga's failed steps (``compensations``: or its failed
+    compensations, as a re-drive does) does not apply; None if it does."""
+    if compensations and saga.state == SagaState.COMPENSATION_FAILED:
+        return None
+    failed = [s for s in steps if s.status == StepStatus.FAILED]
+    for step in failed:
+        why = interventions.refusal(interventions.RETRY_STEP, saga, steps, step.name)
+        if why is not None:
+            return why
+    if failed:
+        return None
+    waits = "failed, halted or whose compensation failed" if compensations else "failed or halted"
+    return (
+        f"Saga {saga.pk} is {_state_label(saga)} with no failed step; only sagas that are "
+        f"{waits} can be retried."
+    )
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """An operator action on the selected sagas, as its confirmation page shows it."""
+
+    #: The admin action's name (the ``SagaAdmin`` method).
+    name: str
+    title: str
+    explanation: str
+    #: What the page says beside a saga the action applies to.
+    applies: str
+    #: Why the action does not apply to a saga, given its pivot and failed steps.
+    refusal: Callable[[Saga, Sequence[SagaStep]], str | None]
+    form: type[ReasonForm] = ReasonForm
+
+
+COMPENSATE_SAGAS = BulkAction(
+    "compensate_sagas",
+    "Compensate sagas",
+    COMPENSATE_SAGA.explanation + " This cannot be taken back.",
+    "Will be compensated.",
+    lambda saga, steps: interventions.refusal(interventions.COMPENSATE, saga, steps),
+)
+RETRY_COMPENSATIONS = BulkAction(
+    "retry_saga_compensations",
+    "Retry the compensation of sagas",
+    RETRY_SAGA_COMPENSATION.explanation,
+    "Its failed compensations will run again.",
+    lambda saga, steps: interventions.refusal(interventions.RETRY_COMPENSATION, saga, steps),
+)
+RETRY_FAILED_STEPS = BulkAction(
+    "retry_failed_steps",
+    "Retry the failed steps of sagas",
+    "Each failed step runs again with its own input and gets its whole retry budget "
+    "back; the saga goes forward once it succeeds. To retry a step with another input, "
+    "or to skip it, use the saga's page in the console.",
+    "Its failed steps will run again.",
+    failed_steps_refusal,
+)
+REDRIVE_SAGAS = BulkAction(
+    "redrive_sagas",
+    "Re-drive sagas",
+    "Each saga gets what fits its state: its failed steps retried (failed, halted) or its "
+    "failed compensations retried (compensation failed), with their own input. The "
+    "sagas are sent one after another at the rate below, so that the service that "
+    "failed is not swamped; the re-drive's id names it on every saga's trail.",
+    "Will be re-driven.",
+    lambda saga, steps: failed_steps_refusal(saga, steps, compensations=True),
+    RedriveForm,
+)
+BULK_ACTIONS = {
+    a.name: a for a in (COMPENSATE_SAGAS, RETRY_COMPENSATIONS, RETRY_FAILED_STEPS, REDRIVE_SAGAS)
+}
+
+
+def deciding_steps(saga_ids: Sequence[str]) -> dict[str, list[SagaStep]]:
+    """The steps that decide what applies to each saga (its pivot, its failed
+    steps), in one query for all of them."""
+    found: dict[str, list[SagaStep]] = {saga_id: [] for saga_id in saga_ids}
+    rows = SagaStep.objects.filter(
+        Q(pivot=True) | Q(status=StepStatus.FAILED), saga_id__in=saga_ids
+    ).order_by("saga_id", "position")
+    for step in rows:
+        found[step.saga_id].append(step)
+    return found
+
+
 @admin.register(Saga)
 class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
@@ -212,7 +432,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedPaginator
-    actions = ["compensate_sagas", "retry_saga_compensations"]
+    actions = list(BULK_ACTIONS)
     fieldsets = (
         (
             None,
@@ -232,7 +452,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "version", "error", "context_json", "created_at", "updated_at", "completed_at",
         "deadline_at",
     )  # fmt: skip
-    inlines = [SagaStepInline]
+    inlines = [SagaStepInline, InterventionInline]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return SagaChangeList
@@ -262,7 +482,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # An operator action posted by someone without its permission is
         # refused outright, not dropped as "no action selected".
         action = request.POST.get("action") if request.method == "POST" else None
-        if action in ACTIONS and action not in self.get_actions(request):
+        if action in BULK_ACTIONS and action not in self.get_actions(request):
             raise PermissionDenied(f"You may not run {action}.")
         return super().changelist_view(request, extra_context)
 
@@ -285,9 +505,8 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="console")
     def console(self, saga: Saga) -> str:
-        try:
-            url = reverse("django_saga:detail", args=[saga.pk])
-        except NoReverseMatch:
+        url = console_url(saga.pk)
+        if url is None:
             return "—"
         return format_html('<a href="{}">Open in the saga console</a>', url)
 
@@ -298,43 +517,249 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_retry_compensation_permission(self, request: HttpRequest) -> bool:
         return RETRY_SAGA_COMPENSATION.permitted(request.user)
 
+    def has_retry_step_permission(self, request: HttpRequest) -> bool:
+        return RETRY_STEP.permitted(request.user)
+
+    def has_redrive_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(REDRIVE_PERMISSION))
+
     @admin.action(description="Compensate selected sagas", permissions=["compensate"])
-    def compensate_sagas(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
-        self._run(request, queryset, COMPENSATE_SAGA)
+    def compensate_sagas(
+        self, request: HttpRequest, queryset: QuerySet[Saga]
+    ) -> TemplateResponse | None:
+        return self._ask_then(request, queryset, COMPENSATE_SAGAS, self._compensate)
 
     @admin.action(
         description="Retry compensation of selected sagas", permissions=["retry_compensation"]
     )
-    def retry_saga_compensations(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
-        self._run(request, queryset, RETRY_SAGA_COMPENSATION)
+    def retry_saga_compensations(
+        self, request: HttpRequest, queryset: QuerySet[Saga]
+    ) -> TemplateResponse | None:
+        return self._ask_then(request, queryset, RETRY_COMPENSATIONS, self._retry_compensations)
 
-    def _run(self, request: HttpRequest, queryset: QuerySet[Saga], operation: Operation) -> None:
+    @admin.action(
+        description="Retry the failed steps of selected sagas", permissions=["retry_step"]
+    )
+    def retry_failed_steps(
+        self, request: HttpRequest, queryset: QuerySet[Saga]
+    ) -> TemplateResponse | None:
+        return self._ask_then(request, queryset, RETRY_FAILED_STEPS, self._retry_failed_steps)
+
+    @admin.action(description="Re-drive selected sagas", permissions=["redrive"])
+    def redrive_sagas(
+        self, request: HttpRequest, queryset: QuerySet[Saga]
+    ) -> TemplateResponse | None:
+        return self._ask_then(request, queryset, REDRIVE_SAGAS, self._redrive)
+
+    def _ask_then(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Saga],
+        action: BulkAction,
+        work: Callable[[HttpRequest, list[str], dict[str, Any]], None],
+    ) -> TemplateResponse | None:
+        """The confirmation page, or, once it is posted back valid, the work."""
+        # By id, so by creation: oldest first, and a walk of the primary key
+        # even when "select all" took the whole filtered list.
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_SELECTED + 1])
+        if len(ids) > MAX_SELECTED:
+            self.message_user(
+                request,
+                f"More than {MAX_SELECTED:,} sagas are selected, and an action here takes "
+                f"at most {MAX_SELECTED:,}: filter the list, or use `manage.py saga` on a "
+                "server. Nothing was changed.",
+                messages.ERROR,
+            )
+            return None
+        form = action.form(request.POST if request.POST.get("post") else None)
+        if form.is_valid():
+            work(request, ids, form.cleaned_data)
+            return None
+        return self._confirmation_page(request, action, ids, form)
+
+    def _confirmation_page(
+        self, request: HttpRequest, action: BulkAction, ids: list[str], form: ReasonForm
+    ) -> TemplateResponse:
+        shown = ids[:PREVIEW_ROWS]
+        steps = deciding_steps(shown)
+        sagas = Saga.objects.filter(pk__in=shown).order_by("pk")
+        rows = [(saga, action.refusal(saga, steps[saga.pk])) for saga in sagas]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{action.title}?",
+            "opts": self.opts,
+            "action": action,
+            "rows": rows,
+            "refused": sum(1 for _, why in rows if why is not None),
+            "more": len(ids) - len(shown),
+            "selected": ids,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/django_saga/saga/action_confirmation.html", context)
+
+    def _compensate(self, request: HttpRequest, ids: list[str], data: dict[str, Any]) -> None:
+        done = self._perform_each(request, ids, COMPENSATE_SAGA, data["reason"])
+        text = ngettext(
+            "Compensation requested for %(count)d saga.",
+            "Compensation requested for %(count)d sagas.",
+            done,
+        )
+        self._succeeded(request, done, text)
+
+    def _retry_compensations(
+        self, request: HttpRequest, ids: list[str], data: dict[str, Any]
+    ) -> None:
+        done = self._perform_each(request, ids, RETRY_SAGA_COMPENSATION, data["reason"])
+        text = ngettext(
+            "Compensation resumed for %(count)d saga.",
+            "Compensation resumed for %(count)d sagas.",
+            done,
+        )
+        self._succeeded(request, done, text)
+
+    def _perform_each(
+        self, request: HttpRequest, ids: list[str], operation: Operation, reason: str
+    ) -> int:
         done = 0
-        for saga_id in queryset.order_by("created_at", "pk").values_list("pk", flat=True):
+        for saga_id in ids:
             try:
-                perform(operation, saga_id, by=request.user, reason="")
+                perform(operation, saga_id, by=request.user, reason=reason)
             except (InvalidStateTransition, SagaNotFound) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:
                 done += 1
-        if done:
-            text = (
-                ngettext(
-                    "Compensation requested for %(count)d saga.",
-                    "Compensation requested for %(count)d sagas.",
-                    done,
-                )
-                if operation is COMPENSATE_SAGA
-                else ngettext(
-                    "Compensation resumed for %(count)d saga.",
-                    "Compensation resumed for %(count)d sagas.",
-                    done,
-                )
+        return done
+
+    def _retry_failed_steps(
+        self, request: HttpRequest, ids: list[str], data: dict[str, Any]
+    ) -> None:
+        sagas = Saga.objects.in_bulk(ids)
+        steps = deciding_steps(ids)
+        done = 0
+        for saga_id in ids:
+            saga = sagas.get(saga_id)
+            why = (
+                f"No saga with id {saga_id!r}"
+                if saga is None
+                else failed_steps_refusal(saga, steps[saga_id])
             )
+            if why is not None:
+                self.message_user(request, why, messages.WARNING)
+                continue
+            failed = [s.name for s in steps[saga_id] if s.status == StepStatus.FAILED]
+            try:
+                for name in failed:
+                    manager.retry_step(saga_id, name, by=request.user, reason=data["reason"])
+            except (InvalidStateTransition, SagaNotFound) as exc:
+                # Changed since it was read: the manager checked again under its lock.
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                done += 1
+        text = ngettext(
+            "Failed steps sent again for %(count)d saga.",
+            "Failed steps sent again for %(count)d sagas.",
+            done,
+        )
+        self._succeeded(request, done, text)
+
+    def _redrive(self, request: HttpRequest, ids: list[str], data: dict[str, Any]) -> None:
+        redrive = manager.redrive(ids, rate=data["rate"], by=request.user, reason=data["reason"])
+        for _, why in redrive.refused:
+            self.message_user(request, why, messages.WARNING)
+        count = len(redrive.scheduled)
+        if not count:
+            return
+        follow = reverse("admin:django_saga_intervention_changelist")
+        last = (
+            f"the last one goes out in {format_duration(timedelta(seconds=redrive.seconds))}"
+            if redrive.seconds
+            else "it goes out at once"
+        )
+        self.message_user(
+            request,
+            format_html(
+                'Re-drive {}: {} sent again at {} a second; {}. <a href="{}?{}">Follow it</a>.',
+                redrive.batch,
+                ngettext("%(count)d saga", "%(count)d sagas", count) % {"count": count},
+                f"{redrive.rate:g}",
+                last,
+                follow,
+                urlencode({"batch": redrive.batch}),
+            ),
+            messages.SUCCESS,
+        )
+
+    def _succeeded(self, request: HttpRequest, done: int, text: str) -> None:
+        if done:
             self.message_user(request, text % {"count": done}, messages.SUCCESS)
 
 
-ACTIONS = ("compensate_sagas", "retry_saga_compensations")
+class InterventionActionFilter(admin.SimpleListFilter):
+    """The actions, known in advance: no scan for the distinct values."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Intervention.Action.choices)
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Intervention]
+    ) -> QuerySet[Intervention]:
+        value = self.value()
+        return queryset.filter(action=value) if value else queryset
+
+
+@admin.register(Intervention)
+class InterventionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every operator action on every saga: the audit trail, read-only."""
+
+    list_display = ("at", "saga_link", "action", "step", "actor")
+    list_filter = (InterventionActionFilter,)
+    list_select_related = ("saga",)
+    search_fields = ("=saga__id", "=batch")
+    search_help_text = "An exact saga id, or a re-drive's id."
+    # Bounded like the saga list: newest first by id, no full count, no facets.
+    ordering = ("-pk",)
+    sortable_by = ()
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedPaginator
+    readonly_fields = (
+        "id", "saga", "action", "step", "actor", "reason", "details_json", "batch", "at",
+    )  # fmt: skip
+    fields = readonly_fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The trail is part of a saga's page: whoever may view sagas may read it.
+        return bool(
+            request.user.has_perm("django_saga.view_saga")
+            or super().has_view_permission(request, obj)
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an audit trail
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Intervention], search_term: str
+    ) -> tuple[QuerySet[Intervention], bool]:
+        # Exact matches served by the indexes, never a case-insensitive scan.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(saga_id=term) | Q(batch=term)), False
+
+    @admin.display(description="saga")
+    def saga_link(self, entry: Intervention) -> str:
+        url = reverse("admin:django_saga_saga_change", args=[entry.saga_id])
+        return format_html('<a href="{}">{}</a>', url, entry.saga)
+
+    @admin.display(description="details")
+    def details_json(self, entry: Intervention) -> str:
+        return json_block(entry.details)
 
 
 class OutboxKindFilter(admin.SimpleListFilter):

@@ -161,7 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds sent outbox rows are kept for inspection", span=True),
     Setting("HISTORY_RETENTION", 30 * 24 * 3600, (int, float, type(None)),
             "seconds `completed` and `compensated` sagas are kept after they finish (`None` "
-            "keeps everything); `failed`, `halted` and `compensation_failed` sagas are never purged",
+            "keeps everything); `failed`, `halted` and `compensation_failed` sagas are never "
+            "purged",
             positive=True, most=100 * 366 * 24 * 3600, rule=_finite),
     Setting("PURGE_IN_ENGINE", True, bool,
             "engines purge sagas older than `HISTORY_RETENTION` as they sweep, a second "

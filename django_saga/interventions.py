@@ -90,8 +90,7 @@ def find_step(saga: Saga, steps: Sequence[SagaStep], name_or_id: str) -> SagaSte
     for step in steps:
         if name_or_id in (step.name, step.pk):
             return step
-    names = ", ".join(repr(s.name) for s in steps[:20])
-    raise SagaNotFound(f"Saga {saga.pk} has no step {name_or_id!r} (its steps: {names})")
+    raise SagaNotFound(f"Saga {saga.pk} has no step {name_or_id!r}")
 
 
 def refusal(action: str, saga: Saga, steps: Sequence[SagaStep], step: str = "") -> str | None:

@@ -4,7 +4,8 @@ from django.urls import path, register_converter
 
 from . import webhook
 from .console import json_api, metrics_view, pages
-from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION
+from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, RETRY_STEP, SKIP_STEP
+from .validation import NAME_MAX_CHARS
 
 
 class SagaIdConverter:
@@ -22,7 +23,14 @@ class SagaIdConverter:
         return value
 
 
+class StepConverter(SagaIdConverter):
+    """A step's name or id as a URL segment: no NUL, no slash, no longer than a name."""
+
+    regex = f"[^/\x00]{{1,{NAME_MAX_CHARS}}}"
+
+
 register_converter(SagaIdConverter, "django_saga_id")
+register_converter(StepConverter, "django_saga_step")
 
 app_name = "django_saga"
 
@@ -46,6 +54,28 @@ urlpatterns = [
         json_api.OperationJsonView.as_view(operation=RETRY_SAGA_COMPENSATION),
         name="api-retry-compensation",
     ),
+    path(
+        "api/sagas/<django_saga_id:saga_id>/steps/<django_saga_step:step>/retry/",
+        json_api.StepOperationJsonView.as_view(operation=RETRY_STEP),
+        name="api-retry-step",
+    ),
+    path(
+        "api/sagas/<django_saga_id:saga_id>/steps/<django_saga_step:step>/skip/",
+        json_api.StepOperationJsonView.as_view(operation=SKIP_STEP),
+        name="api-skip-step",
+    ),
+    path("api/redrive/", json_api.RedriveJsonView.as_view(), name="api-redrive"),
+    path(
+        "api/redrive/<django_saga_id:batch>/",
+        json_api.RedriveProgressJsonView.as_view(),
+        name="api-redrive-progress",
+    ),
+    path("redrive/", pages.RedriveView.as_view(), name="redrive"),
+    path(
+        "redrive/<django_saga_id:batch>/",
+        pages.RedriveProgressView.as_view(),
+        name="redrive-progress",
+    ),
     path("<django_saga_id:saga_id>/", pages.SagaDetailView.as_view(), name="detail"),
     path(
         "<django_saga_id:saga_id>/compensate/",
@@ -66,5 +96,15 @@ urlpatterns = [
         "<django_saga_id:saga_id>/retry-compensation/confirm/",
         pages.OperationConfirmView.as_view(operation=RETRY_SAGA_COMPENSATION),
         name="confirm-retry-compensation",
+    ),
+    path(
+        "<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/retry-step/",
+        pages.StepOperationView.as_view(operation=RETRY_STEP),
+        name="retry-step",
+    ),
+    path(
+        "<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/skip-step/",
+        pages.StepOperationView.as_view(operation=SKIP_STEP),
+        name="skip-step",
     ),
 ]

@@ -97,6 +97,21 @@ def intervention_json(entry: Intervention) -> dict[str, Any]:
     }
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in words: ``"an array"``, ``"a string"`` ..."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
 def status_json(saga: Saga) -> dict[str, Any]:
     """The saga as the status endpoint returns it, with its trail of operator actions."""
     return {

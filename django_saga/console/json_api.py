@@ -1,7 +1,20 @@
-"""The console's JSON endpoints: the saga list, one saga, and the operations."""
+"""The console's JSON endpoints: the saga list, one saga, the operations, re-drives.
+
+The operations take a JSON object as their body (an empty body is an empty
+object) and answer 202 with the saga's status, 400 for a body they cannot
+use, 403 without the operation's permission, 404 for an unknown saga or
+step, and 409 with the sentence saying why when the saga's state does not
+allow it.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Q
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -10,15 +23,47 @@ from django.http import (
 from django.urls import reverse
 from django.views import View
 
+from .. import clock, interventions, validation
 from ..api import manager
 from ..conf import saga_settings
-from ..errors import InvalidStateTransition, SagaNotFound
-from ..models import Saga, SagaState
+from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from ..models import Saga, SagaState, SagaStep
 from .access import JsonAccessMixin, json_error
-from .formatting import status_json
-from .operations import perform
+from .formatting import json_kind, status_json
+from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
 from .paging import BadCursor, tally, window, without_cursor
-from .queries import attach_progress, filter_sagas
+from .queries import REDRIVE_AT_ONCE, attach_progress, filter_sagas, redrive_report
+
+#: Content types whose body Django parses as a form.
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class BadBody(ValueError):
+    """A request body the endpoint cannot use; the message says why."""
+
+
+def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
+    """The body as a JSON object holding only ``fields`` (an empty body: ``{}``)."""
+    if request.content_type in FORM_TYPES:
+        # An empty form is an empty body (``curl -d ''``); fields must come as JSON.
+        if request.POST or request.FILES:
+            raise BadBody("Send a JSON object (Content-Type: application/json), not a form.")
+        return {}
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError as exc:
+        raise BadBody(f"The body is not JSON: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise BadBody(f"The body must be a JSON object, not {json_kind(body)}.")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise BadBody(
+            f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"this endpoint takes {', '.join(map(repr, fields))}."
+        )
+    return body
 
 
 class SagaListJsonView(JsonAccessMixin, View):
@@ -90,15 +135,179 @@ class SagaStatusJsonView(JsonAccessMixin, View):
 
 
 class OperationJsonView(JsonAccessMixin, View):
-    """POST: run the operation; 202 with the saga's status, 404 or 409 otherwise."""
+    """POST ``{"reason": ...}`` (optional): run the saga's operation."""
 
-    def post(self, request: HttpRequest, saga_id: str) -> HttpResponse:
+    def post(self, request: HttpRequest, saga_id: str, **kwargs: Any) -> HttpResponse:
+        if not Saga.objects.filter(pk=saga_id).exists():
+            return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
+        try:
+            target = self.target(saga_id, kwargs)
+        except SagaNotFound as exc:
+            return json_error(404, "not_found", str(exc))
+        try:
+            body = json_body(request, self.accepted())
+            reason = interventions.reason_text(body.get("reason"))
+            target.update(self.values(body, target))
+        except (BadBody, SagaDefinitionError) as exc:
+            return json_error(400, "bad_request", str(exc))
         assert self.operation is not None
         try:
-            saga = perform(self.operation, saga_id, by=request.user, reason="")
-        except SagaNotFound:
-            return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
+            saga = perform(self.operation, saga_id, by=request.user, reason=reason, **target)
+        except SagaNotFound as exc:
+            return json_error(404, "not_found", str(exc))
         except InvalidStateTransition as exc:
             state = Saga.objects.filter(pk=saga_id).values_list("state", flat=True).first()
             return json_error(409, "invalid_state_transition", str(exc), state=state)
+        except SagaDefinitionError as exc:
+            return json_error(400, "bad_request", str(exc))
         return JsonResponse(status_json(saga), status=202)
+
+    def accepted(self) -> tuple[str, ...]:
+        """The fields the body may hold."""
+        return ("reason",)
+
+    def target(self, saga_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The step the URL names, for ``perform``; raises ``SagaNotFound``."""
+        return {}
+
+    def values(self, body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+        """What the body adds for ``perform`` beyond the reason."""
+        return {}
+
+
+class StepOperationJsonView(OperationJsonView):
+    """POST ``{"reason": ..., "input": {...}}`` to retry a step (no input: its
+    own), or ``{"reason": ..., "output": {...}}`` to skip it. The URL names
+    the step by name or id."""
+
+    @property
+    def key(self) -> str:
+        return "input" if self.operation is RETRY_STEP else "output"
+
+    def accepted(self) -> tuple[str, ...]:
+        return ("reason", self.key)
+
+    def target(self, saga_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        step = kwargs["step"]
+        name = (
+            SagaStep.objects.filter(Q(name=step) | Q(pk=step), saga_id=saga_id)
+            .values_list("name", flat=True)
+            .first()
+        )
+        if name is None:
+            raise SagaNotFound(f"Saga {saga_id} has no step {step!r}.")
+        return {"step": name}
+
+    def values(self, body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+        what = f"The {self.key} of step {target['step']!r}"
+        return {"data": interventions.json_value(body.get(self.key), what)}
+
+
+class RedriveJsonView(JsonAccessMixin, View):
+    """POST: retry, paced, the sagas waiting for an operator that the body selects.
+
+    ``{"name", "state", "error", "older_than", "rate", "reason", "limit"}``:
+    ``state`` one of ``failed``, ``halted``, ``compensation_failed`` (or a
+    list of them; all three if absent), ``older_than`` an age such as
+    ``"30m"``, ``rate`` sagas a second (required), ``limit`` how many at
+    most (up to ``REDRIVE_AT_ONCE``). Answers 202 with the re-drive.
+    """
+
+    permission = REDRIVE_PERMISSION
+    purpose = "re-drive sagas"
+    fields = ("name", "state", "error", "older_than", "rate", "reason", "limit")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            body = json_body(request, self.fields)
+            selection = interventions.select(
+                name=_optional_text(body, "name"),
+                states=_states(body.get("state")),
+                error=_optional_text(body, "error"),
+                older_than=_age(body.get("older_than")),
+            )
+            rate = interventions.rate_value(body.get("rate"))
+            reason = interventions.reason_text(body.get("reason"))
+            limit = _limit(body.get("limit"))
+        except (BadBody, SagaDefinitionError) as exc:
+            return json_error(400, "bad_request", str(exc))
+        chosen = list(selection.values_list("pk", flat=True)[: limit + 1])
+        redrive = manager.redrive(chosen[:limit], rate=rate, by=request.user, reason=reason)
+        progress = None
+        if redrive.scheduled:
+            progress = reverse("django_saga:api-redrive-progress", args=[redrive.batch])
+        return JsonResponse(
+            {
+                "batch": redrive.batch,
+                "rate": redrive.rate,
+                "scheduled": len(redrive.scheduled),
+                "refused": [
+                    {"saga_id": saga_id, "reason": why} for saga_id, why in redrive.refused
+                ],
+                "seconds": redrive.seconds,
+                # More sagas match than this request sent: send another for them.
+                "more": len(chosen) > limit,
+                "progress_url": progress,
+            },
+            status=202,
+        )
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    return validation.text(value, key, None, blank=True).strip()
+
+
+def _states(value: Any) -> tuple[str, ...]:
+    """``state`` as given: absent, ``""`` or ``"all"`` for all three, a state, or a list."""
+    if value is None or value in ("", "all"):
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(state, str) for state in value):
+        return tuple(value)
+    raise SagaDefinitionError(f"state must be a state or a list of states, not {json_kind(value)}")
+
+
+def _age(value: Any) -> timedelta | None:
+    """``older_than``: an age such as ``"30m"``, or a number of seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = validation.seconds(value, "older_than", allow_none=False)
+        assert seconds is not None
+        return timedelta(seconds=seconds)
+    return validation.age(value, "older_than")
+
+
+def _limit(value: Any) -> int:
+    if value is None:
+        return REDRIVE_AT_ONCE
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= REDRIVE_AT_ONCE:
+        raise SagaDefinitionError(
+            f"limit must be a whole number from 1 to {REDRIVE_AT_ONCE}, got {value!r}"
+        )
+    return value
+
+
+class RedriveProgressJsonView(JsonAccessMixin, View):
+    """GET: a re-drive's sagas by state now, and whether they are still being retried."""
+
+    def get(self, request: HttpRequest, batch: str) -> HttpResponse:
+        report = redrive_report(batch)
+        if report is None:
+            return json_error(404, "not_found", f"No re-drive {batch!r}.")
+        return JsonResponse(
+            {
+                "batch": report.batch,
+                "by": report.by,
+                "reason": report.reason,
+                "started_at": report.started_at,
+                "sending_until": report.sending_until,
+                "sagas": report.sagas,
+                "states": report.counts,
+                "under_way": report.under_way(clock.now()),
+            }
+        )

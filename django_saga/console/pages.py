@@ -1,10 +1,12 @@
-"""The console's HTML pages: the dashboard, a saga, and the operation confirmations."""
+"""The console's HTML pages: the dashboard, a saga, repairs, and bulk re-drives."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -16,16 +18,18 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.urls import NoReverseMatch, reverse
-from django.views import View
 from django.views.generic import DetailView, TemplateView
 
-from .. import clock
+from .. import clock, flow, interventions, validation
+from ..api import manager
 from ..conf import saga_settings
-from ..errors import InvalidStateTransition, SagaNotFound
+from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from ..interventions import Redrive
 from ..models import (
     ACTIVE_STATES,
     IN_FLIGHT,
     WAITING_FOR_OPERATOR,
+    Intervention,
     Saga,
     SagaState,
     SagaStep,
@@ -36,22 +40,192 @@ from .formatting import (
     RAN,
     format_duration,
     format_progress,
+    json_kind,
     pretty_json,
     saga_duration,
 )
-from .operations import COMPENSATE_SAGA, SAGA_OPERATIONS, perform, relevant_steps
+from .operations import (
+    COMPENSATE_SAGA,
+    REDRIVE_PERMISSION,
+    RETRY_STEP,
+    SAGA_OPERATIONS,
+    STEP_OPERATIONS,
+    Operation,
+    perform,
+    relevant_steps,
+)
 from .paging import BadCursor, Tally, tally, window, without_cursor
-from .queries import attach_progress, filter_sagas, saga_names, stage_sizes
-from .rows import attention_rows, by_stage, saga_rows, step_views
+from .queries import (
+    REDRIVE_AT_ONCE,
+    attach_progress,
+    filter_sagas,
+    redrive_report,
+    redriven_sagas,
+    saga_names,
+    stage_sizes,
+)
+from .rows import OperationLink, attention_rows, by_stage, saga_rows, step_views, trail_rows
 
 #: Step cards on one page of a saga's page in the console.
 STEPS_PER_PAGE = 100
+#: Operator actions a saga's page lists: the latest ones.
+TRAIL_SHOWN = 100
+#: Sagas a re-drive's preview, and its progress page, list.
+LISTED = 20
+#: A re-drive's refusals its message names one by one.
+REFUSALS_NAMED = 5
 
 
 def _notify(request: HttpRequest, level: int, text: str) -> None:
     messages.add_message(request, level, text, fail_silently=True)
 
 
+def _refused(exc: SagaDefinitionError) -> forms.ValidationError:
+    """The library's refusal of a value, as the error shown next to its field."""
+    return forms.ValidationError(str(exc))
+
+
+# -- forms ----------------------------------------------------------------
+class ReasonForm(forms.Form):
+    """Why the operator acts: the console always asks, for whoever reads the trail."""
+
+    reason = forms.CharField(
+        label="Reason",
+        # A blank reason is refused in clean_reason(), in the trail's own words.
+        required=False,
+        strip=False,
+        max_length=interventions.REASON_MAX_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "required": True,
+                "placeholder": "Why: the ticket, what was fixed, who agreed",
+            }
+        ),
+    )
+
+    def clean_reason(self) -> str:
+        try:
+            return interventions.reason_text(self.cleaned_data["reason"], required=True)
+        except SagaDefinitionError as exc:
+            raise _refused(exc) from exc
+
+
+class StepRepairForm(ReasonForm):
+    """A reason, and the JSON object a retried step runs with or a skipped step returns."""
+
+    step_json = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "json"}),
+    )
+
+    def __init__(self, *args: Any, operation: Operation, step: SagaStep, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.step = step
+        self.retry = operation is RETRY_STEP
+        self.noun = "input" if self.retry else "output"
+        field = self.fields["step_json"]
+        field.label = self.noun.capitalize()
+        if self.retry:
+            field.initial = pretty_json(step.input)
+            field.help_text = (
+                "The step's own input. Left as it is, the step keeps it; changed, "
+                "the step runs with this instead."
+            )
+        else:
+            field.initial = "{}"
+            field.help_text = (
+                "What the step's handler would have returned: later steps and its "
+                "compensation read it."
+            )
+
+    def clean_step_json(self) -> dict | None:
+        """The object given; None for a retried step's input left as it was."""
+        text = self.cleaned_data["step_json"]
+        if not text.strip():
+            raise forms.ValidationError(f"Give the {self.noun} as a JSON object: {{}} for none.")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"The {self.noun} is not JSON: {exc}.") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                f"The {self.noun} must be a JSON object ({{...}}), not {json_kind(value)}."
+            )
+        try:
+            checked = interventions.json_value(value, f"The {self.noun}")
+        except SagaDefinitionError as exc:
+            raise _refused(exc) from exc
+        if self.retry and checked == self.step.input:
+            return None
+        return checked
+
+
+class RedriveForm(ReasonForm):
+    """Which sagas a bulk re-drive retries, how fast, and why."""
+
+    name = forms.CharField(
+        label="Saga name",
+        required=False,
+        max_length=validation.NAME_MAX_CHARS,
+        help_text="The whole name; empty for any.",
+    )
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        choices=[
+            ("", "Any of the three"),
+            *((state, SagaState(state).label) for state in WAITING_FOR_OPERATOR),
+        ],
+    )
+    error = forms.CharField(
+        label="Error contains",
+        required=False,
+        max_length=validation.ERROR_MAX_CHARS,
+        help_text="Part of the saga's error, in any case.",
+    )
+    older_than = forms.CharField(
+        label="Unchanged for at least",
+        required=False,
+        max_length=20,
+        help_text="For example 30m, 12h or 2d; empty for any.",
+    )
+    rate = forms.FloatField(
+        label="Rate (sagas a second)",
+        initial=1,
+        help_text="For example 2, or 0.5 for one every two seconds.",
+    )
+
+    field_order = ["name", "state", "error", "older_than", "rate", "reason"]
+
+    def clean_older_than(self) -> timedelta | None:
+        text = self.cleaned_data["older_than"].strip()
+        if not text:
+            return None
+        try:
+            return validation.age(text, "Unchanged for at least")
+        except SagaDefinitionError as exc:
+            raise _refused(exc) from exc
+
+    def clean_rate(self) -> float:
+        try:
+            return interventions.rate_value(self.cleaned_data["rate"])
+        except SagaDefinitionError as exc:
+            raise _refused(exc) from exc
+
+    def selection(self) -> QuerySet[Saga]:
+        """The sagas chosen, oldest first (call once the form is valid)."""
+        data = self.cleaned_data
+        return interventions.select(
+            name=data["name"],
+            states=(data["state"],) if data["state"] else (),
+            error=data["error"],
+            older_than=data["older_than"],
+        )
+
+
+# -- pages ----------------------------------------------------------------
 class DashboardView(ConsoleAccessMixin, TemplateView):
     """Counts by state, sagas that need an operator, and every saga, filtered.
 
@@ -101,6 +275,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             filters={key: get.get(key, "") for key in ("state", "name", "q")},
             filtered=is_filtered,
             query_string=without_cursor(get).urlencode(),
+            can_redrive=self.request.user.has_perm(REDRIVE_PERMISSION),
         )
         return context
 
@@ -116,7 +291,8 @@ class OneSagaView(ConsoleAccessMixin, DetailView):
 
 
 class SagaDetailView(OneSagaView):
-    """One saga: its steps as a timeline, and what an operator may do with it."""
+    """One saga: its steps as a timeline, what an operator may do with it or
+    with each step, and what operators did to it."""
 
     template_name = "django_saga/saga_detail.html"
 
@@ -134,36 +310,135 @@ class SagaDetailView(OneSagaView):
         page = paginator.get_page(self.request.GET.get("steps"))
         shown = list(page.object_list)
         pivots = relevant_steps(saga.pk)
+        steps = step_views(by_stage(shown), stage_sizes(saga, shown))
+        step_operations = [op for op in STEP_OPERATIONS if op.permitted(user)]
+        for item in steps:
+            item.actions = [
+                OperationLink(op, reverse(f"django_saga:{op.name}", args=[saga.pk, item.step.pk]))
+                for op in step_operations
+                if op.refusal(saga, [item.step], item.step.pk) is None
+            ]
+        latest = Intervention.objects.filter(saga_id=saga.pk).order_by("-id")
+        trail = list(latest[: TRAIL_SHOWN + 1])
         context.update(
-            steps=step_views(by_stage(shown), stage_sizes(saga, shown)),
+            steps=steps,
             steps_page=page if page.paginator.num_pages > 1 else None,
             context_json=pretty_json(saga.context),
             progress=format_progress(counts["steps_done"], counts["steps_total"]),
             duration=format_duration(saga_duration(saga)),
             operations=[
-                op
+                OperationLink(op, reverse(f"django_saga:confirm-{op.name}", args=[saga.pk]))
                 for op in SAGA_OPERATIONS
                 if op.permitted(user) and op.refusal(saga, pivots) is None
             ],
+            operator_note=_operator_note(saga, pivots),
+            trail=trail_rows(trail[:TRAIL_SHOWN][::-1]),
+            trail_cut=len(trail) > TRAIL_SHOWN,
             refresh=_refresh_seconds(saga),
             admin_url=_admin_url(saga),
         )
         return context
 
 
-class OperationConfirmView(OneSagaView):
-    """What the operation will do, and a button that does it (the POST)."""
+def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:
+    """What an operator must do about a saga that waits for one; "" for any other."""
+    if saga.state not in WAITING_FOR_OPERATOR:
+        return ""
+    broken = (
+        StepStatus.COMPENSATION_FAILED
+        if saga.state == SagaState.COMPENSATION_FAILED
+        else StepStatus.FAILED
+    )
+    names = list(
+        SagaStep.objects.filter(saga_id=saga.pk, status=broken)
+        .order_by("position")
+        .values_list("name", flat=True)[:3]
+    )
+    steps = ("step " if len(names) == 1 else "steps ") + ", ".join(map(repr, names))
+    them = "it" if len(names) == 1 else "them"
+    if saga.state == SagaState.HALTED:
+        pivot = flow.pivot_passed(pivots)
+        past = f"its pivot step {pivot.name!r}" if pivot is not None else "its pivot step"
+        return (
+            f"Halted: an operator must act. The saga is past {past}, so what it did "
+            f"cannot be undone and it will not be compensated; {steps} failed for good. "
+            f"Retry {them} once the cause is fixed, or skip {them} if the work was done by hand."
+        )
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        return (
+            f"Waiting for an operator: the compensation of {steps} failed. "
+            "Retry the compensation once its cause is fixed."
+        )
+    return (
+        f"Waiting for an operator: {steps} failed and the saga was not compensated. "
+        "Retry or skip the step, or compensate the saga."
+    )
 
-    template_name = "django_saga/confirm.html"
+
+class RepairView(OneSagaView):
+    """What an operation will do and a form asking why (GET); the operation
+    itself (POST), then back to the saga's page with how it went.
+
+    A blank reason, or bad JSON on a step's page, shows the page again with
+    the error next to its field (a 400). An operation the saga's state does
+    not allow goes back to the saga's page with the sentence saying why.
+    """
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.object = self.get_object()
+        refused = self.refusal()
+        if refused is not None:
+            return self.back(messages.ERROR, refused)
+        return self.render_to_response(self.get_context_data(form=self.form()))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object()
         assert self.operation is not None
-        reason = self.operation.refusal(self.object, relevant_steps(self.object.pk))
-        if reason is not None:
-            _notify(request, messages.ERROR, reason)
-            return HttpResponseRedirect(_detail_url(self.object.pk))
-        return self.render_to_response(self.get_context_data(object=self.object))
+        refused = self.refusal()
+        if refused is not None:
+            return self.back(messages.ERROR, refused)
+        form = self.form(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        try:
+            perform(
+                self.operation,
+                self.object.pk,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+                **self.target(form),
+            )
+        except SagaNotFound as exc:
+            raise Http404(str(exc)) from exc
+        except (InvalidStateTransition, SagaDefinitionError) as exc:
+            return self.back(messages.ERROR, str(exc))
+        return self.back(messages.SUCCESS, self.operation.done)
+
+    def refusal(self) -> str | None:
+        assert self.operation is not None
+        return self.operation.refusal(self.object, relevant_steps(self.object.pk))
+
+    def form(self, data: Any = None) -> ReasonForm:
+        return ReasonForm(data)
+
+    def target(self, form: ReasonForm) -> dict[str, Any]:
+        """What ``perform`` needs beyond the saga and the reason."""
+        return {}
+
+    def back(self, level: int, text: str) -> HttpResponse:
+        _notify(self.request, level, text)
+        return HttpResponseRedirect(_detail_url(self.object.pk))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["operation"] = self.operation
+        return context
+
+
+class OperationConfirmView(RepairView):
+    """Compensate a saga, or retry its compensation: which steps it undoes and cancels."""
+
+    template_name = "django_saga/confirm.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -175,7 +450,6 @@ class OperationConfirmView(OneSagaView):
         else:
             undo_statuses = (StepStatus.COMPLETED, StepStatus.COMPENSATION_FAILED)
         context.update(
-            operation=self.operation,
             action_url=reverse(f"django_saga:{self.operation.name}", args=[saga.pk]),
             undo=[s for s in reversed(steps) if s.status in undo_statuses],
             cancel=[s for s in steps if s.status in (StepStatus.PENDING, *IN_FLIGHT)],
@@ -183,29 +457,182 @@ class OperationConfirmView(OneSagaView):
         return context
 
 
-class OperationView(ConsoleAccessMixin, View):
-    """POST only: run the operation, say how it went, back to the saga's page."""
+class OperationView(OperationConfirmView):
+    """POST only: the confirmation page's form posts here."""
 
     http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, saga_id: str) -> HttpResponse:
+
+class StepOperationView(RepairView):
+    """Retry or skip one step: its confirmation page (GET) and the operation (POST)."""
+
+    template_name = "django_saga/step_confirm.html"
+    step: SagaStep
+
+    def get_object(self, queryset: QuerySet[Saga] | None = None) -> Saga:
+        saga: Saga = super().get_object(queryset)
+        step_id = self.kwargs["step_id"]
+        step = SagaStep.objects.filter(saga_id=saga.pk, pk=step_id).first()
+        if step is None:
+            raise Http404(f"Saga {saga.pk} has no step {step_id!r}.")
+        self.step = step
+        return saga
+
+    def refusal(self) -> str | None:
         assert self.operation is not None
-        try:
-            perform(self.operation, saga_id, by=request.user, reason=request.POST.get("reason", ""))
-        except SagaNotFound as exc:
-            raise Http404(str(exc)) from exc
-        except InvalidStateTransition as exc:
-            _notify(request, messages.ERROR, str(exc))
-        else:
-            _notify(request, messages.SUCCESS, self.operation.done)
-        return HttpResponseRedirect(_detail_url(saga_id))
+        steps = relevant_steps(self.object.pk, self.step.pk)
+        return self.operation.refusal(self.object, steps, self.step.pk)
+
+    def form(self, data: Any = None) -> ReasonForm:
+        assert self.operation is not None
+        return StepRepairForm(data, operation=self.operation, step=self.step)
+
+    def target(self, form: ReasonForm) -> dict[str, Any]:
+        return {"step": self.step.name, "data": form.cleaned_data["step_json"]}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        assert self.operation is not None
+        pivot = flow.pivot_passed(relevant_steps(self.object.pk))
+        context.update(
+            step=self.step,
+            action_url=reverse(
+                f"django_saga:{self.operation.name}", args=[self.object.pk, self.step.pk]
+            ),
+            input_json=pretty_json(self.step.input),
+            past_pivot=pivot,
+        )
+        return context
+
+
+class RedriveView(ConsoleAccessMixin, TemplateView):
+    """Retry many sagas that wait for an operator: choose them and say why,
+    see how many match (a preview), then send them, paced through the outbox."""
+
+    template_name = "django_saga/redrive.html"
+    permission = REDRIVE_PERMISSION
+    purpose = "re-drive sagas"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Filters in the query string fill the form in: links can choose the sagas.
+        keys = ("name", "state", "error", "older_than")
+        form = RedriveForm(initial={key: request.GET[key] for key in keys if key in request.GET})
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = RedriveForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        selection = form.selection()
+        rate = form.cleaned_data["rate"]
+        if "run" not in request.POST:
+            return self.render_to_response(
+                self.get_context_data(form=form, preview=_preview(selection, rate))
+            )
+        chosen = list(selection.values_list("pk", flat=True)[: REDRIVE_AT_ONCE + 1])
+        if not chosen:
+            _notify(request, messages.ERROR, "No saga matches any more: nothing was re-driven.")
+            return self.render_to_response(self.get_context_data(form=form))
+        redrive = manager.redrive(
+            chosen[:REDRIVE_AT_ONCE], rate=rate, by=request.user, reason=form.cleaned_data["reason"]
+        )
+        for level, text in _redrive_messages(redrive, more=len(chosen) > REDRIVE_AT_ONCE):
+            _notify(request, level, text)
+        if not redrive.scheduled:
+            return self.render_to_response(self.get_context_data(form=form))
+        return HttpResponseRedirect(reverse("django_saga:redrive-progress", args=[redrive.batch]))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(at_once=REDRIVE_AT_ONCE, listed=LISTED)
+        return context
+
+
+def _preview(selection: QuerySet[Saga], rate: float) -> dict[str, Any]:
+    """How many sagas a re-drive would send, the first of them, and how long it takes."""
+    count = tally(selection)
+    sent = min(count.value, REDRIVE_AT_ONCE)
+    return {
+        "count": count,
+        "rows": attention_rows(selection[:LISTED], clock.now()),
+        "sent": sent,
+        "capped": count.value > REDRIVE_AT_ONCE,
+        "rate": f"{rate:g}",
+        "takes": format_duration(timedelta(seconds=max(sent - 1, 0) / rate)),
+    }
+
+
+def _redrive_messages(redrive: Redrive, more: bool) -> list[tuple[int, str]]:
+    """What the operator is told once a re-drive is sent: sent, left alone, left over."""
+    said = []
+    if redrive.scheduled:
+        n = len(redrive.scheduled)
+        pace = (
+            f"{n} sagas scheduled, {redrive.rate:g} a second; the last is sent in "
+            f"{format_duration(timedelta(seconds=redrive.seconds))}."
+            if n > 1
+            else "1 saga scheduled, sent now."
+        )
+        said.append((messages.SUCCESS, f"Re-drive started: {pace}"))
+    if redrive.refused:
+        named = "; ".join(why for _, why in redrive.refused[:REFUSALS_NAMED])
+        rest = len(redrive.refused) - REFUSALS_NAMED
+        said.append(
+            (
+                messages.WARNING,
+                f"{len(redrive.refused)} left alone: {named}"
+                + (f"; and {rest} more." if rest > 0 else ""),
+            )
+        )
+    if more:
+        said.append(
+            (
+                messages.WARNING,
+                f"More sagas match than one re-drive sends ({REDRIVE_AT_ONCE:,}): "
+                "re-drive again for the rest.",
+            )
+        )
+    return said
+
+
+class RedriveProgressView(ConsoleAccessMixin, TemplateView):
+    """Where a bulk re-drive stands: its sagas by state now, those waiting for
+    an operator again, and a reload while its sagas are being retried."""
+
+    template_name = "django_saga/redrive_progress.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        batch = kwargs["batch"]
+        report = redrive_report(batch)
+        if report is None:
+            raise Http404(f"No re-drive {batch!r}.")
+        now = clock.now()
+        under_way = report.under_way(now)
+        waiting = redriven_sagas(batch, WAITING_FOR_OPERATOR)
+        context.update(
+            report=report,
+            counts=[
+                {"state": value, "label": label, "count": report.counts[value]}
+                for value, label in SagaState.choices
+                if report.counts.get(value)
+            ],
+            waiting=attention_rows(waiting[:LISTED], now),
+            under_way=under_way,
+            sending=report.sending_until > now,
+            refresh=_refresh_interval() if under_way else None,
+            listed=LISTED,
+        )
+        return context
+
+
+def _refresh_interval() -> int | float | None:
+    seconds = saga_settings.CONSOLE_REFRESH
+    return seconds if seconds and seconds > 0 else None  # type: ignore[no-any-return]
 
 
 def _refresh_seconds(saga: Saga) -> int | float | None:
-    seconds = saga_settings.CONSOLE_REFRESH
-    if saga.state in ACTIVE_STATES and seconds and seconds > 0:
-        return seconds  # type: ignore[no-any-return]
-    return None
+    return _refresh_interval() if saga.state in ACTIVE_STATES else None
 
 
 def _detail_url(saga_id: str) -> str:

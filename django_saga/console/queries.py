@@ -23,6 +23,9 @@ from .formatting import RAN
 
 #: Distinct saga names read, at most, to answer a search for part of a name.
 NAMES_SCANNED = 1000
+#: Sagas one re-drive request sends at most (console or JSON): a larger
+#: selection takes several, so that no request runs for minutes.
+REDRIVE_AT_ONCE = 1000
 
 
 def attach_progress(sagas: Iterable[Saga]) -> list[Saga]:

@@ -41,8 +41,8 @@ def attention_rows(sagas: Any, now: datetime) -> list[AttentionRow]:
 
 
 @dataclass(frozen=True)
-class StepAction:
-    """A button on a step card: an operation that applies to the step, and its page."""
+class OperationLink:
+    """A button on a saga's page: an operation that applies as things stand, and its page."""
 
     operation: Operation
     url: str
@@ -61,7 +61,7 @@ class StepView:
     #: The step runs in parallel with others of its stage.
     in_parallel: bool = False
     #: What the user may do to the step as it stands (retry, skip).
-    actions: list[StepAction] = field(default_factory=list)
+    actions: list[OperationLink] = field(default_factory=list)
 
 
 def step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:

@@ -154,6 +154,7 @@ def test_an_operator_compensates_a_failed_saga_from_the_console(
     find(browser, "#confirm-button")
     undo = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#undo li")]
     assert [line.split(":")[0] for line in undo] == ["reserve_inventory", "create_order"]
+    browser.find_element(By.NAME, "reason").send_keys("The customer cancelled: ticket 42")
     browser.find_element(By.ID, "confirm-button").click()
 
     # Back on the saga's page, which reloads itself until the saga is done.
@@ -175,6 +176,10 @@ def test_an_operator_compensates_a_failed_saga_with_the_admin_action(browser, li
     find(browser, f'input[name="_selected_action"][value="{failed.id}"]').click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("compensate_sagas")
     browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
+    # The action first asks why, on a page listing the selection.
+    reason = WebDriverWait(browser, WAIT).until(lambda b: b.find_elements(By.NAME, "reason"))
+    reason[0].send_keys("the customer cancelled")
+    browser.find_element(By.CSS_SELECTOR, 'input[type="submit"][value^="Yes"]').click()
     message = WebDriverWait(browser, WAIT).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, ".messagelist .success")
     )

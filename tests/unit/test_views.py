@@ -266,7 +266,8 @@ def test_a_post_with_the_csrf_token_of_the_confirmation_page_goes_through(
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
     assert token is not None
     response = client.post(
-        reverse("django_saga:compensate", args=[saga.pk]), {"csrfmiddlewaretoken": token[1]}
+        reverse("django_saga:compensate", args=[saga.pk]),
+        {"csrfmiddlewaretoken": token[1], "reason": "ticket 12"},
     )
     assert response.status_code == 302
     assert state_of(saga) == "compensating"
@@ -527,7 +528,9 @@ def test_an_operator_compensates_a_failed_saga_from_its_page(operator, run_engin
     client = logged_in(operator)
     confirm = client.get(reverse("django_saga:confirm-compensate", args=[saga.id]))
     assert "<strong>a</strong>" in confirm.content.decode()
-    response = client.post(reverse("django_saga:compensate", args=[saga.id]), follow=True)
+    response = client.post(
+        reverse("django_saga:compensate", args=[saga.id]), {"reason": "ticket 12"}, follow=True
+    )
     assert response.redirect_chain == [(reverse("django_saga:detail", args=[saga.id]), 302)]
     assert "Compensation requested" in response.content.decode()
     assert wait_terminal(saga.id).state == "compensated"
@@ -551,7 +554,9 @@ def test_an_operator_retries_a_failed_compensation(operator, run_engine, setting
         client.get(reverse("django_saga:confirm-retry-compensation", args=[saga.id])).status_code
         == 200
     )
-    client.post(reverse("django_saga:retry-compensation", args=[saga.id]))
+    client.post(
+        reverse("django_saga:retry-compensation", args=[saga.id]), {"reason": "refunds are back"}
+    )
     assert wait_terminal(saga.id).state == "compensated"
     assert Ledger.objects.filter(action="undo:a").count() == 1
 

@@ -1,0 +1,647 @@
+"""``manage.py saga``: find, read and repair sagas from a server's shell, without a browser.
+
+``list`` and ``show`` read; ``compensate``, ``retry-compensation``,
+``retry-step``, ``skip-step`` and ``redrive`` act, each through the manager:
+refused, recorded on the saga's trail and attributed (``--by``, ``--user``)
+exactly as from the admin or the console. Every action asks for a reason. A
+refusal is a ``CommandError`` with the manager's sentence: exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import re
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from django_saga import clock, interventions, validation
+from django_saga.api import manager
+from django_saga.console.formatting import format_duration, format_progress, progress_text
+from django_saga.console.operations import (
+    COMPENSATE_SAGA,
+    RETRY_SAGA_COMPENSATION,
+    RETRY_STEP,
+    SKIP_STEP,
+    perform,
+)
+from django_saga.console.queries import attach_progress
+from django_saga.errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from django_saga.models import (
+    ACTIVE_STATES,
+    SAGA_ID_MAX_CHARS,
+    WAITING_FOR_OPERATOR,
+    Intervention,
+    Saga,
+    SagaState,
+    SagaStep,
+)
+
+#: Sagas ``list`` prints unless told otherwise, and at most.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 10_000
+#: Seconds between two looks at a re-drive's progress.
+POLL_SECONDS = 1.0
+#: How long a re-drive is watched after its last saga is sent, unless --timeout says.
+WATCH_AFTER = timedelta(minutes=5)
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*([smh]))?\s*$")
+_PER = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_rate(text: str) -> float:
+    """``5/s``, ``5``, ``0.5/s``, ``30/m`` or ``600/h`` as sagas a second."""
+    match = _RATE.match(text)
+    if match is None:
+        raise CommandError(
+            f"--rate {text!r} is not a rate: give sagas a second or a minute, "
+            "for example 5/s, 0.5/s, 5 or 30/m"
+        )
+    number, unit = match.groups()
+    try:
+        return interventions.rate_value(float(number) / _PER[unit or "s"])
+    except SagaDefinitionError as exc:
+        raise CommandError(f"--rate {text!r}: {exc}") from None
+
+
+def parse_age(text: str | None, option: str) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return validation.age(text, option)
+    except SagaDefinitionError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def parse_json(text: str | None, option: str) -> dict | None:
+    """An input or output given on the command line: a JSON object, or ``@FILE`` holding one."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as source:
+                text = source.read()
+        except OSError as exc:
+            raise CommandError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"{option} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(value, dict):
+        raise CommandError(
+            f"{option} must be a JSON object, like '{{\"ok\": true}}'; got {type(value).__name__}"
+        )
+    return value
+
+
+def how_many(maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number of sagas from 1 (to ``maximum``).
+
+    argparse names the option when it refuses one.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 1 or (maximum is not None and value > maximum):
+            most = f" to {maximum:,}" if maximum is not None else " or more"
+            raise argparse.ArgumentTypeError(f"give 1{most}, not {value}")
+        return value
+
+    return parse
+
+
+def parse_states(values: Sequence[str] | None, allowed: Sequence[str], what: str) -> list[str]:
+    """``--state`` given once or more, each a state or a comma list of them."""
+    states = [s.strip() for value in values or () for s in value.split(",") if s.strip()]
+    wrong = [s for s in states if s not in allowed]
+    if wrong:
+        raise CommandError(
+            f"--state {', '.join(map(repr, wrong))}: {what} are {', '.join(allowed)}"
+        )
+    return list(dict.fromkeys(states))
+
+
+def default_actor() -> str:
+    """Who runs the command, as the trail names them: ``alice@web-1 (command line)``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # the process's uid has no name
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (command line)"[:200]
+
+
+def one_line(value: str, width: int) -> str:
+    """``value`` on one line, cut to ``width`` characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def brief_json(value: Any, width: int = 40) -> str:
+    return one_line(json.dumps(value, sort_keys=True, cls=DjangoJSONEncoder), width)
+
+
+def when(moment: datetime | None) -> str:
+    """A time in the project's time zone, to the second."""
+    if moment is None:
+        return "-"
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell; the last one is not padded."""
+    rows = [list(map(str, row)) for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *rows]
+    ]
+
+
+def saga_json(saga: Saga, progress: bool = True) -> dict[str, Any]:
+    """A saga as ``list --json`` prints it."""
+    return {
+        "id": saga.pk,
+        "name": saga.name,
+        "state": saga.state,
+        **(
+            {"steps_done": saga.steps_done, "steps_total": saga.steps_total}  # type: ignore[attr-defined]
+            if progress
+            else {}
+        ),
+        "created_at": saga.created_at,
+        "updated_at": saga.updated_at,
+        "completed_at": saga.completed_at,
+        "error": saga.error,
+    }
+
+
+def step_json(step: SagaStep) -> dict[str, Any]:
+    return {
+        "id": step.pk,
+        "position": step.position,
+        "stage": step.stage,
+        "name": step.name,
+        "action": step.action,
+        "compensation": step.compensation,
+        "pivot": step.pivot,
+        "status": step.status,
+        "attempts": step.attempts,
+        "compensation_attempts": step.compensation_attempts,
+        "error": step.error,
+        "input": step.input,
+        "output": step.output,
+        "history": step.history,
+    }
+
+
+def intervention_json(entry: Intervention) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "by": entry.actor,
+        "action": entry.action,
+        "step": entry.step,
+        "reason": entry.reason,
+        "batch": entry.batch,
+        "details": entry.details,
+    }
+
+
+def state_counts(counts: Counter[str] | dict[str, int]) -> str:
+    """``"3 completed, 1 halted"``, in the states' own order."""
+    return ", ".join(
+        f"{counts[state]:,} {state}" for state in SagaState.values if counts.get(state)
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Find, read and repair sagas: list, show, compensate, retry-compensation, "
+        "retry-step, skip-step, redrive. Each action needs --reason and is recorded on "
+        "the saga's trail. `manage.py saga COMMAND --help` tells more."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+        listing = commands.add_parser("list", help="Sagas, the newest first, filtered.")
+        self._add_filters(listing, ", ".join(SagaState.values))
+        listing.add_argument(
+            "--batch", metavar="ID", help="Only sagas a re-drive (by its id) retried."
+        )
+        listing.add_argument(
+            "--limit",
+            type=how_many(MAX_LIMIT),
+            default=DEFAULT_LIMIT,
+            help=f"At most this many sagas (default {DEFAULT_LIMIT}).",
+        )
+        listing.add_argument("--json", action="store_true", help="One JSON object a line.")
+
+        show = commands.add_parser("show", help="A saga, its steps, their attempts and its trail.")
+        show.add_argument("saga_id", metavar="ID")
+        show.add_argument("--json", action="store_true", help="The saga as one JSON object.")
+
+        compensate = commands.add_parser(
+            "compensate", help="Undo a saga's completed steps, last first."
+        )
+        compensate.add_argument("saga_id", metavar="ID")
+        self._add_actor(compensate)
+
+        retry = commands.add_parser(
+            "retry-compensation", help="Run a saga's failed compensations again."
+        )
+        retry.add_argument("saga_id", metavar="ID")
+        self._add_actor(retry)
+
+        retry_step = commands.add_parser(
+            "retry-step", help="Run a failed step again, with its input or a new one."
+        )
+        retry_step.add_argument("saga_id", metavar="ID")
+        retry_step.add_argument("step", metavar="STEP", help="The step's name (or id).")
+        retry_step.add_argument(
+            "--input",
+            metavar="JSON",
+            help="The step's new input, a JSON object (or @FILE holding one). "
+            "Default: the input it had.",
+        )
+        self._add_actor(retry_step)
+
+        skip_step = commands.add_parser(
+            "skip-step",
+            help="Record a failed or waiting step as completed by hand, and go on.",
+        )
+        skip_step.add_argument("saga_id", metavar="ID")
+        skip_step.add_argument("step", metavar="STEP", help="The step's name (or id).")
+        skip_step.add_argument(
+            "--output",
+            metavar="JSON",
+            help="The step's output, a JSON object (or @FILE holding one). Default: {}.",
+        )
+        self._add_actor(skip_step)
+
+        redrive = commands.add_parser(
+            "redrive",
+            help="Retry many sagas that wait for an operator, paced through the outbox.",
+        )
+        self._add_filters(redrive, ", ".join(WAITING_FOR_OPERATOR) + "; default: all three")
+        redrive.add_argument(
+            "--rate",
+            required=True,
+            help="How fast: sagas a second or a minute, e.g. 5/s, 0.5/s or 30/m.",
+        )
+        redrive.add_argument(
+            "--limit", type=how_many(), help="At most this many sagas, the oldest first."
+        )
+        redrive.add_argument(
+            "--dry-run", action="store_true", help="Say what would be re-driven; change nothing."
+        )
+        redrive.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="Schedule the re-drive and return, without watching it.",
+        )
+        redrive.add_argument(
+            "--timeout",
+            metavar="AGE",
+            help="Stop watching after this long, e.g. 10m (default: until the last saga is "
+            "sent, and 5 minutes more). The re-drive goes on regardless.",
+        )
+        self._add_actor(redrive)
+
+    @staticmethod
+    def _add_filters(parser: CommandParser, states: str) -> None:
+        parser.add_argument(
+            "--state",
+            action="append",
+            metavar="STATE",
+            help=f"Only sagas in this state; repeat it or give a comma list. States: {states}.",
+        )
+        parser.add_argument("--name", help="Only sagas of this name.")
+        parser.add_argument(
+            "--error", metavar="TEXT", help="Only sagas whose error contains this (any case)."
+        )
+        parser.add_argument(
+            "--older-than",
+            metavar="AGE",
+            help="Only sagas unchanged for at least this long: 90s, 15m, 12h, 30d.",
+        )
+
+    @staticmethod
+    def _add_actor(parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reason", required=True, help="Why: it goes on the saga's trail with your name."
+        )
+        who = parser.add_mutually_exclusive_group()
+        who.add_argument(
+            "--by",
+            metavar="NAME",
+            help="Who acts, as the trail names them (default: this shell's user@host).",
+        )
+        who.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="Act as this Django user: the trail names them and Django's admin log "
+            "records it too.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run = {
+            "list": self.list_sagas,
+            "show": self.show,
+            "compensate": self.compensate,
+            "retry-compensation": self.retry_compensation,
+            "retry-step": self.retry_step,
+            "skip-step": self.skip_step,
+            "redrive": self.redrive,
+        }[options["command"]]
+        try:
+            run(options)
+        except (SagaNotFound, InvalidStateTransition, SagaDefinitionError) as exc:
+            raise CommandError(str(exc)) from None
+
+    # -- reading ------------------------------------------------------------------
+    def list_sagas(self, options: dict[str, Any]) -> None:
+        states = parse_states(options["state"], SagaState.values, "saga states")
+        queryset: QuerySet[Saga] = Saga.objects.all()
+        if states:
+            queryset = queryset.filter(state__in=states)
+        if options["name"] is not None:
+            name = validation.text(options["name"], "--name", validation.NAME_MAX_CHARS)
+            queryset = queryset.filter(name=name)
+        if options["error"] is not None:
+            error = validation.text(options["error"], "--error", validation.ERROR_MAX_CHARS)
+            queryset = queryset.filter(error__icontains=error)
+        older_than = parse_age(options["older_than"], "--older-than")
+        if older_than is not None:
+            queryset = queryset.filter(updated_at__lt=clock.now() - older_than)
+        if options["batch"] is not None:
+            batch = validation.text(options["batch"], "--batch", SAGA_ID_MAX_CHARS)
+            queryset = queryset.filter(
+                pk__in=Intervention.objects.filter(batch=batch).values("saga_id")
+            )
+        limit = options["limit"]
+        sagas = attach_progress(queryset.order_by("-pk")[:limit])
+        if options["json"]:
+            for saga in sagas:
+                self.stdout.write(json.dumps(saga_json(saga), cls=DjangoJSONEncoder))
+            return
+        if not sagas:
+            self.stdout.write("No saga matches.")
+            return
+        rows = [
+            (
+                saga.pk,
+                one_line(saga.name, 30),
+                saga.state,
+                format_progress(saga.steps_done, saga.steps_total),  # type: ignore[attr-defined]
+                when(saga.updated_at),
+                one_line(saga.error, 60),
+            )
+            for saga in sagas
+        ]
+        for line in table(("ID", "NAME", "STATE", "PROGRESS", "UPDATED", "ERROR"), rows):
+            self.stdout.write(line)
+        if len(sagas) == limit:
+            self.stdout.write(f"The newest {limit:,} shown; --limit shows more.")
+
+    def show(self, options: dict[str, Any]) -> None:
+        saga = manager.get(options["saga_id"])
+        trail = manager.interventions(saga.pk)
+        if options["json"]:
+            document = {
+                **saga_json(saga, progress=False),
+                "deadline_at": saga.deadline_at,
+                "definition": saga.definition,
+                "version": saga.version,
+                "context": saga.context,
+                "steps": [step_json(step) for step in saga.steps],
+                "interventions": [intervention_json(entry) for entry in trail],
+            }
+            self.stdout.write(json.dumps(document, cls=DjangoJSONEncoder, indent=2))
+            return
+        write = self.stdout.write
+        write(f"Saga {saga.pk} ({saga.name})")
+        write(f"  state:    {saga.get_state_display()}")
+        write(f"  progress: {progress_text(saga)} done")
+        write(
+            f"  created:  {when(saga.created_at)}   updated: {when(saga.updated_at)}"
+            f"   ended: {when(saga.completed_at)}"
+        )
+        if saga.deadline_at:
+            write(f"  deadline: {when(saga.deadline_at)}")
+        if saga.definition:
+            write(f"  defined:  {saga.definition} v{saga.version}")
+        if saga.error:
+            write(f"  error:    {saga.error}")
+        write(f"  context:  {brief_json(saga.context, 200)}")
+        write("")
+        write("Steps:")
+        rows = [
+            (
+                str(step.position + 1),
+                str(step.stage + 1),
+                step.name,
+                step.status,
+                "pivot" if step.pivot else "",
+                str(step.attempts)
+                + (f" +{step.compensation_attempts} undo" if step.compensation_attempts else ""),
+                brief_json(step.input),
+                brief_json(step.output),
+                one_line(step.error, 60),
+            )
+            for step in saga.steps
+        ]
+        headers = ("#", "STAGE", "NAME", "STATUS", "PIVOT", "ATTEMPTS", "INPUT", "OUTPUT", "ERROR")
+        for line in table(headers, rows):
+            write("  " + line)
+        attempts = [step for step in saga.steps if step.history]
+        if attempts:
+            write("")
+            write("Attempts:")
+            for step in attempts:
+                write(f"  {step.name}")
+                for entry in step.history:
+                    if isinstance(entry, dict):
+                        write("    " + _attempt_line(entry))
+        write("")
+        if not trail:
+            write("Trail: no operator has acted on this saga.")
+            return
+        write("Trail (what operators did):")
+        actions = [
+            (
+                when(entry.at),
+                entry.actor,
+                entry.get_action_display(),
+                entry.step or "-",
+                entry.batch or "-",
+                one_line(entry.reason, 80),
+            )
+            for entry in trail
+        ]
+        for line in table(("AT", "BY", "ACTION", "STEP", "RE-DRIVE", "REASON"), actions):
+            write("  " + line)
+
+    # -- acting -------------------------------------------------------------------
+    def compensate(self, options: dict[str, Any]) -> None:
+        by, reason = self._who_and_why(options)
+        saga = perform(COMPENSATE_SAGA, options["saga_id"], by=by, reason=reason)
+        self._done(saga, COMPENSATE_SAGA.done)
+
+    def retry_compensation(self, options: dict[str, Any]) -> None:
+        by, reason = self._who_and_why(options)
+        saga = perform(RETRY_SAGA_COMPENSATION, options["saga_id"], by=by, reason=reason)
+        self._done(saga, RETRY_SAGA_COMPENSATION.done)
+
+    def retry_step(self, options: dict[str, Any]) -> None:
+        data = parse_json(options["input"], "--input")
+        by, reason = self._who_and_why(options)
+        # The manager, not perform(): a step it does not know is refused
+        # with the names of the saga's steps.
+        saga = manager.retry_step(options["saga_id"], options["step"], data, by=by, reason=reason)
+        self._done(saga, f"step {options['step']!r}: {RETRY_STEP.done}")
+
+    def skip_step(self, options: dict[str, Any]) -> None:
+        data = parse_json(options["output"], "--output")
+        by, reason = self._who_and_why(options)
+        saga = manager.skip_step(options["saga_id"], options["step"], data, reason, by=by)
+        self._done(saga, f"step {options['step']!r}: {SKIP_STEP.done}")
+
+    def redrive(self, options: dict[str, Any]) -> None:
+        rate = parse_rate(options["rate"])
+        states = parse_states(options["state"], WAITING_FOR_OPERATOR, "the states a re-drive takes")
+        limit = options["limit"]
+        timeout = parse_age(options["timeout"], "--timeout")
+        by, reason = self._who_and_why(options)
+        selected = interventions.select(
+            name=options["name"] or "",
+            states=states,
+            error=options["error"] or "",
+            older_than=parse_age(options["older_than"], "--older-than"),
+        ).values_list("pk", "state")
+        rows = list(selected if limit is None else selected[:limit])
+        if not rows:
+            self.stdout.write("No saga waiting for an operator matches: nothing to re-drive.")
+            return
+        ids = [saga_id for saga_id, _ in rows]
+        last = max(len(ids) - 1, 0) / rate
+        verb = "Would re-drive" if options["dry_run"] else "Re-driving"
+        self.stdout.write(
+            f"{verb} {len(ids):,} saga{'s' if len(ids) != 1 else ''} "
+            f"({state_counts(Counter(state for _, state in rows))}) at {rate:g} a second: "
+            + (f"the last is sent {_seconds(last)} from now." if last else "sent at once.")
+        )
+        if options["dry_run"]:
+            self.stdout.write("Dry run: nothing was changed.")
+            return
+        redrive = manager.redrive(ids, rate=rate, by=by, reason=reason)
+        self.stdout.write(
+            f"Re-drive {redrive.batch}: {len(redrive.scheduled):,} scheduled, "
+            f"{len(redrive.refused):,} refused."
+        )
+        for _, why in redrive.refused:
+            self.stdout.write(f"  {why}")
+        if not redrive.scheduled or options["no_wait"]:
+            if redrive.scheduled:
+                self.stdout.write(f"Follow it with: manage.py saga list --batch {redrive.batch}")
+            return
+        self._watch(redrive, timeout or timedelta(seconds=redrive.seconds) + WATCH_AFTER)
+
+    def _watch(self, redrive: interventions.Redrive, timeout: timedelta) -> None:
+        """Progress until no saga of the re-drive is running, or ``timeout``."""
+        started = time.monotonic()
+        deadline = started + timeout.total_seconds()
+        tty = self.stdout.isatty()
+        shown = ""
+        counts: dict[str, int] = {}
+        running = 0
+        try:
+            while True:
+                counts = interventions.progress(redrive.batch)
+                running = sum(counts.get(state, 0) for state in ACTIVE_STATES)
+                line = f"{state_counts(counts) or 'nothing yet'}"
+                if tty:
+                    self.stdout.write(f"\r{line}\x1b[K", ending="")
+                    self.stdout.flush()
+                elif line != shown:
+                    self.stdout.write(line)
+                shown = line
+                if not running or time.monotonic() >= deadline:
+                    break
+                time.sleep(POLL_SECONDS)
+        except KeyboardInterrupt:
+            pass
+        if tty:
+            self.stdout.write("")
+        elapsed = _seconds(time.monotonic() - started)
+        finished = state_counts({s: n for s, n in counts.items() if s not in ACTIVE_STATES})
+        parts = [finished] if finished else []
+        if running:
+            parts.append(
+                f"{running:,} still running, which go on without this command: "
+                f"manage.py saga list --batch {redrive.batch}"
+            )
+        self.stdout.write(f"Re-drive {redrive.batch} after {elapsed}: {'; '.join(parts)}.")
+
+    def _who_and_why(self, options: dict[str, Any]) -> tuple[Any, str]:
+        reason = interventions.reason_text(options["reason"], required=True)
+        if options["user"] is not None:
+            model = get_user_model()
+            try:
+                user = model._default_manager.get_by_natural_key(options["user"])
+            except model.DoesNotExist:
+                raise CommandError(f"--user {options['user']!r}: no such Django user") from None
+            if not user.is_active:
+                raise CommandError(f"--user {options['user']!r} is not an active user")
+            return user, reason
+        if options["by"] is not None:
+            if not options["by"].strip():
+                raise CommandError("--by must name who acts")
+            return options["by"].strip(), reason
+        return default_actor(), reason
+
+    def _done(self, saga: Saga, what: str) -> None:
+        self.stdout.write(f"Saga {saga.pk} ({saga.name}): {what} It is now {saga.state}.")
+
+
+def _attempt_line(entry: dict[str, Any]) -> str:
+    """One entry of a step's history: ``execute #2 failed at ... (12 ms): error``."""
+    text = f"{entry.get('kind', '')} #{entry.get('attempt', '')} {entry.get('outcome', '')}"
+    at = entry.get("at")
+    if isinstance(at, str):
+        try:
+            text += f" at {when(datetime.fromisoformat(at))}"
+        except ValueError:
+            text += f" at {at}"
+    if entry.get("duration_ms") is not None:
+        text += f" ({entry['duration_ms']} ms)"
+    if entry.get("error"):
+        text += f": {one_line(entry['error'], 120)}"
+    if entry.get("by"):
+        text += (
+            f" [by {entry['by']}" + (f": {entry['reason']}" if entry.get("reason") else "") + "]"
+        )
+    elif entry.get("reason"):
+        text += f" [{entry['reason']}]"
+    return text
+
+
+def _seconds(value: float) -> str:
+    return format_duration(timedelta(seconds=value))
