@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
@@ -46,6 +45,7 @@ from . import interventions
 from .api import manager
 from .console import paging
 from .console.formatting import format_duration, pretty_json, progress_text, saga_duration
+from .console.forms import RateForm, ReasonForm
 from .console.operations import (
     COMPENSATE_SAGA,
     REDRIVE_PERMISSION,
@@ -56,14 +56,13 @@ from .console.operations import (
 )
 from .console.paging import Tally, tally
 from .console.queries import attach_progress, saga_names, search
-from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from .errors import InvalidStateTransition, SagaNotFound
 from .messages import KINDS
 from .models import (
     TERMINAL_STATES,
     Intervention,
     OutboxMessage,
     Saga,
-    SagaState,
     SagaStep,
     StepStatus,
 )
@@ -291,64 +290,6 @@ MAX_SELECTED = 1000
 PREVIEW_ROWS = 100
 
 
-class ReasonForm(forms.Form):
-    """What every operator action asks first: why, for whoever reads the trail."""
-
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        max_length=interventions.REASON_MAX_CHARS,
-        help_text="Goes on each saga's trail and into the admin log, with your name.",
-    )
-
-    def clean_reason(self) -> str:
-        try:
-            return interventions.reason_text(self.cleaned_data["reason"], required=True)
-        except SagaDefinitionError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-
-class RedriveForm(ReasonForm):
-    """A re-drive also asks how fast: a burst of retries could swamp the service that failed."""
-
-    rate = forms.FloatField(
-        label="Rate (sagas a second)",
-        initial=5,
-        help_text="Saga i of the selection is sent i / rate seconds from now, through the "
-        "outbox: the pacing holds with nothing waiting here.",
-    )
-
-    def clean_rate(self) -> float:
-        try:
-            return interventions.rate_value(self.cleaned_data["rate"])
-        except SagaDefinitionError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-
-def _state_label(saga: Saga) -> str:
-    return SagaState(saga.state).label if saga.state in SagaState.values else saga.state
-
-
-def failed_steps_refusal(
-    saga: Saga, steps: Sequence[SagaStep], *, compensations: bool = False
-) -> str | None:
-    """Why retrying the saga's failed steps (``compensations``: or its failed
-    compensations, as a re-drive does) does not apply; None if it does."""
-    if compensations and saga.state == SagaState.COMPENSATION_FAILED:
-        return None
-    failed = [s for s in steps if s.status == StepStatus.FAILED]
-    for step in failed:
-        why = interventions.refusal(interventions.RETRY_STEP, saga, steps, step.name)
-        if why is not None:
-            return why
-    if failed:
-        return None
-    waits = "failed, halted or whose compensation failed" if compensations else "failed or halted"
-    return (
-        f"Saga {saga.pk} is {_state_label(saga)} with no failed step; only sagas that are "
-        f"{waits} can be retried."
-    )
-
-
 @dataclass(frozen=True)
 class BulkAction:
     """An operator action on the selected sagas, as its confirmation page shows it."""
@@ -385,7 +326,7 @@ RETRY_FAILED_STEPS = BulkAction(
     "back; the saga goes forward once it succeeds. To retry a step with another input, "
     "or to skip it, use the saga's page in the console.",
     "Its failed steps will run again.",
-    failed_steps_refusal,
+    interventions.failed_steps_refusal,
 )
 REDRIVE_SAGAS = BulkAction(
     "redrive_sagas",
@@ -395,8 +336,8 @@ REDRIVE_SAGAS = BulkAction(
     "sagas are sent one after another at the rate below, so that the service that "
     "failed is not swamped; the re-drive's id names it on every saga's trail.",
     "Will be re-driven.",
-    lambda saga, steps: failed_steps_refusal(saga, steps, compensations=True),
-    RedriveForm,
+    lambda saga, steps: interventions.failed_steps_refusal(saga, steps, compensations=True),
+    RateForm,
 )
 BULK_ACTIONS = {
     a.name: a for a in (COMPENSATE_SAGAS, RETRY_COMPENSATIONS, RETRY_FAILED_STEPS, REDRIVE_SAGAS)
@@ -644,7 +585,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
             why = (
                 f"No saga with id {saga_id!r}"
                 if saga is None
-                else failed_steps_refusal(saga, steps[saga_id])
+                else interventions.failed_steps_refusal(saga, steps[saga_id])
             )
             if why is not None:
                 self.message_user(request, why, messages.WARNING)

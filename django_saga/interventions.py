@@ -219,20 +219,39 @@ def rate_value(rate: Any) -> float:
     return float(rate)
 
 
+def failed_steps_refusal(
+    saga: Saga, steps: Sequence[SagaStep], *, compensations: bool = False
+) -> str | None:
+    """Why retrying the saga's failed steps (``compensations``: or its failed
+    compensations, as a re-drive does) does not apply; None if it does."""
+    if compensations and saga.state == SagaState.COMPENSATION_FAILED:
+        return None
+    failed = [s for s in steps if s.status == StepStatus.FAILED]
+    for step in failed:
+        why = refusal(RETRY_STEP, saga, steps, step.name)
+        if why is not None:
+            return why
+    if failed:
+        return None
+    label = SagaState(saga.state).label if saga.state in SagaState.values else saga.state
+    waits = "failed, halted or whose compensation failed" if compensations else "failed or halted"
+    return (
+        f"Saga {saga.pk} is {label} with no failed step; only sagas that are "
+        f"{waits} can be retried."
+    )
+
+
 def redrive_one(unit: Unit, actor: Actor, reason: str, delay: float, batch: str) -> None:
     """Retry what a saga waiting for an operator needs retried, ``delay`` seconds from now."""
     saga = unit.saga
     steps = unit.lock_saga()
+    why = failed_steps_refusal(saga, steps, compensations=True)
+    if why is not None:
+        raise InvalidStateTransition(why)
     if saga.state == SagaState.COMPENSATION_FAILED:
         apply(unit, Request(RETRY_COMPENSATION, actor, reason, delay=delay, batch=batch))
         return
-    failed = [s for s in steps if s.status == StepStatus.FAILED]
-    if saga.state not in _REPAIRABLE or not failed:
-        raise InvalidStateTransition(
-            f"Saga {saga.pk} is {saga.state}; a re-drive retries sagas that are failed, "
-            "halted or whose compensation failed."
-        )
-    for step in failed:
+    for step in [s for s in steps if s.status == StepStatus.FAILED]:
         apply(unit, Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch))
 
 

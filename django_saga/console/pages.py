@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -20,7 +18,7 @@ from django.http import (
 from django.urls import NoReverseMatch, reverse
 from django.views.generic import DetailView, TemplateView
 
-from .. import clock, flow, interventions, validation
+from .. import clock, flow
 from ..api import manager
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
@@ -40,17 +38,15 @@ from .formatting import (
     RAN,
     format_duration,
     format_progress,
-    json_kind,
     pretty_json,
     saga_duration,
 )
+from .forms import ReasonForm, RedriveForm, StepRepairForm
 from .operations import (
     COMPENSATE_SAGA,
     REDRIVE_PERMISSION,
-    RETRY_STEP,
     SAGA_OPERATIONS,
     STEP_OPERATIONS,
-    Operation,
     perform,
     relevant_steps,
 )
@@ -78,151 +74,6 @@ REFUSALS_NAMED = 5
 
 def _notify(request: HttpRequest, level: int, text: str) -> None:
     messages.add_message(request, level, text, fail_silently=True)
-
-
-def _refused(exc: SagaDefinitionError) -> forms.ValidationError:
-    """The library's refusal of a value, as the error shown next to its field."""
-    return forms.ValidationError(str(exc))
-
-
-# -- forms ----------------------------------------------------------------
-class ReasonForm(forms.Form):
-    """Why the operator acts: the console always asks, for whoever reads the trail."""
-
-    reason = forms.CharField(
-        label="Reason",
-        # A blank reason is refused in clean_reason(), in the trail's own words.
-        required=False,
-        strip=False,
-        max_length=interventions.REASON_MAX_CHARS,
-        widget=forms.Textarea(
-            attrs={
-                "rows": 2,
-                "required": True,
-                "placeholder": "Why: the ticket, what was fixed, who agreed",
-            }
-        ),
-    )
-
-    def clean_reason(self) -> str:
-        try:
-            return interventions.reason_text(self.cleaned_data["reason"], required=True)
-        except SagaDefinitionError as exc:
-            raise _refused(exc) from exc
-
-
-class StepRepairForm(ReasonForm):
-    """A reason, and the JSON object a retried step runs with or a skipped step returns."""
-
-    step_json = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "json"}),
-    )
-
-    def __init__(self, *args: Any, operation: Operation, step: SagaStep, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.step = step
-        self.retry = operation is RETRY_STEP
-        self.noun = "input" if self.retry else "output"
-        field = self.fields["step_json"]
-        field.label = self.noun.capitalize()
-        if self.retry:
-            field.initial = pretty_json(step.input)
-            field.help_text = (
-                "The step's own input. Left as it is, the step keeps it; changed, "
-                "the step runs with this instead."
-            )
-        else:
-            field.initial = "{}"
-            field.help_text = (
-                "What the step's handler would have returned: later steps and its "
-                "compensation read it."
-            )
-
-    def clean_step_json(self) -> dict | None:
-        """The object given; None for a retried step's input left as it was."""
-        text = self.cleaned_data["step_json"]
-        if not text.strip():
-            raise forms.ValidationError(f"Give the {self.noun} as a JSON object: {{}} for none.")
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"The {self.noun} is not JSON: {exc}.") from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError(
-                f"The {self.noun} must be a JSON object ({{...}}), not {json_kind(value)}."
-            )
-        try:
-            checked = interventions.json_value(value, f"The {self.noun}")
-        except SagaDefinitionError as exc:
-            raise _refused(exc) from exc
-        if self.retry and checked == self.step.input:
-            return None
-        return checked
-
-
-class RedriveForm(ReasonForm):
-    """Which sagas a bulk re-drive retries, how fast, and why."""
-
-    name = forms.CharField(
-        label="Saga name",
-        required=False,
-        max_length=validation.NAME_MAX_CHARS,
-        help_text="The whole name; empty for any.",
-    )
-    state = forms.ChoiceField(
-        label="State",
-        required=False,
-        choices=[
-            ("", "Any of the three"),
-            *((state, SagaState(state).label) for state in WAITING_FOR_OPERATOR),
-        ],
-    )
-    error = forms.CharField(
-        label="Error contains",
-        required=False,
-        max_length=validation.ERROR_MAX_CHARS,
-        help_text="Part of the saga's error, in any case.",
-    )
-    older_than = forms.CharField(
-        label="Unchanged for at least",
-        required=False,
-        max_length=20,
-        help_text="For example 30m, 12h or 2d; empty for any.",
-    )
-    rate = forms.FloatField(
-        label="Rate (sagas a second)",
-        initial=1,
-        help_text="For example 2, or 0.5 for one every two seconds.",
-    )
-
-    field_order = ["name", "state", "error", "older_than", "rate", "reason"]
-
-    def clean_older_than(self) -> timedelta | None:
-        text = self.cleaned_data["older_than"].strip()
-        if not text:
-            return None
-        try:
-            return validation.age(text, "Unchanged for at least")
-        except SagaDefinitionError as exc:
-            raise _refused(exc) from exc
-
-    def clean_rate(self) -> float:
-        try:
-            return interventions.rate_value(self.cleaned_data["rate"])
-        except SagaDefinitionError as exc:
-            raise _refused(exc) from exc
-
-    def selection(self) -> QuerySet[Saga]:
-        """The sagas chosen, oldest first (call once the form is valid)."""
-        data = self.cleaned_data
-        return interventions.select(
-            name=data["name"],
-            states=(data["state"],) if data["state"] else (),
-            error=data["error"],
-            older_than=data["older_than"],
-        )
 
 
 # -- pages ----------------------------------------------------------------

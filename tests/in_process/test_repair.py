@@ -320,8 +320,8 @@ def test_redrive_retries_each_saga_at_the_rate_through_the_outbox(run_engine):
     assert redrive.refused == [
         (
             done.id,
-            f"Saga {done.id} is completed; a re-drive retries sagas that are failed, "
-            "halted or whose compensation failed.",
+            f"Saga {done.id} is completed with no failed step; only sagas that are "
+            "failed, halted or whose compensation failed can be retried.",
         )
     ]
     assert redrive.seconds == pytest.approx(3 / 20)

@@ -496,8 +496,8 @@ def test_redrive_action_paces_the_selection_and_reports_the_batch(operator):
     follow = f"{TRAIL}?batch={batch}"
     assert sorted(shown_messages(response)) == sorted(
         [
-            f"Saga {completed.pk} is completed; a re-drive retries sagas that are failed, "
-            "halted or whose compensation failed.",
+            f"Saga {completed.pk} is completed with no failed step; only sagas that are "
+            "failed, halted or whose compensation failed can be retried.",
             f"Re-drive {batch}: 3 sagas sent again at 4 a second; the last one goes out in "
             f'500 ms. <a href="{follow}">Follow it</a>.',
         ]

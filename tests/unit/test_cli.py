@@ -319,7 +319,7 @@ def test_actions_the_state_does_not_allow_are_refused_with_the_managers_sentence
         f"Step 'capture' of saga {halted.pk} is completed; only a failed step can be retried."
     )
     assert refused("skip-step", halted.pk, "nope", *REASON) == (
-        f"Saga {halted.pk} has no step 'nope' (its steps: 'reserve', 'capture', 'ship')"
+        f"Saga {halted.pk} has no step 'nope'"
     )
     assert refused("retry-step", "01NOSUCHSAGA", "ship", *REASON) == (
         "No saga with id '01NOSUCHSAGA'"

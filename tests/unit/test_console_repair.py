@@ -652,7 +652,7 @@ def test_a_redrive_says_which_sagas_it_left_alone_and_why(repairer):
     )
     said = shown_messages(response)
     assert said[0].startswith("Re-drive started: 1 saga scheduled")
-    assert said[1].startswith(f"1 left alone: Saga {odd.pk} is failed;")
+    assert said[1].startswith(f"1 left alone: Saga {odd.pk} is failed with no failed step;")
     assert state_of(odd) == "failed"
 
 
@@ -694,7 +694,10 @@ def test_the_api_redrives_and_reports_progress(repairer):
     body = response.json()
     assert (body["scheduled"], body["rate"], body["seconds"], body["more"]) == (2, 4.0, 0.25, True)
     assert [r["saga_id"] for r in body["refused"]] == [odd.pk]
-    assert "a re-drive retries sagas that are failed" in body["refused"][0]["reason"]
+    assert (
+        "only sagas that are failed, halted or whose compensation failed can be retried"
+        in (body["refused"][0]["reason"])
+    )
     assert body["progress_url"] == reverse("django_saga:api-redrive-progress", args=[body["batch"]])
     assert [state_of(s) for s in sagas] == ["started", "started", "halted"]
 
