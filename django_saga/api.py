@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.db import OperationalError
 
 from . import clock, flow, interventions, validation
 from .conf import saga_settings
@@ -23,6 +27,17 @@ from .messages import COMPENSATE, EXECUTE
 from .models import SAGA_ID_MAX_CHARS, Intervention, Saga, SagaStep, StepStatus, new_id
 from .registry import registry
 from .stores import Store, get_store
+
+if TYPE_CHECKING:
+    from .stores.base import Unit
+
+logger = logging.getLogger(__name__)
+
+#: How often an operator's action is tried when PostgreSQL fails it to break
+#: a deadlock with an engine (see ``Manager._in_saga``).
+DEADLOCK_TRIES = 3
+#: The SQLSTATE of "deadlock detected".
+DEADLOCK_DETECTED = "40P01"
 
 
 class Manager:
@@ -211,8 +226,16 @@ class Manager:
             saga_id = _saga_id(saga.pk if isinstance(saga, Saga) else saga)
             delay = len(redrive.scheduled) / pace
             try:
-                with self.store.open_saga(saga_id) as unit:
-                    interventions.redrive_one(unit, actor, why, delay, redrive.batch)
+                self._in_saga(
+                    saga_id,
+                    partial(
+                        interventions.redrive_one,
+                        actor=actor,
+                        reason=why,
+                        delay=delay,
+                        batch=redrive.batch,
+                    ),
+                )
             except (InvalidStateTransition, SagaNotFound) as exc:
                 redrive.refused.append((saga_id, str(exc)))
             else:
@@ -237,9 +260,32 @@ class Manager:
         )
         if step and not _plausible(step, validation.NAME_MAX_CHARS):
             raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")
-        with self.store.open_saga(_saga_id(saga_id)) as unit:
-            interventions.apply(unit, request)
+        self._in_saga(_saga_id(saga_id), partial(interventions.apply, request=request))
         return self.get(saga_id)
+
+    def _in_saga(self, saga_id: str, change: Callable[[Unit], object]) -> None:
+        """Run ``change`` in a unit holding every row of the saga, step rows first.
+
+        An engine's unit holds its step's row and may then write an earlier
+        step's (the compensation that comes next), so an operator who holds
+        that earlier row and waits for the step's deadlocks with it.
+        PostgreSQL fails one of the two; the engine tries its unit again, and
+        so does this.
+        """
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                with self.store.open_saga(saga_id) as unit:
+                    change(unit)
+                return
+            except OperationalError as exc:
+                if attempt == DEADLOCK_TRIES or not _deadlock(exc):
+                    raise
+                logger.warning(
+                    "saga=%s: an operator's action deadlocked with an engine (try %d of %d)",
+                    saga_id,
+                    attempt,
+                    DEADLOCK_TRIES,
+                )
 
     # -- steps completed from outside --------------------------------------
     def complete_step(
@@ -356,6 +402,13 @@ def _plausible(value: Any, max_chars: int) -> bool:
     if not isinstance(value, str):
         return False
     return 0 < len(value) <= max_chars and "\x00" not in value
+
+
+def _deadlock(exc: OperationalError) -> bool:
+    """Whether the database failed the transaction to break a deadlock."""
+    cause = exc.__cause__
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return code == DEADLOCK_DETECTED
 
 
 def _saga_id(value: Any) -> str:

@@ -6,7 +6,10 @@ result, so the ledger shows how often an effect really committed. Inputs:
 * ``sleep``: seconds to hold the transaction open after writing (widens the
   window in which a fault can hit a running handler);
 * ``fail_times``: attempts ``chaos.transient`` fails with ``RetryableError``;
-* ``undo_fail_times``: compensation attempts ``chaos.undo_transient`` fails.
+* ``undo_fail_times``: compensation attempts ``chaos.undo_transient`` fails;
+* ``fail_times`` counts the attempts ``chaos.halts`` fails too: more than its
+  two tries, so that its saga halts past its pivot, unless its input says
+  ``repaired`` (an operator's ``retry_step`` adds that).
 
 With ``SAGA_CHAOS_TRACE`` set to a file path, every handler call appends
 ``step_id kind attempt`` to it outside any transaction: a call that appears
@@ -22,6 +25,8 @@ from .models import Effect
 
 #: Fast retries: the scenario's transient failures must not dominate its run time.
 FAST_RETRY = RetryPolicy(max_attempts=8, backoff=0.05, max_delay=0.5)
+#: Two quick attempts: a step that fails both stops its saga for an operator.
+TWO_TRIES = RetryPolicy(max_attempts=2, backoff=0.05, max_delay=0.5)
 
 
 def _trace(step, kind, attempt):
@@ -72,3 +77,18 @@ def undo_transient(saga, step):
     if step.compensation_attempts <= step.input.get("undo_fail_times", 1):
         raise RuntimeError(f"transient undo failure on attempt {step.compensation_attempts}")
     _effect(saga, step, Effect.UNDO)
+
+
+@step_handler("chaos.halts", retry=TWO_TRIES)
+def halts(saga, step):
+    """A call to a downstream service that is down for its first ``fail_times`` attempts.
+
+    Past the pivot its saga then halts; an operator's retry (with ``repaired``
+    in the input, or a re-drive once the attempts are past ``fail_times``)
+    makes it go on.
+    """
+    _trace(step, Effect.DO, step.attempts)
+    if not step.input.get("repaired") and step.attempts <= step.input.get("fail_times", 2):
+        raise RetryableError(f"the downstream service is down (attempt {step.attempts})")
+    _effect(saga, step, Effect.DO)
+    return {"attempt": step.attempts}

@@ -9,16 +9,23 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
 1. starts ``config.engines`` ``saga_engine`` subprocesses on that database,
    each with its own PostgreSQL ``application_name``, and a supervisor that
    restarts any engine that exits (as systemd or Kubernetes would);
-2. starts ``config.sagas`` sagas, spread over the start window, in four
+2. starts ``config.sagas`` sagas, spread over the start window, in six
    kinds: all steps succeed; some steps fail transiently, then succeed; one
    step fails for good (compensated); one step fails for good and some
-   compensations fail transiently first (compensated);
+   compensations fail transiently first (compensated); a parallel stage;
+   *forward*: steps that can be undone, a pivot, then steps that may only go
+   forward, some failing transiently, and in two sagas of three one whose
+   downstream is down so long that the saga halts past its pivot;
 3. meanwhile, at seeded random moments: SIGKILLs a random engine while
    another is alive, restarts RabbitMQ once (``rabbitmqctl stop_app`` /
    ``start_app``), terminates the engines' PostgreSQL connections, publishes
    one step's message 2-5 times back to back, and publishes poison messages;
-4. waits (bounded) until no saga is active, stops the engines and checks the
-   effect ledger, the sagas' final states and the dead-letter queue.
+4. waits (bounded) until no saga is active; repairs the halted sagas as an
+   operator would, by ``retry_step`` with corrected input (two operators
+   asking at once) or by a paced re-drive, while an engine is SIGKILLed;
+   waits again;
+5. stops the engines and checks the effect ledger, the sagas' final states,
+   that nothing was undone past a pivot, and the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from django_saga import Parallel, Step, manager, parallel
+from django_saga.errors import InvalidStateTransition
 from django_saga.models import OutboxMessage, Saga, SagaStep
 
 from .models import Effect
@@ -57,8 +65,20 @@ TERMINAL = (COMPLETED, COMPENSATED)
 ACTIVE = ("started", "compensating")
 #: Step statuses that mean the step's action committed once.
 DID_RUN = ("completed", "compensating", "compensated", "compensation_failed")
+#: Step statuses that mean its compensation was sent.
+UNDONE = ("compensating", "compensated", "compensation_failed")
+HALTED = "halted"
 
-KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel")
+FORWARD = "forward"
+KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD)
+
+#: How a forward saga that halts is repaired.
+RETRY_STEP = "retry_step"
+REDRIVE = "redrive"
+#: ``chaos.halts`` attempts that fail when only ``retry_step``'s corrected input helps.
+DOWN_FOR_GOOD = 1_000_000
+#: Seconds a re-drive of the halted sagas takes, unless ``redrive_rate`` says.
+REDRIVE_SECONDS = 4.0
 #: Seconds a handler holds its transaction open after writing its effect.
 SLEEPS = (0, 0, 0, 0.01, 0.05, 0.2)
 
@@ -92,6 +112,12 @@ class ChaosConfig:
     #: Seconds to wait, after the last start and fault, for every saga to end.
     timeout: float = 120.0
     log_dir: Path | None = None
+    #: The kinds of saga to run, in turn.
+    kinds: tuple[str, ...] = KINDS
+    #: Sagas a second the halted sagas are re-driven at (None: over REDRIVE_SECONDS).
+    redrive_rate: float | None = None
+    #: Engine SIGKILLs while halted sagas are repaired.
+    repair_kills: int = 1
 
     def __post_init__(self) -> None:
         n = self.sagas
@@ -107,6 +133,9 @@ class ChaosConfig:
             self.start_window = max(20.0, n * 0.05)
         if n < 1 or self.engines < 1:
             raise ValueError("a chaos run needs at least one saga and one engine")
+        unknown = [kind for kind in self.kinds if kind not in KINDS]
+        if unknown or not self.kinds:
+            raise ValueError(f"kinds must be some of {', '.join(KINDS)}, got {self.kinds!r}")
 
 
 @dataclass
@@ -117,11 +146,16 @@ class SagaPlan:
     steps: list[Step | Parallel]
     expected_state: str
     expected_statuses: list[str]
+    #: How an operator repairs the saga once it halts: RETRY_STEP, REDRIVE, or "".
+    repair: str = ""
+    #: The step that halts it, and the input ``retry_step`` gives that step.
+    repair_step: str = ""
+    repair_input: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_sagas(rng: random.Random, count: int) -> list[SagaPlan]:
+def plan_sagas(rng: random.Random, count: int, kinds: tuple[str, ...] = KINDS) -> list[SagaPlan]:
     """``count`` sagas, the kinds in turn (so even a small run has each), shuffled."""
-    plans = [_plan(rng, KINDS[i % len(KINDS)]) for i in range(count)]
+    plans = [_plan(rng, kinds[i % len(kinds)]) for i in range(count)]
     rng.shuffle(plans)
     return plans
 
@@ -129,6 +163,8 @@ def plan_sagas(rng: random.Random, count: int) -> list[SagaPlan]:
 def _plan(rng: random.Random, kind: str) -> SagaPlan:
     if kind == "parallel":
         return _parallel_plan(rng)
+    if kind == FORWARD:
+        return _forward_plan(rng)
     size = rng.randint(2, 5)
     fail_at = -1
     if kind == "permanent":
@@ -176,6 +212,56 @@ def _parallel_plan(rng: random.Random) -> SagaPlan:
     if fails:
         return SagaPlan("parallel", steps, COMPENSATED, ["compensated"] * (width + 1) + ["failed"])
     return SagaPlan("parallel", steps, COMPLETED, ["completed"] * (width + 2))
+
+
+def _forward_plan(rng: random.Random) -> SagaPlan:
+    """One or two steps that can be undone, the pivot, then one to three steps
+    that may only go forward, half of them failing transiently first.
+
+    Two sagas in three also get a step (alone, or beside another in a stage)
+    whose downstream fails both its attempts: the saga halts, is repaired
+    after the faults, and completes. Nothing of it may ever be undone.
+    """
+    steps: list[Step | Parallel] = [
+        Step(f"s{position}", "chaos.ok", "chaos.undo", {"sleep": rng.choice(SLEEPS)})
+        for position in range(rng.randint(1, 2))
+    ]
+    steps.append(Step("pivot", "chaos.ok", "", {"sleep": rng.choice(SLEEPS)}, pivot=True))
+    after: list[Step | Parallel] = []
+    for position in range(rng.randint(1, 3)):
+        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
+        action = "chaos.ok"
+        if rng.random() < 0.5:
+            action = "chaos.transient"
+            data["fail_times"] = rng.randint(1, 3)
+        after.append(Step(f"f{position}", action, "", data))
+    repair = rng.choice(("", RETRY_STEP, REDRIVE))
+    repair_input: dict[str, Any] = {}
+    if repair:
+        # A re-drive retries with the same input: the service is back by then.
+        fail_times = 2 if repair == REDRIVE else DOWN_FOR_GOOD
+        data = {"sleep": rng.choice(SLEEPS), "fail_times": fail_times}
+        halting = Step("halts", "chaos.halts", "", data)
+        repair_input = {**halting.input, "repaired": True}
+        if rng.random() < 0.3:
+            # Its sibling goes on while the saga halts, and maybe while it is repaired.
+            index = rng.randrange(len(after))
+            sibling = after[index]
+            assert isinstance(sibling, Step)
+            after[index] = parallel(halting, sibling)
+        else:
+            after.insert(rng.randint(0, len(after)), halting)
+    steps += after
+    size = sum(len(s.steps) if isinstance(s, Parallel) else 1 for s in steps)
+    return SagaPlan(
+        FORWARD,
+        steps,
+        COMPLETED,
+        ["completed"] * size,
+        repair=repair,
+        repair_step="halts" if repair else "",
+        repair_input=repair_input,
+    )
 
 
 # -- engines ------------------------------------------------------------------
@@ -429,6 +515,14 @@ class ChaosResult:
     handler_reruns: int = 0
     problems: list[str] = field(default_factory=list)
     log_dir: str = ""
+    #: Steps of sagas past their pivot whose compensation was sent or ran.
+    undone_past_pivot: int = 0
+    #: The checks' counts by kind of saga (``sagas`` too).
+    kinds: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Sagas ``halted`` before the repairs, and what repaired them: ``retry_step``
+    #: (its racing second ask ``refused``), ``redrive``; ``errors`` of repairs.
+    repairs: Counter[str] = field(default_factory=Counter)
+    redrive_rate: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -438,20 +532,38 @@ class ChaosResult:
             and self.phantom_effects == 0
             and self.stuck == 0
             and self.wrong_outcome == 0
+            and self.undone_past_pivot == 0
+            and self.repairs["errors"] == 0
             and self.dead_letters_exact
             and self.failed_starts == 0
             and not any(p.startswith("harness:") for p in self.problems)
         )
 
     def summary(self) -> str:
-        """One line: the invariants first, then how the run went."""
+        """One line: the invariants first, then how the run went; then the
+        forward kind's own, if the run had it."""
         exits = sum(self.engine_exits.values())
-        return (
+        line = (
             f"sagas={self.sagas} faults={sum(self.faults.values())} lost={self.lost} "
             f"duplicated_effects={self.duplicated_effects} stuck={self.stuck} "
             f"dead_letters={self.dead_letters}/{self.dead_letters_expected} "
             f"phantom_effects={self.phantom_effects} wrong_outcome={self.wrong_outcome} "
             f"engine_exits={exits} elapsed={self.elapsed:.1f}s"
+        )
+        if FORWARD in self.kinds:
+            line += f" [{self.forward_summary()}]"
+        return line
+
+    def forward_summary(self) -> str:
+        """The forward kind: its invariants, then how many sagas halted and were repaired."""
+        counts = self.kinds.get(FORWARD, Counter())
+        repaired = self.repairs[RETRY_STEP] + self.repairs[REDRIVE]
+        return (
+            f"forward: sagas={counts['sagas']} lost={counts['lost']} "
+            f"duplicated_effects={counts['duplicated_effects']} stuck={counts['stuck']} "
+            f"undone_past_pivot={counts['undone_past_pivot']} "
+            f"wrong_outcome={counts['wrong_outcome']} halted={self.repairs['halted']} "
+            f"repaired={repaired}"
         )
 
     def details(self, limit: int = 20, timeline: bool = True) -> str:
@@ -463,6 +575,10 @@ class ChaosResult:
             f"handler calls: {self.handler_calls}, of which {self.handler_reruns} re-ran an "
             "attempt a fault had interrupted (rolled back, so no effect twice)",
             "final states: " + _counts(self.states),
+            f"repairs past the pivot: {self.repairs['halted']} halted; "
+            f"{self.repairs[RETRY_STEP]} by retry_step (asked by two operators at once: "
+            f"{self.repairs['refused']} refused), {self.repairs[REDRIVE]} re-driven at "
+            f"{self.redrive_rate:.3g}/s; {self.repairs['errors']} error(s)",
             f"engine restarts: {self.engine_restarts}; exits other than the injected "
             f"kills, by exit code: {_counts(self.engine_exits) or 'none'}",
             f"engine logs: {self.log_dir}",
@@ -512,12 +628,17 @@ class Scenario:
         self.slots: list[EngineSlot] = []
         self.supervisor: Supervisor | None = None
         self._ids_lock = threading.Lock()
+        self.repairs: Counter[str] = Counter()
+        self.redrive_rate = 0.0
+        #: Sagas whose plan said they would halt, and which did not.
+        self.unhalted: set[str] = set()
+        self._repair_lock = threading.Lock()
 
     # -- the run ----------------------------------------------------------
     def run(self) -> ChaosResult:
         config = self.config
         started = self.started = time.monotonic()
-        plans = plan_sagas(self.rng, config.sagas)
+        plans = plan_sagas(self.rng, config.sagas, config.kinds)
         try:
             self._start_engines()
             starter = threading.Thread(
@@ -528,6 +649,9 @@ class Scenario:
             starter.join()
             self._note(f"{len(self.saga_ids)} saga(s) started; waiting for them to end")
             self._wait_until_settled(config.timeout)
+            if any(plan.repair for plan in self.plans.values()):
+                self._repair_halted()
+                self._wait_until_settled(config.timeout)
         finally:
             self._stop_engines()
         elapsed = time.monotonic() - started
@@ -629,6 +753,119 @@ class Scenario:
                 self._note(f"gave up waiting: {active} saga(s) still active")
                 return
             time.sleep(0.5)
+
+    # -- repairs past the pivot -------------------------------------------
+    def _repair_halted(self) -> None:
+        """Repair the sagas that halted past their pivot, as their plans say,
+        while engines are SIGKILLed.
+
+        Each ``retry_step`` (with corrected input) is asked by two operators
+        at once: exactly one may win. The other sagas are re-driven in one
+        batch at ``redrive_rate``, paced through the outbox.
+        """
+        halted = set(
+            Saga.objects.filter(pk__in=self.saga_ids, state=HALTED).values_list("id", flat=True)
+        )
+        planned = {saga_id for saga_id, plan in self.plans.items() if plan.repair}
+        self.repairs["halted"] = len(halted)
+        for saga_id in sorted(halted - planned):
+            self.problems.append(
+                f"unplanned halt: saga {saga_id} ({self.plans[saga_id].kind}) halted"
+            )
+        for saga_id in sorted(planned - halted):
+            self.unhalted.add(saga_id)
+            state = Saga.objects.get(pk=saga_id).state
+            self.problems.append(f"wrong outcome: saga {saga_id} was to halt but is {state}")
+        retry = sorted(i for i in halted & planned if self.plans[i].repair == RETRY_STEP)
+        redrive = sorted(i for i in halted & planned if self.plans[i].repair == REDRIVE)
+        rate = self.config.redrive_rate or max(1.0, len(redrive) / REDRIVE_SECONDS)
+        self.redrive_rate = rate
+        self._note(
+            f"repairing {len(halted)} halted saga(s): {len(retry)} by retry_step, "
+            f"{len(redrive)} re-driven at {rate:.3g}/s"
+        )
+        workers = [
+            threading.Thread(target=self._redrive, args=(redrive, rate), name="chaos-redrive"),
+            threading.Thread(target=self._retry_steps, args=(retry,), name="chaos-operators"),
+        ]
+        for worker in workers:
+            worker.start()
+        # The kills land while the re-drive's messages come due, one by one.
+        window = max(1.0, (len(redrive) - 1) / rate)
+        began = time.monotonic()
+        kills = int(self.config.repair_kills)
+        for at in sorted(self.rng.uniform(0.1, 0.8) * window for _ in range(kills)):
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            self._kill_engine()
+        for worker in workers:
+            worker.join()
+        self._note(
+            f"repaired: {self.repairs[RETRY_STEP]} by retry_step, {self.repairs[REDRIVE]} "
+            f"re-driven; {self.repairs['errors']} error(s)"
+        )
+
+    def _redrive(self, saga_ids: list[str], rate: float) -> None:
+        try:
+            if not saga_ids:
+                return
+            redrive = manager.redrive(
+                saga_ids, rate=rate, by="chaos", reason="chaos: the downstream is back"
+            )
+            with self._repair_lock:
+                self.repairs[REDRIVE] += len(redrive.scheduled)
+                for saga_id, why in redrive.refused:
+                    self.repairs["errors"] += 1
+                    self.problems.append(f"repair: the re-drive refused saga {saga_id}: {why}")
+        except Exception as exc:
+            self._repair_failed(f"the re-drive raised {exc!r}")
+        finally:
+            connections.close_all()
+
+    def _retry_steps(self, saga_ids: list[str]) -> None:
+        try:
+            for saga_id in saga_ids:
+                self._retry_racing(saga_id)
+        finally:
+            connections.close_all()
+
+    def _retry_racing(self, saga_id: str) -> None:
+        """Two operators retry the halted step at once: one wins, the other is refused."""
+        plan = self.plans[saga_id]
+        barrier = threading.Barrier(2)
+        results: list[object] = [None, None]
+
+        def ask(n: int) -> None:
+            try:
+                barrier.wait()
+                results[n] = manager.retry_step(
+                    saga_id,
+                    plan.repair_step,
+                    plan.repair_input,
+                    by=f"chaos-operator-{n}",
+                    reason="chaos: the downstream is fixed",
+                )
+            except Exception as exc:
+                results[n] = exc
+            finally:
+                connections.close_all()
+
+        operators = [threading.Thread(target=ask, args=(n,)) for n in range(2)]
+        for operator in operators:
+            operator.start()
+        for operator in operators:
+            operator.join()
+        won = sum(isinstance(result, Saga) for result in results)
+        refused = sum(isinstance(result, InvalidStateTransition) for result in results)
+        with self._repair_lock:
+            self.repairs[RETRY_STEP] += won
+            self.repairs["refused"] += refused
+        if (won, refused) != (1, 1):
+            self._repair_failed(f"retry_step of saga {saga_id} twice at once: {results!r}")
+
+    def _repair_failed(self, problem: str) -> None:
+        with self._repair_lock:
+            self.repairs["errors"] += 1
+            self.problems.append(f"repair: {problem}")
 
     # -- faults -----------------------------------------------------------
     def _kill_engine(self) -> None:
@@ -741,41 +978,54 @@ class Scenario:
 
     # -- checks -----------------------------------------------------------
     def check(self, elapsed: float = 0.0) -> ChaosResult:
-        """Compare the ledger, the final states and the dead-letter queue with the plan.
+        """Compare the ledger, the final states and the dead-letter queue with the
+        plan, and check that nothing of a saga past its pivot was undone.
 
         Takes what is in the dead-letter queue off it (kept for later calls).
         """
         ids = self.saga_ids
         sagas = dict(Saga.objects.filter(pk__in=ids).values_list("id", "state"))
-        steps: dict[str, list[tuple[str, str, str]]] = {saga_id: [] for saga_id in ids}
-        for saga_id, step_id, status, compensation in (
+        steps: dict[str, list[tuple[str, str, str, bool]]] = {saga_id: [] for saga_id in ids}
+        for saga_id, step_id, status, compensation, pivot in (
             SagaStep.objects.filter(saga_id__in=ids)
             .order_by("saga_id", "position")
-            .values_list("saga_id", "id", "status", "compensation")
+            .values_list("saga_id", "id", "status", "compensation", "pivot")
         ):
-            steps[saga_id].append((step_id, status, compensation))
+            steps[saga_id].append((step_id, status, compensation, pivot))
         effects = Counter(
             Effect.objects.filter(saga_id__in=ids).values_list("step_id", "kind").iterator()
         )
-        lost = duplicated = phantom = stuck = wrong = 0
+        # The checks' counts by kind of saga; the totals are their sums.
+        kinds: dict[str, Counter[str]] = {}
         problems = list(self.problems)
         for saga_id in ids:
             state = sagas.get(saga_id, "missing")
             plan = self.plans[saga_id]
-            statuses = [status for _, status, _ in steps[saga_id]]
+            counts = kinds.setdefault(plan.kind, Counter())
+            counts["sagas"] += 1
+            statuses = [status for _, status, _, _ in steps[saga_id]]
             if state not in TERMINAL:
-                stuck += 1
+                counts["stuck"] += 1
                 problems.append(f"stuck: saga {saga_id} ({plan.kind}) is {state}: {statuses}")
             if state in TERMINAL and (
-                state != plan.expected_state or statuses != plan.expected_statuses
+                state != plan.expected_state
+                or statuses != plan.expected_statuses
+                or saga_id in self.unhalted
             ):
-                wrong += 1
+                counts["wrong_outcome"] += 1
                 problems.append(
                     f"wrong outcome: saga {saga_id} ({plan.kind}) ended {state} "
                     f"with steps {statuses}; expected {plan.expected_state} "
                     f"with {plan.expected_statuses}"
+                    + (", after halting" if saga_id in self.unhalted else "")
                 )
-            for step_id, status, compensation in steps[saga_id]:
+            # Once its pivot ran, nothing of the saga may be undone, before or after it.
+            past_pivot = any(pivot and status in DID_RUN for _, status, _, pivot in steps[saga_id])
+            for step_id, status, compensation, _ in steps[saga_id]:
+                where = f"step {step_id} of saga {saga_id} ({plan.kind}, step {status})"
+                if past_pivot and (effects[(step_id, Effect.UNDO)] or status in UNDONE):
+                    counts["undone_past_pivot"] += 1
+                    problems.append(f"undone past the pivot: {where}")
                 expected = {
                     Effect.DO: int(status in DID_RUN),
                     Effect.UNDO: int(status == "compensated" and bool(compensation)),
@@ -784,16 +1034,16 @@ class Scenario:
                     got = effects[(step_id, kind)]
                     if got == want:
                         continue
-                    where = f"step {step_id} of saga {saga_id} ({plan.kind}, step {status})"
                     if got < want:
-                        lost += 1
+                        counts["lost"] += 1
                         problems.append(f"lost: no {kind!r} effect for {where}")
                     elif want:
-                        duplicated += got - want
+                        counts["duplicated_effects"] += got - want
                         problems.append(f"duplicated: {got} {kind!r} effects for {where}")
                     else:
-                        phantom += got
+                        counts["phantom_effects"] += got
                         problems.append(f"phantom: {got} {kind!r} effect(s) for {where}")
+        total = sum(kinds.values(), Counter())
         self.dead_letters += self.broker.drain(self.names["DEAD_LETTER_QUEUE"])
         dead = self.dead_letters
         dead_bodies = Counter(body for body, _ in dead)
@@ -818,11 +1068,11 @@ class Scenario:
         return ChaosResult(
             sagas=len(ids),
             faults=Counter({k: v for k, v in self.faults.items() if v}),
-            lost=lost,
-            duplicated_effects=duplicated,
-            phantom_effects=phantom,
-            stuck=stuck,
-            wrong_outcome=wrong,
+            lost=total["lost"],
+            duplicated_effects=total["duplicated_effects"],
+            phantom_effects=total["phantom_effects"],
+            stuck=total["stuck"],
+            wrong_outcome=total["wrong_outcome"],
             dead_letters=len(dead),
             dead_letters_expected=len(self.poison_bodies),
             dead_letters_exact=exact,
@@ -838,4 +1088,8 @@ class Scenario:
             handler_reruns=reruns,
             problems=problems,
             log_dir=str(self.log_dir),
+            undone_past_pivot=total["undone_past_pivot"],
+            kinds=kinds,
+            repairs=Counter(self.repairs),
+            redrive_rate=self.redrive_rate,
         )

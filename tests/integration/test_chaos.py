@@ -1,7 +1,9 @@
 """Fault injection end to end: engines killed, broker restarted, connections cut.
 
-A small run of ``tests/chaos/scenario.py``; ``manage.py saga_chaos`` runs the
-same scenario at any size (see ``tests/chaos/README.md``).
+Small runs of ``tests/chaos/scenario.py``: every kind of saga with every
+fault, and the forward kind alone (failures past a pivot, halts repaired by
+operators) with engines killed; ``manage.py saga_chaos`` runs the same
+scenario at any size (see ``tests/chaos/README.md``).
 
 The run restarts the local RabbitMQ node with ``rabbitmqctl``, which drops
 every connection on it; ``SAGA_CHAOS_NO_BROKER_RESTART=1`` leaves that fault
@@ -17,7 +19,7 @@ import pytest
 
 from django_saga.models import Saga, SagaStep
 from tests.chaos.models import Effect
-from tests.chaos.scenario import ChaosConfig, Scenario
+from tests.chaos.scenario import FORWARD, REDRIVE, RETRY_STEP, ChaosConfig, Scenario
 
 pytestmark = [
     pytest.mark.rabbitmq,
@@ -69,6 +71,51 @@ def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_
     assert result.phantom_effects == 0, report
     assert result.wrong_outcome == 0, report
     assert result.dead_letters_exact, report
+    forward = result.kinds[FORWARD]
+    assert forward["sagas"] >= 6 and forward["undone_past_pivot"] == 0, report
+    assert result.repairs["errors"] == 0, report
+    assert result.ok, report
+
+
+def test_sagas_past_their_pivot_only_go_forward_despite_engine_kills(amqp, tmp_path):
+    """30 forward sagas, 2 engines, SIGKILLed three times while the sagas run and
+    once while the halted ones are repaired (retry_step asked by two operators at
+    once, or a paced re-drive): none lost, doubled, stuck or undone past its pivot."""
+    config = ChaosConfig(
+        sagas=30,
+        engines=2,
+        seed=11,
+        kinds=(FORWARD,),
+        kills=3,
+        broker_restart=False,
+        db_kills=1,
+        duplicates=3,
+        poison=0,
+        start_window=10,
+        timeout=90,
+        log_dir=tmp_path,
+        repair_kills=1,
+    )
+    result = Scenario(config, amqp).run()
+    report = f"{result.summary()}\n{result.details()}"
+    print(report)
+    assert result.faults["engine_kill"] == 4, report
+    assert result.sagas == 30 and result.failed_starts == 0, report
+    forward = result.kinds[FORWARD]
+    assert forward["sagas"] == 30, report
+    assert forward["lost"] == 0, report
+    assert forward["duplicated_effects"] == 0, report
+    assert forward["stuck"] == 0, report
+    assert forward["undone_past_pivot"] == 0, report
+    assert forward["wrong_outcome"] == 0, report
+    repairs = result.repairs
+    assert repairs[RETRY_STEP] >= 1 and repairs[REDRIVE] >= 1, report
+    assert repairs[RETRY_STEP] + repairs[REDRIVE] == repairs["halted"], report
+    assert repairs["refused"] == repairs[RETRY_STEP], report  # each race: one refused
+    assert result.states == {"completed": 30}, report
+    assert "[forward: sagas=30 lost=0 duplicated_effects=0 stuck=0 undone_past_pivot=0 " in (
+        result.summary()
+    ), report
     assert result.ok, report
 
 
@@ -85,6 +132,7 @@ def test_the_checks_catch_lost_duplicated_and_phantom_effects(amqp, tmp_path):
         start_window=1,
         timeout=60,
         log_dir=tmp_path,
+        repair_kills=0,
     )
     scenario = Scenario(quiet, amqp)
     result = scenario.run()
@@ -98,12 +146,20 @@ def test_the_checks_catch_lost_duplicated_and_phantom_effects(amqp, tmp_path):
     Effect.objects.create(saga_id=failed.saga_id, step_id=failed.id, kind="do")
     Saga.objects.filter(pk=failed.saga_id).update(state="compensating")
     scenario.broker.publish(amqp["DEAD_LETTER_QUEUE"], [b"not injected by the scenario"])
+    # An undo of a step before the pivot, in a saga past its pivot.
+    [forward] = [i for i in scenario.saga_ids if scenario.plans[i].kind == FORWARD]
+    before_pivot = SagaStep.objects.get(saga_id=forward, position=0)
+    Effect.objects.create(saga_id=forward, step_id=before_pivot.id, kind="undo")
 
     sabotaged = scenario.check()
-    assert (sabotaged.lost, sabotaged.duplicated_effects, sabotaged.phantom_effects) == (1, 1, 1)
+    assert (sabotaged.lost, sabotaged.duplicated_effects, sabotaged.phantom_effects) == (1, 1, 2)
     assert sabotaged.stuck == 1
+    assert sabotaged.undone_past_pivot == 1
     assert not sabotaged.dead_letters_exact
     assert sabotaged.summary().startswith(
         "sagas=8 faults=0 lost=1 duplicated_effects=1 stuck=1 dead_letters=1/0 "
+    )
+    assert "[forward: sagas=1 lost=0 duplicated_effects=0 stuck=0 undone_past_pivot=1 " in (
+        sabotaged.summary()
     )
     assert not sabotaged.ok

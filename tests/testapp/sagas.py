@@ -191,3 +191,12 @@ def downstream(saga, step):
         raise RetryableError(f"{step.name}: the downstream service is down")
     _record(step, "call:" + step.name)
     return {"attempt": step.attempts}
+
+
+@compensation_handler("test.undo_slowly")
+def undo_slowly(saga, step):
+    """Undoes with its transaction held open: drops the file ``input['started']``,
+    then sleeps ``input['seconds']`` before its effect commits."""
+    Path(step.input["started"]).touch()
+    _record(step, "undo:" + step.name)
+    time.sleep(step.input.get("seconds", 0.5))

@@ -1,7 +1,7 @@
 """``manage.py saga_chaos``: the chaos scenario at any size, on its own database.
 
     SAGA_TEST_DB=postgres python -m django saga_chaos --settings tests.settings \\
-        --sagas 1000 [--engines 2] [--seed 1] [--no-broker-restart] ...
+        --sagas 1000 [--engines 2] [--seed 1] [--no-broker-restart] [--kinds forward] ...
 
 It drops and recreates the PostgreSQL database ``--database`` (default
 ``django_saga_chaos``) on the server the settings name, migrates it, runs the
@@ -12,6 +12,7 @@ non-zero when a check fails. The database is left in place for inspection.
 
 from __future__ import annotations
 
+import argparse
 import re
 import uuid
 from pathlib import Path
@@ -22,7 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from tests.chaos.scenario import ChaosConfig, Scenario, broker_names
+from tests.chaos.scenario import KINDS, ChaosConfig, Scenario, broker_names
 
 DEFAULT_DATABASE = "django_saga_chaos"
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -73,6 +74,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--log-dir", type=Path, help="Where engine logs go (default: a temp dir)."
         )
+        parser.add_argument(
+            "--kinds",
+            type=_kinds,
+            default=KINDS,
+            help=f"Kinds of saga to run, in turn, comma-separated (default: {','.join(KINDS)}).",
+        )
+        parser.add_argument(
+            "--redrive-rate",
+            type=float,
+            help="Sagas a second the halted sagas are re-driven at (default: all within 4 s).",
+        )
+        parser.add_argument(
+            "--repair-kills",
+            type=int,
+            default=1,
+            help="Engine SIGKILLs while the halted sagas are repaired.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
@@ -98,6 +116,9 @@ class Command(BaseCommand):
             broker_down=options["broker_down"],
             timeout=options["timeout"],
             log_dir=options["log_dir"],
+            kinds=options["kinds"],
+            redrive_rate=options["redrive_rate"],
+            repair_kills=options["repair_kills"],
         )
         scenario = Scenario(config, names)
         try:
@@ -122,6 +143,14 @@ class Command(BaseCommand):
         connection.settings_dict["NAME"] = name
         call_command("migrate", verbosity=0, interactive=False)
         self.stdout.write(f"Using database {name!r} (recreated and migrated)")
+
+
+def _kinds(value: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"name some of {', '.join(KINDS)}, not {value!r}")
+    return kinds
 
 
 def _broker_url() -> str:
