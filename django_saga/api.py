@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import OperationalError
 
@@ -30,6 +30,9 @@ from .stores import Store, get_store
 
 if TYPE_CHECKING:
     from .stores.base import Unit
+
+#: What an operator's change of one saga returns.
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +215,9 @@ class Manager:
 
         Each saga gets what fits its state: its failed steps retried
         (``failed``, ``halted``) or its compensation retried
-        (``compensation_failed``). Saga *i* is sent ``i / rate`` seconds
-        from now through the outbox, so the pacing holds with no process
-        waiting and survives restarts. A saga whose state allows nothing is
+        (``compensation_failed``). Each saga is sent ``1 / rate`` seconds
+        after the one before, through the outbox, so the pacing holds with no
+        process waiting and survives restarts. A saga whose state allows nothing is
         left alone and listed in ``refused``. Returns the re-drive, whose
         ``batch`` names it on every intervention it records.
         """
@@ -224,22 +227,17 @@ class Manager:
         redrive = interventions.Redrive(batch=new_id(), rate=pace)
         for saga in sagas:
             saga_id = _saga_id(saga.pk if isinstance(saga, Saga) else saga)
-            delay = len(redrive.scheduled) / pace
             try:
-                self._in_saga(
+                sent_at = self._in_saga(
                     saga_id,
-                    partial(
-                        interventions.redrive_one,
-                        actor=actor,
-                        reason=why,
-                        delay=delay,
-                        batch=redrive.batch,
-                    ),
+                    partial(interventions.redrive_one, actor=actor, reason=why, redrive=redrive),
                 )
             except (InvalidStateTransition, SagaNotFound) as exc:
                 redrive.refused.append((saga_id, str(exc)))
             else:
                 redrive.scheduled.append(saga_id)
+                redrive.first_at = redrive.first_at or sent_at
+                redrive.last_at = sent_at
         return redrive
 
     def _intervene(
@@ -263,7 +261,7 @@ class Manager:
         self._in_saga(_saga_id(saga_id), partial(interventions.apply, request=request))
         return self.get(saga_id)
 
-    def _in_saga(self, saga_id: str, change: Callable[[Unit], object]) -> None:
+    def _in_saga(self, saga_id: str, change: Callable[[Unit], T]) -> T:
         """Run ``change`` in a unit holding every row of the saga, step rows first.
 
         An engine's unit holds its step's row and may then write an earlier
@@ -272,13 +270,12 @@ class Manager:
         PostgreSQL fails one of the two; the engine tries its unit again, and
         so does this.
         """
-        for attempt in range(1, DEADLOCK_TRIES + 1):
+        for attempt in range(1, DEADLOCK_TRIES):
             try:
                 with self.store.open_saga(saga_id) as unit:
-                    change(unit)
-                return
+                    return change(unit)
             except OperationalError as exc:
-                if attempt == DEADLOCK_TRIES or not _deadlock(exc):
+                if not _deadlock(exc):
                     raise
                 logger.warning(
                     "saga=%s: an operator's action deadlocked with an engine (try %d of %d)",
@@ -286,6 +283,8 @@ class Manager:
                     attempt,
                     DEADLOCK_TRIES,
                 )
+        with self.store.open_saga(saga_id) as unit:
+            return change(unit)
 
     # -- steps completed from outside --------------------------------------
     def complete_step(

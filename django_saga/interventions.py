@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, QuerySet
@@ -201,11 +201,24 @@ class Redrive:
     rate: float
     scheduled: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: When the first and the last saga scheduled are sent.
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+    def delay(self, now: datetime) -> float:
+        """Seconds from ``now`` until the next saga may be sent: ``1 / rate``
+        after the previous one, and never sooner, however long writing the
+        sagas took (a lock wait delays what follows; it never bunches it)."""
+        if self.last_at is None:
+            return 0.0
+        return max(0.0, (self.last_at - now).total_seconds() + 1 / self.rate)
 
     @property
     def seconds(self) -> float:
-        """How long after it was asked the last saga is sent."""
-        return max(len(self.scheduled) - 1, 0) / self.rate
+        """How long after the first saga the last one is sent."""
+        if self.first_at is None or self.last_at is None:
+            return 0.0
+        return (self.last_at - self.first_at).total_seconds()
 
 
 def rate_value(rate: Any) -> float:
@@ -241,8 +254,13 @@ def failed_steps_refusal(
     )
 
 
-def redrive_one(unit: Unit, actor: Actor, reason: str, delay: float, batch: str) -> None:
-    """Retry what a saga waiting for an operator needs retried, ``delay`` seconds from now."""
+def redrive_one(unit: Unit, actor: Actor, reason: str, redrive: Redrive) -> datetime:
+    """Retry what a saga waiting for an operator needs retried, at the re-drive's
+    pace; when it is sent. The time is taken under the saga's locks, just
+    before the unit commits, so a wait for them cannot shorten the spacing."""
+    now = clock.now()
+    delay = redrive.delay(now)
+    batch = redrive.batch
     saga = unit.saga
     steps = unit.lock_saga()
     why = failed_steps_refusal(saga, steps, compensations=True)
@@ -250,9 +268,11 @@ def redrive_one(unit: Unit, actor: Actor, reason: str, delay: float, batch: str)
         raise InvalidStateTransition(why)
     if saga.state == SagaState.COMPENSATION_FAILED:
         apply(unit, Request(RETRY_COMPENSATION, actor, reason, delay=delay, batch=batch))
-        return
-    for step in [s for s in steps if s.status == StepStatus.FAILED]:
-        apply(unit, Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch))
+    else:
+        for step in [s for s in steps if s.status == StepStatus.FAILED]:
+            request = Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch)
+            apply(unit, request)
+    return now + timedelta(seconds=delay)
 
 
 def select(

@@ -108,8 +108,8 @@ class RateForm(ReasonForm):
     rate = forms.FloatField(
         label="Rate (sagas a second)",
         initial=1,
-        help_text="Saga i of the selection is sent i / rate seconds from now, through "
-        "the outbox: for example 2, or 0.5 for one every two seconds.",
+        help_text="Each saga of the selection is sent 1 / rate seconds after the one "
+        "before, through the outbox: for example 2, or 0.5 for one every two seconds.",
     )
 
     def clean_rate(self) -> float:

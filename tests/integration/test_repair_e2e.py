@@ -211,11 +211,12 @@ def test_a_redrive_of_200_halted_sagas_keeps_to_its_rate_and_calls_each_once(two
     assert Ledger.objects.filter(action="do:capture").count() == SAGAS
     assert not Ledger.objects.filter(action__startswith="undo:").exists()
 
-    # Saga i is due at least i / RATE seconds after ``asked`` (its unit writes
-    # its row after the i before it), and it is called once a relay publishes
-    # it: a relay in an engine knows nothing of when rows this process wrote
-    # come due, so it finds them at its next pass, at most RELAY_INTERVAL
-    # later, and the call follows within DELIVERY_SLACK. A call that falls in
+    # Saga i is due at least i / RATE seconds after ``asked`` (1 / RATE after
+    # the saga before it), and it is called once a relay publishes it: the
+    # relay that listens for notifications learns each due time from the
+    # saga's notification and wakes then; the others find the rows at their
+    # next pass, at most RELAY_INTERVAL later. The call follows within
+    # DELIVERY_SLACK. A call that falls in
     # a 1 s window was due within 1 + RELAY_INTERVAL + DELIVERY_SLACK seconds
     # before the window's end; due times at least 1 / RATE apart put at most
     # ceil(RATE * that span) sagas there. The tolerance over ceil(RATE * 1 s)
