@@ -21,10 +21,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from django_saga.api import manager
 from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
-from django_saga.api import manager
 from django_saga.models import Saga, SagaState
 from example_project.shop.models import Payment, Product
 from example_project.shop.orders import place_order
