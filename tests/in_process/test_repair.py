@@ -324,7 +324,7 @@ def test_redrive_retries_each_saga_at_the_rate_through_the_outbox(run_engine):
             "failed, halted or whose compensation failed can be retried.",
         )
     ]
-    assert redrive.seconds == pytest.approx(3 / 20)
+    assert 3 / 20 <= redrive.seconds < 3 / 20 + 1  # never faster than asked
     sends = [
         OutboxMessage.objects.filter(saga_id=s.id).latest("created_at").available_at for s in halted
     ]

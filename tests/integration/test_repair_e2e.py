@@ -192,7 +192,8 @@ def test_a_redrive_of_200_halted_sagas_keeps_to_its_rate_and_calls_each_once(two
     asked = timezone.now()
     redrive = manager.redrive(ids, rate=RATE, by="ops", reason="the downstream is back")
     assert redrive.scheduled == ids and redrive.refused == []
-    assert redrive.seconds == pytest.approx((SAGAS - 1) / RATE)
+    # 1 / RATE between sagas, never less; more only where writing one took longer.
+    assert (SAGAS - 1) / RATE <= redrive.seconds < (SAGAS - 1) / RATE + 1
     wait_for(
         lambda: Saga.objects.filter(pk__in=ids, state="completed").count() == SAGAS,
         redrive.seconds + 60,
