@@ -1,12 +1,14 @@
 """The operator console: pages, a JSON API and the metrics view, over the manager.
 
 Every page asks for a staff user holding ``SAGA['CONSOLE_PERMISSION']``
-(``django_saga.view_saga`` by default); compensating also needs
-``django_saga.compensate_saga`` and retrying a failed compensation
-``django_saga.retry_saga_compensation``. State changes go through the
-manager, like everywhere else; the pages read the Django-model store.
+(``django_saga.view_saga`` by default); each operator action also needs its
+own permission (``compensate_saga``, ``retry_saga_compensation``,
+``retry_saga_step``, ``skip_saga_step``, ``redrive_sagas``). State changes
+go through the manager, like everywhere else; the pages read the
+Django-model store.
 
 - ``operations``: what an operator may ask of a saga, shared with the admin;
+- ``forms``: the reason, input, output and rate an operator gives, shared with the admin;
 - ``queries``: the querysets behind the lists (filters, progress counts);
 - ``formatting``: durations, progress and JSON as the pages and the admin show them;
 - ``rows``: what one row or step card shows, built next to the model, not on it;
