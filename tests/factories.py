@@ -67,3 +67,28 @@ class SagaStepFactory(factory.django.DjangoModelFactory):
             compensation_attempts=1,
             compensated_at=factory.LazyFunction(timezone.now),
         )
+
+
+def halted_saga(name: str = "order", error: str = "carrier down", **ship: object) -> Saga:
+    """A saga past its pivot ``capture`` whose step ``ship`` failed for good with
+    ``error``, as an engine leaves it; ``ship`` sets more fields of that step."""
+    saga = SagaFactory(
+        name=name,
+        state="halted",
+        error=f"step 'ship' failed after pivot step 'capture' completed: {error}",
+    )
+    SagaStepFactory(saga=saga, position=0, name="reserve", completed=True)
+    SagaStepFactory(
+        saga=saga, position=1, name="capture", compensation="", pivot=True, completed=True
+    )
+    SagaStepFactory(
+        saga=saga,
+        position=2,
+        name="ship",
+        action="test.needs_ok",
+        compensation="",
+        failed=True,
+        error=error,
+        **ship,
+    )
+    return saga

@@ -16,6 +16,7 @@ from django_saga import Step, manager
 from django_saga import admin as saga_admin
 from django_saga.console import paging
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
+from tests import factories
 from tests.factories import SagaFactory, SagaStepFactory
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
@@ -69,26 +70,7 @@ def run_action(client, action: str, *sagas: Saga, reason: str = "the service is 
 
 
 def halted_saga(name: str = "order") -> Saga:
-    """A saga whose step after its pivot failed for good, as the engine leaves it."""
-    saga = SagaFactory(
-        name=name,
-        state="halted",
-        error="step 'ship' failed after pivot step 'capture' completed: carrier down",
-    )
-    SagaStepFactory(saga=saga, position=0, name="reserve", completed=True)
-    SagaStepFactory(
-        saga=saga, position=1, name="capture", compensation="", pivot=True, completed=True
-    )
-    SagaStepFactory(
-        saga=saga,
-        position=2,
-        name="ship",
-        action="test.needs_ok",
-        compensation="",
-        input={"address": "old"},
-        failed=True,
-    )
-    return saga
+    return factories.halted_saga(name, input={"address": "old"})
 
 
 def shown_messages(response) -> list[str]:

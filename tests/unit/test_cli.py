@@ -17,8 +17,8 @@ from django.core.management import CommandError, call_command
 from django_saga import Step, manager
 from django_saga.management.commands import saga as saga_command
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
+from tests import factories
 from tests.conftest import ROOT
-from tests.factories import SagaFactory, SagaStepFactory
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
 from tests.unit.test_views import build_saga
@@ -61,24 +61,10 @@ def state_of(saga_id: str) -> str:
 
 
 def halted_saga(name: str = "order") -> Saga:
-    """A saga whose step after its pivot failed for good, as the engine leaves it."""
-    halted = SagaFactory(
-        name=name,
-        state="halted",
-        error="step 'ship' failed after pivot step 'capture' completed: carrier down",
-    )
-    SagaStepFactory(saga=halted, position=0, name="reserve", completed=True)
-    SagaStepFactory(
-        saga=halted, position=1, name="capture", compensation="", pivot=True, completed=True
-    )
-    SagaStepFactory(
-        saga=halted,
-        position=2,
-        name="ship",
-        action="test.needs_ok",
-        compensation="",
+    """With an attempt in the ship step's history, for ``show``."""
+    return factories.halted_saga(
+        name,
         input={"address": "old"},
-        failed=True,
         history=[
             {
                 "kind": "execute",
@@ -90,7 +76,6 @@ def halted_saga(name: str = "order") -> Saga:
             }
         ],
     )
-    return halted
 
 
 def shop(ship: str = "test.needs_ok", ship_input: dict | None = None) -> list[Step]:

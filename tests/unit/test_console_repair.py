@@ -17,6 +17,7 @@ from django.urls import reverse
 from django_saga import Step, manager
 from django_saga.console import pages
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
+from tests import factories
 from tests.factories import SagaFactory, SagaStepFactory
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
@@ -39,27 +40,8 @@ SHIP_ERROR = "RetryableError: ship: the service refuses attempt 2"
 
 
 def halted_saga(name: str = "order", *, updated_ago: timedelta | None = None) -> Saga:
-    """A saga past its pivot ``capture`` whose step ``ship`` failed for good."""
-    saga = SagaFactory(
-        name=name,
-        state="halted",
-        error=f"step 'ship' failed after pivot step 'capture' completed: {SHIP_ERROR}",
-    )
-    SagaStepFactory(saga=saga, position=0, name="reserve", completed=True)
-    SagaStepFactory(
-        saga=saga, position=1, name="capture", completed=True, pivot=True, compensation=""
-    )
-    SagaStepFactory(
-        saga=saga,
-        position=2,
-        name="ship",
-        action="test.needs_ok",
-        compensation="",
-        failed=True,
-        attempts=2,
-        input={"parcel": "p-1"},
-        error=SHIP_ERROR,
-    )
+    """The step ``ship`` failed twice with ``SHIP_ERROR``; ``notify`` waits after it."""
+    saga = factories.halted_saga(name, SHIP_ERROR, attempts=2, input={"parcel": "p-1"})
     SagaStepFactory(saga=saga, position=3, name="notify", compensation="")
     if updated_ago is not None:
         Saga.objects.filter(pk=saga.pk).update(updated_at=saga.updated_at - updated_ago)

@@ -28,7 +28,12 @@ from django.utils import timezone
 
 from django_saga import clock, interventions, validation
 from django_saga.api import manager
-from django_saga.console.formatting import format_duration, format_progress, progress_text
+from django_saga.console.formatting import (
+    format_duration,
+    format_progress,
+    intervention_json,
+    progress_text,
+)
 from django_saga.console.operations import (
     COMPENSATE_SAGA,
     RETRY_SAGA_COMPENSATION,
@@ -209,18 +214,6 @@ def step_json(step: SagaStep) -> dict[str, Any]:
         "input": step.input,
         "output": step.output,
         "history": step.history,
-    }
-
-
-def intervention_json(entry: Intervention) -> dict[str, Any]:
-    return {
-        "at": entry.at,
-        "by": entry.actor,
-        "action": entry.action,
-        "step": entry.step,
-        "reason": entry.reason,
-        "batch": entry.batch,
-        "details": entry.details,
     }
 
 
