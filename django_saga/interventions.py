@@ -73,7 +73,6 @@ class Request:
     #: Seconds from now until the step or compensation is sent (a re-drive's pacing).
     delay: float = 0.0
     batch: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def reason_text(reason: Any, required: bool = False) -> str:
@@ -148,7 +147,7 @@ def apply(unit: Unit, request: Request) -> Intervention | None:
     saga = unit.saga
     steps = unit.lock_saga()
     before = saga.state
-    details: dict[str, Any] = {"state": before, **request.details}
+    details: dict[str, Any] = {"state": before}
     if request.action == COMPENSATE:
         # The manager's compensate() keeps its meaning: a no-op while under
         # way, a retry of what failed on a saga whose compensation failed.
