@@ -359,12 +359,12 @@ def deciding_steps(saga_ids: Sequence[str]) -> dict[str, list[SagaStep]]:
 @admin.register(Saga)
 class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
-        "id", "name", "state_badge", "progress", "created_at", "updated_at", "duration",
+        "id", "name", "key", "state_badge", "progress", "created_at", "updated_at", "duration",
     )  # fmt: skip
     list_filter = ("state", SagaNameFilter, "created_at")
-    # What the box searches is search() below: an exact id, or part of a name.
-    search_fields = ("=id", "name")
-    search_help_text = "An exact saga id, or part of a saga's name."
+    # What the box searches is search() below: an exact id or key, or part of a name.
+    search_fields = ("=id", "=key", "name")
+    search_help_text = "An exact saga id or business key, or part of a saga's name."
     list_per_page = 50
     # Newest first by id (ids are ULIDs, so by creation): the primary key serves it.
     ordering = ("-pk",)
@@ -378,7 +378,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         (
             None,
             {
-                "fields": ("id", "name", "state_badge", "progress", "duration", "console"),
+                "fields": ("id", "name", "key", "state_badge", "progress", "duration", "console"),
                 "description": f"The steps below are the first {INLINE_STEPS}; "
                 "the console shows every step.",
             },
@@ -389,7 +389,7 @@ class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ("Times", {"fields": ("created_at", "updated_at", "completed_at", "deadline_at")}),
     )
     readonly_fields = (
-        "id", "name", "state_badge", "progress", "duration", "console", "definition",
+        "id", "name", "key", "state_badge", "progress", "duration", "console", "definition",
         "version", "error", "context_json", "created_at", "updated_at", "completed_at",
         "deadline_at",
     )  # fmt: skip

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 
 from . import clock, flow, interventions, validation
 from .conf import saga_settings
@@ -17,6 +17,7 @@ from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
 from .errors import (
     InvalidStateTransition,
+    SagaAlreadyActive,
     SagaDefinitionError,
     SagaNotFound,
     UnknownActionError,
@@ -24,15 +25,33 @@ from .errors import (
 )
 from .interventions import Redrive
 from .messages import COMPENSATE, EXECUTE
-from .models import SAGA_ID_MAX_CHARS, Intervention, Saga, SagaStep, StepStatus, new_id
+from .models import (
+    KEY_MAX_CHARS,
+    SAGA_ID_MAX_CHARS,
+    Intervention,
+    Saga,
+    SagaStep,
+    StepStatus,
+    new_id,
+)
 from .registry import registry
 from .stores import Store, get_store
+from .stores.base import KeyTaken
 
 if TYPE_CHECKING:
     from .stores.base import Unit
 
 #: What an operator's change of one saga returns.
 T = TypeVar("T")
+
+#: A saga as callers name it: by its id, or by its name and business key.
+SagaRef = str | tuple[str, str]
+
+#: ``start(..., if_active=...)``: return the unfinished saga with the key, or raise.
+RETURN = "return"
+RAISE = "raise"
+#: Tries of a start() whose key was taken by a saga that finished meanwhile.
+KEY_TRIES = 3
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +87,8 @@ class Manager:
         context: Mapping[str, Any] | None = None,
         *,
         deadline: datetime | timedelta | float | None = None,
+        key: str = "",
+        if_active: str = RETURN,
     ) -> Saga:
         """Record a new saga and its first messages in one transaction.
 
@@ -76,16 +97,29 @@ class Manager:
         happens here; the engine's outbox relay publishes the first stage.
         ``deadline`` (a time, or a duration from now) is when a saga still
         running gets compensated.
+
+        Inside the caller's ``transaction.atomic()`` the saga commits with
+        the caller's own writes, or not at all: a rollback leaves no saga, no
+        message and no signal.
+
+        ``key`` is a business key (an order number): at most one saga of this
+        name that has not finished (``completed`` or ``compensated``) has it,
+        as the database enforces. Starting again with the key of such a saga
+        returns that saga (``if_active="return"``, its ``created`` is False)
+        or raises ``SagaAlreadyActive`` (``if_active="raise"``). A new saga's
+        ``created`` is True.
         """
-        return self._create(name, steps, context, deadline)
+        return self._create(name, steps, context, deadline, key, if_active)
 
     def start_definition(
         self,
         definition: SagaDefinition,
         *,
         deadline: datetime | timedelta | float | None = None,
+        if_active: str = RETURN,
     ) -> Saga:
-        """Start a saga from a ``SagaDefinition``, recording its path and version."""
+        """Start a saga from a ``SagaDefinition``, recording its path and version
+        (and the business key its ``key()`` gives)."""
         if not isinstance(definition, SagaDefinition):
             raise SagaDefinitionError(
                 f"expected a SagaDefinition instance, got {type(definition).__name__}"
@@ -96,8 +130,20 @@ class Manager:
             definition.steps(),
             definition.context(),
             deadline,
+            definition.key(),
+            if_active,
             origin=(kind.path(), str(kind.version)),
         )
+
+    def find(self, name: str, key: str) -> Saga:
+        """The saga of ``name`` with the business ``key`` that has not finished,
+        else the latest that had it; raises ``SagaNotFound``."""
+        name = validation.text(name, "The saga's name", validation.NAME_MAX_CHARS)
+        key = validation.text(key, "The key", KEY_MAX_CHARS)
+        saga = self.store.find_by_key(name, key)
+        if saga is None:
+            raise SagaNotFound(f"No saga {name!r} with key {key!r}")
+        return saga
 
     def _create(
         self,
@@ -105,9 +151,16 @@ class Manager:
         steps: Iterable[Declared],
         context: Mapping[str, Any] | None,
         deadline: datetime | timedelta | float | None,
+        key: str,
+        if_active: str,
         origin: tuple[str, str] = ("", ""),
     ) -> Saga:
         validation.text(name, "The saga's name", validation.NAME_MAX_CHARS)
+        key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True)
+        if if_active not in (RETURN, RAISE):
+            raise SagaDefinitionError(
+                f"if_active must be {RETURN!r} or {RAISE!r}, got {brief(if_active)}"
+            )
         declared = normalise_steps(steps)
         if context is not None and not isinstance(context, Mapping):
             raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
@@ -115,30 +168,58 @@ class Manager:
         if saga_settings.CHECK_HANDLERS_ON_START:
             _check_handlers([staged.step for staged in declared])
         timeouts = [_timeout(staged.step) for staged in declared]
-        saga = Saga(
-            name=name,
-            context=saga_context,
-            deadline_at=validation.when(deadline, "deadline", clock.now()),
-            definition=validation.text(origin[0], "The definition's path", 300, blank=True),
-            version=validation.text(origin[1], "The definition's version", 50, blank=True),
-        )
-        records = [
-            SagaStep(
-                saga=saga,
-                position=position,
-                stage=staged.stage,
-                name=staged.step.name,
-                action=staged.step.action,
-                compensation=staged.step.compensation,
-                pivot=staged.step.pivot,
-                input=staged.step.input,
-                timeout=timeouts[position],
+        deadline_at = validation.when(deadline, "deadline", clock.now())
+        definition = validation.text(origin[0], "The definition's path", 300, blank=True)
+        version = validation.text(origin[1], "The definition's version", 50, blank=True)
+        for attempt in range(1, KEY_TRIES + 1):
+            saga = Saga(
+                name=name,
+                key=key,
+                context=saga_context,
+                deadline_at=deadline_at,
+                definition=definition,
+                version=version,
             )
-            for position, staged in enumerate(declared)
-        ]
-        with self.store.create(saga, records) as unit:
-            flow.start(unit)
-        return saga
+            records = [
+                SagaStep(
+                    saga=saga,
+                    position=position,
+                    stage=staged.stage,
+                    name=staged.step.name,
+                    action=staged.step.action,
+                    compensation=staged.step.compensation,
+                    pivot=staged.step.pivot,
+                    input=staged.step.input,
+                    timeout=timeouts[position],
+                )
+                for position, staged in enumerate(declared)
+            ]
+            try:
+                with self.store.create(saga, records) as unit:
+                    flow.start(unit)
+            except KeyTaken as taken:
+                return self._already_active(name, key, taken.saga_id, if_active)
+            except IntegrityError:
+                # The saga that had the key finished between the refusal and
+                # the look for it: the key is free again.
+                if not key or attempt == KEY_TRIES:
+                    raise
+                continue
+            saga.created = True
+            return saga
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _already_active(self, name: str, key: str, saga_id: str, if_active: str) -> Saga:
+        existing = self.get(saga_id)
+        message = (
+            f"Saga {saga_id} ({name!r}, key {key!r}) is {existing.state}: "
+            "a saga of this name with this key has not finished"
+        )
+        if if_active == RAISE:
+            raise SagaAlreadyActive(message, existing)
+        logger.info("start(): %s; returning it", message)
+        existing.created = False
+        return existing
 
     def get(self, saga_id: str) -> Saga:
         """The saga with its steps; raises ``SagaNotFound``."""
@@ -289,7 +370,7 @@ class Manager:
     # -- steps completed from outside --------------------------------------
     def complete_step(
         self,
-        saga_id: str,
+        saga: SagaRef,
         step: str,
         output: Mapping[str, Any] | None = None,
         *,
@@ -297,27 +378,42 @@ class Manager:
     ) -> Saga:
         """Complete a ``waiting`` step (by id or name), ``output`` merged into its own.
 
+        ``saga`` is the saga's id, or its ``(name, key)``: a service that
+        knows only the order number can answer.
         ``attempt`` (the ``step.attempts`` the handler saw) makes sure the
         result answers the attempt that waits, not an earlier one retried
         since. Repeating a completion already recorded changes nothing; a step
         that is not waiting raises ``StepNotWaiting``, a result for another
         attempt ``StaleResult``.
         """
+        saga_id = self.resolve(saga)
         self.record_outside_result(
             saga_id, step, StepStatus.COMPLETED, output=output, attempt=attempt
         )
         return self.get(saga_id)
 
     def fail_step(
-        self, saga_id: str, step: str, error: str = "", *, attempt: int | None = None
+        self, saga: SagaRef, step: str, error: str = "", *, attempt: int | None = None
     ) -> Saga:
-        """Fail a ``waiting`` step (by id or name): the saga compensates as for any failure."""
+        """Fail a ``waiting`` step (by id or name; the saga by id or ``(name,
+        key)``): the saga compensates as for any failure."""
+        saga_id = self.resolve(saga)
         self.record_outside_result(saga_id, step, StepStatus.FAILED, error=error, attempt=attempt)
         return self.get(saga_id)
 
+    def resolve(self, saga: SagaRef) -> str:
+        """The id of the saga given by id or by ``(name, key)``."""
+        if isinstance(saga, tuple):
+            if len(saga) != 2:
+                raise SagaDefinitionError(
+                    f"a saga is given by its id or by (name, key), got a tuple of {len(saga)}"
+                )
+            return str(self.find(*saga).pk)
+        return _saga_id(saga)
+
     def record_outside_result(
         self,
-        saga_id: str,
+        saga: SagaRef,
         step: str,
         outcome: str,
         output: Mapping[str, Any] | None = None,
@@ -328,6 +424,7 @@ class Manager:
 
         Everything is checked before the step is locked: a refusal writes nothing.
         """
+        saga_id = self.resolve(saga)
         if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
             raise SagaDefinitionError(f"status must be 'completed' or 'failed', got {outcome!r}")
         if output is not None and not isinstance(output, Mapping):

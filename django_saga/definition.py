@@ -224,6 +224,12 @@ class SagaDefinition:
         """The saga's context: the parameters, unless a subclass says otherwise."""
         return self.params
 
+    def key(self) -> str:
+        """The business key (an order number, say): at most one unfinished saga
+        of this name has it. None by default; a subclass returns one from
+        ``self.params``."""
+        return ""
+
     @classmethod
     def saga_name(cls) -> str:
         return cls.name or cls.__name__
@@ -236,11 +242,13 @@ class SagaDefinition:
         self,
         *,
         deadline: datetime | timedelta | float | None = None,
+        if_active: str = "return",
         manager: Manager | None = None,
     ) -> Saga:
-        """Start a saga from this definition (through ``manager``, or the default one)."""
+        """Start a saga from this definition (through ``manager``, or the default
+        one); ``if_active`` as for ``Manager.start()``."""
         if manager is None:
             from .api import manager as default
 
             manager = default
-        return manager.start_definition(self, deadline=deadline)
+        return manager.start_definition(self, deadline=deadline, if_active=if_active)

@@ -34,6 +34,15 @@ class SagaNotFound(SagaError, LookupError):
     """No saga has this id."""
 
 
+class SagaAlreadyActive(SagaError):
+    """``start()`` with the business key of a saga of the same name that has not
+    finished, asked to raise rather than return it; ``saga`` is that one."""
+
+    def __init__(self, message: str, saga: Any = None) -> None:
+        super().__init__(message)
+        self.saga = saga
+
+
 class InvalidStateTransition(SagaError):
     """The saga's current state does not allow the requested operation."""
 

@@ -15,6 +15,10 @@ from .validation import NAME_MAX_CHARS
 
 #: A ULID's length as a string: the id columns' length.
 SAGA_ID_MAX_CHARS = 26
+#: The longest business key.
+KEY_MAX_CHARS = 200
+#: The constraint that keeps one unfinished saga per (name, key).
+ACTIVE_KEY_CONSTRAINT = "saga_active_key_unique"
 
 
 def new_id() -> str:
@@ -74,6 +78,10 @@ class SagaQuerySet(models.QuerySet["Saga"]):
     def in_state(self, *states: str) -> SagaQuerySet:
         return self.filter(state__in=states)
 
+    def with_key(self, name: str, key: str) -> SagaQuerySet:
+        """Sagas of ``name`` started with the business ``key``, newest first."""
+        return self.filter(name=name, key=key).order_by("-pk")
+
     def stale(self, older_than: timedelta | float) -> SagaQuerySet:
         """Active sagas that have not changed for ``older_than`` (seconds or a timedelta)."""
         if not isinstance(older_than, timedelta):
@@ -86,6 +94,16 @@ class Saga(models.Model):
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )
     name = models.CharField("name", max_length=NAME_MAX_CHARS)
+    key = models.CharField(
+        "key",
+        max_length=KEY_MAX_CHARS,
+        blank=True,
+        default="",
+        # Engines of the previous release insert sagas without the column.
+        db_default="",
+        help_text="The business key (an order number, say): at most one unfinished "
+        "saga of a name has it.",
+    )
     state = models.CharField(
         "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
     )
@@ -130,6 +148,10 @@ class Saga(models.Model):
 
     objects = SagaQuerySet.as_manager()
 
+    #: Set by ``start()`` on what it returns: True for a saga it created, False
+    #: for the unfinished one that already had the key (None: not from start()).
+    created: bool | None = None
+
     class Meta:
         verbose_name = "saga"
         verbose_name_plural = "sagas"
@@ -160,10 +182,20 @@ class Saga(models.Model):
                 name="saga_deadline_idx",
                 condition=Q(state="started", deadline_at__isnull=False),
             ),
+            # A key searched alone (the console) or with a name (find(), among
+            # finished sagas too); sagas without a key cost it nothing.
+            models.Index(fields=["key", "name", "id"], name="saga_key_idx", condition=~Q(key="")),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(state__in=SagaState.values), name="saga_state_valid"
+            ),
+            # One unfinished saga per (name, key): the database decides, so
+            # concurrent start() calls with one key make exactly one saga.
+            models.UniqueConstraint(
+                fields=["name", "key"],
+                name=ACTIVE_KEY_CONSTRAINT,
+                condition=~Q(key="") & ~Q(state__in=TERMINAL_STATES),
             ),
         ]
 

@@ -77,3 +77,27 @@ class ReplaceCheckOnline(migrations.AddConstraint):
 
     def describe(self) -> str:
         return f"Replace constraint {self.constraint.name} on model {self.model_name}"
+
+
+class AddUniqueIndexOnline(migrations.AddConstraint):
+    """A partial ``UniqueConstraint`` built ``CONCURRENTLY`` on PostgreSQL.
+
+    Django keeps a unique constraint with a condition as a unique index, and
+    builds it under a lock that blocks writes while it reads the table; this
+    builds the same index without that lock. The migration holding it must
+    say ``atomic = False``.
+    """
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                          to_state: Any) -> None:  # fmt: skip
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            schema_editor.add_constraint(model, self.constraint)
+            return
+        sql = str(self.constraint.create_sql(model, schema_editor))
+        prefix = "CREATE UNIQUE INDEX "
+        assert sql.startswith(prefix), sql
+        schema_editor.execute(f"{prefix}CONCURRENTLY {sql[len(prefix) :]}")

@@ -2,9 +2,10 @@
 
 ``POST`` a JSON object ``{"saga_id", "step_id", "attempt", "status":
 "completed" | "failed", "output", "error"}``. ``step_id`` may also be the
-step's name; ``attempt`` is the attempt the result answers (the handler's
-``step.attempts``), so that a result captured for one attempt cannot be
-replayed against a later one. Two headers authenticate it:
+step's name, and ``saga_name`` with ``key`` (the saga's business key, an
+order number, say) may stand for ``saga_id``. ``attempt`` is the attempt
+the result answers (the handler's ``step.attempts``), so that a result
+captured for one attempt cannot be replayed against a later one. Two headers authenticate it:
 ``X-Saga-Timestamp`` (Unix seconds when it was sent) and ``X-Saga-Signature``
 (``sha256=`` and the hex HMAC-SHA256, keyed with ``SAGA['WEBHOOK_SECRET']``,
 of the timestamp, a dot, and the raw body). ``signature_headers()`` computes both.
@@ -41,7 +42,7 @@ logger = logging.getLogger("django_saga.webhook")
 
 SIGNATURE_HEADER = "X-Saga-Signature"
 TIMESTAMP_HEADER = "X-Saga-Timestamp"
-FIELDS = {"saga_id", "step_id", "attempt", "status", "output", "error"}
+FIELDS = {"saga_id", "saga_name", "key", "step_id", "attempt", "status", "output", "error"}
 
 
 class SecretMisconfigured(ValueError):
@@ -144,8 +145,11 @@ class StepResultWebhookView(View):
         from .api import manager
 
         try:
+            saga_id = manager.resolve(
+                report["saga_id"] if "saga_id" in report else (report["saga_name"], report["key"])
+            )
             recorded = manager.record_outside_result(
-                report["saga_id"],
+                saga_id,
                 report["step_id"],
                 report["status"],
                 output=report.get("output"),
@@ -165,7 +169,7 @@ class StepResultWebhookView(View):
             return json_error(503, "unavailable", "The database is unavailable; try again later.")
         logger.info(
             "Outside result saga=%r step=%r attempt=%d status=%s recorded=%s",
-            report["saga_id"],
+            saga_id,
             report["step_id"],
             report["attempt"],
             report["status"],
@@ -173,7 +177,7 @@ class StepResultWebhookView(View):
         )
         return JsonResponse(
             {
-                "saga_id": report["saga_id"],
+                "saga_id": saga_id,
                 "step_id": report["step_id"],
                 "attempt": report["attempt"],
                 "status": report["status"],
@@ -220,9 +224,12 @@ def _parse(body: bytes) -> dict[str, Any]:
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in sorted(unknown)[:5])
         raise ValueError(f"unknown fields: {shown} (expected {', '.join(sorted(FIELDS))})")
-    for key in ("saga_id", "step_id"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise ValueError(f"{key} must be a non-empty string")
+    by_key = "saga_name" in data or "key" in data
+    if by_key == ("saga_id" in data):
+        raise ValueError("name the saga by saga_id, or by saga_name and key (not both)")
+    for field in ("saga_name", "key", "step_id") if by_key else ("saga_id", "step_id"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            raise ValueError(f"{field} must be a non-empty string")
     attempt = data.get("attempt")
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
         raise ValueError("attempt must be a positive integer: the step's attempt this answers")

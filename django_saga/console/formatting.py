@@ -117,6 +117,7 @@ def status_json(saga: Saga) -> dict[str, Any]:
     return {
         "saga_id": saga.pk,
         "name": saga.name,
+        "key": saga.key,
         "state": saga.state,
         "error": saga.error,
         "created_at": saga.created_at,

@@ -67,7 +67,8 @@ def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
 
 
 class SagaListJsonView(JsonAccessMixin, View):
-    """GET: sagas, newest first, filtered like the dashboard (``state``, ``name``, ``q``).
+    """GET: sagas, newest first, filtered like the dashboard (``state``, ``name``,
+    ``key``, ``q``).
 
     Paged by cursor: ``next`` and ``previous`` are the URLs of the older and
     the newer page (``before``/``after`` a saga id). ``count`` is exact when
@@ -101,6 +102,7 @@ class SagaListJsonView(JsonAccessMixin, View):
                     {
                         "saga_id": saga.pk,
                         "name": saga.name,
+                        "key": saga.key,
                         "state": saga.state,
                         "steps_done": saga.steps_done,  # type: ignore[attr-defined]
                         "steps_total": saga.steps_total,  # type: ignore[attr-defined]

@@ -106,7 +106,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
         # failure would read every failed saga there is.
         waiting = Saga.objects.in_state(*WAITING_FOR_OPERATOR).order_by("-pk")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
-        is_filtered = any(get.get(k) for k in ("state", "name", "q"))
+        is_filtered = any(get.get(k) for k in ("state", "name", "key", "q"))
         context.update(
             sagas=saga_rows(attach_progress(page.rows), now),
             newer=page.newer,
@@ -123,7 +123,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             stale_after=format_duration(timedelta(seconds=stale_after)),
             names=saga_names(),
             states=SagaState.choices,
-            filters={key: get.get(key, "") for key in ("state", "name", "q")},
+            filters={key: get.get(key, "") for key in ("state", "name", "key", "q")},
             filtered=is_filtered,
             query_string=without_cursor(get).urlencode(),
             can_redrive=self.request.user.has_perm(REDRIVE_PERMISSION),

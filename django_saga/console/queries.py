@@ -18,7 +18,15 @@ from django.db import connections
 from django.db.models import Count, Q, QuerySet
 
 from .. import interventions
-from ..models import ACTIVE_STATES, SAGA_ID_MAX_CHARS, Intervention, Saga, SagaState, SagaStep
+from ..models import (
+    ACTIVE_STATES,
+    KEY_MAX_CHARS,
+    SAGA_ID_MAX_CHARS,
+    Intervention,
+    Saga,
+    SagaState,
+    SagaStep,
+)
 from .formatting import RAN
 
 #: Distinct saga names read, at most, to answer a search for part of a name.
@@ -65,13 +73,17 @@ def saga_names(using: str = "default", limit: int = 200) -> list[str]:
 
 
 def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySet[Saga]:
-    """Apply the list's filters: ``state``, ``name`` and ``q`` (an id, or part of a name)."""
+    """Apply the list's filters: ``state``, ``name``, ``key`` and ``q`` (an id, a
+    key, or part of a name)."""
     state = params.get("state", "")
     if state in SagaState.values:
         queryset = queryset.filter(state=state)
     name = params.get("name", "")
     if name:
         queryset = queryset.filter(name=name)
+    key = params.get("key", "")
+    if key:
+        queryset = queryset.filter(key=key)
     query = params.get("q", "").strip()
     if query:
         queryset = search(queryset, query)
@@ -79,11 +91,18 @@ def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySe
 
 
 def search(queryset: QuerySet[Saga], query: str) -> QuerySet[Saga]:
-    """Sagas whose id is ``query``, or else whose name contains it (any case)."""
-    if len(query) <= SAGA_ID_MAX_CHARS and "\x00" not in query:
+    """Sagas whose id is ``query``, else whose business key is ``query``, else
+    whose name contains it (any case). Each is one index lookup."""
+    if "\x00" in query:
+        return queryset.none()
+    if len(query) <= SAGA_ID_MAX_CHARS:
         by_id = queryset.filter(pk=query.upper())
         if by_id.exists():
             return by_id
+    if len(query) <= KEY_MAX_CHARS:
+        by_key = queryset.filter(key=query)
+        if by_key.exists():
+            return by_key
     needle = query.casefold()
     names = [n for n in saga_names(queryset.db, NAMES_SCANNED) if needle in n.casefold()]
     return queryset.filter(name__in=names)

@@ -80,6 +80,14 @@ class Busy(Exception):
     """A row the caller asked not to wait for is locked: try again later."""
 
 
+class KeyTaken(Exception):
+    """``create()`` found an unfinished saga of the same name with the same key."""
+
+    def __init__(self, saga_id: str) -> None:
+        super().__init__(f"saga {saga_id} has the key")
+        self.saga_id = saga_id
+
+
 class Unit(ABC):
     """One atomic change to one saga.
 
@@ -183,7 +191,15 @@ class Store(Protocol):
     def update_saga_state(self, saga_id: str, state: str) -> Saga: ...
 
     # -- units of work for the manager and the engine -----------------------
-    def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]: ...
+    def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]:
+        """A unit that inserts ``saga`` and ``steps``; raises ``KeyTaken`` if an
+        unfinished saga of its name has its key (decided by the database)."""
+        ...
+
+    def find_by_key(self, name: str, key: str) -> Saga | None:
+        """The unfinished saga of ``name`` with ``key``, else the latest one."""
+        ...
+
     def open_step(
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> AbstractContextManager[Unit | None]: ...

@@ -11,7 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Prefetch
 from django.db.models.functions import Now
@@ -23,6 +29,7 @@ from ..errors import SagaNotFound
 from ..messages import Outgoing
 from ..models import (
     IN_FLIGHT,
+    TERMINAL_STATES,
     Intervention,
     OutboxMessage,
     Saga,
@@ -31,7 +38,7 @@ from ..models import (
     StepStatus,
 )
 from ..retention import purge
-from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
+from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
 from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
 from .rows import INSERT_BATCH, Table
 
@@ -424,15 +431,41 @@ class DjangoStore(HandUpdates):
     # -- units of work -----------------------------------------------------
     @contextmanager
     def create(self, saga: Saga, steps: list[SagaStep]) -> Iterator[Unit]:
-        with transaction.atomic(using=self.using):
-            unit = DjangoUnit(self, saga, None, fast_path=False)
-            unit._new = unit._locked = True  # no other transaction sees it yet
-            unit._set_steps(steps)
-            try:
-                yield unit
-                unit.flush()
-            finally:
-                unit.close()
+        try:
+            # A savepoint inside the caller's transaction: a key already
+            # taken undoes only this, and the caller's own writes stand.
+            with transaction.atomic(using=self.using):
+                unit = DjangoUnit(self, saga, None, fast_path=False)
+                unit._new = unit._locked = True  # no other transaction sees it yet
+                unit._set_steps(steps)
+                try:
+                    yield unit
+                    unit.flush()
+                finally:
+                    unit.close()
+        except IntegrityError:
+            # The unique index on (name, key) of unfinished sagas refused the
+            # row: a concurrent start() committed it first (the insert waited
+            # for that commit). Anything else is not this store's to explain.
+            taken = self._unfinished_with_key(saga.name, saga.key) if saga.key else None
+            if taken is None:
+                raise
+            raise KeyTaken(taken) from None
+
+    def _unfinished_with_key(self, name: str, key: str) -> str | None:
+        return (
+            Saga.objects.using(self.using)
+            .with_key(name, key)
+            .exclude(state__in=TERMINAL_STATES)
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    def find_by_key(self, name: str, key: str) -> Saga | None:
+        saga_id = self._unfinished_with_key(name, key) or (
+            Saga.objects.using(self.using).with_key(name, key).values_list("pk", flat=True).first()
+        )
+        return None if saga_id is None else self.load_saga(saga_id)
 
     @contextmanager
     def open_step(

@@ -27,7 +27,7 @@ from ..models import (
     SagaState,
     SagaStep,
 )
-from .base import Busy, HandUpdates, OutboxListener, Unit, due_times, outbox_written
+from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
 
 
 @dataclass
@@ -64,6 +64,7 @@ class MemoryStore(HandUpdates):
         self._sagas: dict[str, Saga] = {}
         self._outbox: dict[str, _Row] = {}
         self._interventions: dict[str, list[Intervention]] = {}
+        self._creating = threading.Lock()
 
     # -- helpers ------------------------------------------------------------
     def _saga_lock(self, saga_id: str) -> threading.RLock:
@@ -155,7 +156,29 @@ class MemoryStore(HandUpdates):
         with self._saga_lock(saga.pk):
             unit = MemoryUnit(saga, None, fast_path=False)
             yield unit
-            self._commit(unit)
+            # Creates check and store under one lock: one unfinished saga per key.
+            with self._creating:
+                taken = self._unfinished_with_key(saga.name, saga.key) if saga.key else None
+                if taken is not None:
+                    raise KeyTaken(taken)
+                self._commit(unit)
+
+    def _unfinished_with_key(self, name: str, key: str) -> str | None:
+        with self._lock:
+            found = [
+                s.pk
+                for s in self._sagas.values()
+                if s.name == name and s.key == key and s.state not in TERMINAL_STATES
+            ]
+        return max(found, default=None)
+
+    def find_by_key(self, name: str, key: str) -> Saga | None:
+        saga_id = self._unfinished_with_key(name, key)
+        if saga_id is None:
+            with self._lock:
+                found = [s.pk for s in self._sagas.values() if s.name == name and s.key == key]
+            saga_id = max(found, default=None)
+        return None if saga_id is None else self.load_saga(saga_id)
 
     @contextmanager
     def open_step(

@@ -11,7 +11,7 @@ class ShopConfig(AppConfig):
 
         from . import handlers
 
-        register_step_handler("orders.create", handlers.create_order)
+        register_step_handler("orders.accept", handlers.accept_order)
         register_compensation_handler("orders.cancel", handlers.cancel_order)
         register_step_handler("inventory.reserve", handlers.reserve_inventory)
         register_compensation_handler("inventory.release", handlers.release_inventory)

@@ -28,17 +28,12 @@ class CourierUnavailable(RetryableError):
     saga retries it and, when the retries run out, halts for an operator."""
 
 
-def create_order(saga, step):
-    product = Product.objects.get(sku=step.input["sku"])
-    order = Order.objects.create(
-        saga_id=saga.id,
-        customer=saga.context["customer"],
-        product=product,
-        quantity=step.input["quantity"],
-        address=step.input.get("address", ""),
-        gift_wrap=step.input.get("gift_wrap", False),
-    )
-    return {"order_id": order.pk}
+def accept_order(saga, step):
+    """The order was created with its saga, in one transaction: take it on."""
+    order = Order.objects.get(pk=step.input["order_id"])
+    if order.quantity < 1:
+        raise ValueError(f"order {order.pk} asks for no goods")
+    return {"order_id": order.pk, "number": order.number}
 
 
 def cancel_order(saga, step):

@@ -19,7 +19,8 @@ class Order(models.Model):
         CONFIRMED = "confirmed"
         CANCELLED = "cancelled"
 
-    saga_id = models.CharField(max_length=26, unique=True)
+    # Set in the transaction that creates the order, once its saga is started.
+    saga_id = models.CharField(max_length=26, unique=True, null=True, blank=True)
     customer = models.CharField(max_length=100)
     address = models.CharField(max_length=200, blank=True, default="")
     gift_wrap = models.BooleanField(default=False)
@@ -29,6 +30,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.pk}: {self.quantity} x {self.product.sku} ({self.status})"
+
+    @property
+    def number(self) -> str:
+        """What customers and the payment provider call the order: its saga's key."""
+        return f"order-{self.pk}"
 
 
 class Reservation(models.Model):

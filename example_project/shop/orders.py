@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import transaction
+
 from django_saga import SagaDefinition, Step, parallel
 from django_saga.models import Saga
+
+from .models import Order, Product
 
 
 class PaymentSaga(SagaDefinition):
@@ -38,17 +42,7 @@ class OrderSaga(SagaDefinition):
     def steps(self):
         order = self.params
         return [
-            Step(
-                "create_order",
-                "orders.create",
-                "orders.cancel",
-                {
-                    "sku": order["sku"],
-                    "quantity": order["quantity"],
-                    "address": order["address"],
-                    "gift_wrap": order["gift_wrap"],
-                },
-            ),
+            Step("accept_order", "orders.accept", "orders.cancel", {"order_id": order["order_id"]}),
             parallel(
                 Step(
                     "reserve_inventory",
@@ -70,7 +64,11 @@ class OrderSaga(SagaDefinition):
         ]
 
     def context(self):
-        return {"customer": self.params["customer"]}
+        return {"customer": self.params["customer"], "order_id": self.params["order_id"]}
+
+    def key(self):
+        """One saga per order: a retried start() returns the one already running."""
+        return f"order-{self.params['order_id']}"
 
 
 def place_order(
@@ -82,12 +80,26 @@ def place_order(
     gift_wrap: bool = False,
     courier: str = "express",
 ) -> Saga:
-    return OrderSaga(
-        customer=customer,
-        sku=sku,
-        quantity=quantity,
-        amount=amount,
-        address=address,
-        gift_wrap=gift_wrap,
-        courier=courier,
-    ).start()
+    """Create the order and start its saga in one transaction, the order's number
+    as the saga's key: both commit, or neither does."""
+    with transaction.atomic():
+        order = Order.objects.create(
+            customer=customer,
+            product=Product.objects.get(sku=sku),
+            quantity=quantity,
+            address=address,
+            gift_wrap=gift_wrap,
+        )
+        saga = OrderSaga(
+            order_id=order.pk,
+            customer=customer,
+            sku=sku,
+            quantity=quantity,
+            amount=amount,
+            address=address,
+            gift_wrap=gift_wrap,
+            courier=courier,
+        ).start()
+        order.saga_id = saga.pk
+        order.save(update_fields=["saga_id"])
+    return saga

@@ -83,10 +83,12 @@ class FakePaymentProvider(threading.Thread):
             pk__in=self.answered
         )
         for payment in requested.select_related("order"):
-            saga_id, step_id = payment.idempotency_key.split(":")
+            # The provider knows the shop's order number, not the saga's id:
+            # it answers by the saga's name and key.
             report: dict[str, object] = {
-                "saga_id": saga_id,
-                "step_id": step_id,
+                "saga_name": "order_processing",
+                "key": payment.order.number,
+                "step_id": "request_payment",
                 "attempt": payment.attempt,
             }
             if payment.amount > settings.SHOP_PAYMENT_LIMIT:

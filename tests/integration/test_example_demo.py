@@ -34,6 +34,10 @@ def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
     island = next(line for line in out.splitlines() if line.startswith("island: halted, repaired:"))
     assert " completed: " in island and "ship_order=completed" in island
     assert "repaired by retry_step: 2 order(s)" in out
+    # Each order and its saga commit together, the order number as the key: the
+    # provider answers by it, and starting an order's saga again returns it.
+    assert "webhook calls, answered by order number" in out
+    assert "saga again, with its key: got the same saga" in out
     assert "consistent" in out and "INCONSISTENT" not in out
     assert "Payments: charged exactly for the completed orders" in out
     assert "webhook calls" in out

@@ -82,6 +82,25 @@ def test_a_step_may_be_named_instead_of_identified(client, waiting):
     assert SagaStep.objects.get(pk=waiting.pk).status == "completed"
 
 
+def test_a_provider_that_knows_only_the_order_number_answers_by_key(client, waiting):
+    Saga.objects.filter(pk=waiting.saga_id).update(name="order", key="order-123")
+    payload = {
+        "saga_name": "order",
+        "key": "order-123",
+        "step_id": "pay",
+        "attempt": 1,
+        "status": "completed",
+        "output": {"charge_id": "ch_1"},
+    }
+    response = post(client, payload)
+    assert response.status_code == 200
+    assert response.json()["saga_id"] == waiting.saga_id
+    assert SagaStep.objects.get(pk=waiting.pk).status == "completed"
+    unknown = post(client, {**payload, "key": "order-999"})
+    assert unknown.status_code == 404
+    assert unknown.json()["message"] == "No saga 'order' with key 'order-999'"
+
+
 def test_a_failure_report_fails_the_step_and_compensates(client, waiting):
     response = post(client, report(waiting, "failed", error="card declined"))
     assert response.status_code == 200
@@ -172,7 +191,10 @@ def test_unknown_saga_or_step_gets_404(client, waiting):
         (b"not json", "body is not JSON"),
         (b"[1, 2]", "body must be a JSON object"),
         (b'{"saga_id": "x", "step_id": "y", "attempt": 1, "status": "done"}', "status must be"),
-        (b'{"step_id": "y", "status": "completed"}', "saga_id must be a non-empty string"),
+        (b'{"step_id": "y", "status": "completed"}', "name the saga by saga_id, or by saga_name"),
+        (b'{"saga_id": "x", "key": "k", "step_id": "y"}', "by saga_name and key (not both)"),
+        (b'{"saga_name": "order", "step_id": "y"}', "key must be a non-empty string"),
+        (b'{"saga_name": "order", "key": 7, "step_id": "y"}', "key must be a non-empty string"),
         (b'{"saga_id": "x", "step_id": "y", "status": "completed"}', "attempt must be"),
         (b'{"saga_id": "x", "step_id": "y", "attempt": "1", "status": "failed"}', "attempt"),
         (

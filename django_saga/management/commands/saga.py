@@ -45,6 +45,7 @@ from django_saga.console.queries import attach_progress
 from django_saga.errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from django_saga.models import (
     ACTIVE_STATES,
+    KEY_MAX_CHARS,
     SAGA_ID_MAX_CHARS,
     WAITING_FOR_OPERATOR,
     Intervention,
@@ -185,6 +186,7 @@ def saga_json(saga: Saga, progress: bool = True) -> dict[str, Any]:
     return {
         "id": saga.pk,
         "name": saga.name,
+        "key": saga.key,
         "state": saga.state,
         **(
             {"steps_done": saga.steps_done, "steps_total": saga.steps_total}  # type: ignore[attr-defined]
@@ -236,6 +238,7 @@ class Command(BaseCommand):
 
         listing = commands.add_parser("list", help="Sagas, the newest first, filtered.")
         self._add_filters(listing, ", ".join(SagaState.values))
+        listing.add_argument("--key", help="Only sagas with this business key.")
         listing.add_argument(
             "--batch", metavar="ID", help="Only sagas a re-drive (by its id) retried."
         )
@@ -384,6 +387,8 @@ class Command(BaseCommand):
         older_than = parse_age(options["older_than"], "--older-than")
         if older_than is not None:
             queryset = queryset.filter(updated_at__lt=clock.now() - older_than)
+        if options["key"] is not None:
+            queryset = queryset.filter(key=validation.text(options["key"], "--key", KEY_MAX_CHARS))
         if options["batch"] is not None:
             batch = validation.text(options["batch"], "--batch", SAGA_ID_MAX_CHARS)
             queryset = queryset.filter(
@@ -431,6 +436,8 @@ class Command(BaseCommand):
             return
         write = self.stdout.write
         write(f"Saga {saga.pk} ({saga.name})")
+        if saga.key:
+            write(f"  key:      {saga.key}")
         write(f"  state:    {saga.get_state_display()}")
         write(f"  progress: {progress_text(saga)} done")
         write(

@@ -26,8 +26,8 @@ from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import Saga, SagaState
-from example_project.shop.models import Payment, Product
-from example_project.shop.orders import place_order
+from example_project.shop.models import Order, Payment, Product
+from example_project.shop.orders import OrderSaga, place_order
 from example_project.shop.provider import FakePaymentProvider, in_process_sender
 
 
@@ -102,6 +102,7 @@ class Command(BaseCommand):
                 for scenario in [SCENARIOS[n % len(SCENARIOS)]]
             ]
             ids = [saga.id for _, saga in started]
+            again = self._start_again(started[0][1])
             finished = self._wait(ids, options["timeout"])
             repaired = self._repair(finished)
             if repaired:
@@ -113,7 +114,12 @@ class Command(BaseCommand):
             engine.stop()
             thread.join(30)
         ok = self._report(started, finished, elapsed)
-        self.stdout.write(f"Payment provider: {provider.calls} webhook calls")
+        self.stdout.write(
+            f"Payment provider: {provider.calls} webhook calls, answered by order number"
+        )
+        line, same = again
+        self.stdout.write(line)
+        ok = ok and same
         self.stdout.write(
             f"Halted after the payment's capture and repaired by retry_step: {repaired} "
             f"order(s) ({REPAIR_REASON})"
@@ -164,6 +170,24 @@ class Command(BaseCommand):
             if pending:
                 time.sleep(0.05)
         return {s.pk: s for s in Saga.objects.filter(pk__in=ids).prefetch_related("step_set")}
+
+    def _start_again(self, saga: Saga) -> tuple[str, bool]:
+        """Start the first order's saga a second time, as a retried request would:
+        its key (the order number) returns the saga already running."""
+        order = Order.objects.get(saga_id=saga.pk)
+        again = OrderSaga(
+            order_id=order.pk,
+            customer=order.customer,
+            sku=order.product.sku,
+            quantity=order.quantity,
+            amount=Decimal("0"),
+            address=order.address,
+            gift_wrap=order.gift_wrap,
+            courier="express",
+        ).start()
+        same = again.pk == saga.pk and again.created is False
+        got = "the same saga" if same else "ANOTHER saga"
+        return f"Started {order.number}'s saga again, with its key: got {got} ({again.pk})", same
 
     def _repair(self, finished: dict[str, Saga]) -> int:
         """Send halted orders again by ferry, as an operator would: nothing is undone."""
