@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, OperationalError
 
-from . import clock, flow, interventions, validation
+from . import clock, flow, interventions, tracing, validation
 from .conf import saga_settings
 from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
@@ -180,6 +180,8 @@ class Manager:
                 definition=definition,
                 version=version,
             )
+            # Under the caller's span (the request's): every step's span joins its trace.
+            saga.trace_context = tracing.saga_started(saga)
             records = [
                 SagaStep(
                     saga=saga,
@@ -439,7 +441,10 @@ class Manager:
         with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
-            return flow.outside_result(unit, unit.step, outcome, data, error, attempt)
+            with tracing.outside_result(unit.saga, unit.step, outcome, attempt) as traced:
+                recorded = flow.outside_result(unit, unit.step, outcome, data, error, attempt)
+                traced.recorded(recorded)
+                return recorded
 
     def _step_id(self, saga_id: str, step: str) -> str:
         """The id of the step named or identified by ``step``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -11,8 +12,19 @@ from django.utils import timezone
 MAX_SECONDS = 366 * 24 * 3600.0
 
 
+#: A test clock (``django_saga.testing``) that stands in for the system's, or None.
+#: Unlike replacing ``now``, it is also the time the store compares due
+#: timeouts and deadlines with, which no test could move on the database.
+source: Callable[[], datetime] | None = None
+
+
 def now() -> datetime:
-    return timezone.now()
+    return timezone.now() if source is None else source()
+
+
+def replaced() -> bool:
+    """Whether a test clock stands in for the system's (see ``source``)."""
+    return source is not None
 
 
 def later(seconds: float, start: datetime | None = None) -> datetime:

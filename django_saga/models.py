@@ -145,6 +145,15 @@ class Saga(models.Model):
         default="",
         help_text="That definition's version when the saga started.",
     )
+    trace_context = models.JSONField(
+        "trace context",
+        null=True,
+        blank=True,
+        default=None,
+        editable=False,
+        help_text="The W3C trace context (traceparent, tracestate) of the saga's start, "
+        "when OpenTelemetry traced it: every step's span is its child.",
+    )
 
     objects = SagaQuerySet.as_manager()
 

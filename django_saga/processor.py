@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError
 
-from . import clock, flow, validation
+from . import clock, flow, tracing, validation
 from .conf import saga_settings
 from .connections import close_broken_connections, drop_connections
 from .errors import MalformedMessage, NotJSONSerializableError
@@ -50,10 +50,14 @@ retry_random = random.random
 class HandlerFailed(Exception):
     """A handler raised: its unit must roll back before the failure is recorded."""
 
-    def __init__(self, error: BaseException, duration: int) -> None:
+    def __init__(
+        self, error: BaseException, duration: int, span: tracing.StepSpan | None = None
+    ) -> None:
         super().__init__(f"handler failed: {error!r}")
         self.error = error
         self.duration = duration
+        # Ended once the failure is recorded, with the outcome it gets (retrying, failed).
+        self.span = span
 
 
 @dataclass
@@ -145,14 +149,23 @@ class Processor:
         return Result(ACK, outgoing=unit.outgoing)
 
     def _record_failure(self, message: StepMessage, failed: HandlerFailed) -> Result:
-        with self.store.open_step(message.saga_id, message.step_id) as unit:
-            if unit is None or unit.step is None or not _awaits(unit.step, message):
-                return Result(ACK)
-            if message.kind == EXECUTE:
-                self.fail_attempt(unit, unit.step, failed.error, failed.duration)
-            else:
-                self._compensation_failed(unit, unit.step, failed.error, failed.duration)
-        return Result(ACK, outgoing=unit.outgoing)
+        outcome = "unrecorded"
+        try:
+            with self.store.open_step(message.saga_id, message.step_id) as unit:
+                if unit is None or unit.step is None or not _awaits(unit.step, message):
+                    outcome = "stale"
+                    return Result(ACK)
+                if message.kind == EXECUTE:
+                    recorded = self.fail_attempt(unit, unit.step, failed.error, failed.duration)
+                else:
+                    recorded = self._compensation_failed(
+                        unit, unit.step, failed.error, failed.duration
+                    )
+            outcome = recorded
+            return Result(ACK, outgoing=unit.outgoing)
+        finally:
+            if failed.span is not None:
+                failed.span.end(outcome)
 
     def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
         if not _awaits(step, message):
@@ -171,6 +184,7 @@ class Processor:
             # redelivery after the engine running it died): it counts as failed.
             self.time_out(unit, step)
             return
+        span = tracing.step_span(unit.saga, step, EXECUTE, step.action, step.attempts)
         started = time.monotonic()
         try:
             handler = self.handlers.get(EXECUTE, step.action)
@@ -182,8 +196,12 @@ class Processor:
                     f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
                 )
         except BaseException as exc:  # even SystemExit: the step must not hang
-            raise HandlerFailed(exc, _ms_since(started)) from exc
+            if span is not None:
+                span.leave(exc, _describe(exc))
+            raise HandlerFailed(exc, _ms_since(started), span) from exc
         duration = _ms_since(started)
+        if span is not None:
+            span.leave()
         if isinstance(result, Skip):
             outcome = "skipped"
             flow.record_attempt(
@@ -201,6 +219,8 @@ class Processor:
             assert output is not None
             flow.step_succeeded(unit, step, output, duration)
         _log_step(step, EXECUTE, outcome, duration)
+        if span is not None:
+            span.end(outcome)
 
     def time_out(self, unit: Unit, step: SagaStep) -> None:
         """Fail the current attempt of a step that has no result past its timeout."""
@@ -212,8 +232,10 @@ class Processor:
             )
         self.fail_attempt(unit, step, exc, duration=0)
 
-    def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> None:
-        """Record a failed execute attempt: schedule the next one, or fail the step."""
+    def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> str:
+        """Record a failed execute attempt: schedule the next one, or fail the step.
+
+        Returns the outcome: ``retrying`` or ``failed``."""
         this_round = step.attempts - _resumed_at(step, EXECUTE)
         delay = self._retry_delay(EXECUTE, step.action, exc, this_round)
         error = _describe(exc)
@@ -221,25 +243,32 @@ class Processor:
         flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
         flow.step_failed(unit, step, error, duration, delay)
         _log_step(step, EXECUTE, outcome, duration, error, exc)
+        return outcome
 
     def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
         if not _awaits(step, message):
             _log_stale(step, message)
             return
+        attempt = step.compensation_attempts
+        span = tracing.step_span(unit.saga, step, COMPENSATE, step.compensation, attempt)
         started = time.monotonic()
         try:
             handler = self.handlers.get(COMPENSATE, step.compensation)
             handler(unit.saga, step)
         except BaseException as exc:  # even SystemExit: the saga must not hang
-            raise HandlerFailed(exc, _ms_since(started)) from exc
+            if span is not None:
+                span.leave(exc, _describe(exc))
+            raise HandlerFailed(exc, _ms_since(started), span) from exc
         duration = _ms_since(started)
-        flow.record_attempt(step, COMPENSATE, step.compensation_attempts, "compensated", duration)
+        flow.record_attempt(step, COMPENSATE, attempt, "compensated", duration)
         flow.compensation_succeeded(unit, step)
         _log_step(step, COMPENSATE, "compensated", duration)
+        if span is not None:
+            span.end("compensated")
 
     def _compensation_failed(
         self, unit: Unit, step: SagaStep, exc: BaseException, duration: int
-    ) -> None:
+    ) -> str:
         attempt = step.compensation_attempts
         this_round = attempt - _resumed_at(step, COMPENSATE)
         delay = self._retry_delay(COMPENSATE, step.compensation, exc, this_round)
@@ -248,6 +277,7 @@ class Processor:
         flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
         flow.compensation_failed(unit, step, error, delay)
         _log_step(step, COMPENSATE, outcome, duration, error, exc)
+        return outcome
 
     def _retry_delay(
         self, kind: str, action: str, exc: BaseException, attempt: int

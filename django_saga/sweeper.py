@@ -66,21 +66,7 @@ class Sweeper(threading.Thread):
             connections.close_all()
 
     def sweep(self) -> SweepReport:
-        report = SweepReport()
-        for saga_id, step_id in self.store.due_timeouts(BATCH):
-            with self.store.open_step(saga_id, step_id, fast_path=False, timed_out=True) as unit:
-                if unit is None or unit.step is None:
-                    continue  # running right now, finished, or already handled
-                self.processor.time_out(unit, unit.step)
-                report.timed_out += 1
-        for saga_id in self.store.due_deadlines(BATCH):
-            try:
-                with self.store.open_saga(saga_id, nowait=True) as unit:
-                    if flow.deadline_passed(unit):
-                        report.deadlines += 1
-                        logger.warning("saga=%s passed its deadline: compensating", saga_id)
-            except Busy:
-                continue  # a step is running; the next sweep tries again
+        report = self.sweep_due()
         retention = saga_settings.HISTORY_RETENTION
         if retention is not None and saga_settings.PURGE_IN_ENGINE:
             report.purged = self.store.purge_finished(retention, PURGE_BUDGET)
@@ -98,4 +84,24 @@ class Sweeper(threading.Thread):
                     saga.state,
                     saga.updated_at.isoformat(),
                 )
+        return report
+
+    def sweep_due(self) -> SweepReport:
+        """Time out the attempts and compensate the sagas that are due: the
+        part of a sweep that changes sagas (a test clock drives it alone)."""
+        report = SweepReport()
+        for saga_id, step_id in self.store.due_timeouts(BATCH):
+            with self.store.open_step(saga_id, step_id, fast_path=False, timed_out=True) as unit:
+                if unit is None or unit.step is None:
+                    continue  # running right now, finished, or already handled
+                self.processor.time_out(unit, unit.step)
+                report.timed_out += 1
+        for saga_id in self.store.due_deadlines(BATCH):
+            try:
+                with self.store.open_saga(saga_id, nowait=True) as unit:
+                    if flow.deadline_passed(unit):
+                        report.deadlines += 1
+                        logger.warning("saga=%s passed its deadline: compensating", saga_id)
+            except Busy:
+                continue  # a step is running; the next sweep tries again
         return report

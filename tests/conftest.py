@@ -23,6 +23,9 @@ from django.conf import settings as django_settings
 
 from django_saga.engine import Engine
 
+# The saga_kit fixture, as a project opts in to it.
+pytest_plugins = ["django_saga.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CI = bool(os.environ.get("CI"))
 RABBITMQ_URL = os.environ.get("SAGA_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

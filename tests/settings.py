@@ -24,6 +24,8 @@ INSTALLED_APPS = [
     "django_saga",
     "tests.testapp.apps.TestAppConfig",
     "tests.chaos.apps.ChaosConfig",
+    # The example shop, tested with django_saga.testing as a project would.
+    "example_project.shop.apps.ShopConfig",
 ]
 
 MIDDLEWARE = [
@@ -96,6 +98,9 @@ LOGGING = {
     "loggers": {"django_saga": {"handlers": ["console"], "level": "INFO"}},
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The example shop's own settings (see example_project/settings.py).
+SHOP_PAYMENT_LIMIT = 500
+SHOP_PAYMENT_TIMEOUT = 300.0
 
 # An engine subprocess started by the suite uses the suite's test database
 # and the test's own broker names.
@@ -110,3 +115,8 @@ if os.environ.get("SAGA_TEST_OVERRIDES"):
     import ast
 
     SAGA.update(ast.literal_eval(os.environ["SAGA_TEST_OVERRIDES"]))
+# An engine subprocess of the tracing tests writes its spans to this file.
+if os.environ.get("SAGA_TEST_OTEL_SPANS"):
+    from tests.otel import install_file_exporter
+
+    install_file_exporter(os.environ["SAGA_TEST_OTEL_SPANS"])

@@ -16,9 +16,10 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import mark_safe
 from django.views.generic import DetailView, TemplateView
 
-from .. import clock, flow
+from .. import clock, diagram, flow
 from ..api import manager
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
@@ -64,6 +65,8 @@ from .rows import OperationLink, attention_rows, by_stage, saga_rows, step_views
 
 #: Step cards on one page of a saga's page in the console.
 STEPS_PER_PAGE = 100
+#: Stages of a page's steps its diagram draws; the rest are counted.
+DIAGRAM_STAGES = 30
 #: Operator actions a saga's page lists: the latest ones.
 TRAIL_SHOWN = 100
 #: Sagas a re-drive's preview, and its progress page, list.
@@ -169,11 +172,15 @@ class SagaDetailView(OneSagaView):
                 for op in step_operations
                 if op.refusal(saga, [item.step], item.step.pk) is None
             ]
+        graph = diagram.saga_graph(saga, shown).bounded(DIAGRAM_STAGES)
         latest = Intervention.objects.filter(saga_id=saga.pk).order_by("-id")
         trail = list(latest[: TRAIL_SHOWN + 1])
         context.update(
             steps=steps,
             steps_page=page if page.paginator.num_pages > 1 else None,
+            # Built here from escaped text only: see django_saga.diagram.
+            diagram=mark_safe(diagram.to_svg(graph, max_stages=DIAGRAM_STAGES)),
+            diagram_note=_diagram_note(graph),
             context_json=pretty_json(saga.context),
             progress=format_progress(counts["steps_done"], counts["steps_total"]),
             duration=format_duration(saga_duration(saga)),
@@ -189,6 +196,15 @@ class SagaDetailView(OneSagaView):
             admin_url=_admin_url(saga),
         )
         return context
+
+
+def _diagram_note(graph: diagram.Graph) -> str:
+    """Which stages the diagram draws, when it does not draw them all."""
+    if not graph.stages or not (graph.before or graph.after):
+        return ""
+    first, last = graph.stages[0].number + 1, graph.stages[-1].number + 1
+    total = graph.before + len(graph.stages) + graph.after
+    return f"Stages {first}\u2013{last} of {total:,}: the steps below list this page's steps."
 
 
 def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:

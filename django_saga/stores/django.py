@@ -518,7 +518,7 @@ class DjangoStore(HandUpdates):
         and not locked by an engine running it right now; its saga's id."""
         return (
             SagaStep.objects.using(self.using)
-            .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=Now())
+            .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=_due_by())
             .select_for_update(skip_locked=True)
             .values_list("saga_id", flat=True)
             .first()
@@ -568,7 +568,7 @@ class DjangoStore(HandUpdates):
         """(saga id, step id) of dispatched steps past their timeout, oldest first."""
         return list(
             SagaStep.objects.using(self.using)
-            .filter(status__in=IN_FLIGHT, timeout_at__lte=Now())
+            .filter(status__in=IN_FLIGHT, timeout_at__lte=_due_by())
             .order_by("timeout_at")
             .values_list("saga_id", "id")[:limit]
         )
@@ -577,7 +577,7 @@ class DjangoStore(HandUpdates):
         """Ids of started sagas past their deadline."""
         return list(
             Saga.objects.using(self.using)
-            .filter(state=SagaState.STARTED, deadline_at__lte=Now())
+            .filter(state=SagaState.STARTED, deadline_at__lte=_due_by())
             .order_by("deadline_at")
             .values_list("id", flat=True)[:limit]
         )
@@ -633,6 +633,16 @@ class DjangoStore(HandUpdates):
         return Saga.objects.using(self.using).prefetch_related(
             Prefetch("step_set", queryset=SagaStep.objects.order_by("position"))
         )
+
+
+def _due_by() -> Any:
+    """What due timeouts and deadlines are compared with: the database's clock,
+    which every engine shares whatever its own host's says, so two sweepers on
+    hosts that disagree by seconds never disagree on what is due. A test
+    clock's time when one is set (``django_saga.testing``): a test cannot
+    move the database's clock, and inside a test's transaction PostgreSQL's
+    ``now()`` would not move at all."""
+    return clock.now() if clock.replaced() else Now()
 
 
 def _with_steps(saga: Saga) -> Saga:

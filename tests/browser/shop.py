@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_saga import compensation_handler, step_handler
+from django_saga import Skip, compensation_handler, step_handler
 from tests.testapp.models import Ledger
 
 
@@ -55,3 +55,23 @@ def refund(saga, step):
 def schedule(saga, step):
     _record(step, "do:" + step.name)
     return {"carrier": "parcel", "pickup": "tomorrow"}
+
+
+@step_handler("shop.shipping.validate")
+def validate_address(saga, step):
+    _record(step, "do:" + step.name)
+    return {"address": step.input.get("address", "").upper()}
+
+
+@step_handler("shop.orders.gift_wrap")
+def gift_wrap(saga, step):
+    if not step.input.get("wrap"):
+        return Skip("no gift wrap ordered")
+    _record(step, "do:" + step.name)
+    return {"wrapped": True}
+
+
+@step_handler("shop.payment.capture")
+def capture(saga, step):
+    _record(step, "do:" + step.name)
+    return {"captured": True}

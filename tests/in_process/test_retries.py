@@ -13,6 +13,7 @@ from django_saga.models import OutboxMessage, Saga
 from django_saga.processor import Processor
 from django_saga.stores import get_store
 from django_saga.sweeper import Sweeper
+from django_saga.testing import SagaTestKit
 from tests.conftest import wait_for
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
@@ -219,26 +220,22 @@ def test_a_step_with_no_result_past_its_timeout_is_failed_by_the_sweeper(setting
     assert saga.step("a").status == "failed"
 
 
-def test_a_saga_past_its_deadline_is_compensated(run_engine, settings):
+def test_a_saga_past_its_deadline_is_compensated(settings):
     # Step b waits 5s for its retry: the deadline passes while it waits.
     settings.SAGA = {**settings.SAGA, "RETRY_BACKOFF": 5.0, "RETRY_MAX_DELAY": 5.0}
-    run_engine()
-    saga = manager.start(
-        "order",
-        [
-            Step("a", "test.record", "test.undo"),
-            Step("b", "test.flaky", "", {"fail_times": 1}),
-        ],
-        deadline=0.5,
-    )
-    assert saga.deadline_at is not None
-    store = get_store()
-    sweeper = Sweeper(store, Processor(store))
-    wait_for(lambda: sweeper.sweep().deadlines == 1, 10, "the deadline to be acted on")
-    saga = wait_terminal(saga.id)
-    assert saga.state == "compensated"
+    with SagaTestKit() as kit:
+        saga = kit.start(
+            "order",
+            [
+                Step("a", "test.record", "test.undo"),
+                Step("b", "test.flaky", "", {"fail_times": 1}),
+            ],
+            deadline=0.5,
+        )
+        assert saga.deadline_at is not None
+        kit.advance(seconds=10)  # past the deadline, and past b's retry
+        saga = kit.assert_saga(saga, "compensated", ran=["a"], compensated=["a"])
     assert saga.error.startswith("deadline ") and saga.error.endswith(" passed")
-    assert saga.step("a").status == "compensated"
     assert saga.step("b").status == "cancelled"
     assert saga.step("b").attempts == 2  # its retry never ran: the message is stale
 

@@ -1,0 +1,374 @@
+"""Test sagas to their end in a test's database, with no engine, no broker and no waiting.
+
+``SagaTestKit`` stands in for the engine, its relay and its sweeper, all in
+the test's own thread: inside a ``TestCase`` the saga lives in the test's
+uncommitted transaction, which an engine's threads (other connections)
+would never see. It delivers each message from the outbox table the way
+the relay would, through the engine's own ``Processor`` (every unit a
+savepoint of the test's transaction), and a test clock decides what is
+due: retries, timeouts, deadlines and re-drives come due when the test
+says ``advance(minutes=15)``, not fifteen minutes later.
+
+    kit = SagaTestKit()
+    with kit:
+        saga = kit.start(OrderSaga(order_id=7))
+        kit.advance(minutes=15)
+        kit.assert_saga(saga, state="compensated", ran=["accept"], compensated=["accept"])
+
+See the how-to "Testing your sagas" for ``TestCase`` and pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.db.models import Min
+from django.utils import timezone
+
+from . import clock, processor
+from .api import Manager, SagaRef
+from .definition import Declared, SagaDefinition
+from .models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
+from .processor import ACK, DEAD_LETTER, Processor
+from .registry import HandlerRegistry, registry
+from .stores import get_store
+from .stores.django import DjangoStore
+from .sweeper import Sweeper
+
+logger = logging.getLogger("django_saga.testing")
+
+__all__ = ["Event", "SagaTestError", "SagaTestKit", "TestClock"]
+
+#: Outbox rows claimed at once; the kit marks them sent as it claims them.
+BATCH = 100
+#: Messages one ``run()`` may deliver before it gives up: a step retried with
+#: no delay for ever would otherwise hang the test.
+MAX_MESSAGES = 10_000
+
+
+class SagaTestError(AssertionError):
+    """What the kit cannot go on with: a message dead-lettered, or no rest in sight."""
+
+
+class Event(NamedTuple):
+    """One entry of a saga's timeline: equal to the plain tuple
+    ``(kind, step, outcome)``, e.g. ``("execute", "charge", "retrying")``."""
+
+    kind: str
+    step: str
+    outcome: str
+
+
+class TestClock:
+    """The time django-saga reads while a kit is installed; it moves only when told."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.time = start or timezone.now()
+
+    def now(self) -> datetime:
+        return self.time
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.time += delta
+        return self.time
+
+
+class SagaTestKit:
+    """Run sagas in the calling thread against the test's database, on a test clock.
+
+    ``install()`` (or ``with kit:``) sets the test clock and fixes retry
+    jitter at none, so delays are exactly as the policies say; ``uninstall()``
+    puts both back. The store is the configured one, which must be the
+    Django store: the kit reads the outbox and the due times from its tables.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        start: datetime | None = None,
+        *,
+        store: DjangoStore | None = None,
+        handlers: HandlerRegistry = registry,
+    ) -> None:
+        chosen = store or get_store()
+        if not isinstance(chosen, DjangoStore):
+            raise ImproperlyConfigured(
+                "SagaTestKit needs the Django store (SAGA['STORE'] is "
+                f"{type(chosen).__name__}): it reads the outbox from the test's database"
+            )
+        self.store = chosen
+        self.clock = TestClock(start)
+        self.manager = Manager(chosen)
+        self.processor = Processor(chosen, handlers)
+        self.sweeper = Sweeper(chosen, self.processor)
+        #: Messages delivered since the kit was made.
+        self.delivered = 0
+        self._timelines: dict[str, list[Event]] = {}
+        # Per saga: how many history entries of each step the timeline holds.
+        self._seen: dict[str, dict[str, int]] = {}
+        self._saved: tuple[Any, Any] | None = None
+
+    # -- installing ----------------------------------------------------------
+    def install(self) -> SagaTestKit:
+        if self._saved is None:
+            self._saved = (clock.source, processor.retry_random)
+            clock.source = self.clock.now
+            processor.retry_random = _no_jitter
+        return self
+
+    def uninstall(self) -> None:
+        if self._saved is not None:
+            clock.source, processor.retry_random = self._saved
+            self._saved = None
+
+    def __enter__(self) -> SagaTestKit:
+        return self.install()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstall()
+
+    # -- driving -----------------------------------------------------------
+    def start(
+        self,
+        saga: str | SagaDefinition,
+        steps: Sequence[Declared] = (),
+        context: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Saga:
+        """Start a saga (a name and its steps, or a ``SagaDefinition``) and run it
+        as far as it goes now; the saga as it then stands."""
+        with self.committed():
+            if isinstance(saga, SagaDefinition):
+                started = self.manager.start_definition(saga, **options)
+            else:
+                started = self.manager.start(saga, steps, context, **options)
+        self._observe(started.pk)
+        self.run()
+        return self.saga(started.pk)
+
+    def run(self) -> int:
+        """Deliver every message due by the test clock, and time out and
+        compensate what is due, until nothing more is; how many messages ran."""
+        self._require_installed()
+        delivered = 0
+        while True:
+            claimed = self.store.claim_due(BATCH, lease=0)
+            if claimed:
+                self.store.mark_sent([m.id for m in claimed])
+                delivered += self._deliver(claimed, delivered)
+                continue
+            with self.committed():
+                report = self.sweeper.sweep_due()
+            if not (report.timed_out or report.deadlines):
+                return delivered
+            for saga_id in list(self._seen):
+                self._observe(saga_id)
+
+    def advance(self, delta: timedelta | None = None, **units: float) -> int:
+        """Move the test clock forward (a ``timedelta``, or ``timedelta``'s
+        keywords) and run what comes due on the way, each thing at its own
+        time: a retry's retry is scheduled from when the retry ran. How many
+        messages ran."""
+        self._require_installed()
+        step = (delta or timedelta()) + timedelta(**units)
+        if step < timedelta():
+            raise ValueError(f"the test clock only moves forward, not by {step}")
+        target = self.clock.now() + step
+        delivered = self.run()
+        while (due := self.next_due()) is not None and self.clock.now() < due <= target:
+            self.clock.time = due
+            delivered += self.run()
+        self.clock.time = target
+        return delivered + self.run()
+
+    def next_due(self) -> datetime | None:
+        """When the next message, timeout or deadline comes due (None: nothing waits)."""
+        using = self.store.using
+        times = [
+            OutboxMessage.objects.using(using)
+            .filter(sent_at__isnull=True)
+            .aggregate(at=Min("available_at"))["at"],
+            SagaStep.objects.using(using)
+            .filter(status__in=IN_FLIGHT)
+            .aggregate(at=Min("timeout_at"))["at"],
+            Saga.objects.using(using)
+            .filter(state=SagaState.STARTED)
+            .aggregate(at=Min("deadline_at"))["at"],
+        ]
+        return min((t for t in times if t is not None), default=None)
+
+    def complete_step(
+        self, saga: SagaRef | Saga, step: str, output: Mapping[str, Any] | None = None
+    ) -> Saga:
+        """Complete a waiting step as its outside service would, and run on."""
+        saga_id = self._id(saga)
+        with self.committed():
+            self.manager.complete_step(saga_id, step, output)
+        return self._after_outside(saga_id)
+
+    def fail_step(self, saga: SagaRef | Saga, step: str, error: str = "") -> Saga:
+        """Fail a waiting step as its outside service would, and run on."""
+        saga_id = self._id(saga)
+        with self.committed():
+            self.manager.fail_step(saga_id, step, error)
+        return self._after_outside(saga_id)
+
+    @contextlib.contextmanager
+    def committed(self) -> Iterator[None]:
+        """Run the on-commit callbacks (django-saga's signals) of what the block
+        does when it ends, as a commit would.
+
+        Inside a ``TestCase`` (or pytest-django's ``db``) nothing commits: the
+        callbacks would wait for the end of the test and be dropped. They are
+        taken off the connection's list as they run, so a real commit later
+        does not run them twice. Outside a transaction Django runs them at
+        once and this does nothing.
+        """
+        connection = connections[self.store.using]
+        first = len(connection.run_on_commit)
+        try:
+            yield
+        finally:
+            while connection.in_atomic_block and len(connection.run_on_commit) > first:
+                # (savepoint ids, callback, robust): Django's stubs know two of them.
+                entry: Any = connection.run_on_commit.pop(first)
+                callback, robust = entry[1], entry[2]
+                try:
+                    callback()
+                except Exception:
+                    if not robust:
+                        raise
+                    logger.exception("Error calling %s on commit", callback)
+
+    # -- reading -------------------------------------------------------------
+    def saga(self, saga: SagaRef | Saga) -> Saga:
+        """The saga as it stands now, with its steps."""
+        return self.manager.get(self._id(saga))
+
+    def timeline(self, saga: SagaRef | Saga) -> list[Event]:
+        """What happened to the saga's steps, in the order it happened:
+        every attempt, outside result, compensation and operator's retry."""
+        saga_id = self._id(saga)
+        self._observe(saga_id)
+        return list(self._timelines.get(saga_id, []))
+
+    def assert_saga(
+        self,
+        saga: SagaRef | Saga,
+        state: str | None = None,
+        *,
+        ran: Sequence[str] | None = None,
+        compensated: Sequence[str] | None = None,
+        skipped: Sequence[str] | None = None,
+    ) -> Saga:
+        """Check the saga's state, and which steps ran to completion, had their
+        compensation run and were skipped, each in the order it happened.
+        Fails with the saga's timeline; returns the saga."""
+        current = self.saga(saga)
+        events = self.timeline(current)
+        actual = {
+            "state": current.state,
+            "ran": _steps(events, ("execute", "outside"), "completed"),
+            "compensated": _steps(events, ("compensate",), "compensated"),
+            "skipped": _steps(events, ("execute",), "skipped"),
+        }
+        expected = {"state": state, "ran": ran, "compensated": compensated, "skipped": skipped}
+        wrong = [
+            f"{what}: expected {value!r}, got {actual[what]!r}"
+            for what, value in expected.items()
+            if value is not None and _normal(value) != actual[what]
+        ]
+        if wrong:
+            lines = [f"  {e.kind} {e.step}: {e.outcome}" for e in events] or ["  (nothing)"]
+            raise AssertionError(
+                f"Saga {current.pk} ({current.name}) is not as expected:\n  "
+                + "\n  ".join(wrong)
+                + (f"\nIts error: {current.error}" if current.error else "")
+                + "\nIts timeline:\n"
+                + "\n".join(lines)
+            )
+        return current
+
+    # -- inside --------------------------------------------------------------
+    def _deliver(self, claimed: list[Any], before: int) -> int:
+        """Deliver claimed messages and what they cause at once, as an engine would:
+        its fast path publishes a step's next messages as soon as it commits."""
+        queue: deque[tuple[Any, bool]] = deque((m, False) for m in claimed)
+        delivered = 0
+        while queue:
+            message, redelivered = queue.popleft()
+            if before + delivered >= MAX_MESSAGES:
+                raise SagaTestError(
+                    f"{MAX_MESSAGES} messages and still going: a step retried "
+                    "with no delay for ever?"
+                )
+            delivered += 1
+            self.delivered += 1
+            with self.committed():
+                result = self.processor.process(message.body.encode(), redelivered)
+            if result.action == DEAD_LETTER:
+                raise SagaTestError(
+                    f"Message {message.id} of saga {message.saga_id} was dead-lettered: "
+                    f"{result.reason}"
+                )
+            if result.action != ACK:  # the broker would deliver it again
+                queue.append((message, True))
+                continue
+            if result.outgoing:
+                self.store.mark_sent([m.id for m in result.outgoing])
+                queue.extend((m, False) for m in result.outgoing)
+            self._observe(message.saga_id)
+        return delivered
+
+    def _after_outside(self, saga_id: str) -> Saga:
+        self._observe(saga_id)
+        self.run()
+        return self.saga(saga_id)
+
+    def _observe(self, saga_id: str) -> None:
+        """Add the saga's history entries written since the last look to its timeline."""
+        seen = self._seen.setdefault(saga_id, {})
+        timeline = self._timelines.setdefault(saga_id, [])
+        for step in self.store.load_saga(saga_id).steps:
+            known = seen.get(step.pk, 0)
+            for entry in step.history[known:]:
+                timeline.append(
+                    Event(str(entry.get("kind", "")), step.name, str(entry.get("outcome", "")))
+                )
+            seen[step.pk] = len(step.history)
+
+    def _id(self, saga: SagaRef | Saga) -> str:
+        return saga.pk if isinstance(saga, Saga) else self.manager.resolve(saga)
+
+    def _require_installed(self) -> None:
+        if self._saved is None:
+            raise SagaTestError("install() the kit (or use `with kit:`) before running sagas")
+
+
+def _no_jitter() -> float:
+    """The middle of the jitter's range: a retry's delay is exactly its policy's."""
+    return 0.5
+
+
+def _steps(events: list[Event], kinds: tuple[str, ...], outcome: str) -> list[str]:
+    return [e.step for e in events if e.kind in kinds and e.outcome == outcome]
+
+
+def _normal(value: str | Sequence[str]) -> Any:
+    return value if isinstance(value, str) else list(value)

@@ -1,0 +1,110 @@
+"""The example shop's sagas, tested the way a project tests its own: a
+``TestCase``, the shop's code as it is, and ``django_saga.testing``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.test import TestCase
+
+from django_saga import manager
+from django_saga.testing import SagaTestKit
+from example_project.shop.models import Order, Payment, Product, Reservation
+from example_project.shop.orders import place_order
+
+
+class OrderSagaTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.product = Product.objects.create(sku="mug", name="Mug", stock=5, price=Decimal("9"))
+
+    def setUp(self) -> None:
+        self.kit = self.enterContext(SagaTestKit())
+
+    def order(self, quantity: int = 1, **options):
+        """Place an order as the shop's view does, and run its saga as far as it goes."""
+        saga = place_order("ada", "mug", quantity, Decimal("9.00"), **options)
+        self.kit.run()
+        return saga, Order.objects.get(saga_id=saga.pk)
+
+    def test_an_order_completes_once_the_provider_confirms_the_payment(self) -> None:
+        saga, order = self.order(2)
+        self.assertEqual(self.kit.saga(saga).step("request_payment").status, "waiting")
+        # The provider answers by the order's number, the saga's key.
+        self.kit.complete_step(
+            ("order_processing", order.number), "request_payment", {"charge_id": "ch_1"}
+        )
+        self.kit.assert_saga(
+            saga,
+            "completed",
+            ran=[
+                "accept_order",
+                "reserve_inventory",
+                "validate_address",
+                "request_payment",
+                "capture_payment",
+                "ship_order",
+                "confirm_order",
+            ],
+            skipped=["gift_wrap"],
+            compensated=[],
+        )
+        order.refresh_from_db()
+        self.assertEqual(order.status, Order.Status.CONFIRMED)
+        self.assertEqual(Payment.objects.get(order=order).charge_id, "ch_1")
+        self.product.refresh_from_db()
+        self.assertEqual(self.product.stock, 3)
+
+    def test_out_of_stock_cancels_the_order(self) -> None:
+        saga, order = self.order(6)
+        self.kit.assert_saga(
+            saga, "compensated", ran=["accept_order"], compensated=["accept_order"]
+        )
+        self.assertIn("OutOfStock", self.kit.saga(saga).step("reserve_inventory").error)
+        order.refresh_from_db()
+        self.assertEqual(order.status, Order.Status.CANCELLED)
+        self.assertFalse(Reservation.objects.exists())
+
+    def test_a_declined_payment_releases_the_stock(self) -> None:
+        saga, order = self.order(2)
+        self.kit.fail_step(saga, "request_payment", "declined")
+        self.kit.assert_saga(saga, "compensated", compensated=["reserve_inventory", "accept_order"])
+        self.product.refresh_from_db()
+        self.assertEqual(self.product.stock, 5)
+        self.assertEqual(Payment.objects.get(order=order).status, Payment.Status.VOIDED)
+
+    def test_a_provider_that_never_answers_times_the_payment_out(self) -> None:
+        saga, _ = self.order()
+        wait = settings.SHOP_PAYMENT_TIMEOUT
+        self.kit.advance(seconds=wait)
+        # Asked again: the default policy retries a step that timed out.
+        self.assertEqual(self.kit.saga(saga).step("request_payment").attempts, 2)
+        self.kit.advance(seconds=2 * wait + 1)
+        self.kit.assert_saga(saga, "compensated", compensated=["reserve_inventory", "accept_order"])
+        outcomes = [e.outcome for e in self.kit.timeline(saga) if e.step == "request_payment"]
+        self.assertEqual(
+            outcomes, ["waiting", "retrying", "waiting", "retrying", "waiting", "failed"]
+        )
+
+    def test_an_island_order_halts_after_the_capture_and_is_repaired_by_hand(self) -> None:
+        saga, order = self.order(address="4 Island Road")
+        self.kit.complete_step(saga, "request_payment", {"charge_id": "ch_2"})
+        self.kit.advance(seconds=1)  # the courier's retries, a fraction of a second apart
+        halted = self.kit.assert_saga(saga, "halted", compensated=[])
+        self.assertIn("CourierUnavailable", halted.step("ship_order").error)
+        # Past the pivot nothing is undone: an operator ships it with another courier.
+        manager.retry_step(saga.pk, "ship_order", {"courier": "boat"}, reason="ships by boat")
+        self.kit.run()
+        done = self.kit.assert_saga(saga, "completed")
+        self.assertEqual(done.step("ship_order").output["tracking"], f"boat-{order.pk}")
+        self.assertEqual(
+            [e for e in self.kit.timeline(saga) if e.step == "ship_order"],
+            [
+                ("execute", "ship_order", "retrying"),
+                ("execute", "ship_order", "retrying"),
+                ("execute", "ship_order", "failed"),
+                ("execute", "ship_order", "resumed"),
+                ("execute", "ship_order", "completed"),
+            ],
+        )
