@@ -161,7 +161,7 @@ def saga_graph(
     grouped: dict[int, list[SagaStep]] = {}
     for step in steps:
         grouped.setdefault(step.stage, []).append(step)
-    sizes = _stage_sizes(saga, sorted(_cut(grouped)))
+    sizes = stage_sizes(saga, sorted(_cut(grouped)))
     stages = tuple(
         Stage(
             number,
@@ -191,7 +191,7 @@ def _cut(grouped: dict[int, list[SagaStep]]) -> set[int]:
     return {min(grouped), max(grouped)} if grouped else set()
 
 
-def _stage_sizes(saga: Saga, stages: list[int]) -> dict[int, int]:
+def stage_sizes(saga: Saga, stages: list[int]) -> dict[int, int]:
     """How many steps each of ``stages`` has in all: a page may show part of a stage."""
     if not stages:
         return {}

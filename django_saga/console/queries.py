@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
 
-from .. import interventions
+from .. import diagram, interventions
 from ..models import (
     ACTIVE_STATES,
     KEY_MAX_CHARS,
@@ -110,14 +110,7 @@ def search(queryset: QuerySet[Saga], query: str) -> QuerySet[Saga]:
 
 def stage_sizes(saga: Saga, shown: list[SagaStep]) -> dict[int, int]:
     """How many steps each stage on the page has in all (a stage may span two pages)."""
-    stages = {step.stage for step in shown}
-    rows = (
-        SagaStep.objects.filter(saga_id=saga.pk, stage__in=stages)
-        .values("stage")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return {row["stage"]: row["n"] for row in rows}
+    return diagram.stage_sizes(saga, sorted({step.stage for step in shown}))
 
 
 @dataclass(frozen=True)
