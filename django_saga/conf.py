@@ -12,7 +12,7 @@ Values are looked up on every access, so ``override_settings`` and the pytest
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +70,28 @@ class Setting:
         return self.rule(value) if self.rule is not None else None
 
 
-def _broker_url(url: str) -> str | None:
-    if not url.startswith(("amqp://", "amqps://", "memory://")):
-        return "must start with amqp://, amqps:// or memory://"
-    return _url_port_problem(url)
+def _broker_url(value: str | list[str] | tuple[str, ...]) -> str | None:
+    if isinstance(value, list | tuple) and not all(isinstance(v, str) for v in value):
+        return "must hold strings only"
+    urls = broker_urls(value)
+    if not urls:
+        return "must not be empty"
+    if len(urls) > 1 and any(url.startswith("memory://") for url in urls):
+        return "memory:// names one in-process broker: it cannot be listed with others"
+    for url in urls:
+        if not url.startswith(("amqp://", "amqps://", "memory://")):
+            return "must start with amqp://, amqps:// or memory://" + (
+                f" (not {safe_url(url)!r})" if len(urls) > 1 else ""
+            )
+        if problem := _url_port_problem(url):
+            return problem
+    return None
+
+
+def _database_alias(alias: str | None) -> str | None:
+    if alias is not None and alias not in django_settings.DATABASES:
+        return "must name a database in DATABASES"
+    return None
 
 
 def _exception_paths(paths: list[str] | tuple[str, ...]) -> str | None:
@@ -102,9 +120,11 @@ _NUMBER = (int, float)
 SETTINGS: tuple[Setting, ...] = (
     # -- the broker ---------------------------------------------------------------
     Setting(
-        "BROKER_URL", "amqp://guest:guest@localhost:5672/%2F", str,
+        "BROKER_URL", "amqp://guest:guest@localhost:5672/%2F", (str, list, tuple),
         "RabbitMQ URL (`amqp://`, `amqps://`), or `memory://NAME` for the in-process "
-        "transport (tests, demos: one process only)",
+        "transport (tests, demos: one process only); the nodes of a cluster as a list of "
+        "URLs, or one string of URLs separated by spaces, tried in order at every "
+        "(re)connection",
         nonempty=True, rule=_broker_url,
     ),
     Setting(
@@ -152,6 +172,14 @@ SETTINGS: tuple[Setting, ...] = (
         "wakes one relay at once (the others poll), and a relay wakes when a retry its "
         "engine scheduled comes due",
         positive=True, span=True,
+    ),
+    Setting(
+        "LISTEN_DATABASE", None, (str, type(None)),
+        "PostgreSQL: the `DATABASES` alias whose connection the listening relay holds for "
+        "`LISTEN` (`None`: the store's own); behind a pooler in transaction mode (PgBouncer), "
+        "which cannot keep a `LISTEN` or a session lock, name one that reaches the same "
+        "database directly, or every relay only polls",
+        rule=_database_alias,
     ),
     Setting("RELAY_BATCH", 200, int, "rows one relay pass publishes at most", positive=True),
     Setting("PUBLISH_GRACE", 10.0, _NUMBER,
@@ -261,7 +289,7 @@ class SagaSettings:
             if problem:
                 problems.append(f"SAGA[{setting.name!r}] = {shown(setting.name, value)}: {problem}")
         url = user.get("BROKER_URL", DEFAULTS["BROKER_URL"])
-        if user.get("BROKER_PASSWORD") and isinstance(url, str) and _url_password(url):
+        if user.get("BROKER_PASSWORD") and any(_url_password(u) for u in _strings(url)):
             problems.append(
                 "SAGA['BROKER_PASSWORD'] is set and SAGA['BROKER_URL'] holds a password too: "
                 "give it in one place (BROKER_PASSWORD keeps it off Django's error pages)"
@@ -289,11 +317,34 @@ def shown(key: str, value: Any) -> str:
         return f"<hidden {type(value).__name__}>"
     if key == "BROKER_URL" and isinstance(value, str):
         return repr(safe_url(value))
+    if key == "BROKER_URL" and isinstance(value, list | tuple):
+        return brief(type(value)(safe_url(v) if isinstance(v, str) else v for v in value))
     return brief(value)
 
 
-def safe_url(url: str) -> str:
-    """``url`` with its password masked, for checks, logs and error messages."""
+def broker_urls(value: str | Sequence[str]) -> list[str]:
+    """The URLs of ``BROKER_URL``: a list or tuple of them, or one string of
+    URLs separated by spaces (a URL holds no space: ``%20`` stands for one)."""
+    if isinstance(value, str):
+        return value.split()
+    return [url for entry in value for url in entry.split()]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def safe_url(url: str | Sequence[str]) -> str:
+    """``url`` with its password masked, for checks, logs and error messages
+    (several URLs are masked each, and separated by spaces)."""
+    if not isinstance(url, str):
+        return " ".join(safe_url(u) for u in url)
+    if len(parts := url.split()) > 1:
+        return " ".join(safe_url(u) for u in parts)
     if not _url_password(url):
         return url
     scheme, _, rest = url.partition("://")

@@ -20,11 +20,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from functools import partial
 
 from django.db import connections
 
-from .conf import saga_settings
+from .conf import safe_url, saga_settings
 from .errors import BrokerUnavailable, PublishError
 from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
@@ -45,7 +46,7 @@ class Engine:
         *,
         concurrency: int | None = None,
         prefetch: int | None = None,
-        broker_url: str | None = None,
+        broker_url: str | Sequence[str] | None = None,
         handlers: HandlerRegistry = registry,
         shutdown_grace: float | None = None,
     ) -> None:
@@ -158,7 +159,11 @@ class Engine:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
-            logger.info("Reconnected to the broker after %d attempt(s)", attempt)
+            logger.info(
+                "Reconnected to the broker at %s after %d attempt(s)",
+                safe_url(connection.url),
+                attempt,
+            )
             return connection
         return None
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 
 from django.db import DatabaseError, connections
 
@@ -35,7 +36,7 @@ MARK_SENT_EVERY = 0.25
 
 
 class Relay(threading.Thread):
-    def __init__(self, store: Store, broker_url: str | None = None) -> None:
+    def __init__(self, store: Store, broker_url: str | Sequence[str] | None = None) -> None:
         super().__init__(name="saga-relay", daemon=True)
         self.store = store
         self.broker_url = broker_url

@@ -106,6 +106,13 @@ SHOP_PAYMENT_TIMEOUT = 300.0
 # and the test's own broker names.
 if os.environ.get("SAGA_TEST_USE_TEST_DB"):
     DATABASES["default"]["NAME"] = os.environ["SAGA_TEST_USE_TEST_DB"]
+# An engine subprocess behind PgBouncer (tests/integration/test_pgbouncer.py)
+# may listen for NOTIFY on a direct connection (SAGA['LISTEN_DATABASE']).
+if os.environ.get("SAGA_TEST_PG_LISTEN_PORT") and DB == "postgres":
+    DATABASES["listen"] = {
+        **DATABASES["default"],
+        "PORT": os.environ["SAGA_TEST_PG_LISTEN_PORT"],
+    }
 # The chaos suite names each engine's connections to find them in pg_stat_activity.
 if os.environ.get("SAGA_TEST_APP_NAME") and DB == "postgres":
     DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ[

@@ -623,7 +623,10 @@ class DjangoStore(HandUpdates):
 
     def outbox_listener(self) -> OutboxListener:
         if connections[self.using].vendor == "postgresql":
-            return PostgresListener(self.using)
+            # A pooler in transaction mode would hand the LISTEN and the
+            # listener lock to whichever server connection ran them, and pass
+            # the notifications to no one: LISTEN_DATABASE goes around it.
+            return PostgresListener(saga_settings.LISTEN_DATABASE or self.using)
         return OutboxListener()
 
     def unsent_count(self) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +35,12 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ..conf import safe_url, saga_settings
+from ..conf import broker_urls, safe_url, saga_settings
 from ..errors import BrokerUnavailable, PublishError
 from ..messages import Outgoing
 from .base import QUEUE_HEADER, REASON_HEADER, Confirmed, Connection, Delivery, Topology
+
+logger = logging.getLogger("django_saga.transports.amqp")
 
 #: Seconds a blocking ``publish`` waits for the broker's confirms.
 CONFIRM_TIMEOUT = 30.0
@@ -64,25 +67,42 @@ def _with_password(url: str, password: str) -> str:
 
 
 class AmqpConnection(Connection):
-    def __init__(self, url: str, topology: Topology, name: str = "django-saga") -> None:
-        self.url = url
+    """A connection to the first of ``urls`` that answers (the nodes of a
+    cluster, tried in order); ``url`` is then the one connected to."""
+
+    def __init__(
+        self, urls: str | Sequence[str], topology: Topology, name: str = "django-saga"
+    ) -> None:
+        urls = broker_urls(urls)
+        if not urls:
+            raise BrokerUnavailable("No RabbitMQ URL given: set SAGA['BROKER_URL']")
+        self.url = urls[0]
         self.topology = topology
-        try:
-            params = pika.URLParameters(_with_password(url, saga_settings.BROKER_PASSWORD))
-        except (ValueError, TypeError) as exc:
-            raise BrokerUnavailable(f"{safe_url(url)} is not a valid AMQP URL: {exc}") from exc
-        if "heartbeat" not in url:
-            params.heartbeat = saga_settings.HEARTBEAT
-        params.connection_attempts = 1
-        params.blocked_connection_timeout = 60
-        params.client_properties = {"connection_name": name}
-        try:
-            self._connection = pika.BlockingConnection(params)
-            self._channel: BlockingChannel = self._connection.channel()
-        except (pika.exceptions.AMQPError, OSError) as exc:
-            raise BrokerUnavailable(
-                f"Cannot connect to RabbitMQ at {safe_url(url)}: {exc!r}"
-            ) from exc
+        failures: list[str] = []
+        for url in urls:
+            params = self._parameters(url, name)
+            connection: pika.BlockingConnection | None = None
+            try:
+                connection = pika.BlockingConnection(params)
+                channel = connection.channel()
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                failures.append(f"{safe_url(url)}: {exc!r}")
+                if connection is not None and connection.is_open:
+                    with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                        connection.close()
+                continue
+            self.url = url
+            self._connection = connection
+            self._channel: BlockingChannel = channel
+            break
+        else:
+            raise BrokerUnavailable(f"Cannot connect to RabbitMQ at {'; '.join(failures)}")
+        if failures:
+            logger.warning(
+                "Connected to RabbitMQ at %s; not reachable: %s",
+                safe_url(self.url),
+                "; ".join(failures),
+            )
         self._consumers: dict[str, str] = {}
         # Publisher confirms: the channel's publish count is each message's
         # sequence number, the delivery tag of the broker's Basic.Ack/Nack.
@@ -98,6 +118,19 @@ class AmqpConnection(Connection):
         self._dispatching = False
         self._queued = False  # publishes written during a dispatch, not yet sent
         self._guard(self._confirm_mode)
+
+    @staticmethod
+    def _parameters(url: str, name: str) -> pika.URLParameters:
+        try:
+            params = pika.URLParameters(_with_password(url, saga_settings.BROKER_PASSWORD))
+        except (ValueError, TypeError) as exc:
+            raise BrokerUnavailable(f"{safe_url(url)} is not a valid AMQP URL: {exc}") from exc
+        if "heartbeat" not in url:
+            params.heartbeat = saga_settings.HEARTBEAT
+        params.connection_attempts = 1
+        params.blocked_connection_timeout = 60
+        params.client_properties = {"connection_name": name}
+        return params
 
     def _confirm_mode(self) -> None:
         selected: list[object] = []

@@ -72,6 +72,8 @@ class Delivery:
 
 class Connection(ABC):
     topology: Topology
+    #: The broker connected to (one node of a cluster).
+    url: str
 
     @abstractmethod
     def declare_topology(self) -> None:

@@ -11,7 +11,7 @@ from django.core.management.base import SystemCheckError
 
 from django_saga import MalformedMessage
 from django_saga.checks import check_settings
-from django_saga.conf import DEFAULTS, saga_settings
+from django_saga.conf import DEFAULTS, broker_urls, safe_url, saga_settings
 from django_saga.messages import COMPENSATE, EXECUTE, VERSION, StepMessage, decode
 from django_saga.stores import get_store
 from django_saga.stores.django import DjangoStore
@@ -141,6 +141,55 @@ def test_the_system_check_is_registered_with_django(settings):
     assert [e.id for e in saga_errors()] == ["django_saga.E001"]
     with pytest.raises(SystemCheckError, match=r"SAGA\['PREFETCH'\] = 0"):
         call_command("check")
+
+
+CLUSTER = ["amqp://saga@mq1:5672/%2F", "amqp://saga@mq2:5672/%2F", "amqp://saga@mq3:5672/%2F"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [CLUSTER, tuple(CLUSTER), " ".join(CLUSTER), "\n  ".join(CLUSTER)],
+    ids=["list", "tuple", "spaces", "lines"],
+)
+def test_broker_url_may_name_the_nodes_of_a_cluster(settings, value):
+    saga(settings, BROKER_URL=value)
+    assert saga_settings.validate() == []
+    assert broker_urls(saga_settings.BROKER_URL) == CLUSTER
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ([], "must not be empty"),
+        ("  ", "must not be empty"),
+        (["amqp://mq1/%2F", 5672], "must hold strings only"),
+        (
+            ["amqp://u:secret@mq1/%2F", "redis://u:secret@mq2"],
+            "must start with amqp://, amqps:// or memory:// (not 'redis://u:***@mq2')",
+        ),
+        (["amqp://mq1:0/%2F", "amqp://mq2/%2F"], "its port must not be 0"),
+        (["memory://a", "amqp://mq2/%2F"], "cannot be listed with others"),
+    ],
+)
+def test_a_bad_list_of_broker_urls_is_reported_without_passwords(settings, value, problem):
+    saga(settings, BROKER_URL=value)
+    problems = saga_settings.validate()
+    assert len(problems) == 1
+    assert problems[0].startswith("SAGA['BROKER_URL'] = ")
+    assert problems[0].endswith(problem)
+    assert "secret" not in problems[0]
+
+
+def test_broker_password_with_a_password_in_any_listed_url_is_refused(settings):
+    saga(settings, BROKER_URL=[CLUSTER[0], "amqp://saga:one@mq2/%2F"], BROKER_PASSWORD="two")
+    assert any("give it in one place" in p for p in saga_settings.validate())
+
+
+def test_safe_url_masks_each_listed_url():
+    urls = ["amqp://u:p1@mq1/%2F", "amqp://mq2/%2F", "amqps://u:p3@mq3/%2F"]
+    expected = "amqp://u:***@mq1/%2F amqp://mq2/%2F amqps://u:***@mq3/%2F"
+    assert safe_url(urls) == expected
+    assert safe_url(" ".join(urls)) == expected
 
 
 # -- messages -----------------------------------------------------------------
