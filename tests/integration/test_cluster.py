@@ -38,7 +38,7 @@ URLS = [f"amqp://guest:guest@127.0.0.1:{port}/%2F" for port in PORTS]
 HOW_TO_START = "start it with `scripts/rabbitmq-cluster start` (it needs rabbitmq-server)"
 
 
-def _script(command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def _script(command: str, timeout: float = 1000) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SCRIPT), command], capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -70,6 +70,7 @@ def rabbitmq_cluster() -> Iterator[list[str]]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         problem = repr(exc)
     if problem:
+        _script("stop", timeout=120)  # no half-started node left holding its ports
         message = f"the 3-node RabbitMQ cluster did not start ({problem}): {HOW_TO_START}"
         if CI:
             pytest.fail(message, pytrace=False)
