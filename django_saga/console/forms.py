@@ -59,6 +59,8 @@ class StepRepairForm(ReasonForm):
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "json"}),
     )
 
+    field_order = ["step_json", "reason"]
+
     def __init__(self, *args: Any, operation: Operation, step: SagaStep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.step = step
