@@ -38,6 +38,9 @@ class Workload:
     prefetch: int = 16
     #: Sagas started per second; None starts them as fast as one thread can.
     rate: float | None = None
+    #: Start every saga in one transaction before the clock starts: the
+    #: engines' throughput on a backlog, whatever starting them costs.
+    backlog: bool = False
     celery_concurrency: int = 2
     #: Seconds without progress before a run gives up.
     timeout: float = 120.0
@@ -78,6 +81,8 @@ class RunResult:
     #: CPU of this database's PostgreSQL backends, and of the whole RabbitMQ server.
     pg_cpu_seconds: float | None = None
     broker_cpu_seconds: float | None = None
+    #: Backends of this database waiting for a lock, sampled during the run.
+    lock_waits: LockWaits | None = None
     #: With ``--trace``: the hand-off in segments, (label, durations).
     breakdown: list[tuple[str, list[float]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -297,6 +302,71 @@ def stop_process(process: subprocess.Popen, timeout: float = 60.0) -> int:
 
 
 # -- database -------------------------------------------------------------------
+@dataclass
+class LockWaits:
+    """What ``LockWatch`` saw: per sample, how many backends waited for a lock."""
+
+    samples: int = 0
+    #: Samples in which at least one backend waited.
+    with_wait: int = 0
+    waiting_total: int = 0
+    waiting_max: int = 0
+    #: Waiting backends summed over the samples, by ``wait_event`` (tuple,
+    #: transactionid, advisory, ...).
+    by_event: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "n/a"
+        mean = self.waiting_total / self.samples
+        return f"{mean:.2f} / {self.waiting_max} ({100 * self.with_wait / self.samples:.0f} %)"
+
+
+class LockWatch(threading.Thread):
+    """Samples ``pg_stat_activity`` every ``interval`` seconds on a connection
+    of its own: the backends of this database waiting for a heavyweight lock
+    (row, transaction, advisory...). PostgreSQL keeps no lock-wait time, so
+    the figure is how many wait at a time, on average and at most."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(name="lock-watch", daemon=True)
+        self.interval = interval
+        self.waits = LockWaits()
+        self._stop_event = threading.Event()
+        db = connection.settings_dict
+        self._params = {
+            "host": db.get("HOST") or None,
+            "port": db.get("PORT") or None,
+            "user": db.get("USER") or None,
+            "password": db.get("PASSWORD") or None,
+            "dbname": db["NAME"],
+            "autocommit": True,
+        }
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(**self._params) as conn:
+            while not self._stop_event.wait(self.interval):
+                rows = conn.execute(
+                    "SELECT wait_event, count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "GROUP BY wait_event"
+                ).fetchall()
+                waiting = sum(n for _, n in rows)
+                self.waits.samples += 1
+                self.waits.with_wait += bool(waiting)
+                self.waits.waiting_total += waiting
+                self.waits.waiting_max = max(self.waits.waiting_max, waiting)
+                for event, n in rows:
+                    self.waits.by_event[event] += n
+
+    def stop(self) -> LockWaits:
+        self._stop_event.set()
+        self.join(5)
+        return self.waits
+
+
 DB_FIELDS = (
     "xact_commit",
     "xact_rollback",
@@ -304,6 +374,7 @@ DB_FIELDS = (
     "tup_updated",
     "tup_deleted",
     "sessions",
+    "deadlocks",
 )
 
 
@@ -457,6 +528,7 @@ def report(
     results: list[RunResult],
     sql: list[tuple[str, list[str]]],
     verbose: bool = False,
+    compare: bool = True,
 ) -> str:
     """The figures of every run side by side, then ratios, SQL detail and memory."""
     lines = []
@@ -486,6 +558,11 @@ def report(
         ("DB transactions per step", [_per_step(r.db.get("xact_commit"), r) for r in results]),
         ("DB rows ins/upd/del per step", [_rows_per_step(r) for r in results]),
         ("DB connections opened", [str(r.db.get("sessions", "n/a")) for r in results]),
+        (
+            "backends waiting for a lock, mean / max (% of samples)",
+            [r.lock_waits.summary() if r.lock_waits else "n/a" for r in results],
+        ),
+        ("deadlocks", [str(r.db.get("deadlocks", "n/a")) for r in results]),
         ("SQL statements per step", [_per_step(r.statements, r) for r in results]),
         ("  counted", [r.statements_how or "n/a" for r in results]),
         ("benchmark rows written / expected", [f"{r.rows}/{r.total_steps}" for r in results]),
@@ -497,13 +574,15 @@ def report(
     lines.append("".ljust(width) + "".join(r.label.rjust(col) for r in results))
     for name, values in table:
         lines.append(name.ljust(width) + "".join(v.rjust(col) for v in values))
-    lines += [ratios(results[0], other) for other in results[1:]]
+    if compare:
+        lines += [ratios(results[0], other) for other in results[1:]]
     lines.append("")
-    lines.append(
-        "django-saga SQL statements per transaction, captured in-process "
-        "(CaptureQueriesContext, not counting BEGIN and COMMIT): "
-        + ", ".join(f"{label}: {_statements(statements)}" for label, statements in sql)
-    )
+    if sql:
+        lines.append(
+            "django-saga SQL statements per transaction, captured in-process "
+            "(CaptureQueriesContext, not counting BEGIN and COMMIT): "
+            + ", ".join(f"{label}: {_statements(statements)}" for label, statements in sql)
+        )
     if verbose:
         for label, statements in sql:
             lines.append(f"  {label}:")
@@ -518,6 +597,11 @@ def report(
             for label, done, rss in result.rss_marks:
                 per = " ".join(f"{k}={v:.1f}" for k, v in rss.items())
                 lines.append(f"  {label:>8} {done:>7}: {per}")
+        if result.lock_waits and result.lock_waits.by_event:
+            events = " ".join(f"{k}={v}" for k, v in result.lock_waits.by_event.most_common())
+            lines.append(
+                f"lock waits of {result.label} by wait event (backends x samples): {events}"
+            )
         lines += [f"note ({result.label}): {n}" for n in result.notes]
     return "\n".join(lines)
 

@@ -14,19 +14,23 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pika
 import psutil
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import Max
 
 from django_saga import Step, manager
 from django_saga.models import Saga, SagaStep
 
 from . import probe
 from .measure import (
+    LockWatch,
     Pacer,
     Profiler,
     RssWatch,
@@ -109,14 +113,25 @@ def run_sagas(work: Workload) -> RunResult:
         if work.profile is not None:
             log = work.log_dir / "py-spy.log"
             profiler = Profiler(engines[0][0].pid, work.profile, log, work.profile_gil)
+
+        def start(i: int) -> None:
+            manager.start(name, plan, {"run": run_id})
+
+        if work.backlog:
+            pacer = _backlog(work.sagas, start)
         before = db_counters()
         servers = ServerCpu()
-        pacer = Pacer(work.sagas, work.rate, lambda i: manager.start(name, plan, {"run": run_id}))
-        pacer.start()
+        locks = LockWatch()
+        locks.start()
+        if not work.backlog:
+            pacer = Pacer(work.sagas, work.rate, start)
+            pacer.start()
         polls = wait_done(
             lambda: Saga.objects.filter(name=name, state="completed").count(), work, watch, pacer
         )
-        pacer.join()
+        if pacer.ident is not None:
+            pacer.join()
+        lock_waits = locks.stop()
         pg_cpu, broker_cpu = servers.seconds()
         cpu = watch.cpu_seconds()
         peaks = watch.peaks()
@@ -129,12 +144,17 @@ def run_sagas(work: Workload) -> RunResult:
     after = db_counters()
     result = _collect(name, run_id, work, stats)
     result.started = pacer.started
+    if work.backlog and result.completed:
+        # From the commit that handed the engines every saga at once.
+        last = Saga.objects.filter(name=name).aggregate(end=Max("completed_at"))["end"]
+        result.elapsed = last.timestamp() - pacer.last
     result.start_seconds = pacer.last - pacer.first
     result.peak_rss = peaks
     result.rss_marks = watch.marks
     result.cpu_seconds = cpu
     result.pg_cpu_seconds, result.broker_cpu_seconds = pg_cpu, broker_cpu
     result.db = db_delta(before, after, polls)
+    result.lock_waits = lock_waits
     result.statements_how = "in the engines"
     counts = [int(p.read_text()) for p in stats.glob("sql-*.txt")]
     result.statements = sum(counts) if len(counts) == len(engines) else None
@@ -145,6 +165,20 @@ def run_sagas(work: Workload) -> RunResult:
     result.notes += [f"start() failed: {e}" for e in pacer.errors[:3]]
     connections.close_all()
     return result
+
+
+def _backlog(sagas: int, start: Callable[[int], None]) -> Pacer:
+    """Start every saga in one transaction while the engines wait: they get
+    the whole backlog at the commit, whatever CPU starting it took. Returns a
+    finished ``Pacer`` whose ``last`` is the commit's time."""
+    pacer = Pacer(sagas, None, start)
+    pacer.first = time.time()
+    with transaction.atomic():
+        for i in range(sagas):
+            start(i)
+    pacer.started = sagas
+    pacer.last = time.time()
+    return pacer
 
 
 def _collect(name: str, run_id: str, work: Workload, stats: Path) -> RunResult:

@@ -8,6 +8,7 @@ from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
 from .conf import saga_settings
+from .routers import ROUTER_PATH, router_installed
 
 
 @register(Tags.compatibility)
@@ -33,4 +34,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                     id="django_saga.E002",
                 )
             )
+    if saga_settings.CONSOLE_DATABASE and not router_installed():
+        errors.append(
+            Error(
+                f"SAGA['CONSOLE_DATABASE'] = {saga_settings.CONSOLE_DATABASE!r} has no effect "
+                f"without {ROUTER_PATH!r} in DATABASE_ROUTERS",
+                hint="Add the router, or remove CONSOLE_DATABASE.",
+                id="django_saga.E003",
+            )
+        )
     return errors

@@ -238,6 +238,13 @@ SETTINGS: tuple[Setting, ...] = (
             "permission the console views require besides staff (`\"\"`: none)"),
     Setting("CONSOLE_PAGE_SIZE", 50, int, "sagas per page in the console list",
             positive=True),
+    Setting(
+        "CONSOLE_DATABASE", None, (str, type(None)),
+        "the `DATABASES` alias (a read replica) the console's pages read from, with "
+        "`django_saga.routers.ConsoleReadRouter` in `DATABASE_ROUTERS`; actions always use "
+        "the primary (`None`: the pages read the primary too)",
+        rule=_database_alias,
+    ),
     Setting("CONSOLE_REFRESH", 5, _NUMBER,
             "seconds between reloads of an active saga's page (0: never)", span=True),
     Setting("METRICS_TOKEN", "", str,

@@ -104,8 +104,9 @@ class Engine:
         try:
             self._consume(connection)
             logger.info(
-                "Saga engine consuming %s with concurrency %d, prefetch %d",
+                "Saga engine consuming %s at %s with concurrency %d, prefetch %d",
                 " and ".join(connection.topology.work_queues),
+                safe_url(connection.url),
                 self.concurrency,
                 self.prefetch,
             )

@@ -102,10 +102,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SHOP_PAYMENT_LIMIT = 500
 SHOP_PAYMENT_TIMEOUT = 300.0
 
+# A stand-in for a read replica: under test it is the default database, seen
+# through connections of its own (tests/unit/test_console_replica.py).
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+
 # An engine subprocess started by the suite uses the suite's test database
 # and the test's own broker names.
 if os.environ.get("SAGA_TEST_USE_TEST_DB"):
     DATABASES["default"]["NAME"] = os.environ["SAGA_TEST_USE_TEST_DB"]
+# The chaos suite names each engine's connections to find them in pg_stat_activity.
+if os.environ.get("SAGA_TEST_APP_NAME") and DB == "postgres":
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ[
+        "SAGA_TEST_APP_NAME"
+    ]
 # An engine subprocess behind PgBouncer (tests/integration/test_pgbouncer.py)
 # may listen for NOTIFY on a direct connection (SAGA['LISTEN_DATABASE']).
 if os.environ.get("SAGA_TEST_PG_LISTEN_PORT") and DB == "postgres":
@@ -113,11 +122,6 @@ if os.environ.get("SAGA_TEST_PG_LISTEN_PORT") and DB == "postgres":
         **DATABASES["default"],
         "PORT": os.environ["SAGA_TEST_PG_LISTEN_PORT"],
     }
-# The chaos suite names each engine's connections to find them in pg_stat_activity.
-if os.environ.get("SAGA_TEST_APP_NAME") and DB == "postgres":
-    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ[
-        "SAGA_TEST_APP_NAME"
-    ]
 if os.environ.get("SAGA_TEST_OVERRIDES"):
     import ast
 

@@ -19,6 +19,7 @@ from django.utils.decorators import decorator_from_middleware, method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from ..conf import saga_settings
+from ..routers import console_reads
 from .operations import Operation
 
 
@@ -84,6 +85,25 @@ class _Guarded:
         return f"You may not {what} (needs {needed})."
 
 
+def read_only_pages(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Serve a GET or HEAD with django-saga's reads on ``CONSOLE_DATABASE``,
+    rendering the response inside (a template's querysets run as it renders)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        alias = saga_settings.CONSOLE_DATABASE
+        if not alias or request.method not in ("GET", "HEAD"):
+            return view(request, *args, **kwargs)
+        with console_reads(alias):
+            response = view(request, *args, **kwargs)
+            render = getattr(response, "render", None)
+            if render is not None:
+                render()
+        return response
+
+    return wrapped
+
+
 class ConsoleAccessMixin(_Guarded):
     """Anonymous users go to the login page; others need console access.
 
@@ -94,6 +114,7 @@ class ConsoleAccessMixin(_Guarded):
 
     @method_decorator(deny_framing)
     @method_decorator(csrf_protect)
+    @method_decorator(read_only_pages)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
@@ -118,6 +139,7 @@ class JsonAccessMixin(_Guarded):
 
     @method_decorator(deny_framing)
     @method_decorator(json_csrf_protect)
+    @method_decorator(read_only_pages)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:

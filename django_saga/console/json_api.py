@@ -32,7 +32,13 @@ from .access import JsonAccessMixin, json_error
 from .formatting import json_kind, status_json
 from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
 from .paging import BadCursor, tally, window, without_cursor
-from .queries import REDRIVE_AT_ONCE, attach_progress, filter_sagas, redrive_report
+from .queries import (
+    REDRIVE_AT_ONCE,
+    attach_progress,
+    filter_sagas,
+    redrive_report,
+    saga_with_steps,
+)
 
 #: Content types whose body Django parses as a form.
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -129,9 +135,8 @@ class SagaStatusJsonView(JsonAccessMixin, View):
     """GET: one saga and its steps."""
 
     def get(self, request: HttpRequest, saga_id: str) -> HttpResponse:
-        try:
-            saga = manager.get(saga_id)
-        except SagaNotFound:
+        saga = saga_with_steps(saga_id)
+        if saga is None:
             return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
         return JsonResponse(status_json(saga))
 

@@ -6,11 +6,13 @@ from django.http import (
     HttpRequest,
     HttpResponse,
 )
+from django.utils.decorators import method_decorator
 from django.views import View
 
-from .access import can_view_console
+from .access import can_view_console, read_only_pages
 
 
+@method_decorator(read_only_pages, name="dispatch")
 class MetricsView(View):
     """Prometheus exposition: console users, or a scraper with ``METRICS_TOKEN``."""
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
-from django.db.models import Count, Q, QuerySet
+from django.db import connections, router
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from .. import diagram, interventions
 from ..models import (
@@ -53,8 +53,9 @@ def attach_progress(sagas: Iterable[Saga]) -> list[Saga]:
     return sagas
 
 
-def saga_names(using: str = "default", limit: int = 200) -> list[str]:
+def saga_names(using: str | None = None, limit: int = 200) -> list[str]:
     """The distinct saga names in order, one index probe each (not a scan of every row)."""
+    using = using or router.db_for_read(Saga)
     table = connections[using].ops.quote_name(Saga._meta.db_table)
     column = connections[using].ops.quote_name("name")
     # A recursive query that jumps from each name to the next one: with a
@@ -70,6 +71,16 @@ def saga_names(using: str = "default", limit: int = 200) -> list[str]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, [limit])
         return [row[0] for row in cursor.fetchall()]
+
+
+def saga_with_steps(saga_id: str) -> Saga | None:
+    """The saga with its steps in order, read where the console's pages read
+    (``manager.get`` reads the store's database, the primary)."""
+    steps = Prefetch("step_set", queryset=SagaStep.objects.order_by("position"))
+    saga = Saga.objects.prefetch_related(steps).filter(pk=saga_id).first()
+    if saga is not None:
+        saga.set_steps(list(saga.step_set.all()))
+    return saga
 
 
 def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySet[Saga]:

@@ -54,6 +54,7 @@ from django.db import connection, connections
 from django_saga import Parallel, Step, manager, parallel
 from django_saga.errors import InvalidStateTransition
 from django_saga.models import OutboxMessage, Saga, SagaStep
+from tests import rabbitmq_cluster
 
 from .models import Effect
 
@@ -118,6 +119,15 @@ class ChaosConfig:
     redrive_rate: float | None = None
     #: Engine SIGKILLs while halted sagas are repaired.
     repair_kills: int = 1
+    #: Run on the three-node cluster of ``scripts/rabbitmq-cluster`` (``broker``'s
+    #: URL lists its nodes): engines spread over the nodes, and instead of the
+    #: broker restart, the node leading the step queue stops, then another, then
+    #: both start again.
+    cluster: bool = False
+    #: The port of a PgBouncer (transaction pooling, ``scripts/pgbouncer``) the
+    #: engines reach PostgreSQL through; their relays LISTEN on a direct
+    #: connection (``LISTEN_DATABASE``), as a pooler cannot pass NOTIFY.
+    pgbouncer: int | None = None
 
     def __post_init__(self) -> None:
         n = self.sagas
@@ -281,6 +291,7 @@ class EngineSlot:
         log_path: Path,
         concurrency: int,
         trace_path: Path,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.index = index
         self.app_name = app_name
@@ -289,6 +300,7 @@ class EngineSlot:
         self.log_path = log_path
         self.concurrency = concurrency
         self.trace_path = trace_path
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.started_at = 0.0
@@ -306,6 +318,7 @@ class EngineSlot:
         env["SAGA_TEST_OVERRIDES"] = repr(self.overrides)
         env["SAGA_TEST_APP_NAME"] = self.app_name
         env["SAGA_CHAOS_TRACE"] = str(self.trace_path)
+        env.update(self.env)
         self._log.write(f"==== chaos: start #{self.starts + 1} of engine {self.index}\n".encode())
         self._log.flush()
         self._log_offset = self._log.tell()
@@ -417,12 +430,18 @@ class Supervisor(threading.Thread):
 class Broker:
     """Direct pika access to the scenario's queues, and the broker restart."""
 
-    def __init__(self, names: dict[str, str]) -> None:
+    def __init__(self, names: dict[str, Any]) -> None:
         self.names = names
 
     @contextmanager
     def channel(self) -> Iterator[Any]:
-        connection = pika.BlockingConnection(pika.URLParameters(self.names["BROKER_URL"]))
+        """A channel on the first node that answers (of a cluster's, in order)."""
+        urls = self.names["BROKER_URL"]
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        parameters = [pika.URLParameters(url) for url in urls]
+        for each in parameters:
+            each.connection_attempts = 1
+        connection = pika.BlockingConnection(parameters)
         try:
             yield connection.channel()
         finally:
@@ -475,7 +494,7 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
-def broker_names(prefix: str, url: str) -> dict[str, str]:
+def broker_names(prefix: str, url: str | list[str]) -> dict[str, Any]:
     """A ``SAGA`` fragment with queue and exchange names that start with ``prefix``."""
     return {
         "BROKER_URL": url,
@@ -523,6 +542,8 @@ class ChaosResult:
     #: (its racing second ask ``refused``), ``redrive``; ``errors`` of repairs.
     repairs: Counter[str] = field(default_factory=Counter)
     redrive_rate: float = 0.0
+    #: Where it ran, when not on one broker node and PostgreSQL directly.
+    setup: str = ""
 
     @property
     def ok(self) -> bool:
@@ -550,6 +571,8 @@ class ChaosResult:
             f"phantom_effects={self.phantom_effects} wrong_outcome={self.wrong_outcome} "
             f"engine_exits={exits} elapsed={self.elapsed:.1f}s"
         )
+        if self.setup:
+            line += f" setup={self.setup}"
         if FORWARD in self.kinds:
             line += f" [{self.forward_summary()}]"
         return line
@@ -599,7 +622,7 @@ def _counts(counter: Counter[Any]) -> str:
 class Scenario:
     """One chaos run; see the module docstring."""
 
-    def __init__(self, config: ChaosConfig, broker: dict[str, str]) -> None:
+    def __init__(self, config: ChaosConfig, broker: dict[str, Any]) -> None:
         missing = [key for key in BROKER_KEYS if key not in broker]
         if missing:
             raise ValueError(f"broker names lack {', '.join(missing)}")
@@ -633,6 +656,16 @@ class Scenario:
         #: Sagas whose plan said they would halt, and which did not.
         self.unhalted: set[str] = set()
         self._repair_lock = threading.Lock()
+        #: Named in the summary: what the run ran on, beyond one node and PostgreSQL.
+        self.setup = ",".join(
+            part
+            for part, used in (
+                ("rabbitmq-cluster-3-nodes", config.cluster),
+                ("quorum", broker.get("QUEUE_TYPE") == "quorum"),
+                ("pgbouncer", config.pgbouncer is not None),
+            )
+            if used
+        )
 
     # -- the run ----------------------------------------------------------
     def run(self) -> ChaosResult:
@@ -665,10 +698,11 @@ class Scenario:
                     index,
                     f"saga-chaos-{self.run_id}-e{index}",
                     database,
-                    self.names,
+                    self._engine_names(index),
                     self.log_dir / f"engine-{index}.log",
                     self.config.concurrency,
                     self.trace_path,
+                    self._engine_env(),
                 )
             )
         for slot in self.slots:
@@ -686,6 +720,28 @@ class Scenario:
             time.sleep(0.1)
         self.supervisor = Supervisor(self.slots, self._note)
         self.supervisor.start()
+
+    def _engine_names(self, index: int) -> dict[str, Any]:
+        """Engine ``index``'s broker settings: on a cluster, the nodes' URLs
+        starting with node ``index`` (engines spread over the nodes, each able
+        to fail over to every other)."""
+        names = dict(self.names)
+        if self.config.pgbouncer is not None:
+            # PgBouncer 1.18 in transaction mode loses them between transactions.
+            names["PREPARED_STATEMENTS"] = False
+            names["LISTEN_DATABASE"] = "listen"
+        if self.config.cluster:
+            names["BROKER_URL"] = rabbitmq_cluster.urls_from(index)
+        return names
+
+    def _engine_env(self) -> dict[str, str]:
+        if self.config.pgbouncer is None:
+            return {}
+        direct = str(settings.DATABASES["default"].get("PORT") or 5432)
+        return {
+            "SAGA_TEST_PG_PORT": str(self.config.pgbouncer),
+            "SAGA_TEST_PG_LISTEN_PORT": direct,
+        }
 
     def _stop_engines(self) -> None:
         if self.supervisor is not None:
@@ -729,7 +785,7 @@ class Scenario:
         bursts = [min(3, poison - n) for n in range(0, poison, 3)]
         schedule += [lambda size=size: self._publish_poison(size) for size in bursts]
         if config.broker_restart:
-            schedule.append(self._restart_broker)
+            schedule.append(self._stop_nodes if config.cluster else self._restart_broker)
         window = float(config.start_window or 0)
         times = sorted(self.rng.uniform(0.05, 0.95) * window for _ in schedule)
         self.rng.shuffle(schedule)
@@ -889,6 +945,31 @@ class Scenario:
         self._note("stopping the broker")
         self.broker.restart(self.config.broker_down)
         self._record("broker_restart", f"started again after {self.config.broker_down:g}s down")
+
+    def _stop_nodes(self) -> None:
+        """On the cluster: stop the node leading the step queue, then the node
+        leading it next (two of three down: no quorum, so no publish is
+        confirmed and nothing is delivered), then start both again."""
+        down = self.config.broker_down
+        step_queue = self.names["STEP_QUEUE"]
+        nodes = rabbitmq_cluster.NODES
+        first = rabbitmq_cluster.leader(step_queue, asked=nodes[0])
+        rabbitmq_cluster.stop_node(first)
+        self._record("node_stop", f"{first}, leader of the step queue")
+        time.sleep(down)
+        alive = [node for node in nodes if node != first]
+        try:
+            second = rabbitmq_cluster.leader(step_queue, asked=alive[0])
+        except (LookupError, RuntimeError):
+            second = ""
+        if second not in alive:  # no leader elected yet
+            second = self.rng.choice(alive)
+        rabbitmq_cluster.stop_node(second)
+        self._record("node_stop", f"{second}, leader after it: the queues lose their quorum")
+        time.sleep(down)
+        for node in (first, second):
+            rabbitmq_cluster.start_node(node)
+            self._record("node_start", node)
 
     def _terminate_db_connections(self) -> None:
         """``pg_terminate_backend`` every PostgreSQL connection of every engine.
@@ -1092,4 +1173,5 @@ class Scenario:
             kinds=kinds,
             repairs=Counter(self.repairs),
             redrive_rate=self.redrive_rate,
+            setup=self.setup,
         )

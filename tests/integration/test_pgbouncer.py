@@ -21,7 +21,9 @@ import pytest
 from django.conf import settings
 
 from django_saga import manager
+from django_saga.models import SagaStep
 from django_saga.stores.postgres import LISTENER_LOCK
+from tests.chaos.scenario import ChaosConfig, Scenario
 from tests.conftest import CI, ROOT, wait_for
 from tests.helpers import steps, wait_terminal
 from tests.testapp.models import Ledger
@@ -173,3 +175,57 @@ def test_the_listening_relay_goes_around_pgbouncer_with_listen_database(
     wait_for(_listener_lock_holder, 10, "the relay to take the listener lock")
     took = [_seconds_to_publish() for _ in range(3)]
     assert max(took) < 5, took
+
+
+@pytest.mark.chaos
+def test_faults_through_pgbouncer_lose_and_double_nothing(amqp, through_pgbouncer, tmp_path):
+    """The chaos run with engines behind PgBouncer, small: engines SIGKILLed,
+    their server connections terminated under PgBouncer, duplicate and poison
+    messages. ``saga_chaos --pgbouncer`` runs it at any size."""
+    config = ChaosConfig(
+        sagas=40,
+        engines=2,
+        seed=3,
+        kills=3,
+        broker_restart=False,  # the broker is not what this run is about
+        db_kills=3,
+        duplicates=3,
+        poison=3,
+        start_window=15,
+        timeout=90,
+        log_dir=tmp_path,
+        pgbouncer=int(through_pgbouncer),
+    )
+    before = _pgbouncer_transactions(through_pgbouncer)
+    scenario = Scenario(config, amqp)
+    result = scenario.run()
+    report = f"{result.summary()}\n{result.details()}"
+    print(report)
+    # The engines' transactions went through PgBouncer: at least one a step run.
+    steps_run = SagaStep.objects.filter(
+        saga_id__in=scenario.saga_ids, status__in=("completed", "compensated")
+    ).count()
+    assert _pgbouncer_transactions(through_pgbouncer) - before >= steps_run > 0, report
+    assert result.faults["db_terminate"] == 3 and result.faults["engine_kill"] >= 3, report
+    assert result.sagas == 40 and result.failed_starts == 0, report
+    assert (result.lost, result.duplicated_effects, result.stuck) == (0, 0, 0), report
+    assert result.phantom_effects == 0 and result.wrong_outcome == 0, report
+    assert result.dead_letters_exact, report
+    assert "setup=pgbouncer" in result.summary(), report
+    assert result.ok, report
+
+
+def _pgbouncer_transactions(port: str) -> int:
+    """Transactions PgBouncer has passed to the test database (SHOW STATS)."""
+    with psycopg.connect(
+        host="127.0.0.1", port=int(port), user="postgres", dbname="pgbouncer", autocommit=True
+    ) as console:
+        stats = console.pgconn.exec_(b"SHOW STATS")  # the console speaks the simple protocol
+    names = [stats.fname(column).decode() for column in range(stats.nfields)]
+    for row in range(stats.ntuples):
+        values = dict(
+            zip(names, (stats.get_value(row, c) for c in range(stats.nfields)), strict=True)
+        )
+        if (values["database"] or b"").decode() == settings.DATABASES["default"]["NAME"]:
+            return int(values["total_xact_count"] or 0)
+    return 0

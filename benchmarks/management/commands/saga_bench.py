@@ -18,9 +18,11 @@ step in this process alone (``steploop.py``).
 
 from __future__ import annotations
 
+import argparse
 import re
 import statistics
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rate", type=float, help="Sagas started per second (default: at once)."
         )
+        parser.add_argument(
+            "--backlog",
+            action="store_true",
+            help="django-saga only: start every saga in one transaction first, then time how "
+            "fast the engines work through them (no process starting sagas meanwhile).",
+        )
         parser.add_argument("--skip-celery", action="store_true", help="No Celery baseline.")
         parser.add_argument(
             "--pairs",
@@ -101,6 +109,13 @@ class Command(BaseCommand):
             "--database", default=DEFAULT_DATABASE, help="Database to DROP and use."
         )
         parser.add_argument(
+            "--engine-counts",
+            type=_counts,
+            help="Run django-saga alone with each of these numbers of engines (e.g. 1,2,4,8), "
+            "each on a fresh database, and print them side by side with lock waits; "
+            "--concurrency is per engine.",
+        )
+        parser.add_argument(
             "--history-database",
             help="Also run django-saga on this database as it is (fill it with saga_history): "
             "each pair compares its throughput with an empty database's; no Celery run.",
@@ -121,6 +136,7 @@ class Command(BaseCommand):
             concurrency=options["concurrency"],
             prefetch=options["prefetch"],
             rate=options["rate"],
+            backlog=options["backlog"],
             celery_concurrency=options["celery_concurrency"],
             timeout=options["timeout"],
             memory=memory,
@@ -149,11 +165,14 @@ class Command(BaseCommand):
         self.stdout.write(f"logs: {log_dir}")
         sql = transition_sql(work.steps)
 
+        if options["engine_counts"]:
+            self._engine_counts(work, options["database"], options["engine_counts"])
+            return
         if options["history_database"]:
             self._history_pairs(work, options["database"], options["history_database"],
                                 options["pairs"])  # fmt: skip
             return
-        with_celery = not (options["skip_celery"] or memory)
+        with_celery = not (options["skip_celery"] or memory or work.backlog)
         if options["pairs"] < 1 or (options["pairs"] > 1 and not with_celery):
             raise CommandError("--pairs takes a count of at least 1, and the Celery baseline")
         runs: list[list[RunResult]] = []
@@ -233,6 +252,29 @@ class Command(BaseCommand):
             f"x{statistics.median(ratios):.3f}"
         )
 
+    def _engine_counts(self, work: Workload, database: str, counts: list[int]) -> None:
+        """django-saga alone with 1, 2, 4... engines: does adding engines help or hurt?"""
+        from benchmarks.sagarun import run_sagas
+
+        results = []
+        for n, count in enumerate(counts):
+            if n:
+                self._fresh_database(database)
+            self.stdout.write(f"running django-saga with {count} engine(s) ...")
+            result = run_sagas(replace(work, engines=count))
+            result.label = f"{count} engine{'s' if count > 1 else ''}"
+            results.append(result)
+        connections.close_all()
+        self.stdout.write("")
+        self.stdout.write(report(work, results, [], compare=False))
+        base = results[0].completed / results[0].elapsed
+        self.stdout.write(
+            "sagas/s relative to the first: "
+            + ", ".join(f"{r.label} x{r.completed / r.elapsed / base:.2f}" for r in results)
+        )
+        if any(r.completed < work.sagas for r in results):
+            raise CommandError("not every saga completed (see above)", returncode=1)
+
     def _use_database(self, name: str) -> None:
         """Point the default connection at ``name`` as it is, and migrate it."""
         connection = connections["default"]
@@ -254,3 +296,13 @@ class Command(BaseCommand):
         connection.settings_dict["NAME"] = name
         call_command("migrate", verbosity=0, interactive=False)
         self.stdout.write(f"database {name!r} recreated and migrated")
+
+
+def _counts(value: str) -> list[int]:
+    try:
+        counts = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"give engine counts like 1,2,4,8, not {value!r}")
+    return counts

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from tests.chaos.scenario import KINDS, ChaosConfig, Scenario, broker_names
+from tests import rabbitmq_cluster as cluster
+from tests.chaos.scenario import KINDS, ROOT, ChaosConfig, Scenario, broker_names
 
 DEFAULT_DATABASE = "django_saga_chaos"
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PGBOUNCER_PORT = 6432
 
 
 class Command(BaseCommand):
@@ -86,6 +90,28 @@ class Command(BaseCommand):
             help="Sagas a second the halted sagas are re-driven at (default: all within 4 s).",
         )
         parser.add_argument(
+            "--cluster",
+            action="store_true",
+            help=(
+                "Run on the 3-node cluster of scripts/rabbitmq-cluster (started if it is not "
+                "up, and stopped afterwards then), with quorum queues and engines spread "
+                "over the nodes; instead of the broker restart, the node leading the step "
+                "queue stops, then the next leader, then both start again (--broker-down "
+                "seconds apart)."
+            ),
+        )
+        parser.add_argument(
+            "--pgbouncer",
+            nargs="?",
+            type=int,
+            const=PGBOUNCER_PORT,
+            help=(
+                f"Engines reach PostgreSQL through the PgBouncer of scripts/pgbouncer "
+                f"(port {PGBOUNCER_PORT} unless given; started if it is not running, and "
+                "stopped afterwards then), in transaction mode, without prepared statements."
+            ),
+        )
+        parser.add_argument(
             "--repair-kills",
             type=int,
             default=1,
@@ -98,9 +124,22 @@ class Command(BaseCommand):
         name = options["database"]
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
             raise CommandError(f"--database {name!r}: use lowercase letters, digits, _")
-        self._fresh_database(name)
-        url = options["broker_url"] or _broker_url()
-        names = broker_names(f"chaos-{uuid.uuid4().hex[:10]}", url)
+        with ExitStack() as cleanup:
+            self._fresh_database(name)
+            if options["pgbouncer"] is not None:
+                self._start_service("pgbouncer", cleanup)
+            if options["cluster"]:
+                if options["broker_url"]:
+                    raise CommandError("--cluster and --broker-url exclude each other")
+                self._start_service("rabbitmq-cluster", cleanup)
+                names = broker_names(f"chaos-{uuid.uuid4().hex[:10]}", list(cluster.URLS))
+                names["QUEUE_TYPE"] = "quorum"
+            else:
+                url = options["broker_url"] or _broker_url()
+                names = broker_names(f"chaos-{uuid.uuid4().hex[:10]}", url)
+            self._run(names, options)
+
+    def _run(self, names: dict[str, Any], options: dict[str, Any]) -> None:
         settings.SAGA = {**settings.SAGA, **names}
         config = ChaosConfig(
             sagas=options["sagas"],
@@ -119,6 +158,8 @@ class Command(BaseCommand):
             kinds=options["kinds"],
             redrive_rate=options["redrive_rate"],
             repair_kills=options["repair_kills"],
+            cluster=options["cluster"],
+            pgbouncer=options["pgbouncer"],
         )
         scenario = Scenario(config, names)
         try:
@@ -131,6 +172,21 @@ class Command(BaseCommand):
             self.stdout.write(result.details())
         if not result.ok:
             raise CommandError("chaos checks failed (see above)", returncode=1)
+
+    def _start_service(self, which: str, cleanup: ExitStack) -> None:
+        """``scripts/<which> start``; stopped on the way out if it was not running."""
+        script = str(ROOT / "scripts" / which)
+        was_up = subprocess.run([script, "status"], capture_output=True, check=False)
+        started = subprocess.run(
+            [script, "start"], capture_output=True, text=True, timeout=1000, check=False
+        )
+        if started.returncode != 0:
+            raise CommandError(f"scripts/{which} start failed: {started.stderr or started.stdout}")
+        self.stdout.write(f"scripts/{which}: {started.stdout.strip().splitlines()[0]}")
+        if was_up.returncode != 0:
+            cleanup.callback(
+                subprocess.run, [script, "stop"], capture_output=True, timeout=300, check=False
+            )
 
     def _fresh_database(self, name: str) -> None:
         """Drop and create ``name``, point the default connection at it, migrate."""
