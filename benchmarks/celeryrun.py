@@ -130,7 +130,7 @@ def run_celery(work: Workload, defaults: bool = False) -> RunResult:
             first = step.s(time.time(), run_id, key, 0)
             chain(first, *(step.s(run_id, key, p) for p in range(1, work.steps))).apply_async()
 
-        pacer = Pacer(work.sagas, work.rate, start)
+        pacer = Pacer(work.sagas, work.rate, start, work.starters)
         pacer.start()
         last = work.steps - 1
         polls = wait_done(
@@ -159,6 +159,7 @@ def run_celery(work: Workload, defaults: bool = False) -> RunResult:
     after = db_counters()
     result = _collect(run_id, work, label)
     result.started = pacer.started
+    result.start_latencies, result.starters = pacer.durations, pacer.callers
     result.start_seconds = pacer.last - pacer.first
     result.peak_rss = peaks
     result.rss_marks = watch.marks

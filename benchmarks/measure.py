@@ -41,6 +41,8 @@ class Workload:
     #: Start every saga in one transaction before the clock starts: the
     #: engines' throughput on a backlog, whatever starting them costs.
     backlog: bool = False
+    #: Threads calling start() (Celery: applying chains) at once.
+    starters: int = 1
     celery_concurrency: int = 2
     #: Seconds without progress before a run gives up.
     timeout: float = 120.0
@@ -81,6 +83,9 @@ class RunResult:
     #: CPU of this database's PostgreSQL backends, and of the whole RabbitMQ server.
     pg_cpu_seconds: float | None = None
     broker_cpu_seconds: float | None = None
+    #: Seconds each start() took (Celery: each chain's apply_async).
+    start_latencies: list[float] = field(default_factory=list)
+    starters: int = 1
     #: Backends of this database waiting for a lock, sampled during the run.
     lock_waits: LockWaits | None = None
     #: With ``--trace``: the hand-off in segments, (label, durations).
@@ -108,30 +113,53 @@ def ms(values: list[float], q: float) -> str:
 
 # -- starting and waiting -------------------------------------------------------
 class Pacer(threading.Thread):
-    """Calls ``start(i)`` for i in range(n): as fast as it can, or ``rate`` per second."""
+    """Calls ``start(i)`` for i in range(n) from ``callers`` threads (each
+    taking every ``callers``-th i): as fast as they can, or ``rate`` per
+    second in all. Records how long each call took."""
 
-    def __init__(self, n: int, rate: float | None, start: Callable[[int], None]) -> None:
+    def __init__(
+        self, n: int, rate: float | None, start: Callable[[int], None], callers: int = 1
+    ) -> None:
         super().__init__(name="bench-starter", daemon=True)
         self.n = n
         self.rate = rate
         self.start_one = start
+        self.callers = max(1, callers)
         self.started = 0
         self.first = self.last = 0.0
         self.errors: list[str] = []
+        #: Seconds each successful call took.
+        self.durations: list[float] = []
+        self._lock = threading.Lock()
 
     def run(self) -> None:
+        self.first = time.time()
+        threads = [
+            threading.Thread(target=self._call, args=(k,), name=f"bench-starter-{k}", daemon=True)
+            for k in range(self.callers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.last = time.time()
+
+    def _call(self, k: int) -> None:
         try:
-            begin = self.first = time.time()
-            for i in range(self.n):
+            for i in range(k, self.n, self.callers):
                 if self.rate:
-                    time.sleep(max(0.0, begin + i / self.rate - time.time()))
+                    time.sleep(max(0.0, self.first + i / self.rate - time.time()))
+                began = time.perf_counter()
                 try:
                     self.start_one(i)
                 except Exception as exc:
-                    self.errors.append(repr(exc))
+                    with self._lock:
+                        self.errors.append(repr(exc))
                     continue
-                self.started += 1
-            self.last = time.time()
+                took = time.perf_counter() - began
+                with self._lock:
+                    self.started += 1
+                    self.durations.append(took)
         finally:
             connections.close_all()
 
@@ -535,6 +563,10 @@ def report(
     table: list[tuple[str, list[str]]] = [
         ("sagas completed / started", [f"{r.completed}/{r.started}" for r in results]),
         ("time to start them (s)", [f"{r.start_seconds:.1f}" for r in results]),
+        (
+            "one start() p50/p99 (ms), callers at once",
+            [f"{_pair(r.start_latencies, 50, 99)}, {r.starters}" for r in results],
+        ),
         ("elapsed, first start -> last done (s)", [f"{r.elapsed:.1f}" for r in results]),
         ("sagas/s", [f"{_rate(r.completed, r.elapsed):.1f}" for r in results]),
         ("steps/s", [f"{_rate(r.total_steps, r.elapsed):.1f}" for r in results]),
@@ -631,7 +663,8 @@ def pair_summary(runs: list[list[RunResult]]) -> str:
     """Each pair's throughput ratio, django-saga / the Celery chain, and their median."""
     lines = [
         f"sagas/s in {len(runs)} pairs, django-saga / {runs[0][1].label} "
-        "(and each one's worker, PostgreSQL CPU ms per step):"
+        "(and each one's worker, PostgreSQL CPU ms per step; DB transactions and rows "
+        "inserted/updated/deleted per step):"
     ]
     ratios = []
     for n, (saga, celery, *_) in enumerate(runs, 1):
@@ -642,7 +675,14 @@ def pair_summary(runs: list[list[RunResult]]) -> str:
             f"{_per_step(_ms(r.cpu_seconds), r)}, {_per_step(_ms(r.pg_cpu_seconds), r)}"
             for r in (saga, celery)
         )
-        lines.append(f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}   ({cpu})")
+        writes = " vs ".join(
+            f"{_per_step(r.db.get('xact_commit'), r)} txn, {_rows_per_step(r)} rows"
+            for r in (saga, celery)
+        )
+        lines.append(
+            f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}   ({cpu})   "
+            f"per step: {writes}"
+        )
     lines.append(f"median ratio x{statistics.median(ratios):.2f}")
     return "\n".join(lines)
 

@@ -124,7 +124,7 @@ def run_sagas(work: Workload) -> RunResult:
         locks = LockWatch()
         locks.start()
         if not work.backlog:
-            pacer = Pacer(work.sagas, work.rate, start)
+            pacer = Pacer(work.sagas, work.rate, start, work.starters)
             pacer.start()
         polls = wait_done(
             lambda: Saga.objects.filter(name=name, state="completed").count(), work, watch, pacer
@@ -144,6 +144,7 @@ def run_sagas(work: Workload) -> RunResult:
     after = db_counters()
     result = _collect(name, run_id, work, stats)
     result.started = pacer.started
+    result.start_latencies, result.starters = pacer.durations, pacer.callers
     if work.backlog and result.completed:
         # From the commit that handed the engines every saga at once.
         last = Saga.objects.filter(name=name).aggregate(end=Max("completed_at"))["end"]

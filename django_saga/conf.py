@@ -183,7 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RELAY_BATCH", 200, int, "rows one relay pass publishes at most", positive=True),
     Setting("PUBLISH_GRACE", 10.0, _NUMBER,
-            "seconds an engine has to publish what it wrote before any relay takes it over",
+            "seconds a relay has to publish the outbox rows it claimed before another "
+            "relay may take them over",
             positive=True, span=True),
     Setting("OUTBOX_RETENTION", 3600, _NUMBER,
             "seconds sent outbox rows are kept for inspection", span=True),

@@ -3,14 +3,18 @@
 Threads and who owns what:
 
 * the I/O thread (the one that calls ``run``) owns the consuming broker
-  connection: it receives deliveries, publishes the messages a step caused,
-  and acks, in that order, only after the step's transaction has committed;
-  the broker's publisher confirms arrive later and mark the outbox rows sent;
+  connection: it receives deliveries; once a step's transaction has
+  committed it publishes the messages the step caused (they have no outbox
+  row), and acks the delivery when the broker has confirmed them all. Until
+  then the delivery stays unacknowledged: if the engine stops, the broker
+  delivers it again, and its redelivery sends them again. Messages the
+  broker refuses are written to the outbox for the relays, then acked;
 * ``concurrency`` worker threads run handlers and database transactions;
   they never touch the broker connection, they hand results back through
   ``call_threadsafe``;
-* the relay thread (see ``relay.py``) publishes whatever the fast path
-  could not.
+* the relay thread (see ``relay.py``) publishes the outbox: what web
+  processes and operators started, delayed retries, and what the broker
+  refused to this engine.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from django.db import connections
 
 from .conf import safe_url, saga_settings
 from .errors import BrokerUnavailable, PublishError
+from .messages import Outgoing
 from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
 from .relay import Relay
@@ -65,7 +70,11 @@ class Engine:
         self._inflight = 0
         self._connection: Connection | None = None
         self._relay: Relay | None = None
-        self._tasks: queue.SimpleQueue[tuple[int, Delivery] | None] = queue.SimpleQueue()
+        # (generation, delivery, messages): process the delivery, or, with
+        # messages the broker refused, write those to the outbox.
+        self._tasks: queue.SimpleQueue[tuple[int, Delivery, list[Outgoing]] | None] = (
+            queue.SimpleQueue()
+        )
         # Bumped on every reconnect: results of older deliveries are not acked.
         self._generation = 0
         self._workers: list[threading.Thread] = []
@@ -180,7 +189,7 @@ class Engine:
     # -- the I/O thread -----------------------------------------------------
     def _on_delivery(self, delivery: Delivery) -> None:
         self._inflight += 1
-        self._tasks.put((self._generation, delivery))
+        self._tasks.put((self._generation, delivery, []))
 
     def _drain(self, connection: Connection) -> None:
         connection.cancel_consumers()
@@ -211,39 +220,87 @@ class Engine:
         if result.action != ACK:
             connection.reject(delivery, requeue=True)
             return
-        if result.outgoing:
-            try:
-                connection.publish_then(result.outgoing, self._confirmed)
-            except PublishError as exc:
-                logger.warning("Fast-path publish failed, leaving it to the relay: %s", exc)
-        # Acked without waiting for the confirm: the step's result and its
-        # next message are committed, and an outbox row is marked sent only
-        # once confirmed, so a message the broker loses is relayed after the
-        # grace. Waiting would hold a prefetch slot for a disk write.
-        connection.ack(delivery)
+        if not result.outgoing:
+            connection.ack(delivery)
+            return
+        # The messages the step caused exist nowhere but here: the delivery
+        # is acked only once the broker holds them (or the outbox does).
+        self._inflight += 1
+        messages = result.outgoing
+        try:
+            connection.publish_then(
+                messages, partial(self._handed_off, generation, delivery, messages)
+            )
+        except PublishError as exc:
+            # The connection is gone: the broker delivers the message again,
+            # and its redelivery sends these again.
+            self._inflight -= 1
+            logger.warning("Lost the broker while publishing the next messages: %s", exc)
 
-    def _confirmed(self, ids: list[str], error: PublishError | None) -> None:
-        if error is not None:
-            # The rows stay in the outbox; a relay publishes them after the grace.
-            logger.warning("Fast-path publish not confirmed, leaving it to the relay: %s", error)
-        if ids:
-            assert self._relay is not None
-            self._relay.mark_sent_later(ids)
+    def _handed_off(
+        self,
+        generation: int,
+        delivery: Delivery,
+        messages: list[Outgoing],
+        confirmed: list[str],
+        error: PublishError | None,
+    ) -> None:
+        """The broker answered for the messages a step caused."""
+        if generation != self._generation:
+            return  # the channel went: the delivery comes again
+        connection = self._connection
+        assert connection is not None
+        if error is None:
+            self._inflight -= 1
+            connection.ack(delivery)
+            return
+        refused = [m for m in messages if m.id not in set(confirmed)]
+        logger.warning(
+            "RabbitMQ refused %d message(s) (%s); writing them to the outbox for the relays",
+            len(refused),
+            error,
+        )
+        self._tasks.put((generation, delivery, refused))
+
+    def _relayed(self, generation: int, delivery: Delivery, written: bool) -> None:
+        """The outbox holds the refused messages (or could not take them)."""
+        connection = self._connection
+        if connection is None or generation != self._generation:
+            return  # the channel went (the in-flight count with it)
+        self._inflight -= 1
+        if written:
+            connection.ack(delivery)
+        else:
+            # Delivered again, the message finds its step done and sends again.
+            connection.reject(delivery, requeue=True)
 
     # -- worker threads -----------------------------------------------------
     def _worker(self) -> None:
         try:
             while (task := self._tasks.get()) is not None:
-                generation, delivery = task
-                result = self._process(delivery)
+                generation, delivery, refused = task
+                if refused:
+                    written = self._relay_later(refused)
+                    done = partial(self._relayed, generation, delivery, written)
+                else:
+                    result = self._process(delivery)
+                    done = partial(self._finish, generation, delivery, result)
                 connection = self._connection
                 if connection is None:
                     continue
                 # If the connection was lost meanwhile, the message is redelivered.
                 with contextlib.suppress(BrokerUnavailable):
-                    connection.call_threadsafe(partial(self._finish, generation, delivery, result))
+                    connection.call_threadsafe(done)
         finally:
             connections.close_all()
+
+    def _relay_later(self, messages: list[Outgoing]) -> bool:
+        try:
+            self.store.relay_later(messages)
+        except Exception:
+            logger.exception("Could not write %d refused message(s) to the outbox", len(messages))
+            return False
+        return True
 
     def _process(self, delivery: Delivery) -> Result:
         try:

@@ -46,6 +46,26 @@ def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str]
     unit.send(EXECUTE, step, step.attempts, delay)
 
 
+def resend_in_flight(unit: Unit) -> None:
+    """Send again the message of every step of the saga that waits for one,
+    unless a relay holds it (an outbox row not yet sent).
+
+    For a redelivered message that finds its step already past it: the engine
+    that processed it publishes the messages its unit caused only after
+    commit, with no outbox row, and may have stopped before the broker
+    confirmed them. What it sent is what the saga still waits for; a copy of
+    a message that did arrive is dropped by the step it reaches.
+    """
+    relayed = unit.relayed_steps()
+    for step in unit.saga.steps:
+        if step.pk in relayed:
+            continue
+        if step.status == StepStatus.STARTED:
+            unit.send(EXECUTE, step, step.attempts)
+        elif step.status == StepStatus.COMPENSATING:
+            unit.send(COMPENSATE, step, step.compensation_attempts)
+
+
 def start(unit: Unit) -> None:
     steps = unit.lock_saga()
     first = steps[0].stage

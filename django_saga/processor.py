@@ -84,7 +84,7 @@ class Processor:
         for attempt in range(1, DB_ATTEMPTS + 1):
             close_broken_connections()
             try:
-                return self._process(message)
+                return self._process(message, redelivered)
             except TRANSIENT_DB_ERRORS as exc:
                 logger.warning(
                     "Database error on saga=%s step=%s (try %d of %d): %s",
@@ -130,14 +130,21 @@ class Processor:
             )
             return Result(DEAD_LETTER, reason=error)
 
-    def _process(self, message: StepMessage) -> Result:
+    def _process(self, message: StepMessage, redelivered: bool = False) -> Result:
         try:
             with self.store.open_step(message.saga_id, message.step_id) as unit:
                 if unit is None or unit.step is None:
                     reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
                     logger.error("Dead-lettering a message for an %s", reason)
                     return Result(DEAD_LETTER, reason=reason)
-                if message.kind == EXECUTE:
+                if not _awaits(unit.step, message):
+                    _log_stale(unit.step, message)
+                    if redelivered and unit.fast_path:
+                        # This message may be the one whose unit committed
+                        # while the engine that ran it stopped before the
+                        # broker confirmed what the unit handed over.
+                        flow.resend_in_flight(unit)
+                elif message.kind == EXECUTE:
                     self._execute(unit, unit.step, message)
                 else:
                     self._compensate(unit, unit.step, message)
@@ -168,9 +175,6 @@ class Processor:
                 failed.span.end(outcome)
 
     def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
-        if not _awaits(step, message):
-            _log_stale(step, message)
-            return
         if unit.saga.state not in FORWARD_STATES:
             # The saga is being undone (a sibling failed, an operator or a
             # deadline stepped in) since this step was dispatched: running
@@ -246,9 +250,6 @@ class Processor:
         return outcome
 
     def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
-        if not _awaits(step, message):
-            _log_stale(step, message)
-            return
         attempt = step.compensation_attempts
         span = tracing.step_span(unit.saga, step, COMPENSATE, step.compensation, attempt)
         started = time.monotonic()

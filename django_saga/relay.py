@@ -29,9 +29,9 @@ logger = logging.getLogger("django_saga.relay")
 
 PURGE_EVERY = 60.0
 MAX_BACKOFF = 10.0
-#: Fast-path rows are marked sent at most this often (seconds), in one
-#: statement, however often clients wake the relay: they stay unclaimed for
-#: PUBLISH_GRACE anyway.
+#: Published rows are marked sent at most this often (seconds), in one
+#: statement, however often clients wake the relay: their claim keeps other
+#: relays off them for PUBLISH_GRACE anyway.
 MARK_SENT_EVERY = 0.25
 
 
@@ -49,7 +49,7 @@ class Relay(threading.Thread):
         self.published = 0
 
     def mark_sent_later(self, ids: list[str]) -> None:
-        """Called by the engine after its own confirmed publishes (any thread)."""
+        """Rows the broker confirmed: marked sent with the next pass."""
         for message_id in ids:
             self._sent.put(message_id)
 

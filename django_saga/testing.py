@@ -330,8 +330,7 @@ class SagaTestKit:
             if result.action != ACK:  # the broker would deliver it again
                 queue.append((message, True))
                 continue
-            if result.outgoing:
-                self.store.mark_sent([m.id for m in result.outgoing])
+            if result.outgoing:  # no outbox rows: the engine publishes them itself
                 queue.extend((m, False) for m in result.outgoing)
             self._observe(message.saga_id)
         return delivered

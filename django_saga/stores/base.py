@@ -3,8 +3,12 @@
 Six methods (``save_saga`` ... ``update_saga_state``) are the public
 protocol, documented in the Store reference. The engine needs one thing
 more: a *unit of work* over one saga in which the step's result, the saga's
-next state and the messages they cause are recorded together or not at all
-(the transactional outbox).
+next state and the messages they cause are recorded together or not at all.
+Messages go through the outbox (rows written with the unit) except the
+engine's own immediate hand-offs: it publishes those itself after commit and
+acknowledges the message it processed only once the broker has confirmed
+them, so a crash in between gets that message delivered again, and its
+redelivery sends them again (``flow.resend_in_flight``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import clock, signals, validation
-from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaNotFound
 
 if TYPE_CHECKING:
@@ -102,8 +105,11 @@ class Unit(ABC):
     step: SagaStep | None
 
     def __init__(self, fast_path: bool) -> None:
+        #: The engine's own unit: it publishes ``outgoing`` itself once the unit
+        #: commits and holds the message it processed until they are confirmed,
+        #: so those need no outbox row. Every other unit writes them as rows.
         self.fast_path = fast_path
-        # Messages to publish as soon as the unit commits (the engine's fast path).
+        # Messages to publish as soon as the unit commits.
         self.outgoing: list[Outgoing] = []
         # Messages that may be published only after a delay: a relay takes them.
         self.delayed: list[tuple[Outgoing, float]] = []
@@ -161,14 +167,19 @@ class Unit(ABC):
             self.outgoing.append(message)
 
     def rows(self) -> list[tuple[Outgoing, datetime]]:
-        """Every message of the unit with the time a relay may publish it."""
+        """The outbox rows of the unit, with the time a relay may publish each:
+        its delayed messages, and its immediate ones unless the engine
+        publishes those itself (``fast_path``)."""
         now = clock.now()
-        # The engine publishes its own immediate messages right after commit;
-        # a relay takes such a row only if that has not happened within the grace.
-        publish_at = clock.later(saga_settings.PUBLISH_GRACE if self.fast_path else 0, now)
-        return [(m, publish_at) for m in self.outgoing] + [
-            (m, clock.later(delay, now)) for m, delay in self.delayed
-        ]
+        rows = [(m, clock.later(delay, now)) for m, delay in self.delayed]
+        if not self.fast_path:
+            rows = [(m, now) for m in self.outgoing] + rows
+        return rows
+
+    @abstractmethod
+    def relayed_steps(self) -> set[str]:
+        """Ids of the saga's steps that have a message in the outbox not yet
+        sent (a retry waiting for its delay, say): a relay will send those."""
 
 
 @runtime_checkable
@@ -218,6 +229,11 @@ class Store(Protocol):
         ...
 
     # -- the outbox ---------------------------------------------------------
+    def relay_later(self, messages: Sequence[Outgoing]) -> None:
+        """Write ``messages`` to the outbox, due now, and wake the relays: what
+        the broker refused when the engine published it after a commit."""
+        ...
+
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]: ...
     def mark_sent(self, ids: Sequence[str]) -> None: ...
     def purge_sent(self, older_than: float) -> int: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,9 +48,11 @@ logger = logging.getLogger(__name__)
 #: Sets a step's cached saga without a query.
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
 
-#: The PostgreSQL channel on which clients announce new outbox rows.
 #: Distinct shapes of combined write statements kept per database.
 COMBINED_CACHE = 256
+#: Seconds a saga's ``updated_at`` stands for its progress: a step that
+#: makes progress within it writes no saga row (see ``_progress_recent``).
+PROGRESS_EVERY = 60.0
 
 
 class DjangoUnit(Unit):
@@ -135,6 +138,16 @@ class DjangoUnit(Unit):
         assert self._steps is not None
         return self._steps
 
+    def relayed_steps(self) -> set[str]:
+        tables = self.store.tables()
+        outbox = tables.outbox
+        self.cursor.execute(
+            f"SELECT {outbox.column('body')} FROM {outbox.name} "
+            f"WHERE {outbox.column('saga')} = %s AND {outbox.column('sent_at')} IS NULL",
+            [self.saga.pk],
+        )
+        return {json.loads(body)["step_id"] for (body,) in self.cursor.fetchall()}
+
     def _set_steps(self, steps: list[SagaStep]) -> None:
         for step in steps:
             _SAGA_FIELD.set_cached_value(step, self.saga)
@@ -150,6 +163,8 @@ class DjangoUnit(Unit):
     def save_saga(self, fields: Sequence[str]) -> None:
         if self._new or (self._touched and not fields):
             return  # a new saga is inserted at flush; a locked one is already touched
+        if not fields and _progress_recent(self.saga):
+            return  # progress only, and updated_at says as much already
         if self._saga_saves is None:
             self._saga_saves = set()
         self._saga_saves.update(fields)
@@ -231,6 +246,18 @@ def _record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -
             if user is not None
         ]
     )
+
+
+def _progress_recent(saga: Saga) -> bool:
+    """Whether the saga's ``updated_at`` is recent enough to stand for
+    progress made now: within ``PROGRESS_EVERY``, or a fraction of
+    ``STALE_AFTER`` if that is shorter. Staleness needs no finer time, and
+    most steps of a short saga then write no saga row."""
+    updated = saga.updated_at
+    if updated is None:
+        return False
+    window = min(PROGRESS_EVERY, float(saga_settings.STALE_AFTER) / 4)
+    return (clock.now() - updated).total_seconds() < window
 
 
 def _with_updated_at(fields: set[str]) -> list[str]:
@@ -603,6 +630,18 @@ class DjangoStore(HandUpdates):
             )
             rows = cursor.fetchall()
         return [Outgoing(*row) for row in rows]
+
+    def relay_later(self, messages: Sequence[Outgoing]) -> None:
+        tables = self.tables()
+        now = clock.now()
+        rows = [
+            OutboxMessage(id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=now)
+            for m in messages
+        ]
+        notify = connections[self.using].vendor == "postgresql"
+        with transaction.atomic(using=self.using), tables.cursor() as cursor:
+            tables.write(cursor, Writes(inserts=[(tables.outbox, rows)], notify=notify))
+            transaction.on_commit(outbox_written.set, using=self.using)
 
     def mark_sent(self, ids: Sequence[str]) -> None:
         if not ids:

@@ -9,6 +9,7 @@ store gives "local effects exactly once".
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -38,11 +39,21 @@ class _Row:
 
 
 class MemoryUnit(Unit):
-    def __init__(self, saga: Saga, step: SagaStep | None, fast_path: bool) -> None:
+    def __init__(
+        self,
+        saga: Saga,
+        step: SagaStep | None,
+        fast_path: bool,
+        store: MemoryStore | None = None,
+    ) -> None:
         super().__init__(fast_path)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.saga = saga
         self.step = step
+        self.store = store
+
+    def relayed_steps(self) -> set[str]:
+        return set() if self.store is None else self.store.relayed_steps(self.saga.pk)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)
@@ -109,7 +120,7 @@ class MemoryStore(HandUpdates):
                 step = next((s for s in saga.steps if s.pk == step_id), None)
                 if step is None:
                     raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            unit = MemoryUnit(saga, step, fast_path)
+            unit = MemoryUnit(saga, step, fast_path, self)
             yield unit
             self._commit(unit)
         finally:
@@ -154,7 +165,7 @@ class MemoryStore(HandUpdates):
             step.created_at = step.updated_at = now
         saga.set_steps(steps)
         with self._saga_lock(saga.pk):
-            unit = MemoryUnit(saga, None, fast_path=False)
+            unit = MemoryUnit(saga, None, fast_path=False, store=self)
             yield unit
             # Creates check and store under one lock: one unfinished saga per key.
             with self._creating:
@@ -196,7 +207,7 @@ class MemoryStore(HandUpdates):
             if saga is None or step is None or (timed_out and not _timed_out(step)):
                 yield None
                 return
-            unit = MemoryUnit(saga, step, fast_path)
+            unit = MemoryUnit(saga, step, fast_path, self)
             yield unit
             self._commit(unit)
         finally:
@@ -249,6 +260,21 @@ class MemoryStore(HandUpdates):
             for row in due:
                 row.available_at = clock.later(lease, now)
             return [row.message for row in due]
+
+    def relay_later(self, messages: Sequence[Outgoing]) -> None:
+        now = clock.now()
+        with self._lock:
+            for message in messages:
+                self._outbox[message.id] = _Row(message, now)
+        outbox_written.set()
+
+    def relayed_steps(self, saga_id: str) -> set[str]:
+        with self._lock:
+            return {
+                json.loads(row.message.body)["step_id"]
+                for row in self._outbox.values()
+                if row.sent_at is None and row.message.saga_id == saga_id
+            }
 
     def mark_sent(self, ids: Sequence[str]) -> None:
         now = clock.now()

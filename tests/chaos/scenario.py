@@ -53,7 +53,8 @@ from django.db import connection, connections
 
 from django_saga import Parallel, Step, manager, parallel
 from django_saga.errors import InvalidStateTransition
-from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga.messages import COMPENSATE, EXECUTE, StepMessage
+from django_saga.models import Saga, SagaStep
 from tests import rabbitmq_cluster
 
 from .models import Effect
@@ -996,7 +997,9 @@ class Scenario:
         """Publish one step's message 2-5 more times, straight to its queue.
 
         Mostly the message a running step waits for (the copies race the
-        original for the step's row lock); sometimes an old one (stale).
+        original for the step's row lock); sometimes one it no longer waits
+        for (stale). Built from the step's row: the engines' own hand-offs
+        have no outbox row to copy.
         """
         deadline = time.monotonic() + 10
         while True:
@@ -1005,22 +1008,28 @@ class Scenario:
             if ids or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        live = self.rng.random() < 0.75
-        rows = OutboxMessage.objects.filter(saga_id__in=ids)
-        if live:
-            in_flight = list(
-                SagaStep.objects.filter(
-                    saga_id__in=ids, status__in=("started", "compensating")
-                ).values_list("id", flat=True)[:50]
-            )
-            if in_flight:
-                rows = rows.filter(body__contains=self.rng.choice(in_flight))
-        messages = list(rows.order_by("-created_at").values_list("kind", "body")[:20])
-        if not messages:
+        steps = SagaStep.objects.filter(saga_id__in=ids).order_by("-updated_at")
+        fields = ("saga_id", "id", "status", "attempts", "compensation_attempts")
+        running = list(
+            steps.filter(status__in=("started", "compensating")).values_list(*fields)[:20]
+        )
+        done = list(
+            steps.filter(status__in=("completed", "compensated", "failed")).values_list(*fields)[
+                :20
+            ]
+        )
+        # Mostly a message a step waits for right now, when there is one.
+        live = bool(running) and (self.rng.random() < 0.75 or not done)
+        if not (running or done):
             self.problems.append("harness: no step message to duplicate")
             return
-        kind, body = messages[0] if live else self.rng.choice(messages)
-        queue = self.names["STEP_QUEUE" if kind == "execute" else "COMPENSATE_QUEUE"]
+        saga_id, step_id, status, attempts, undo_attempts = (
+            running[0] if live else self.rng.choice(done)
+        )
+        undo = status in ("compensating", "compensated")
+        kind, attempt = (COMPENSATE, undo_attempts) if undo else (EXECUTE, max(1, attempts))
+        body = StepMessage(kind, saga_id, step_id, attempt).encode()
+        queue = self.names["STEP_QUEUE" if kind == EXECUTE else "COMPENSATE_QUEUE"]
         copies = self.rng.randint(2, 5)
         self.broker.publish(queue, [body.encode()] * copies)
         self._record("duplicate_burst", f"{copies} copies of {body}")

@@ -41,10 +41,41 @@ def test_a_message_runs_its_step_once_and_hands_back_the_next_message(store):
     assert result.action == ACK
     assert next_messages(result) == [(EXECUTE, 1)]
     assert store.load_saga(saga.id).step("a").status == "completed"
-    # The same message again (a redelivery): acked, the handler not run again.
+    # A copy of the same message (published twice): acked, the handler not
+    # run again, nothing sent (the engine that ran it holds its delivery
+    # until the broker confirms what it caused).
+    copy = processor.process(body(saga, "a"))
+    assert copy.action == ACK and copy.outgoing == []
+    assert Ledger.objects.filter(action="do:a").count() == 1
+
+
+def test_a_redelivered_message_whose_step_is_done_sends_again_what_it_caused(store):
+    """The engine that ran step a may have stopped before the broker confirmed
+    b's message, which has no outbox row: a's redelivery sends it again."""
+    saga = Manager(store).start("order", [Step("a", "test.record"), Step("b", "test.record")])
+    processor = Processor(store)
+    store.mark_sent([m.id for m in store.claim_due(10, 60)])  # a relay sent a's message
+    first = processor.process(body(saga, "a"))
+    assert store.claim_due(10, 60) == []  # b's message has no outbox row
+    again = processor.process(body(saga, "a"), redelivered=True)
+    assert again.action == ACK
+    assert [m.body for m in again.outgoing] == [m.body for m in first.outgoing]
+    assert Ledger.objects.filter(action="do:a").count() == 1
+    # b ran meanwhile: a later redelivery of a has nothing left to send.
+    processor.process(first.outgoing[0].body.encode())
+    assert processor.process(body(saga, "a"), redelivered=True).outgoing == []
+
+
+def test_a_redelivery_does_not_send_what_waits_in_the_outbox(store):
+    """A retry waiting for its delay is the relay's to send, when it is due."""
+    saga = Manager(store).start("order", [Step("a", "test.flaky")])
+    processor = Processor(store)
+    store.mark_sent([m.id for m in store.claim_due(10, 60)])
+    failed = processor.process(body(saga, "a"))
+    assert failed.outgoing == []  # the retry is delayed: an outbox row
+    assert store.load_saga(saga.id).step("a").attempts == 2
     again = processor.process(body(saga, "a"), redelivered=True)
     assert again.action == ACK and again.outgoing == []
-    assert Ledger.objects.filter(action="do:a").count() == 1
 
 
 def test_a_message_for_another_attempt_is_dropped_without_running(store):

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 #: next message), not counting the handler's own, plus BEGIN/COMMIT where the
 #: backend logs them: lock the step; read its saga and steps (after the lock,
 #: so they are current); then every write of the transition. On PostgreSQL the
-#: writes are one statement (finish the step, dispatch the next, mark the
-#: saga's progress, insert the outbox row); elsewhere one statement each. The
-#: handler runs in the transaction itself, with no savepoint. README
-#: "Performance" quotes these.
+#: writes are one statement (finish the step, dispatch the next, and the
+#: saga's row only when its state changes or its progress mark is old);
+#: elsewhere one statement each. The next message has no outbox row: the
+#: engine publishes it. The handler runs in the transaction itself, with no
+#: savepoint. README "Performance" quotes these.
 STEP_BUDGET = {"postgresql": 5, "sqlite": 8}
 #: Statements start() may issue: the saga, all its steps (already dispatched
 #: where due) in one bulk insert and the first message's outbox row; on
@@ -60,3 +61,27 @@ def test_a_step_transition_costs_the_same_for_3_and_30_steps():
     short, long = _transition_count(3), _transition_count(30)
     assert short == long
     assert short <= STEP_BUDGET[connection.vendor]
+
+
+def _writes(body: bytes) -> tuple[str, list]:
+    with CaptureQueriesContext(connection) as queries:
+        result = Processor(get_store()).process(body)
+    assert result.action == "ack"
+    return " ".join(_sql(queries)), result.outgoing
+
+
+def test_a_step_transition_writes_two_step_rows_and_neither_an_outbox_nor_a_saga_row():
+    """Finish the step, dispatch the next: the next message goes out with the
+    engine (no outbox row), and the saga's row, touched by start() a moment
+    ago, already says it made progress."""
+    saga = _start(3)
+    sql, outgoing = _writes(OutboxMessage.objects.get(saga_id=saga.id).body.encode())
+    assert sql.count('UPDATE "django_saga_sagastep"') == 2, sql
+    assert 'INSERT INTO "django_saga_outboxmessage"' not in sql
+    assert 'UPDATE "django_saga_saga"' not in sql
+    # The last step's transition writes the saga's row: it completes.
+    while outgoing:
+        (message,) = outgoing
+        sql, outgoing = _writes(message.body.encode())
+    assert 'UPDATE "django_saga_saga"' in sql
+    assert manager.get(saga.id).state == "completed"
