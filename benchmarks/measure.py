@@ -450,13 +450,17 @@ def transition_sql(steps: int) -> list[tuple[str, list[str]]]:
     with CaptureQueriesContext(connection) as queries:
         saga = manager.start("bench.sql", plan, {"run": "sql"})
     captured.append(("start()", [q["sql"] for q in queries.captured_queries]))
+    # The first message is start()'s outbox row; each step hands back the next.
+    first = OutboxMessage.objects.get(saga_id=saga.id, sent_at__isnull=True)
+    store.mark_sent([first.id])
+    body = first.body
     for position in range(steps):
-        message = OutboxMessage.objects.get(saga_id=saga.id, sent_at__isnull=True)
         with CaptureQueriesContext(connection) as queries:
-            result = processor.process(message.body.encode())
+            result = processor.process(body.encode())
         if result.action != ACK:
             raise RuntimeError(f"step {position} of the SQL probe saga: {result}")
-        store.mark_sent([message.id])
+        if result.outgoing:
+            body = result.outgoing[0].body
         label = "last step" if position == steps - 1 else f"step {position + 1}"
         captured.append((label, [q["sql"] for q in queries.captured_queries]))
     return captured

@@ -154,7 +154,8 @@ def run_sagas(work: Workload) -> RunResult:
     result.rss_marks = watch.marks
     result.cpu_seconds = cpu
     result.pg_cpu_seconds, result.broker_cpu_seconds = pg_cpu, broker_cpu
-    result.db = db_delta(before, after, polls)
+    # The lock sampler's queries are transactions on this database too.
+    result.db = db_delta(before, after, polls + lock_waits.samples)
     result.lock_waits = lock_waits
     result.statements_how = "in the engines"
     counts = [int(p.read_text()) for p in stats.glob("sql-*.txt")]

@@ -70,9 +70,12 @@ due_times = DueTimes()
 class OutboxListener:
     """How a relay waits for new outbox rows: here, for writes in this process."""
 
-    def wait(self, timeout: float) -> None:
-        """Return when rows may have been written, or after ``timeout`` seconds."""
-        outbox_written.wait(timeout)
+    def wait(self, timeout: float, linger: float = 0.0) -> None:
+        """Return when rows may have been written, or after ``timeout`` seconds;
+        once woken, ``linger`` seconds more, so that one claim takes what
+        several writers wrote meanwhile."""
+        if outbox_written.wait(timeout) and linger > 0:
+            time.sleep(linger)
         outbox_written.clear()
 
     def close(self) -> None:

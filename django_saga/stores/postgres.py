@@ -198,14 +198,22 @@ class PostgresListener(OutboxListener):
             self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self.listening = True
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, linger: float = 0.0) -> None:
         if not self.listening:
             self._try_to_listen()
         if not self.listening:
-            super().wait(timeout)
+            super().wait(timeout, linger)
             return
+        woken = False
         for notice in self._connection.notifies(timeout=timeout, stop_after=1):
             _note_due(notice.payload)
+            woken = True
+        if woken and linger > 0:
+            time.sleep(linger)
+        if woken:
+            # What else arrived meanwhile: the claim that follows answers it all.
+            for notice in self._connection.notifies(timeout=0):
+                _note_due(notice.payload)
         outbox_written.clear()
 
     def close(self) -> None:
