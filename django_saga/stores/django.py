@@ -48,6 +48,14 @@ logger = logging.getLogger(__name__)
 #: Sets a step's cached saga without a query.
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
 
+#: PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class _StepHeld(Exception):
+    """The step's row is locked by another transaction (see ``lock_and_read``)."""
+
+
 #: Distinct shapes of combined write statements kept per database.
 COMBINED_CACHE = 256
 #: Seconds a saga's ``updated_at`` stands for its progress: a step that
@@ -308,6 +316,18 @@ class Statements:
             f"AND {step.column('position')} = 0 "
             f"WHERE {step.column('saga')} = %s ORDER BY {step.column('position')}"
         )
+        # Both at once, for a step row no one holds (NOWAIT: else PostgreSQL
+        # raises at once, and the unit starts again with the two statements
+        # above, as a read made before waiting for a lock would be stale).
+        self.lock_and_read: str | None = None
+        if features.has_select_for_update_nowait:
+            locked = (
+                f"SELECT {step.column('saga')} FROM {step.name} "
+                f"WHERE {step.column('id')} = %s FOR UPDATE NOWAIT"
+            )
+            self.lock_and_read = self.saga_with_steps.replace(
+                f"WHERE {step.column('saga')} = %s", f"WHERE {step.column('saga')} = ({locked})"
+            )
         self.touch_saga = (
             f"UPDATE {saga.name} SET {connection.ops.quote_name('updated_at')} = %s "
             f"WHERE {saga.pk_column} = %s RETURNING {saga.bare_columns}"
@@ -498,18 +518,38 @@ class DjangoStore(HandUpdates):
     def open_step(
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
+        at_once = not timed_out and self.tables().lock_and_read is not None
+        while True:
+            try:
+                with self._step_unit(saga_id, step_id, fast_path, timed_out, at_once) as unit:
+                    yield unit
+                return
+            except _StepHeld:
+                at_once = False  # its holder may change it: lock first, then read
+
+    @contextmanager
+    def _step_unit(
+        self, saga_id: str, step_id: str, fast_path: bool, timed_out: bool, at_once: bool
+    ) -> Iterator[Unit | None]:
         with transaction.atomic(using=self.using):
             # One cursor for the whole unit: the lock, the read and the writes.
             cursor = self.tables().cursor()
             try:
-                locked = (
-                    self._timed_out_step(step_id) if timed_out else self._lock_step(cursor, step_id)
-                )
+                if at_once:
+                    read = self._lock_and_read(cursor, step_id)
+                    locked = read[0].pk if read is not None else None
+                else:
+                    read = None
+                    locked = (
+                        self._timed_out_step(step_id)
+                        if timed_out
+                        else self._lock_step(cursor, step_id)
+                    )
                 if locked != saga_id:
                     yield None
                     return
                 # Read after the step lock is held: current, whoever held it before.
-                saga, steps = self._read_saga(cursor, saga_id)
+                saga, steps = read if read is not None else self._read_saga(cursor, saga_id)
                 found = next(s for s in steps if s.pk == step_id)
                 unit = DjangoUnit(self, saga, found, fast_path)
                 unit._cursor = cursor
@@ -528,17 +568,39 @@ class DjangoStore(HandUpdates):
         row = cursor.fetchone()
         return None if row is None else row[0]
 
+    def _lock_and_read(self, cursor: Any, step_id: str) -> tuple[Saga, list[SagaStep]] | None:
+        """Lock the step's row if no one holds it and read its saga, in one
+        statement (None: no such step); raises ``_StepHeld`` if it is held."""
+        tables = self.tables()
+        assert tables.lock_and_read is not None
+        try:
+            cursor.execute(tables.lock_and_read, [step_id])
+        except Exception as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            if getattr(cause, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                raise _StepHeld from exc
+            raise
+        rows = cursor.fetchall()
+        return self._saga_from(rows) if rows else None
+
     def _read_saga(self, cursor: Any, saga_id: str) -> tuple[Saga, list[SagaStep]]:
         """The saga and all its steps, in one statement."""
         tables = self.tables()
-        width = tables.step.width
         cursor.execute(tables.saga_with_steps, [saga_id])
-        rows = cursor.fetchall()
+        return self._saga_from(cursor.fetchall(), saga_id)
+
+    def _saga_from(
+        self, rows: list[Any], saga_id: str | None = None
+    ) -> tuple[Saga, list[SagaStep]]:
+        """The saga and its steps from rows of ``saga_with_steps``."""
+        tables = self.tables()
+        width = tables.step.width
+        steps = [tables.step.instance(row[:width], self.using) for row in rows]
         if rows and rows[0][width] is not None:
             saga = tables.saga.instance(rows[0][width:], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
-            saga = Saga.objects.using(self.using).get(pk=saga_id)
-        return saga, [tables.step.instance(row[:width], self.using) for row in rows]
+            saga = Saga.objects.using(self.using).get(pk=saga_id or steps[0].saga_id)
+        return saga, steps
 
     def _timed_out_step(self, step_id: str) -> str | None:
         """Lock the step if still waiting past its timeout by the database's clock

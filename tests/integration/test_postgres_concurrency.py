@@ -11,6 +11,7 @@ from django_saga import Step, manager
 from django_saga.models import OutboxMessage
 from django_saga.stores import get_store
 from tests.conftest import wait_for
+from tests.testapp.models import Ledger
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -196,3 +197,47 @@ def test_a_manual_step_update_waits_for_the_step_an_engine_is_running(tmp_path):
     assert [(s.status, s.attempts) for s in saga.steps] == [("completed", 1), ("completed", 1)]
     assert saga.step("b").output == {"by": "hand"}
     assert saga.state == "completed"
+
+
+def test_a_step_whose_row_another_transaction_holds_is_locked_then_read_afresh():
+    """The engine locks a step and reads its saga in one statement only when
+    no one holds the step (NOWAIT); when someone does, it waits for the lock,
+    then reads what the holder committed."""
+    from django_saga.processor import Processor
+
+    store = get_store()
+    saga = manager.start("held", [Step("a", "test.record", "test.undo"), Step("b", "test.record")])
+    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    step_a = saga.step("a").id
+    held = threading.Event()
+    results: list[object] = []
+
+    def run(i: int) -> None:
+        if i == 1:  # the engine, once the row is held
+            assert held.wait(10)
+            results.append(Processor(store).process(body))
+            return
+        # Another transaction (an operator, say) holds a's row...
+        holder = connections.create_connection("default")
+        try:
+            holder.set_autocommit(False)
+            with holder.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM django_saga_sagastep WHERE id = %s FOR UPDATE", [step_a]
+                )
+                held.set()
+                wait_for(_a_backend_waits_for_a_lock, 10, "the engine to wait for the row")
+                # ... and starts undoing the saga before it lets go: the engine
+                # must see that, and not run the step.
+                cursor.execute(
+                    "UPDATE django_saga_saga SET state = 'compensating' WHERE id = %s", [saga.id]
+                )
+            holder.commit()
+        finally:
+            holder.close()
+
+    _in_threads(2, run)
+    (result,) = results
+    assert result.action == "ack"
+    assert store.load_saga(saga.id).step("a").status == "cancelled"
+    assert not Ledger.objects.filter(step_id=step_a).exists()

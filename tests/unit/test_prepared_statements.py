@@ -42,9 +42,9 @@ def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not()
     # Django's query log still shows what ran (psycopg keeps no text for it).
     assert any("FOR UPDATE" in (query["sql"] or "") for query in logged.captured_queries)
     prepared = _prepared()
-    lock = [s for s in prepared if s.startswith('SELECT "django_saga_sagastep"."saga_id"')]
-    assert len(lock) == 1 and "FOR UPDATE" in lock[0]
-    assert any('"django_saga_sagastep"."position"' in s for s in prepared)  # the saga read
+    # The step locked and its saga read in one statement (no one else held it).
+    read = [s for s in prepared if "FOR UPDATE NOWAIT" in s]
+    assert len(read) == 1 and '"django_saga_sagastep"."position"' in read[0]
     assert not any("LIMIT 1" in s for s in prepared)  # the ORM's exists()
 
 
