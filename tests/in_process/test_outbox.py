@@ -12,6 +12,7 @@ from django_saga.stores import get_store
 from django_saga.transports import memory
 from tests.conftest import wait_for
 from tests.helpers import steps, wait_terminal
+from tests.testapp.models import Ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +82,37 @@ def test_a_relay_batch_partly_refused_counts_what_the_broker_took_as_sent(monkey
     unsent = OutboxMessage.objects.filter(sent_at__isnull=True)
     # The refused one waits for its lease to end; the others are not published again.
     assert list(unsent.values_list("saga_id", flat=True)) == [sagas[1].id]
+
+
+class _SilentConnection(memory.MemoryConnection):
+    """An engine's connection whose publishes the broker never confirms: as
+    if the engine stopped between its commit and the confirm."""
+
+    def publish_then(self, messages, done):
+        pass  # no confirm: the delivery is never acked
+
+
+def test_a_step_committed_but_not_handed_over_is_handed_over_by_its_redelivery(
+    run_engine, monkeypatch
+):
+    """Step a commits and its engine publishes b's message, which the broker
+    never confirms, then stops: a's message was not acked, so it is delivered
+    again; the next engine finds a done, does not run it again, and sends b's
+    message, which has no outbox row."""
+    monkeypatch.setattr(
+        "django_saga.engine.connect",
+        lambda url, name: _SilentConnection(url, memory.Topology.from_settings()),
+    )
+    first = run_engine(shutdown_grace=0.2)
+    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+    wait_for(lambda: manager.get(saga.id).step("a").status == "completed", 5, "a to commit")
+    first.stop()
+    assert first.finished.wait(5)
+    assert manager.get(saga.id).step("b").status == "started"  # its message went nowhere
+    monkeypatch.undo()
+    run_engine()
+    saga = wait_terminal(saga.id)
+    assert saga.state == "completed"
+    effects = Ledger.objects.filter(step_id__in=[step.id for step in saga.steps])
+    assert sorted(effects.values_list("action", flat=True)) == ["do:a", "do:b"]
+    assert OutboxMessage.objects.filter(saga_id=saga.id).count() == 1  # start()'s only
