@@ -254,7 +254,8 @@ class Engine:
             self._inflight -= 1
             connection.ack(delivery)
             return
-        refused = [m for m in messages if m.id not in set(confirmed)]
+        taken = set(confirmed)
+        refused = [m for m in messages if m.id not in taken]
         logger.warning(
             "RabbitMQ refused %d message(s) (%s); writing them to the outbox for the relays",
             len(refused),

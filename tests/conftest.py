@@ -94,33 +94,12 @@ def _own_memory_broker(settings) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def amqp(settings) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
     """Point django-saga at the real RabbitMQ with names no other test uses."""
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    names = {
-        "BROKER_URL": RABBITMQ_URL,
-        "EXCHANGE": f"{prefix}.sagas",
-        "STEP_QUEUE": f"{prefix}.steps",
-        "COMPENSATE_QUEUE": f"{prefix}.compensate",
-        "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx",
-        "DEAD_LETTER_QUEUE": f"{prefix}.dead",
-    }
+    from tests.chaos.scenario import Broker, broker_names
+
+    names = broker_names(f"test-{uuid.uuid4().hex[:10]}", RABBITMQ_URL)
     settings.SAGA = {**settings.SAGA, **names}
     yield names
-    _delete_topology(names)
-
-
-def _delete_topology(names: dict[str, str]) -> None:
-    import pika
-
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(names["BROKER_URL"]))
-    except Exception:
-        return
-    channel = connection.channel()
-    for queue in ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE"):
-        channel.queue_delete(names[queue])
-    for exchange in ("EXCHANGE", "DEAD_LETTER_EXCHANGE"):
-        channel.exchange_delete(names[exchange])
-    connection.close()
+    Broker(names).delete_topology()
 
 
 @pytest.fixture

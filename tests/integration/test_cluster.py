@@ -20,7 +20,7 @@ from django.db.models import Count
 
 from django_saga import Step, manager
 from tests import rabbitmq_cluster as cluster
-from tests.chaos.scenario import FORWARD, ChaosConfig, Scenario
+from tests.chaos.scenario import FORWARD, Broker, ChaosConfig, Scenario, broker_names
 from tests.conftest import CI, wait_for
 from tests.helpers import wait_terminal
 from tests.rabbitmq_cluster import NODES, PORTS, URLS
@@ -55,30 +55,11 @@ def rabbitmq_cluster() -> Iterator[list[str]]:
 @pytest.fixture
 def cluster_amqp(settings, rabbitmq_cluster) -> Iterator[dict[str, object]]:  # type: ignore[no-untyped-def]
     """Point django-saga at the cluster, quorum queues, names no other test uses."""
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    names: dict[str, object] = {
-        "BROKER_URL": rabbitmq_cluster,
-        "QUEUE_TYPE": "quorum",
-        "EXCHANGE": f"{prefix}.sagas",
-        "STEP_QUEUE": f"{prefix}.steps",
-        "COMPENSATE_QUEUE": f"{prefix}.compensate",
-        "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx",
-        "DEAD_LETTER_QUEUE": f"{prefix}.dead",
-    }
+    names = broker_names(f"test-{uuid.uuid4().hex[:10]}", list(rabbitmq_cluster))
+    names["QUEUE_TYPE"] = "quorum"
     settings.SAGA = {**settings.SAGA, **names}
     yield names
-    for url in rabbitmq_cluster:
-        try:
-            connection = pika.BlockingConnection(pika.URLParameters(url))
-        except pika.exceptions.AMQPError:
-            continue
-        channel = connection.channel()
-        for queue in ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE"):
-            channel.queue_delete(str(names[queue]))
-        for exchange in ("EXCHANGE", "DEAD_LETTER_EXCHANGE"):
-            channel.exchange_delete(str(names[exchange]))
-        connection.close()
-        break
+    Broker(names).delete_topology()  # on the first node that answers
 
 
 def _start_sagas(count: int, seconds: float = 0.0) -> list[str]:
@@ -215,15 +196,7 @@ def test_moving_from_classic_to_quorum_queues_loses_no_message(
     queues, start them on quorum queues of new names, shovel what the old
     queues still hold into the new ones: every step runs, once."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
-    classic = {
-        "BROKER_URL": list(URLS),
-        "QUEUE_TYPE": "classic",
-        "EXCHANGE": f"{prefix}.sagas",
-        "STEP_QUEUE": f"{prefix}.steps",
-        "COMPENSATE_QUEUE": f"{prefix}.compensate",
-        "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx",
-        "DEAD_LETTER_QUEUE": f"{prefix}.dead",
-    }
+    classic = {**broker_names(prefix, list(URLS)), "QUEUE_TYPE": "classic"}
     quorum = {
         **classic,
         "QUEUE_TYPE": "quorum",
@@ -269,11 +242,5 @@ def test_moving_from_classic_to_quorum_queues_loses_no_message(
         assert _queue_depth(classic["STEP_QUEUE"]) == 0
         assert _queue_depth(classic["COMPENSATE_QUEUE"]) == 0
     finally:
-        connection = pika.BlockingConnection([pika.URLParameters(url) for url in URLS])
-        channel = connection.channel()
-        for names in (classic, quorum):
-            for key in ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE"):
-                channel.queue_delete(names[key])
-            channel.exchange_delete(names["DEAD_LETTER_EXCHANGE"])
-        channel.exchange_delete(classic["EXCHANGE"])
-        connection.close()
+        Broker(classic).delete_topology()
+        Broker(quorum).delete_topology()
