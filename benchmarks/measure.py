@@ -35,7 +35,8 @@ class Workload:
     steps: int = 3
     engines: int = 2
     concurrency: int = 4
-    prefetch: int = 16
+    #: Per engine consumer; None: the engines' own default (``SAGA['PREFETCH']``).
+    prefetch: int | None = None
     #: Sagas started per second; None starts them as fast as one thread can.
     rate: float | None = None
     #: Start every saga in one transaction before the clock starts: the

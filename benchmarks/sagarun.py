@@ -86,7 +86,9 @@ def start_engine(index: int, work: Workload, names: dict[str, str], stats: Path)
     env["SAGA_BENCH_TRACE"] = "1" if work.trace else "0"
     log = work.log_dir / f"engine-{index}.log"
     command = [sys.executable, "-m", "django", "saga_engine", "--settings", "benchmarks.settings"]
-    command += ["--concurrency", str(work.concurrency), "--prefetch", str(work.prefetch)]
+    command += ["--concurrency", str(work.concurrency)]
+    if work.prefetch is not None:
+        command += ["--prefetch", str(work.prefetch)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     return process, log

@@ -151,12 +151,23 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("classic", "quorum")),
     Setting("DELIVERY_LIMIT", 20, int,
             "quorum queues: deliveries before a message is dead-lettered", positive=True),
-    Setting("PREFETCH", 16, int, "unacknowledged messages per consumer", positive=True),
+    Setting(
+        "PREFETCH", 64, int,
+        "unacknowledged messages per consumer: enough for every handler thread's batch "
+        "(`CONCURRENCY` x `BATCH_SIZE`) to fill under load",
+        positive=True,
+    ),
     Setting("HEARTBEAT", 60, int, "AMQP heartbeat, seconds (0 disables it)"),
     Setting("MAX_MESSAGE_BYTES", 64 * 1024, int, "larger messages are dead-lettered unread",
             positive=True),
     # -- the engine ---------------------------------------------------------------
     Setting("CONCURRENCY", 4, int, "handler threads per engine process", positive=True),
+    Setting(
+        "BATCH_SIZE", 8, int,
+        "PostgreSQL: most messages a handler thread records in one transaction, when more "
+        "wait than idle threads would take (`1`: one transaction per message)",
+        positive=True,
+    ),
     Setting(
         "STORE", "django_saga.stores.django.DjangoStore", str,
         "store class; `django_saga.stores.memory.MemoryStore` keeps sagas in process memory",

@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.db import connections
@@ -51,6 +51,7 @@ class Engine:
         *,
         concurrency: int | None = None,
         prefetch: int | None = None,
+        batch_size: int | None = None,
         broker_url: str | Sequence[str] | None = None,
         handlers: HandlerRegistry = registry,
         shutdown_grace: float | None = None,
@@ -58,6 +59,7 @@ class Engine:
         self.store = store or get_store()
         self.concurrency = concurrency or saga_settings.CONCURRENCY
         self.prefetch = prefetch or saga_settings.PREFETCH
+        self.batch_size = batch_size or saga_settings.BATCH_SIZE
         self.broker_url = broker_url or saga_settings.BROKER_URL
         self.shutdown_grace = (
             saga_settings.SHUTDOWN_GRACE if shutdown_grace is None else shutdown_grace
@@ -77,6 +79,10 @@ class Engine:
         )
         # Bumped on every reconnect: results of older deliveries are not acked.
         self._generation = 0
+        # Workers waiting for a task: a worker takes more than one delivery
+        # only when more wait than idle workers could take (see ``_batch``).
+        self._idle = 0
+        self._idle_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
 
     # -- lifecycle ----------------------------------------------------------
@@ -278,14 +284,16 @@ class Engine:
     # -- worker threads -----------------------------------------------------
     def _worker(self) -> None:
         try:
-            while (task := self._tasks.get()) is not None:
+            while (task := self._next_task()) is not None:
                 generation, delivery, refused = task
+                done: Callable[[], None]
                 if refused:
                     written = self._relay_later(refused)
                     done = partial(self._relayed, generation, delivery, written)
                 else:
-                    result = self._process(delivery)
-                    done = partial(self._finish, generation, delivery, result)
+                    batch = self._batch(generation, delivery)
+                    results = self._process(batch)
+                    done = partial(self._finish_all, batch, results)
                 connection = self._connection
                 if connection is None:
                     continue
@@ -303,11 +311,46 @@ class Engine:
             return False
         return True
 
-    def _process(self, delivery: Delivery) -> Result:
+    def _next_task(self) -> tuple[int, Delivery, list[Outgoing]] | None:
+        with self._idle_lock:
+            self._idle += 1
         try:
-            return self.processor.process(delivery.body, delivery.redelivered)
-        except Exception as exc:  # a safety net: process() handles what it knows
-            logger.exception("Unexpected error processing a message")
-            if delivery.redelivered:
-                return Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
-            return Result(REQUEUE, reason="engine error")
+            return self._tasks.get()
+        finally:
+            with self._idle_lock:
+                self._idle -= 1
+
+    def _batch(self, generation: int, delivery: Delivery) -> list[tuple[int, Delivery]]:
+        """``delivery`` and, while more deliveries wait than idle workers would
+        take, more of them, up to ``batch_size``: recorded in one transaction
+        (``Processor.process_many``). A lone delivery, or one that idle
+        workers are free to take, runs on its own at once."""
+        batch = [(generation, delivery)]
+        while len(batch) < self.batch_size and self._tasks.qsize() > self._idle:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            if task is None or task[2]:
+                self._tasks.put(task)  # a stop, or refused messages: for the next worker
+                break
+            batch.append((task[0], task[1]))
+        return batch
+
+    def _finish_all(self, batch: list[tuple[int, Delivery]], results: list[Result]) -> None:
+        for (generation, delivery), result in zip(batch, results, strict=True):
+            self._finish(generation, delivery, result)
+
+    def _process(self, batch: list[tuple[int, Delivery]]) -> list[Result]:
+        try:
+            return self.processor.process_many(
+                [(delivery.body, delivery.redelivered) for _, delivery in batch]
+            )
+        except Exception as exc:  # a safety net: process_many() handles what it knows
+            logger.exception("Unexpected error processing %d message(s)", len(batch))
+            return [
+                Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
+                if delivery.redelivered
+                else Result(REQUEUE, reason="engine error")
+                for _, delivery in batch
+            ]

@@ -1,10 +1,13 @@
-"""What the engine does with one message: run the handler and record the result.
+"""What the engine does with a message: run the handler and record the result.
 
 The step row is locked first, the handler runs inside the same transaction,
 and the step's result, the saga's next state and the next message commit
 together: the outbox, at most one effect per delivery, and the ack after
 the commit (see the guarantees in the documentation). A handler that raises takes the whole
 transaction down with it; its failure is recorded in a fresh one.
+
+Several messages of distinct sagas may share one transaction
+(``process_many``); if anything in it fails, each is processed alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,14 +77,69 @@ class Processor:
         self.handlers = handlers
 
     def process(self, body: bytes, redelivered: bool = False) -> Result:
+        message = _read(body)
+        if isinstance(message, Result):
+            return message
+        return self._process_alone(message, redelivered)
+
+    def process_many(self, deliveries: Sequence[tuple[bytes, bool]]) -> list[Result]:
+        """Results for several deliveries (body, redelivered), in order.
+
+        Where the store can, the messages of distinct sagas are recorded in
+        one transaction: one lock-and-read, one write and one commit for all
+        of them. Should anything in it fail (a handler raising, a row another
+        transaction holds, the database), it rolls back as a whole and each
+        message is processed alone, as ``process`` would: its handler runs
+        again, and its effects still commit once.
+        """
+        messages = [_read(body) for body, _ in deliveries]
+        results: list[Result | None] = [m if isinstance(m, Result) else None for m in messages]
+        together: list[tuple[int, StepMessage, bool]] = []
+        sagas: set[str] = set()
+        for n, message in enumerate(messages):
+            if isinstance(message, StepMessage) and message.saga_id not in sagas:
+                sagas.add(message.saga_id)
+                together.append((n, message, deliveries[n][1]))
+        done = self._process_together(together) if len(together) > 1 else None
+        if done is not None:
+            for (n, _, _), result in zip(together, done, strict=True):
+                results[n] = result
+        for n, message in enumerate(messages):
+            if results[n] is None:
+                assert isinstance(message, StepMessage)
+                results[n] = self._process_alone(message, deliveries[n][1])
+        return [result for result in results if result is not None]
+
+    def _process_together(self, batch: list[tuple[int, StepMessage, bool]]) -> list[Result] | None:
+        """One transaction for every message of ``batch`` (None: it rolled
+        back, or the store records each message in a transaction of its own)."""
+        close_broken_connections()
+        open_steps = getattr(self.store, "open_steps", None)
+        keys = [(message.saga_id, message.step_id) for _, message, _ in batch]
+        together = open_steps(keys) if open_steps is not None else None
+        if together is None:
+            return None
+        results: list[Result | None] = []
         try:
-            message = decode(body, saga_settings.MAX_MESSAGE_BYTES)
-        except MalformedMessage as exc:
-            logger.error("Dead-lettering a malformed message: %s", exc)
-            return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
-        except Exception as exc:  # whatever a body holds, it never stops the engine
-            logger.exception("Dead-lettering a message that could not be read")
-            return Result(DEAD_LETTER, reason=f"unreadable message: {_describe(exc)}")
+            with together as units:
+                for unit, (_, message, redelivered) in zip(units, batch, strict=True):
+                    results.append(self._handle(unit, message, redelivered))
+        except Exception as exc:
+            if isinstance(exc, HandlerFailed) and exc.span is not None:
+                exc.span.end("rolled back")
+            # A connection that broke is closed before the messages go alone.
+            logger.debug(
+                "A batch of %d messages rolled back (%s); processing them one by one",
+                len(batch),
+                _describe(exc),
+            )
+            return None
+        return [
+            result or Result(ACK, outgoing=unit.outgoing if unit is not None else [])
+            for result, unit in zip(results, units, strict=True)
+        ]
+
+    def _process_alone(self, message: StepMessage, redelivered: bool) -> Result:
         for attempt in range(1, DB_ATTEMPTS + 1):
             close_broken_connections()
             try:
@@ -133,27 +192,35 @@ class Processor:
     def _process(self, message: StepMessage, redelivered: bool = False) -> Result:
         try:
             with self.store.open_step(message.saga_id, message.step_id) as unit:
-                if unit is None or unit.step is None:
-                    reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
-                    logger.error("Dead-lettering a message for an %s", reason)
-                    return Result(DEAD_LETTER, reason=reason)
-                if not _awaits(unit.step, message):
-                    _log_stale(unit.step, message)
-                    if redelivered and unit.fast_path:
-                        # This message may be the one whose unit committed
-                        # while the engine that ran it stopped before the
-                        # broker confirmed what the unit handed over.
-                        flow.resend_in_flight(unit)
-                elif message.kind == EXECUTE:
-                    self._execute(unit, unit.step, message)
-                else:
-                    self._compensate(unit, unit.step, message)
+                result = self._handle(unit, message, redelivered)
         except HandlerFailed as failed:
             # The handler's writes rolled back with the whole transaction;
             # its failure is recorded in a fresh one, if the step still waits
             # for this message (a duplicate may have settled it in between).
             return self._record_failure(message, failed)
+        if result is not None:
+            return result
+        assert unit is not None
         return Result(ACK, outgoing=unit.outgoing)
+
+    def _handle(self, unit: Unit | None, message: StepMessage, redelivered: bool) -> Result | None:
+        """Act on ``message`` in its step's unit; None: ack once the unit commits."""
+        if unit is None or unit.step is None:
+            reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
+            logger.error("Dead-lettering a message for an %s", reason)
+            return Result(DEAD_LETTER, reason=reason)
+        if not _awaits(unit.step, message):
+            _log_stale(unit.step, message)
+            if redelivered and unit.fast_path:
+                # This message may be the one whose unit committed while the
+                # engine that ran it stopped before the broker confirmed what
+                # the unit handed over.
+                flow.resend_in_flight(unit)
+        elif message.kind == EXECUTE:
+            self._execute(unit, unit.step, message)
+        else:
+            self._compensate(unit, unit.step, message)
+        return None
 
     def _record_failure(self, message: StepMessage, failed: HandlerFailed) -> Result:
         outcome = "unrecorded"
@@ -291,6 +358,18 @@ class Processor:
         if not resolved.retries(exc, attempt, compensation=compensation):
             return None
         return resolved.delay(attempt, retry_random)
+
+
+def _read(body: bytes) -> StepMessage | Result:
+    """The message in ``body``, or the dead-letter result that says why not."""
+    try:
+        return decode(body, saga_settings.MAX_MESSAGE_BYTES)
+    except MalformedMessage as exc:
+        logger.error("Dead-lettering a malformed message: %s", exc)
+        return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
+    except Exception as exc:  # whatever a body holds, it never stops the engine
+        logger.exception("Dead-lettering a message that could not be read")
+        return Result(DEAD_LETTER, reason=f"unreadable message: {_describe(exc)}")
 
 
 def _awaits(step: SagaStep, message: StepMessage) -> bool:

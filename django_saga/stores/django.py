@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +86,9 @@ class DjangoUnit(Unit):
         self._locked = False
         # The unit's step lock already keeps every other writer off the saga.
         self._exclusive = False
+        # One of several units in one transaction: it must not wait for the
+        # saga's row (see ``DjangoStore.open_steps``).
+        self._nowait = False
         self._cursor: Any = None
         # Saves waiting for flush: step pk -> (step, fields), and the saga's fields.
         self._step_saves: dict[str, tuple[SagaStep, set[str]]] = {}
@@ -126,7 +129,9 @@ class DjangoUnit(Unit):
             cursor = self.cursor
             # Locks the saga row and marks progress in one statement; the
             # row read back is the latest committed one.
-            cursor.execute(tables.touch_saga, [tables.now(), self.saga.pk])
+            touch = tables.touch_saga_nowait if self._nowait else tables.touch_saga
+            assert touch is not None
+            cursor.execute(touch, [tables.now(), self.saga.pk])
             fresh = saga.instance(cursor.fetchone(), db)
             # A separate statement, after the lock is held: under READ
             # COMMITTED it sees every step committed while this unit
@@ -182,9 +187,19 @@ class DjangoUnit(Unit):
         db = self.store.using
         tables = self.store.tables()
         writes = Writes()
+        self.collect(writes)
+        tables.write(self.cursor, writes)
+        if self.interventions:
+            _record_interventions(db, self.interventions)
+            self.interventions = []
+
+    def collect(self, writes: Writes) -> None:
+        """Add the unit's rows to ``writes`` (and forget them)."""
+        db = self.store.using
+        tables = self.store.tables()
         if self._new:
-            writes.inserts.append((tables.saga, [self.saga]))
-            writes.inserts.append((tables.step, list(self.saga.steps)))
+            writes.insert(tables.saga, [self.saga])
+            writes.insert(tables.step, list(self.saga.steps))
         for step, fields in self._step_saves.values():
             writes.updates.append((tables.step, step, _with_updated_at(fields)))
         if self._saga_saves is not None:
@@ -195,20 +210,18 @@ class DjangoUnit(Unit):
                 # Noted before the commit, so a relay that the commit wakes knows
                 # how long to sleep (a rollback only costs it one early wake-up).
                 due_times.add([delay for _, delay in self.delayed])
-            writes.inserts.append(
-                (
-                    tables.outbox,
-                    [
-                        OutboxMessage(
-                            id=m.id,
-                            saga_id=m.saga_id,
-                            kind=m.kind,
-                            body=m.body,
-                            available_at=available,
-                        )
-                        for m, available in rows
-                    ],
-                )
+            writes.insert(
+                tables.outbox,
+                [
+                    OutboxMessage(
+                        id=m.id,
+                        saga_id=m.saga_id,
+                        kind=m.kind,
+                        body=m.body,
+                        available_at=available,
+                    )
+                    for m, available in rows
+                ],
             )
             if self.delayed or (self.outgoing and not self.fast_path):
                 # Wake the relays, here and in other processes: PostgreSQL
@@ -220,14 +233,11 @@ class DjangoUnit(Unit):
                     # When the first delayed row comes due, for the relay that
                     # listens in another process: it wakes then, not at its
                     # next poll (a re-drive's pace holds to the millisecond).
-                    first = min(delay for _, delay in self.delayed)
-                    writes.due = f"{time.time() + first:.3f}"
+                    first = time.time() + min(delay for _, delay in self.delayed)
+                    if not writes.due or first < float(writes.due):
+                        writes.due = f"{first:.3f}"
         self._step_saves = {}
         self._saga_saves = None
-        tables.write(self.cursor, writes)
-        if self.interventions:
-            _record_interventions(db, self.interventions)
-            self.interventions = []
 
 
 def _record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -> None:
@@ -286,6 +296,14 @@ class Writes:
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.notify)
 
+    def insert(self, table: Table[Any], objs: list[Any]) -> None:
+        """Insert ``objs`` too: with the table's other rows, in one clause."""
+        for entry, rows in self.inserts:
+            if entry is table:
+                rows.extend(objs)
+                return
+        self.inserts.append((table, list(objs)))
+
 
 class Statements:
     """The per-message statements for one database (see ``rows``)."""
@@ -332,6 +350,31 @@ class Statements:
             f"UPDATE {saga.name} SET {connection.ops.quote_name('updated_at')} = %s "
             f"WHERE {saga.pk_column} = %s RETURNING {saga.bare_columns}"
         )
+        # Several messages' steps and sagas for one transaction (PostgreSQL:
+        # an array of step ids), none of whose rows may wait for a lock (see
+        # ``DjangoStore.open_steps``): the steps NOWAIT as above, and the
+        # saga's row NOWAIT too where a unit locks it.
+        self.lock_and_read_many: str | None = None
+        names = [f.attname for f in step.fields]
+        self.step_id_at, self.step_saga_at = names.index("id"), names.index("saga_id")
+        self.touch_saga_nowait: str | None = None
+        if self.lock_and_read is not None and connection.vendor == "postgresql":
+            self.lock_and_read_many = (
+                self.saga_with_steps.replace(
+                    f"WHERE {step.column('saga')} = %s",
+                    f"WHERE {step.column('saga')} IN ({locked})",
+                )
+                .replace(f"{step.column('id')} = %s FOR", f"{step.column('id')} = ANY(%s) FOR")
+                .replace(
+                    f"ORDER BY {step.column('position')}",
+                    f"ORDER BY {step.column('saga')}, {step.column('position')}",
+                )
+            )
+            self.touch_saga_nowait = self.touch_saga.replace(
+                f"WHERE {saga.pk_column} = %s",
+                f"WHERE {saga.pk_column} = (SELECT {saga.column('id')} FROM {saga.name} "
+                f"WHERE {saga.column('id')} = %s FOR UPDATE NOWAIT)",
+            )
         self.saga_steps = (
             f"SELECT {step.columns} FROM {step.name} WHERE {step.column('saga')} = %s "
             f"ORDER BY {step.column('position')}"
@@ -375,15 +418,18 @@ class Statements:
         """Every write of the unit in one statement: ``WITH`` clauses that
         insert and update, all run to completion whatever the final ``SELECT``
         reads. Each row appears once, so no two clauses touch the same row."""
+        # Alike updates side by side, so that units writing the same kinds of
+        # rows share one statement (and one prepared plan) in whatever order.
+        updates = sorted(writes.updates, key=lambda update: (update[0].name, update[2]))
         key = (
             tuple((table.name, len(objs)) for table, objs in writes.inserts),
-            tuple((table.name, tuple(fields)) for table, _, fields in writes.updates),
+            tuple((table.name, tuple(fields)) for table, _, fields in updates),
             writes.notify,
         )
         sql = self._combined.get(key)
         if sql is None:
             clauses = [table.insert_sql(len(objs)) for table, objs in writes.inserts]
-            clauses += [table.update_sql(fields) for table, _, fields in writes.updates]
+            clauses += [table.update_sql(fields) for table, _, fields in updates]
             last = "SELECT pg_notify(%s, %s)" if writes.notify else "SELECT 1"
             sql = "WITH " + ", ".join(f"w{n} AS ({c})" for n, c in enumerate(clauses)) + " " + last
             if len(self._combined) >= COMBINED_CACHE:
@@ -392,7 +438,7 @@ class Statements:
         params: list[Any] = []
         for table, objs in writes.inserts:
             params += table.insert_params(objs)
-        for table, obj, fields in writes.updates:
+        for table, obj, fields in updates:
             params += table.update_params(obj, fields)
         if writes.notify:
             params += [NOTIFY_CHANNEL, writes.due]
@@ -527,6 +573,69 @@ class DjangoStore(HandUpdates):
             except _StepHeld:
                 at_once = False  # its holder may change it: lock first, then read
 
+    def open_steps(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> AbstractContextManager[list[Unit | None]] | None:
+        """Units for the steps of several messages, (saga id, step id) each,
+        of distinct sagas, in one transaction; None where the database cannot.
+
+        Every row is locked NOWAIT: should another transaction hold one, or
+        a handler fail, the whole transaction rolls back (the caller then
+        takes each message alone). Waiting inside it could only hold the
+        other messages' rows longer, and two engines waiting on each other's
+        batches would deadlock. The units' writes are one statement at the
+        end. The caller runs the units one after the other.
+        """
+        if self.tables().lock_and_read_many is None:
+            return None
+        return self._units(keys)
+
+    @contextmanager
+    def _units(self, keys: Sequence[tuple[str, str]]) -> Iterator[list[Unit | None]]:
+        tables = self.tables()
+        with transaction.atomic(using=self.using):
+            cursor = tables.cursor()
+            try:
+                cursor.execute(tables.lock_and_read_many, [[step_id for _, step_id in keys]])
+                id_at, saga_at = tables.step_id_at, tables.step_saga_at
+                rows_of: dict[str, list[Any]] = {}
+                for row in cursor.fetchall():
+                    rows_of.setdefault(row[saga_at], []).append(row)
+                units: list[Unit | None] = []
+                opened: list[DjangoUnit] = []
+                for saga_id, step_id in keys:
+                    rows = rows_of.get(saga_id)
+                    if rows is None or not any(row[id_at] == step_id for row in rows):
+                        units.append(None)  # no such step, or not in that saga
+                        continue
+                    saga, steps = self._saga_from(rows, saga_id)
+                    unit = self._engine_unit(saga, steps, step_id, cursor, fast_path=True)
+                    unit._nowait = True
+                    units.append(unit)
+                    opened.append(unit)
+                yield units
+                writes = Writes()
+                for unit in opened:
+                    unit.collect(writes)
+                tables.write(cursor, writes)
+                for unit in opened:
+                    if unit.interventions:
+                        _record_interventions(self.using, unit.interventions)
+            finally:
+                cursor.close()
+
+    def _engine_unit(
+        self, saga: Saga, steps: list[SagaStep], step_id: str, cursor: Any, fast_path: bool
+    ) -> DjangoUnit:
+        found = next(s for s in steps if s.pk == step_id)
+        unit = DjangoUnit(self, saga, found, fast_path)
+        unit._cursor = cursor
+        unit._set_steps(steps)
+        running = found.status == StepStatus.STARTED
+        if fast_path and running and saga.state == SagaState.STARTED:
+            unit._exclusive = sum(s.stage == found.stage for s in steps) == 1
+        return unit
+
     @contextmanager
     def _step_unit(
         self, saga_id: str, step_id: str, fast_path: bool, timed_out: bool, at_once: bool
@@ -550,13 +659,7 @@ class DjangoStore(HandUpdates):
                     return
                 # Read after the step lock is held: current, whoever held it before.
                 saga, steps = read if read is not None else self._read_saga(cursor, saga_id)
-                found = next(s for s in steps if s.pk == step_id)
-                unit = DjangoUnit(self, saga, found, fast_path)
-                unit._cursor = cursor
-                unit._set_steps(steps)
-                running = found.status == StepStatus.STARTED
-                if fast_path and running and saga.state == SagaState.STARTED:
-                    unit._exclusive = sum(s.stage == found.stage for s in steps) == 1
+                unit = self._engine_unit(saga, steps, step_id, cursor, fast_path)
                 yield unit
                 unit.flush()
             finally:

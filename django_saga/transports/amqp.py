@@ -327,10 +327,16 @@ class AmqpConnection(Connection):
         self._unsettled.difference_update(tags)
         lowest = min(self._unsettled, default=None)
         below = len(tags) if lowest is None else bisect.bisect_left(tags, lowest)
-        if below:
-            self._channel.basic_ack(tags[below - 1], multiple=below > 1)
-        for tag in tags[below:]:
-            self._channel.basic_ack(tag)
+        acks = [(tags[below - 1], below > 1)] if below else []
+        acks += [(tag, False) for tag in tags[below:]]
+        if not acks:
+            return
+        # Queued on pika's asynchronous channel; the last one, through the
+        # blocking channel, writes them all in one go.
+        for tag, multiple in acks[:-1]:
+            self._channel._impl.basic_ack(tag, multiple=multiple)
+        tag, multiple = acks[-1]
+        self._channel.basic_ack(tag, multiple=multiple)
 
     def reject(self, delivery: Delivery, requeue: bool) -> None:
         self._unsettled.discard(delivery.tag)

@@ -24,11 +24,14 @@ pytestmark = [pytest.mark.rabbitmq]
 
 
 class _AckLog:
-    """The real channel, noting each ``basic_ack`` it is asked for."""
+    """The real channel, noting each ``basic_ack`` it is asked for, on the
+    blocking channel or on pika's asynchronous one beneath it (``_impl``)."""
 
-    def __init__(self, channel) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, channel, acks=None) -> None:  # type: ignore[no-untyped-def]
         self._channel = channel
-        self.acks: list[tuple[int, bool]] = []
+        self.acks: list[tuple[int, bool]] = [] if acks is None else acks
+        if hasattr(channel, "_impl"):
+            self._impl = _AckLog(channel._impl, self.acks)
 
     def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
         self.acks.append((delivery_tag, multiple))

@@ -38,7 +38,7 @@ def test_defaults_apply_when_saga_is_absent(settings):
     del settings.SAGA
     for key, value in DEFAULTS.items():
         assert getattr(saga_settings, key) == value
-    assert saga_settings.PREFETCH == 16
+    assert saga_settings.PREFETCH == 64
     assert saga_settings.STORE == "django_saga.stores.django.DjangoStore"
     assert saga_settings.validate() == []
     assert check_settings() == []

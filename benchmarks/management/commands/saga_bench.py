@@ -1,7 +1,7 @@
 """``manage.py saga_bench``: django-saga's throughput, latency and memory, with a Celery baseline.
 
     python -m django saga_bench --settings benchmarks.settings [--sagas 2000] [--steps 3]
-        [--engines 2] [--concurrency 4] [--prefetch 16] [--rate R] [--skip-celery]
+        [--engines 2] [--concurrency 4] [--prefetch N] [--rate R] [--skip-celery]
         [--celery-defaults] [--pairs N] [--memory] [--in-process] [--profile FILE]
 
 It drops and recreates the PostgreSQL database ``--database`` (default
@@ -40,6 +40,7 @@ from benchmarks.measure import (
     report,
     transition_sql,
 )
+from django_saga.conf import saga_settings
 
 DEFAULT_DATABASE = "django_saga_bench"
 MEMORY_SAGAS = 20000
@@ -61,7 +62,9 @@ class Command(BaseCommand):
             "--concurrency", type=int, default=4, help="Handler threads per engine."
         )
         parser.add_argument(
-            "--prefetch", type=int, default=16, help="Prefetch per engine consumer."
+            "--prefetch",
+            type=int,
+            help="Prefetch per engine consumer (default: SAGA['PREFETCH']).",
         )
         parser.add_argument(
             "--rate", type=float, help="Sagas started per second (default: at once)."
@@ -166,7 +169,9 @@ class Command(BaseCommand):
         rate = f"{work.rate:g}/s" if work.rate else "as fast as possible"
         self.stdout.write(
             f"{work.sagas} sagas x {work.steps} steps, started {rate}; django-saga: "
-            f"{work.engines} engine(s) x concurrency {work.concurrency}, prefetch {work.prefetch}; "
+            f"{work.engines} engine(s) x concurrency {work.concurrency}, "
+            f"prefetch {work.prefetch or saga_settings.PREFETCH}, "
+            f"batch {saga_settings.BATCH_SIZE}; "
             f"Celery: 1 prefork worker x {work.celery_concurrency}"
         )
         self.stdout.write(machine_line())

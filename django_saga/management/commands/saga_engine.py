@@ -53,6 +53,11 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, help="Handler threads (SAGA CONCURRENCY).")
         parser.add_argument("--prefetch", type=int, help="Unacked messages (SAGA PREFETCH).")
         parser.add_argument(
+            "--batch-size",
+            type=int,
+            help="Most messages recorded in one transaction (SAGA BATCH_SIZE).",
+        )
+        parser.add_argument(
             "--shutdown-grace",
             type=float,
             help="Seconds in-flight steps get after SIGTERM (SAGA SHUTDOWN_GRACE).",
@@ -82,6 +87,7 @@ class Command(BaseCommand):
         engine = Engine(
             concurrency=options["concurrency"],
             prefetch=options["prefetch"],
+            batch_size=options["batch_size"],
             shutdown_grace=options["shutdown_grace"],
         )
         try:
