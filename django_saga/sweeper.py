@@ -3,7 +3,8 @@
 Every engine runs one. It fails the attempt of a step that has had no result
 within its timeout (the engine running it died, or its message waits behind
 a backlog), compensates sagas past their deadline, warns about active
-sagas that have made no progress for ``STALE_AFTER`` seconds, and (with
+sagas that have made no progress for ``STALE_AFTER`` seconds and sends
+again what their steps wait for, and (with
 ``PURGE_IN_ENGINE``) deletes finished sagas older than ``HISTORY_RETENTION``
 for at most ``PURGE_BUDGET`` seconds a round. Timeouts and
 deadlines live in the database, so a restart forgets none of them, and the
@@ -39,6 +40,8 @@ class SweepReport:
     timed_out: int = 0
     deadlines: int = 0
     stale: int = 0
+    #: Messages of stale sagas' waiting steps sent again (see ``send_again``).
+    sent_again: int = 0
     purged: int = 0
 
 
@@ -75,16 +78,48 @@ class Sweeper(threading.Thread):
         now = time.monotonic()
         if now - self._last_stale_report >= STALE_REPORT_EVERY:
             self._last_stale_report = now
-            for saga in self.store.stale_sagas(saga_settings.STALE_AFTER, BATCH):
-                report.stale += 1
-                logger.warning(
-                    "Stale saga=%s name=%s state=%s: no progress since %s",
-                    saga.pk,
-                    saga.name,
-                    saga.state,
-                    saga.updated_at.isoformat(),
-                )
+            report.stale, report.sent_again = self.sweep_stale()
         return report
+
+    def sweep_stale(self) -> tuple[int, int]:
+        """Warn about stale sagas and send again what they wait for: how many
+        sagas, and how many messages."""
+        stale = sent_again = 0
+        for saga in self.store.stale_sagas(saga_settings.STALE_AFTER, BATCH):
+            stale += 1
+            sent = self.send_again(saga.pk)
+            sent_again += sent
+            logger.warning(
+                "Stale saga=%s name=%s state=%s: no progress since %s%s",
+                saga.pk,
+                saga.name,
+                saga.state,
+                saga.updated_at.isoformat(),
+                f"; sent again the message of {sent} step(s) that wait for one" if sent else "",
+            )
+        return stale, sent_again
+
+    def send_again(self, saga_id: str) -> int:
+        """Send again, through the outbox, the message of every step of a stale
+        saga that waits for one, unless a row already holds it; how many.
+
+        A message can be lost on its way with the step's result committed:
+        the broker lost it (a node's disk, a queue deleted by hand), or its
+        redeliveries ran out (``DELIVERY_LIMIT``) while the engines handling
+        it kept dying after the commit. A copy of a message that was not lost
+        is dropped where it lands. The saga's progress mark is set, so it is
+        sent again at most once per ``STALE_AFTER``. Skipped while an engine
+        holds one of its steps (it is working on the saga).
+        """
+        try:
+            with self.store.open_saga(saga_id, nowait=True) as unit:
+                flow.resend_in_flight(unit)
+                sent = len(unit.outgoing)
+                if sent:
+                    unit.save_saga([])
+                return sent
+        except Busy:
+            return 0
 
     def sweep_due(self) -> SweepReport:
         """Time out the attempts and compensate the sagas that are due: the
