@@ -104,11 +104,14 @@ class Processor:
         if done is not None:
             for (n, _, _), result in zip(together, done, strict=True):
                 results[n] = result
+        answered: list[Result] = []
         for n, message in enumerate(messages):
-            if results[n] is None:
+            known = results[n]
+            if known is None:
                 assert isinstance(message, StepMessage)
-                results[n] = self._process_alone(message, deliveries[n][1])
-        return [result for result in results if result is not None]
+                known = self._process_alone(message, deliveries[n][1])
+            answered.append(known)
+        return answered
 
     def _process_together(self, batch: list[tuple[int, StepMessage, bool]]) -> list[Result] | None:
         """One transaction for every message of ``batch`` (None: it rolled
