@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from django_saga import manager
@@ -116,3 +118,31 @@ def test_a_step_committed_but_not_handed_over_is_handed_over_by_its_redelivery(
     effects = Ledger.objects.filter(step_id__in=[step.id for step in saga.steps])
     assert sorted(effects.values_list("action", flat=True)) == ["do:a", "do:b"]
     assert OutboxMessage.objects.filter(saga_id=saga.id).count() == 1  # start()'s only
+
+
+def test_a_hand_off_lost_after_its_commit_is_sent_again_once_the_saga_is_stale(store, settings):
+    """b's message, published by the engine after a's commit with no outbox
+    row, never arrives (a broker lost it): the saga is stale, and the
+    sweeper sends it again through the outbox, once."""
+    from django_saga.processor import Processor
+    from django_saga.sweeper import Sweeper
+
+    settings.SAGA = {**settings.SAGA, "STALE_AFTER": 0.5}
+    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+    saga_store = get_store()
+    processor = Processor(saga_store)
+    (first,) = saga_store.claim_due(10, 60)
+    saga_store.mark_sent([first.id])
+    handed = processor.process(first.body.encode())
+    assert len(handed.outgoing) == 1  # and then lost
+    sweeper = Sweeper(saga_store, processor)
+    assert sweeper.sweep_stale() == (0, 0)
+
+    time.sleep(0.6)
+    assert sweeper.sweep_stale() == (1, 1)
+    assert sweeper.sweep_stale() == (0, 0)  # its progress mark moved
+    (again,) = saga_store.claim_due(10, 60)
+    assert again.body == handed.outgoing[0].body
+    processor.process(again.body.encode())
+    assert manager.get(saga.id).state == "completed"
+    assert Ledger.objects.filter(action="do:b").count() == 1

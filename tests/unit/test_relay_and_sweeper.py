@@ -76,35 +76,6 @@ def test_the_sweeper_compensates_a_saga_past_its_deadline(store, monkeypatch):
     assert loaded.error.startswith("deadline ")
 
 
-def _stale_now(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    later = clock.now() + timedelta(seconds=saga_settings.STALE_AFTER + 60)
-    monkeypatch.setattr(clock, "now", lambda: later)
-
-
-def test_the_sweeper_sends_again_what_a_stale_saga_waits_for(store, monkeypatch):
-    """A message lost after its step's predecessor committed (the broker lost
-    it, or its redeliveries ran out): the saga is stale, and the sweeper sends
-    the message again through the outbox, once per STALE_AFTER."""
-    saga = Manager(store).start("order", [Step("a", "test.record"), Step("b", "test.record")])
-    processor = Processor(store)
-    (first,) = store.claim_due(10, 60)
-    store.mark_sent([first.id])
-    handed = processor.process(first.body.encode())  # a done; b's message never arrives
-    assert len(handed.outgoing) == 1 and store.claim_due(10, 60) == []
-    sweeper = Sweeper(store, processor)
-    assert sweeper.sweep_stale() == (0, 0)  # not stale yet
-
-    _stale_now(monkeypatch)
-    assert sweeper.sweep_stale() == (1, 1)
-    (again,) = store.claim_due(10, 60)
-    assert again.body == handed.outgoing[0].body
-    # Its progress mark moved: not sent again at the next sweep.
-    assert sweeper.sweep_stale() == (0, 0)
-    store.mark_sent([again.id])
-    processor.process(again.body.encode())
-    assert store.load_saga(saga.id).state == "completed"
-
-
 def test_the_sweeper_sends_nothing_for_a_stale_saga_whose_retry_waits_in_the_outbox(
     store, monkeypatch
 ):
@@ -114,5 +85,6 @@ def test_the_sweeper_sends_nothing_for_a_stale_saga_whose_retry_waits_in_the_out
     (first,) = store.claim_due(10, 60)
     store.mark_sent([first.id])
     processor.process(first.body.encode())  # failed once; the retry waits in a row
-    _stale_now(monkeypatch)
+    later = clock.now() + timedelta(seconds=saga_settings.STALE_AFTER + 60)
+    monkeypatch.setattr(clock, "now", lambda: later)
     assert Sweeper(store, processor).sweep_stale() == (1, 0)
