@@ -184,14 +184,7 @@ class DjangoUnit(Unit):
 
     def flush(self) -> None:
         """Write the unit's rows: the last statement(s) before commit."""
-        db = self.store.using
-        tables = self.store.tables()
-        writes = Writes()
-        self.collect(writes)
-        tables.write(self.cursor, writes)
-        if self.interventions:
-            _record_interventions(db, self.interventions)
-            self.interventions = []
+        _write_units(self.store, self.cursor, [self])
 
     def collect(self, writes: Writes) -> None:
         """Add the unit's rows to ``writes`` (and forget them)."""
@@ -238,6 +231,19 @@ class DjangoUnit(Unit):
                         writes.due = f"{first:.3f}"
         self._step_saves = {}
         self._saga_saves = None
+
+
+def _write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -> None:
+    """Write the rows of ``units`` (one transaction's) in one go, then the
+    operators' actions they record."""
+    writes = Writes()
+    for unit in units:
+        unit.collect(writes)
+    store.tables().write(cursor, writes)
+    for unit in units:
+        if unit.interventions:
+            _record_interventions(store.using, unit.interventions)
+            unit.interventions = []
 
 
 def _record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -> None:
@@ -614,13 +620,7 @@ class DjangoStore(HandUpdates):
                     units.append(unit)
                     opened.append(unit)
                 yield units
-                writes = Writes()
-                for unit in opened:
-                    unit.collect(writes)
-                tables.write(cursor, writes)
-                for unit in opened:
-                    if unit.interventions:
-                        _record_interventions(self.using, unit.interventions)
+                _write_units(self, cursor, opened)
             finally:
                 cursor.close()
 
