@@ -11,6 +11,7 @@ Values are looked up on every access, so ``override_settings`` and the pytest
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -287,7 +288,7 @@ class SagaSettings:
 
     def __getattr__(self, name: str) -> Any:
         if name not in BY_NAME:
-            raise AttributeError(f"Unknown django-saga setting SAGA[{name!r}]")
+            raise AttributeError(f"Unknown django-saga setting SAGA[{name!r}]{_nearest(name)}")
         return self._user().get(name, BY_NAME[name].default)
 
     def validate(self) -> list[str]:
@@ -296,12 +297,7 @@ class SagaSettings:
         if raw is not None and not isinstance(raw, dict):
             return [f"SAGA must be a dict, got {type(raw).__name__}"]
         user = raw or {}
-        problems = [
-            f"SAGA[{key!r}] is not a django-saga setting; known settings: "
-            + ", ".join(sorted(BY_NAME))
-            for key in user
-            if key not in BY_NAME
-        ]
+        problems = [unknown_key(key) for key in user if key not in BY_NAME]
         for setting in SETTINGS:
             value = user.get(setting.name, setting.default)
             problem = setting.problem(value)
@@ -314,6 +310,36 @@ class SagaSettings:
                 "give it in one place (BROKER_PASSWORD keeps it off Django's error pages)"
             )
         return problems
+
+
+#: Where a key that resembles no setting is sent: the table of every setting.
+SETTINGS_REFERENCE = "docs/reference/settings.md"
+
+
+def unknown_key(key: Any) -> str:
+    """The check's message for a key of ``SAGA`` that is no setting: the settings
+    it most resembles, or, when none is close, where they are all listed."""
+    suggestion = _nearest(key)
+    if suggestion:
+        return f"SAGA[{key!r}] is not a django-saga setting{suggestion}"
+    return (
+        f"SAGA[{key!r}] is not a django-saga setting, nor close to one "
+        f"(the settings reference, {SETTINGS_REFERENCE}, lists them all)"
+    )
+
+
+def _nearest(key: Any) -> str:
+    """``: did you mean 'X'?`` naming the settings closest to ``key`` (a wrong
+    case is no typo: that setting alone), or "" if none is close."""
+    if not isinstance(key, str):
+        return ""
+    upper = key.upper()
+    close = [upper] if upper in BY_NAME else difflib.get_close_matches(upper, BY_NAME, n=3)
+    if not close:
+        return ""
+    quoted = [repr(name) for name in close]
+    options = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f": did you mean {options}?"
 
 
 def reference_table() -> str:
