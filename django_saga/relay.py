@@ -21,6 +21,7 @@ from django.db import DatabaseError, connections
 from .conf import saga_settings
 from .connections import close_broken_connections
 from .errors import BrokerUnavailable, PublishError
+from .messages import Outgoing
 from .stores import Store
 from .stores.base import OutboxListener, due_times, outbox_written
 from .transports import Connection, connect
@@ -81,6 +82,7 @@ class Relay(threading.Thread):
                     continue
                 if not more:
                     self._wait()
+                    self._keep_alive()
         finally:
             if self._listener is not None:
                 self._listener.close()
@@ -95,6 +97,9 @@ class Relay(threading.Thread):
         """Until a client writes rows (any process, on PostgreSQL), a delayed row
         of this process comes due, or the poll interval."""
         interval = due_times.seconds_until_next(saga_settings.RELAY_INTERVAL)
+        if self._connection is not None and saga_settings.HEARTBEAT > 0:
+            # Back in time to answer the broker's heartbeats (_keep_alive).
+            interval = min(interval, saga_settings.HEARTBEAT / 4)
         try:
             listener = self._listener or self.store.outbox_listener()
             self._listener = listener
@@ -107,6 +112,21 @@ class Relay(threading.Thread):
                     self._listener.close()
                 self._listener = None
             self._stop_event.wait(interval)
+
+    def _keep_alive(self) -> None:
+        """Serve the idle broker connection's heartbeats.
+
+        A connection that only waits reads nothing and sends nothing: the
+        broker closes it once its heartbeat timeout passes, and the first
+        publish after a quiet spell would find it dead.
+        """
+        if self._connection is None:
+            return
+        try:
+            self._connection.process_events(0)
+        except BrokerUnavailable as exc:
+            logger.info("Outbox relay: the idle broker connection closed (%s); reconnecting", exc)
+            self._drop_broker()
 
     def _listen(self) -> None:
         try:
@@ -124,15 +144,7 @@ class Relay(threading.Thread):
         batch = saga_settings.RELAY_BATCH
         claimed = self.store.claim_due(batch, saga_settings.PUBLISH_GRACE)
         if claimed:
-            if self._connection is None:
-                self._connection = connect(self.broker_url, name="django-saga relay")
-            try:
-                self._connection.publish(claimed)
-            except PublishError as exc:
-                # What the broker took is sent; the rest comes due again
-                # when its lease ends.
-                self.mark_sent_later(exc.confirmed)
-                raise
+            self._publish(claimed)
             # Confirmed: marked sent with the next batch (their lease keeps
             # other relays off them until then).
             self.mark_sent_later([m.id for m in claimed])
@@ -143,6 +155,37 @@ class Relay(threading.Thread):
             self._last_purge = now
             self.store.purge_sent(saga_settings.OUTBOX_RETENTION)
         return len(claimed) == batch
+
+    def _publish(self, claimed: list[Outgoing]) -> None:
+        """Publish ``claimed`` and wait for the broker's confirms.
+
+        A connection kept from an earlier pass may have died meanwhile (a
+        broker restart, a network cut): the claimed rows then go out at once
+        on a new one, rather than when their lease ends.
+        """
+        kept = self._connection is not None
+        if self._connection is None:
+            self._connection = connect(self.broker_url, name="django-saga relay")
+        try:
+            self._connection.publish(claimed)
+            return
+        except BrokerUnavailable as exc:
+            confirmed = exc.confirmed if isinstance(exc, PublishError) else []
+            self.mark_sent_later(confirmed)
+            if not kept:
+                # What the broker took is sent; the rest comes due again
+                # when its lease ends.
+                raise
+            logger.info("Outbox relay: the broker connection was lost (%s); reconnecting", exc)
+            self._drop_broker()
+            taken = set(confirmed)
+            claimed = [m for m in claimed if m.id not in taken]
+        self._connection = connect(self.broker_url, name="django-saga relay")
+        try:
+            self._connection.publish(claimed)
+        except PublishError as exc:
+            self.mark_sent_later(exc.confirmed)
+            raise
 
     def _flush_sent(self) -> None:
         ids = []
