@@ -1,10 +1,13 @@
-"""System checks: a bad SAGA setting is named before anything runs."""
+"""System checks: a bad SAGA setting, or tables not migrated, named before anything runs."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.checks import Error, Tags, register
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db.migrations.executor import MigrationExecutor
 from django.utils.module_loading import import_string
 
 from .conf import saga_settings
@@ -44,3 +47,69 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+#: The check id of unapplied migrations, also named by ``saga_engine``'s refusal.
+UNAPPLIED_ID = "django_saga.E020"
+
+
+def unapplied_migrations() -> tuple[str, list[str]]:
+    """The database django-saga writes to, and its migrations not applied there."""
+    from .models import Saga
+
+    alias = router.db_for_write(Saga) or DEFAULT_DB_ALIAS
+    executor = MigrationExecutor(connections[alias])
+    targets = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "django_saga"]
+    plan = executor.migration_plan(targets)
+    return alias, [migration.name for migration, backwards in plan if not backwards]
+
+
+def unapplied_message(alias: str, names: list[str]) -> str:
+    return (
+        f"django-saga's tables are missing or out of date in database {alias!r} "
+        f"(unapplied migrations: {', '.join(names)}): run manage.py migrate"
+    )
+
+
+@register(Tags.database)
+def check_migrations(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Error]:
+    """Unapplied django-saga migrations, with ``check --database`` (never within ``migrate``,
+    which runs the database checks before applying them)."""
+    if not databases or _inside_migrate() or not uses_tables():
+        return []
+    try:
+        alias, names = unapplied_migrations()
+    except DatabaseError:
+        return []  # the database's own errors are reported by Django's checks
+    if alias not in databases or not names:
+        return []
+    return [
+        Error(
+            unapplied_message(alias, names),
+            hint="The engine refuses to start until they are applied.",
+            id=UNAPPLIED_ID,
+        )
+    ]
+
+
+def uses_tables() -> bool:
+    """Whether the configured store keeps sagas in django-saga's tables."""
+    from .stores.django import DjangoStore
+
+    try:
+        store = import_string(saga_settings.STORE)
+    except ImportError:
+        return False  # check_settings names it
+    return isinstance(store, type) and issubclass(store, DjangoStore)
+
+
+def _inside_migrate() -> bool:
+    """Whether ``manage.py migrate`` runs the checks (it applies what this one reports)."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back
+    return False

@@ -60,7 +60,13 @@ class MalformedMessage(SagaError):
 
 
 class BrokerUnavailable(SagaError):
-    """The broker cannot be reached or refused an operation."""
+    """The broker cannot be reached or refused an operation.
+
+    ``refused`` is True when RabbitMQ answered and turned the connection
+    down (its login or virtual host): it runs, the URL is wrong.
+    """
+
+    refused = False
 
 
 class PublishError(BrokerUnavailable):

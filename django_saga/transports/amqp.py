@@ -42,6 +42,14 @@ from .base import QUEUE_HEADER, REASON_HEADER, Confirmed, Connection, Delivery, 
 
 logger = logging.getLogger("django_saga.transports.amqp")
 
+#: What a broker that runs answers to a wrong user, password or virtual host.
+_REFUSALS = (
+    pika.exceptions.ProbableAuthenticationError,
+    pika.exceptions.ProbableAccessDeniedError,
+    pika.exceptions.AuthenticationError,
+    pika.exceptions.ConnectionClosedByBroker,
+)
+
 #: Seconds a blocking ``publish`` waits for the broker's confirms.
 CONFIRM_TIMEOUT = 30.0
 
@@ -79,6 +87,7 @@ class AmqpConnection(Connection):
         self.url = urls[0]
         self.topology = topology
         failures: list[str] = []
+        refused: list[bool] = []
         for url in urls:
             params = self._parameters(url, name)
             connection: pika.BlockingConnection | None = None
@@ -87,6 +96,7 @@ class AmqpConnection(Connection):
                 channel = connection.channel()
             except (pika.exceptions.AMQPError, OSError) as exc:
                 failures.append(f"{safe_url(url)}: {exc!r}")
+                refused.append(isinstance(exc, _REFUSALS))
                 if connection is not None and connection.is_open:
                     with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                         connection.close()
@@ -96,7 +106,9 @@ class AmqpConnection(Connection):
             self._channel: BlockingChannel = channel
             break
         else:
-            raise BrokerUnavailable(f"Cannot connect to RabbitMQ at {'; '.join(failures)}")
+            error = BrokerUnavailable(f"Cannot connect to RabbitMQ at {'; '.join(failures)}")
+            error.refused = all(refused)
+            raise error
         if failures:
             logger.warning(
                 "Connected to RabbitMQ at %s; not reachable: %s",

@@ -218,6 +218,23 @@ def test_unreachable_broker_exits_non_zero_with_a_clear_message(amqp):
     assert result.returncode == 2
     assert "Cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F" in result.stderr
     assert "secret" not in result.stderr
+    assert "Is RabbitMQ running?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://guest:wrong-password@127.0.0.1:5672/%2F",
+        "amqp://guest:guest@127.0.0.1:5672/no-such-vhost",
+    ],
+    ids=["password", "vhost"],
+)
+def test_a_refused_login_or_vhost_is_not_blamed_on_a_stopped_broker(amqp, url):
+    result = _run_engine_command({**amqp, "BROKER_URL": url})
+    assert result.returncode == 2
+    assert "RabbitMQ runs but refused the login or the virtual host" in result.stderr
+    assert "Is RabbitMQ running?" not in result.stderr
+    assert "wrong-password" not in result.stderr
 
 
 def test_unreachable_database_exits_non_zero_with_a_clear_message(amqp):

@@ -14,12 +14,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
+from django_saga.checks import unapplied_message, unapplied_migrations, uses_tables
 from django_saga.conf import safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 
 EXIT_BROKER = 2
 EXIT_DATABASE = 3
+#: django-saga's migrations are not applied to its database.
+EXIT_MIGRATIONS = 5
 
 
 @contextmanager
@@ -82,6 +85,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot reach the database: {exc}".strip(), returncode=EXIT_DATABASE
             ) from exc
+        _refuse_unmigrated()
         # Before the broker: a port already in use stops the engine at once.
         metrics_server = _serve_metrics(options["metrics_port"], options["metrics_address"])
         engine = Engine(
@@ -93,9 +97,14 @@ class Command(BaseCommand):
         try:
             engine.connect()
         except BrokerUnavailable as exc:
+            question = (
+                "RabbitMQ runs but refused the login or the virtual host: check the user, "
+                "password and vhost in"
+                if exc.refused
+                else "Is RabbitMQ running? Check"
+            )
             raise CommandError(
-                f"{exc}. Is RabbitMQ running? Check SAGA['BROKER_URL'] "
-                f"(now {safe_url(saga_settings.BROKER_URL)}).",
+                f"{exc}. {question} SAGA['BROKER_URL'] (now {safe_url(saga_settings.BROKER_URL)}).",
                 returncode=EXIT_BROKER,
             ) from exc
         try:
@@ -108,6 +117,24 @@ class Command(BaseCommand):
             if metrics_server is not None:
                 metrics_server.shutdown()
                 metrics_server.server_close()
+
+
+def _refuse_unmigrated() -> None:
+    """Stop at once if django-saga's tables are missing or out of date.
+
+    Without this the engine would start consuming, then fail on every
+    message and every sweep with an error about a missing relation.
+    """
+    if not uses_tables():
+        return
+    try:
+        alias, names = unapplied_migrations()
+    except DatabaseError as exc:
+        raise CommandError(
+            f"Cannot read the applied migrations: {exc}".strip(), returncode=EXIT_DATABASE
+        ) from exc
+    if names:
+        raise CommandError(unapplied_message(alias, names), returncode=EXIT_MIGRATIONS)
 
 
 def _serve_metrics(port: int | None, address: str) -> Any:
