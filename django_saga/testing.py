@@ -7,7 +7,9 @@ would never see. It delivers each message from the outbox table the way
 the relay would, through the engine's own ``Processor`` (every unit a
 savepoint of the test's transaction), and a test clock decides what is
 due: retries, timeouts, deadlines and re-drives come due when the test
-says ``advance(minutes=15)``, not fifteen minutes later.
+says ``advance(minutes=15)``, not fifteen minutes later. While it is
+installed it keeps what django-saga logs (``kit.logs``) instead of letting a
+step failing on purpose print warnings through the test run's output.
 
     kit = SagaTestKit()
     with kit:
@@ -52,6 +54,10 @@ BATCH = 100
 #: Messages one ``run()`` may deliver before it gives up: a step retried with
 #: no delay for ever would otherwise hang the test.
 MAX_MESSAGES = 10_000
+#: The logger above every logger of django-saga.
+LOGGER = "django_saga"
+#: How ``log_text()`` writes a record (as pytest writes the logs it captured).
+LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
 
 
 class SagaTestError(AssertionError):
@@ -90,6 +96,12 @@ class SagaTestKit:
     jitter at none, so delays are exactly as the policies say; ``uninstall()``
     puts both back. The store is the configured one, which must be the
     Django store: the kit reads the outbox and the due times from its tables.
+
+    With ``capture_logs`` (the default), the records of django-saga's loggers
+    are kept in ``logs`` while the kit is installed, and go to no handler of
+    the project's, the root's or Python's last resort (stderr); ``uninstall()``
+    gives the loggers back their handlers. ``capture_logs=False`` leaves
+    logging alone.
     """
 
     __test__ = False
@@ -100,6 +112,7 @@ class SagaTestKit:
         *,
         store: DjangoStore | None = None,
         handlers: HandlerRegistry = registry,
+        capture_logs: bool = True,
     ) -> None:
         chosen = store or get_store()
         if not isinstance(chosen, DjangoStore):
@@ -118,6 +131,12 @@ class SagaTestKit:
         # Per saga: how many history entries of each step the timeline holds.
         self._seen: dict[str, dict[str, int]] = {}
         self._saved: tuple[Any, Any] | None = None
+        #: The records django-saga logged while the kit was installed, oldest
+        #: first (with ``capture_logs``; at the levels its loggers let through).
+        self.logs: list[logging.LogRecord] = []
+        self.capture_logs = capture_logs
+        # Each logger the kit changed, with its handlers and propagate as they were.
+        self._loggers: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
 
     # -- installing ----------------------------------------------------------
     def install(self) -> SagaTestKit:
@@ -125,12 +144,15 @@ class SagaTestKit:
             self._saved = (clock.source, processor.retry_random)
             clock.source = self.clock.now
             processor.retry_random = _no_jitter
+            if self.capture_logs:
+                self._capture_logs()
         return self
 
     def uninstall(self) -> None:
         if self._saved is not None:
             clock.source, processor.retry_random = self._saved
             self._saved = None
+            self._release_logs()
 
     def __enter__(self) -> SagaTestKit:
         return self.install()
@@ -296,16 +318,65 @@ class SagaTestKit:
         ]
         if wrong:
             lines = [f"  {e.kind} {e.step}: {e.outcome}" for e in events] or ["  (nothing)"]
+            # The kit keeps the logs out of the test's output: show what concerns the saga.
+            logged = [f"  {m}" for m in self.log_messages() if current.pk in m]
             raise AssertionError(
                 f"Saga {current.pk} ({current.name}) is not as expected:\n  "
                 + "\n  ".join(wrong)
                 + (f"\nIts error: {current.error}" if current.error else "")
                 + "\nIts timeline:\n"
                 + "\n".join(lines)
+                + ("\nIts warnings in the log:\n" + "\n".join(logged) if logged else "")
             )
         return current
 
+    def log_messages(self, level: int | str = logging.WARNING) -> list[str]:
+        """The messages of the records in ``logs`` at ``level`` or above, in order,
+        e.g. to check that a step's failure was logged::
+
+            assert any("outcome=failed" in m for m in kit.log_messages())
+        """
+        least = _level(level)
+        return [r.getMessage() for r in self.logs if r.levelno >= least]
+
+    def log_text(self, level: int | str = logging.NOTSET) -> str:
+        """The records in ``logs`` at ``level`` or above, one formatted line each
+        (and the traceback of those that carry one)."""
+        least = _level(level)
+        formatter = logging.Formatter(LOG_FORMAT)
+        return "\n".join(formatter.format(r) for r in self.logs if r.levelno >= least)
+
     # -- inside --------------------------------------------------------------
+    def _capture_logs(self) -> None:
+        """Send every record of django-saga's loggers to ``logs`` and nowhere else.
+
+        The records of ``django_saga.*`` go up to ``django_saga``, which gets the
+        kit's handler alone and stops there. A logger below it that a project
+        gave handlers of its own, or stopped from propagating, would keep its
+        records from the kit: it loses its handlers and propagates for as long.
+        """
+        top = logging.getLogger(LOGGER)
+        changed = [top] + [
+            logger
+            for name, logger in list(logging.root.manager.loggerDict.items())
+            if name.startswith(LOGGER + ".")
+            and isinstance(logger, logging.Logger)
+            and (logger.handlers or not logger.propagate)
+        ]
+        self._loggers = [(logger, logger.handlers, logger.propagate) for logger in changed]
+        for logger in changed:
+            logger.handlers = []
+            logger.propagate = True
+        top.handlers = [_Collector(self.logs)]
+        top.propagate = False
+
+    def _release_logs(self) -> None:
+        """Give each logger the kit changed its own handlers list and propagate back."""
+        while self._loggers:
+            logger, handlers, propagate = self._loggers.pop()
+            logger.handlers = handlers
+            logger.propagate = propagate
+
     def _deliver(self, claimed: list[Any], before: int) -> int:
         """Deliver claimed messages and what they cause at once, as an engine would:
         its fast path publishes a step's next messages as soon as it commits."""
@@ -358,6 +429,24 @@ class SagaTestKit:
     def _require_installed(self) -> None:
         if self._saved is None:
             raise SagaTestError("install() the kit (or use `with kit:`) before running sagas")
+
+
+class _Collector(logging.Handler):
+    """Appends each record it is handed to a list, at every level."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _level(level: int | str) -> int:
+    number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(number, int):
+        raise ValueError(f"not a logging level: {level!r}")
+    return number
 
 
 def _no_jitter() -> float:

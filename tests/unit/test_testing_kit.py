@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from datetime import timedelta
 
 import pytest
@@ -16,13 +18,14 @@ from django_saga import (
     clock,
     compensation_handler,
     manager,
+    pytest_plugin,
     signals,
     step_handler,
 )
 from django_saga.messages import StepMessage
 from django_saga.models import OutboxMessage, new_id
 from django_saga.stores.django import DjangoStore
-from django_saga.testing import Event, SagaTestError, SagaTestKit
+from django_saga.testing import LOGGER, Event, SagaTestError, SagaTestKit
 from tests.testapp.models import Ledger
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +66,11 @@ def await_payment(saga, step):
 @step_handler("kit.wrap")
 def wrap(saga, step):
     return {"wrapped": True} if saga.context.get("gift") else Skip("no gift")
+
+
+@step_handler("kit.explode")
+def explode(saga, step):
+    raise ValueError("the warehouse is on fire")
 
 
 def order_steps(fail_times: int = 1, wait: float | None = 15 * MINUTE) -> list[Step]:
@@ -262,3 +270,119 @@ class KitInTransactionTestCase(TransactionTestCase):
             saga, "compensated", ran=["reserve", "charge"], compensated=["charge", "reserve"]
         )
         self.assertEqual(Ledger.objects.filter(action="refund").count(), 1)
+
+
+# -- logs ------------------------------------------------------------------------
+
+
+def failing_steps() -> list[Step]:
+    return [Step("reserve", "kit.reserve", "kit.release"), Step("ship", "kit.explode")]
+
+
+def logging_state() -> dict[str, tuple[object, list[logging.Handler], bool]]:
+    """Each django-saga logger's handlers list (the object and its contents) and propagate."""
+    loggers = [logging.getLogger(LOGGER), logging.root] + [
+        logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith(LOGGER + ".") and isinstance(logger, logging.Logger)
+    ]
+    return {
+        logger.name: (id(logger.handlers), list(logger.handlers), logger.propagate)
+        for logger in loggers
+    }
+
+
+class Console(logging.StreamHandler):
+    """A console handler writing to whatever ``sys.stderr`` is when a record
+    comes (capsys's, in a test), as Python's last resort does."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+@pytest.fixture
+def project_console(monkeypatch):
+    """A project's logging: a console handler on django_saga, and one of its
+    loggers with a console handler of its own that does not propagate."""
+    monkeypatch.setattr(logging.getLogger(LOGGER), "handlers", [Console()])
+    engine = logging.getLogger("django_saga.engine")
+    monkeypatch.setattr(engine, "handlers", [Console()])
+    monkeypatch.setattr(engine, "propagate", False)
+
+
+def test_a_failing_steps_warning_is_kept_by_the_kit_not_printed(project_console, capsys, caplog):
+    before = logging_state()
+    with SagaTestKit() as kit:
+        saga = kit.start("doomed", failing_steps())
+        kit.assert_saga(saga, "compensated", ran=["reserve"], compensated=["reserve"])
+    assert capsys.readouterr().err == ""
+    # Not handed to the root's handlers either (a project's, or pytest's here).
+    assert [r for r in caplog.records if r.name.startswith(LOGGER)] == []
+    [failed] = [r for r in kit.logs if "outcome=failed" in r.getMessage()]
+    assert failed.levelno == logging.WARNING
+    assert failed.name == "django_saga.engine"
+    assert f"saga={saga.pk} step=ship" in failed.getMessage()
+    assert "the warehouse is on fire" in failed.getMessage()
+    assert any("step=ship" in m and "outcome=failed" in m for m in kit.log_messages())
+    assert logging_state() == before
+
+
+def test_without_capture_the_warnings_go_where_the_project_sends_them(project_console, capsys):
+    with SagaTestKit(capture_logs=False) as kit:
+        saga = kit.start("doomed", failing_steps())
+    err = capsys.readouterr().err
+    assert f"saga={saga.pk} step=ship" in err and "outcome=failed" in err
+    assert kit.logs == []
+
+
+def test_uninstall_puts_logging_back_as_it_was_also_when_the_test_fails(project_console):
+    before = logging_state()
+    kit = SagaTestKit()
+    with pytest.raises(AssertionError), kit:
+        saga = kit.start("doomed", failing_steps())
+        assert logging_state() != before
+        kit.assert_saga(saga, "completed")
+    assert logging_state() == before
+    kit.uninstall()  # once more: nothing left to put back
+    assert logging_state() == before
+
+
+def test_log_messages_filter_by_level_and_log_text_formats_them(kit):
+    kit.start("order", order_steps(fail_times=1, wait=None))
+    engine = logging.getLogger("django_saga.engine")
+    engine.error("an error of the test's own")
+    assert "an error of the test's own" in kit.log_messages("error")
+    assert kit.log_messages(logging.ERROR) == ["an error of the test's own"]
+    [retrying] = [m for m in kit.log_messages() if "outcome=retrying" in m]
+    assert "the bank is busy (attempt 1)" in retrying
+    assert "ERROR    django_saga.engine:" in kit.log_text()
+    with pytest.raises(ValueError, match="not a logging level"):
+        kit.log_messages("LOUD")
+
+
+def test_a_failing_assertion_shows_the_sagas_warnings(kit):
+    saga = kit.start("doomed", failing_steps())
+    with pytest.raises(AssertionError) as failed:
+        kit.assert_saga(saga, "completed")
+    message = str(failed.value)
+    assert "Its warnings in the log:" in message
+    assert "outcome=failed" in message and "the warehouse is on fire" in message
+
+
+def test_the_plugin_adds_the_kits_log_to_a_tests_report(saga_kit, request):
+    saga_kit.start("doomed", failing_steps())
+    call = pytest.CallInfo.from_call(lambda: None, "call")
+    report = pytest.TestReport.from_item_and_call(request.node, call)
+    hook = pytest_plugin.pytest_runtest_makereport(request.node, call)
+    next(hook)
+    with pytest.raises(StopIteration) as done:
+        hook.send(report)
+    assert done.value.value is report
+    [(title, text)] = [(t, c) for t, c in report.sections if "saga log" in t]
+    assert title == "Captured saga log call"
+    assert "WARNING  django_saga.engine:" in text and "outcome=failed" in text
