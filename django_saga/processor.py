@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,7 +311,13 @@ class Processor:
 
         Returns the outcome: ``retrying`` or ``failed``."""
         this_round = step.attempts - _resumed_at(step, EXECUTE)
-        delay = self._retry_delay(EXECUTE, step.action, exc, this_round)
+        delay = self._retry_delay(
+            EXECUTE,
+            step.action,
+            exc,
+            this_round,
+            past_pivot=lambda: flow.pivot_passed(unit.lock_saga()) is not None,
+        )
         error = _describe(exc)
         outcome = "retrying" if delay is not None else "failed"
         flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
@@ -351,14 +357,27 @@ class Processor:
         return outcome
 
     def _retry_delay(
-        self, kind: str, action: str, exc: BaseException, attempt: int
+        self,
+        kind: str,
+        action: str,
+        exc: BaseException,
+        attempt: int,
+        past_pivot: Callable[[], bool] | None = None,
     ) -> float | None:
-        """Seconds until the next attempt, or None when this failure is final."""
+        """Seconds until the next attempt, or None when this failure is final.
+
+        ``past_pivot`` says whether the step can no longer be undone; asked
+        only when the answer matters (it locks the saga).
+        """
         known = self.handlers.has(kind, action)
         policy = self.handlers.spec(kind, action).retry if known else RetryPolicy()
         compensation = kind == COMPENSATE
         resolved = policy.resolved(compensation=compensation)
-        if not resolved.retries(exc, attempt, compensation=compensation):
+        if not resolved.retries(exc, attempt, compensation=compensation) and (
+            past_pivot is None
+            or not resolved.retries(exc, attempt, forward=True)
+            or not past_pivot()
+        ):
             return None
         return resolved.delay(attempt, retry_random)
 

@@ -2,8 +2,9 @@
 
 A step handler asks for another attempt by raising ``RetryableError`` (or an
 exception type named in the policy's ``retry_on`` or ``SAGA['RETRY_ON']``);
-any other exception fails the step at once. A compensation is retried on any
-exception: it has to succeed in the end. Delays grow exponentially, are capped
+any other exception fails the step at once. A compensation, and a step after
+the saga's pivot, is retried on any exception: neither can be undone, so
+their attempts run out before an operator is called. Delays grow exponentially, are capped
 at ``max_delay`` and spread by ``jitter`` so that a crowd of failures does not
 retry in lockstep. The delay becomes the outbox row's available time: no
 broker plugin is involved.
@@ -88,13 +89,23 @@ class RetryPolicy:
         spread = base * self.jitter * (2 * rand() - 1)
         return max(0.0, min(self.max_delay, base + spread))
 
-    def retries(self, exc: BaseException, attempt: int, compensation: bool = False) -> bool:
-        """Whether attempt number ``attempt``, which raised ``exc``, gets another try."""
+    def retries(
+        self, exc: BaseException, attempt: int, compensation: bool = False, forward: bool = False
+    ) -> bool:
+        """Whether attempt number ``attempt``, which raised ``exc``, gets another try.
+
+        ``forward``: the step comes after the saga's pivot, so a failure can
+        only halt the saga for an operator. Any exception is retried then,
+        except a ``SagaDefinitionError`` (an unknown action, an output that
+        is not JSON), which no retry can mend.
+        """
         assert self.max_attempts is not None
         if attempt >= self.max_attempts:
             return False
         if compensation:
             return True
+        if forward:
+            return not isinstance(exc, SagaDefinitionError)
         return isinstance(exc, (*ALWAYS_RETRYABLE, *self.retry_on, *_setting_types()))
 
 

@@ -118,6 +118,43 @@ def test_a_failure_after_the_pivot_is_retried_then_halts_and_compensates_nothing
     assert halted == [saga.id]
 
 
+def test_a_plain_exception_after_the_pivot_is_retried_per_the_policy(store, run_engine):
+    """Past the pivot a failure can only call a person: any exception gets the
+    handler's attempts first, not just RetryableError."""
+    run_engine()
+    steps = shop()
+    steps[2] = Step("ship", "test.breaks", input={"fail_times": 2})
+    saga = wait_terminal(manager.start("order", steps).id)
+    assert saga.state == "completed"
+    assert saga.step("ship").attempts == 3
+    assert [e["outcome"] for e in saga.step("ship").history] == [
+        "retrying",
+        "retrying",
+        "completed",
+    ]
+
+    steps[2] = Step("ship", "test.breaks")  # fails every attempt
+    saga = wait_terminal(manager.start("order", steps).id)
+    assert saga.state == "halted"
+    assert saga.step("ship").attempts == 3  # its policy's max_attempts
+    assert saga.error.startswith(
+        "step 'ship' failed after pivot step 'capture' completed: KeyError"
+    )
+
+
+def test_before_the_pivot_a_plain_exception_still_fails_at_once(store, run_engine):
+    run_engine()
+    steps = [
+        Step("reserve", "test.record", "test.undo"),
+        Step("check", "test.breaks", "test.undo"),
+        Step("capture", "test.record", pivot=True),
+    ]
+    saga = wait_terminal(manager.start("order", steps).id)
+    assert saga.state == "compensated"
+    assert saga.step("check").attempts == 1  # undone at once: the saga may still go back
+    assert ledger() == ["do:reserve", "undo:reserve"]
+
+
 def test_a_halted_saga_cannot_be_compensated_nor_can_a_completed_one_past_its_pivot(
     store, run_engine
 ):

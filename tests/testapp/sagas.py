@@ -91,6 +91,16 @@ def flaky(saga, step):
     return {"attempt": step.attempts}
 
 
+@step_handler("test.breaks", retry=RetryPolicy(max_attempts=3, backoff=0.01, jitter=0))
+def breaks(saga, step):
+    """Raises a plain exception (not a RetryableError) for its first
+    ``input['fail_times']`` attempts (all of them if absent)."""
+    if step.attempts <= step.input.get("fail_times", step.attempts):
+        raise KeyError(f"attempt {step.attempts} of {step.name}: no such parcel")
+    _record(step, "do:" + step.name)
+    return {"attempt": step.attempts}
+
+
 @step_handler("test.connection_error")
 def connection_error(saga, step):
     raise ConnectionError("upstream reset the connection")
