@@ -1,4 +1,4 @@
-"""Who may use the console, CSRF for its JSON API, and no framing of its pages."""
+"""Who may use the console, API tokens and CSRF for its JSON API, and no framing of its pages."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from ..conf import saga_settings
 from ..routers import console_reads
+from . import tokens
 from .operations import Operation
 
 
@@ -128,7 +129,14 @@ class ConsoleAccessMixin(_Guarded):
 
 
 class JsonAccessMixin(_Guarded):
-    """The JSON endpoints' access rules, with every refusal as a JSON body."""
+    """The JSON endpoints' access rules, with every refusal as a JSON body.
+
+    A request may carry an API token (``Authorization: Bearer <token>``)
+    instead of a session: it then acts as the token's user, and needs no
+    CSRF token, since no cookie authenticates it. A token that is malformed,
+    unknown, revoked or whose user is inactive gets a 401, never an
+    anonymous answer. A session request keeps its CSRF check.
+    """
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
@@ -138,12 +146,34 @@ class JsonAccessMixin(_Guarded):
         return csrf_exempt(view)  # type: ignore[no-any-return]
 
     @method_decorator(deny_framing)
-    @method_decorator(json_csrf_protect)
-    @method_decorator(read_only_pages)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        header = request.headers.get("Authorization", "")
+        if not tokens.is_bearer(header):
+            return self._with_session(request, *args, **kwargs)
+        # Checked on the primary database, before the reads of a GET move
+        # to CONSOLE_DATABASE: a token revoked a moment ago is refused.
+        try:
+            request.user = tokens.authenticate(header)
+        except tokens.InvalidToken as exc:
+            response = json_error(401, "invalid_token", str(exc))
+            response["WWW-Authenticate"] = 'Bearer realm="django-saga", error="invalid_token"'
+            return response
+        return self._checked(request, *args, **kwargs)
+
+    @method_decorator(json_csrf_protect)
+    def _with_session(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return self._checked(request, *args, **kwargs)
+
+    @method_decorator(read_only_pages)
+    def _checked(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
-            return json_error(403, "not_authenticated", "Log in to use the saga console.")
+            return json_error(
+                403,
+                "not_authenticated",
+                "Log in, or send an API token (Authorization: Bearer ...), "
+                "to use the saga console's API.",
+            )
         if not can_view_console(user):
             return json_error(403, "permission_denied", "You may not use the saga console.")
         denied = self.missing_permission(user)

@@ -5,6 +5,8 @@
 refused, recorded on the saga's trail and attributed (``--by``, ``--user``)
 exactly as from the admin or the console. Every action asks for a reason. A
 refusal is a ``CommandError`` with the manager's sentence: exit status 1.
+``token create``, ``token list`` and ``token revoke`` manage the JSON API's
+bearer tokens.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from django_saga import clock, interventions, validation
 from django_saga.api import manager
+from django_saga.console import tokens
 from django_saga.console.formatting import (
     format_duration,
     format_progress,
@@ -48,6 +51,7 @@ from django_saga.models import (
     KEY_MAX_CHARS,
     SAGA_ID_MAX_CHARS,
     WAITING_FOR_OPERATOR,
+    ApiToken,
     Intervention,
     Saga,
     SagaState,
@@ -219,6 +223,19 @@ def step_json(step: SagaStep) -> dict[str, Any]:
     }
 
 
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """An API token as ``token list --json`` prints it: never the token itself."""
+    return {
+        "id": token.pk,
+        "prefix": token.prefix,
+        "user": token.user.get_username(),
+        "name": token.name,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
 def state_counts(counts: Counter[str] | dict[str, int]) -> str:
     """``"3 completed, 1 halted"``, in the states' own order."""
     return ", ".join(
@@ -230,7 +247,8 @@ class Command(BaseCommand):
     help = (
         "Find, read and repair sagas: list, show, compensate, retry-compensation, "
         "retry-step, skip-step, redrive. Each action needs --reason and is recorded on "
-        "the saga's trail. `manage.py saga COMMAND --help` tells more."
+        "the saga's trail. `token` makes, lists and revokes the JSON API's tokens. "
+        "`manage.py saga COMMAND --help` tells more."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -321,6 +339,33 @@ class Command(BaseCommand):
         )
         self._add_actor(redrive)
 
+        token = commands.add_parser(
+            "token", help="Bearer tokens for the console's JSON API: create, list, revoke."
+        )
+        token_commands = token.add_subparsers(
+            dest="token_command", required=True, metavar="TOKEN_COMMAND"
+        )
+        create = token_commands.add_parser(
+            "create",
+            help="A new token acting as a Django user; printed once, never shown again.",
+        )
+        create.add_argument(
+            "--user", metavar="USERNAME", required=True, help="The Django user it acts as."
+        )
+        create.add_argument(
+            "--name", metavar="LABEL", required=True, help="What it is for, e.g. 'deploys'."
+        )
+        token_list = token_commands.add_parser(
+            "list", help="Tokens, the newest first: never the tokens themselves."
+        )
+        token_list.add_argument("--user", metavar="USERNAME", help="Only this user's tokens.")
+        token_list.add_argument("--active", action="store_true", help="Only tokens not revoked.")
+        token_list.add_argument("--json", action="store_true", help="One JSON object a line.")
+        revoke = token_commands.add_parser(
+            "revoke", help="Refuse every later request with a token."
+        )
+        revoke.add_argument("token_id", metavar="ID", help="The token's id (or its prefix).")
+
     @staticmethod
     def _add_filters(parser: CommandParser, states: str) -> None:
         parser.add_argument(
@@ -366,6 +411,7 @@ class Command(BaseCommand):
             "retry-step": self.retry_step,
             "skip-step": self.skip_step,
             "redrive": self.redrive,
+            "token": self.token,
         }[options["command"]]
         try:
             run(options)
@@ -600,17 +646,87 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Re-drive {redrive.batch} after {elapsed}: {'; '.join(parts)}.")
 
+    # -- API tokens ---------------------------------------------------------------
+    def token(self, options: dict[str, Any]) -> None:
+        {
+            "create": self.create_token,
+            "list": self.list_tokens,
+            "revoke": self.revoke_token,
+        }[options["token_command"]](options)
+
+    def create_token(self, options: dict[str, Any]) -> None:
+        user = self._django_user(options["user"])
+        new = tokens.create(user, options["name"])
+        # The token alone on stdout, for `TOKEN=$(manage.py saga token create ...)`.
+        self.stdout.write(new.plaintext)
+        self.stderr.write(
+            f"Token {new.token.pk} ({new.token.name}) acts as {user.get_username()}. "
+            "Copy it now: it is not shown again, and only its hash is kept.",
+            style_func=lambda text: text,
+        )
+
+    def list_tokens(self, options: dict[str, Any]) -> None:
+        queryset = ApiToken.objects.select_related("user").order_by("-pk")
+        if options["user"] is not None:
+            queryset = queryset.filter(user=self._django_user(options["user"], active=False))
+        if options["active"]:
+            queryset = queryset.filter(revoked_at__isnull=True)
+        found = list(queryset)
+        if options["json"]:
+            for token in found:
+                self.stdout.write(json.dumps(token_json(token), cls=DjangoJSONEncoder))
+            return
+        if not found:
+            self.stdout.write("No API token.")
+            return
+        rows = [
+            (
+                token.pk,
+                f"{tokens.TOKEN_PREFIX}{token.prefix}_...",
+                token.user.get_username(),
+                one_line(token.name, 40),
+                when(token.created_at),
+                when(token.last_used_at),
+                f"revoked {when(token.revoked_at)}" if token.revoked_at else "active",
+            )
+            for token in found
+        ]
+        headers = ("ID", "PREFIX", "USER", "NAME", "CREATED", "LAST USED", "STATUS")
+        for line in table(headers, rows):
+            self.stdout.write(line)
+
+    def revoke_token(self, options: dict[str, Any]) -> None:
+        given = validation.text(options["token_id"], "ID", 200).strip()
+        if given.startswith(tokens.TOKEN_PREFIX):
+            given = given[len(tokens.TOKEN_PREFIX) :].split("_", 1)[0]
+        token = (
+            ApiToken.objects.select_related("user").filter(Q(pk=given) | Q(prefix=given)).first()
+        )
+        if token is None:
+            raise CommandError(f"No API token with id or prefix {given!r}: see `saga token list`")
+        if not tokens.revoke(token):
+            raise CommandError(
+                f"Token {token.pk} ({token.name}) was revoked at {when(token.revoked_at)}"
+            )
+        self.stdout.write(
+            f"Token {token.pk} ({token.name}) of {token.user.get_username()} revoked: "
+            "requests with it are refused from now on."
+        )
+
+    def _django_user(self, username: str, active: bool = True) -> Any:
+        model = get_user_model()
+        try:
+            user = model._default_manager.get_by_natural_key(username)
+        except model.DoesNotExist:
+            raise CommandError(f"--user {username!r}: no such Django user") from None
+        if active and not user.is_active:
+            raise CommandError(f"--user {username!r} is not an active user")
+        return user
+
     def _who_and_why(self, options: dict[str, Any]) -> tuple[Any, str]:
         reason = interventions.reason_text(options["reason"], required=True)
         if options["user"] is not None:
-            model = get_user_model()
-            try:
-                user = model._default_manager.get_by_natural_key(options["user"])
-            except model.DoesNotExist:
-                raise CommandError(f"--user {options['user']!r}: no such Django user") from None
-            if not user.is_active:
-                raise CommandError(f"--user {options['user']!r} is not an active user")
-            return user, reason
+            return self._django_user(options["user"]), reason
         if options["by"] is not None:
             if not options["by"].strip():
                 raise CommandError("--by must name who acts")

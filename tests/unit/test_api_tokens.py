@@ -1,0 +1,399 @@
+"""API tokens: made and revoked from the command line and the admin, stored
+hashed, and accepted by the JSON API (only) as their user."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_saga.models import ApiToken, Intervention, OutboxMessage, Saga
+from tests.unit.test_views import COMPENSATE, VIEW, build_saga, logged_in, make_user
+
+ADD_TOKEN = reverse("admin:django_saga_apitoken_add")
+TOKENS = reverse("admin:django_saga_apitoken_changelist")
+TOKEN_SHAPE = re.compile(r"^dsg_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
+
+
+def saga(*args: str) -> tuple[str, str]:
+    """``manage.py saga ARGS`` in this process: what it printed on stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    call_command("saga", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def create_token(username: str, name: str = "deploys") -> str:
+    out, _ = saga("token", "create", "--user", username, "--name", name)
+    return out.strip()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api(saga_id: str = "", action: str = "") -> str:
+    if not saga_id:
+        return reverse("django_saga:api-list")
+    if not action:
+        return reverse("django_saga:api-detail", args=[saga_id])
+    return reverse(f"django_saga:api-{action}", args=[saga_id])
+
+
+def state_of(saga: Saga) -> str:
+    return Saga.objects.get(pk=saga.pk).state
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return make_user(django_user_model, VIEW, COMPENSATE, name="deployer")
+
+
+@pytest.fixture(params=["without", "with"])
+def csrf_middleware(request, settings):
+    """Run without and with the project's CSRF middleware."""
+    if request.param == "with":
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
+    return request.param
+
+
+# -- the command line -------------------------------------------------------------
+@pytest.mark.django_db
+def test_token_create_prints_the_token_alone_once_and_stores_only_a_hash(operator):
+    out, err = saga("token", "create", "--user", "deployer", "--name", "deploy pipeline")
+    plaintext = out.strip()
+    assert out == plaintext + "\n"  # alone on stdout: TOKEN=$(manage.py saga token create ...)
+    assert TOKEN_SHAPE.match(plaintext)
+    [token] = ApiToken.objects.all()
+    assert (token.user, token.name) == (operator, "deploy pipeline")
+    assert f"Token {token.pk} (deploy pipeline) acts as deployer" in err
+    assert "not shown again" in err
+    # Neither the token nor its secret part is in any column of its row.
+    secret = plaintext.rsplit("_", 1)[1]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {ApiToken._meta.db_table}")
+        [row] = cursor.fetchall()
+    stored = " ".join(str(value) for value in row)
+    assert plaintext not in stored and secret not in stored
+    # What is stored is enough to recognise it.
+    assert Client().get(api(), headers=bearer(plaintext)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_two_tokens_of_one_user_differ(operator):
+    assert create_token("deployer") != create_token("deployer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--user", "nobody", "--name", "x"), "--user 'nobody': no such Django user"),
+        (("--user", "retired", "--name", "x"), "--user 'retired' is not an active user"),
+        (("--user", "deployer", "--name", "  "), "A token's name must be a non-empty string"),
+    ],
+)
+def test_token_create_refuses_an_unknown_or_inactive_user_and_a_blank_name(
+    operator, django_user_model, args, message
+):
+    retired = make_user(django_user_model, VIEW, name="retired")
+    retired.is_active = False
+    retired.save()
+    with pytest.raises(CommandError) as info:
+        saga("token", "create", *args)
+    assert message in str(info.value)
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_token_list_shows_each_token_without_the_token_itself(operator, django_user_model):
+    make_user(django_user_model, VIEW, name="auditor")
+    first = create_token("deployer", "deploys")
+    second = create_token("auditor", "nightly report")
+    saga("token", "revoke", ApiToken.objects.get(name="deploys").pk)
+    out, _ = saga("token", "list")
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "PREFIX", "USER", "NAME", "CREATED", "LAST", "USED", "STATUS"]
+    newest, oldest = ApiToken.objects.order_by("-pk")
+    assert lines[1].startswith(f"{newest.pk}  dsg_{newest.prefix}_...  auditor   nightly report")
+    assert lines[1].endswith("active")
+    assert lines[2].startswith(f"{oldest.pk}  dsg_{oldest.prefix}_...  deployer  deploys")
+    assert re.search(r"revoked \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", lines[2])
+    assert first not in out and second not in out
+    only, _ = saga("token", "list", "--user", "deployer", "--json")
+    [row] = only.splitlines()
+    assert '"name": "deploys"' in row and '"user": "deployer"' in row and first not in row
+    active, _ = saga("token", "list", "--active")
+    assert "nightly report" in active and "deploys" not in active
+
+
+@pytest.mark.django_db
+def test_token_revoke_refuses_the_token_from_then_on(operator):
+    plaintext = create_token("deployer")
+    client = Client()
+    assert client.get(api(), headers=bearer(plaintext)).status_code == 200
+    token = ApiToken.objects.get()
+    out, _ = saga("token", "revoke", token.pk)
+    assert out.strip() == (
+        f"Token {token.pk} (deploys) of deployer revoked: requests with it are refused from now on."
+    )
+    refused = client.get(api(), headers=bearer(plaintext))
+    assert refused.status_code == 401
+    assert refused.json()["message"] == "This API token was revoked."
+    # The row stays, saying when it was revoked.
+    assert ApiToken.objects.get().revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_token_revoke_takes_the_prefix_and_refuses_twice_or_unknown(operator):
+    plaintext = create_token("deployer")
+    token = ApiToken.objects.get()
+    saga("token", "revoke", f"dsg_{token.prefix}")
+    assert Client().get(api(), headers=bearer(plaintext)).status_code == 401
+    with pytest.raises(CommandError, match=f"Token {token.pk} \\(deploys\\) was revoked at "):
+        saga("token", "revoke", token.pk)
+    with pytest.raises(CommandError, match="No API token with id or prefix 'NOPE'"):
+        saga("token", "revoke", "NOPE")
+
+
+# -- what a token may do ------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_token_acts_as_its_user_and_the_trail_names_them(operator, csrf_middleware):
+    failed = build_saga("failed")
+    plaintext = create_token("deployer")
+    # No cookie, no CSRF token: the bearer token alone.
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        api(failed.pk, "compensate"),
+        {"reason": "rolled back by the pipeline"},
+        content_type="application/json",
+        headers=bearer(plaintext),
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["state"] == "compensating"
+    [entry] = Intervention.objects.filter(saga=failed)
+    assert (entry.actor, entry.action, entry.reason) == (
+        "deployer",
+        "compensate",
+        "rolled back by the pipeline",
+    )
+    assert response.json()["interventions"][0]["by"] == "deployer"
+    # Django's admin log names the user too, as for an action from a session.
+    assert LogEntry.objects.filter(user=operator, object_id=failed.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_token_has_its_users_permissions_and_no_more(django_user_model):
+    failed = build_saga("failed")
+    make_user(django_user_model, VIEW, name="viewer")
+    make_user(django_user_model, VIEW, staff=False, name="outsider")
+    viewer, outsider = create_token("viewer"), create_token("outsider")
+    client = Client()
+    assert client.get(api(failed.pk), headers=bearer(viewer)).status_code == 200
+    denied = client.post(api(failed.pk, "compensate"), headers=bearer(viewer))
+    assert denied.status_code == 403
+    assert denied.json() == {
+        "error": "permission_denied",
+        "message": "You may not compensate sagas (needs django_saga.compensate_saga).",
+    }
+    barred = client.get(api(), headers=bearer(outsider))
+    assert barred.status_code == 403
+    assert barred.json()["message"] == "You may not use the saga console."
+    assert state_of(failed) == "failed"
+    assert not OutboxMessage.objects.filter(saga=failed).exists()
+
+
+@pytest.mark.django_db
+def test_a_token_follows_its_users_permissions_as_they_change(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    failed = build_saga("failed")
+    user = make_user(django_user_model, VIEW, name="viewer")
+    plaintext = create_token("viewer")
+    url = api(failed.pk, "compensate")
+    assert Client().post(url, headers=bearer(plaintext)).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="compensate_saga"))
+    assert Client().post(url, headers=bearer(plaintext)).status_code == 202
+
+
+@pytest.mark.django_db
+def test_a_session_still_needs_its_csrf_token_whatever_other_authorization_it_sends(
+    operator, csrf_middleware
+):
+    failed = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    # A proxy's basic authentication is not a bearer token: the session decides.
+    response = client.post(
+        api(failed.pk, "compensate"), headers={"Authorization": "Basic dXNlcjpwdw=="}
+    )
+    assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+    assert state_of(failed) == "failed"
+
+
+# -- refusals ---------------------------------------------------------------------
+def _wrong_secret(plaintext: str) -> str:
+    head, secret = plaintext.rsplit("_", 1)
+    return f"{head}_{'A' if secret[0] != 'A' else 'B'}{secret[1:]}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("Bearer", "Malformed API token"),
+        ("Bearer not-a-token", "Malformed API token"),
+        ("bearer {token} extra", "Malformed API token"),
+        ("Bearer {token}x", "Malformed API token"),
+        ("Bearer dsg_0123456789ab_" + "a" * 43, "Unknown API token."),
+        ("Bearer {wrong}", "Unknown API token."),
+    ],
+)
+def test_a_bad_token_is_a_401_never_an_anonymous_or_session_request(operator, header, message):
+    failed = build_saga("failed")
+    plaintext = create_token("deployer")
+    header = header.format(token=plaintext, wrong=_wrong_secret(plaintext))
+    # Even a logged-in session does not stand in for a bad token.
+    client = logged_in(operator)
+    for response in (
+        client.get(api(), headers={"Authorization": header}),
+        client.post(api(failed.pk, "compensate"), headers={"Authorization": header}),
+    ):
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer ")
+        body = response.json()
+        assert body["error"] == "invalid_token" and body["message"].startswith(message)
+    assert state_of(failed) == "failed"
+    assert ApiToken.objects.get().last_used_at is None
+
+
+@pytest.mark.django_db
+def test_the_token_of_an_inactive_user_is_refused(operator):
+    plaintext = create_token("deployer")
+    operator.is_active = False
+    operator.save()
+    response = Client().get(api(), headers=bearer(plaintext))
+    assert response.status_code == 401
+    assert response.json()["message"] == "This API token's user is inactive."
+
+
+@pytest.mark.django_db
+def test_the_html_console_does_not_take_tokens(operator, settings):
+    settings.LOGIN_URL = "/login/"
+    failed = build_saga("failed")
+    plaintext = create_token("deployer")
+    client = Client()
+    for url in (
+        reverse("django_saga:dashboard"),
+        reverse("django_saga:detail", args=[failed.pk]),
+    ):
+        response = client.get(url, headers=bearer(plaintext))
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    response = client.post(
+        reverse("django_saga:compensate", args=[failed.pk]),
+        {"reason": "x"},
+        headers=bearer(plaintext),
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert state_of(failed) == "failed"
+
+
+# -- last use ---------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_tokens_last_use_is_recorded_at_most_once_a_minute(operator):
+    plaintext = create_token("deployer")
+    token = ApiToken.objects.get()
+    assert token.last_used_at is None
+    before = timezone.now()
+    Client().get(api(), headers=bearer(plaintext))
+    token.refresh_from_db()
+    assert token.last_used_at is not None and token.last_used_at >= before
+    first = token.last_used_at
+    Client().get(api(), headers=bearer(plaintext))
+    token.refresh_from_db()
+    assert token.last_used_at == first  # within the minute: not written again
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
+    Client().get(api(), headers=bearer(plaintext))
+    token.refresh_from_db()
+    assert token.last_used_at > long_ago + timedelta(minutes=4)
+    out, _ = saga("token", "list")
+    assert timezone.localtime(token.last_used_at).strftime("%Y-%m-%d %H:%M:%S") in out
+
+
+# -- the admin --------------------------------------------------------------------
+def _shown_token(response) -> str:
+    match = re.search(
+        r'id="api-token" readonly size="\d+" value="([^"]+)"', response.content.decode()
+    )
+    assert match is not None, response.content.decode()
+    return match[1]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_new_token_once_and_never_again(admin_client, operator):
+    response = admin_client.post(ADD_TOKEN, {"user": operator.pk, "name": "from the admin"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    plaintext = _shown_token(response)
+    assert TOKEN_SHAPE.match(plaintext)
+    token = ApiToken.objects.get()
+    assert (token.user, token.name) == (operator, "from the admin")
+    assert Client().get(api(), headers=bearer(plaintext)).status_code == 200
+    secret = plaintext.rsplit("_", 1)[1]
+    for page in (TOKENS, reverse("admin:django_saga_apitoken_change", args=[token.pk])):
+        html = admin_client.get(page).content.decode()
+        assert f"dsg_{token.prefix}_" in html and secret not in html
+    # Nor in the admin log.
+    assert all(secret not in str(entry.change_message) for entry in LogEntry.objects.all())
+
+
+@pytest.mark.django_db
+def test_a_staff_user_makes_tokens_for_themselves_only(django_user_model, operator):
+    staff = make_user(
+        django_user_model,
+        "django_saga.add_apitoken",
+        "django_saga.view_apitoken",
+        "django_saga.change_apitoken",
+        name="staff",
+    )
+    client = logged_in(staff)
+    form = client.get(ADD_TOKEN).content.decode()
+    assert 'name="user"' not in form
+    # A user field posted anyway is ignored: a token acts as whoever made it.
+    response = client.post(ADD_TOKEN, {"user": operator.pk, "name": "mine"})
+    assert response.status_code == 200
+    assert ApiToken.objects.get().user == staff
+    saga("token", "create", "--user", "deployer", "--name", "not theirs")
+    listed = client.get(TOKENS).content.decode()
+    assert "mine" in listed and "not theirs" not in listed
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_token_for_an_inactive_user(admin_client, operator):
+    operator.is_active = False
+    operator.save()
+    response = admin_client.post(ADD_TOKEN, {"user": operator.pk, "name": "x"})
+    assert "This user is inactive" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_revokes_tokens_with_an_action(admin_client, operator):
+    plaintext = create_token("deployer")
+    token = ApiToken.objects.get()
+    response = admin_client.post(
+        TOKENS,
+        {"action": "revoke_tokens", "_selected_action": [token.pk], "index": 0},
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == ["1 API token revoked: requests with it are refused from now on."]
+    assert Client().get(api(), headers=bearer(plaintext)).status_code == 401
+    assert LogEntry.objects.filter(object_id=token.pk, change_message="Revoked").exists()
