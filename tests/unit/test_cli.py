@@ -110,7 +110,7 @@ def test_list_filters_by_state_name_error_and_age():
     done = build_saga("completed", name="refund")
 
     def listed(*args: str) -> list[str]:
-        return [json.loads(line)["id"] for line in saga("list", "--json", *args).splitlines()]
+        return [json.loads(line)["saga_id"] for line in saga("list", "--json", *args).splitlines()]
 
     assert listed() == [done.pk, halted.pk, failed.pk]
     assert listed("--state", "halted") == [halted.pk]
@@ -128,10 +128,39 @@ def test_list_json_gives_each_saga_with_its_progress():
     halted = halted_saga()
     [line] = saga("list", "--json").splitlines()
     row = json.loads(line)
-    assert row["id"] == halted.pk and row["state"] == "halted" and row["name"] == "order"
+    assert row["saga_id"] == halted.pk and row["state"] == "halted" and row["name"] == "order"
     assert (row["steps_done"], row["steps_total"]) == (2, 3)
     assert row["error"].startswith("step 'ship' failed after pivot step 'capture'")
     assert row["updated_at"] and row["completed_at"] is None
+
+
+@pytest.mark.django_db
+def test_the_json_of_list_and_show_names_fields_as_the_json_api_does(django_user_model):
+    """A script moves between the command and the API without renaming a field:
+    each of the API's fields has the same name and value here (the API's ``url``
+    aside, a path on the web server that means nothing in a shell)."""
+    from django.urls import reverse
+
+    from tests.unit.test_views import VIEW, logged_in, make_user
+
+    halted = halted_saga()
+    manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, "shipped by hand", by="bob")
+    client = logged_in(make_user(django_user_model, VIEW))
+    [api_row] = client.get(reverse("django_saga:api-list")).json()["results"]
+    [cli_row] = [json.loads(line) for line in saga("list", "--json").splitlines()]
+    del api_row["url"]
+    assert {key: cli_row.get(key) for key in api_row} == api_row
+    assert cli_row["saga_id"] == halted.pk
+    # What the command adds: the error, and ``id`` for scripts written before.
+    assert set(cli_row) - set(api_row) == {"id", "error"}
+
+    api_saga = client.get(reverse("django_saga:api-detail", args=[halted.pk])).json()
+    cli_saga = json.loads(saga("show", halted.pk, "--json"))
+    api_steps, cli_steps = api_saga.pop("steps"), cli_saga["steps"]
+    assert {key: cli_saga.get(key) for key in api_saga} == api_saga
+    assert len(cli_steps) == len(api_steps) == 3
+    for api_step, cli_step in zip(api_steps, cli_steps, strict=True):
+        assert {key: cli_step.get(key) for key in api_step} == api_step
 
 
 @pytest.mark.django_db
@@ -200,7 +229,7 @@ def test_show_json_gives_the_saga_steps_history_and_trail():
     halted = halted_saga()
     manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, "shipped by hand", by="bob")
     document = json.loads(saga("show", halted.pk, "--json"))
-    assert document["id"] == halted.pk and document["state"] == "completed"
+    assert document["saga_id"] == halted.pk and document["state"] == "completed"
     assert [s["name"] for s in document["steps"]] == ["reserve", "capture", "ship"]
     assert [s["pivot"] for s in document["steps"]] == [False, True, False]
     ship = document["steps"][2]
@@ -430,7 +459,8 @@ def test_redrive_without_waiting_schedules_and_says_how_to_follow(monkeypatch):
     assert {state_of(s.pk) for s in halted} == {"started"}
     assert {e.actor for e in Intervention.objects.all()} == {"ops"}
     listed = [
-        json.loads(line)["id"] for line in saga("list", "--batch", batch, "--json").splitlines()
+        json.loads(line)["saga_id"]
+        for line in saga("list", "--batch", batch, "--json").splitlines()
     ]
     assert sorted(listed) == sorted(s.pk for s in halted)
 

@@ -186,8 +186,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def saga_json(saga: Saga, progress: bool = True) -> dict[str, Any]:
-    """A saga as ``list --json`` prints it."""
+    """A saga as ``list --json`` prints it: the JSON API's fields, and its error.
+
+    ``id`` repeats ``saga_id`` for the scripts written before the names
+    agreed; new ones should read ``saga_id``.
+    """
     return {
+        "saga_id": saga.pk,
         "id": saga.pk,
         "name": saga.name,
         "key": saga.key,
@@ -216,6 +221,8 @@ def step_json(step: SagaStep) -> dict[str, Any]:
         "status": step.status,
         "attempts": step.attempts,
         "compensation_attempts": step.compensation_attempts,
+        "executed_at": step.executed_at,
+        "compensated_at": step.compensated_at,
         "error": step.error,
         "input": step.input,
         "output": step.output,
