@@ -190,6 +190,7 @@ class SagaDetailView(OneSagaView):
                 if op.permitted(user) and op.refusal(saga, pivots) is None
             ],
             operator_note=_operator_note(saga, pivots),
+            compensation_note=_compensation_note(saga, trail),
             trail=trail_rows(trail[:TRAIL_SHOWN][::-1]),
             trail_cut=len(trail) > TRAIL_SHOWN,
             refresh=_refresh_seconds(saga),
@@ -205,6 +206,34 @@ def _diagram_note(graph: diagram.Graph) -> str:
     first, last = graph.stages[0].number + 1, graph.stages[-1].number + 1
     total = graph.before + len(graph.stages) + graph.after
     return f"Stages {first}\u2013{last} of {total:,}: the steps below list this page's steps."
+
+
+#: States in which an operator's request is the whole reason a saga was compensated.
+_UNFAILED = (SagaState.STARTED, SagaState.COMPLETED)
+
+
+def _compensation_note(saga: Saga, trail: list[Intervention]) -> str:
+    """What to say, in place of an error, of a saga compensated cleanly at an
+    operator's request; "" for any other saga.
+
+    Told apart by the trail, not by the error's text: the saga's latest
+    operator action (``trail`` is newest first) is a compensation asked while
+    it was started or completed, so no step had failed. Whatever failed since
+    (a compensation, then retried) left a later action, or the saga in
+    ``compensation_failed``, and keeps its red error.
+    """
+    if saga.state not in (SagaState.COMPENSATING, SagaState.COMPENSATED) or not trail:
+        return ""
+    latest = trail[0]
+    before = latest.details.get("state") if isinstance(latest.details, dict) else None
+    if latest.action != Intervention.Action.COMPENSATE or before not in _UNFAILED:
+        return ""
+    what = "Being compensated" if saga.state == SagaState.COMPENSATING else "Compensated"
+    reason = f" Reason: {latest.reason}" if latest.reason else ""
+    return (
+        f"{what} at an operator's request, not after a failure: {latest.actor} asked "
+        f"while the saga was {before}.{reason}"
+    )
 
 
 def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:

@@ -478,6 +478,57 @@ def test_saga_page_offers_only_what_the_user_may_do_in_this_state(operator, view
     assert 'id="compensate-button"' not in viewer_html
 
 
+def banner(html: str) -> tuple[str, str]:
+    """The saga's panel banner: ("alert", its text) for an error, ("notice", ...) for a note."""
+    found = re.search(
+        r'<div class="(alert|notice)" id="(?:saga-error|compensation-note)">([^<]*)</div>', html
+    )
+    return (found[1], found[2]) if found else ("", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("before", ["started", "completed"])
+def test_a_compensation_an_operator_asked_for_is_a_note_not_an_error(operator, before):
+    saga = build_saga(before)
+    manager.compensate(saga.pk, by="alice", reason="the customer cancelled")
+    client = logged_in(operator)
+    kind, text = banner(client.get(urls_of(saga)["detail"]).content.decode())
+    assert kind == "notice"
+    assert text == (
+        "Being compensated at an operator&#x27;s request, not after a failure: alice asked "
+        f"while the saga was {before}. Reason: the customer cancelled"
+    )
+    Saga.objects.filter(pk=saga.pk).update(state="compensated", completed_at=timezone.now())
+    kind, text = banner(client.get(urls_of(saga)["detail"]).content.decode())
+    assert kind == "notice" and text.startswith("Compensated at an operator&#x27;s request")
+
+
+@pytest.mark.django_db
+def test_a_real_failure_keeps_its_red_error_whoever_compensated(operator):
+    client = logged_in(operator)
+
+    def shown(saga: Saga) -> tuple[str, str]:
+        return banner(client.get(urls_of(saga)["detail"]).content.decode())
+
+    # A step failed, then an operator compensated: the failure is the story.
+    failed = build_saga("failed")
+    manager.compensate(failed.pk, by="alice", reason="give up")
+    assert shown(failed) == ("alert", "step &#x27;b&#x27; failed")
+    # Compensated by the engine after a failure, or at a deadline: no operator asked.
+    assert shown(build_saga("compensated", error="step 'b' failed: declined"))[0] == "alert"
+    # Asked for cleanly, but then a compensation failed, and was retried.
+    asked = build_saga("started")
+    manager.compensate(asked.pk, by="alice", reason="customer cancelled")
+    Saga.objects.filter(pk=asked.pk).update(
+        state="compensation_failed", error="compensation of step 'a' failed: refund down"
+    )
+    SagaStep.objects.filter(saga=asked, name="a").update(status="compensation_failed")
+    assert shown(asked) == ("alert", "compensation of step &#x27;a&#x27; failed: refund down")
+    manager.retry_compensation(asked.pk, by="bob", reason="refunds are back")
+    assert state_of(asked) == "compensating"
+    assert shown(asked)[0] == "alert"
+
+
 @pytest.mark.django_db
 def test_unknown_saga_is_404(operator):
     client = logged_in(operator)
