@@ -5,6 +5,8 @@ DATABASE_URL      default sqlite:///example.sqlite3 beside manage.py;
 SAGA_BROKER_URL   default amqp://guest:guest@localhost:5672/%2F
 SAGA_BROKER_PASSWORD  the broker password, if SAGA_BROKER_URL leaves it out (keeps it
                       off DEBUG error pages, which show URLs but hide passwords)
+SAGA_BROKER_PREFIX  first part of the shop's exchange and queue names (default
+                    example_shop: example_shop.steps, ...)
 SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
 SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
 SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
@@ -72,9 +74,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = None
 
+# The shop's exchanges and queues have names of its own, not django-saga's
+# defaults (saga.*): the demo never shares a queue with another project on the
+# same broker and vhost, and can delete what it declared when it ends.
+broker_prefix = env("SAGA_BROKER_PREFIX", default="example_shop")
 SAGA = {
     "BROKER_URL": env("SAGA_BROKER_URL", default="amqp://guest:guest@localhost:5672/%2F"),
     "BROKER_PASSWORD": env("SAGA_BROKER_PASSWORD", default=""),
+    "EXCHANGE": f"{broker_prefix}.sagas",
+    "STEP_QUEUE": f"{broker_prefix}.steps",
+    "COMPENSATE_QUEUE": f"{broker_prefix}.compensate",
+    "DEAD_LETTER_EXCHANGE": f"{broker_prefix}.dlx",
+    "DEAD_LETTER_QUEUE": f"{broker_prefix}.dead",
     "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),
     "RELAY_INTERVAL": 0.1,
     "WEBHOOK_SECRET": env("SAGA_WEBHOOK_SECRET", default="example-shop-demo-secret"),

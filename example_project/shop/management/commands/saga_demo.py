@@ -5,6 +5,11 @@ only if asked, waits for the (simulated) payment provider's webhook, has its
 payment captured (the pivot: no undoing after it) and is shipped. Orders to
 an island halt after the capture, as the express courier does not go there;
 the demo then repairs them the way an operator would, with ``retry_step``.
+
+On RabbitMQ the demo's exchanges and queues are the shop's own
+(``example_shop.*``, see ``SAGA_BROKER_PREFIX``), and it deletes them when it
+ends, unless something else still uses them (an engine of the shop): then it
+names what it left, for ``--delete-topology`` to delete later.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import pika
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from django_saga.api import manager
-from django_saga.conf import safe_url, saga_settings
+from django_saga.conf import broker_urls, safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import Saga, SagaState
@@ -86,6 +93,30 @@ def _request_span(name: str) -> contextlib.AbstractContextManager[Any]:
     return trace.get_tracer("example_project.shop").start_as_current_span(name)
 
 
+def _parameters(url: str) -> pika.URLParameters:
+    """pika's parameters for ``url``, with ``SAGA['BROKER_PASSWORD']`` put in if set."""
+    password = saga_settings.BROKER_PASSWORD
+    if password:
+        parts = urlsplit(url)
+        user, _, host = parts.netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0] or 'guest'}:{quote(password, safe='')}@{host}"
+        url = urlunsplit(parts._replace(netloc=netloc))
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = 5
+    return params
+
+
+def _refusal(kind: str, exc: pika.exceptions.ChannelClosedByBroker) -> str:
+    if exc.reply_code == 406:  # PRECONDITION_FAILED: if_unused did not hold
+        return (
+            "in use: something still consumes from it (an engine of the shop?)"
+            if kind == "queue"
+            else "in use: a queue is still bound to it"
+        )
+    return f"the broker refused: {exc.reply_text}"
+
+
 class Command(BaseCommand):
     help = "Start a batch of order sagas, wait for them, and print a table of outcomes."
 
@@ -99,12 +130,32 @@ class Command(BaseCommand):
             default="auto",
             help="auto: RabbitMQ if reachable, else the in-process transport.",
         )
+        parser.add_argument(
+            "--delete-topology",
+            action="store_true",
+            help="Only delete the demo's queues and exchanges from RabbitMQ (what an "
+            "earlier run had to leave), then exit.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["verbosity"] < 2:
             logging.getLogger("django_saga").setLevel(logging.ERROR)
+        if options["delete_topology"]:
+            urls = broker_urls(saga_settings.BROKER_URL)
+            if not urls or urls[0].startswith("memory://"):
+                raise CommandError("SAGA_BROKER_URL names no RabbitMQ: nothing to delete")
+            if not self._delete_topology(urls[0]):
+                raise CommandError("Some of the demo's queues and exchanges are still there")
+            return
         call_command("migrate", interactive=False, verbosity=0)
-        engine = self._engine(options["transport"], options["concurrency"])
+        engine, broker = self._engine(options["transport"], options["concurrency"])
+        try:
+            self._demo(engine, options)
+        finally:
+            if broker is not None:
+                self._delete_topology(broker)
+
+    def _demo(self, engine: Engine, options: dict[str, Any]) -> None:
         self._stock_shelves()
         thread = threading.Thread(target=engine.run, name="saga-demo-engine", daemon=True)
         thread.start()
@@ -147,14 +198,15 @@ class Command(BaseCommand):
         if not ok:
             raise CommandError("Some sagas did not end as expected (see the table above).")
 
-    def _engine(self, transport: str, concurrency: int | None) -> Engine:
+    def _engine(self, transport: str, concurrency: int | None) -> tuple[Engine, str | None]:
+        """The demo's engine, and the RabbitMQ URL it connected to (None in process)."""
         url = saga_settings.BROKER_URL
         if transport == "memory" or url.startswith("memory://"):
             self.stdout.write("Transport: in-process (memory://demo), as asked.")
-            return Engine(broker_url="memory://demo", concurrency=concurrency)
+            return Engine(broker_url="memory://demo", concurrency=concurrency), None
         engine = Engine(broker_url=url, concurrency=concurrency)
         try:
-            engine.connect()
+            connection = engine.connect()
         except BrokerUnavailable as exc:
             if transport == "amqp":
                 raise CommandError(str(exc)) from exc
@@ -164,9 +216,75 @@ class Command(BaseCommand):
                     "transport instead (messages stay in this process)."
                 )
             )
-            return Engine(broker_url="memory://demo", concurrency=concurrency)
-        self.stdout.write(f"Transport: RabbitMQ at {safe_url(url)}")
-        return engine
+            return Engine(broker_url="memory://demo", concurrency=concurrency), None
+        connected = getattr(connection, "url", url)
+        queues = (saga_settings.STEP_QUEUE, saga_settings.COMPENSATE_QUEUE)
+        self.stdout.write(
+            f"Transport: RabbitMQ at {safe_url(connected)}, on queues {', '.join(queues)} "
+            "(the demo deletes its queues and exchanges when it ends)"
+        )
+        return engine, connected
+
+    def _delete_topology(self, url: str) -> bool:
+        """Delete the exchanges and queues the demo declared, each unless something
+        else uses it (another process of the shop consuming, say): those are named,
+        with how to delete them later. No other project's messages are in them:
+        their names are the shop's own. Whether all are gone."""
+        queues = [
+            saga_settings.STEP_QUEUE,
+            saga_settings.COMPENSATE_QUEUE,
+            saga_settings.DEAD_LETTER_QUEUE,
+        ]
+        exchanges = [saga_settings.EXCHANGE, saga_settings.DEAD_LETTER_EXCHANGE]
+        left: list[tuple[str, str, str]] = []  # (kind, name, why)
+        gone: list[str] = []
+        discarded = 0
+        vhost = "/"
+        try:
+            params = _parameters(url)
+            vhost = params.virtual_host
+            connection = pika.BlockingConnection(params)
+        except (pika.exceptions.AMQPError, OSError, ValueError, TypeError) as exc:
+            why = f"could not connect: {exc!r}"
+            left = [("queue", q, why) for q in queues] + [("exchange", e, why) for e in exchanges]
+        else:
+            try:
+                for queue in queues:
+                    try:
+                        deleted = connection.channel().queue_delete(queue, if_unused=True)
+                        discarded += deleted.method.message_count
+                        gone.append(queue)
+                    except pika.exceptions.ChannelClosedByBroker as exc:
+                        left.append(("queue", queue, _refusal("queue", exc)))
+                for exchange in exchanges:
+                    try:
+                        connection.channel().exchange_delete(exchange, if_unused=True)
+                        gone.append(exchange)
+                    except pika.exceptions.ChannelClosedByBroker as exc:
+                        left.append(("exchange", exchange, _refusal("exchange", exc)))
+            except pika.exceptions.AMQPError as exc:
+                why = f"the connection failed: {exc!r}"
+                done = gone + [name for _, name, _ in left]
+                left += [("queue", q, why) for q in queues if q not in done]
+                left += [("exchange", e, why) for e in exchanges if e not in done]
+            finally:
+                with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                    connection.close()
+        if not left:
+            self.stdout.write(
+                f"RabbitMQ: deleted the demo's queues ({', '.join(queues)}) and exchanges "
+                f"({', '.join(exchanges)}) from vhost {vhost!r}"
+                + (f", and the {discarded} message(s) still in them" if discarded else "")
+            )
+            return True
+        lines = [f"RabbitMQ: the demo left these in vhost {vhost!r}:"]
+        lines += [f"  {kind} {name}: {why}" for kind, name, why in left]
+        lines.append(
+            "Delete them once nothing uses them: ./run demo --delete-topology "
+            "(python manage.py saga_demo --delete-topology)"
+        )
+        self.stdout.write(self.style.WARNING("\n".join(lines)))
+        return False
 
     def _stock_shelves(self) -> None:
         for sku, name, stock, price in [
