@@ -5,14 +5,16 @@
 Not loaded by an entry point: a project with django-saga installed gets no
 fixture, and no Django import at pytest's start, that it did not ask for.
 
-The kit keeps django-saga's log records away from pytest's own capture; for
-a test that requests a kit (this fixture or one of the project's), they are
-added to its report as a "Captured saga log" section, which pytest shows
-when the test fails, beside the logs it captured itself.
+The kit keeps django-saga's log records from propagating to the root logger,
+where pytest captures logs (recent versions also look at non-propagating
+loggers). For a test that requests a kit (this fixture or one of the
+project's), the records pytest did not capture are added to its report as a
+"Captured saga log" section, which pytest shows when the test fails.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
@@ -42,8 +44,15 @@ def pytest_runtest_makereport(
     testing = sys.modules.get("django_saga.testing")
     if testing is None or not (report.when == "call" or report.failed):
         return report
+    # Recent pytest versions capture non-propagating loggers too: leave out
+    # what its own log sections already show.
+    shown = "\n".join(text for title, text in report.sections if title.startswith("Captured log"))
+    formatter = logging.Formatter(testing.LOG_FORMAT)
     funcargs = getattr(item, "funcargs", None) or {}
     for value in funcargs.values():
-        if isinstance(value, testing.SagaTestKit) and (text := value.log_text()):
-            report.sections.append((f"Captured saga log {report.when}", text))
+        if not isinstance(value, testing.SagaTestKit):
+            continue
+        unseen = [formatter.format(r) for r in value.logs if r.getMessage() not in shown]
+        if unseen:
+            report.sections.append((f"Captured saga log {report.when}", "\n".join(unseen)))
     return report

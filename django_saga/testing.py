@@ -100,8 +100,10 @@ class SagaTestKit:
     With ``capture_logs`` (the default), the records of django-saga's loggers
     are kept in ``logs`` while the kit is installed, and go to no handler of
     the project's, the root's or Python's last resort (stderr); ``uninstall()``
-    gives the loggers back their handlers. ``capture_logs=False`` leaves
-    logging alone.
+    gives the loggers back their handlers. When an exception leaves a ``with
+    kit:`` block (a failing assertion), the records of that block are then
+    handed to those handlers, as they would have been without the kit.
+    ``capture_logs=False`` leaves logging alone.
     """
 
     __test__ = False
@@ -137,6 +139,8 @@ class SagaTestKit:
         self.capture_logs = capture_logs
         # Each logger the kit changed, with its handlers and propagate as they were.
         self._loggers: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+        # Where the records of the current installation begin in ``logs``.
+        self._first_log = 0
 
     # -- installing ----------------------------------------------------------
     def install(self) -> SagaTestKit:
@@ -163,7 +167,11 @@ class SagaTestKit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        first = self._first_log
         self.uninstall()
+        if exc is not None:
+            for record in self.logs[first:]:
+                logging.getLogger(record.name).handle(record)
 
     # -- driving -----------------------------------------------------------
     def start(
@@ -355,6 +363,7 @@ class SagaTestKit:
         gave handlers of its own, or stopped from propagating, would keep its
         records from the kit: it loses its handlers and propagates for as long.
         """
+        self._first_log = len(self.logs)
         top = logging.getLogger(LOGGER)
         changed = [top] + [
             logger

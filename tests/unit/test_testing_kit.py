@@ -340,7 +340,7 @@ def test_without_capture_the_warnings_go_where_the_project_sends_them(project_co
     assert kit.logs == []
 
 
-def test_uninstall_puts_logging_back_as_it_was_also_when_the_test_fails(project_console):
+def test_uninstall_puts_logging_back_as_it_was_also_when_the_test_fails(project_console, capsys):
     before = logging_state()
     kit = SagaTestKit()
     with pytest.raises(AssertionError), kit:
@@ -350,6 +350,22 @@ def test_uninstall_puts_logging_back_as_it_was_also_when_the_test_fails(project_
     assert logging_state() == before
     kit.uninstall()  # once more: nothing left to put back
     assert logging_state() == before
+    # The block failed: its records went, late, where they would have gone.
+    err = capsys.readouterr().err
+    assert f"saga={saga.pk} step=ship" in err and "outcome=failed" in err
+    assert err.count("outcome=failed") == 1
+
+
+def test_a_block_that_ends_well_hands_over_nothing(project_console, capsys):
+    kit = SagaTestKit()
+    with kit:
+        kit.start("doomed", failing_steps())
+    assert capsys.readouterr().err == ""
+    # Installed again, the kit hands over the records of this block only.
+    with pytest.raises(ZeroDivisionError), kit:
+        logging.getLogger("django_saga.engine").warning("second block")
+        1 / 0  # noqa: B018
+    assert capsys.readouterr().err == "second block\n"
 
 
 def test_log_messages_filter_by_level_and_log_text_formats_them(kit):
@@ -374,15 +390,27 @@ def test_a_failing_assertion_shows_the_sagas_warnings(kit):
     assert "outcome=failed" in message and "the warehouse is on fire" in message
 
 
+def made_report(item, call, report):
+    """What the plugin's hook makes of ``report``."""
+    hook = pytest_plugin.pytest_runtest_makereport(item, call)
+    next(hook)
+    with pytest.raises(StopIteration) as done:
+        hook.send(report)
+    return done.value.value
+
+
 def test_the_plugin_adds_the_kits_log_to_a_tests_report(saga_kit, request):
     saga_kit.start("doomed", failing_steps())
     call = pytest.CallInfo.from_call(lambda: None, "call")
     report = pytest.TestReport.from_item_and_call(request.node, call)
-    hook = pytest_plugin.pytest_runtest_makereport(request.node, call)
-    next(hook)
-    with pytest.raises(StopIteration) as done:
-        hook.send(report)
-    assert done.value.value is report
+    report.sections = [s for s in report.sections if not s[0].startswith("Captured log")]
+    assert made_report(request.node, call, report) is report
     [(title, text)] = [(t, c) for t, c in report.sections if "saga log" in t]
     assert title == "Captured saga log call"
     assert "WARNING  django_saga.engine:" in text and "outcome=failed" in text
+    # What pytest's own capture already shows (it may watch the kit's logger) is
+    # not shown twice.
+    shown = pytest.TestReport.from_item_and_call(request.node, call)
+    shown.sections = [("Captured log call", saga_kit.log_text())]
+    made_report(request.node, call, shown)
+    assert [t for t, _ in shown.sections] == ["Captured log call"]
