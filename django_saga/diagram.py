@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from django.db.models import Count, Max, Q
 
+from . import flow
 from .definition import Declared, SagaDefinition, StagedStep, normalise_steps
 from .models import Saga, SagaStep, StepStatus
 
@@ -42,6 +43,9 @@ class Node:
     status: str = ""
     attempts: int = 0
     compensation_attempts: int = 0
+    #: Undone although it never completed: it returned ``Pending`` and its
+    #: wait ended otherwise (timed out, failed from outside, cut short).
+    wait_undone: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ def _node(step: SagaStep) -> Node:
         step.status,
         step.attempts,
         step.compensation_attempts,
+        step.status in UNDONE and flow.wait_undone(step),
     )
 
 
@@ -229,6 +234,8 @@ def _clean(text: str) -> str:
 def _status_label(node: Node, short: bool = True) -> str:
     """The status and its attempts: in signs to fit a box, in words for Mermaid."""
     label = StepStatus(node.status).label if node.status in StepStatus.values else node.status
+    if node.wait_undone:
+        label = f"wait failed, {label}" if short else f"{label} after its wait failed"
     if not node.attempts:
         return label
     if short:

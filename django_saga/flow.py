@@ -25,6 +25,54 @@ logger = logging.getLogger("django_saga.engine")
 OUTSIDE = "outside"
 #: The outcome an operator's retry records: the step's retry budget starts again there.
 RESUMED = "resumed"
+#: The history kind of an operator's own entry, and the outcome of skipping a step by hand.
+OPERATOR = "operator"
+SKIPPED_BY_HAND = "skipped"
+
+
+#: The history outcome of an attempt whose handler returned ``Pending``.
+WAITED = "waiting"
+
+
+def waited(step: SagaStep) -> bool:
+    """Whether an attempt of ``step`` returned ``Pending``: its handler committed
+    and started outside work, whatever became of the wait."""
+    return any(
+        e.get("kind") == EXECUTE and e.get("outcome") == WAITED
+        for e in step.history
+        if isinstance(e, dict)
+    )
+
+
+def wait_undone(step: SagaStep) -> bool:
+    """Whether ``step`` waited and its wait ended without completing it, so it
+    is undone for what its handler started (see ``to_undo``)."""
+    completed = any(
+        (e.get("kind") in (EXECUTE, OUTSIDE) and e.get("outcome") == StepStatus.COMPLETED)
+        or (e.get("kind") == OPERATOR and e.get("outcome") == SKIPPED_BY_HAND)
+        for e in step.history
+        if isinstance(e, dict)
+    )
+    return waited(step) and not completed
+
+
+def to_undo(step: SagaStep) -> bool:
+    """Whether the saga's compensation must run ``step``'s compensation.
+
+    A completed step, and a step whose wait ended without completing it (it
+    timed out, the outside service reported a failure, an operator
+    compensated the saga meanwhile): its handler ran and committed, so what
+    it started may have happened. Its compensation gets the output it saved
+    and must cope with nothing to undo. A step that failed without waiting
+    left nothing: its writes rolled back with its attempt.
+    """
+    if step.status == StepStatus.COMPLETED:
+        return True
+    return (
+        step.status in (StepStatus.FAILED, StepStatus.CANCELLED)
+        and bool(step.compensation)
+        and waited(step)
+    )
 
 
 def pivot_passed(steps: Sequence[SagaStep]) -> SagaStep | None:
@@ -205,9 +253,15 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
     """
     for step in unit.lock_saga():
         if step.status == StepStatus.PENDING or (cancel_in_flight and step.status in IN_FLIGHT):
+            fields = ["status", "timeout_at"]
+            if step.status in IN_FLIGHT:
+                # Its attempt ends here: the history says so (and, for a
+                # step that waited, why its compensation runs).
+                record_attempt(step, EXECUTE, step.attempts, StepStatus.CANCELLED, 0)
+                fields.append("history")
             step.status = StepStatus.CANCELLED
             step.timeout_at = None
-            unit.save_step(step, ["status", "timeout_at"])
+            unit.save_step(step, fields)
     unit.saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
 
@@ -226,7 +280,7 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
         unit.save_saga(["state", "error"])
         return
     while True:
-        completed = [s for s in steps if s.status == StepStatus.COMPLETED]
+        completed = [s for s in steps if to_undo(s)]
         if not completed:
             break
         stage = max(s.stage for s in completed)
@@ -407,9 +461,9 @@ def skip_step(unit: Unit, step: SagaStep, output: dict, note: dict | None = None
     step.history = [
         *step.history,
         {
-            "kind": "operator",
+            "kind": OPERATOR,
             "attempt": step.attempts,
-            "outcome": "skipped",
+            "outcome": SKIPPED_BY_HAND,
             "at": clock.now().isoformat(),
             **(note or {}),
         },

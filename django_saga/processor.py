@@ -283,7 +283,7 @@ class Processor:
             )
             flow.step_skipped(unit, step, duration)
         elif isinstance(result, Pending):
-            outcome = "waiting"
+            outcome = flow.WAITED
             flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
             assert output is not None
             flow.step_waiting(unit, step, output, duration, result.timeout)

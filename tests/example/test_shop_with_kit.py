@@ -69,10 +69,28 @@ class OrderSagaTests(TestCase):
     def test_a_declined_payment_releases_the_stock(self) -> None:
         saga, order = self.order(2)
         self.kit.fail_step(saga, "request_payment", "declined")
-        self.kit.assert_saga(saga, "compensated", compensated=["reserve_inventory", "accept_order"])
+        # The request reached the provider: it is voided, then the rest undone.
+        self.kit.assert_saga(
+            saga,
+            "compensated",
+            compensated=["request_payment", "reserve_inventory", "accept_order"],
+        )
         self.product.refresh_from_db()
         self.assertEqual(self.product.stock, 5)
         self.assertEqual(Payment.objects.get(order=order).status, Payment.Status.VOIDED)
+
+    def test_an_operator_cancelling_a_waiting_order_voids_the_payment_request(self) -> None:
+        saga, order = self.order(2)
+        manager.compensate(saga.pk, by="clerk", reason="the customer called to cancel")
+        self.kit.run()
+        self.kit.assert_saga(
+            saga,
+            "compensated",
+            compensated=["request_payment", "reserve_inventory", "accept_order"],
+        )
+        self.assertEqual(Payment.objects.get(order=order).status, Payment.Status.VOIDED)
+        outcomes = [e.outcome for e in self.kit.timeline(saga) if e.step == "request_payment"]
+        self.assertEqual(outcomes, ["waiting", "cancelled", "compensated"])
 
     def test_a_provider_that_never_answers_times_the_payment_out(self) -> None:
         saga, _ = self.order()
@@ -81,10 +99,15 @@ class OrderSagaTests(TestCase):
         # Asked again: the default policy retries a step that timed out.
         self.assertEqual(self.kit.saga(saga).step("request_payment").attempts, 2)
         self.kit.advance(seconds=2 * wait + 1)
-        self.kit.assert_saga(saga, "compensated", compensated=["reserve_inventory", "accept_order"])
+        self.kit.assert_saga(
+            saga,
+            "compensated",
+            compensated=["request_payment", "reserve_inventory", "accept_order"],
+        )
         outcomes = [e.outcome for e in self.kit.timeline(saga) if e.step == "request_payment"]
         self.assertEqual(
-            outcomes, ["waiting", "retrying", "waiting", "retrying", "waiting", "failed"]
+            outcomes,
+            ["waiting", "retrying", "waiting", "retrying", "waiting", "failed", "compensated"],
         )
 
     def test_an_island_order_halts_after_the_capture_and_is_repaired_by_hand(self) -> None:

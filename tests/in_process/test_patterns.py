@@ -195,32 +195,48 @@ def test_a_pending_step_waits_and_completes_from_outside(store, run_engine):
         manager.fail_step(saga.id, pay_id, "too late")
 
 
+def pay_step(action: str = "test.pending", name: str = "pay", **input) -> Step:
+    """A step that starts outside work and waits; its compensation names what it undoes."""
+    return Step(name, action, "test.undo_ref", {"step": name, **input})
+
+
 def test_a_pending_step_failed_from_outside_compensates(store, run_engine):
     run_engine()
-    saga = manager.start("order", [step("a"), step("pay", "test.pending"), step("c")])
+    saga = manager.start("order", [step("a"), pay_step(), step("c")])
     wait_status(saga.id, "pay", "waiting")
     manager.fail_step(saga.id, "pay", "card declined")
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
-    assert saga.step("pay").status == "failed"
+    # Its handler committed and started outside work: undone too, first,
+    # with the output it saved, then what came before it.
+    assert saga.step("pay").status == "compensated"
     assert saga.step("pay").error == "card declined"
-    # A failed step is not compensated; what came before it is.
-    assert effects("undo:") == ["a"]
+    assert effects("undo:") == ["pay:ext-pay", "a"]
     assert saga.step("c").status == "cancelled"
 
 
 def test_a_pending_step_times_out_and_the_saga_is_compensated(store, run_engine, settings):
     settings.SAGA = {**settings.SAGA, "SWEEP_INTERVAL": 0.1}
     run_engine()
-    saga = manager.start("order", [step("a"), step("pay", "test.pending_once", wait=0.3)])
+    saga = manager.start("order", [step("a"), pay_step("test.pending_once", wait=0.3)])
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
     pay = saga.step("pay")
-    assert pay.status == "failed"
+    assert pay.status == "compensated"
     assert "no outside result for attempt 1 in time" in pay.error
-    assert effects("undo:") == ["a"]
+    assert effects("undo:") == ["pay:ext-pay", "a"]
     with pytest.raises(StepNotWaiting):
         manager.complete_step(saga.id, "pay", {})
+
+
+def test_a_step_that_failed_without_waiting_is_not_compensated(store, run_engine):
+    """Its writes rolled back with its attempt: there is nothing of it to undo."""
+    run_engine()
+    saga = manager.start("order", [step("a"), step("b", "test.record_then_fail")])
+    saga = wait_terminal(saga.id)
+    assert saga.state == "compensated"
+    assert saga.step("b").status == "failed"
+    assert effects("undo:") == ["a"]
 
 
 def test_outside_results_name_what_is_wrong(store, run_engine):
@@ -240,16 +256,63 @@ def test_outside_results_name_what_is_wrong(store, run_engine):
     assert manager.get(saga.id).step("pay").status == "waiting"
 
 
-def test_an_operator_compensating_cancels_a_waiting_step(store, run_engine):
+def test_an_operator_compensating_cancels_a_waiting_step_and_undoes_it(store, run_engine):
     run_engine()
-    saga = manager.start("order", [step("a"), step("pay", "test.pending")])
+    saga = manager.start("order", [step("a"), pay_step()])
     wait_status(saga.id, "pay", "waiting")
     manager.compensate(saga.id)
     saga = wait_terminal(saga.id)
     assert saga.state == "compensated"
-    assert saga.step("pay").status == "cancelled"
+    pay = saga.step("pay")
+    assert pay.status == "compensated"
+    assert [(e["kind"], e["outcome"]) for e in pay.history] == [
+        ("execute", "waiting"),
+        ("execute", "cancelled"),
+        ("compensate", "compensated"),
+    ]
+    assert effects("undo:") == ["pay:ext-pay", "a"]
     with pytest.raises(StepNotWaiting):
         manager.complete_step(saga.id, "pay")
+
+
+def test_a_waiting_step_whose_retries_time_out_is_undone_once(store, run_engine, settings):
+    """Every attempt started outside work and timed out: when the last one
+    fails the step, its compensation runs, once."""
+    settings.SAGA = {**settings.SAGA, "SWEEP_INTERVAL": 0.1, "RETRY_MAX_ATTEMPTS": 2}
+    run_engine()
+    saga = manager.start("order", [step("a"), pay_step(wait=0.3)])
+    saga = wait_terminal(saga.id)
+    assert saga.state == "compensated"
+    pay = saga.step("pay")
+    assert (pay.status, pay.attempts) == ("compensated", 2)
+    assert effects("undo:") == ["pay:ext-pay", "a"]
+
+
+def test_a_waiting_sibling_of_a_failed_step_is_undone_whatever_ends_its_wait(
+    store, run_engine, settings
+):
+    settings.SAGA = {**settings.SAGA, "SWEEP_INTERVAL": 0.1}
+    run_engine(concurrency=2)
+    saga = manager.start(
+        "order",
+        [
+            step("a"),
+            parallel(
+                pay_step("test.pending_once", wait=1.0),
+                pay_step("test.pending_once", name="ship"),
+            ),
+        ],
+    )
+    wait_status(saga.id, "pay", "waiting")
+    wait_status(saga.id, "ship", "waiting")
+    manager.fail_step(saga.id, "ship", "no courier")
+    # The saga now waits for pay's wait to end (here its timeout) before undoing.
+    saga = wait_terminal(saga.id)
+    assert saga.state == "compensated"
+    assert [s.status for s in saga.steps] == ["compensated", "compensated", "compensated"]
+    assert "no outside result" in saga.step("pay").error
+    undone = effects("undo:")
+    assert sorted(undone[:2]) == ["pay:ext-pay", "ship:ext-ship"] and undone[2:] == ["a"]
 
 
 def test_a_sibling_waiting_holds_the_stage_until_its_result(store, run_engine):

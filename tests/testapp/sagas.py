@@ -166,6 +166,12 @@ def undo(saga, step):
     _record(step, "undo:" + step.name)
 
 
+@compensation_handler("test.undo_ref")
+def undo_ref(saga, step):
+    """Undoes what the step's saved output names (``ref``, if it got that far)."""
+    _record(step, f"undo:{step.name}:{step.output.get('ref', '-')}")
+
+
 @compensation_handler("test.undo_seeing_state")
 def undo_seeing_state(saga, step):
     # What another reader sees of the saga while this compensation runs.

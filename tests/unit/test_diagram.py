@@ -144,6 +144,35 @@ def test_a_step_list_is_drawn_like_a_definition():
 
 
 @pytest.mark.django_db
+def test_a_step_undone_after_its_wait_failed_says_so():
+    saga = SagaFactory(compensated=True, name="order_processing")
+    history = [
+        {"kind": "execute", "attempt": 1, "outcome": "waiting"},
+        {"kind": "outside", "attempt": 1, "outcome": "failed", "error": "declined"},
+        {"kind": "compensate", "attempt": 1, "outcome": "compensated"},
+    ]
+    SagaStepFactory(saga=saga, position=0, stage=0, name="reserve", status="compensated")
+    SagaStepFactory(
+        saga=saga,
+        position=1,
+        stage=1,
+        name="pay",
+        compensation="payment.void",
+        status="compensated",
+        attempts=1,
+        history=history,
+    )
+    graph = saga_graph(saga)
+    assert [s.undo for s in graph.stages] == [2, 1]  # the failed wait is undone first
+    text = to_mermaid(graph)
+    assert "undo #1: payment.void<br/>compensated after its wait failed, 1 attempt" in text
+    statuses = [t.text for t in parse(to_svg(graph)).iter(f"{SVG}text")]
+    assert "wait failed, compensated \u00b7 1\u00d7" in statuses
+    # A step that completed, then was undone, is labelled as before.
+    assert '"reserve<br/>test.record<br/>undo #2: test.undo<br/>compensated"' in text
+
+
+@pytest.mark.django_db
 def test_a_compensated_saga_shows_statuses_and_the_order_it_was_undone_in():
     saga = compensated_saga()
     graph = saga_graph(saga)
