@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import FrameType
 from typing import Any
 
 from django.core.checks import Error, Tags, register
@@ -107,7 +108,7 @@ def _inside_migrate() -> bool:
     """Whether ``manage.py migrate`` runs the checks (it applies what this one reports)."""
     from django.core.management.commands.migrate import Command as Migrate
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if isinstance(frame.f_locals.get("self"), Migrate):
             return True

@@ -42,7 +42,8 @@ def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
     # Parallel stage, skip, webhook-confirmed payment, and their failures.
     assert "gift_wrap=skipped" in out and "gift_wrap=completed" in out
     assert "validate_address=failed (AddressNotFound" in out
-    assert "request_payment=failed (declined" in out
+    # A declined payment request reached the provider: it is voided (compensated).
+    assert "request_payment=compensated (declined" in out
     # Past the payment's capture (the pivot) nothing is undone: an island order
     # halts and the demo repairs it with retry_step.
     island = next(line for line in out.splitlines() if line.startswith("island: halted, repaired:"))

@@ -51,6 +51,33 @@ def test_the_relay_publishes_what_a_client_wrote_once_and_marks_it_sent(store, b
     assert relay.published == 2
 
 
+def test_a_relay_whose_connection_died_while_idle_publishes_at_once(store, broker):
+    """The claimed rows go out on a new connection in the same pass, not when
+    their lease (PUBLISH_GRACE) ends."""
+    relay = Relay(store)
+    Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    assert relay._connection is not None
+    relay._connection.close()  # as the broker does to a connection that missed heartbeats
+
+    Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    assert broker.queue_depth(saga_settings.STEP_QUEUE) == 2
+    assert relay.published == 2
+
+
+def test_an_idle_relay_drops_a_dead_connection_and_opens_one_when_needed(store, broker):
+    relay = Relay(store)
+    Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    relay._connection.close()
+    relay._keep_alive()  # what the relay does between its waits
+    assert relay._connection is None
+    Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    assert broker.queue_depth(saga_settings.STEP_QUEUE) == 2
+
+
 def test_the_sweeper_fails_an_attempt_past_its_timeout(store, monkeypatch):
     saga = Manager(store).start("order", [Step("a", "test.record", timeout=5)])
     sweeper = Sweeper(store, Processor(store))
