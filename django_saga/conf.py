@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -385,34 +386,69 @@ def _strings(value: Any) -> list[str]:
 
 def safe_url(url: str | Sequence[str]) -> str:
     """``url`` with its password masked, for checks, logs and error messages
-    (several URLs are masked each, and separated by spaces)."""
+    (several URLs are masked each, and separated by spaces).
+
+    Read by hand, never by a URL parser, so that no URL can make it fail or
+    show a password: when the part before the last ``@`` cannot be told from
+    a host and a path (a password holding ``/``, ``?`` or ``#``, or no
+    scheme), all of it is masked; a URL cut at a space (a password holding
+    one) loses what could be a password on both sides of the cut.
+    """
     if not isinstance(url, str):
         return " ".join(safe_url(u) for u in url)
     if len(parts := url.split()) > 1:
         return " ".join(safe_url(u) for u in parts)
-    if not _url_password(url):
-        return url
-    scheme, _, rest = url.partition("://")
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}"
+    scheme, sep, rest = url.partition("://")
+    prefix = scheme + sep if sep else ""
+    if not sep:
+        rest = url
+    credentials, at, after = rest.rpartition("@")
+    if not at:
+        return prefix + _masked_port(rest)
+    if sep and _AUTHORITY_END.search(credentials) is None:
+        user, colon, _ = credentials.partition(":")
+        return f"{prefix}{user}{':***' if colon else ''}@{after}"
+    return f"{prefix}***@{after}"
+
+
+#: The characters that end a URL's authority (its user, password, host and port).
+_AUTHORITY_END = re.compile(r"[/?#]")
+_PORT = re.compile(r"[0-9]*")
+
+
+def _masked_port(rest: str) -> str:
+    """``rest`` (a URL after ``://``, with no ``@``) masked from a port that is
+    no number on: ``saga:s3cr3t/pa55`` may be what is left of ``user:password``."""
+    end = match.start() if (match := _AUTHORITY_END.search(rest)) else len(rest)
+    netloc = rest[:end]
+    host, colon, port = netloc.rpartition(":")
+    if not colon or netloc.endswith("]") or _PORT.fullmatch(port):
+        return rest
+    return f"{host}:***"
 
 
 def _url_password(url: str) -> bool:
-    """Whether ``url`` carries a password (read by hand: a malformed URL must not raise)."""
+    """Whether ``url`` may carry a password: a ``:`` before its last ``@``."""
     rest = url.partition("://")[2]
-    netloc = rest.split("/", 1)[0]
-    credentials = netloc.rpartition("@")[0]
-    return ":" in credentials
+    return ":" in rest.rpartition("@")[0]
 
 
 def _url_port_problem(url: str) -> str | None:
+    """What keeps ``url``'s host and port from being read, in words that quote
+    none of it (urllib's errors quote the URL, a password included)."""
     from urllib.parse import urlsplit
 
+    if _AUTHORITY_END.search(url.partition("://")[2].rpartition("@")[0]):
+        return (
+            "its user name or password holds /, ? or #, which end a URL's host: "
+            "write them percent-encoded (%2F, %3F, %23)"
+        )
     try:
         port = urlsplit(url).port
     except ValueError as exc:
-        return f"its port is not a number from 0 to 65535 ({exc})"
+        if "IPv6" in str(exc):
+            return "its host is not a valid IPv6 address in brackets"
+        return "its port is not a number from 1 to 65535"
     return None if port is None or port > 0 else "its port must not be 0"
 
 

@@ -159,8 +159,24 @@ def test_saga_engine_has_a_metrics_address_option():
         ({"WEBHOOK_SECRET": [PASSWORD, 3]}, PASSWORD),
         ({"METRICS_TOKEN": 564738291}, "564738291"),
         ({"BROKER_PASSWORD": 123987456}, "123987456"),
+        ({"BROKER_URL": f"amqp://saga:{PASSWORD}/pa55@mq/vhost"}, PASSWORD),
+        ({"BROKER_URL": f"amqp://saga:{PASSWORD}?x@mq/vhost"}, PASSWORD),
+        ({"BROKER_URL": f"amqp://saga:{PASSWORD}#x@mq/vhost"}, PASSWORD),
+        ({"BROKER_URL": ["amqp://mq1/%2F", f"amqp://saga:{PASSWORD}/x@mq2:0/"]}, PASSWORD),
     ],
-    ids=["url", "malformed-url", "int-secret", "bytes-secret", "list-secret", "token", "password"],
+    ids=[
+        "url",
+        "malformed-url",
+        "int-secret",
+        "bytes-secret",
+        "list-secret",
+        "token",
+        "password",
+        "slash-in-password",
+        "question-mark-in-password",
+        "hash-in-password",
+        "listed-url-with-slash-in-password",
+    ],
 )
 def test_manage_py_check_names_a_bad_setting_without_showing_a_secret(settings, overrides, secret):
     settings.SAGA = {**settings.SAGA, **overrides}
