@@ -188,6 +188,10 @@ class StepResultWebhookView(View):
 
 #: Unix seconds, as digits: anything else cannot be a timestamp this side of year 33658.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+#: HTTP's Content-Length: ASCII digits only. ``str.isdigit()`` would also take
+#: ``²`` (which ``int()`` refuses) and ``int()`` other scripts' digits.
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
+_MAX_LENGTH_DIGITS = 18
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | JsonResponse:
@@ -198,14 +202,16 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | JsonResponse:
     neither memory nor a signature check.
     """
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    if _CONTENT_LENGTH.fullmatch(declared) is None:
         return json_error(400, "malformed", f"Content-Length {declared[:20]!r} is not a number.")
     too_big = json_error(
         413,
         "too_large",
         f"The body is over the limit of {limit} bytes (SAGA['WEBHOOK_MAX_BYTES']).",
     )
-    if int(declared) > limit:
+    digits = declared.lstrip("0")
+    # Python refuses to convert thousands of digits; this many are over any limit anyway.
+    if len(digits) > _MAX_LENGTH_DIGITS or int(digits or "0") > limit:
         return too_big
     body = request.read(limit + 1)
     return too_big if len(body) > limit else body

@@ -249,3 +249,40 @@ def test_signature_matching_compares_every_secret():
 def test_a_secret_list_with_a_non_string_is_a_bad_setting(settings):
     settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": ["ok", 3]}
     assert any("WEBHOOK_SECRET" in p for p in saga_settings.validate())
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["²", "١٢", "-1", "+2", " 2", "2 ", "0x10", "1e3", "1_0", "2.0", "abc"],
+    ids=[
+        "superscript", "arabic-indic", "negative", "plus", "leading-space", "trailing-space",
+        "hex", "exponent", "underscore", "fraction", "letters",
+    ],
+)  # fmt: skip
+def test_a_malformed_content_length_gets_400_and_the_body_is_not_read(client, waiting, declared):
+    # A valid signed report: had the view read it, the step would be completed.
+    body = json.dumps(report(waiting)).encode()
+    response = client.post(
+        URL,
+        body,
+        content_type="application/json",
+        headers=signature_headers(body, SECRET),
+        CONTENT_LENGTH=declared,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed"
+    assert "Content-Length" in response.json()["message"]
+    assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
+
+
+def test_a_content_length_of_thousands_of_digits_gets_413_not_500(client, waiting):
+    body = json.dumps(report(waiting)).encode()
+    response = client.post(
+        URL,
+        body,
+        content_type="application/json",
+        headers=signature_headers(body, SECRET),
+        CONTENT_LENGTH="9" * 5000,
+    )
+    assert response.status_code == 413
+    assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
