@@ -292,6 +292,14 @@ class SagaSettings:
             raise AttributeError(f"Unknown django-saga setting SAGA[{name!r}]{_nearest(name)}")
         return self._user().get(name, BY_NAME[name].default)
 
+    def problem_with(self, name: str) -> str | None:
+        """What is wrong with ``SAGA[name]`` now, worded as the check words it
+        (None if nothing): for code whose safety rests on a setting, which must
+        refuse to work rather than work unchecked when the value is bad."""
+        value = getattr(self, name)
+        problem = BY_NAME[name].problem(value)
+        return None if problem is None else f"SAGA[{name!r}] = {shown(name, value)}: {problem}"
+
     def validate(self) -> list[str]:
         """Return one message per bad value; an empty list means all is well."""
         raw = getattr(django_settings, "SAGA", None)

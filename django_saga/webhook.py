@@ -131,6 +131,10 @@ class StepResultWebhookView(View):
             )
         skew = abs(clock.now().timestamp() - int(timestamp))
         tolerance = saga_settings.WEBHOOK_TOLERANCE
+        if (bad := saga_settings.problem_with("WEBHOOK_TOLERANCE")) is not None:
+            # Fail closed: a NaN or infinite tolerance would accept any timestamp.
+            logger.error("Refused a step result: %s", bad)
+            return json_error(503, "webhook_misconfigured", f"{bad}; no report is accepted.")
         if skew > tolerance:
             return json_error(
                 409,

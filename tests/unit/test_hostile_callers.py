@@ -9,6 +9,7 @@ error page, frame a one-button page, or replay a captured step result.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import time
@@ -25,6 +26,7 @@ from django.views.debug import technical_500_response
 
 from django_saga import StaleResult, manager, metrics
 from django_saga.admin import INLINE_STEPS
+from django_saga.clock import MAX_SECONDS
 from django_saga.conf import saga_settings
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import OutboxMessage, Saga, SagaStep
@@ -338,6 +340,24 @@ def test_the_tolerance_is_a_setting(client, webhook_secret, settings):
     step = retried_waiting_step()
     payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
     assert send(client, payload, timestamp=int(time.time()) - 1800).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "tolerance",
+    [math.nan, math.inf, -math.inf, "300", None, True, 0, -300, MAX_SECONDS * 2],
+    ids=repr,
+)
+def test_a_bad_tolerance_refuses_every_report_with_503(client, webhook_secret, settings, tolerance):
+    """The timestamp check fails closed: a bad tolerance never lets an old report through."""
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_TOLERANCE": tolerance}
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    for timestamp in (1, None):  # signed in 1970, and just now
+        response = send(client, payload, timestamp=timestamp)
+        assert response.status_code == 503
+        assert response.json()["error"] == "webhook_misconfigured"
+        assert "SAGA['WEBHOOK_TOLERANCE']" in response.json()["message"]
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
 
 
 def test_a_deeply_nested_signed_body_gets_400_not_500(client, webhook_secret):

@@ -87,6 +87,21 @@ def test_store_setting_change_takes_effect(settings):
         ("EXCHANGE", "", "SAGA['EXCHANGE'] = '': must not be empty"),
         ("AUTO_COMPENSATE", "yes", "SAGA['AUTO_COMPENSATE'] = 'yes': expected bool, got str"),
         (
+            "WEBHOOK_TOLERANCE",
+            float("nan"),
+            "SAGA['WEBHOOK_TOLERANCE'] = nan: must be a number, not NaN",
+        ),
+        (
+            "WEBHOOK_TOLERANCE",
+            float("inf"),
+            "SAGA['WEBHOOK_TOLERANCE'] = inf: must be a finite number of seconds",
+        ),
+        (
+            "WEBHOOK_TOLERANCE",
+            "300",
+            "SAGA['WEBHOOK_TOLERANCE'] = '300': expected int or float, got str",
+        ),
+        (
             "BROKER_URL",
             "redis://x",
             "SAGA['BROKER_URL'] = 'redis://x': must start with amqp://, amqps:// or memory://",
