@@ -17,30 +17,67 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a saga as the caller declares it."""
+    """One step of a saga as the caller declares it.
+
+    ``Step("charge_payment", "payment.charge", "payment.refund", {"amount": 30})``:
+    the step's name, the action whose step handler does its work, the action
+    whose compensation handler undoes it, and the input both handlers read
+    as ``step.input``. A dict with the same keys declares a step too.
+    """
 
     name: str
+    """Unique within the saga; operators and outside results name the step by it."""
+
     action: str
+    """The action name a step handler is registered under."""
+
     compensation: str = ""
+    """The action name of the compensation handler that undoes the step;
+    ``""`` when there is nothing to undo (the step is then marked compensated
+    without a message)."""
+
     input: Mapping[str, Any] = field(default_factory=dict)
-    #: Seconds one attempt may take; None takes the handler's or SAGA['STEP_TIMEOUT'].
+    """The step's input, a JSON object (``step.input`` in its handlers)."""
+
     timeout: float | None = None
-    #: The saga's point of no return (at most one per saga, alone in its
-    #: stage, with no compensation). Before it completes, a failure
-    #: compensates; after it, the steps that follow are retried forward and,
-    #: when their retries run out, the saga halts for an operator.
+    """Seconds one attempt may take; None takes the handler's, else
+    ``SAGA['STEP_TIMEOUT']``."""
+
     pivot: bool = False
+    """The saga's point of no return (at most one per saga, alone in its
+    stage, with no compensation). Before it completes, a failure compensates;
+    after it, the steps that follow are retried forward and, when their
+    retries run out, the saga halts for an operator."""
 
 
 @dataclass(frozen=True)
 class Parallel:
-    """A stage: steps dispatched together; the next stage waits for all of them."""
+    """A stage: steps dispatched together; the next stage waits for all of them.
+
+    Made by ``parallel(...)``. The next stage starts once each of its steps
+    has completed or been skipped. If one of them fails, the saga
+    compensates; the others still running are left to finish or time out,
+    and the completed ones are then undone together. Stages do not nest.
+    """
 
     steps: tuple[Step | Mapping[str, Any], ...]
+    """The stage's steps, in their declared order."""
 
 
 def parallel(*steps: Step | Mapping[str, Any]) -> Parallel:
-    """Group ``steps`` into one stage of a saga's step list."""
+    """Group ``steps`` into one stage of a saga's step list::
+
+        manager.start("order", [
+            Step("create_order", "orders.create", "orders.cancel"),
+            parallel(
+                Step("reserve", "inventory.reserve", "inventory.release"),
+                Step("validate_address", "shipping.validate"),
+            ),
+            Step("charge", "payment.charge", "payment.refund"),
+        ])
+
+    A plain step in the list is a stage of its own.
+    """
     return Parallel(steps)
 
 
@@ -226,16 +263,18 @@ class SagaDefinition:
 
     def key(self) -> str:
         """The business key (an order number, say): at most one unfinished saga
-        of this name has it. None by default; a subclass returns one from
-        ``self.params``."""
+        of this name has it. ``""`` (no key) by default; a subclass returns one
+        from ``self.params``."""
         return ""
 
     @classmethod
     def saga_name(cls) -> str:
+        """The name the sagas get: ``name``, else the class's name."""
         return cls.name or cls.__name__
 
     @classmethod
     def path(cls) -> str:
+        """The class's dotted path, recorded as ``saga.definition``."""
         return f"{cls.__module__}.{cls.__qualname__}"
 
     def start(
