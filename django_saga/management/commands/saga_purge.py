@@ -16,6 +16,7 @@ from django_saga.retention import (
     DEFAULT_BATCH,
     MAX_BATCH,
     Archive,
+    ArchiveError,
     PurgeReport,
     RetentionError,
     purge,
@@ -63,7 +64,8 @@ class Command(BaseCommand):
             "--archive",
             metavar="FILE",
             help="First write each saga, its steps and their history as a JSON line to "
-            "this new gzip file (read it back with django_saga.retention.read_archive).",
+            "this new gzip file, readable by its owner alone (read it back with "
+            "django_saga.retention.read_archive).",
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
@@ -87,8 +89,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{options['archive']} exists: an archive is never overwritten"
                 ) from None
-            except OSError as exc:
-                raise CommandError(f"Cannot write the archive: {exc}") from exc
+            except ArchiveError as exc:
+                raise CommandError(f"{_sentence(exc)} Nothing was purged.") from exc
         tty = self.stdout.isatty()
         try:
             report = purge(
@@ -103,6 +105,18 @@ class Command(BaseCommand):
             )
         except RetentionError as exc:
             raise CommandError(str(exc)) from exc
+        except ArchiveError as exc:
+            assert archive is not None
+            raise CommandError(
+                f"{_sentence(exc)} The sagas it was writing were not deleted"
+                + (
+                    f"; the {archive.sagas:,} archived before them were purged, and the "
+                    "file holds them"
+                    if archive.sagas
+                    else ": nothing was purged"
+                )
+                + ". Once that is fixed, run again with a new --archive file."
+            ) from exc
         finally:
             if archive is not None:
                 archive.close()
@@ -136,6 +150,11 @@ class Command(BaseCommand):
         if archive is not None:
             text += f". Archived {archive.sagas:,} sagas to {archive.path}"
         return text + "."
+
+
+def _sentence(error: ArchiveError) -> str:
+    text = str(error)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _age(value: timedelta) -> str:
