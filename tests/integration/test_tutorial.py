@@ -167,7 +167,6 @@ class Reader:
     engine: subprocess.Popen[bytes] | None = None
     engine_log: Path | None = None
     sessions: list[tuple[int, str]] = field(default_factory=list)
-    console_paths: list[str] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)
 
     @property
