@@ -54,6 +54,7 @@ def test_every_entry_names_something_that_exists() -> None:
 
     for entry in _entries():
         module, _, attribute = entry.rpartition(".")
+        found: Any
         try:
             found = import_module(entry)
         except ImportError:
