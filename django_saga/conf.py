@@ -38,6 +38,11 @@ class Setting:
     span: bool = False
     #: The highest number allowed, if any.
     most: float | None = None
+    #: The fewest characters a string (each string of a list) may hold unless
+    #: it is empty, which turns off what it keys.
+    min_chars: int = 0
+    #: Why ``most`` and ``min_chars`` are what they are: said with a refusal.
+    why: str = ""
     choices: tuple[str, ...] = ()
     nonempty: bool = False
     #: Never shown in a message.
@@ -66,10 +71,32 @@ class Setting:
             if self.span and value > MAX_SECONDS:
                 return f"must be at most {MAX_SECONDS:g} seconds (366 days)"
             if self.most is not None and value > self.most:
-                return f"must be at most {self.most:g}"
+                return f"must be at most {_number(self.most)}{self._why()}"
         if self.choices and value not in self.choices:
             return "must be one of " + ", ".join(self.choices)
-        return self.rule(value) if self.rule is not None else None
+        if self.rule is not None and (problem := self.rule(value)) is not None:
+            return problem
+        return self._chars_problem(value)
+
+    def _chars_problem(self, value: Any) -> str | None:
+        strings = value if isinstance(value, list | tuple) else [value]
+        each = " each" if strings is value else ""
+        for string in strings:
+            if not isinstance(string, str) or not string:
+                continue
+            if not string.strip():
+                return f"must not be only spaces{each} (an empty string turns it off)"
+            if len(string) < self.min_chars:
+                return f"must be at least {self.min_chars} characters{each}{self._why()}"
+        return None
+
+    def _why(self) -> str:
+        return f" ({self.why})" if self.why else ""
+
+
+def _number(value: float) -> str:
+    """``65,535`` rather than ``65535``, and ``6.71089e+07`` never."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,g}"
 
 
 def _broker_url(value: str | list[str] | tuple[str, ...]) -> str | None:
@@ -109,6 +136,30 @@ def _secret_list(value: str | list[str] | tuple[str, ...]) -> str | None:
     if isinstance(value, list | tuple) and not all(isinstance(v, str) for v in value):
         return "must hold strings only"
     return None
+
+
+def _token(value: str) -> str | None:
+    if any(char.isspace() or not char.isprintable() for char in value):
+        return (
+            "must hold no spaces or control characters: it is sent in an HTTP header, "
+            "which trims or refuses them"
+        )
+    return None
+
+
+#: The fewest characters of ``WEBHOOK_SECRET``: a signed report, which passes
+#: through the sender's and the network's hands, lets whoever holds one test
+#: guesses of the secret offline, as fast as HMAC-SHA256 runs.
+WEBHOOK_SECRET_MIN_CHARS = 32
+#: The fewest characters of ``METRICS_TOKEN``: it is guessed online, one
+#: request a guess, so fewer random characters suffice than for an HMAC key.
+METRICS_TOKEN_MIN_CHARS = 16
+#: AMQP carries a prefetch count and a heartbeat in 16 bits.
+AMQP_SHORT_MAX = 65535
+#: The most ``MAX_JSON_BYTES`` may allow (64 MiB).
+MAX_JSON_BYTES_CEILING = 64 * 1024 * 1024
+#: The most ``MAX_JSON_DEPTH`` may allow.
+MAX_JSON_DEPTH_CEILING = 256
 
 
 def _finite(value: float | None) -> str | None:
@@ -156,10 +207,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PREFETCH", 64, int,
         "unacknowledged messages per consumer: enough for every handler thread's batch "
-        "(`CONCURRENCY` x `BATCH_SIZE`) to fill under load",
-        positive=True,
+        "(`CONCURRENCY` x `BATCH_SIZE`) to fill under load; at most 65,535",
+        positive=True, most=AMQP_SHORT_MAX, why="AMQP carries it in 16 bits",
     ),
-    Setting("HEARTBEAT", 60, int, "AMQP heartbeat, seconds (0 disables it)"),
+    Setting("HEARTBEAT", 60, int, "AMQP heartbeat, seconds (0 disables it); at most 65,535",
+            most=AMQP_SHORT_MAX, why="AMQP carries it in 16 bits"),
     Setting("MAX_MESSAGE_BYTES", 64 * 1024, int, "larger messages are dead-lettered unread",
             positive=True),
     # -- the engine ---------------------------------------------------------------
@@ -243,9 +295,15 @@ SETTINGS: tuple[Setting, ...] = (
     # -- what callers may hand over -----------------------------------------------
     Setting("MAX_JSON_BYTES", 256 * 1024, int,
             "the most bytes of JSON one context, step input or output may take "
-            "(see *What is validated*)", positive=True),
-    Setting("MAX_JSON_DEPTH", 32, int, "the most arrays and objects one of those may nest",
-            positive=True),
+            "(see *What is validated*); at most 64 MiB", positive=True,
+            most=MAX_JSON_BYTES_CEILING,
+            why="each step reads and writes its saga's context whole, and PostgreSQL's "
+                "jsonb stops at 255 MiB"),
+    Setting("MAX_JSON_DEPTH", 32, int,
+            "the most arrays and objects one of those may nest; at most 256",
+            positive=True, most=MAX_JSON_DEPTH_CEILING,
+            why="Python's JSON encoder, and any handler walking the value, recurses once a "
+                "level, up to the interpreter's recursion limit of 1,000"),
     # -- the console, the webhook, metrics ----------------------------------------
     Setting("CONSOLE_STAFF_ONLY", True, bool, "only staff users may open the console views"),
     Setting("CONSOLE_PERMISSION", "django_saga.view_saga", str,
@@ -263,10 +321,17 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between reloads of an active saga's page (0: never)", span=True),
     Setting("METRICS_TOKEN", "", str,
             "a bearer token that opens the metrics view, and the engine's metrics port, "
-            "to a scraper", secret=True),
+            "to a scraper; when set, at least 16 characters and no spaces", secret=True,
+            min_chars=METRICS_TOKEN_MIN_CHARS, rule=_token,
+            why="anyone who reaches the port may guess it, one request a guess: 16 random "
+                "characters are out of reach"),
     Setting("WEBHOOK_SECRET", "", (str, list, tuple),
             "HMAC secret of the step-result webhook (a list while rotating); `\"\"` turns "
-            "the webhook off", secret=True, rule=_secret_list),
+            "the webhook off; each secret at least 32 characters "
+            "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+            secret=True, rule=_secret_list, min_chars=WEBHOOK_SECRET_MIN_CHARS,
+            why="whoever sees one signed report can test guesses of the secret offline, as "
+                "fast as HMAC-SHA256 runs"),
     Setting("WEBHOOK_MAX_BYTES", 512 * 1024, int,
             "webhook bodies over this are refused (`413`) before they are read",
             positive=True),
