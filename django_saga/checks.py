@@ -62,13 +62,19 @@ def unapplied_migrations() -> tuple[str, list[str]]:
     executor = MigrationExecutor(connections[alias])
     targets = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "django_saga"]
     plan = executor.migration_plan(targets)
-    return alias, [migration.name for migration, backwards in plan if not backwards]
+    # Its own only: migrate applies the other apps' it depends on with them.
+    return alias, [
+        migration.name
+        for migration, backwards in plan
+        if migration.app_label == "django_saga" and not backwards
+    ]
 
 
 def unapplied_message(alias: str, names: list[str]) -> str:
+    listed = ", ".join(names) if len(names) <= 3 else f"{names[0]} to {names[-1]}, {len(names)}"
     return (
         f"django-saga's tables are missing or out of date in database {alias!r} "
-        f"(unapplied migrations: {', '.join(names)}): run manage.py migrate"
+        f"(unapplied migrations: {listed}): run manage.py migrate"
     )
 
 
