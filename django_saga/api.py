@@ -17,6 +17,7 @@ from .definition import Declared, SagaDefinition, Step, normalise_steps
 from .engine import Engine
 from .errors import (
     InvalidStateTransition,
+    ReportTokenMismatch,
     SagaAlreadyActive,
     SagaDefinitionError,
     SagaNotFound,
@@ -377,6 +378,7 @@ class Manager:
         output: Mapping[str, Any] | None = None,
         *,
         attempt: int | None = None,
+        report_token: str | None = None,
     ) -> Saga:
         """Complete a ``waiting`` step (by id or name), ``output`` merged into its own.
 
@@ -384,23 +386,43 @@ class Manager:
         knows only the order number can answer.
         ``attempt`` (the ``step.attempts`` the handler saw) makes sure the
         result answers the attempt that waits, not an earlier one retried
-        since. Repeating a completion already recorded changes nothing; a step
+        since. ``report_token`` (the ``step.report_token`` the handler saw)
+        makes sure it answers this saga, not an earlier one with the same key.
+        Repeating a completion already recorded changes nothing; a step
         that is not waiting raises ``StepNotWaiting``, a result for another
-        attempt ``StaleResult``.
+        attempt ``StaleResult``, a token of another wait ``ReportTokenMismatch``.
         """
         saga_id = self.resolve(saga)
         self.record_outside_result(
-            saga_id, step, StepStatus.COMPLETED, output=output, attempt=attempt
+            saga_id,
+            step,
+            StepStatus.COMPLETED,
+            output=output,
+            attempt=attempt,
+            report_token=report_token,
         )
         return self.get(saga_id)
 
     def fail_step(
-        self, saga: SagaRef, step: str, error: str = "", *, attempt: int | None = None
+        self,
+        saga: SagaRef,
+        step: str,
+        error: str = "",
+        *,
+        attempt: int | None = None,
+        report_token: str | None = None,
     ) -> Saga:
         """Fail a ``waiting`` step (by id or name; the saga by id or ``(name,
         key)``): the saga compensates as for any failure."""
         saga_id = self.resolve(saga)
-        self.record_outside_result(saga_id, step, StepStatus.FAILED, error=error, attempt=attempt)
+        self.record_outside_result(
+            saga_id,
+            step,
+            StepStatus.FAILED,
+            error=error,
+            attempt=attempt,
+            report_token=report_token,
+        )
         return self.get(saga_id)
 
     def resolve(self, saga: SagaRef) -> str:
@@ -421,10 +443,13 @@ class Manager:
         output: Mapping[str, Any] | None = None,
         error: str = "",
         attempt: int | None = None,
+        report_token: str | None = None,
     ) -> bool:
         """Record ``completed`` or ``failed`` for a waiting step; False for a repeat.
 
-        Everything is checked before the step is locked: a refusal writes nothing.
+        ``report_token``, when given, must be the step's ``report_token`` for
+        ``attempt``; else ``ReportTokenMismatch``. Everything is checked
+        before anything is written: a refusal writes nothing.
         """
         saga_id = self.resolve(saga)
         if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
@@ -436,11 +461,24 @@ class Manager:
             isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
         ):
             raise SagaDefinitionError(f"attempt must be a positive integer, got {attempt!r}")
+        if report_token is not None and not isinstance(report_token, str):
+            raise SagaDefinitionError(
+                f"report_token must be a string, got {type(report_token).__name__}"
+            )
         data = validation.to_json(dict(output or {}), "output")
         step_id = self._step_id(saga_id, step)
         with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
+            if report_token is not None and not unit.step.accepts_report_token(
+                report_token, attempt
+            ):
+                raise ReportTokenMismatch(
+                    f"The report_token was not handed out by attempt "
+                    f"{unit.step.attempts if attempt is None else attempt} of step "
+                    f"{unit.step.name!r} of saga {saga_id}: the report answers another "
+                    "wait (of an earlier saga with the same key, say), or the token is wrong"
+                )
             with tracing.outside_result(unit.saga, unit.step, outcome, attempt) as traced:
                 recorded = flow.outside_result(unit, unit.step, outcome, data, error, attempt)
                 traced.recorded(recorded)

@@ -55,6 +55,12 @@ class StaleResult(StepNotWaiting):
     """An outside result names an attempt other than the one the step waits for."""
 
 
+class ReportTokenMismatch(StaleResult):
+    """An outside result carries a ``report_token`` that the step did not hand
+    out for that attempt: it answers another saga's wait (one that had the
+    same business key before), or the token is wrong."""
+
+
 class MalformedMessage(SagaError):
     """A broker message that does not follow the message protocol."""
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import constant_time_compare, salted_hmac
 from ulid import ULID
 
 from . import clock
@@ -20,6 +21,9 @@ SAGA_ID_MAX_CHARS = 26
 KEY_MAX_CHARS = 200
 #: The constraint that keeps one unfinished saga per (name, key).
 ACTIVE_KEY_CONSTRAINT = "saga_active_key_unique"
+#: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
+REPORT_TOKEN_CHARS = 32
+_REPORT_TOKEN_SALT = "django_saga.SagaStep.report_token"
 
 
 def new_id() -> str:
@@ -363,6 +367,40 @@ class SagaStep(models.Model):
     def idempotency_key(self) -> str:
         """Stable across retries and redeliveries: pass it to outside services."""
         return f"{self.saga_id}:{self.id}"
+
+    @property
+    def report_token(self) -> str:
+        """The token an outside result for this attempt of this step carries back.
+
+        Hand it to the outside service with ``attempts``: a report naming the
+        saga by its business key must carry it, so that a report for an
+        earlier saga with the same key cannot complete this one. It is an
+        HMAC of the saga's id, the step's id and the attempt, keyed with
+        Django's ``SECRET_KEY``: computed, never stored, and different for
+        every attempt.
+        """
+        return _report_token(self.saga_id, self.pk, self.attempts, settings.SECRET_KEY)
+
+    def accepts_report_token(self, token: str, attempt: int | None = None) -> bool:
+        """Whether ``token`` is this step's ``report_token`` for ``attempt``
+        (default: the current one), under ``SECRET_KEY`` or one of
+        ``SECRET_KEY_FALLBACKS`` (so that rotating the key keeps waits alive)."""
+        if not isinstance(token, str) or not token.isascii():
+            return False
+        answers = self.attempts if attempt is None else attempt
+        keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+        matched = False
+        for key in keys:
+            expected = _report_token(self.saga_id, self.pk, answers, key)
+            matched |= constant_time_compare(token, expected)
+        return matched
+
+
+def _report_token(saga_id: str, step_id: str, attempt: int, key: str | bytes) -> str:
+    digest = salted_hmac(
+        _REPORT_TOKEN_SALT, f"{saga_id}:{step_id}:{attempt}", secret=key, algorithm="sha256"
+    )
+    return digest.hexdigest()[:REPORT_TOKEN_CHARS]
 
 
 class OutboxMessage(models.Model):

@@ -1,21 +1,27 @@
 """The webhook through which outside services report a waiting step's result.
 
-``POST`` a JSON object ``{"saga_id", "step_id", "attempt", "status":
-"completed" | "failed", "output", "error"}``. ``step_id`` may also be the
-step's name, and ``saga_name`` with ``key`` (the saga's business key, an
-order number, say) may stand for ``saga_id``. ``attempt`` is the attempt
+``POST`` a JSON object ``{"saga_id", "step_id", "attempt", "report_token",
+"status": "completed" | "failed", "output", "error"}``. ``step_id`` may also
+be the step's name, and ``saga_name`` with ``key`` (the saga's business key,
+an order number, say) may stand for ``saga_id``. ``attempt`` is the attempt
 the result answers (the handler's ``step.attempts``), so that a result
-captured for one attempt cannot be replayed against a later one. Two headers authenticate it:
-``X-Saga-Timestamp`` (Unix seconds when it was sent) and ``X-Saga-Signature``
-(``sha256=`` and the hex HMAC-SHA256, keyed with ``SAGA['WEBHOOK_SECRET']``,
-of the timestamp, a dot, and the raw body). ``signature_headers()`` computes both.
+captured for one attempt cannot be replayed against a later one.
+``report_token`` is the handler's ``step.report_token``, unique to that
+attempt of that step of that saga: a report by key must carry it, so that
+it cannot complete a later saga that has the same key; a report by id may.
+Two headers authenticate it: ``X-Saga-Timestamp`` (Unix seconds when it was
+sent) and ``X-Saga-Signature`` (``sha256=`` and the hex HMAC-SHA256, keyed
+with ``SAGA['WEBHOOK_SECRET']``, of the timestamp, a dot, and the raw body).
+``signature_headers()`` computes both.
 
-Answers: 200 recorded (``"recorded": false`` for a repeat), 400 malformed,
-401 missing or bad signature, 404 unknown saga or step, 405 not a POST,
-409 the step is not waiting, the result answers another attempt, or the
-timestamp is outside ``SAGA['WEBHOOK_TOLERANCE']``, 413 a body over
-``SAGA['WEBHOOK_MAX_BYTES']`` (refused before it is read), 503 the secret is
-not set or not valid, or the database is unavailable (the sender should retry).
+Answers: 200 recorded (``"recorded": false`` for a repeat), 400 malformed
+(the body, or a Content-Length that is not a number), 401 missing or bad
+signature, 404 unknown saga or step, 405 not a POST, 409 the step is not
+waiting, the result answers another attempt, its ``report_token`` is not the
+waiting step's, or the timestamp is outside ``SAGA['WEBHOOK_TOLERANCE']``,
+413 a body over ``SAGA['WEBHOOK_MAX_BYTES']`` (refused before it is read),
+503 the secret is not set or not valid, or the database is unavailable (the
+sender should retry).
 """
 
 from __future__ import annotations
@@ -36,13 +42,31 @@ from django.views.decorators.csrf import csrf_exempt
 from . import clock
 from .conf import saga_settings
 from .console.access import json_error
-from .errors import SagaDefinitionError, SagaNotFound, StaleResult, StepNotWaiting
+from .errors import (
+    ReportTokenMismatch,
+    SagaDefinitionError,
+    SagaNotFound,
+    StaleResult,
+    StepNotWaiting,
+)
 
 logger = logging.getLogger("django_saga.webhook")
 
 SIGNATURE_HEADER = "X-Saga-Signature"
 TIMESTAMP_HEADER = "X-Saga-Timestamp"
-FIELDS = {"saga_id", "saga_name", "key", "step_id", "attempt", "status", "output", "error"}
+FIELDS = {
+    "saga_id",
+    "saga_name",
+    "key",
+    "step_id",
+    "attempt",
+    "report_token",
+    "status",
+    "output",
+    "error",
+}
+#: The longest ``report_token`` looked at: a real one has ``REPORT_TOKEN_CHARS``.
+TOKEN_MAX_CHARS = 200
 
 
 class SecretMisconfigured(ValueError):
@@ -159,9 +183,13 @@ class StepResultWebhookView(View):
                 output=report.get("output"),
                 error=report.get("error") or "",
                 attempt=report["attempt"],
+                report_token=report.get("report_token"),
             )
         except SagaNotFound as exc:
             return json_error(404, "not_found", str(exc))
+        except ReportTokenMismatch as exc:
+            logger.warning("Refused a step result: %s", exc)
+            return json_error(409, "token_mismatch", str(exc))
         except StaleResult as exc:
             return json_error(409, "stale_attempt", str(exc))
         except StepNotWaiting as exc:
@@ -240,6 +268,15 @@ def _parse(body: bytes) -> dict[str, Any]:
     for field in ("saga_name", "key", "step_id") if by_key else ("saga_id", "step_id"):
         if not isinstance(data.get(field), str) or not data[field]:
             raise ValueError(f"{field} must be a non-empty string")
+    token = data.get("report_token")
+    if (by_key or token is not None) and (
+        not isinstance(token, str) or not 0 < len(token) <= TOKEN_MAX_CHARS
+    ):
+        raise ValueError(
+            "report_token must be the waiting step's step.report_token, handed to the "
+            "service with the attempt"
+            + (": a report by saga_name and key must carry it" if by_key else "")
+        )
     attempt = data.get("attempt")
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
         raise ValueError("attempt must be a positive integer: the step's attempt this answers")

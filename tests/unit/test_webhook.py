@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+from django_saga import manager
 from django_saga.conf import saga_settings
+from django_saga.errors import ReportTokenMismatch, SagaDefinitionError
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from django_saga.webhook import sign, signature_headers, signature_matches
 from tests.factories import SagaFactory, SagaStepFactory
@@ -89,6 +91,7 @@ def test_a_provider_that_knows_only_the_order_number_answers_by_key(client, wait
         "key": "order-123",
         "step_id": "pay",
         "attempt": 1,
+        "report_token": waiting.report_token,
         "status": "completed",
         "output": {"charge_id": "ch_1"},
     }
@@ -286,3 +289,125 @@ def test_a_content_length_of_thousands_of_digits_gets_413_not_500(client, waitin
     )
     assert response.status_code == 413
     assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
+
+
+# -- a report binds to one saga: the waiting step's report token -------------------------
+def keyed_wait(name: str = "shop", key: str = "order-X") -> SagaStep:
+    """A saga with a business key whose step ``pay`` waits on its first attempt."""
+    saga = SagaFactory(name=name, key=key)
+    return SagaStepFactory(saga=saga, position=0, name="pay", waiting=True)
+
+
+def by_key(step: SagaStep, token: str | None = None, **extra) -> dict:
+    saga = step.saga
+    payload = {
+        "saga_name": saga.name,
+        "key": saga.key,
+        "step_id": step.name,
+        "attempt": step.attempts,
+        "report_token": step.report_token if token is None else token,
+        "status": "completed",
+    }
+    return {**payload, **extra}
+
+
+def test_a_report_by_key_replayed_once_the_key_belongs_to_a_newer_saga_gets_409(client):
+    first = keyed_wait()
+    body = json.dumps(by_key(first, output={"charge_id": "ch_A"})).encode()
+    headers = signature_headers(body, SECRET)
+    sent = client.post(URL, body, content_type="application/json", headers=headers)
+    assert sent.json()["recorded"] is True
+    Saga.objects.filter(pk=first.saga_id).update(state="completed")
+    newer = keyed_wait()  # the same name and key: the key is free again
+    outbox = OutboxMessage.objects.count()
+
+    # The very same request again (a provider's retry, or a captured copy).
+    replayed = client.post(URL, body, content_type="application/json", headers=headers)
+
+    assert replayed.status_code == 409
+    assert replayed.json()["error"] == "token_mismatch"
+    assert newer.saga_id in replayed.json()["message"]
+    pay = SagaStep.objects.get(pk=newer.pk)
+    assert pay.status == "waiting"
+    assert pay.output == {"ref": "ext-1"}
+    assert pay.history == []
+    assert OutboxMessage.objects.count() == outbox
+    # The newer saga's own report, with its own token, is recorded.
+    own = post(client, by_key(newer, output={"charge_id": "ch_B"}))
+    assert own.json() == {
+        "saga_id": newer.saga_id,
+        "step_id": "pay",
+        "attempt": 1,
+        "status": "completed",
+        "recorded": True,
+    }
+    assert SagaStep.objects.get(pk=newer.pk).output == {"ref": "ext-1", "charge_id": "ch_B"}
+
+
+def test_a_report_by_key_must_carry_the_report_token(client):
+    pay = keyed_wait()
+    payload = by_key(pay)
+    del payload["report_token"]
+    for body in (payload, {**payload, "report_token": ""}, {**payload, "report_token": 7}):
+        response = post(client, body)
+        assert response.status_code == 400
+        assert "report_token" in response.json()["message"]
+        assert "saga_name and key must carry it" in response.json()["message"]
+    assert SagaStep.objects.get(pk=pay.pk).status == "waiting"
+
+
+def test_a_report_by_id_may_carry_the_token_and_a_wrong_one_gets_409(client):
+    earlier, pay = keyed_wait(key="order-1"), keyed_wait(key="order-2")
+    wrong = post(client, report(pay, report_token=earlier.report_token))
+    assert wrong.status_code == 409
+    assert wrong.json()["error"] == "token_mismatch"
+    assert SagaStep.objects.get(pk=pay.pk).status == "waiting"
+    right = post(client, report(pay, report_token=pay.report_token))
+    assert right.json()["recorded"] is True
+    # Repeating it, token and all, is answered as a repeat.
+    again = post(client, report(pay, report_token=pay.report_token))
+    assert again.status_code == 200
+    assert again.json()["recorded"] is False
+
+
+def test_a_token_answers_one_attempt_only(client):
+    pay = keyed_wait()
+    first_token = pay.report_token
+    SagaStep.objects.filter(pk=pay.pk).update(attempts=2)
+    pay.refresh_from_db()
+    assert pay.report_token != first_token
+    response = post(client, by_key(pay, token=first_token))  # attempt 2, attempt 1's token
+    assert response.status_code == 409
+    assert response.json()["error"] == "token_mismatch"
+    assert "attempt 2" in response.json()["message"]
+    assert post(client, by_key(pay)).json()["recorded"] is True
+
+
+def test_tokens_survive_a_secret_key_rotation_while_the_old_key_is_a_fallback(client, settings):
+    settings.SECRET_KEY = "the-old-secret-key-" + "x" * 40
+    first, second = keyed_wait(key="order-1"), keyed_wait(key="order-2")
+    tokens = first.report_token, second.report_token
+    settings.SECRET_KEY = "the-new-secret-key-" + "y" * 40
+    settings.SECRET_KEY_FALLBACKS = ["the-old-secret-key-" + "x" * 40]
+    assert post(client, by_key(first, token=tokens[0])).json()["recorded"] is True
+    settings.SECRET_KEY_FALLBACKS = []
+    response = post(client, by_key(second, token=tokens[1]))
+    assert response.status_code == 409
+    assert SagaStep.objects.get(pk=second.pk).status == "waiting"
+
+
+def test_complete_step_by_key_checks_a_token_it_is_given():
+    first = keyed_wait()
+    Saga.objects.filter(pk=first.saga_id).update(state="compensated")
+    newer = keyed_wait()
+    with pytest.raises(ReportTokenMismatch, match="of saga " + newer.saga_id):
+        manager.complete_step(
+            ("shop", "order-X"), "pay", attempt=1, report_token=first.report_token
+        )
+    with pytest.raises(ReportTokenMismatch):
+        manager.fail_step(("shop", "order-X"), "pay", "declined", report_token=first.report_token)
+    assert SagaStep.objects.get(pk=newer.pk).status == "waiting"
+    with pytest.raises(SagaDefinitionError, match="report_token must be a string"):
+        manager.complete_step(newer.saga_id, "pay", report_token=b"bytes")  # type: ignore[arg-type]
+    done = manager.complete_step(("shop", "order-X"), "pay", report_token=newer.report_token)
+    assert done.step("pay").status == "completed"
