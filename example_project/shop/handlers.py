@@ -89,14 +89,16 @@ def gift_wrap(saga, step):
 def request_payment(saga, step):
     """Ask the provider for the money; its webhook completes or fails this step."""
     amount = Decimal(str(step.input["amount"]))
-    # A retried attempt asks again under the same key; the report names the attempt.
+    # A retried attempt asks again under the same key; the report names the attempt
+    # and carries the attempt's report token back.
+    handed_out = {"attempt": step.attempts, "report_token": step.report_token}
     payment, _ = Payment.objects.update_or_create(
         idempotency_key=step.idempotency_key,
-        defaults={"attempt": step.attempts},
+        defaults=handed_out,
         create_defaults={
             "order": Order.objects.get(saga_id=saga.id),
             "amount": amount,
-            "attempt": step.attempts,
+            **handed_out,
         },
     )
     return Pending({"payment_id": payment.pk}, timeout=settings.SHOP_PAYMENT_TIMEOUT)

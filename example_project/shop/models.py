@@ -67,6 +67,9 @@ class Payment(models.Model):
     idempotency_key = models.CharField(max_length=60, unique=True)
     # The step's attempt this request belongs to: the provider names it in its report.
     attempt = models.PositiveIntegerField(default=1)
+    # The step's report token for that attempt: the provider sends it back, so that its
+    # report cannot complete a later saga for the same order number.
+    report_token = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
     charge_id = models.CharField(max_length=40, blank=True, default="")
 

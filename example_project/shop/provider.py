@@ -90,6 +90,7 @@ class FakePaymentProvider(threading.Thread):
                 "key": payment.order.number,
                 "step_id": "request_payment",
                 "attempt": payment.attempt,
+                "report_token": payment.report_token,
             }
             if payment.amount > settings.SHOP_PAYMENT_LIMIT:
                 report.update(
