@@ -302,6 +302,7 @@ def select(
         text = validation.text(error, "error", validation.ERROR_MAX_CHARS)
         queryset = queryset.filter(error__icontains=text)
     if older_than is not None:
+        older_than = validation.age_span(older_than, "older_than")
         queryset = queryset.filter(updated_at__lt=clock.now() - older_than)
     return queryset.order_by("pk")
 

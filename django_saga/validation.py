@@ -186,20 +186,38 @@ def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
+#: The oldest age a caller may ask for (100 years of 366 days): older than any
+#: saga, and far enough from the calendar's start that "now minus it" never overflows.
+AGE_MAX = timedelta(days=100 * 366)
+
 
 def age(text: str, what: str) -> timedelta:
-    """``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w`` as a duration.
+    """``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w`` as a duration, at most ``AGE_MAX``.
 
     Raises ``SagaDefinitionError`` naming ``what`` for anything else.
     """
     match = _AGE.match(text) if isinstance(text, str) else None
     if match is None:
         raise SagaDefinitionError(
-            f"{what} {text!r} is not an age: give a number and a unit, "
+            f"{what} {brief(text)} is not an age: give a number and a unit, "
             "for example 3600s, 15m, 12h, 30d or 2w"
         )
     number, unit = match.groups()
-    try:
-        return timedelta(seconds=float(number) * _AGE_UNITS[unit or "s"])
-    except OverflowError:
-        raise SagaDefinitionError(f"{what} {text!r} is too long ago") from None
+    # float() of a long string of digits is inf, never an error.
+    seconds = float(number) * _AGE_UNITS[unit or "s"]
+    if not seconds <= AGE_MAX.total_seconds():
+        raise _too_old(what, brief(text))
+    return timedelta(seconds=seconds)
+
+
+def age_span(value: Any, what: str) -> timedelta:
+    """An age given as a ``timedelta``: not negative, and at most ``AGE_MAX``."""
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise SagaDefinitionError(f"{what} must be a timedelta of zero or more, got {value!r}")
+    if value > AGE_MAX:
+        raise _too_old(what, f"of {value.days:,} days")
+    return value
+
+
+def _too_old(what: str, given: str) -> LimitExceeded:
+    return LimitExceeded(f"{what} {given} is over the limit of {AGE_MAX.days:,} days (100 years)")

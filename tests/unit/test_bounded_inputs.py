@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
 
 from django_saga import (
     Pending,
@@ -23,17 +26,20 @@ from django_saga import (
     SagaNotFound,
     Skip,
     Step,
+    interventions,
     manager,
+    validation,
 )
 from django_saga.clock import MAX_SECONDS, later
 from django_saga.errors import LimitExceeded, NotJSONSerializableError
-from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
 from django_saga.processor import DEAD_LETTER, Processor
 from django_saga.registry import HandlerRegistry
 from django_saga.stores import get_store
 from django_saga.validation import ERROR_MAX_CHARS
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
+from tests.unit.test_views import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -332,3 +338,42 @@ def test_register_step_handler_accepts_a_bounded_timeout():
     registry = HandlerRegistry()
     registry.register("execute", "pay", lambda saga, step: {}, timeout=3600)
     assert registry.spec("execute", "pay").timeout == 3600
+
+
+# -- round two, finding 7: an age far in the past ----------------------------------------
+@pytest.mark.parametrize("text", ["999999d", "5300w", "3162240001s", "9" * 400 + "d"])
+def test_an_age_past_the_limit_is_refused_naming_the_field(text):
+    with pytest.raises(LimitExceeded, match=r"^older_than .* is over the limit of 36,600 days"):
+        validation.age(text, "older_than")
+    assert validation.age("36600d", "older_than") == timedelta(days=36600)
+
+
+def test_a_redrive_older_than_a_million_days_gets_400_naming_the_field(django_user_model):
+    from tests.unit.test_console_repair import EVERYTHING, halted_saga, post_json
+
+    halted_saga()
+    client = logged_in(make_user(django_user_model, *EVERYTHING))
+    body = {"rate": 1, "reason": "fixed", "older_than": "999999d"}
+    response = post_json(client, reverse("django_saga:api-redrive"), body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("older_than '999999d' is over the limit")
+    assert not Intervention.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("saga_purge", "--older-than", "999999d"),
+        ("saga", "list", "--older-than", "999999d"),
+        ("saga", "redrive", "--rate", "1/s", "--older-than", "999999d", "--reason", "r"),
+    ],
+    ids=["saga_purge", "saga-list", "saga-redrive"],
+)
+def test_commands_refuse_an_age_far_in_the_past_naming_the_option(command):
+    with pytest.raises(CommandError, match="--older-than '999999d' is over the limit"):
+        call_command(*command)
+
+
+def test_a_redrive_selection_refuses_an_age_no_clock_can_subtract():
+    with pytest.raises(LimitExceeded, match="older_than"):
+        interventions.select(older_than=timedelta(days=999999))
