@@ -32,6 +32,9 @@ def new_id() -> str:
 
 
 class SagaState(models.TextChoices):
+    """Where a saga stands: going forward, done, being undone, or waiting for
+    an operator (``failed``, ``halted``, ``compensation_failed``)."""
+
     STARTED = "started", "started"
     COMPLETED = "completed", "completed"
     FAILED = "failed", "failed"
@@ -51,6 +54,8 @@ WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATI
 
 
 class StepStatus(models.TextChoices):
+    """Where one step stands: on its way forward, done, or on its way back."""
+
     # Declared, not dispatched yet.
     PENDING = "pending", "pending"
     # Dispatched: its execute message is on its way to an engine.
@@ -95,6 +100,12 @@ class SagaQuerySet(models.QuerySet["Saga"]):
 
 
 class Saga(models.Model):
+    """One saga: its name, business key, state and context, with its steps.
+
+    Read it through ``manager.get()`` (which loads the steps in order) or
+    the admin and console; the engine writes it.
+    """
+
     id = models.CharField(
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )
@@ -217,9 +228,11 @@ class Saga(models.Model):
         return f"{self.name} {self.id} ({self.state})"
 
     def is_completed(self) -> bool:
+        """Every step done: the saga ended ``completed``."""
         return self.state == SagaState.COMPLETED
 
     def is_failed(self) -> bool:
+        """Stopped for an operator: ``failed``, ``halted`` or ``compensation_failed``."""
         return self.state in WAITING_FOR_OPERATOR
 
     def is_halted(self) -> bool:
@@ -227,9 +240,11 @@ class Saga(models.Model):
         return self.state == SagaState.HALTED
 
     def is_compensated(self) -> bool:
+        """Undone: the saga ended ``compensated``."""
         return self.state == SagaState.COMPENSATED
 
     def is_active(self) -> bool:
+        """Still moving on its own: ``started`` or ``compensating``."""
         return self.state in ACTIVE_STATES
 
     @property
@@ -266,6 +281,9 @@ class Saga(models.Model):
 
 
 class SagaStep(models.Model):
+    """One step of a saga: what it calls and undoes, its input and output,
+    its status, attempts and their history. A handler receives it as ``step``."""
+
     id = models.CharField(
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )

@@ -16,9 +16,16 @@ class Pending:
 
     The step becomes ``waiting`` and completes when
     ``manager.complete_step()`` / ``manager.fail_step()`` (or the webhook view)
-    reports the outcome. ``output`` is saved now (e.g. the outside service's
+    reports the outcome. Hand the outside service what the report must name:
+    ``saga.id`` (or the saga's name and key), ``step.name`` and
+    ``step.attempts``. ``output`` is saved now (e.g. the outside service's
     reference); ``timeout`` (seconds from now) replaces the step's own timeout
     for the wait, after which the attempt counts as failed.
+
+    However the wait ends without completing the step (it times out for
+    good, the service reports a failure, the saga is compensated meanwhile),
+    the step's compensation runs, with this output: what the handler started
+    may have happened.
     """
 
     output: Mapping[str, Any] = field(default_factory=dict)

@@ -35,6 +35,15 @@ class StepTimeout(RetryableError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often, and how far apart, a handler's failed attempts are tried again.
+
+    Unset fields come from the settings (``RETRY_*``, ``COMPENSATION_MAX_ATTEMPTS``).
+    ``max_attempts`` counts the first attempt; the delay after attempt n is
+    ``backoff * multiplier ** (n - 1)``, capped at ``max_delay`` and spread by
+    ``jitter`` (a fraction of it either way); ``retry_on`` names more
+    exception types worth another try besides ``RetryableError``.
+    """
+
     max_attempts: int | None = None
     backoff: float | None = None
     multiplier: float = 2.0
