@@ -301,15 +301,18 @@ class Manager:
         (``failed``, ``halted``) or its compensation retried
         (``compensation_failed``). Each saga is sent ``1 / rate`` seconds
         after the one before, through the outbox, so the pacing holds with no
-        process waiting and survives restarts. A saga whose state allows nothing is
-        left alone and listed in ``refused``. Returns the re-drive, whose
-        ``batch`` names it on every intervention it records.
+        process waiting and survives restarts; a rate at which the last saga
+        would be sent more than 366 days from now is refused up front. A saga
+        whose state allows nothing is left alone and listed in ``refused``.
+        Returns the re-drive, whose ``batch`` names it on every intervention it
+        records.
         """
         actor = interventions.Actor.of(by)
         why = interventions.reason_text(reason)
-        pace = interventions.rate_value(rate)
+        chosen = list(sagas)
+        pace = interventions.rate_value(rate, len(chosen))
         redrive = interventions.Redrive(batch=new_id(), rate=pace)
-        for saga in sagas:
+        for saga in chosen:
             saga_id = _saga_id(saga.pk if isinstance(saga, Saga) else saga)
             try:
                 sent_at = self._in_saga(

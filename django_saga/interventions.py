@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet
 
 from . import clock, flow, validation
-from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from .errors import InvalidStateTransition, LimitExceeded, SagaDefinitionError, SagaNotFound
 from .models import WAITING_FOR_OPERATOR, Intervention, Saga, SagaState, SagaStep, StepStatus
 
 if TYPE_CHECKING:
@@ -190,6 +190,9 @@ def apply(unit: Unit, request: Request) -> Intervention | None:
 
 #: The fastest re-drive: faster than this is no pacing at all.
 MAX_RATE = 10_000.0
+#: The slowest re-drive, one saga every 366 days: slower, the pacing between two
+#: sagas would not fit the longest delay the engine schedules (``clock.MAX_SECONDS``).
+MIN_RATE = 1 / clock.MAX_SECONDS
 
 
 @dataclass
@@ -220,13 +223,30 @@ class Redrive:
         return (self.last_at - self.first_at).total_seconds()
 
 
-def rate_value(rate: Any) -> float:
-    """A re-drive's rate in sagas a second: a finite number above zero."""
+def rate_value(rate: Any, count: int = 1) -> float:
+    """A re-drive's rate in sagas a second: a finite number from ``MIN_RATE`` to
+    ``MAX_RATE``, at which the last of ``count`` sagas is sent within 366 days.
+
+    Checked before any saga is touched, so that a rate the engine cannot
+    schedule refuses the whole re-drive instead of failing halfway through.
+    """
     if isinstance(rate, bool) or not isinstance(rate, int | float):
         raise SagaDefinitionError(f"rate must be a number of sagas a second, got {rate!r}")
     if not 0 < rate <= MAX_RATE:  # also refuses NaN
         raise SagaDefinitionError(
             f"rate must be above 0 and at most {MAX_RATE:g} sagas a second, got {rate!r}"
+        )
+    if rate < MIN_RATE:
+        raise LimitExceeded(
+            f"rate must be at least {MIN_RATE:.3g} sagas a second (one every 366 days, the "
+            f"longest delay the engine schedules), got {rate!r}"
+        )
+    last = (count - 1) / rate
+    if last > clock.MAX_SECONDS:
+        raise LimitExceeded(
+            f"rate {rate:.3g} sagas a second would send the last of {count:,} sagas "
+            f"{last / 86400:,.0f} days from now, over the limit of 366 days: give a rate of "
+            f"at least {(count - 1) / clock.MAX_SECONDS:.3g}, or fewer sagas"
         )
     return float(rate)
 

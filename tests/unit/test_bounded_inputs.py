@@ -377,3 +377,46 @@ def test_commands_refuse_an_age_far_in_the_past_naming_the_option(command):
 def test_a_redrive_selection_refuses_an_age_no_clock_can_subtract():
     with pytest.raises(LimitExceeded, match="older_than"):
         interventions.select(older_than=timedelta(days=999999))
+
+
+# -- round two, finding 3: a re-drive's rate -------------------------------------------
+def test_a_rate_too_slow_to_schedule_is_refused_before_any_saga_is_retried():
+    from tests.unit.test_console_repair import halted_saga
+
+    sagas = [halted_saga(), halted_saga()]
+    for rate in (1e-15, 5e-324, 1 / (MAX_SECONDS * 2)):
+        with pytest.raises(LimitExceeded, match=r"^rate must be at least 3.16e-08 sagas a second"):
+            manager.redrive([saga.pk for saga in sagas], rate=rate, reason="fixed")
+    assert not Intervention.objects.exists()
+    assert {saga.state for saga in Saga.objects.all()} == {"halted"}
+
+
+def test_a_redrive_whose_last_saga_would_be_sent_past_the_limit_is_refused_whole():
+    from tests.unit.test_console_repair import halted_saga
+
+    ids = [halted_saga().pk for _ in range(3)]
+    too_slow = 1.9 / MAX_SECONDS  # the third saga would go out after 385 days
+    with pytest.raises(LimitExceeded, match=r"^rate .* would send the last of 3 sagas 385 days"):
+        manager.redrive(iter(ids), rate=too_slow, reason="fixed")
+    assert not Intervention.objects.exists()
+    redrive = manager.redrive(iter(ids), rate=2.01 / MAX_SECONDS, reason="fixed")
+    assert len(redrive.scheduled) == 3
+    assert timedelta(days=364) < redrive.last_at - redrive.first_at <= timedelta(days=366)
+
+
+def test_every_door_refuses_a_rate_too_slow_naming_it(django_user_model):
+    from django_saga.console.forms import RateForm
+    from django_saga.management.commands.saga import parse_rate
+    from tests.unit.test_console_repair import EVERYTHING, halted_saga, post_json
+
+    halted_saga()
+    client = logged_in(make_user(django_user_model, *EVERYTHING))
+    body = {"rate": 1e-15, "reason": "fixed"}
+    response = post_json(client, reverse("django_saga:api-redrive"), body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("rate must be at least")
+    form = RateForm({"rate": "1e-15", "reason": "fixed"})
+    assert not form.is_valid() and "at least" in form.errors["rate"][0]
+    with pytest.raises(CommandError, match=r"--rate '0\.00000001/h'.*at least"):
+        parse_rate("0.00000001/h")
+    assert not Intervention.objects.exists()
