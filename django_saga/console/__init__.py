@@ -9,6 +9,7 @@ Django-model store.
 
 - ``operations``: what an operator may ask of a saga, shared with the admin;
 - ``forms``: the reason, input, output and rate an operator gives, shared with the admin;
+- ``parsing``: JSON an operator hands over (a form, an API body, a file), read or refused;
 - ``queries``: the querysets behind the lists (filters, progress counts);
 - ``formatting``: durations, progress and JSON as the pages and the admin show them;
 - ``rows``: what one row or step card shows, built next to the model, not on it;

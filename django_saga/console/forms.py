@@ -6,7 +6,6 @@ same questions and refuse the same answers in the library's own words.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..errors import SagaDefinitionError
 from ..models import WAITING_FOR_OPERATOR, Saga, SagaState, SagaStep
 from .formatting import json_kind, pretty_json
 from .operations import RETRY_STEP, Operation
+from .parsing import UnreadableJSON, read_json
 
 
 def _refused(exc: SagaDefinitionError) -> forms.ValidationError:
@@ -87,9 +87,9 @@ class StepRepairForm(ReasonForm):
         if not text.strip():
             raise forms.ValidationError(f"Give the {self.noun} as a JSON object: {{}} for none.")
         try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"The {self.noun} is not JSON: {exc}.") from exc
+            value = read_json(text, f"The {self.noun}")
+        except UnreadableJSON as exc:
+            raise forms.ValidationError(f"{exc}.") from exc
         if not isinstance(value, dict):
             raise forms.ValidationError(
                 f"The {self.noun} must be a JSON object ({{...}}), not {json_kind(value)}."

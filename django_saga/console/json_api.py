@@ -9,7 +9,6 @@ allow it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from .access import JsonAccessMixin, json_error
 from .formatting import json_kind, status_json
 from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
 from .paging import BadCursor, tally, window, without_cursor
+from .parsing import UnreadableJSON, read_json
 from .queries import (
     REDRIVE_AT_ONCE,
     attach_progress,
@@ -58,9 +58,9 @@ def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
     if not request.body.strip():
         return {}
     try:
-        body = json.loads(request.body)
-    except ValueError as exc:
-        raise BadBody(f"The body is not JSON: {exc}.") from exc
+        body = read_json(request.body, "The body")
+    except UnreadableJSON as exc:
+        raise BadBody(f"{exc}.") from exc
     if not isinstance(body, dict):
         raise BadBody(f"The body must be a JSON object, not {json_kind(body)}.")
     unknown = sorted(set(body) - set(fields))

@@ -346,7 +346,7 @@ def test_actions_the_state_does_not_allow_are_refused_with_the_managers_sentence
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--input", "{oops"), "--input is not valid JSON: Expecting property name enclosed"),
+        (("--input", "{oops"), "--input is not JSON: Expecting property name enclosed"),
         (("--input", "[1, 2]"), "--input must be a JSON object, like '{\"ok\": true}'; got list"),
         (("--input", "@/no/such/file.json"), "--input: cannot read /no/such/file.json"),
         (("--user", "nobody"), "--user 'nobody': no such Django user"),

@@ -44,6 +44,7 @@ from django_saga.console.operations import (
     SKIP_STEP,
     perform,
 )
+from django_saga.console.parsing import UnreadableJSON, read_json
 from django_saga.console.queries import attach_progress
 from django_saga.errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from django_saga.models import (
@@ -98,18 +99,17 @@ def parse_json(text: str | None, option: str) -> dict | None:
     """An input or output given on the command line: a JSON object, or ``@FILE`` holding one."""
     if text is None:
         return None
+    source: str | bytes = text
     if text.startswith("@"):
         try:
-            with open(text[1:], encoding="utf-8") as source:
-                text = source.read()
+            with open(text[1:], "rb") as file:
+                source = file.read()
         except OSError as exc:
             raise CommandError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(
-            f"{option} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        value = read_json(source, option)
+    except UnreadableJSON as exc:
+        raise CommandError(str(exc)) from None
     if not isinstance(value, dict):
         raise CommandError(
             f"{option} must be a JSON object, like '{{\"ok\": true}}'; got {type(value).__name__}"
