@@ -11,6 +11,12 @@ says ``advance(minutes=15)``, not fifteen minutes later. While it is
 installed it keeps what django-saga logs (``kit.logs``) instead of letting a
 step failing on purpose print warnings through the test run's output.
 
+The test clock and the exact retry delays hold in the thread that installed
+the kit (its context) and nowhere else: an engine's threads, a live server's
+or another test's keep the real time. The kit refuses a database that is not
+a test database (``allow_any_database`` overrides it): it claims and marks
+sent what is in the outbox, which on a live database belongs to the engines.
+
     kit = SagaTestKit()
     with kit:
         saga = kit.start(OrderSaga(order_id=7))
@@ -24,8 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import random
+import re
+import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -58,6 +69,11 @@ MAX_MESSAGES = 10_000
 LOGGER = "django_saga"
 #: How ``log_text()`` writes a record (as pytest writes the logs it captured).
 LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
+#: What a test database's name starts with (Django's TEST_DATABASE_PREFIX).
+TEST_PREFIX = "test_"
+
+#: Whether retry delays are exact (no jitter) here: set where a kit is installed.
+_exact_delays: ContextVar[bool] = ContextVar("django_saga.testing.exact_delays", default=False)
 
 
 class SagaTestError(AssertionError):
@@ -94,8 +110,16 @@ class SagaTestKit:
 
     ``install()`` (or ``with kit:``) sets the test clock and fixes retry
     jitter at none, so delays are exactly as the policies say; ``uninstall()``
-    puts both back. The store is the configured one, which must be the
-    Django store: the kit reads the outbox and the due times from its tables.
+    puts both back. Both hold in the installing thread's context only: other
+    threads keep the real clock and jitter. Install and uninstall in the same
+    thread. The store is the configured one, which must be the Django store:
+    the kit reads the outbox and the due times from its tables.
+
+    ``install()`` refuses a database that is not a test database: one whose
+    name starts with ``test_``, the ``TEST`` ``NAME`` of its settings (or a
+    parallel runner's copy of it), or SQLite in memory, as Django's test
+    runner and pytest-django create them. ``allow_any_database=True`` lets
+    the kit claim and mark sent the outbox rows of any other database.
 
     With ``capture_logs`` (the default), the records of django-saga's loggers
     are kept in ``logs`` while the kit is installed, and go to no handler of
@@ -115,6 +139,7 @@ class SagaTestKit:
         store: DjangoStore | None = None,
         handlers: HandlerRegistry = registry,
         capture_logs: bool = True,
+        allow_any_database: bool = False,
     ) -> None:
         chosen = store or get_store()
         if not isinstance(chosen, DjangoStore):
@@ -132,7 +157,9 @@ class SagaTestKit:
         self._timelines: dict[str, list[Event]] = {}
         # Per saga: how many history entries of each step the timeline holds.
         self._seen: dict[str, dict[str, int]] = {}
-        self._saved: tuple[Any, Any] | None = None
+        self.allow_any_database = allow_any_database
+        # What install() replaced in this context: the clock's source, exact delays.
+        self._saved: tuple[clock.Source | None, bool] | None = None
         #: The records django-saga logged while the kit was installed, oldest
         #: first (with ``capture_logs``; at the levels its loggers let through).
         self.logs: list[logging.LogRecord] = []
@@ -145,17 +172,22 @@ class SagaTestKit:
     # -- installing ----------------------------------------------------------
     def install(self) -> SagaTestKit:
         if self._saved is None:
-            self._saved = (clock.source, processor.retry_random)
-            clock.source = self.clock.now
-            processor.retry_random = _no_jitter
+            if not self.allow_any_database:
+                _require_test_database(self.store.using)
+            _jitter.attach()
+            self._saved = (clock.set_source(self.clock.now), _exact_delays.get())
+            _exact_delays.set(True)
             if self.capture_logs:
                 self._capture_logs()
         return self
 
     def uninstall(self) -> None:
         if self._saved is not None:
-            clock.source, processor.retry_random = self._saved
+            source, exact = self._saved
+            clock.set_source(source)
+            _exact_delays.set(exact)
             self._saved = None
+            _jitter.detach()
             self._release_logs()
 
     def __enter__(self) -> SagaTestKit:
@@ -183,6 +215,7 @@ class SagaTestKit:
     ) -> Saga:
         """Start a saga (a name and its steps, or a ``SagaDefinition``) and run it
         as far as it goes now; the saga as it then stands."""
+        self._require_installed()
         with self.committed():
             if isinstance(saga, SagaDefinition):
                 started = self.manager.start_definition(saga, **options)
@@ -247,6 +280,7 @@ class SagaTestKit:
         self, saga: SagaRef | Saga, step: str, output: Mapping[str, Any] | None = None
     ) -> Saga:
         """Complete a waiting step as its outside service would, and run on."""
+        self._require_installed()
         saga_id = self._id(saga)
         with self.committed():
             self.manager.complete_step(saga_id, step, output)
@@ -254,6 +288,7 @@ class SagaTestKit:
 
     def fail_step(self, saga: SagaRef | Saga, step: str, error: str = "") -> Saga:
         """Fail a waiting step as its outside service would, and run on."""
+        self._require_installed()
         saga_id = self._id(saga)
         with self.committed():
             self.manager.fail_step(saga_id, step, error)
@@ -458,9 +493,72 @@ def _level(level: int | str) -> int:
     return number
 
 
-def _no_jitter() -> float:
-    """The middle of the jitter's range: a retry's delay is exactly its policy's."""
-    return 0.5
+class _Jitter:
+    """The processor's retry randomness while a kit is installed in any thread:
+    the middle of the jitter's range (a retry's delay exactly its policy's)
+    where a kit is installed, the processor's own everywhere else."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kits = 0
+        self._before: Callable[[], float] = random.random
+
+    def __call__(self) -> float:
+        return 0.5 if _exact_delays.get() else self._before()
+
+    def attach(self) -> None:
+        with self._lock:
+            if self._kits == 0 and processor.retry_random is not self:
+                self._before = processor.retry_random
+                processor.retry_random = self
+            self._kits += 1
+
+    def detach(self) -> None:
+        with self._lock:
+            self._kits -= 1
+            if self._kits == 0 and processor.retry_random is self:
+                processor.retry_random = self._before
+
+
+_jitter = _Jitter()
+
+
+def _require_test_database(alias: str) -> None:
+    connection = connections[alias]
+    test = connection.settings_dict.get("TEST") or {}
+    if test.get("MIRROR"):  # a replica under test reads its primary's test database
+        connection = connections[test["MIRROR"]]
+        test = connection.settings_dict.get("TEST") or {}
+    name = os.fspath(connection.settings_dict.get("NAME") or "")
+    if _is_test_database(name, os.fspath(test.get("NAME") or ""), connection.vendor):
+        return
+    raise ImproperlyConfigured(
+        f"SagaTestKit will not run on the database {alias!r} (NAME {name!r}): it is not a "
+        "test database. The kit claims the outbox's messages and marks them sent, as an "
+        "engine's relay does, so on a live database it would take them from the engines. "
+        "It runs on the databases that Django's test runner and pytest-django create (a "
+        f"name starting with {TEST_PREFIX!r}, the TEST NAME of the settings, SQLite in "
+        "memory); SagaTestKit(allow_any_database=True) runs it on this one anyway."
+    )
+
+
+def _is_test_database(name: str, test_name: str, vendor: str) -> bool:
+    """Whether a database named ``name`` is one the test runners set up."""
+    if vendor == "sqlite":
+        if name == ":memory:" or name.startswith("file:memorydb") or "mode=memory" in name:
+            return True
+        if os.path.basename(name).startswith(TEST_PREFIX):
+            return True
+        root, ext = os.path.splitext(test_name)
+    else:
+        if name.startswith(TEST_PREFIX):
+            return True
+        root, ext = test_name, ""
+    # The runner switched NAME to TEST NAME; a parallel run adds "_<n>" to each copy.
+    return bool(test_name) and (
+        name == test_name
+        or re.fullmatch(re.escape(root) + r"_\d+" + re.escape(ext), name) is not None
+    )
 
 
 def _steps(events: list[Event], kinds: tuple[str, ...], outcome: str) -> list[str]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import TestCase, TransactionTestCase
+from django.utils import timezone
 
 from django_saga import (
     Pending,
@@ -18,12 +22,13 @@ from django_saga import (
     clock,
     compensation_handler,
     manager,
+    processor,
     pytest_plugin,
     signals,
     step_handler,
 )
 from django_saga.messages import StepMessage
-from django_saga.models import OutboxMessage, new_id
+from django_saga.models import OutboxMessage, Saga, new_id
 from django_saga.stores.django import DjangoStore
 from django_saga.testing import LOGGER, Event, SagaTestError, SagaTestKit
 from tests.testapp.models import Ledger
@@ -209,10 +214,81 @@ def test_the_kit_runs_only_when_installed():
     kit = SagaTestKit()
     with pytest.raises(SagaTestError, match="install"):
         kit.run()
-    real = clock.now
+    with pytest.raises(SagaTestError, match="install"):
+        kit.start("order", order_steps())
+    assert not Saga.objects.exists()
+    jitter = processor.retry_random
     with kit:
         assert clock.now() == kit.clock.now()
-    assert clock.source is None and clock.now is real
+    assert not clock.replaced() and processor.retry_random is jitter
+
+
+def test_another_thread_keeps_the_real_clock_and_jitter_while_the_kit_runs(kit):
+    kit.advance(days=3)
+    seen: dict[str, object] = {}
+
+    def engine_thread() -> None:
+        seen["now"], seen["replaced"] = clock.now(), clock.replaced()
+        seen["jitter"] = {processor.retry_random() for _ in range(20)}
+
+    thread = threading.Thread(target=engine_thread)
+    thread.start()
+    thread.join()
+    assert seen["replaced"] is False
+    assert abs(seen["now"] - timezone.now()) < timedelta(minutes=1)
+    assert len(seen["jitter"]) > 1
+    # Where the kit runs: its clock, three days ahead, and retries with no jitter.
+    assert clock.now() == kit.clock.now() > timezone.now() + timedelta(days=2)
+    assert processor.retry_random() == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "test_name"),
+    [
+        ("shop", None),
+        ("shop_test", None),
+        ("shop", "test_shop"),  # a shell on the live database, tests configured
+        ("/srv/shop/db.sqlite3", "/srv/shop/test-db.sqlite3"),
+        ("ci_shop_backup", "ci_shop"),
+    ],
+)
+def test_the_kit_refuses_a_database_that_is_not_a_test_database(monkeypatch, name, test_name):
+    saga = manager.start("order", order_steps(fail_times=0, wait=None))
+    monkeypatch.setitem(connection.settings_dict, "NAME", name)
+    monkeypatch.setitem(connection.settings_dict["TEST"], "NAME", test_name)
+    kit = SagaTestKit()
+    with pytest.raises(ImproperlyConfigured) as refused, kit:
+        kit.run()
+    message = str(refused.value)
+    assert f"will not run on the database 'default' (NAME {name!r}): it is not a test" in message
+    assert "marks them sent" in message and "SagaTestKit(allow_any_database=True)" in message
+    assert not clock.replaced()
+    # The engines' messages are left to them.
+    assert OutboxMessage.objects.filter(saga_id=saga.pk, sent_at__isnull=True).count() == 1
+    with SagaTestKit(allow_any_database=True) as kit:
+        assert kit.run() == 3
+    assert not OutboxMessage.objects.filter(saga_id=saga.pk, sent_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "test_name", "sqlite_only"),
+    [
+        ("test_shop", None, False),
+        ("ci_shop", "ci_shop", False),  # the runner switched to the TEST NAME
+        ("ci_shop_2", "ci_shop", False),  # a parallel run's copy of it
+        (":memory:", None, True),
+        ("file:memorydb_default?mode=memory&cache=shared", None, True),
+        ("/tmp/test_shop.sqlite3", None, True),
+        ("/ci/shop_3.sqlite3", "/ci/shop.sqlite3", True),
+    ],
+)
+def test_the_kit_runs_on_the_databases_test_runners_make(monkeypatch, name, test_name, sqlite_only):
+    if sqlite_only and connection.vendor != "sqlite":
+        pytest.skip("a SQLite name")
+    monkeypatch.setitem(connection.settings_dict, "NAME", name)
+    monkeypatch.setitem(connection.settings_dict["TEST"], "NAME", test_name)
+    with SagaTestKit():
+        assert clock.replaced()
 
 
 def test_the_store_compares_due_times_with_the_test_clock_only_when_one_is_set(kit):
