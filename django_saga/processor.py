@@ -427,7 +427,13 @@ def _output(result: Any, step: SagaStep) -> dict:
     try:
         return validation.to_json(result, f"output of step {step.name!r}")
     except NotJSONSerializableError as exc:
-        raise TypeError(str(exc)) from exc
+        if isinstance(exc.__cause__, TypeError):
+            # A value of a type JSON has no room for: a TypeError, as the encoder said.
+            raise TypeError(str(exc)) from exc
+        # A value no database stores (a NUL, a lone surrogate, NaN, a cycle):
+        # refused as it is, so that the step fails at once, even past the pivot,
+        # instead of running the handler again to return the same value.
+        raise
 
 
 def _describe(exc: BaseException) -> str:

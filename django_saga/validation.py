@@ -35,6 +35,37 @@ NAME_MAX_CHARS = 200
 ERROR_MAX_CHARS = 4000
 
 
+#: A lone surrogate (U+D800 to U+DFFF) is no character: UTF-8 has no bytes for it,
+#: so no database stores it. JSON's ``"\ud800"`` escape and Python's
+#: ``surrogateescape`` error handler both make one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: str) -> str | None:
+    """The first lone surrogate in ``value``, escaped (``\\ud800``), or None."""
+    if value.isascii():
+        return None
+    found = _SURROGATE.search(value)
+    return None if found is None else _escaped(found)
+
+
+def storable(value: str) -> bool:
+    """Whether a text column can hold ``value`` at all (no NUL, no lone
+    surrogate): for lookups, where a value no row can hold is simply not found."""
+    return "\x00" not in value and _lone_surrogate(value) is None
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
+
+
+def _surrogate_refusal(field: str, found: str) -> str:
+    return (
+        f"{field} holds a lone surrogate ({found}), which is no character: UTF-8, and so "
+        "the database, cannot store it (decode the text it came from as UTF-8)"
+    )
+
+
 def seconds(value: Any, field: str, *, allow_none: bool = True) -> float | None:
     """``value`` as a positive, finite number of seconds no longer than ``MAX_SECONDS``."""
     if value is None and allow_none:
@@ -65,6 +96,8 @@ def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) 
         raise SagaDefinitionError(
             f"{field} holds a NUL character (\\x00), which PostgreSQL cannot store"
         )
+    if (found := _lone_surrogate(value)) is not None:
+        raise SagaDefinitionError(_surrogate_refusal(field, found))
     if max_chars is not None and len(value) > max_chars:
         raise LimitExceeded(
             f"{field} is {len(value)} characters long, over the limit of {max_chars}"
@@ -73,12 +106,15 @@ def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) 
 
 
 def clean_error(value: str) -> str:
-    """An error text the engine records whatever it holds: NULs replaced, length capped.
+    """An error text the engine records whatever it holds: NULs and lone
+    surrogates escaped, length capped.
 
     Used for text the engine did not choose (a handler's exception message):
     refusing it would lose the failure, so it is made storable instead.
     """
     value = value.replace("\x00", "\\x00")
+    if not value.isascii():
+        value = _SURROGATE.sub(_escaped, value)
     if len(value) > ERROR_MAX_CHARS:
         cut = len(value) - ERROR_MAX_CHARS
         value = f"{value[:ERROR_MAX_CHARS]}… ({cut} more characters cut)"
@@ -117,7 +153,8 @@ def to_json(value: Any, what: str) -> Any:
     UUIDs, ...) and turns it into plain JSON types now, so that handlers see
     the same values from every store. Refuses NaN and infinities (JSON and
     jsonb have no room for them), NUL characters (PostgreSQL cannot store
-    them), values nested deeper than ``SAGA['MAX_JSON_DEPTH']`` and values
+    them) and lone surrogates (no database can), values nested deeper than
+    ``SAGA['MAX_JSON_DEPTH']`` and values
     whose JSON is longer than ``SAGA['MAX_JSON_BYTES']``.
     """
     max_depth = saga_settings.MAX_JSON_DEPTH
@@ -137,7 +174,7 @@ def to_json(value: Any, what: str) -> Any:
 
 
 def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
-    """Check depth, NUL characters and cycles without recursion.
+    """Check depth, NUL characters, lone surrogates and cycles without recursion.
 
     Every node costs at least one byte of JSON, so more than ``max_bytes``
     nodes cannot fit whatever they hold: the walk stops there, which bounds
@@ -159,6 +196,8 @@ def _walk(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
                 raise NotJSONSerializableError(
                     f"{what} holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot store"
                 )
+            if (found := _lone_surrogate(node)) is not None:
+                raise NotJSONSerializableError(_surrogate_refusal(what, found))
             continue
         if isinstance(node, Promise):
             stack.append((str(node), depth, above))

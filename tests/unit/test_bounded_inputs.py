@@ -420,3 +420,107 @@ def test_every_door_refuses_a_rate_too_slow_naming_it(django_user_model):
     with pytest.raises(CommandError, match=r"--rate '0\.00000001/h'.*at least"):
         parse_rate("0.00000001/h")
     assert not Intervention.objects.exists()
+
+
+# -- round two, finding 5: lone surrogates ------------------------------------------------
+# A lone surrogate is no character: UTF-8 cannot encode it, so PostgreSQL cannot
+# store it. JSON's "\ud800" escape and Python's surrogateescape both make one.
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("start", "field"),
+    [
+        (lambda: manager.start(f"order{LONE}", [Step("a", "test.record")]), "saga's name"),
+        (lambda: manager.start("order", [Step("a", "test.record")], key=LONE), "The key"),
+        (
+            lambda: manager.start("order", [Step("a", "test.record")], context={"x": LONE}),
+            "Context of saga 'order'",
+        ),
+        (
+            lambda: manager.start("order", [Step("a", "test.record")], context={LONE: 1}),
+            "Context of saga 'order'",
+        ),
+        (
+            lambda: manager.start("order", [Step("a", "test.record", input={"x": [f"caf{LONE}"]})]),
+            "Step 'a' input",
+        ),
+        (lambda: manager.start("order", [Step(f"a{LONE}", "test.record")]), "Step #1 name"),
+        (lambda: manager.start("order", [Step("a", f"test.{LONE}")]), "action"),
+    ],
+    ids=["name", "key", "context", "context-key", "step-input", "step-name", "action"],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field_and_writes_nothing(start, field):
+    with pytest.raises(SagaDefinitionError, match="lone surrogate") as refused:
+        start()
+    assert field in str(refused.value)
+    assert "\\ud800" in str(refused.value)
+    assert nothing_recorded()
+
+
+def test_an_outside_result_holding_a_lone_surrogate_is_refused_and_changes_nothing():
+    from tests.factories import SagaFactory, SagaStepFactory
+
+    step = SagaStepFactory(saga=SagaFactory(), position=0, name="pay", waiting=True)
+    with pytest.raises(SagaDefinitionError, match=r"^output holds a lone surrogate"):
+        manager.complete_step(step.saga_id, "pay", {"receipt": LONE})
+    with pytest.raises(SagaDefinitionError, match=r"^error holds a lone surrogate"):
+        manager.fail_step(step.saga_id, "pay", f"declined {LONE}")
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+    with pytest.raises(SagaDefinitionError, match=r"^The key holds a lone surrogate"):
+        manager.find("order", f"order-{LONE}")
+
+
+def test_an_operators_values_holding_a_lone_surrogate_are_refused():
+    from tests.unit.test_console_repair import halted_saga
+
+    saga = halted_saga()
+    with pytest.raises(SagaDefinitionError, match="lone surrogate"):
+        manager.retry_step(saga.pk, "ship", {"parcel": LONE}, reason="fixed")
+    with pytest.raises(SagaDefinitionError, match="lone surrogate"):
+        manager.skip_step(saga.pk, "ship", {"sent": LONE}, reason="fixed")
+    with pytest.raises(SagaDefinitionError, match=r"^reason holds a lone surrogate"):
+        manager.retry_step(saga.pk, "ship", reason=f"fixed {LONE}")
+    with pytest.raises(SagaDefinitionError, match=r"^by \(who acts\) holds a lone surrogate"):
+        manager.retry_step(saga.pk, "ship", reason="fixed", by=f"op{LONE}")
+    assert not Intervention.objects.exists()
+    assert Saga.objects.get(pk=saga.pk).state == "halted"
+
+
+def one_message(saga, name: str) -> bytes:
+    from django_saga.messages import EXECUTE, StepMessage
+
+    return StepMessage(EXECUTE, saga.id, saga.step(name).id, 1).encode().encode()
+
+
+@pytest.mark.parametrize("pivot", [False, True], ids=["before-the-pivot", "past-the-pivot"])
+def test_a_handlers_output_holding_a_lone_surrogate_fails_its_step_once(settings, pivot):
+    """Not stored, so never an engine error; not retried, since no retry mends it."""
+    settings.SAGA = {**settings.SAGA, "CHECK_HANDLERS_ON_START": False}
+    runs: list[str] = []
+    handlers = HandlerRegistry()
+    handlers.register("execute", "ok", lambda saga, step: {})
+    handlers.register("execute", "odd", lambda saga, step: runs.append(step.name) or {"n": LONE})
+    saga = manager.start("order", [Step("a", "ok", pivot=pivot), Step("b", "odd")])
+    processor = Processor(get_store(), handlers)
+    processor.process(one_message(saga, "a"))
+    processor.process(one_message(saga, "b"))
+    step = manager.get(saga.id).step("b")
+    assert runs == ["b"]
+    assert step.status == "failed"
+    assert step.error.startswith("NotJSONSerializableError: output of step 'b' holds a lone")
+    assert [(h["attempt"], h["outcome"]) for h in step.history] == [(1, "failed")]
+
+
+def test_a_handler_exception_holding_a_lone_surrogate_is_recorded_escaped(settings):
+    def raises(saga, step):
+        raise ValueError(f"bad name {LONE}")
+
+    settings.SAGA = {**settings.SAGA, "CHECK_HANDLERS_ON_START": False}
+    handlers = HandlerRegistry()
+    handlers.register("execute", "raises", raises)
+    saga = manager.start("order", [Step("a", "raises")])
+    Processor(get_store(), handlers).process(one_message(saga, "a"))
+    step = manager.get(saga.id).step("a")
+    assert step.status == "failed"
+    assert step.error == "ValueError: bad name \\ud800"

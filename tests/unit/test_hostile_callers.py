@@ -388,6 +388,21 @@ def test_an_error_holding_nul_gets_400_not_a_503_for_ever(client, webhook_secret
     assert SagaStep.objects.get(pk=step.pk).status == "waiting"
 
 
+@pytest.mark.parametrize(
+    "field",
+    [{"output": {"receipt": "\ud800"}}, {"status": "failed", "error": "declined \udfff"}],
+    ids=["output", "error"],
+)
+def test_a_lone_surrogate_in_a_report_gets_400_not_a_503_for_ever(client, webhook_secret, field):
+    """JSON's \\ud800 escape decodes to a character no database stores."""
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    response = send(client, {**payload, **field})
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()["message"]
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+
+
 def test_a_stale_timestamp_is_checked_after_the_signature(client, webhook_secret):
     """An unsigned caller learns nothing about the clock: 401 first."""
     body = b"{}"
