@@ -88,7 +88,9 @@ SAGA = {
     "DEAD_LETTER_QUEUE": f"{broker_prefix}.dead",
     "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),
     "RELAY_INTERVAL": 0.1,
-    "WEBHOOK_SECRET": env("SAGA_WEBHOOK_SECRET", default="example-shop-demo-secret"),
+    "WEBHOOK_SECRET": env(
+        "SAGA_WEBHOOK_SECRET", default="example-shop-demo-secret-not-for-production"
+    ),
 }
 SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
 SHOP_PAYMENT_TIMEOUT = env.float("SHOP_PAYMENT_TIMEOUT", default=300.0)
