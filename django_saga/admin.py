@@ -16,11 +16,15 @@ deleted only once it is ``completed`` or ``compensated`` (a ``failed`` or
 ``compensation_failed`` saga still has steps to undo), one at a time; an
 outbox row only once the broker has confirmed it (an unsent row is the only
 record of a message a saga waits for).
+
+A list filter, a page's id or an action's selection holding a NUL character
+names no row (PostgreSQL would refuse to compare it): an empty list, the
+admin's "doesn't exist", an action that changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -262,7 +266,53 @@ class BoundedPaginator(Paginator):
         return max(1, -(-reachable // self.per_page))
 
 
-class SagaChangeList(ChangeList):
+def _holds_nul(values: Iterable[str]) -> bool:
+    return any("\x00" in value for value in values)
+
+
+class NoNulChangeList(ChangeList):
+    """A list filtered by a value holding a NUL character shows no rows.
+
+    No row of the library's tables holds one, and PostgreSQL refuses to
+    compare one with a text column: the list would fail instead of matching
+    nothing. (The search box refuses one itself, in Django's words.)
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        if _holds_nul(value for values in self.filter_params.values() for value in values):
+            return queryset.none()
+        return queryset
+
+
+class NoNulAdmin(admin.ModelAdmin):
+    """Lists, pages and actions that take an id or a filter holding a NUL character
+    as naming no row, where PostgreSQL would raise."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return NoNulChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        if "\x00" in object_id:
+            return None  # the admin's own "doesn't exist"
+        return super().get_object(request, object_id, from_field)
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        if _holds_nul(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)):
+            self.message_user(
+                request,
+                "No row's id holds a NUL character: nothing was changed.",
+                messages.WARNING,
+            )
+            return None  # back to the list
+        return super().response_action(request, queryset, *args, **kwargs)
+
+
+class SagaChangeList(NoNulChangeList):
     """Progress is counted for the sagas of the page only, in one query."""
 
     def get_results(self, request: HttpRequest) -> None:
@@ -359,7 +409,7 @@ def deciding_steps(saga_ids: Sequence[str]) -> dict[str, list[SagaStep]]:
 
 
 @admin.register(Saga)
-class SagaAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SagaAdmin(ReadOnlyMixin, NoNulAdmin):
     list_display = (
         "id", "name", "key", "state_badge", "progress", "created_at", "updated_at", "duration",
     )  # fmt: skip
@@ -657,7 +707,7 @@ class InterventionActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Intervention)
-class InterventionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
     """Every operator action on every saga: the audit trail, read-only."""
 
     list_display = ("at", "saga_link", "action", "step", "actor")
@@ -722,7 +772,7 @@ class OutboxKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyMixin, NoNulAdmin):
     list_display = ("id", "kind", "saga", "created_at", "available_at", "sent_at")
     list_filter = (OutboxKindFilter,)
     list_select_related = ("saga",)
@@ -781,7 +831,7 @@ class TokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(NoNulAdmin):
     """Tokens for the console's JSON API: made here, shown once, revoked by an action.
 
     A token acts as its user, so a user who is not a superuser makes tokens

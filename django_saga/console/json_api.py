@@ -34,6 +34,7 @@ from .paging import BadCursor, tally, window, without_cursor
 from .parsing import UnreadableJSON, read_json
 from .queries import (
     REDRIVE_AT_ONCE,
+    BadFilter,
     attach_progress,
     filter_sagas,
     redrive_report,
@@ -94,10 +95,10 @@ class SagaListJsonView(JsonAccessMixin, View):
                 "Pages are followed by cursor: use the 'next' and "
                 "'previous' URLs (parameters 'before' and 'after'), not 'page'.",
             )
-        queryset = filter_sagas(Saga.objects.all(), request.GET)
         try:
+            queryset = filter_sagas(Saga.objects.all(), request.GET)
             page = window(queryset, request.GET, int(saga_settings.CONSOLE_PAGE_SIZE))
-        except BadCursor as exc:
+        except (BadFilter, BadCursor) as exc:
             return json_error(400, "bad_request", str(exc))
         return JsonResponse(
             {

@@ -54,6 +54,8 @@ from .operations import (
 from .paging import BadCursor, Tally, tally, window, without_cursor
 from .queries import (
     REDRIVE_AT_ONCE,
+    TEXT_FILTERS,
+    BadFilter,
     attach_progress,
     filter_sagas,
     redrive_report,
@@ -93,16 +95,23 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return super().get(request, *args, **kwargs)
+            context = self.get_context_data(**kwargs)
         except BadCursor as exc:
             raise BadRequest(f"Bad page link: {exc}.") from exc
+        # A filter no saga can match: the page, with the error by the filters.
+        return self.render_to_response(context, status=400 if context["filter_error"] else 200)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         get = self.request.GET
         now = clock.now()
         counts = {state: tally(Saga.objects.filter(state=state)) for state in SagaState.values}
-        filtered = filter_sagas(Saga.objects.all(), get)
+        filter_error = ""
+        try:
+            filtered = filter_sagas(Saga.objects.all(), get)
+        except BadFilter as exc:
+            filter_error = str(exc)
+            filtered = Saga.objects.none()
         page = window(filtered, get, int(saga_settings.CONSOLE_PAGE_SIZE))
         stale_after = float(saga_settings.STALE_AFTER)
         # Newest first by id: an index walk, where ordering by the time of the
@@ -126,7 +135,12 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             stale_after=format_duration(timedelta(seconds=stale_after)),
             names=saga_names(),
             states=SagaState.choices,
-            filters={key: get.get(key, "") for key in ("state", "name", "key", "q")},
+            # A value no saga can match is not offered again.
+            filters={
+                key: "" if "\x00" in get.get(key, "") else get.get(key, "")
+                for key in ("state", *TEXT_FILTERS)
+            },
+            filter_error=filter_error,
             filtered=is_filtered,
             query_string=without_cursor(get).urlencode(),
             can_redrive=self.request.user.has_perm(REDRIVE_PERMISSION),

@@ -83,9 +83,28 @@ def saga_with_steps(saga_id: str) -> Saga | None:
     return saga
 
 
+#: The list's filters that take any text (``state`` takes one of the states).
+TEXT_FILTERS = ("name", "key", "q")
+
+
+class BadFilter(ValueError):
+    """A list filter no saga could match as given; the message names the parameter."""
+
+
 def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySet[Saga]:
     """Apply the list's filters: ``state``, ``name``, ``key`` and ``q`` (an id, a
-    key, or part of a name)."""
+    key, or part of a name).
+
+    Raises ``BadFilter`` for a text filter holding a NUL character: no saga's
+    name, key or id holds one, and PostgreSQL refuses to compare one with a
+    text column, so the query would fail rather than find nothing.
+    """
+    for param in TEXT_FILTERS:
+        if "\x00" in params.get(param, ""):
+            raise BadFilter(
+                f"The filter {param!r} holds a NUL character (\\x00), "
+                "which no saga's name, key or id can hold."
+            )
     state = params.get("state", "")
     if state in SagaState.values:
         queryset = queryset.filter(state=state)

@@ -10,6 +10,7 @@ overrides stored in names, keys, errors and trails (``saga show``, ``saga list``
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import Any
 
@@ -26,7 +27,7 @@ from tests.unit.test_console_repair import (
     step_of,
     step_page,
 )
-from tests.unit.test_views import logged_in, make_user
+from tests.unit.test_views import VIEW, build_saga, logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,108 @@ def test_the_command_refuses_a_file_that_is_not_unicode_naming_the_option(tmp_pa
         saga_cli("retry-step", saga.pk, "ship", "--input", f"@{path}", "--reason", "fixed")
     assert str(info.value).startswith("--input is not JSON: 'utf-8' codec can't decode")
     nothing_changed(saga)
+
+
+# -- finding 6: a NUL character in a list filter -----------------------------------
+@pytest.fixture
+def viewer(django_user_model):
+    return make_user(django_user_model, VIEW, name="viewer")
+
+
+@pytest.fixture
+def root(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="pw")
+
+
+@pytest.mark.parametrize("param", ["name", "key", "q"])
+def test_the_dashboard_shows_a_nul_filter_as_an_error_and_matches_nothing(viewer, param):
+    build_saga("failed", name="order")
+    response = logged_in(viewer).get(reverse("django_saga:dashboard"), {param: "order\x00"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    error = re.search(r'<ul class="errorlist" id="filter-error"><li>(.*?)</li>', html)
+    assert error is not None
+    assert f"The filter &#x27;{param}&#x27; holds a NUL character" in error[1]
+    assert response.context["sagas"] == []
+    assert "No saga matches." in html
+    # The rest of the page is there: the counts by state and what waits for an operator.
+    assert [
+        row["count"].value for row in response.context["counts"] if row["state"] == "failed"
+    ] == [1]
+
+
+@pytest.mark.parametrize("param", ["name", "key", "q"])
+def test_the_json_list_refuses_a_nul_filter_with_400_naming_it(viewer, param):
+    build_saga("failed", name="order")
+    response = logged_in(viewer).get(reverse("django_saga:api-list"), {param: "\x00"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert response.json()["message"].startswith(f"The filter '{param}' holds a NUL character")
+
+
+@pytest.mark.parametrize("cursor", ["before", "after"])
+@pytest.mark.parametrize("page", ["django_saga:dashboard", "django_saga:api-list"])
+def test_a_nul_in_a_page_cursor_is_a_400_on_the_page_and_the_json_list(viewer, page, cursor):
+    build_saga("failed")
+    response = logged_in(viewer).get(reverse(page), {cursor: "01\x00"})
+    assert response.status_code == 400
+
+
+ADMIN_LISTS = [
+    ("saga", {"name": "order\x00"}),
+    ("saga", {"key": "\x00"}),
+    ("saga", {"state__exact": "failed\x00"}),
+    ("saga", {"error__icontains": "\x00"}),
+    ("saga", {"definition": "\x00", "state__exact": "failed"}),
+    ("intervention", {"action": "\x00"}),
+    ("intervention", {"actor": "\x00"}),
+    ("outboxmessage", {"kind": "\x00"}),
+    ("apitoken", {"name": "\x00"}),
+]
+
+
+@pytest.mark.parametrize(("model", "params"), ADMIN_LISTS)
+def test_an_admin_list_filtered_by_a_nul_matches_nothing(root, model, params):
+    saga = build_saga("failed", name="order")
+    Intervention.objects.create(saga=saga, action="compensate", actor="al", reason="r")
+    OutboxMessage.objects.create(saga=saga, kind="execute", body="{}", available_at=saga.created_at)
+    response = logged_in(root).get(reverse(f"admin:django_saga_{model}_changelist"), params)
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+
+
+@pytest.mark.parametrize("model", ["saga", "intervention", "outboxmessage", "apitoken"])
+def test_an_admin_search_for_a_nul_is_refused_in_djangos_words(root, model):
+    build_saga("failed", name="order")
+    response = logged_in(root).get(reverse(f"admin:django_saga_{model}_changelist"), {"q": "\x00"})
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.parametrize("model", ["saga", "intervention", "outboxmessage", "apitoken"])
+@pytest.mark.parametrize("view", ["change", "history", "delete"])
+@pytest.mark.parametrize("object_id", ["%00", "01AB%00"], ids=["nul", "id-nul"])
+def test_an_admin_page_for_an_id_holding_a_nul_is_a_row_that_does_not_exist(
+    root, model, view, object_id
+):
+    url = f"/admin/django_saga/{model}/{object_id}/{view}/"
+    response = logged_in(root).get(url, follow=True)
+    if model == "intervention" and view == "delete":
+        assert response.status_code == 403  # the trail is never deleted, whatever the id
+        return
+    assert response.status_code == 200
+    assert any("doesn\u2019t exist" in str(m) for m in response.context["messages"])
+
+
+def test_an_admin_action_on_an_id_holding_a_nul_changes_nothing(root):
+    failed = build_saga("failed")
+    response = logged_in(root).post(
+        reverse("admin:django_saga_saga_changelist"),
+        {"action": "compensate_sagas", "_selected_action": [failed.pk, "\x00"], "index": 0},
+        follow=True,
+    )
+    assert response.status_code == 200
+    said = [str(m) for m in response.context["messages"]]
+    assert "No row's id holds a NUL character: nothing was changed." in said
+    assert Saga.objects.get(pk=failed.pk).state == "failed"
+    assert not Intervention.objects.exists()
