@@ -1,8 +1,10 @@
-"""Durations, progress and JSON as the console and the admin show them."""
+"""Durations, progress and JSON as the console and the admin show them; stored
+text as a terminal shows it."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -143,3 +145,32 @@ def status_json(saga: Saga) -> dict[str, Any]:
         ],
         "interventions": [intervention_json(entry) for entry in saga.interventions.order_by("id")],
     }
+
+
+#: What a terminal acts on, or reorders the text around, instead of showing:
+#: the C0 controls (ESC starts a sequence that retitles or clears the screen,
+#: CR returns to the line's start, BEL rings), DEL, the C1 controls (U+009B
+#: starts a sequence too), the bidi marks, embeddings, overrides and isolates,
+#: the line and paragraph separators, and lone surrogates (which no output
+#: encoding takes).
+_NOT_SHOWN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def terminal_text(value: object) -> str:
+    """``value`` as text, each character a terminal would act on written as an escape.
+
+    ESC, BEL and a right-to-left override come out as the escapes
+    ``\\x1b``, ``\\x07`` and ``\\u202e``: stored text (a name, a key, an
+    error that came from outside) can neither drive the operator's terminal
+    nor reorder what it shows. Everything else, accents and other scripts
+    included, is left as it is; a backslash is not doubled. Idempotent: the
+    result holds nothing left to escape.
+    """
+    return _NOT_SHOWN.sub(_visible, str(value))

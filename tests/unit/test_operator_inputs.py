@@ -10,6 +10,7 @@ overrides stored in names, keys, errors and trails (``saga show``, ``saga list``
 
 from __future__ import annotations
 
+import json
 import re
 from io import StringIO
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from django_saga.models import Intervention, OutboxMessage, Saga
+from django_saga.console.formatting import terminal_text
+from django_saga.models import ApiToken, Intervention, OutboxMessage, Saga, SagaStep
 from tests.unit.test_console_repair import (
     EVERYTHING,
     field_errors,
@@ -222,3 +224,144 @@ def test_an_admin_action_on_an_id_holding_a_nul_changes_nothing(root):
     assert "No row's id holds a NUL character: nothing was changed." in said
     assert Saga.objects.get(pk=failed.pk).state == "failed"
     assert not Intervention.objects.exists()
+
+
+# -- finding 11: what the command line prints cannot drive the terminal -------------
+RETITLE = "\x1b]0;owned\x07"
+CLEAR = "\x1b[2J"
+RLO = "\u202e"
+#: Every character the text output must show as an escape, never as itself.
+NOT_SHOWN = [
+    *map(chr, range(0x20)),
+    "\x7f",
+    *map(chr, range(0x80, 0xA0)),
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    "\u2028",
+    "\u2029",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+]
+
+
+def escape_of(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown_as_is(output: str) -> list[str]:
+    """The characters of ``output`` that a terminal would act on (line ends aside)."""
+    return sorted({char for line in output.split("\n") for char in line if char in NOT_SHOWN})
+
+
+def hostile_saga() -> Saga:
+    """A halted saga whose stored text is full of escapes, as rows written before
+    names and keys were checked, or an outside service's error, may be."""
+    saga = Saga.objects.create(
+        name=f"order{RETITLE}",
+        key=f"inv{RLO}fdp.exe",
+        state="halted",
+        definition=f"shop{CLEAR}",
+        version="2",
+        error=f"step 'ship' failed: {CLEAR}carrier down\nretry later\rALL FINE",
+    )
+    SagaStep.objects.create(
+        saga=saga,
+        position=0,
+        name=f"ship{RLO}",
+        action="test.needs_ok",
+        status="failed",
+        error=f"declined{RETITLE}",
+        attempts=1,
+        history=[
+            {
+                "kind": "execute",
+                "attempt": 1,
+                "outcome": "failed",
+                "at": saga.created_at.isoformat(),
+                "error": f"provider said \x9b31m{CLEAR}",
+                "by": "webhook\x1b[8m",
+                "reason": f"late{RLO}",
+            }
+        ],
+    )
+    Intervention.objects.create(
+        saga=saga,
+        action="retry_step",
+        step=f"ship{RLO}",
+        actor=f"eve{CLEAR}",
+        reason=f"fixed{RETITLE}",
+    )
+    return saga
+
+
+@pytest.mark.parametrize("char", NOT_SHOWN, ids=escape_of)
+def test_every_control_and_bidi_character_is_printed_as_its_escape(char):
+    assert terminal_text(f"a{char}b") == f"a{escape_of(char)}b"
+
+
+def test_text_a_terminal_shows_as_it_is_is_printed_as_it_is():
+    text = "Orléans → 東京 🚚 ~ C:\\orders\\x1b (a backslash is text)"
+    assert terminal_text(text) == text
+    assert terminal_text(terminal_text(f"{RETITLE}{RLO}")) == "\\x1b]0;owned\\x07\\u202e"
+    assert terminal_text("\ud800") == "\\ud800"  # a lone surrogate no encoding takes
+
+
+def test_show_prints_every_stored_escape_as_visible_text():
+    saga = hostile_saga()
+    output = saga_cli("show", saga.pk)
+    assert shown_as_is(output) == []
+    lines = output.split("\n")
+    assert lines[0] == f"Saga {saga.pk} (order\\x1b]0;owned\\x07)"
+    assert "  key:      inv\\u202efdp.exe" in lines
+    assert "  defined:  shop\\x1b[2J v2" in lines
+    # The error keeps its lines; a carriage return within one is shown, not obeyed.
+    assert "  error:    step 'ship' failed: \\x1b[2Jcarrier down" in lines
+    assert "            retry later\\x0dALL FINE" in lines
+    assert "declined\\x1b]0;owned\\x07" in output  # the step's error
+    attempt = next(line for line in lines if "execute #1 failed" in line)
+    assert "provider said \\x9b31m\\x1b[2J" in attempt
+    assert "[by webhook\\x1b[8m: late\\u202e]" in attempt
+    assert "eve\\x1b[2J" in output and "fixed\\x1b]0;owned\\x07" in output  # the trail
+
+
+def test_list_prints_stored_escapes_visibly_and_its_columns_still_line_up():
+    saga = hostile_saga()
+    lines = saga_cli("list").splitlines()
+    assert shown_as_is("\n".join(lines)) == []
+    header, row = lines[0], next(line for line in lines if line.startswith(saga.pk))
+    assert "order\\x1b]0;owned\\x07" in row
+    # A one-line cell turns line ends into spaces; what else it holds is shown as escapes.
+    assert "failed: \\x1b[2Jcarrier down retry later ALL FINE" in row
+    assert row.index("halted") == header.index("STATE")
+
+
+def test_the_json_output_is_ascii_and_gives_the_stored_text_back():
+    saga = hostile_saga()
+    listed = saga_cli("list", "--json")
+    shown = saga_cli("show", saga.pk, "--json")
+    assert listed.isascii() and shown.isascii()
+    assert json.loads(listed)["name"] == saga.name
+    document = json.loads(shown)
+    assert (document["key"], document["error"]) == (saga.key, saga.error)
+    assert document["steps"][0]["history"][0]["by"] == "webhook\x1b[8m"
+    assert document["interventions"][0]["by"] == f"eve{CLEAR}"
+
+
+def test_action_lines_token_lines_and_refusals_quote_stored_text_escaped(django_user_model):
+    failed = Saga.objects.create(name=f"order{CLEAR}", state="failed", error="boom")
+    done = saga_cli("compensate", failed.pk, "--reason", "customer cancelled")
+    assert done.startswith(f"Saga {failed.pk} (order\\x1b[2J): ") and shown_as_is(done) == []
+
+    user = django_user_model.objects.create_user("ops")
+    token = ApiToken.objects.create(
+        user=user, name=f"deploys{RETITLE}", prefix="0123456789ab", digest="0" * 64
+    )
+    listed = saga_cli("token", "list")
+    assert "deploys\\x1b]0;owned\\x07" in listed and shown_as_is(listed) == []
+    saga_cli("token", "revoke", token.pk)
+    with pytest.raises(CommandError) as again:
+        saga_cli("token", "revoke", token.pk)
+    assert f"({token.name})" not in str(again.value)
+    assert "(deploys\\x1b]0;owned\\x07) was revoked" in str(again.value)

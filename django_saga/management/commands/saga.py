@@ -7,6 +7,11 @@ exactly as from the admin or the console. Every action asks for a reason. A
 refusal is a ``CommandError`` with the manager's sentence: exit status 1.
 ``token create``, ``token list`` and ``token revoke`` manage the JSON API's
 bearer tokens.
+
+What the text output quotes (names, keys, errors, attempts, the trail) was
+stored by others, an outside service's error among it: every control
+character and bidi override in it is printed as an escape (``\\x1b``,
+``\\u202e``), never as itself. ``--json`` is plain ASCII: JSON escapes them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from django_saga.console.formatting import (
     format_progress,
     intervention_json,
     progress_text,
+    terminal_text,
 )
 from django_saga.console.operations import (
     COMPENSATE_SAGA,
@@ -156,9 +162,13 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()} (command line)"[:200]
 
 
-def one_line(value: str, width: int) -> str:
-    """``value`` on one line, cut to ``width`` characters."""
-    text = " ".join(str(value).split())
+#: Spaces, tabs and line ends: one space each run in a one-line cell.
+_BLANKS = re.compile(r"[ \t\r\n]+")
+
+
+def one_line(value: object, width: int) -> str:
+    """``value`` on one line, its controls made visible, cut to ``width`` characters."""
+    text = terminal_text(_BLANKS.sub(" ", str(value)).strip())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -175,13 +185,17 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell; the last one is not padded."""
-    rows = [list(map(str, row)) for row in rows]
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """Columns padded to their widest cell; the last one is not padded.
+
+    Each cell's controls are made visible before it is measured, so that the
+    columns line up whatever the cells hold.
+    """
+    cells = [list(map(terminal_text, row)) for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [list(headers), *rows]
+        for line in [list(headers), *cells]
     ]
 
 
@@ -423,7 +437,15 @@ class Command(BaseCommand):
         try:
             run(options)
         except (SagaNotFound, InvalidStateTransition, SagaDefinitionError) as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(terminal_text(exc)) from None
+        except CommandError as exc:
+            # Its sentence may quote stored text: a saga's or a token's name.
+            raise CommandError(terminal_text(exc), returncode=exc.returncode) from None
+
+    def say(self, text: str = "") -> None:
+        """Print a line for the operator: what it quotes was stored by others, so
+        every character a terminal would act on is shown as an escape."""
+        self.stdout.write(terminal_text(text))
 
     # -- reading ------------------------------------------------------------------
     def list_sagas(self, options: dict[str, Any]) -> None:
@@ -454,7 +476,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(saga_json(saga), cls=DjangoJSONEncoder))
             return
         if not sagas:
-            self.stdout.write("No saga matches.")
+            self.say("No saga matches.")
             return
         rows = [
             (
@@ -468,9 +490,9 @@ class Command(BaseCommand):
             for saga in sagas
         ]
         for line in table(("ID", "NAME", "STATE", "PROGRESS", "UPDATED", "ERROR"), rows):
-            self.stdout.write(line)
+            self.say(line)
         if len(sagas) == limit:
-            self.stdout.write(f"The newest {limit:,} shown; --limit shows more.")
+            self.say(f"The newest {limit:,} shown; --limit shows more.")
 
     def show(self, options: dict[str, Any]) -> None:
         saga = manager.get(options["saga_id"])
@@ -487,7 +509,7 @@ class Command(BaseCommand):
             }
             self.stdout.write(json.dumps(document, cls=DjangoJSONEncoder, indent=2))
             return
-        write = self.stdout.write
+        write = self.say
         write(f"Saga {saga.pk} ({saga.name})")
         if saga.key:
             write(f"  key:      {saga.key}")
@@ -502,7 +524,10 @@ class Command(BaseCommand):
         if saga.definition:
             write(f"  defined:  {saga.definition} v{saga.version}")
         if saga.error:
-            write(f"  error:    {saga.error}")
+            first, *more = saga.error.split("\n")
+            write(f"  error:    {first}")
+            for line in more:
+                write(f"            {line}")
         write(f"  context:  {brief_json(saga.context, 200)}")
         write("")
         write("Steps:")
@@ -591,29 +616,29 @@ class Command(BaseCommand):
         ).values_list("pk", "state")
         rows = list(selected if limit is None else selected[:limit])
         if not rows:
-            self.stdout.write("No saga waiting for an operator matches: nothing to re-drive.")
+            self.say("No saga waiting for an operator matches: nothing to re-drive.")
             return
         ids = [saga_id for saga_id, _ in rows]
         last = max(len(ids) - 1, 0) / rate
         verb = "Would re-drive" if options["dry_run"] else "Re-driving"
-        self.stdout.write(
+        self.say(
             f"{verb} {len(ids):,} saga{'s' if len(ids) != 1 else ''} "
             f"({state_counts(Counter(state for _, state in rows))}) at {rate:g} a second: "
             + (f"the last is sent {_seconds(last)} from now." if last else "sent at once.")
         )
         if options["dry_run"]:
-            self.stdout.write("Dry run: nothing was changed.")
+            self.say("Dry run: nothing was changed.")
             return
         redrive = manager.redrive(ids, rate=rate, by=by, reason=reason)
-        self.stdout.write(
+        self.say(
             f"Re-drive {redrive.batch}: {len(redrive.scheduled):,} scheduled, "
             f"{len(redrive.refused):,} refused."
         )
         for _, why in redrive.refused:
-            self.stdout.write(f"  {why}")
+            self.say(f"  {why}")
         if not redrive.scheduled or options["no_wait"]:
             if redrive.scheduled:
-                self.stdout.write(f"Follow it with: manage.py saga list --batch {redrive.batch}")
+                self.say(f"Follow it with: manage.py saga list --batch {redrive.batch}")
             return
         self._watch(redrive, timeout or timedelta(seconds=redrive.seconds) + WATCH_AFTER)
 
@@ -634,7 +659,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"\r{line}\x1b[K", ending="")
                     self.stdout.flush()
                 elif line != shown:
-                    self.stdout.write(line)
+                    self.say(line)
                 shown = line
                 if not running or time.monotonic() >= deadline:
                     break
@@ -642,7 +667,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         if tty:
-            self.stdout.write("")
+            self.say("")
         elapsed = _seconds(time.monotonic() - started)
         finished = state_counts({s: n for s, n in counts.items() if s not in ACTIVE_STATES})
         parts = [finished] if finished else []
@@ -651,7 +676,7 @@ class Command(BaseCommand):
                 f"{running:,} still running, which go on without this command: "
                 f"manage.py saga list --batch {redrive.batch}"
             )
-        self.stdout.write(f"Re-drive {redrive.batch} after {elapsed}: {'; '.join(parts)}.")
+        self.say(f"Re-drive {redrive.batch} after {elapsed}: {'; '.join(parts)}.")
 
     # -- API tokens ---------------------------------------------------------------
     def token(self, options: dict[str, Any]) -> None:
@@ -667,8 +692,10 @@ class Command(BaseCommand):
         # The token alone on stdout, for `TOKEN=$(manage.py saga token create ...)`.
         self.stdout.write(new.plaintext)
         self.stderr.write(
-            f"Token {new.token.pk} ({new.token.name}) acts as {user.get_username()}. "
-            "Copy it now: it is not shown again, and only its hash is kept.",
+            terminal_text(
+                f"Token {new.token.pk} ({new.token.name}) acts as {user.get_username()}. "
+                "Copy it now: it is not shown again, and only its hash is kept."
+            ),
             style_func=lambda text: text,
         )
 
@@ -684,7 +711,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(token_json(token), cls=DjangoJSONEncoder))
             return
         if not found:
-            self.stdout.write("No API token.")
+            self.say("No API token.")
             return
         rows = [
             (
@@ -700,7 +727,7 @@ class Command(BaseCommand):
         ]
         headers = ("ID", "PREFIX", "USER", "NAME", "CREATED", "LAST USED", "STATUS")
         for line in table(headers, rows):
-            self.stdout.write(line)
+            self.say(line)
 
     def revoke_token(self, options: dict[str, Any]) -> None:
         given = validation.text(options["token_id"], "ID", 200).strip()
@@ -715,7 +742,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Token {token.pk} ({token.name}) was revoked at {when(token.revoked_at)}"
             )
-        self.stdout.write(
+        self.say(
             f"Token {token.pk} ({token.name}) of {token.user.get_username()} revoked: "
             "requests with it are refused from now on."
         )
@@ -741,7 +768,7 @@ class Command(BaseCommand):
         return default_actor(), reason
 
     def _done(self, saga: Saga, what: str) -> None:
-        self.stdout.write(f"Saga {saga.pk} ({saga.name}): {what} It is now {saga.state}.")
+        self.say(f"Saga {saga.pk} ({saga.name}): {what} It is now {saga.state}.")
 
 
 def _attempt_line(entry: dict[str, Any]) -> str:
