@@ -263,7 +263,7 @@ class Manager:
         The step gets its handler's whole retry budget again. The saga goes
         forward once no other step of it is failed.
         """
-        data = interventions.json_value(input, f"input of step {step!r}")
+        data = interventions.json_value(input, f"input of step {brief(step)}")
         return self._intervene(saga_id, interventions.RETRY_STEP, by, reason, step, input=data)
 
     def skip_step(
@@ -280,7 +280,7 @@ class Manager:
 
         If the saga is compensated later, the step's compensation runs.
         """
-        data = interventions.json_value(output or {}, f"output of step {step!r}")
+        data = interventions.json_value(output or {}, f"output of step {brief(step)}")
         return self._intervene(saga_id, interventions.SKIP_STEP, by, reason, step, output=data)
 
     def interventions(self, saga_id: str) -> list[Intervention]:
@@ -456,14 +456,16 @@ class Manager:
         """
         saga_id = self.resolve(saga)
         if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
-            raise SagaDefinitionError(f"status must be 'completed' or 'failed', got {outcome!r}")
+            raise SagaDefinitionError(
+                f"status must be 'completed' or 'failed', got {brief(outcome)}"
+            )
         if output is not None and not isinstance(output, Mapping):
             raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
         validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
         if attempt is not None and (
             isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
         ):
-            raise SagaDefinitionError(f"attempt must be a positive integer, got {attempt!r}")
+            raise SagaDefinitionError(f"attempt must be a positive integer, got {brief(attempt)}")
         if report_token is not None and not isinstance(report_token, str):
             raise SagaDefinitionError(
                 f"report_token must be a string, got {type(report_token).__name__}"
@@ -543,7 +545,7 @@ def _plausible(value: Any, max_chars: int) -> bool:
     """Whether ``value`` could be an id or name at all: a string a column can hold."""
     if not isinstance(value, str):
         return False
-    return 0 < len(value) <= max_chars and "\x00" not in value
+    return 0 < len(value) <= max_chars and validation.storable(value)
 
 
 def _deadlock(exc: OperationalError) -> bool:

@@ -125,7 +125,7 @@ def _database_alias(alias: str | None) -> str | None:
 
 def _exception_paths(paths: list[str] | tuple[str, ...]) -> str | None:
     problems = [
-        f"entry {path!r} {problem}"
+        f"entry {brief(path)} {problem}"
         for path in paths
         if (problem := _check_exception_path(path)) is not None
     ]
@@ -354,7 +354,7 @@ class SagaSettings:
 
     def __getattr__(self, name: str) -> Any:
         if name not in BY_NAME:
-            raise AttributeError(f"Unknown django-saga setting SAGA[{name!r}]{_nearest(name)}")
+            raise AttributeError(f"Unknown django-saga setting SAGA[{brief(name)}]{_nearest(name)}")
         return self._user().get(name, BY_NAME[name].default)
 
     def problem_with(self, name: str) -> str | None:
@@ -395,9 +395,9 @@ def unknown_key(key: Any) -> str:
     it most resembles, or, when none is close, where they are all listed."""
     suggestion = _nearest(key)
     if suggestion:
-        return f"SAGA[{key!r}] is not a django-saga setting{suggestion}"
+        return f"SAGA[{brief(key)}] is not a django-saga setting{suggestion}"
     return (
-        f"SAGA[{key!r}] is not a django-saga setting, nor close to one "
+        f"SAGA[{brief(key)}] is not a django-saga setting, nor close to one "
         f"(the settings reference, {SETTINGS_REFERENCE}, lists them all)"
     )
 

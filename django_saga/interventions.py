@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet
 
 from . import clock, flow, validation
-from .errors import InvalidStateTransition, LimitExceeded, SagaDefinitionError, SagaNotFound
+from .errors import (
+    InvalidStateTransition,
+    LimitExceeded,
+    SagaDefinitionError,
+    SagaNotFound,
+    brief,
+)
 from .models import WAITING_FOR_OPERATOR, Intervention, Saga, SagaState, SagaStep, StepStatus
 
 if TYPE_CHECKING:
@@ -231,15 +237,15 @@ def rate_value(rate: Any, count: int = 1) -> float:
     schedule refuses the whole re-drive instead of failing halfway through.
     """
     if isinstance(rate, bool) or not isinstance(rate, int | float):
-        raise SagaDefinitionError(f"rate must be a number of sagas a second, got {rate!r}")
+        raise SagaDefinitionError(f"rate must be a number of sagas a second, got {brief(rate)}")
     if not 0 < rate <= MAX_RATE:  # also refuses NaN
         raise SagaDefinitionError(
-            f"rate must be above 0 and at most {MAX_RATE:g} sagas a second, got {rate!r}"
+            f"rate must be above 0 and at most {MAX_RATE:g} sagas a second, got {brief(rate)}"
         )
     if rate < MIN_RATE:
         raise LimitExceeded(
             f"rate must be at least {MIN_RATE:.3g} sagas a second (one every 366 days, the "
-            f"longest delay the engine schedules), got {rate!r}"
+            f"longest delay the engine schedules), got {brief(rate)}"
         )
     last = (count - 1) / rate
     if last > clock.MAX_SECONDS:

@@ -127,7 +127,9 @@ def when(value: datetime | timedelta | float | None, field: str, now: datetime) 
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
-            raise SagaDefinitionError(f"{field} must be a timezone-aware datetime, got {value!r}")
+            raise SagaDefinitionError(
+                f"{field} must be a timezone-aware datetime, got {brief(value)}"
+            )
         if value - now > timedelta(seconds=MAX_SECONDS):
             raise LimitExceeded(
                 f"{field} {value.isoformat()} lies more than {MAX_SECONDS:g} seconds "
@@ -252,7 +254,7 @@ def age(text: str, what: str) -> timedelta:
 def age_span(value: Any, what: str) -> timedelta:
     """An age given as a ``timedelta``: not negative, and at most ``AGE_MAX``."""
     if not isinstance(value, timedelta) or value < timedelta(0):
-        raise SagaDefinitionError(f"{what} must be a timedelta of zero or more, got {value!r}")
+        raise SagaDefinitionError(f"{what} must be a timedelta of zero or more, got {brief(value)}")
     if value > AGE_MAX:
         raise _too_old(what, f"of {value.days:,} days")
     return value
