@@ -136,7 +136,11 @@ class AmqpConnection(Connection):
         try:
             params = pika.URLParameters(_with_password(url, saga_settings.BROKER_PASSWORD))
         except (ValueError, TypeError) as exc:
-            raise BrokerUnavailable(f"{safe_url(url)} is not a valid AMQP URL: {exc}") from exc
+            # Not the parser's own words: they may quote the URL, password and all.
+            raise BrokerUnavailable(
+                f"{safe_url(url)} is not a valid AMQP URL ({type(exc).__name__}): check its "
+                "port, and percent-encode a '/', '?', '#' or '@' in the user or password"
+            ) from exc
         if "heartbeat" not in url:
             params.heartbeat = saga_settings.HEARTBEAT
         params.connection_attempts = 1
