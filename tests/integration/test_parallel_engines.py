@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-SECRET = "integration-secret"
+SECRET = "integration-secret-of-at-least-32-characters"
 
 
 @pytest.fixture
