@@ -5,122 +5,42 @@ Hypothesis, the only outcomes are success or the documented refusal
 (``SagaDefinitionError``, a dead-lettered message, a 4xx answer), never
 another exception, and a refusal writes nothing. Both databases run these
 (``./run test`` has a PostgreSQL pass), a few hundred examples each; in CI
-the examples are derandomised, so a run is repeatable.
+the examples are derandomised, so a run is repeatable (``strategies.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from django_saga import SagaDefinitionError, Step, manager
+from django_saga import SagaAlreadyActive, SagaDefinitionError, Step, manager
 from django_saga.messages import COMPENSATE, EXECUTE, StepMessage
-from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga.models import Saga, SagaStep
 from django_saga.processor import ACK, DEAD_LETTER, Processor
 from django_saga.stores import get_store
 from django_saga.webhook import signature_headers
 from tests.factories import SagaFactory, SagaStepFactory
+from tests.fuzz.strategies import (
+    EXAMPLES,
+    SECRET,
+    anything,
+    contexts,
+    counts,
+    deadlines,
+    encode,
+    good_steps,
+    json_values,
+    odd_text,
+    plain_json,
+    plain_text,
+    step_lists,
+)
 
 pytestmark = pytest.mark.django_db
-
-CI = bool(os.environ.get("CI"))
-EXAMPLES = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=CI,
-    database=None if CI else settings.default.database,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-SECRET = "property-secret"
-
-# -- strategies ---------------------------------------------------------------------
-odd_text = st.text(
-    alphabet=st.characters(codec="utf-8", categories=None),
-    max_size=260,
-) | st.sampled_from(["", " ", "\x00", "a\x00b", "n" * 200, "n" * 201])
-numbers = (
-    st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([0, -1, 1e12, 31_622_400, 31_622_401])
-    | st.builds(pow, st.just(10), st.just(5000))  # past Python's int-to-str limit
-)
-json_leaves = st.none() | st.booleans() | numbers | odd_text | st.just(Decimal("1.5"))
-
-
-def nested(depth: int) -> object:
-    value: object = "leaf"
-    for _ in range(depth):
-        value = {"x": [value]}
-    return value
-
-
-json_values = st.recursive(
-    json_leaves,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4),
-    max_leaves=12,
-) | st.integers(min_value=0, max_value=400).map(nested)
-anything = json_values | st.binary(max_size=20) | st.just(object()) | st.just(timedelta(1))
-timeouts = st.none() | numbers | st.just("10")
-actions = st.sampled_from(["test.record", "test.pending", "test.skip_unless"]) | odd_text
-compensations = st.sampled_from(["", "test.undo"]) | odd_text
-
-steps = st.builds(
-    Step,
-    name=odd_text,
-    action=actions,
-    compensation=compensations,
-    input=st.dictionaries(odd_text, json_values, max_size=3) | anything,
-    timeout=timeouts,
-)
-odd_step_lists = st.lists(steps | st.dictionaries(odd_text, anything, max_size=3), max_size=4)
-# Mostly well-formed lists, so that what is accepted is drawn as often as what is not.
-plain_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30)
-plain_json = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    # jsonb reads a float written with an exponent (4.1e+16) back as an int: kept below that.
-    | st.floats(min_value=-1e15, max_value=1e15)
-    | plain_text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(plain_text, inner, max_size=3),
-    max_leaves=8,
-)
-good_steps = st.lists(
-    st.builds(
-        Step,
-        name=st.sampled_from(["a", "b", "c", "d"]),
-        action=st.sampled_from(["test.record", "test.pending", "test.set_output"]),
-        compensation=st.sampled_from(["", "test.undo"]),
-        input=st.dictionaries(plain_text, plain_json, max_size=3),
-        timeout=st.none() | st.floats(min_value=0.001, max_value=3600),
-    ),
-    min_size=1,
-    max_size=4,
-    unique_by=lambda step: step.name,
-)
-step_lists = good_steps | odd_step_lists
-deadlines = (
-    st.none()
-    | numbers
-    | st.timedeltas(min_value=timedelta(days=-10), max_value=timedelta(days=800))
-    | st.datetimes(timezones=st.none() | st.timezones())
-)
-contexts = (
-    st.none()
-    | st.dictionaries(plain_text, plain_json, max_size=4)
-    | st.dictionaries(odd_text, json_values, max_size=4)
-    | anything
-)
-
-
-def counts() -> tuple[int, int, int]:
-    return Saga.objects.count(), SagaStep.objects.count(), OutboxMessage.objects.count()
 
 
 # -- start() -------------------------------------------------------------------------
@@ -130,13 +50,21 @@ def counts() -> tuple[int, int, int]:
     declared=step_lists,
     context=contexts,
     deadline=st.none() | deadlines,
+    key=st.just("") | st.sampled_from(["order-1", "k" * 200, "k" * 201]) | odd_text | anything,
+    if_active=st.sampled_from(["return", "raise"]) | odd_text,
 )
 def test_start_records_a_saga_or_refuses_with_a_definition_error_and_writes_nothing(
-    name, declared, context, deadline
+    name, declared, context, deadline, key, if_active
 ):
     before = counts()
     try:
-        saga = manager.start(name, declared, context, deadline=deadline)
+        saga = manager.start(
+            name, declared, context, deadline=deadline, key=key, if_active=if_active
+        )
+    except SagaAlreadyActive:
+        event("key taken")
+        assert counts() == before, "a refused start() wrote something"
+        return
     except SagaDefinitionError as refused:
         event(f"refused: {type(refused).__name__}")
         assert counts() == before, "a refused start() wrote something"
@@ -181,14 +109,6 @@ message_fields = st.fixed_dictionaries(
         "attempt": st.integers(min_value=-3, max_value=5) | anything,
     },
 )
-
-
-def encode(fields: dict) -> bytes:
-    """The fields as a body a sender could write (a digits-only one if JSON cannot hold them)."""
-    try:
-        return json.dumps(fields, default=repr).encode(errors="surrogatepass")
-    except ValueError:  # an integer past Python's int-to-str limit
-        return b'{"v": 1, "attempt": ' + b"9" * 5000 + b"}"
 
 
 bodies = (
