@@ -365,3 +365,22 @@ def test_action_lines_token_lines_and_refusals_quote_stored_text_escaped(django_
         saga_cli("token", "revoke", token.pk)
     assert f"({token.name})" not in str(again.value)
     assert "(deploys\\x1b]0;owned\\x07) was revoked" in str(again.value)
+
+
+def test_a_redrive_selection_holding_a_nul_is_refused_naming_the_field(repairer):
+    failed = build_saga("failed", name="order")
+    client = logged_in(repairer)
+    page = client.post(
+        reverse("django_saga:redrive"), {"name": "order\x00", "rate": "1", "reason": "r"}
+    )
+    assert page.status_code == 400
+    assert "Null characters are not allowed." in field_errors(page.content.decode(), "name")
+    for field in ("name", "error"):
+        response = post_json(
+            client, reverse("django_saga:api-redrive"), {field: "\x00", "rate": 1, "reason": "r"}
+        )
+        assert response.status_code == 400
+        message = response.json()["message"]
+        assert message.startswith(field) and "NUL" in message
+    assert Saga.objects.get(pk=failed.pk).state == "failed"
+    assert not Intervention.objects.exists()
