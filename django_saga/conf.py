@@ -258,6 +258,11 @@ SETTINGS: tuple[Setting, ...] = (
             "keeps everything); `failed`, `halted` and `compensation_failed` sagas are never "
             "purged",
             positive=True, most=100 * 366 * 24 * 3600, rule=_finite),
+    Setting("AUDIT_RETENTION", 400 * 24 * 3600, (int, float, type(None)),
+            "seconds the audit trail (who did what to a saga, and why) is kept after the "
+            "action, whether or not its saga was purged meanwhile (`None` keeps it for "
+            "ever); an entry of a saga that still exists is never purged",
+            positive=True, most=100 * 366 * 24 * 3600, rule=_finite),
     Setting("PURGE_IN_ENGINE", True, bool,
             "engines purge sagas older than `HISTORY_RETENTION` as they sweep, a second "
             "at a time; `False` leaves it to `manage.py saga_purge` (from cron, say)"),

@@ -472,8 +472,14 @@ class Intervention(models.Model):
     id = models.CharField(
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )
+    # The trail outlives its saga: a purge leaves it, and AUDIT_RETENTION
+    # decides when it goes (no constraint, so the row may name a saga gone).
     saga = models.ForeignKey(
-        Saga, on_delete=models.CASCADE, related_name="interventions", verbose_name="saga"
+        Saga,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="interventions",
+        verbose_name="saga",
     )
     action = models.CharField("action", max_length=30, choices=Action.choices)
     step = models.CharField(
@@ -509,6 +515,8 @@ class Intervention(models.Model):
                 name="saga_intervention_batch_idx",
                 condition=~Q(batch=""),
             ),
+            # The trail's own purge walks it oldest first.
+            models.Index(fields=["at"], name="saga_intervention_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,8 @@
 
 Only ``completed`` and ``compensated`` sagas are ever purged; a ``failed``
 or ``compensation_failed`` saga still has something for an operator to do.
+The operators' trail outlives its sagas: an entry goes once it is older
+than ``AUDIT_RETENTION`` and its saga is gone.
 Each batch is one short transaction: it locks the rows it takes with
 ``SKIP LOCKED`` (on PostgreSQL), so several engines or a cron job can purge
 side by side and nobody waits on them, optionally writes each saga to an
@@ -36,9 +38,10 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, transaction
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
 
 from . import clock
+from .conf import saga_settings
 from .models import TERMINAL_STATES, Intervention, Saga, SagaStep
 
 #: Sagas one batch deletes unless told otherwise: a transaction of tens of milliseconds.
@@ -83,6 +86,8 @@ class PurgeReport:
     by_state: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     dry_run: bool = False
+    #: Entries of the operators' trail past ``AUDIT_RETENTION`` whose saga is gone.
+    trail: int = 0
 
 
 def purgeable(
@@ -152,8 +157,35 @@ def purge(
                 on_batch(report)
             if budget is not None and report.seconds >= budget:
                 break
+    if budget is None or time.monotonic() - started < budget:
+        report.trail = purge_trail(using=using, batch_size=batch_size, dry_run=dry_run)
     report.seconds = time.monotonic() - started
     return report
+
+
+def purge_trail(
+    *, using: str = "default", batch_size: int = DEFAULT_BATCH, dry_run: bool = False
+) -> int:
+    """Delete the trail's entries older than ``AUDIT_RETENTION`` whose saga is
+    gone, oldest first, a batch per transaction; how many (would be) deleted."""
+    keep = saga_settings.AUDIT_RETENTION
+    if keep is None:
+        return 0
+    orphaned = (
+        Intervention.objects.using(using)
+        .filter(at__lt=clock.now() - timedelta(seconds=keep))
+        .filter(~Exists(Saga.objects.using(using).filter(pk=OuterRef("saga_id"))))
+    )
+    if dry_run:
+        return orphaned.count()
+    deleted = 0
+    while True:
+        with transaction.atomic(using=using):
+            ids = list(orphaned.order_by("at").values_list("pk", flat=True)[:batch_size])
+            if ids:
+                deleted += Intervention.objects.using(using).filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            return deleted
 
 
 def _purge_batch(

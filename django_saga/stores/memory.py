@@ -147,7 +147,7 @@ class MemoryStore(HandUpdates):
         with self._lock:
             if self._sagas.pop(saga_id, None) is None:
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
-            self._interventions.pop(saga_id, None)
+            # The operators' trail outlives its saga, as in the Django store.
             for key in [k for k, row in self._outbox.items() if row.message.saga_id == saga_id]:
                 del self._outbox[key]
 
@@ -297,7 +297,6 @@ class MemoryStore(HandUpdates):
             for saga_id in old:
                 del self._sagas[saga_id]
                 self._saga_locks.pop(saga_id, None)
-                self._interventions.pop(saga_id, None)
         return len(old)
 
     def purge_sent(self, older_than: float) -> int:

@@ -19,7 +19,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga import manager
+from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
 from django_saga.processor import Processor
 from django_saga.retention import (
     ARCHIVE_FORMAT,
@@ -78,6 +79,51 @@ def test_only_finished_sagas_past_the_age_go_with_their_steps_and_outbox_rows():
     assert not SagaStep.objects.filter(saga_id__in=[s.pk for s in old]).exists()
     assert not OutboxMessage.objects.filter(saga_id__in=[s.pk for s in old]).exists()
     assert SagaStep.objects.filter(saga_id=young.pk).count() == 2
+
+
+def trail_entry(saga_id: str, ago: timedelta, reason: str) -> Intervention:
+    return Intervention.objects.create(
+        saga_id=saga_id,
+        action="compensate",
+        actor="clerk",
+        reason=reason,
+        at=timezone.now() - ago,
+    )
+
+
+def test_the_operators_trail_outlives_its_purged_saga(settings):
+    settings.SAGA = {**settings.SAGA, "AUDIT_RETENTION": 400 * 24 * 3600}
+    gone = finished("compensated", 40 * DAY)
+    trail_entry(gone.pk, 41 * DAY, "customer asked")
+    purge(30 * DAY)
+    assert gone.pk not in remaining()
+    # Who did what to the saga, and why, can still be read.
+    assert [(e.actor, e.reason) for e in manager.interventions(gone.pk)] == [
+        ("clerk", "customer asked")
+    ]
+
+
+def test_the_trail_goes_after_audit_retention_and_only_once_its_saga_is_gone(settings):
+    settings.SAGA = {**settings.SAGA, "AUDIT_RETENTION": 365 * 24 * 3600}
+    purged_long_ago = trail_entry("01PURGEDLONGAGO00000000000", 400 * DAY, "old and orphaned")
+    purged_lately = trail_entry("01PURGEDLATELY000000000000", 100 * DAY, "young and orphaned")
+    halted = finished("failed", 500 * DAY)
+    of_a_saga_kept = trail_entry(halted.pk, 500 * DAY, "the saga still waits")
+    text = run("--older-than", "30d", "--dry-run")
+    assert "Would delete 1 entries of the operators' trail past AUDIT_RETENTION" in text
+    assert Intervention.objects.count() == 3
+    report = purge(30 * DAY)
+    assert report.trail == 1
+    left = set(Intervention.objects.values_list("pk", flat=True))
+    assert left == {purged_lately.pk, of_a_saga_kept.pk}
+    assert purged_long_ago.pk not in left
+
+
+def test_audit_retention_none_keeps_the_trail_for_ever(settings):
+    settings.SAGA = {**settings.SAGA, "AUDIT_RETENTION": None}
+    entry = trail_entry("01PURGEDLONGAGO00000000000", 9000 * DAY, "kept")
+    assert purge(30 * DAY).trail == 0
+    assert Intervention.objects.filter(pk=entry.pk).exists()
 
 
 def test_a_purge_goes_in_batches_oldest_first():

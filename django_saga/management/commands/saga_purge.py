@@ -149,6 +149,11 @@ class Command(BaseCommand):
             text += f". {report.batches:,} batches in {report.seconds:.1f} s"
         if archive is not None:
             text += f". Archived {archive.sagas:,} sagas to {archive.path}"
+        if report.trail:
+            text += (
+                f". {'Would delete' if report.dry_run else 'Deleted'} {report.trail:,} "
+                "entries of the operators' trail past AUDIT_RETENTION whose sagas are gone"
+            )
         return text + "."
 
 
