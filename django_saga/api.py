@@ -308,7 +308,7 @@ class Manager:
         records.
         """
         actor = interventions.Actor.of(by)
-        why = interventions.reason_text(reason)
+        why = interventions.reason_of(actor, reason)
         chosen = list(sagas)
         pace = interventions.rate_value(rate, len(chosen))
         redrive = interventions.Redrive(batch=new_id(), rate=pace)
@@ -336,12 +336,9 @@ class Manager:
         step: str = "",
         **values: Any,
     ) -> Saga:
+        actor = interventions.Actor.of(by)
         request = interventions.Request(
-            action,
-            interventions.Actor.of(by),
-            interventions.reason_text(reason),
-            step=step,
-            **values,
+            action, actor, interventions.reason_of(actor, reason), step=step, **values
         )
         if step and not _plausible(step, validation.NAME_MAX_CHARS):
             raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")

@@ -91,6 +91,13 @@ def reason_text(reason: Any, required: bool = False) -> str:
     return text
 
 
+def reason_of(actor: Actor, reason: Any) -> str:
+    """The one rule for reasons, whatever the door: whoever is named as acting
+    (a user, a name) says why; code that names no one may leave it blank, and
+    the trail records it as unattributed."""
+    return reason_text(reason, required=actor.name != UNATTRIBUTED)
+
+
 def find_step(saga: Saga, steps: Sequence[SagaStep], name_or_id: str) -> SagaStep:
     for step in steps:
         if name_or_id in (step.name, step.pk):

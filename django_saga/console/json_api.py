@@ -240,7 +240,10 @@ class RedriveJsonView(JsonAccessMixin, View):
         except (BadBody, SagaDefinitionError) as exc:
             return json_error(400, "bad_request", str(exc))
         chosen = list(selection.values_list("pk", flat=True)[: limit + 1])
-        redrive = manager.redrive(chosen[:limit], rate=rate, by=request.user, reason=reason)
+        try:
+            redrive = manager.redrive(chosen[:limit], rate=rate, by=request.user, reason=reason)
+        except SagaDefinitionError as exc:  # a blank reason, a rate too slow for so many
+            return json_error(400, "bad_request", str(exc))
         progress = None
         if redrive.scheduled:
             progress = reverse("django_saga:api-redrive-progress", args=[redrive.batch])

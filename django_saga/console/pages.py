@@ -443,9 +443,16 @@ class RedriveView(ConsoleAccessMixin, TemplateView):
         if not chosen:
             _notify(request, messages.ERROR, "No saga matches any more: nothing was re-driven.")
             return self.render_to_response(self.get_context_data(form=form))
-        redrive = manager.redrive(
-            chosen[:REDRIVE_AT_ONCE], rate=rate, by=request.user, reason=form.cleaned_data["reason"]
-        )
+        try:
+            redrive = manager.redrive(
+                chosen[:REDRIVE_AT_ONCE],
+                rate=rate,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except SagaDefinitionError as exc:  # a rate too slow for so many sagas
+            form.add_error("rate", str(exc))
+            return self.render_to_response(self.get_context_data(form=form), status=400)
         for level, text in _redrive_messages(redrive, more=len(chosen) > REDRIVE_AT_ONCE):
             _notify(request, level, text)
         if not redrive.scheduled:

@@ -218,9 +218,11 @@ def test_a_token_follows_its_users_permissions_as_they_change(django_user_model)
     user = make_user(django_user_model, VIEW, name="viewer")
     plaintext = create_token("viewer")
     url = api(failed.pk, "compensate")
-    assert Client().post(url, headers=bearer(plaintext)).status_code == 403
+    why = {"reason": "the customer cancelled"}
+    kwargs = {"content_type": "application/json", "headers": bearer(plaintext)}
+    assert Client().post(url, why, **kwargs).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="compensate_saga"))
-    assert Client().post(url, headers=bearer(plaintext)).status_code == 202
+    assert Client().post(url, why, **kwargs).status_code == 202
 
 
 @pytest.mark.django_db

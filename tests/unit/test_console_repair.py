@@ -370,7 +370,11 @@ def test_the_api_refuses_form_fields_but_takes_an_empty_form_as_no_body(repairer
     form = client.post(url, {"reason": "r"})
     assert form.status_code == 400 and "not a form" in form.json()["message"]
     assert state_of(saga) == "failed"
-    assert client.post(url).status_code == 202
+    # An empty form is no body at all: the operator still has to say why.
+    empty = client.post(url)
+    assert empty.status_code == 400 and "A reason is required" in empty.json()["message"]
+    assert state_of(saga) == "failed"
+    assert post_json(client, url, {"reason": "r"}).status_code == 202
     assert state_of(saga) == "compensating"
 
 
@@ -723,9 +727,11 @@ def test_the_redrive_api_selects_by_state_and_age(repairer):
     failed = build_saga("failed")
     client = logged_in(repairer)
     url = reverse("django_saga:api-redrive")
-    by_age = post_json(client, url, {"rate": 10, "state": "halted", "older_than": "30m"})
+    by_age = post_json(
+        client, url, {"rate": 10, "state": "halted", "older_than": "30m", "reason": "r"}
+    )
     assert by_age.json()["scheduled"] == 1 and state_of(old) == "started"
-    by_state = post_json(client, url, {"rate": 10, "state": ["failed"]})
+    by_state = post_json(client, url, {"rate": 10, "state": ["failed"], "reason": "r"})
     assert by_state.json()["scheduled"] == 1 and state_of(failed) == "started"
 
 

@@ -280,7 +280,10 @@ def test_the_json_endpoint_takes_the_csrf_token_in_a_header(operator, csrf_middl
     client.get(reverse("django_saga:confirm-compensate", args=[saga.pk]))
     token = client.cookies["csrftoken"].value
     response = client.post(
-        reverse("django_saga:api-compensate", args=[saga.pk]), headers={"X-CSRFToken": token}
+        reverse("django_saga:api-compensate", args=[saga.pk]),
+        {"reason": "asked by the customer"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
     )
     assert response.status_code == 202
     assert state_of(saga) == "compensating"
@@ -643,16 +646,20 @@ def test_compensate_endpoint_accepts_then_refuses_with_409(operator):
     saga = build_saga("failed")
     client = logged_in(operator)
     url = reverse("django_saga:api-compensate", args=[saga.pk])
-    accepted = client.post(url)
+    why = {"reason": "asked by the customer"}
+    unexplained = client.post(url)
+    assert unexplained.status_code == 400
+    assert "A reason is required" in unexplained.json()["message"]
+    accepted = client.post(url, why, content_type="application/json")
     assert accepted.status_code == 202
     assert accepted.json()["state"] == "compensating"
     assert OutboxMessage.objects.filter(saga=saga, kind="compensate").count() == 1
     # Under way already: a second request is refused, and nothing more is sent.
-    again = client.post(url)
+    again = client.post(url, why, content_type="application/json")
     assert again.status_code == 409
     assert again.json()["state"] == "compensating"
     Saga.objects.filter(pk=saga.pk).update(state="compensated")
-    done = client.post(url)
+    done = client.post(url, why, content_type="application/json")
     assert done.status_code == 409
     body = done.json()
     assert body["error"] == "invalid_state_transition"
@@ -666,11 +673,20 @@ def test_compensate_endpoint_accepts_then_refuses_with_409(operator):
 def test_retry_endpoint_only_for_a_failed_compensation(operator):
     client = logged_in(operator)
     failed = build_saga("failed")
-    refused = client.post(reverse("django_saga:api-retry-compensation", args=[failed.pk]))
+    why = {"reason": "the refund service is back"}
+    refused = client.post(
+        reverse("django_saga:api-retry-compensation", args=[failed.pk]),
+        why,
+        content_type="application/json",
+    )
     assert refused.status_code == 409
     assert "only a saga whose compensation failed" in refused.json()["message"]
     broken = build_saga("compensation_failed")
-    accepted = client.post(reverse("django_saga:api-retry-compensation", args=[broken.pk]))
+    accepted = client.post(
+        reverse("django_saga:api-retry-compensation", args=[broken.pk]),
+        why,
+        content_type="application/json",
+    )
     assert accepted.status_code == 202
     assert accepted.json()["state"] == "compensating"
 
