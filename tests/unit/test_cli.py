@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 
 from django_saga import Step, manager
@@ -272,12 +273,17 @@ def test_retry_compensation_resumes_a_failed_compensation():
     out = saga("retry-compensation", broken.pk, *REASON, "--by", "ops on call")
     assert out.strip().endswith("It is now compensating.")
     [entry] = Intervention.objects.filter(saga=broken)
-    assert (entry.action, entry.actor) == ("retry_compensation", "ops on call")
+    # Marked: a name given with --by is never taken for the Django user of that name.
+    assert (entry.action, entry.actor) == (
+        "retry_compensation",
+        "ops on call (named on the command line)",
+    )
 
 
 @pytest.mark.django_db
 def test_retry_step_with_new_input_records_it_under_the_django_user(django_user_model):
     olga = django_user_model.objects.create_user("olga")
+    olga.user_permissions.add(Permission.objects.get(codename="retry_saga_step"))
     halted = halted_saga()
     out = saga(
         "retry-step", halted.pk, "ship", "--input", '{"address": "new"}', *REASON, "--user", "olga"
@@ -294,6 +300,19 @@ def test_retry_step_with_new_input_records_it_under_the_django_user(django_user_
     [log] = LogEntry.objects.filter(object_id=halted.pk)
     assert log.user == olga
     assert log.get_change_message() == "Retry step 'ship': the carrier is back"
+
+
+@pytest.mark.django_db
+def test_user_must_hold_the_actions_permission_as_in_the_console(django_user_model):
+    django_user_model.objects.create_user("intern")
+    halted = halted_saga()
+    message = refused("retry-step", halted.pk, "ship", *REASON, "--user", "intern")
+    assert message == (
+        "--user 'intern' does not hold the permission 'django_saga.retry_saga_step' "
+        "this action needs (as in the console)"
+    )
+    assert SagaStep.objects.get(saga=halted, name="ship").status == "failed"
+    assert not Intervention.objects.exists()
 
 
 @pytest.mark.django_db
@@ -351,7 +370,7 @@ def test_actions_the_state_does_not_allow_are_refused_with_the_managers_sentence
         (("--input", "@/no/such/file.json"), "--input: cannot read /no/such/file.json"),
         (("--user", "nobody"), "--user 'nobody': no such Django user"),
         (("--by", "  "), "--by must name who acts"),
-        (("--by", "x" * 201), "by (who acts) is 201 characters long, over the limit of 200"),
+        (("--by", "x" * 171), "--by is 171 characters long, over the limit of 170"),
         (("--by", "al", "--user", "al"), "argument --user: not allowed with argument --by"),
     ],
 )
@@ -457,7 +476,7 @@ def test_redrive_without_waiting_schedules_and_says_how_to_follow(monkeypatch):
         f"Follow it with: manage.py saga list --batch {batch}",
     ]
     assert {state_of(s.pk) for s in halted} == {"started"}
-    assert {e.actor for e in Intervention.objects.all()} == {"ops"}
+    assert {e.actor for e in Intervention.objects.all()} == {"ops (named on the command line)"}
     listed = [
         json.loads(line)["saga_id"]
         for line in saga("list", "--batch", batch, "--json").splitlines()

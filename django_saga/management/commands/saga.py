@@ -45,6 +45,7 @@ from django_saga.console.formatting import (
 )
 from django_saga.console.operations import (
     COMPENSATE_SAGA,
+    REDRIVE_PERMISSION,
     RETRY_SAGA_COMPENSATION,
     RETRY_STEP,
     SKIP_STEP,
@@ -151,6 +152,16 @@ def parse_states(values: Sequence[str] | None, allowed: Sequence[str], what: str
             f"--state {', '.join(map(repr, wrong))}: {what} are {', '.join(allowed)}"
         )
     return list(dict.fromkeys(states))
+
+
+#: The longest ``--by``: with its mark, it fills the trail's 200 characters.
+BY_MAX_CHARS = 170
+
+
+def named_on_command_line(name: str) -> str:
+    """``--by``'s name as the trail keeps it: marked, so that it is never taken
+    for the Django user of that name (``--user`` acts as one)."""
+    return f"{name} (named on the command line)"
 
 
 def default_actor() -> str:
@@ -579,18 +590,18 @@ class Command(BaseCommand):
 
     # -- acting -------------------------------------------------------------------
     def compensate(self, options: dict[str, Any]) -> None:
-        by, reason = self._who_and_why(options)
+        by, reason = self._who_and_why(options, COMPENSATE_SAGA.permission)
         saga = perform(COMPENSATE_SAGA, options["saga_id"], by=by, reason=reason)
         self._done(saga, COMPENSATE_SAGA.done)
 
     def retry_compensation(self, options: dict[str, Any]) -> None:
-        by, reason = self._who_and_why(options)
+        by, reason = self._who_and_why(options, RETRY_SAGA_COMPENSATION.permission)
         saga = perform(RETRY_SAGA_COMPENSATION, options["saga_id"], by=by, reason=reason)
         self._done(saga, RETRY_SAGA_COMPENSATION.done)
 
     def retry_step(self, options: dict[str, Any]) -> None:
         data = parse_json(options["input"], "--input")
-        by, reason = self._who_and_why(options)
+        by, reason = self._who_and_why(options, RETRY_STEP.permission)
         # The manager, not perform(): a step it does not know is refused
         # with the names of the saga's steps.
         saga = manager.retry_step(options["saga_id"], options["step"], data, by=by, reason=reason)
@@ -598,7 +609,7 @@ class Command(BaseCommand):
 
     def skip_step(self, options: dict[str, Any]) -> None:
         data = parse_json(options["output"], "--output")
-        by, reason = self._who_and_why(options)
+        by, reason = self._who_and_why(options, SKIP_STEP.permission)
         saga = manager.skip_step(options["saga_id"], options["step"], data, reason, by=by)
         self._done(saga, f"step {options['step']!r}: {SKIP_STEP.done}")
 
@@ -607,7 +618,7 @@ class Command(BaseCommand):
         states = parse_states(options["state"], WAITING_FOR_OPERATOR, "the states a re-drive takes")
         limit = options["limit"]
         timeout = parse_age(options["timeout"], "--timeout")
-        by, reason = self._who_and_why(options)
+        by, reason = self._who_and_why(options, REDRIVE_PERMISSION)
         selected = interventions.select(
             name=options["name"] or "",
             states=states,
@@ -757,14 +768,28 @@ class Command(BaseCommand):
             raise CommandError(f"--user {username!r} is not an active user")
         return user
 
-    def _who_and_why(self, options: dict[str, Any]) -> tuple[Any, str]:
+    def _who_and_why(self, options: dict[str, Any], permission: str) -> tuple[Any, str]:
+        """Who acts and why. ``--user`` acts as a Django user, who must hold
+        ``permission`` as in the console; ``--by`` names someone who is not
+        one, marked in the trail as named on the command line."""
         reason = interventions.reason_text(options["reason"], required=True)
         if options["user"] is not None:
-            return self._django_user(options["user"]), reason
+            user = self._django_user(options["user"])
+            if not user.has_perm(permission):
+                raise CommandError(
+                    f"--user {user.get_username()!r} does not hold the permission "
+                    f"{permission!r} this action needs (as in the console)"
+                )
+            return user, reason
         if options["by"] is not None:
-            if not options["by"].strip():
+            name = options["by"].strip()
+            if not name:
                 raise CommandError("--by must name who acts")
-            return options["by"].strip(), reason
+            if len(name) > BY_MAX_CHARS:
+                raise CommandError(
+                    f"--by is {len(name)} characters long, over the limit of {BY_MAX_CHARS}"
+                )
+            return named_on_command_line(name), reason
         return default_actor(), reason
 
     def _done(self, saga: Saga, what: str) -> None:
