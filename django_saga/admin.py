@@ -35,7 +35,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -61,7 +61,7 @@ from .console.operations import (
 )
 from .console.paging import Tally, tally
 from .console.queries import attach_progress, saga_names, search
-from .errors import InvalidStateTransition, SagaNotFound
+from .errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from .messages import KINDS
 from .models import (
     TERMINAL_STATES,
@@ -659,7 +659,13 @@ class SagaAdmin(ReadOnlyMixin, NoNulAdmin):
         self._succeeded(request, done, text)
 
     def _redrive(self, request: HttpRequest, ids: list[str], data: dict[str, Any]) -> None:
-        redrive = manager.redrive(ids, rate=data["rate"], by=request.user, reason=data["reason"])
+        try:
+            redrive = manager.redrive(
+                ids, rate=data["rate"], by=request.user, reason=data["reason"]
+            )
+        except SagaDefinitionError as exc:  # a rate too slow for so many sagas
+            self.message_user(request, f"Nothing was re-driven: {exc}", messages.ERROR)
+            return
         for _, why in redrive.refused:
             self.message_user(request, why, messages.WARNING)
         count = len(redrive.scheduled)
@@ -712,7 +718,6 @@ class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
 
     list_display = ("at", "saga_link", "action", "step", "actor")
     list_filter = (InterventionActionFilter,)
-    list_select_related = ("saga",)
     search_fields = ("=saga__id", "=batch")
     search_help_text = "An exact saga id, or a re-drive's id."
     # Bounded like the saga list: newest first by id, no full count, no facets.
@@ -722,7 +727,7 @@ class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedPaginator
     readonly_fields = (
-        "id", "saga", "action", "step", "actor", "reason", "details_json", "batch", "at",
+        "id", "saga_link", "action", "step", "actor", "reason", "details_json", "batch", "at",
     )  # fmt: skip
     fields = readonly_fields
 
@@ -736,6 +741,12 @@ class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # an audit trail
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Intervention]:
+        # The trail outlives its sagas (AUDIT_RETENTION): each entry's saga,
+        # if it still exists, by its primary key; a join would hide the rest.
+        sagas = Saga.objects.filter(pk=OuterRef("saga_id"))
+        return super().get_queryset(request).annotate(saga_name=Subquery(sagas.values("name")[:1]))
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Intervention], search_term: str
     ) -> tuple[QuerySet[Intervention], bool]:
@@ -747,8 +758,11 @@ class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
 
     @admin.display(description="saga")
     def saga_link(self, entry: Intervention) -> str:
+        name = getattr(entry, "saga_name", None)
+        if name is None:
+            return format_html("{} <em>(purged)</em>", entry.saga_id)
         url = reverse("admin:django_saga_saga_change", args=[entry.saga_id])
-        return format_html('<a href="{}">{}</a>', url, entry.saga)
+        return format_html('<a href="{}">{} {}</a>', url, name, entry.saga_id)
 
     @admin.display(description="details")
     def details_json(self, entry: Intervention) -> str:
