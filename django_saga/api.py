@@ -139,8 +139,10 @@ class Manager:
     def find(self, name: str, key: str) -> Saga:
         """The saga of ``name`` with the business ``key`` that has not finished,
         else the latest that had it; raises ``SagaNotFound``."""
-        name = validation.text(name, "The saga's name", validation.NAME_MAX_CHARS)
-        key = validation.text(key, "The key", KEY_MAX_CHARS)
+        name = validation.text(
+            name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL
+        )
+        key = validation.text(key, "The key", KEY_MAX_CHARS, plain=validation.LABEL)
         saga = self.store.find_by_key(name, key)
         if saga is None:
             raise SagaNotFound(f"No saga {name!r} with key {key!r}")
@@ -156,8 +158,8 @@ class Manager:
         if_active: str,
         origin: tuple[str, str] = ("", ""),
     ) -> Saga:
-        validation.text(name, "The saga's name", validation.NAME_MAX_CHARS)
-        key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True)
+        validation.text(name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL)
+        key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True, plain=validation.LABEL)
         if if_active not in (RETURN, RAISE):
             raise SagaDefinitionError(
                 f"if_active must be {RETURN!r} or {RAISE!r}, got {brief(if_active)}"
@@ -170,8 +172,12 @@ class Manager:
             _check_handlers([staged.step for staged in declared])
         timeouts = [_timeout(staged.step) for staged in declared]
         deadline_at = validation.when(deadline, "deadline", clock.now())
-        definition = validation.text(origin[0], "The definition's path", 300, blank=True)
-        version = validation.text(origin[1], "The definition's version", 50, blank=True)
+        definition = validation.text(
+            origin[0], "The definition's path", 300, blank=True, plain=validation.LABEL
+        )
+        version = validation.text(
+            origin[1], "The definition's version", 50, blank=True, plain=validation.LABEL
+        )
         for attempt in range(1, KEY_TRIES + 1):
             saga = Saga(
                 name=name,

@@ -202,14 +202,19 @@ def _as_step(raw: Step | Mapping[str, Any], index: int) -> Step:
             raise SagaDefinitionError(f"Step #{index + 1}: {exc}") from exc
     if not isinstance(raw, Step):
         raise SagaDefinitionError(f"Step #{index + 1} must be a Step, got {type(raw).__name__}")
-    name = validation.text(raw.name, f"Step #{index + 1} name", validation.NAME_MAX_CHARS)
+    name = validation.text(
+        raw.name, f"Step #{index + 1} name", validation.NAME_MAX_CHARS, plain=validation.LABEL
+    )
     where = f"Step #{index + 1} ({name!r})"
-    validation.text(raw.action, f"{where} action", validation.NAME_MAX_CHARS)
+    validation.text(
+        raw.action, f"{where} action", validation.NAME_MAX_CHARS, plain=validation.LABEL
+    )
     validation.text(
         raw.compensation,
         f"{where} compensation (an action name, or '' for none)",
         validation.NAME_MAX_CHARS,
         blank=True,
+        plain=validation.LABEL,
     )
     validation.seconds(raw.timeout, f"{where} timeout")
     if not isinstance(raw.pivot, bool):

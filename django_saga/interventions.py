@@ -60,7 +60,7 @@ class Actor:
         if by is None or by == "":
             return cls(UNATTRIBUTED)
         if isinstance(by, str):
-            return cls(validation.text(by, "by (who acts)", 200))
+            return cls(validation.text(by, "by (who acts)", 200, plain=validation.LABEL))
         if getattr(by, "is_authenticated", False) and getattr(by, "pk", None) is not None:
             return cls(str(by.get_username())[:200], by)
         raise SagaDefinitionError(f"by must be a user, a name or None, got {type(by).__name__}")
@@ -85,7 +85,9 @@ def reason_text(reason: Any, required: bool = False) -> str:
     """A reason as the trail stores it; ``required`` refuses a blank one."""
     if reason is None:
         reason = ""
-    text = validation.text(reason, "reason", REASON_MAX_CHARS, blank=True).strip()
+    text = validation.text(
+        reason, "reason", REASON_MAX_CHARS, blank=True, plain=validation.PROSE
+    ).strip()
     if required and not text:
         raise SagaDefinitionError("A reason is required: say why, for whoever reads the trail")
     return text

@@ -46,4 +46,10 @@ class Skip:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        validation.text(self.reason, "Skip reason", validation.ERROR_MAX_CHARS, blank=True)
+        validation.text(
+            self.reason,
+            "Skip reason",
+            validation.ERROR_MAX_CHARS,
+            blank=True,
+            plain=validation.PROSE,
+        )

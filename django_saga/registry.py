@@ -52,7 +52,10 @@ class HandlerRegistry:
         timeout: float | None = None,
     ) -> Handler:
         validation.text(
-            action, f"The {LABELS[kind]} handler's action name", validation.NAME_MAX_CHARS
+            action,
+            f"The {LABELS[kind]} handler's action name",
+            validation.NAME_MAX_CHARS,
+            plain=validation.LABEL,
         )
         if not callable(handler):
             raise TypeError(

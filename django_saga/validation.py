@@ -87,8 +87,34 @@ def seconds(value: Any, field: str, *, allow_none: bool = True) -> float | None:
     return float(value)
 
 
-def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) -> str:
-    """``value`` as a string that fits its column and holds no NUL character."""
+#: Text an operator reads on a terminal or a page must not steer it: C0 and C1
+#: control characters and DEL (terminal escapes), bidirectional overrides and
+#: isolates (which reorder what is shown), and the Unicode line separators.
+_STEERING = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+#: The same, less tab and line ends: a reason is prose, and browsers send CR LF.
+_STEERING_IN_PROSE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+#: What ``text(plain=...)`` refuses: a label (a name, a key, who acts) or prose.
+LABEL, PROSE = "label", "prose"
+
+
+def text(
+    value: Any,
+    field: str,
+    max_chars: int | None,
+    *,
+    blank: bool = False,
+    plain: str | None = None,
+) -> str:
+    """``value`` as a string that fits its column and holds no NUL character.
+
+    ``plain`` is for text shown to operators as it is: ``LABEL`` (a saga's or
+    step's name, a key, an action, who acts) refuses every control character
+    and bidirectional control; ``PROSE`` (a reason) allows tabs and line ends.
+    """
     if not isinstance(value, str) or (not blank and not value.strip()):
         kind = "a string" if blank else "a non-empty string"
         raise SagaDefinitionError(f"{field} must be {kind}, got {brief(value)}")
@@ -98,6 +124,16 @@ def text(value: Any, field: str, max_chars: int | None, *, blank: bool = False) 
         )
     if (found := _lone_surrogate(value)) is not None:
         raise SagaDefinitionError(_surrogate_refusal(field, found))
+    if plain is not None:
+        pattern = _STEERING if plain == LABEL else _STEERING_IN_PROSE
+        if (steering := pattern.search(value)) is not None:
+            char = steering.group()
+            kind = "a control character" if ord(char) < 0xA0 else "a bidirectional control"
+            escaped = f"\\x{ord(char):02x}" if ord(char) < 0x100 else _escaped(steering)
+            raise SagaDefinitionError(
+                f"{field} holds {kind} ({escaped}), which would steer the terminal or page "
+                "that shows it"
+            )
     if max_chars is not None and len(value) > max_chars:
         raise LimitExceeded(
             f"{field} is {len(value)} characters long, over the limit of {max_chars}"

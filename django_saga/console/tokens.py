@@ -60,7 +60,9 @@ def issue(token: ApiToken) -> str:
 
     Returns the plaintext: the only copy there will ever be.
     """
-    token.name = validation.text(token.name, "A token's name", NAME_MAX_CHARS).strip()
+    token.name = validation.text(
+        token.name, "A token's name", NAME_MAX_CHARS, plain=validation.LABEL
+    ).strip()
     while True:
         prefix = secrets.token_hex(PREFIX_CHARS // 2)
         if not ApiToken.objects.filter(prefix=prefix).exists():
