@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from typing import Any
@@ -42,6 +41,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import clock
 from .conf import saga_settings
 from .console.access import json_error
+from .console.parsing import read_json
 from .errors import (
     ReportTokenMismatch,
     SagaDefinitionError,
@@ -250,12 +250,7 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | JsonResponse:
 
 
 def _parse(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except RecursionError as exc:
-        raise ValueError("body is JSON nested too deep to read") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"body is not JSON: {exc}") from exc
+    data = read_json(body, "The body")  # an UnreadableJSON is a ValueError: a 400
     if not isinstance(data, dict):
         raise ValueError(f"body must be a JSON object, got {type(data).__name__}")
     unknown = set(data) - FIELDS
