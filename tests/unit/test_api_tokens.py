@@ -56,14 +56,6 @@ def operator(django_user_model):
     return make_user(django_user_model, VIEW, COMPENSATE, name="deployer")
 
 
-@pytest.fixture(params=["without", "with"])
-def csrf_middleware(request, settings):
-    """Run without and with the project's CSRF middleware."""
-    if request.param == "with":
-        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
-    return request.param
-
-
 # -- the command line -------------------------------------------------------------
 @pytest.mark.django_db
 def test_token_create_prints_the_token_alone_once_and_stores_only_a_hash(operator):

@@ -237,14 +237,6 @@ def test_get_on_the_compensate_endpoints_is_405(operator):
     assert state_of(saga) == "failed"
 
 
-@pytest.fixture(params=["without", "with"])
-def csrf_middleware(request, settings):
-    """Each CSRF test runs without and with the project's CSRF middleware."""
-    if request.param == "with":
-        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
-    return request.param
-
-
 @pytest.mark.django_db
 def test_a_post_without_a_csrf_token_is_refused(operator, csrf_middleware):
     saga = build_saga("failed")
