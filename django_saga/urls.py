@@ -65,6 +65,7 @@ urlpatterns = [
         name="api-skip-step",
     ),
     path("api/redrive/", json_api.RedriveJsonView.as_view(), name="api-redrive"),
+    path(json_api.OPENAPI_ROUTE, json_api.OpenApiJsonView.as_view(), name="api-openapi"),
     path(
         "api/redrive/<django_saga_id:batch>/",
         json_api.RedriveProgressJsonView.as_view(),

@@ -2,9 +2,11 @@
 
 The operations take a JSON object as their body (an empty body is an empty
 object) and answer 202 with the saga's status, 400 for a body they cannot
-use, 403 without the operation's permission, 404 for an unknown saga or
-step, and 409 with the sentence saying why when the saga's state does not
-allow it.
+use (or a missing reason), 403 without the operation's permission, 404 for
+an unknown saga or step, 409 with the sentence saying why when the saga's
+state does not allow it, and 413 for a body over Django's
+``DATA_UPLOAD_MAX_MEMORY_SIZE``. ``openapi.document()`` describes every
+answer; ``OpenApiJsonView`` serves it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import Q
 from django.http import (
     HttpRequest,
     HttpResponse,
     JsonResponse,
 )
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.views import View
 
@@ -27,6 +32,7 @@ from ..api import manager
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from ..models import Saga, SagaState, SagaStep
+from . import openapi
 from .access import JsonAccessMixin, json_error
 from .formatting import json_kind, status_json
 from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
@@ -49,17 +55,38 @@ class BadBody(ValueError):
     """A request body the endpoint cannot use; the message says why."""
 
 
+class BodyTooLarge(BadBody):
+    """A request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a 413, not a 400."""
+
+
+_NOT_A_FORM = "Send a JSON object (Content-Type: application/json), not a form."
+
+
 def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
-    """The body as a JSON object holding only ``fields`` (an empty body: ``{}``)."""
-    if request.content_type in FORM_TYPES:
-        # An empty form is an empty body (``curl -d ''``); fields must come as JSON.
-        if request.POST or request.FILES:
-            raise BadBody("Send a JSON object (Content-Type: application/json), not a form.")
-        return {}
-    if not request.body.strip():
+    """The body as a JSON object holding only ``fields`` (an empty body: ``{}``).
+
+    Django refuses a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, a form of too
+    many fields and a malformed multipart body by raising; each is a
+    ``BadBody`` here, so that the answer is JSON like every other refusal.
+    """
+    try:
+        if request.content_type in FORM_TYPES:
+            # An empty form is an empty body (``curl -d ''``); fields must come as JSON.
+            if request.POST or request.FILES:
+                raise BadBody(_NOT_A_FORM)
+            return {}
+        raw = request.body
+    except RequestDataTooBig:
+        raise BodyTooLarge(
+            f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        ) from None
+    except (TooManyFieldsSent, TooManyFilesSent, MultiPartParserError):
+        raise BadBody(_NOT_A_FORM) from None
+    if not raw.strip():
         return {}
     try:
-        body = read_json(request.body, "The body")
+        body = read_json(raw, "The body")
     except UnreadableJSON as exc:
         raise BadBody(f"{exc}.") from exc
     if not isinstance(body, dict):
@@ -143,7 +170,7 @@ class SagaStatusJsonView(JsonAccessMixin, View):
 
 
 class OperationJsonView(JsonAccessMixin, View):
-    """POST ``{"reason": ...}`` (optional): run the saga's operation."""
+    """POST ``{"reason": ...}``: run the saga's operation (the reason is required)."""
 
     def post(self, request: HttpRequest, saga_id: str, **kwargs: Any) -> HttpResponse:
         if not Saga.objects.filter(pk=saga_id).exists():
@@ -156,6 +183,8 @@ class OperationJsonView(JsonAccessMixin, View):
             body = json_body(request, self.accepted())
             reason = interventions.reason_text(body.get("reason"))
             target.update(self.values(body, target))
+        except BodyTooLarge as exc:
+            return json_error(413, "too_large", str(exc))
         except (BadBody, SagaDefinitionError) as exc:
             return json_error(400, "bad_request", str(exc))
         assert self.operation is not None
@@ -185,7 +214,7 @@ class OperationJsonView(JsonAccessMixin, View):
 
 class StepOperationJsonView(OperationJsonView):
     """POST ``{"reason": ..., "input": {...}}`` to retry a step (no input: its
-    own), or ``{"reason": ..., "output": {...}}`` to skip it. The URL names
+    own), or ``{"reason": ..., "output": {...}}`` to skip it (no output: ``{}``). The URL names
     the step by name or id."""
 
     @property
@@ -237,6 +266,8 @@ class RedriveJsonView(JsonAccessMixin, View):
             rate = interventions.rate_value(body.get("rate"))
             reason = interventions.reason_text(body.get("reason"))
             limit = _limit(body.get("limit"))
+        except BodyTooLarge as exc:
+            return json_error(413, "too_large", str(exc))
         except (BadBody, SagaDefinitionError) as exc:
             return json_error(400, "bad_request", str(exc))
         chosen = list(selection.values_list("pk", flat=True)[: limit + 1])
@@ -322,3 +353,36 @@ class RedriveProgressJsonView(JsonAccessMixin, View):
                 "under_way": report.under_way(clock.now()),
             }
         )
+
+
+#: Where ``django_saga.urls`` serves the document, below the console's prefix.
+OPENAPI_ROUTE = "api/openapi.json"
+
+
+class OpenApiJsonView(JsonAccessMixin, View):
+    """GET: the OpenAPI document of this API and the webhook, as this project serves them.
+
+    Readable by whoever may view the console: it describes no saga, but it
+    says where the console is mounted and that django-saga runs there, which
+    an anonymous caller has no need to know. The documentation site has the
+    same document for a provider who implements the webhook.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        prefix = request.path.removesuffix(OPENAPI_ROUTE).rstrip("/") or "/"
+        return JsonResponse(
+            openapi.document(
+                server=prefix,
+                session_cookie=settings.SESSION_COOKIE_NAME,
+                csrf_cookie=settings.CSRF_COOKIE_NAME,
+                csrf_header=_header_name(settings.CSRF_HEADER_NAME),
+            )
+        )
+
+
+def _header_name(meta_key: str) -> str:
+    """``HTTP_X_CSRFTOKEN`` (a ``request.META`` key) as a client writes it: ``X-CSRFToken``."""
+    if meta_key == "HTTP_X_CSRFTOKEN":
+        return openapi.DEFAULT_CSRF_HEADER
+    name = meta_key.removeprefix("HTTP_")
+    return "-".join(part.capitalize() for part in name.split("_"))
