@@ -312,6 +312,15 @@ def _json_object(description: str) -> dict[str, Any]:
 
 # -- paths ---------------------------------------------------------------------------------
 def _paths() -> dict[str, Any]:
+    paths = _unsorted_paths()
+    for operations in paths.values():
+        for key, operation in operations.items():
+            if key != "parameters":
+                operation["responses"] = dict(sorted(operation["responses"].items()))
+    return paths
+
+
+def _unsorted_paths() -> dict[str, Any]:
     return {
         "/api/sagas/": {"get": _list_sagas()},
         "/api/sagas/{saga_id}/": {"parameters": [_SAGA_ID], "get": _get_saga()},
