@@ -276,10 +276,18 @@ def test_skip_step_and_retry_step_racing_on_one_step_change_it_once(two_engines)
     won: Counter[str] = Counter()
     for saga in sagas:
         results = at_once(
-            lambda saga=saga: manager.skip_step(saga.id, "ship", {"by": "hand"}, by="skipper"),
-            lambda saga=saga: manager.retry_step(saga.id, "ship", {"ok": True}, by="retrier"),
-            lambda saga=saga: manager.skip_step(saga.id, "ship", {"by": "hand"}, by="skipper"),
-            lambda saga=saga: manager.retry_step(saga.id, "ship", {"ok": True}, by="retrier"),
+            lambda saga=saga: manager.skip_step(
+                saga.id, "ship", {"by": "hand"}, "by hand", by="skipper"
+            ),
+            lambda saga=saga: manager.retry_step(
+                saga.id, "ship", {"ok": True}, by="retrier", reason="fixed"
+            ),
+            lambda saga=saga: manager.skip_step(
+                saga.id, "ship", {"by": "hand"}, "by hand", by="skipper"
+            ),
+            lambda saga=saga: manager.retry_step(
+                saga.id, "ship", {"ok": True}, by="retrier", reason="fixed"
+            ),
         )
         assert len(winners(results)) == 1, results
     for saga in sagas:
@@ -373,9 +381,15 @@ def test_two_operators_retrying_both_failed_siblings_at_once_resume_the_saga_onc
         )
         assert manager.get(saga.id).state == "halted"
         results = at_once(
-            lambda saga=saga: manager.retry_step(saga.id, "left", {"ok": True}, by="one"),
-            lambda saga=saga: manager.retry_step(saga.id, "right", {"ok": True}, by="two"),
-            lambda saga=saga: manager.retry_step(saga.id, "left", {"ok": True}, by="three"),
+            lambda saga=saga: manager.retry_step(
+                saga.id, "left", {"ok": True}, by="one", reason="fixed"
+            ),
+            lambda saga=saga: manager.retry_step(
+                saga.id, "right", {"ok": True}, by="two", reason="fixed"
+            ),
+            lambda saga=saga: manager.retry_step(
+                saga.id, "left", {"ok": True}, by="three", reason="fixed"
+            ),
         )
         assert len(winners(results)) == 2, results
     for saga in sagas:
