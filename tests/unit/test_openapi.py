@@ -20,9 +20,10 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.test import Client
 from django.urls import URLPattern
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -37,7 +38,6 @@ from tests.fuzz.strategies import snapshot
 from tests.unit.test_api_tokens import create_token
 from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga
 
-ROOT = Path(__file__).resolve().parents[2]
 DOC = openapi.document()
 URN = "urn:django-saga:openapi"
 REGISTRY = Registry().with_resource(
@@ -108,6 +108,28 @@ def assert_conforms(response: Any, path: str, method: str) -> Any:
         schema, registry=REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER
     ).validate(body)
     return body
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "response"),
+    [
+        ("/api/sagas/", "get", JsonResponse({"error": "gone", "message": "x"}, status=403)),
+        ("/api/sagas/", "get", JsonResponse({"error": "not_authenticated"}, status=403)),
+        ("/api/sagas/", "get", JsonResponse({"error": "bad_request", "message": "x"}, status=409)),
+        ("/api/sagas/", "get", JsonResponse({"count": 1, "count_exact": True}, status=200)),
+        ("/api/sagas/{saga_id}/", "get", HttpResponse("<p>no</p>", status=200)),
+        (
+            "/api/sagas/",
+            "get",
+            JsonResponse({"error": "invalid_token", "message": "x"}, status=401),
+        ),
+    ],
+    ids=["unknown-code", "no-message", "unlisted-status", "missing-fields", "html", "no-header"],
+)
+def test_an_answer_the_document_does_not_list_fails_the_check(path, method, response):
+    """The check above is not vacuous: each of these breaks the document."""
+    with pytest.raises((AssertionError, ValidationError)):
+        assert_conforms(response, path, method)
 
 
 # -- the document itself ---------------------------------------------------------------------
