@@ -6,14 +6,21 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
     JsonResponse,
 )
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware, method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -38,11 +45,35 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> JsonRespon
     return JsonResponse({"error": code, "message": message, **extra}, status=status)
 
 
+#: What a JSON endpoint says of a body sent as a form.
+NOT_A_FORM = "Send a JSON object (Content-Type: application/json), not a form."
+
+
+def too_large() -> str:
+    """What a JSON endpoint says of a body over Django's upload limit."""
+    return (
+        f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+        "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    )
+
+
 class _JsonCsrfCheck(CsrfViewMiddleware):
     """The CSRF check, answering a refusal in JSON rather than an HTML page."""
 
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
         return json_error(403, "csrf_failed", f"CSRF verification failed: {reason}")
+
+    def process_view(  # type: ignore[override]  # answers 400 and 413 too, not only 403
+        self, request: HttpRequest, callback: Any, callback_args: Any, callback_kwargs: Any
+    ) -> HttpResponse | None:
+        # The check reads a form body for its token: a body Django refuses to
+        # read is answered here, in JSON, as the view would answer it.
+        try:
+            return super().process_view(request, callback, callback_args, callback_kwargs)
+        except RequestDataTooBig:
+            return json_error(413, "too_large", too_large())
+        except (TooManyFieldsSent, TooManyFilesSent, MultiPartParserError):
+            return json_error(400, "bad_request", NOT_A_FORM)
 
 
 json_csrf_protect = decorator_from_middleware(_JsonCsrfCheck)

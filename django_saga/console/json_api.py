@@ -33,7 +33,7 @@ from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from ..models import Saga, SagaState, SagaStep
 from . import openapi
-from .access import JsonAccessMixin, json_error
+from .access import NOT_A_FORM, JsonAccessMixin, json_error, too_large
 from .formatting import json_kind, status_json
 from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
 from .paging import BadCursor, tally, window, without_cursor
@@ -59,9 +59,6 @@ class BodyTooLarge(BadBody):
     """A request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a 413, not a 400."""
 
 
-_NOT_A_FORM = "Send a JSON object (Content-Type: application/json), not a form."
-
-
 def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
     """The body as a JSON object holding only ``fields`` (an empty body: ``{}``).
 
@@ -73,16 +70,13 @@ def json_body(request: HttpRequest, fields: Sequence[str]) -> dict[str, Any]:
         if request.content_type in FORM_TYPES:
             # An empty form is an empty body (``curl -d ''``); fields must come as JSON.
             if request.POST or request.FILES:
-                raise BadBody(_NOT_A_FORM)
+                raise BadBody(NOT_A_FORM)
             return {}
         raw = request.body
     except RequestDataTooBig:
-        raise BodyTooLarge(
-            f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
-            "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
-        ) from None
+        raise BodyTooLarge(too_large()) from None
     except (TooManyFieldsSent, TooManyFilesSent, MultiPartParserError):
-        raise BadBody(_NOT_A_FORM) from None
+        raise BadBody(NOT_A_FORM) from None
     if not raw.strip():
         return {}
     try:

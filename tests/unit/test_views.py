@@ -634,6 +634,39 @@ def test_status_endpoint_404s_in_json(operator):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("&".join(f"f{i}=1" for i in range(1100)), "application/x-www-form-urlencoded", 400),
+        ("--x\r\n", "multipart/form-data", 400),
+        ("reason=" + "r" * 3000, "application/x-www-form-urlencoded", 413),
+    ],
+    ids=["too-many-fields", "multipart-without-boundary", "over-the-upload-limit"],
+)
+def test_a_session_post_django_cannot_read_is_refused_in_json_by_the_csrf_check(
+    operator, settings, body, content_type, status
+):
+    """The CSRF check reads a form body for its token; what Django refuses to
+    read is answered in JSON there, not with Django's HTML page."""
+    if status == 413:
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2500
+    saga = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    client.get(reverse("django_saga:confirm-compensate", args=[saga.pk]))
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("django_saga:api-compensate", args=[saga.pk]),
+        body,
+        content_type=content_type,
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["message"]
+    assert state_of(saga) == "failed"
+
+
+@pytest.mark.django_db
 def test_compensate_endpoint_accepts_then_refuses_with_409(operator):
     saga = build_saga("failed")
     client = logged_in(operator)
