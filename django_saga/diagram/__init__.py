@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from django.db.models import Count, Max, Q
 
-from . import flow
-from .definition import Declared, SagaDefinition, StagedStep, normalise_steps
-from .models import Saga, SagaStep, StepStatus
+from .. import flow
+from ..definition import Declared, SagaDefinition, StagedStep, normalise_steps
+from ..models import Saga, SagaStep, StepStatus
 
 #: Stages a picture draws unless told otherwise; the rest are counted.
 MAX_STAGES = 30
