@@ -14,125 +14,37 @@ from __future__ import annotations
 import html
 import itertools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, Q
 
 from .. import flow
-from ..definition import Declared, SagaDefinition, StagedStep, normalise_steps
 from ..models import Saga, SagaStep, StepStatus
+from .graph import (
+    MAX_PARALLEL,
+    MAX_STAGES,
+    UNDONE,
+    Graph,
+    Node,
+    Stage,
+    definition_graph,
+    is_undone,
+)
 
-#: Stages a picture draws unless told otherwise; the rest are counted.
-MAX_STAGES = 30
-#: Steps of one parallel stage a picture draws unless told otherwise.
-MAX_PARALLEL = 6
-#: Statuses that mean a step's compensation was sent, ran or failed.
-UNDONE = (StepStatus.COMPENSATING, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED)
-
-
-@dataclass(frozen=True)
-class Node:
-    """One step: what it calls, what undoes it, and for a saga how it went."""
-
-    name: str
-    action: str
-    compensation: str = ""
-    pivot: bool = False
-    #: The step's status in a saga; "" in a definition's picture.
-    status: str = ""
-    attempts: int = 0
-    compensation_attempts: int = 0
-    #: Undone although it never completed: it returned ``Pending`` and its
-    #: wait ended otherwise (timed out, failed from outside, cut short).
-    wait_undone: bool = False
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Steps that run together; ``number`` counts from 0 in the whole saga."""
-
-    number: int
-    steps: tuple[Node, ...]
-    #: Steps of the stage left out of the picture (another page, or past the limit).
-    hidden: int = 0
-    #: Its place in the undo order (1 is undone first); 0 if it is not undone.
-    undo: int = 0
-
-
-@dataclass(frozen=True)
-class Graph:
-    """A saga or a definition as stages in order, and the order they are undone in."""
-
-    title: str
-    stages: tuple[Stage, ...]
-    #: The saga's state; "" for a definition.
-    state: str = ""
-    #: Stages before the first one drawn (a later page of a saga's steps).
-    before: int = 0
-    #: Stages after the last one drawn.
-    after: int = 0
-    #: The stage whose failure started the undoing, if the picture knows it.
-    origin: int | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def is_saga(self) -> bool:
-        return bool(self.state)
-
-    def undo_order(self) -> list[Stage]:
-        """The drawn stages that are undone, in the order they are (or would be)."""
-        return sorted((s for s in self.stages if s.undo), key=lambda s: s.undo)
-
-    def bounded(self, max_stages: int = MAX_STAGES, max_parallel: int = MAX_PARALLEL) -> Graph:
-        """The graph cut to ``max_stages`` stages of ``max_parallel`` steps at most."""
-        max_stages, max_parallel = max(1, max_stages), max(1, max_parallel)
-        kept = self.stages[:max_stages]
-        stages = tuple(
-            replace(s, steps=s.steps[:max_parallel], hidden=s.hidden + len(s.steps[max_parallel:]))
-            if len(s.steps) > max_parallel
-            else s
-            for s in kept
-        )
-        return replace(self, stages=stages, after=self.after + len(self.stages) - len(kept))
-
-
-# -- building -------------------------------------------------------------
-def definition_graph(definition: SagaDefinition | Iterable[Declared], title: str = "") -> Graph:
-    """The picture of what a definition (or a step list) would run: the undo order is the
-    one a failure would follow, last stage with a compensation first."""
-    if isinstance(definition, SagaDefinition):
-        title = title or definition.saga_name()
-        staged = normalise_steps(definition.steps())
-    else:
-        staged = normalise_steps(definition)
-    grouped = _group(staged)
-    undoable = sorted(
-        (n for n, steps in grouped.items() if any(s.step.compensation for s in steps)),
-        reverse=True,
-    )
-    order = {stage: place for place, stage in enumerate(undoable, 1)}
-    stages = tuple(
-        Stage(
-            number,
-            tuple(
-                Node(s.step.name, s.step.action, s.step.compensation, s.step.pivot)
-                for s in grouped[number]
-            ),
-            undo=order.get(number, 0),
-        )
-        for number in sorted(grouped)
-    )
-    # A failure in the stage after the last undoable one is what undoes it first.
-    origin = undoable[0] + 1 if undoable and undoable[0] + 1 in grouped else None
-    return Graph(title or "saga", stages, origin=origin)
-
-
-def _group(staged: list[StagedStep]) -> dict[int, list[StagedStep]]:
-    grouped: dict[int, list[StagedStep]] = {}
-    for item in staged:
-        grouped.setdefault(item.stage, []).append(item)
-    return grouped
+__all__ = [
+    "MAX_PARALLEL",
+    "MAX_STAGES",
+    "UNDONE",
+    "Graph",
+    "Node",
+    "Stage",
+    "definition_graph",
+    "saga_graph",
+    "stage_sizes",
+    "to_mermaid",
+    "to_svg",
+]
 
 
 def saga_graph(
@@ -243,13 +155,6 @@ def _status_label(node: Node, short: bool = True) -> str:
     return f"{label}, {_more(node.attempts, 'attempt')}"
 
 
-def _undone(graph: Graph, stage: Stage, node: Node) -> bool:
-    """Whether ``node`` is (or would be) undone as its stage's turn comes."""
-    if not stage.undo or not node.compensation:
-        return False
-    return not graph.is_saga or node.status in UNDONE
-
-
 def _more(count: int, what: str) -> str:
     return f"{count:,} {what}{'' if count == 1 else 's'}"
 
@@ -346,7 +251,7 @@ def _mermaid_node(graph: Graph, stage: Stage, node: Node) -> str:
     """A step's shape and label: a hexagon for the pivot, a box for the others."""
     label = [_mermaid_text(node.name), _mermaid_text(node.action)]
     if node.compensation:
-        number = f" #{stage.undo}" if _undone(graph, stage, node) else ""
+        number = f" #{stage.undo}" if is_undone(graph, stage, node) else ""
         label.append(f"undo{number}: {_mermaid_text(node.compensation)}")
     if node.pivot:
         label.append("pivot: point of no return")
@@ -572,7 +477,7 @@ def _column(graph: Graph, column: _Column, top: int, body: int) -> list[str]:
 
 def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     fill, stroke, ink = _COLOURS.get(node.status, _COLOURS[""])
-    undone = _undone(graph, stage, node)
+    undone = is_undone(graph, stage, node)
     tip = [f"{node.name}: {node.action}"]
     if node.compensation:
         tip.append(f"undo: {node.compensation}")
