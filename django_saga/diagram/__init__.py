@@ -27,6 +27,7 @@ from .graph import (
     definition_graph,
     is_undone,
 )
+from .labels import clean, plural, status_label
 from .queries import saga_graph, stage_sizes
 
 __all__ = [
@@ -44,33 +45,6 @@ __all__ = [
 ]
 
 
-# -- shared ---------------------------------------------------------------
-#: Characters XML 1.0 refuses, and line breaks: a step name is one line of text.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_BREAKS = re.compile(r"[\t\r\n]+")
-
-
-def _clean(text: str) -> str:
-    return _UNPRINTABLE.sub("\ufffd", _BREAKS.sub(" ", str(text)))
-
-
-def _status_label(node: Node, short: bool = True) -> str:
-    """The status and its attempts: in signs to fit a box, in words for Mermaid."""
-    label = StepStatus(node.status).label if node.status in StepStatus.values else node.status
-    if node.wait_undone:
-        label = f"wait failed, {label}" if short else f"{label} after its wait failed"
-    if not node.attempts:
-        return label
-    if short:
-        return f"{label} \u00b7 {node.attempts}\u00d7"
-    return f"{label}, {_more(node.attempts, 'attempt')}"
-
-
-def _more(count: int, what: str) -> str:
-    return f"{count:,} {what}{'' if count == 1 else 's'}"
-
-
-# -- Mermaid ----------------------------------------------------------------
 #: classDef per status: the console's badge colours.
 _MERMAID_STYLES = {
     "": "fill:#ffffff,stroke:#94a3b8,color:#1f2937",
@@ -91,7 +65,7 @@ _MERMAID_KEEP = re.compile(r"[A-Za-z0-9 _.,:/()\-]")
 def _mermaid_text(text: str) -> str:
     """``text`` for a quoted Mermaid label: anything but letters, digits and plain
     punctuation as an entity code, so that no name can end the label or add markup."""
-    return "".join(ch if _MERMAID_KEEP.fullmatch(ch) else f"#{ord(ch)};" for ch in _clean(text))
+    return "".join(ch if _MERMAID_KEEP.fullmatch(ch) else f"#{ord(ch)};" for ch in clean(text))
 
 
 def to_mermaid(
@@ -110,7 +84,7 @@ def to_mermaid(
     anchors: dict[int, str] = {}
     chain: list[str] = []
     if graph.before:
-        lines.append(f'  before(["\u2026 {_more(graph.before, "earlier stage")}"]):::more')
+        lines.append(f'  before(["\u2026 {plural(graph.before, "earlier stage")}"]):::more')
         chain.append("before")
     for stage in graph.stages:
         nodes: list[str] = []
@@ -127,7 +101,7 @@ def to_mermaid(
                 body.append(f"class {ident} pivot")
         if stage.hidden:
             nodes.append(f"h{stage.number}")
-            body.append(f'h{stage.number}["+ {_more(stage.hidden, "more step")}"]:::more')
+            body.append(f'h{stage.number}["+ {plural(stage.hidden, "more step")}"]:::more')
         if len(nodes) > 1:
             size = len(stage.steps) + stage.hidden
             anchors[stage.number] = f"s{stage.number}"
@@ -142,7 +116,7 @@ def to_mermaid(
             lines.extend(f"  {line}" for line in body)
         chain.append(anchors[stage.number])
     if graph.after:
-        lines.append(f'  after(["\u2026 {_more(graph.after, "more stage")}"]):::more')
+        lines.append(f'  after(["\u2026 {plural(graph.after, "more stage")}"]):::more')
         chain.append("after")
     lines.extend(f"  {a} --> {b}" for a, b in itertools.pairwise(chain))
     tail = _undo_tail(graph, anchors)
@@ -167,7 +141,7 @@ def _mermaid_node(graph: Graph, stage: Stage, node: Node) -> str:
     if node.pivot:
         label.append("pivot: point of no return")
     if graph.is_saga:
-        label.append(_mermaid_text(_status_label(node, short=False)))
+        label.append(_mermaid_text(status_label(node, short=False)))
     text = "<br/>".join(label)
     return f'{{{{"{text}"}}}}' if node.pivot else f'["{text}"]'
 
@@ -211,11 +185,11 @@ NAME_CHARS, TEXT_CHARS = 22, 26
 
 
 def _attr(text: object) -> str:
-    return html.escape(_clean(str(text)), quote=True)
+    return html.escape(clean(str(text)), quote=True)
 
 
 def _fit(text: str, chars: int) -> str:
-    text = _clean(text)
+    text = clean(text)
     return text if len(text) <= chars else text[: chars - 1] + "\u2026"
 
 
@@ -289,9 +263,9 @@ def to_svg(
 
 def _describe(graph: Graph) -> str:
     steps = sum(len(s.steps) + s.hidden for s in graph.stages)
-    shape = f"{_more(graph.before + len(graph.stages) + graph.after, 'stage')}"
+    shape = f"{plural(graph.before + len(graph.stages) + graph.after, 'stage')}"
     state = f", {graph.state}" if graph.state else ""
-    return f"{graph.title}: {shape}, {_more(steps, 'step')} drawn{state}"
+    return f"{graph.title}: {shape}, {plural(steps, 'step')} drawn{state}"
 
 
 def _marker(name: str, colour: str) -> str:
@@ -312,13 +286,13 @@ def _layout(graph: Graph) -> list[_Column]:
     columns: list[_Column] = []
     x = PAD
     if graph.before:
-        columns.append(_Column(x, MORE_W, more=f"\u2026 {_more(graph.before, 'earlier stage')}"))
+        columns.append(_Column(x, MORE_W, more=f"\u2026 {plural(graph.before, 'earlier stage')}"))
         x += MORE_W + GAP
     for stage in graph.stages:
         columns.append(_Column(x, BOX_W, stage=stage))
         x += BOX_W + GAP
     if graph.after:
-        columns.append(_Column(x, MORE_W, more=f"\u2026 {_more(graph.after, 'more stage')}"))
+        columns.append(_Column(x, MORE_W, more=f"\u2026 {plural(graph.after, 'more stage')}"))
     heights = [
         [_box_height(graph)] * len(c.stage.steps) + ([MORE_H] if c.stage.hidden else [])
         if c.stage is not None
@@ -380,7 +354,7 @@ def _column(graph: Graph, column: _Column, top: int, body: int) -> list[str]:
             f'<g class="sg-more"><rect x="{column.x}" y="{y}" width="{column.width}" '
             f'height="{h}" rx="8" fill="#f9fafb" stroke="#9ca3af" stroke-dasharray="4 3"/>'
             f'<text x="{column.centre}" y="{y + h // 2 + 4}" text-anchor="middle" '
-            f'font-size="12" fill="#6b7280">+ {_more(stage.hidden, "more step")}</text></g>'
+            f'font-size="12" fill="#6b7280">+ {plural(stage.hidden, "more step")}</text></g>'
         )
     out.append("</g>")
     return out
@@ -393,7 +367,7 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     if node.compensation:
         tip.append(f"undo: {node.compensation}")
     if graph.is_saga:
-        tip.append(_status_label(node))
+        tip.append(status_label(node))
         if node.compensation_attempts:
             tip.append(f"{node.compensation_attempts} undo attempt(s)")
     if node.pivot:
@@ -438,7 +412,7 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     if graph.is_saga:
         out.append(
             f'<text class="sg-status" x="{x + 10}" y="{y + 66}" font-size="11" '
-            f'font-weight="600" fill="{ink}">{_attr(_fit(_status_label(node), TEXT_CHARS + 4))}'
+            f'font-weight="600" fill="{ink}">{_attr(_fit(status_label(node), TEXT_CHARS + 4))}'
             "</text>"
         )
     out.append("</g>")
