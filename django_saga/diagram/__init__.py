@@ -15,7 +15,7 @@ What lives where:
 - ``queries``: :func:`saga_graph` and :func:`stage_sizes`, the only reads of
   the database;
 - ``mermaid``: :func:`to_mermaid`;
-- ``svg``: :func:`to_svg`;
+- ``svg``: :func:`to_svg`, with ``layout``, where its boxes sit;
 - ``labels``: the text both renderers write.
 
 The names below are the package's public ones; import them from here.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 import itertools
 import re
-from dataclasses import dataclass, field
 
 from ..models import StepStatus
 from .graph import MAX_PARALLEL, MAX_STAGES, Graph, Node, Stage, is_undone
 from .labels import clean, plural, status_label
+from .layout import BOX_W, GAP, HEAD, NAME_CHARS, PAD, TEXT_CHARS, Column, box_height, layout
 
 #: (fill, stroke, text) per status: the console's badge colours.
 _COLOURS = {
@@ -38,10 +38,6 @@ _UNDO = "#7c3aed"
 _EDGE = "#9ca3af"
 _MONO = "ui-monospace, monospace"
 
-PAD, BOX_W, GAP, V_GAP, HEAD, MORE_W, MORE_H = 16, 184, 44, 10, 22, 132, 40
-#: Characters of a name, and of an action, that fit a box's width.
-NAME_CHARS, TEXT_CHARS = 22, 26
-
 
 def _attr(text: object) -> str:
     return html.escape(clean(str(text)), quote=True)
@@ -50,28 +46,6 @@ def _attr(text: object) -> str:
 def _fit(text: str, chars: int) -> str:
     text = clean(text)
     return text if len(text) <= chars else text[: chars - 1] + "\u2026"
-
-
-@dataclass
-class _Column:
-    """What one column of the picture holds and where it sits."""
-
-    x: int
-    width: int
-    stage: Stage | None = None
-    #: For a column of stages left out: what it says.
-    more: str = ""
-    #: Each item's top and height: steps, then the "more steps" box.
-    boxes: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def centre(self) -> int:
-        return self.x + self.width // 2
-
-    @property
-    def bottom(self) -> int:
-        top, height = self.boxes[-1]
-        return top + height
 
 
 def to_svg(
@@ -89,7 +63,7 @@ def to_svg(
     """
     graph = graph.bounded(max_stages, max_parallel)
     ident = re.sub(r"[^A-Za-z0-9_-]", "-", ident) or "saga-diagram"
-    columns = _layout(graph)
+    columns = layout(graph)
     top = PAD + HEAD
     body = max((c.bottom for c in columns), default=top) - top
     out: list[str] = []
@@ -135,39 +109,7 @@ def _marker(name: str, colour: str) -> str:
     )
 
 
-def _box_height(graph: Graph) -> int:
-    """Three lines of text, and a fourth for a saga: the status."""
-    return 74 if graph.is_saga else 58
-
-
-def _layout(graph: Graph) -> list[_Column]:
-    """Columns left to right, their boxes centred on one middle line."""
-    columns: list[_Column] = []
-    x = PAD
-    if graph.before:
-        columns.append(_Column(x, MORE_W, more=f"\u2026 {plural(graph.before, 'earlier stage')}"))
-        x += MORE_W + GAP
-    for stage in graph.stages:
-        columns.append(_Column(x, BOX_W, stage=stage))
-        x += BOX_W + GAP
-    if graph.after:
-        columns.append(_Column(x, MORE_W, more=f"\u2026 {plural(graph.after, 'more stage')}"))
-    heights = [
-        [_box_height(graph)] * len(c.stage.steps) + ([MORE_H] if c.stage.hidden else [])
-        if c.stage is not None
-        else [MORE_H]
-        for c in columns
-    ]
-    tallest = max((sum(h) + V_GAP * (len(h) - 1) for h in heights), default=0)
-    for column, sizes in zip(columns, heights, strict=True):
-        y = PAD + HEAD + (tallest - sum(sizes) - V_GAP * (len(sizes) - 1)) // 2
-        for size in sizes:
-            column.boxes.append((y, size))
-            y += size + V_GAP
-    return columns
-
-
-def _forward(left: _Column, right: _Column, middle: int, ident: str) -> list[str]:
+def _forward(left: Column, right: Column, middle: int, ident: str) -> list[str]:
     """Arrows from every box of a column to a joint, and from it to every box of the next."""
     joint_x = left.x + left.width + GAP // 2
     lines = [
@@ -183,7 +125,7 @@ def _forward(left: _Column, right: _Column, middle: int, ident: str) -> list[str
     return lines
 
 
-def _column(graph: Graph, column: _Column, top: int, body: int) -> list[str]:
+def _column(graph: Graph, column: Column, top: int, body: int) -> list[str]:
     stage = column.stage
     if stage is None:
         y, h = column.boxes[0]
@@ -243,7 +185,7 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
         + (' data-pivot="true"' if node.pivot else "")
         + ">",
         f"<title>{_attr(' / '.join(tip))}</title>",
-        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{_box_height(graph)}" rx="8" '
+        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{box_height(graph)}" rx="8" '
         f'fill="{fill}" {border}/>',
         f'<text x="{x + 10}" y="{y + 19}" font-size="13" font-weight="700" fill="{ink}">'
         f"{_attr(_fit(node.name, NAME_CHARS))}</text>",
@@ -278,7 +220,7 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     return out
 
 
-def _undo_lane(graph: Graph, columns: list[_Column], lane: int, ident: str) -> list[str]:
+def _undo_lane(graph: Graph, columns: list[Column], lane: int, ident: str) -> list[str]:
     """Numbered circles under the stages undone, joined by dashed arrows in their order."""
     order = graph.undo_order()
     if not order:
