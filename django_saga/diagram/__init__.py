@@ -16,7 +16,7 @@ What lives where:
   the database;
 - ``mermaid``: :func:`to_mermaid`;
 - ``svg``: :func:`to_svg`, with ``layout``, where its boxes sit;
-- ``labels``: the text both renderers write.
+- ``labels`` and ``palette``: the text and the colours both renderers use.
 
 The names below are the package's public ones; import them from here.
 """

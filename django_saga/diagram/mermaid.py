@@ -14,21 +14,11 @@ import re
 from ..models import StepStatus
 from .graph import MAX_PARALLEL, MAX_STAGES, Graph, Node, Stage, is_undone
 from .labels import clean, plural, status_label
+from .palette import COLOURS, DASHED, MORE, PIVOT
 
-#: classDef per status: the console's badge colours.
-_MERMAID_STYLES = {
-    "": "fill:#ffffff,stroke:#94a3b8,color:#1f2937",
-    StepStatus.PENDING: "fill:#ffffff,stroke:#d1d5db,color:#6b7280",
-    StepStatus.STARTED: "fill:#dbeafe,stroke:#3b82f6,color:#1e40af",
-    StepStatus.WAITING: "fill:#e0f2fe,stroke:#0ea5e9,color:#075985",
-    StepStatus.COMPLETED: "fill:#dcfce7,stroke:#22c55e,color:#166534",
-    StepStatus.SKIPPED: "fill:#f3f4f6,stroke:#9ca3af,color:#374151,stroke-dasharray:4 3",
-    StepStatus.FAILED: "fill:#fee2e2,stroke:#ef4444,color:#991b1b,stroke-width:2px",
-    StepStatus.COMPENSATING: "fill:#fef3c7,stroke:#f59e0b,color:#92400e",
-    StepStatus.COMPENSATED: "fill:#ede9fe,stroke:#8b5cf6,color:#5b21b6",
-    StepStatus.COMPENSATION_FAILED: "fill:#fecaca,stroke:#7f1d1d,color:#7f1d1d,stroke-width:2px",
-    StepStatus.CANCELLED: "fill:#f9fafb,stroke:#d1d5db,color:#6b7280,stroke-dasharray:4 3",
-}
+#: Statuses drawn with a thicker border: the failures.
+_THICK = (StepStatus.FAILED, StepStatus.COMPENSATION_FAILED)
+_DASH = "stroke-dasharray:4 3"
 _MERMAID_KEEP = re.compile(r"[A-Za-z0-9 _.,:/()\-]")
 
 
@@ -62,7 +52,7 @@ def to_mermaid(
         for index, node in enumerate(stage.steps):
             ident = f"n{stage.number}_{index}"
             nodes.append(ident)
-            css = node.status if node.status in _MERMAID_STYLES else ""
+            css = node.status if node.status in COLOURS else ""
             css = css or "step"
             if css not in used:
                 used.append(css)
@@ -94,12 +84,24 @@ def to_mermaid(
         if tail is not None:
             lines.append(f"  {tail} -.->|undo {stage.undo}| {anchors[stage.number]}")
         tail = anchors[stage.number]
-    lines.extend(
-        f"  classDef {name} {_MERMAID_STYLES[name if name != 'step' else '']}" for name in used
-    )
-    lines.append("  classDef pivot stroke:#ea580c,stroke-width:3px")
-    lines.append("  classDef more fill:#f9fafb,stroke:#9ca3af,color:#6b7280,stroke-dasharray:4 3")
+    lines.extend(f"  classDef {name} {_status_style(name)}" for name in used)
+    lines.append(f"  classDef pivot stroke:{PIVOT},stroke-width:3px")
+    lines.append(f"  classDef more {_style(MORE, _DASH)}")
     return "\n".join(lines) + "\n"
+
+
+def _status_style(css: str) -> str:
+    """A status's class: its colours, dashed or thick as the status is; ``step`` for none."""
+    status = "" if css == "step" else css
+    extra = [_DASH] if status in DASHED else []
+    if status in _THICK:
+        extra.append("stroke-width:2px")
+    return _style(COLOURS[status], *extra)
+
+
+def _style(colours: tuple[str, str, str], *extra: str) -> str:
+    fill, stroke, ink = colours
+    return ",".join([f"fill:{fill}", f"stroke:{stroke}", f"color:{ink}", *extra])
 
 
 def _mermaid_node(graph: Graph, stage: Stage, node: Node) -> str:

@@ -16,24 +16,8 @@ from ..models import StepStatus
 from .graph import MAX_PARALLEL, MAX_STAGES, Graph, Node, Stage, is_undone
 from .labels import clean, plural, status_label
 from .layout import BOX_W, GAP, HEAD, NAME_CHARS, PAD, TEXT_CHARS, Column, box_height, layout
+from .palette import COLOURS, DASHED, MORE, PIVOT
 
-#: (fill, stroke, text) per status: the console's badge colours.
-_COLOURS = {
-    "": ("#ffffff", "#94a3b8", "#1f2937"),
-    StepStatus.PENDING: ("#ffffff", "#d1d5db", "#6b7280"),
-    StepStatus.STARTED: ("#dbeafe", "#3b82f6", "#1e40af"),
-    StepStatus.WAITING: ("#e0f2fe", "#0ea5e9", "#075985"),
-    StepStatus.COMPLETED: ("#dcfce7", "#22c55e", "#166534"),
-    StepStatus.SKIPPED: ("#f3f4f6", "#9ca3af", "#374151"),
-    StepStatus.FAILED: ("#fee2e2", "#ef4444", "#991b1b"),
-    StepStatus.COMPENSATING: ("#fef3c7", "#f59e0b", "#92400e"),
-    StepStatus.COMPENSATED: ("#ede9fe", "#8b5cf6", "#5b21b6"),
-    StepStatus.COMPENSATION_FAILED: ("#fecaca", "#7f1d1d", "#7f1d1d"),
-    StepStatus.CANCELLED: ("#f9fafb", "#d1d5db", "#6b7280"),
-}
-#: Statuses drawn with a dashed border: the step did nothing (or never ran).
-_DASHED = (StepStatus.SKIPPED, StepStatus.CANCELLED)
-_PIVOT = "#ea580c"
 _UNDO = "#7c3aed"
 _EDGE = "#9ca3af"
 _MONO = "ui-monospace, monospace"
@@ -128,13 +112,7 @@ def _forward(left: Column, right: Column, middle: int, ident: str) -> list[str]:
 def _column(graph: Graph, column: Column, top: int, body: int) -> list[str]:
     stage = column.stage
     if stage is None:
-        y, h = column.boxes[0]
-        return [
-            f'<g class="sg-more"><rect x="{column.x}" y="{y}" width="{column.width}" '
-            f'height="{h}" rx="8" fill="#f9fafb" stroke="#9ca3af" stroke-dasharray="4 3"/>'
-            f'<text x="{column.centre}" y="{y + h // 2 + 4}" text-anchor="middle" '
-            f'font-size="12" fill="#6b7280">{_attr(column.more)}</text></g>'
-        ]
+        return [_more_box(column, column.boxes[0], column.more)]
     size = len(stage.steps) + stage.hidden
     heading = f"Stage {stage.number + 1}" + (f" \u00b7 {size} in parallel" if size > 1 else "")
     out = [
@@ -150,19 +128,24 @@ def _column(graph: Graph, column: Column, top: int, body: int) -> list[str]:
     for node, (y, _) in zip(stage.steps, column.boxes, strict=False):
         out.extend(_box(graph, stage, node, column.x, y))
     if stage.hidden:
-        y, h = column.boxes[-1]
-        out.append(
-            f'<g class="sg-more"><rect x="{column.x}" y="{y}" width="{column.width}" '
-            f'height="{h}" rx="8" fill="#f9fafb" stroke="#9ca3af" stroke-dasharray="4 3"/>'
-            f'<text x="{column.centre}" y="{y + h // 2 + 4}" text-anchor="middle" '
-            f'font-size="12" fill="#6b7280">+ {plural(stage.hidden, "more step")}</text></g>'
-        )
+        out.append(_more_box(column, column.boxes[-1], f"+ {plural(stage.hidden, 'more step')}"))
     out.append("</g>")
     return out
 
 
+def _more_box(column: Column, box: tuple[int, int], text: str) -> str:
+    """A dashed box saying what is left out: stages, or steps of a stage."""
+    (y, h), (fill, stroke, ink) = box, MORE
+    return (
+        f'<g class="sg-more"><rect x="{column.x}" y="{y}" width="{column.width}" '
+        f'height="{h}" rx="8" fill="{fill}" stroke="{stroke}" stroke-dasharray="4 3"/>'
+        f'<text x="{column.centre}" y="{y + h // 2 + 4}" text-anchor="middle" '
+        f'font-size="12" fill="{ink}">{_attr(text)}</text></g>'
+    )
+
+
 def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
-    fill, stroke, ink = _COLOURS.get(node.status, _COLOURS[""])
+    fill, stroke, ink = COLOURS.get(node.status, COLOURS[""])
     undone = is_undone(graph, stage, node)
     tip = [f"{node.name}: {node.action}"]
     if node.compensation:
@@ -174,10 +157,10 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     if node.pivot:
         tip.append("pivot: the point of no return")
     border = (
-        f'stroke="{_PIVOT}" stroke-width="3"'
+        f'stroke="{PIVOT}" stroke-width="3"'
         if node.pivot
         else f'stroke="{stroke}" stroke-width="1.5"'
-        + (' stroke-dasharray="5 3"' if node.status in _DASHED else "")
+        + (' stroke-dasharray="5 3"' if node.status in DASHED else "")
     )
     out = [
         f'<g class="sg-step" data-step="{_attr(node.name)}" data-status="{_attr(node.status)}"'
@@ -195,7 +178,7 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
     if node.pivot:
         out.append(
             f'<rect x="{x + 8}" y="{y + 40}" width="38" height="14" rx="4" fill="#fff7ed" '
-            f'stroke="{_PIVOT}"/><text x="{x + 27}" y="{y + 50}" font-size="9" '
+            f'stroke="{PIVOT}"/><text x="{x + 27}" y="{y + 50}" font-size="9" '
             f'font-weight="700" text-anchor="middle" fill="#9a3412">PIVOT</text>'
             f'<text x="{x + 52}" y="{y + 50}" font-size="11" fill="#9a3412">'
             "point of no return</text>"
@@ -281,7 +264,7 @@ def _legend(graph: Graph, y: int, undo: bool) -> tuple[list[str], int]:
             )
             swatch = 26
         else:
-            fill, stroke, _ = _COLOURS.get(kind, ("#fff7ed", _PIVOT, ""))
+            fill, stroke, _ = COLOURS.get(kind, ("#fff7ed", PIVOT, ""))
             out.append(
                 f'<rect x="{x}" y="{y - 6}" width="12" height="12" rx="3" fill="{fill}" '
                 f'stroke="{stroke}" stroke-width="{3 if kind == "pivot" else 1.5}"/>'
