@@ -321,7 +321,7 @@ def refused(*args: str) -> str:
 
 
 def test_the_command_draws_a_definition_with_its_parameters(tmp_path):
-    path = "tests.unit.test_diagram.OrderSaga"
+    path = "tests.unit.diagram.test_svg.OrderSaga"
     text = graph_command(path, "--param", "order_id=7")
     assert text == to_mermaid(definition_graph(OrderSaga(order_id=7)))
     assert graph_command(path, "--param", "order_id=7", "--direction", "TD").startswith(
@@ -347,23 +347,33 @@ def test_the_command_draws_a_saga_with_its_statuses():
 @pytest.mark.django_db
 def test_the_command_refuses_clearly():
     assert "either a definition" in refused()
-    assert "either a definition" in refused("tests.unit.test_diagram.OrderSaga", "--saga", "x")
+    assert "either a definition" in refused("tests.unit.diagram.test_svg.OrderSaga", "--saga", "x")
     assert "No definition at 'tests.nowhere.Order'" in refused("tests.nowhere.Order")
-    assert "is not a SagaDefinition subclass" in refused("tests.unit.test_diagram.NOT_A_DEFINITION")
+    assert "is not a SagaDefinition subclass" in refused(
+        "tests.unit.diagram.test_svg.NOT_A_DEFINITION"
+    )
     assert "is not a SagaDefinition subclass" in refused("django_saga.models.Saga")
-    assert "needs the parameter 'order_id'" in refused("tests.unit.test_diagram.OrderSaga")
-    assert "Duplicate step name" in refused("tests.unit.test_diagram.Broken")
-    assert "not key=value" in refused("tests.unit.test_diagram.OrderSaga", "--param", "order_id")
+    assert "needs the parameter 'order_id'" in refused("tests.unit.diagram.test_svg.OrderSaga")
+    assert "Duplicate step name" in refused("tests.unit.diagram.test_svg.Broken")
+    assert "not key=value" in refused(
+        "tests.unit.diagram.test_svg.OrderSaga", "--param", "order_id"
+    )
     assert "No saga '01NOSUCHSAGA'" in refused("--saga", "01NOSUCHSAGA")
     assert "--param is for a definition" in refused("--saga", "x", "--param", "a=1")
-    assert "at least 1" in refused("tests.unit.test_diagram.OrderSaga", "--max-stages", "0")
+    assert "at least 1" in refused("tests.unit.diagram.test_svg.OrderSaga", "--max-stages", "0")
 
 
 def test_the_command_exits_non_zero_with_the_sentence():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(
-        [sys.executable, "-m", "django", "saga_graph", "tests.unit.test_diagram.NOT_A_DEFINITION"],
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "saga_graph",
+            "tests.unit.diagram.test_svg.NOT_A_DEFINITION",
+        ],
         env=env,
         cwd=ROOT,
         capture_output=True,
