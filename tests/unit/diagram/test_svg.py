@@ -6,14 +6,13 @@ import os
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from django_saga import SagaDefinition, Step, parallel
+from django_saga import Step, parallel
 from django_saga.diagram import (
     MAX_PARALLEL,
     definition_graph,
@@ -25,81 +24,16 @@ from django_saga.errors import SagaDefinitionError
 from django_saga.models import SagaStep
 from tests.conftest import ROOT
 from tests.factories import SagaFactory, SagaStepFactory
+from tests.unit.diagram.examples import (
+    HOSTILE,
+    SVG,
+    Broken,
+    OrderSaga,
+    compensated_saga,
+    parse,
+    steps_of,
+)
 from tests.unit.test_views import VIEW, logged_in, make_user
-
-SVG = "{http://www.w3.org/2000/svg}"
-HOSTILE = "</text><script>alert(1)</script>\"&'<b>]]>\x01\n%% end"
-
-
-class PaymentSaga(SagaDefinition):
-    name = "payment"
-
-    def steps(self):
-        return [
-            Step("request_payment", "payment.request", "payment.void"),
-            Step("capture_payment", "payment.capture", pivot=True),
-        ]
-
-
-class OrderSaga(SagaDefinition):
-    """The example shop's order, in short: a parallel stage, then a pivot."""
-
-    name = "order_processing"
-
-    def steps(self):
-        return [
-            Step("accept_order", "orders.accept", "orders.cancel", {"id": self.params["order_id"]}),
-            parallel(
-                Step("reserve_inventory", "inventory.reserve", "inventory.release"),
-                Step("validate_address", "shipping.validate_address"),
-            ),
-            PaymentSaga(),
-            Step("ship_order", "shipping.dispatch"),
-        ]
-
-
-class Broken(SagaDefinition):
-    def steps(self):
-        return [Step("a", "x.a"), Step("a", "x.b")]
-
-
-NOT_A_DEFINITION = 42
-
-
-def parse(svg: str) -> ET.Element:
-    root = ET.fromstring(svg)
-    assert root.tag == f"{SVG}svg"
-    return root
-
-
-def steps_of(root: ET.Element) -> dict[str, ET.Element]:
-    return {g.get("data-step", ""): g for g in root.iter(f"{SVG}g") if g.get("class") == "sg-step"}
-
-
-def compensated_saga():
-    """A saga undone after ``charge`` failed: stages 3, 1 and 0 were undone, in that order."""
-    saga = SagaFactory(compensated=True, name="order_processing")
-    rows = [
-        # (stage, name, compensation, status)
-        (0, "create", "orders.cancel", "compensated"),
-        (1, "reserve", "inventory.release", "compensated"),
-        (1, "check_address", "", "compensated"),
-        (2, "gift_wrap", "", "skipped"),
-        (3, "hold_money", "payment.release", "compensated"),
-        (4, "charge", "payment.refund", "failed"),
-        (5, "ship", "", "cancelled"),
-    ]
-    for position, (stage, name, compensation, status) in enumerate(rows):
-        SagaStepFactory(
-            saga=saga,
-            position=position,
-            stage=stage,
-            name=name,
-            compensation=compensation,
-            status=status,
-            attempts=0 if status == "cancelled" else 1,
-        )
-    return saga
 
 
 # -- the model and its Mermaid text --------------------------------------------
@@ -321,7 +255,7 @@ def refused(*args: str) -> str:
 
 
 def test_the_command_draws_a_definition_with_its_parameters(tmp_path):
-    path = "tests.unit.diagram.test_svg.OrderSaga"
+    path = "tests.unit.diagram.examples.OrderSaga"
     text = graph_command(path, "--param", "order_id=7")
     assert text == to_mermaid(definition_graph(OrderSaga(order_id=7)))
     assert graph_command(path, "--param", "order_id=7", "--direction", "TD").startswith(
@@ -347,20 +281,20 @@ def test_the_command_draws_a_saga_with_its_statuses():
 @pytest.mark.django_db
 def test_the_command_refuses_clearly():
     assert "either a definition" in refused()
-    assert "either a definition" in refused("tests.unit.diagram.test_svg.OrderSaga", "--saga", "x")
+    assert "either a definition" in refused("tests.unit.diagram.examples.OrderSaga", "--saga", "x")
     assert "No definition at 'tests.nowhere.Order'" in refused("tests.nowhere.Order")
     assert "is not a SagaDefinition subclass" in refused(
-        "tests.unit.diagram.test_svg.NOT_A_DEFINITION"
+        "tests.unit.diagram.examples.NOT_A_DEFINITION"
     )
     assert "is not a SagaDefinition subclass" in refused("django_saga.models.Saga")
-    assert "needs the parameter 'order_id'" in refused("tests.unit.diagram.test_svg.OrderSaga")
-    assert "Duplicate step name" in refused("tests.unit.diagram.test_svg.Broken")
+    assert "needs the parameter 'order_id'" in refused("tests.unit.diagram.examples.OrderSaga")
+    assert "Duplicate step name" in refused("tests.unit.diagram.examples.Broken")
     assert "not key=value" in refused(
-        "tests.unit.diagram.test_svg.OrderSaga", "--param", "order_id"
+        "tests.unit.diagram.examples.OrderSaga", "--param", "order_id"
     )
     assert "No saga '01NOSUCHSAGA'" in refused("--saga", "01NOSUCHSAGA")
     assert "--param is for a definition" in refused("--saga", "x", "--param", "a=1")
-    assert "at least 1" in refused("tests.unit.diagram.test_svg.OrderSaga", "--max-stages", "0")
+    assert "at least 1" in refused("tests.unit.diagram.examples.OrderSaga", "--max-stages", "0")
 
 
 def test_the_command_exits_non_zero_with_the_sentence():
@@ -372,7 +306,7 @@ def test_the_command_exits_non_zero_with_the_sentence():
             "-m",
             "django",
             "saga_graph",
-            "tests.unit.diagram.test_svg.NOT_A_DEFINITION",
+            "tests.unit.diagram.examples.NOT_A_DEFINITION",
         ],
         env=env,
         cwd=ROOT,
