@@ -84,3 +84,49 @@ def compensated_saga():
             attempts=0 if status == "cancelled" else 1,
         )
     return saga
+
+
+def wait_failed_saga():
+    """A saga whose step ``pay`` returned Pending, then failed from outside and was undone."""
+    saga = SagaFactory(compensated=True, name="order_processing")
+    history = [
+        {"kind": "execute", "attempt": 1, "outcome": "waiting"},
+        {"kind": "outside", "attempt": 1, "outcome": "failed", "error": "declined"},
+        {"kind": "compensate", "attempt": 1, "outcome": "compensated"},
+    ]
+    SagaStepFactory(saga=saga, position=0, stage=0, name="reserve", status="compensated")
+    SagaStepFactory(
+        saga=saga,
+        position=1,
+        stage=1,
+        name="pay",
+        compensation="payment.void",
+        status="compensated",
+        attempts=1,
+        history=history,
+    )
+    return saga
+
+
+def hostile_saga():
+    """A failed saga whose name, first step's name, action and compensation are ``HOSTILE``."""
+    saga = SagaFactory(failed=True, name=HOSTILE)
+    SagaStepFactory(
+        saga=saga, position=0, name=HOSTILE, action=HOSTILE, compensation=HOSTILE, completed=True
+    )
+    SagaStepFactory(saga=saga, position=1, name="b", failed=True)
+    return saga
+
+
+def huge_steps() -> list:
+    """50 steps in parallel, then 3,000 in a row, each with a compensation."""
+    steps: list = [parallel(*(Step(f"p{n}", "x.p") for n in range(50)))]
+    steps += [Step(f"s{n}", "x.s", "x.undo") for n in range(3000)]
+    return steps
+
+
+def long_saga():
+    """A saga of six stages, the last of three steps, and its steps in order."""
+    saga = SagaFactory(name="long")
+    rows = [SagaStepFactory(saga=saga, position=n, stage=n if n < 5 else 5) for n in range(8)]
+    return saga, rows

@@ -1,4 +1,5 @@
-"""A saga's picture: the graph model, its Mermaid text and its SVG."""
+"""A graph as SVG: well-formed, escaped, bounded, with statuses and the undo lane, and as the
+console's saga page embeds it."""
 
 from __future__ import annotations
 
@@ -7,117 +8,31 @@ import re
 import pytest
 from django.urls import reverse
 
-from django_saga import Step, parallel
-from django_saga.diagram import (
-    MAX_PARALLEL,
-    definition_graph,
-    saga_graph,
-    to_mermaid,
-    to_svg,
-)
-from django_saga.errors import SagaDefinitionError
+from django_saga.diagram import MAX_PARALLEL, definition_graph, saga_graph, to_svg
 from django_saga.models import SagaStep
-from tests.factories import SagaFactory, SagaStepFactory
+from tests.factories import SagaFactory
 from tests.unit.diagram.examples import (
-    HOSTILE,
     SVG,
-    Broken,
-    OrderSaga,
     compensated_saga,
+    hostile_saga,
+    huge_steps,
+    long_saga,
     parse,
     steps_of,
+    wait_failed_saga,
 )
 from tests.unit.test_views import VIEW, logged_in, make_user
 
 
-# -- the model and its Mermaid text --------------------------------------------
-def test_a_definition_is_drawn_as_mermaid_with_its_parallel_stage_and_pivot():
-    text = to_mermaid(definition_graph(OrderSaga(order_id=7)))
-    lines = text.splitlines()
-    assert lines[0] == "flowchart LR"
-    assert lines[1] == "  %% order_processing"
-    # The parallel stage is a subgraph whose steps stack; the others are plain nodes.
-    assert '  subgraph s1["Stage 2: 2 in parallel"]' in lines
-    assert "    direction TB" in lines
-    assert any(line.startswith('    n1_1["validate_address<br/>') for line in lines)
-    # The pivot is a hexagon with its own class.
-    assert (
-        '  n3_0{{"capture_payment<br/>payment.capture<br/>pivot: point of no return"}}:::step'
-        in lines
-    )
-    assert "  class n3_0 pivot" in lines
-    assert ["  n0_0 --> s1", "  s1 --> n2_0", "  n2_0 --> n3_0", "  n3_0 --> n4_0"] == [
-        line for line in lines if " --> " in line
-    ]
-    # A failure of the pivot undoes the stages before it, last first.
-    assert [line for line in lines if "-.->" in line] == [
-        "  n3_0 -.->|undo 1| n2_0",
-        "  n2_0 -.->|undo 2| s1",
-        "  s1 -.->|undo 3| n0_0",
-    ]
-    assert "undo #2: inventory.release" in text
-    assert "classDef pivot" in text and "classDef step" in text
-    assert to_mermaid(definition_graph(OrderSaga(order_id=7)), "TD").startswith("flowchart TD\n")
-    with pytest.raises(ValueError):
-        to_mermaid(definition_graph(OrderSaga(order_id=7)), "RL")
-
-
-def test_a_step_list_is_drawn_like_a_definition():
-    graph = definition_graph([Step("a", "x.a", "x.undo"), Step("b", "x.b")], title="plain")
-    assert graph.title == "plain" and not graph.is_saga
-    assert [s.undo for s in graph.stages] == [1, 0]
-    assert graph.origin == 1
-    with pytest.raises(SagaDefinitionError):
-        definition_graph(Broken())
-
-
 @pytest.mark.django_db
 def test_a_step_undone_after_its_wait_failed_says_so():
-    saga = SagaFactory(compensated=True, name="order_processing")
-    history = [
-        {"kind": "execute", "attempt": 1, "outcome": "waiting"},
-        {"kind": "outside", "attempt": 1, "outcome": "failed", "error": "declined"},
-        {"kind": "compensate", "attempt": 1, "outcome": "compensated"},
-    ]
-    SagaStepFactory(saga=saga, position=0, stage=0, name="reserve", status="compensated")
-    SagaStepFactory(
-        saga=saga,
-        position=1,
-        stage=1,
-        name="pay",
-        compensation="payment.void",
-        status="compensated",
-        attempts=1,
-        history=history,
-    )
-    graph = saga_graph(saga)
-    assert [s.undo for s in graph.stages] == [2, 1]  # the failed wait is undone first
-    text = to_mermaid(graph)
-    assert "undo #1: payment.void<br/>compensated after its wait failed, 1 attempt" in text
-    statuses = [t.text for t in parse(to_svg(graph)).iter(f"{SVG}text")]
+    statuses = [t.text for t in parse(to_svg(saga_graph(wait_failed_saga()))).iter(f"{SVG}text")]
     assert "wait failed, compensated \u00b7 1\u00d7" in statuses
-    # A step that completed, then was undone, is labelled as before.
-    assert '"reserve<br/>test.record<br/>undo #2: test.undo<br/>compensated"' in text
 
 
 @pytest.mark.django_db
 def test_a_compensated_saga_shows_statuses_and_the_order_it_was_undone_in():
-    saga = compensated_saga()
-    graph = saga_graph(saga)
-    assert graph.state == "compensated" and graph.origin == 4
-    assert [(s.number, s.undo) for s in graph.undo_order()] == [(3, 1), (1, 2), (0, 3)]
-
-    text = to_mermaid(graph)
-    assert [line.strip() for line in text.splitlines() if "-.->" in line] == [
-        "n4_0 -.->|undo 1| n3_0",
-        "n3_0 -.->|undo 2| s1",
-        "s1 -.->|undo 3| n0_0",
-    ]
-    for status in ("compensated", "failed", "skipped", "cancelled"):
-        assert f"classDef {status} " in text
-    assert 'n2_0["gift_wrap<br/>test.record<br/>skipped, 1 attempt"]:::skipped' in text
-
-    root = parse(to_svg(graph))
+    root = parse(to_svg(saga_graph(compensated_saga())))
     steps = steps_of(root)
     assert {name: g.get("data-status") for name, g in steps.items()} == {
         "create": "compensated",
@@ -151,15 +66,8 @@ def test_a_compensated_saga_shows_statuses_and_the_order_it_was_undone_in():
 
 
 @pytest.mark.django_db
-def test_step_names_are_escaped_in_both_renderers():
-    saga = SagaFactory(failed=True, name=HOSTILE)
-    SagaStepFactory(
-        saga=saga, position=0, name=HOSTILE, action=HOSTILE, compensation=HOSTILE, completed=True
-    )
-    SagaStepFactory(saga=saga, position=1, name="b", failed=True)
-    graph = saga_graph(saga)
-
-    svg = to_svg(graph, ident='x" onload="alert(1)')
+def test_step_names_are_escaped():
+    svg = to_svg(saga_graph(hostile_saga()), ident='x" onload="alert(1)')
     root = parse(svg)  # well-formed: nothing in a name ends an element or an attribute
     assert "<script" not in svg and "<b>" not in svg and "\x01" not in svg
     assert 'onload="' not in svg
@@ -169,40 +77,21 @@ def test_step_names_are_escaped_in_both_renderers():
     title = root.find(f"{SVG}title")
     assert title is not None and title.text and title.text.startswith("</text><script>")
 
-    text = to_mermaid(graph)
-    body = "\n".join(text.splitlines()[2:])
-    # Quotes, brackets and markup become entity codes; the title comment stays one line.
-    assert '"' not in body.replace('["', "").replace('"]', "").replace("|", "")
-    assert "<script" not in text and "%% end" not in body
-    assert "#60;/text#62;#60;script#62;alert(1)#60;/script#62;#34;" in body
-    assert len(text.splitlines()[1].split("\n")) == 1
-
 
 def test_a_huge_saga_is_drawn_at_a_bounded_size():
-    steps = [parallel(*(Step(f"p{n}", "x.p") for n in range(50)))]
-    steps += [Step(f"s{n}", "x.s", "x.undo") for n in range(3000)]
-    graph = definition_graph(steps, title="huge")
-    svg = to_svg(graph, max_stages=20)
+    svg = to_svg(definition_graph(huge_steps(), title="huge"), max_stages=20)
     root = parse(svg)
     assert len(steps_of(root)) == MAX_PARALLEL + 19
     assert int(root.get("width", "0")) < 5000 and int(root.get("height", "0")) < 1000
     assert len(svg) < 100_000
     text = "".join(root.itertext())
     assert "+ 44 more steps" in text and "\u2026 2,981 more stages" in text
-    mermaid = to_mermaid(graph, max_stages=20)
-    assert len(mermaid.splitlines()) < 120
-    assert 'after(["\u2026 2,981 more stages"]):::more' in mermaid
 
 
 @pytest.mark.django_db
 def test_a_page_of_a_saga_is_drawn_with_the_stages_before_and_after_counted():
-    saga = SagaFactory(name="long")
-    rows = [SagaStepFactory(saga=saga, position=n, stage=n if n < 5 else 5) for n in range(8)]
-    graph = saga_graph(saga, rows[3:6])
-    assert [s.number for s in graph.stages] == [3, 4, 5]
-    assert (graph.before, graph.after) == (3, 0)
-    assert graph.stages[-1].hidden == 2  # stage 5 has three steps, one on this page
-    text = "".join(parse(to_svg(graph)).itertext())
+    saga, rows = long_saga()
+    text = "".join(parse(to_svg(saga_graph(saga, rows[3:6]))).itertext())
     assert "\u2026 3 earlier stages" in text and "+ 2 more steps" in text
 
 
