@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 from ulid import ULID
 
-from . import clock
-from .validation import NAME_MAX_CHARS
+from .. import clock
+from ..validation import NAME_MAX_CHARS
 
 #: A ULID's length as a string: the id columns' length.
 SAGA_ID_MAX_CHARS = 26
