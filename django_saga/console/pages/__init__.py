@@ -19,12 +19,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
 from django.views.generic import DetailView, TemplateView
 
-from .. import clock, diagram, flow
-from ..api import manager
-from ..conf import saga_settings
-from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
-from ..interventions import Redrive
-from ..models import (
+from ... import clock, diagram, flow
+from ...api import manager
+from ...conf import saga_settings
+from ...errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from ...interventions import Redrive
+from ...models import (
     ACTIVE_STATES,
     IN_FLIGHT,
     WAITING_FOR_OPERATOR,
@@ -34,16 +34,16 @@ from ..models import (
     SagaStep,
     StepStatus,
 )
-from .access import ConsoleAccessMixin
-from .formatting import (
+from ..access import ConsoleAccessMixin
+from ..formatting import (
     RAN,
     format_duration,
     format_progress,
     pretty_json,
     saga_duration,
 )
-from .forms import ReasonForm, RedriveForm, StepRepairForm
-from .operations import (
+from ..forms import ReasonForm, RedriveForm, StepRepairForm
+from ..operations import (
     COMPENSATE_SAGA,
     REDRIVE_PERMISSION,
     SAGA_OPERATIONS,
@@ -51,8 +51,8 @@ from .operations import (
     perform,
     relevant_steps,
 )
-from .paging import BadCursor, Tally, tally, window, without_cursor
-from .queries import (
+from ..paging import BadCursor, Tally, tally, window, without_cursor
+from ..queries import (
     REDRIVE_AT_ONCE,
     TEXT_FILTERS,
     BadFilter,
@@ -63,7 +63,7 @@ from .queries import (
     saga_names,
     stage_sizes,
 )
-from .rows import OperationLink, attention_rows, by_stage, saga_rows, step_views, trail_rows
+from ..rows import OperationLink, attention_rows, by_stage, saga_rows, step_views, trail_rows
 
 #: Step cards on one page of a saga's page in the console.
 STEPS_PER_PAGE = 100
