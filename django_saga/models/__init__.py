@@ -10,13 +10,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils.crypto import constant_time_compare, salted_hmac
-from ulid import ULID
 
 from .. import clock
 from ..validation import NAME_MAX_CHARS
+from .ids import SAGA_ID_MAX_CHARS, new_id
 
-#: A ULID's length as a string: the id columns' length.
-SAGA_ID_MAX_CHARS = 26
 #: The longest business key.
 KEY_MAX_CHARS = 200
 #: The constraint that keeps one unfinished saga per (name, key).
@@ -24,11 +22,6 @@ ACTIVE_KEY_CONSTRAINT = "saga_active_key_unique"
 #: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
 REPORT_TOKEN_CHARS = 32
 _REPORT_TOKEN_SALT = "django_saga.SagaStep.report_token"
-
-
-def new_id() -> str:
-    """A ULID as its 26-character string: sortable by creation time."""
-    return str(ULID())
 
 
 class SagaState(models.TextChoices):
