@@ -17,7 +17,7 @@ from django.http import (
 )
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
-from django.views.generic import DetailView, TemplateView
+from django.views.generic import TemplateView
 
 from ... import clock, diagram, flow
 from ...api import manager
@@ -64,6 +64,7 @@ from ..queries import (
     stage_sizes,
 )
 from ..rows import OperationLink, attention_rows, by_stage, saga_rows, step_views, trail_rows
+from .common import OneSagaView, detail_url, notify, refresh_interval
 
 #: Step cards on one page of a saga's page in the console.
 STEPS_PER_PAGE = 100
@@ -75,10 +76,6 @@ TRAIL_SHOWN = 100
 LISTED = 20
 #: A re-drive's refusals its message names one by one.
 REFUSALS_NAMED = 5
-
-
-def _notify(request: HttpRequest, level: int, text: str) -> None:
-    messages.add_message(request, level, text, fail_silently=True)
 
 
 # -- pages ----------------------------------------------------------------
@@ -146,16 +143,6 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             can_redrive=self.request.user.has_perm(REDRIVE_PERMISSION),
         )
         return context
-
-
-class OneSagaView(ConsoleAccessMixin, DetailView):
-    """A page about the saga whose id the URL names."""
-
-    context_object_name = "saga"
-    pk_url_kwarg = "saga_id"
-
-    def get_queryset(self) -> QuerySet[Saga]:
-        return Saga.objects.all()
 
 
 class SagaDetailView(OneSagaView):
@@ -336,8 +323,8 @@ class RepairView(OneSagaView):
         return {}
 
     def back(self, level: int, text: str) -> HttpResponse:
-        _notify(self.request, level, text)
-        return HttpResponseRedirect(_detail_url(self.object.pk))
+        notify(self.request, level, text)
+        return HttpResponseRedirect(detail_url(self.object.pk))
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -441,7 +428,7 @@ class RedriveView(ConsoleAccessMixin, TemplateView):
             )
         chosen = list(selection.values_list("pk", flat=True)[: REDRIVE_AT_ONCE + 1])
         if not chosen:
-            _notify(request, messages.ERROR, "No saga matches any more: nothing was re-driven.")
+            notify(request, messages.ERROR, "No saga matches any more: nothing was re-driven.")
             return self.render_to_response(self.get_context_data(form=form))
         try:
             redrive = manager.redrive(
@@ -454,7 +441,7 @@ class RedriveView(ConsoleAccessMixin, TemplateView):
             form.add_error("rate", str(exc))
             return self.render_to_response(self.get_context_data(form=form), status=400)
         for level, text in _redrive_messages(redrive, more=len(chosen) > REDRIVE_AT_ONCE):
-            _notify(request, level, text)
+            notify(request, level, text)
         if not redrive.scheduled:
             return self.render_to_response(self.get_context_data(form=form))
         return HttpResponseRedirect(reverse("django_saga:redrive-progress", args=[redrive.batch]))
@@ -537,23 +524,14 @@ class RedriveProgressView(ConsoleAccessMixin, TemplateView):
             waiting=attention_rows(waiting[:LISTED], now),
             under_way=under_way,
             sending=report.sending_until > now,
-            refresh=_refresh_interval() if under_way else None,
+            refresh=refresh_interval() if under_way else None,
             listed=LISTED,
         )
         return context
 
 
-def _refresh_interval() -> int | float | None:
-    seconds = saga_settings.CONSOLE_REFRESH
-    return seconds if seconds and seconds > 0 else None  # type: ignore[no-any-return]
-
-
 def _refresh_seconds(saga: Saga) -> int | float | None:
-    return _refresh_interval() if saga.state in ACTIVE_STATES else None
-
-
-def _detail_url(saga_id: str) -> str:
-    return reverse("django_saga:detail", args=[saga_id])
+    return refresh_interval() if saga.state in ACTIVE_STATES else None
 
 
 def _admin_url(saga: Saga) -> str | None:
