@@ -14,6 +14,15 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
+from .states import (
+    ACTIVE_STATES,
+    DONE,
+    IN_FLIGHT,
+    TERMINAL_STATES,
+    WAITING_FOR_OPERATOR,
+    SagaState,
+    StepStatus,
+)
 
 #: The longest business key.
 KEY_MAX_CHARS = 200
@@ -22,56 +31,6 @@ ACTIVE_KEY_CONSTRAINT = "saga_active_key_unique"
 #: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
 REPORT_TOKEN_CHARS = 32
 _REPORT_TOKEN_SALT = "django_saga.SagaStep.report_token"
-
-
-class SagaState(models.TextChoices):
-    """Where a saga stands: going forward, done, being undone, or waiting for
-    an operator (``failed``, ``halted``, ``compensation_failed``)."""
-
-    STARTED = "started", "started"
-    COMPLETED = "completed", "completed"
-    FAILED = "failed", "failed"
-    COMPENSATING = "compensating", "compensating"
-    COMPENSATED = "compensated", "compensated"
-    # A compensation handler failed: the saga waits for an operator.
-    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
-    # A step after the pivot ran out of retries: nothing may be undone any
-    # more, so the saga waits for an operator to retry or skip that step.
-    HALTED = "halted", "halted (an operator must act)"
-
-
-ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
-TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
-#: Sagas that stopped and wait for an operator to decide what comes next.
-WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATION_FAILED)
-
-
-class StepStatus(models.TextChoices):
-    """Where one step stands: on its way forward, done, or on its way back."""
-
-    # Declared, not dispatched yet.
-    PENDING = "pending", "pending"
-    # Dispatched: its execute message is on its way to an engine.
-    STARTED = "started", "started"
-    COMPLETED = "completed", "completed"
-    FAILED = "failed", "failed"
-    # Its compensate message is on its way to an engine.
-    COMPENSATING = "compensating", "compensating"
-    COMPENSATED = "compensated", "compensated"
-    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
-    # Its handler started outside work and returned Pending: it waits for
-    # manager.complete_step()/fail_step() (or the webhook) or its timeout.
-    WAITING = "waiting", "waiting"
-    # Its handler returned Skip: done, and nothing to compensate.
-    SKIPPED = "skipped", "skipped"
-    # Never ran: the saga was compensated before its turn came.
-    CANCELLED = "cancelled", "cancelled"
-
-
-#: Steps whose outcome is still to come: an engine runs them or an outside event is due.
-IN_FLIGHT = (StepStatus.STARTED, StepStatus.WAITING)
-#: Steps a stage counts as finished when deciding whether the next stage may start.
-DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 
 
 class SagaQuerySet(models.QuerySet["Saga"]):
@@ -580,3 +539,25 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+__all__ = [
+    "ACTIVE_KEY_CONSTRAINT",
+    "ACTIVE_STATES",
+    "DONE",
+    "IN_FLIGHT",
+    "KEY_MAX_CHARS",
+    "REPORT_TOKEN_CHARS",
+    "SAGA_ID_MAX_CHARS",
+    "TERMINAL_STATES",
+    "WAITING_FOR_OPERATOR",
+    "ApiToken",
+    "Intervention",
+    "OutboxMessage",
+    "Saga",
+    "SagaQuerySet",
+    "SagaState",
+    "SagaStep",
+    "StepStatus",
+    "new_id",
+]

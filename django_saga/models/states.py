@@ -1,0 +1,60 @@
+"""Where a saga and each of its steps stand, and the groups of states other modules ask about.
+
+The values are stored in the ``state`` and ``status`` columns, which check
+them; the groups name what the engine, the sweeper, retention and the
+operators' side mean by "still moving", "finished" or "waiting for someone".
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SagaState(models.TextChoices):
+    """Where a saga stands: going forward, done, being undone, or waiting for
+    an operator (``failed``, ``halted``, ``compensation_failed``)."""
+
+    STARTED = "started", "started"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    COMPENSATING = "compensating", "compensating"
+    COMPENSATED = "compensated", "compensated"
+    # A compensation handler failed: the saga waits for an operator.
+    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+    # A step after the pivot ran out of retries: nothing may be undone any
+    # more, so the saga waits for an operator to retry or skip that step.
+    HALTED = "halted", "halted (an operator must act)"
+
+
+ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
+TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
+#: Sagas that stopped and wait for an operator to decide what comes next.
+WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATION_FAILED)
+
+
+class StepStatus(models.TextChoices):
+    """Where one step stands: on its way forward, done, or on its way back."""
+
+    # Declared, not dispatched yet.
+    PENDING = "pending", "pending"
+    # Dispatched: its execute message is on its way to an engine.
+    STARTED = "started", "started"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    # Its compensate message is on its way to an engine.
+    COMPENSATING = "compensating", "compensating"
+    COMPENSATED = "compensated", "compensated"
+    COMPENSATION_FAILED = "compensation_failed", "compensation failed"
+    # Its handler started outside work and returned Pending: it waits for
+    # manager.complete_step()/fail_step() (or the webhook) or its timeout.
+    WAITING = "waiting", "waiting"
+    # Its handler returned Skip: done, and nothing to compensate.
+    SKIPPED = "skipped", "skipped"
+    # Never ran: the saga was compensated before its turn came.
+    CANCELLED = "cancelled", "cancelled"
+
+
+#: Steps whose outcome is still to come: an engine runs them or an outside event is due.
+IN_FLIGHT = (StepStatus.STARTED, StepStatus.WAITING)
+#: Steps a stage counts as finished when deciding whether the next stage may start.
+DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
