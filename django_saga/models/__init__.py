@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -14,6 +11,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
+from .saga import ACTIVE_KEY_CONSTRAINT, KEY_MAX_CHARS, Saga, SagaQuerySet
 from .states import (
     ACTIVE_STATES,
     DONE,
@@ -24,212 +22,9 @@ from .states import (
     StepStatus,
 )
 
-#: The longest business key.
-KEY_MAX_CHARS = 200
-#: The constraint that keeps one unfinished saga per (name, key).
-ACTIVE_KEY_CONSTRAINT = "saga_active_key_unique"
 #: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
 REPORT_TOKEN_CHARS = 32
 _REPORT_TOKEN_SALT = "django_saga.SagaStep.report_token"
-
-
-class SagaQuerySet(models.QuerySet["Saga"]):
-    def active(self) -> SagaQuerySet:
-        return self.filter(state__in=ACTIVE_STATES)
-
-    def in_state(self, *states: str) -> SagaQuerySet:
-        return self.filter(state__in=states)
-
-    def with_key(self, name: str, key: str) -> SagaQuerySet:
-        """Sagas of ``name`` started with the business ``key``, newest first."""
-        return self.filter(name=name, key=key).order_by("-pk")
-
-    def stale(self, older_than: timedelta | float) -> SagaQuerySet:
-        """Active sagas that have not changed for ``older_than`` (seconds or a timedelta)."""
-        if not isinstance(older_than, timedelta):
-            older_than = timedelta(seconds=older_than)
-        return self.active().filter(updated_at__lt=clock.now() - older_than)
-
-
-class Saga(models.Model):
-    """One saga: its name, business key, state and context, with its steps.
-
-    Read it through ``manager.get()`` (which loads the steps in order) or
-    the admin and console; the engine writes it.
-    """
-
-    id = models.CharField(
-        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
-    )
-    name = models.CharField("name", max_length=NAME_MAX_CHARS)
-    key = models.CharField(
-        "key",
-        max_length=KEY_MAX_CHARS,
-        blank=True,
-        default="",
-        # Engines of the previous release insert sagas without the column.
-        db_default="",
-        help_text="The business key (an order number, say): at most one unfinished "
-        "saga of a name has it.",
-    )
-    state = models.CharField(
-        "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
-    )
-    context = models.JSONField(
-        "context",
-        default=dict,
-        blank=True,
-        encoder=DjangoJSONEncoder,
-        help_text="Saga-wide data every handler can read.",
-    )
-    error = models.TextField(
-        "error", blank=True, default="", help_text="Why the saga did not complete, if it did not."
-    )
-    created_at = models.DateTimeField("created", auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField("updated", auto_now=True)
-    completed_at = models.DateTimeField(
-        "completed",
-        null=True,
-        blank=True,
-        help_text="When the saga reached completed or compensated.",
-    )
-    deadline_at = models.DateTimeField(
-        "deadline",
-        null=True,
-        blank=True,
-        help_text="A saga still started after this time is compensated.",
-    )
-    definition = models.CharField(
-        "definition",
-        max_length=300,
-        blank=True,
-        default="",
-        help_text="The SagaDefinition class that built the steps, if one did.",
-    )
-    version = models.CharField(
-        "version",
-        max_length=50,
-        blank=True,
-        default="",
-        help_text="That definition's version when the saga started.",
-    )
-    trace_context = models.JSONField(
-        "trace context",
-        null=True,
-        blank=True,
-        default=None,
-        editable=False,
-        help_text="The W3C trace context (traceparent, tracestate) of the saga's start, "
-        "when OpenTelemetry traced it: every step's span is its child.",
-    )
-
-    objects = SagaQuerySet.as_manager()
-
-    #: Set by ``start()`` on what it returns: True for a saga it created, False
-    #: for the unfinished one that already had the key (None: not from start()).
-    created: bool | None = None
-
-    class Meta:
-        verbose_name = "saga"
-        verbose_name_plural = "sagas"
-        permissions = [
-            ("compensate_saga", "Can compensate a saga"),
-            ("retry_saga_compensation", "Can retry a saga's failed compensation"),
-            ("retry_saga_step", "Can retry a failed step of a saga"),
-            ("skip_saga_step", "Can skip a failed or waiting step of a saga"),
-            ("redrive_sagas", "Can re-drive failed sagas in bulk"),
-        ]
-        ordering = ("-created_at",)
-        indexes = [
-            # Lists are newest first by id (ULIDs sort by creation time); these
-            # serve them filtered by state or name, a page at a time.
-            models.Index(fields=["state", "id"], name="saga_state_id_idx"),
-            models.Index(fields=["name", "id"], name="saga_name_id_idx"),
-            # Both filters at once: without it, a rare pair (compensated
-            # refunds) walks every saga of the state, or of the name.
-            models.Index(fields=["state", "name", "id"], name="saga_state_name_id_idx"),
-            # What retention purges, oldest first.
-            models.Index(
-                fields=["completed_at"],
-                name="saga_finished_idx",
-                condition=Q(state__in=TERMINAL_STATES),
-            ),
-            models.Index(
-                fields=["deadline_at"],
-                name="saga_deadline_idx",
-                condition=Q(state="started", deadline_at__isnull=False),
-            ),
-            # A key searched alone (the console) or with a name (find(), among
-            # finished sagas too); sagas without a key cost it nothing.
-            models.Index(fields=["key", "name", "id"], name="saga_key_idx", condition=~Q(key="")),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=SagaState.values), name="saga_state_valid"
-            ),
-            # One unfinished saga per (name, key): the database decides, so
-            # concurrent start() calls with one key make exactly one saga.
-            models.UniqueConstraint(
-                fields=["name", "key"],
-                name=ACTIVE_KEY_CONSTRAINT,
-                condition=~Q(key="") & ~Q(state__in=TERMINAL_STATES),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.id} ({self.state})"
-
-    def is_completed(self) -> bool:
-        """Every step done: the saga ended ``completed``."""
-        return self.state == SagaState.COMPLETED
-
-    def is_failed(self) -> bool:
-        """Stopped for an operator: ``failed``, ``halted`` or ``compensation_failed``."""
-        return self.state in WAITING_FOR_OPERATOR
-
-    def is_halted(self) -> bool:
-        """A step after the pivot failed for good: an operator must retry or skip it."""
-        return self.state == SagaState.HALTED
-
-    def is_compensated(self) -> bool:
-        """Undone: the saga ended ``compensated``."""
-        return self.state == SagaState.COMPENSATED
-
-    def is_active(self) -> bool:
-        """Still moving on its own: ``started`` or ``compensating``."""
-        return self.state in ACTIVE_STATES
-
-    @property
-    def steps(self) -> list[SagaStep]:
-        """The saga's steps in order (loaded once, then cached on the instance)."""
-        cached: list[SagaStep] | None = self.__dict__.get("_steps")
-        if cached is None:
-            cached = list(self.step_set.order_by("position"))
-            self.__dict__["_steps"] = cached
-        return cached
-
-    def set_steps(self, steps: list[SagaStep]) -> None:
-        """Give the instance its steps (stores that load them another way)."""
-        self.__dict__["_steps"] = steps
-
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__.pop("_steps", None)
-        super().refresh_from_db(*args, **kwargs)
-
-    @property
-    def stages(self) -> list[list[SagaStep]]:
-        """The steps grouped by stage, in order: a list of one step per sequential stage."""
-        grouped: dict[int, list[SagaStep]] = {}
-        for step in self.steps:
-            grouped.setdefault(step.stage, []).append(step)
-        return [grouped[stage] for stage in sorted(grouped)]
-
-    def step(self, name: str) -> SagaStep:
-        """The step called ``name``."""
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(f"Saga {self.id} has no step named {name!r}")
 
 
 class SagaStep(models.Model):
