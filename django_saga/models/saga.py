@@ -20,7 +20,7 @@ from .ids import SAGA_ID_MAX_CHARS, new_id
 from .states import ACTIVE_STATES, TERMINAL_STATES, WAITING_FOR_OPERATOR, SagaState
 
 if TYPE_CHECKING:
-    from . import SagaStep
+    from .step import SagaStep
 
 #: The longest business key.
 KEY_MAX_CHARS = 200
