@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_saga import Step, manager
-from django_saga.console import pages
+from django_saga.console.pages import redrive
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
 from tests import factories
 from tests.factories import SagaFactory, SagaStepFactory
@@ -644,7 +644,7 @@ def test_a_redrive_says_which_sagas_it_left_alone_and_why(repairer):
 
 @pytest.mark.django_db
 def test_one_redrive_request_sends_a_bounded_number_and_says_so(repairer, monkeypatch):
-    monkeypatch.setattr(pages, "REDRIVE_AT_ONCE", 2)
+    monkeypatch.setattr(redrive, "REDRIVE_AT_ONCE", 2)
     sagas = sorted((halted_saga() for _ in range(3)), key=lambda saga: saga.pk)
     client = logged_in(repairer)
     preview = client.post(reverse("django_saga:redrive"), redrive_form(reason="r"))

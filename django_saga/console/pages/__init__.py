@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -16,12 +15,9 @@ from django.http import (
 )
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
-from django.views.generic import TemplateView
 
-from ... import clock, diagram, flow
-from ...api import manager
+from ... import diagram, flow
 from ...errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
-from ...interventions import Redrive
 from ...models import (
     ACTIVE_STATES,
     IN_FLIGHT,
@@ -32,7 +28,6 @@ from ...models import (
     SagaStep,
     StepStatus,
 )
-from ..access import ConsoleAccessMixin
 from ..formatting import (
     RAN,
     format_duration,
@@ -40,20 +35,13 @@ from ..formatting import (
     pretty_json,
     saga_duration,
 )
-from ..forms import ReasonForm, RedriveForm, StepRepairForm
-from ..operations import (
-    COMPENSATE_SAGA,
-    REDRIVE_PERMISSION,
-    SAGA_OPERATIONS,
-    STEP_OPERATIONS,
-    perform,
-    relevant_steps,
-)
-from ..paging import tally
-from ..queries import REDRIVE_AT_ONCE, redrive_report, redriven_sagas, stage_sizes
-from ..rows import OperationLink, attention_rows, by_stage, step_views, trail_rows
+from ..forms import ReasonForm, StepRepairForm
+from ..operations import COMPENSATE_SAGA, SAGA_OPERATIONS, STEP_OPERATIONS, perform, relevant_steps
+from ..queries import stage_sizes
+from ..rows import OperationLink, by_stage, step_views, trail_rows
 from .common import OneSagaView, detail_url, notify, refresh_interval
 from .dashboard import DashboardView
+from .redrive import RedriveProgressView, RedriveView
 
 __all__ = [
     "DashboardView",
@@ -71,10 +59,6 @@ STEPS_PER_PAGE = 100
 DIAGRAM_STAGES = 30
 #: Operator actions a saga's page lists: the latest ones.
 TRAIL_SHOWN = 100
-#: Sagas a re-drive's preview, and its progress page, list.
-LISTED = 20
-#: A re-drive's refusals its message names one by one.
-REFUSALS_NAMED = 5
 
 
 class SagaDetailView(OneSagaView):
@@ -330,134 +314,6 @@ class StepOperationView(RepairView):
             ),
             input_json=pretty_json(self.step.input),
             past_pivot=pivot,
-        )
-        return context
-
-
-class RedriveView(ConsoleAccessMixin, TemplateView):
-    """Retry many sagas that wait for an operator: choose them and say why,
-    see how many match (a preview), then send them, paced through the outbox."""
-
-    template_name = "django_saga/redrive.html"
-    permission = REDRIVE_PERMISSION
-    purpose = "re-drive sagas"
-
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # Filters in the query string fill the form in: links can choose the sagas.
-        keys = ("name", "state", "error", "older_than")
-        form = RedriveForm(initial={key: request.GET[key] for key in keys if key in request.GET})
-        return self.render_to_response(self.get_context_data(form=form))
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        form = RedriveForm(request.POST)
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(form=form), status=400)
-        selection = form.selection()
-        rate = form.cleaned_data["rate"]
-        if "run" not in request.POST:
-            return self.render_to_response(
-                self.get_context_data(form=form, preview=_preview(selection, rate))
-            )
-        chosen = list(selection.values_list("pk", flat=True)[: REDRIVE_AT_ONCE + 1])
-        if not chosen:
-            notify(request, messages.ERROR, "No saga matches any more: nothing was re-driven.")
-            return self.render_to_response(self.get_context_data(form=form))
-        try:
-            redrive = manager.redrive(
-                chosen[:REDRIVE_AT_ONCE],
-                rate=rate,
-                by=request.user,
-                reason=form.cleaned_data["reason"],
-            )
-        except SagaDefinitionError as exc:  # a rate too slow for so many sagas
-            form.add_error("rate", str(exc))
-            return self.render_to_response(self.get_context_data(form=form), status=400)
-        for level, text in _redrive_messages(redrive, more=len(chosen) > REDRIVE_AT_ONCE):
-            notify(request, level, text)
-        if not redrive.scheduled:
-            return self.render_to_response(self.get_context_data(form=form))
-        return HttpResponseRedirect(reverse("django_saga:redrive-progress", args=[redrive.batch]))
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context.update(at_once=REDRIVE_AT_ONCE, listed=LISTED)
-        return context
-
-
-def _preview(selection: QuerySet[Saga], rate: float) -> dict[str, Any]:
-    """How many sagas a re-drive would send, the first of them, and how long it takes."""
-    count = tally(selection)
-    sent = min(count.value, REDRIVE_AT_ONCE)
-    return {
-        "count": count,
-        "rows": attention_rows(selection[:LISTED], clock.now()),
-        "sent": sent,
-        "capped": count.value > REDRIVE_AT_ONCE,
-        "rate": f"{rate:g}",
-        "takes": format_duration(timedelta(seconds=max(sent - 1, 0) / rate)),
-    }
-
-
-def _redrive_messages(redrive: Redrive, more: bool) -> list[tuple[int, str]]:
-    """What the operator is told once a re-drive is sent: sent, left alone, left over."""
-    said = []
-    if redrive.scheduled:
-        n = len(redrive.scheduled)
-        pace = (
-            f"{n} sagas scheduled, {redrive.rate:g} a second; the last is sent in "
-            f"{format_duration(timedelta(seconds=redrive.seconds))}."
-            if n > 1
-            else "1 saga scheduled, sent now."
-        )
-        said.append((messages.SUCCESS, f"Re-drive started: {pace}"))
-    if redrive.refused:
-        named = "; ".join(why for _, why in redrive.refused[:REFUSALS_NAMED])
-        rest = len(redrive.refused) - REFUSALS_NAMED
-        said.append(
-            (
-                messages.WARNING,
-                f"{len(redrive.refused)} left alone: {named}"
-                + (f"; and {rest} more." if rest > 0 else ""),
-            )
-        )
-    if more:
-        said.append(
-            (
-                messages.WARNING,
-                f"More sagas match than one re-drive sends ({REDRIVE_AT_ONCE:,}): "
-                "re-drive again for the rest.",
-            )
-        )
-    return said
-
-
-class RedriveProgressView(ConsoleAccessMixin, TemplateView):
-    """Where a bulk re-drive stands: its sagas by state now, those waiting for
-    an operator again, and a reload while its sagas are being retried."""
-
-    template_name = "django_saga/redrive_progress.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        batch = kwargs["batch"]
-        report = redrive_report(batch)
-        if report is None:
-            raise Http404(f"No re-drive {batch!r}.")
-        now = clock.now()
-        under_way = report.under_way(now)
-        waiting = redriven_sagas(batch, WAITING_FOR_OPERATOR)
-        context.update(
-            report=report,
-            counts=[
-                {"state": value, "label": label, "count": report.counts[value]}
-                for value, label in SagaState.choices
-                if report.counts.get(value)
-            ],
-            waiting=attention_rows(waiting[:LISTED], now),
-            under_way=under_way,
-            sending=report.sending_until > now,
-            refresh=refresh_interval() if under_way else None,
-            listed=LISTED,
         )
         return context
 
