@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-)
+from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
 
 from ... import diagram, flow
-from ...errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from ...models import (
     ACTIVE_STATES,
-    IN_FLIGHT,
     WAITING_FOR_OPERATOR,
     Intervention,
     Saga,
@@ -35,13 +26,13 @@ from ..formatting import (
     pretty_json,
     saga_duration,
 )
-from ..forms import ReasonForm, StepRepairForm
-from ..operations import COMPENSATE_SAGA, SAGA_OPERATIONS, STEP_OPERATIONS, perform, relevant_steps
+from ..operations import SAGA_OPERATIONS, STEP_OPERATIONS, relevant_steps
 from ..queries import stage_sizes
 from ..rows import OperationLink, by_stage, step_views, trail_rows
-from .common import OneSagaView, detail_url, notify, refresh_interval
+from .common import OneSagaView, refresh_interval
 from .dashboard import DashboardView
 from .redrive import RedriveProgressView, RedriveView
+from .repair import OperationConfirmView, OperationView, StepOperationView
 
 __all__ = [
     "DashboardView",
@@ -186,136 +177,6 @@ def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:
         f"Waiting for an operator: {steps} failed and the saga was not compensated. "
         "Retry or skip the step, or compensate the saga."
     )
-
-
-class RepairView(OneSagaView):
-    """What an operation will do and a form asking why (GET); the operation
-    itself (POST), then back to the saga's page with how it went.
-
-    A blank reason, or bad JSON on a step's page, shows the page again with
-    the error next to its field (a 400). An operation the saga's state does
-    not allow goes back to the saga's page with the sentence saying why.
-    """
-
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.object = self.get_object()
-        refused = self.refusal()
-        if refused is not None:
-            return self.back(messages.ERROR, refused)
-        return self.render_to_response(self.get_context_data(form=self.form()))
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.object = self.get_object()
-        assert self.operation is not None
-        refused = self.refusal()
-        if refused is not None:
-            return self.back(messages.ERROR, refused)
-        form = self.form(request.POST)
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(form=form), status=400)
-        try:
-            perform(
-                self.operation,
-                self.object.pk,
-                by=request.user,
-                reason=form.cleaned_data["reason"],
-                **self.target(form),
-            )
-        except SagaNotFound as exc:
-            raise Http404(str(exc)) from exc
-        except (InvalidStateTransition, SagaDefinitionError) as exc:
-            return self.back(messages.ERROR, str(exc))
-        return self.back(messages.SUCCESS, self.operation.done)
-
-    def refusal(self) -> str | None:
-        assert self.operation is not None
-        return self.operation.refusal(self.object, relevant_steps(self.object.pk))
-
-    def form(self, data: Any = None) -> ReasonForm:
-        return ReasonForm(data)
-
-    def target(self, form: ReasonForm) -> dict[str, Any]:
-        """What ``perform`` needs beyond the saga and the reason."""
-        return {}
-
-    def back(self, level: int, text: str) -> HttpResponse:
-        notify(self.request, level, text)
-        return HttpResponseRedirect(detail_url(self.object.pk))
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["operation"] = self.operation
-        return context
-
-
-class OperationConfirmView(RepairView):
-    """Compensate a saga, or retry its compensation: which steps it undoes and cancels."""
-
-    template_name = "django_saga/confirm.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        saga: Saga = self.object
-        assert self.operation is not None
-        steps = list(SagaStep.objects.filter(saga_id=saga.pk).order_by("position"))
-        if self.operation is COMPENSATE_SAGA:
-            undo_statuses: tuple[str, ...] = (StepStatus.COMPLETED,)
-        else:
-            undo_statuses = (StepStatus.COMPLETED, StepStatus.COMPENSATION_FAILED)
-        context.update(
-            action_url=reverse(f"django_saga:{self.operation.name}", args=[saga.pk]),
-            undo=[s for s in reversed(steps) if s.status in undo_statuses],
-            cancel=[s for s in steps if s.status in (StepStatus.PENDING, *IN_FLIGHT)],
-        )
-        return context
-
-
-class OperationView(OperationConfirmView):
-    """POST only: the confirmation page's form posts here."""
-
-    http_method_names = ["post"]
-
-
-class StepOperationView(RepairView):
-    """Retry or skip one step: its confirmation page (GET) and the operation (POST)."""
-
-    template_name = "django_saga/step_confirm.html"
-    step: SagaStep
-
-    def get_object(self, queryset: QuerySet[Saga] | None = None) -> Saga:
-        saga: Saga = super().get_object(queryset)
-        step_id = self.kwargs["step_id"]
-        step = SagaStep.objects.filter(saga_id=saga.pk, pk=step_id).first()
-        if step is None:
-            raise Http404(f"Saga {saga.pk} has no step {step_id!r}.")
-        self.step = step
-        return saga
-
-    def refusal(self) -> str | None:
-        assert self.operation is not None
-        steps = relevant_steps(self.object.pk, self.step.pk)
-        return self.operation.refusal(self.object, steps, self.step.pk)
-
-    def form(self, data: Any = None) -> ReasonForm:
-        assert self.operation is not None
-        return StepRepairForm(data, operation=self.operation, step=self.step)
-
-    def target(self, form: ReasonForm) -> dict[str, Any]:
-        return {"step": self.step.name, "data": form.cleaned_data["step_json"]}
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        assert self.operation is not None
-        pivot = flow.pivot_passed(relevant_steps(self.object.pk))
-        context.update(
-            step=self.step,
-            action_url=reverse(
-                f"django_saga:{self.operation.name}", args=[self.object.pk, self.step.pk]
-            ),
-            input_json=pretty_json(self.step.input),
-            past_pivot=pivot,
-        )
-        return context
 
 
 def _refresh_seconds(saga: Saga) -> int | float | None:
