@@ -10,7 +10,6 @@ from django.db.models import Q
 from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
-from .saga import ACTIVE_KEY_CONSTRAINT, KEY_MAX_CHARS, Saga, SagaQuerySet
 from .states import (
     ACTIVE_STATES,
     DONE,
@@ -20,46 +19,15 @@ from .states import (
     SagaState,
     StepStatus,
 )
+
+# isort: off
+# Django registers the models in the order they are imported: the saga, its
+# steps, the outbox, the trail, the tokens, as when they shared one module.
+from .saga import ACTIVE_KEY_CONSTRAINT, KEY_MAX_CHARS, Saga, SagaQuerySet
 from .step import REPORT_TOKEN_CHARS, SagaStep
+from .outbox import OutboxMessage
 
-
-class OutboxMessage(models.Model):
-    """A message written in the transaction that caused it, published after commit."""
-
-    id = models.CharField(
-        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
-    )
-    saga = models.ForeignKey(
-        Saga, on_delete=models.CASCADE, related_name="outbox_messages", verbose_name="saga"
-    )
-    kind = models.CharField("kind", max_length=20)
-    body = models.TextField("body")
-    created_at = models.DateTimeField("created", auto_now_add=True)
-    available_at = models.DateTimeField(
-        "available", help_text="A relay may publish the row from this time on."
-    )
-    sent_at = models.DateTimeField(
-        "sent", null=True, blank=True, help_text="When the broker confirmed the message."
-    )
-
-    class Meta:
-        verbose_name = "outbox message"
-        verbose_name_plural = "outbox messages"
-        indexes = [
-            models.Index(
-                fields=["available_at"],
-                name="saga_outbox_unsent_idx",
-                condition=Q(sent_at__isnull=True),
-            ),
-            models.Index(
-                fields=["sent_at"],
-                name="saga_outbox_sent_idx",
-                condition=Q(sent_at__isnull=False),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.id} for saga {self.saga_id}"
+# isort: on
 
 
 class Intervention(models.Model):
