@@ -14,6 +14,6 @@ Django-model store.
 - ``formatting``: durations, progress and JSON as the pages and the admin show them;
 - ``rows``: what one row or step card shows, built next to the model, not on it;
 - ``access``: who may see what, CSRF for the JSON API, and no framing;
-- ``pages``: the HTML views; ``json_api``: the JSON endpoints;
+- ``pages``: the HTML views, one module a page; ``json_api``: the JSON endpoints;
 - ``metrics_view``: Prometheus exposition for console users or a scraper's token.
 """

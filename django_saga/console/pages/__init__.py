@@ -1,40 +1,16 @@
-"""The console's HTML pages: the dashboard, a saga, repairs, and bulk re-drives."""
+"""The console's HTML pages, one module a page: the dashboard, a saga's
+page, the repair pages and the re-drive pages, over what they share
+(``common``). The views ``django_saga.urls`` routes to are named here.
+"""
 
-from __future__ import annotations
-
-from typing import Any
-
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
-from django.urls import NoReverseMatch, reverse
-from django.utils.safestring import mark_safe
-
-from ... import diagram, flow
-from ...models import (
-    ACTIVE_STATES,
-    WAITING_FOR_OPERATOR,
-    Intervention,
-    Saga,
-    SagaState,
-    SagaStep,
-    StepStatus,
-)
-from ..formatting import (
-    RAN,
-    format_duration,
-    format_progress,
-    pretty_json,
-    saga_duration,
-)
-from ..operations import SAGA_OPERATIONS, STEP_OPERATIONS, relevant_steps
-from ..queries import stage_sizes
-from ..rows import OperationLink, by_stage, step_views, trail_rows
-from .common import OneSagaView, refresh_interval
 from .dashboard import DashboardView
+from .detail import DIAGRAM_STAGES, STEPS_PER_PAGE, SagaDetailView
 from .redrive import RedriveProgressView, RedriveView
 from .repair import OperationConfirmView, OperationView, StepOperationView
 
 __all__ = [
+    "DIAGRAM_STAGES",
+    "STEPS_PER_PAGE",
     "DashboardView",
     "OperationConfirmView",
     "OperationView",
@@ -43,148 +19,3 @@ __all__ = [
     "SagaDetailView",
     "StepOperationView",
 ]
-
-#: Step cards on one page of a saga's page in the console.
-STEPS_PER_PAGE = 100
-#: Stages of a page's steps its diagram draws; the rest are counted.
-DIAGRAM_STAGES = 30
-#: Operator actions a saga's page lists: the latest ones.
-TRAIL_SHOWN = 100
-
-
-class SagaDetailView(OneSagaView):
-    """One saga: its steps as a timeline, what an operator may do with it or
-    with each step, and what operators did to it."""
-
-    template_name = "django_saga/saga_detail.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        saga: Saga = self.object
-        user = self.request.user
-        all_steps = SagaStep.objects.filter(saga_id=saga.pk)
-        counts = all_steps.aggregate(
-            steps_total=Count("pk"), steps_done=Count("pk", filter=Q(status__in=RAN))
-        )
-        # A saga of thousands of steps is shown a page of them at a time.
-        paginator = Paginator(all_steps.order_by("position"), STEPS_PER_PAGE)
-        paginator.count = counts["steps_total"]  # counted above: no second COUNT
-        page = paginator.get_page(self.request.GET.get("steps"))
-        shown = list(page.object_list)
-        pivots = relevant_steps(saga.pk)
-        steps = step_views(by_stage(shown), stage_sizes(saga, shown))
-        step_operations = [op for op in STEP_OPERATIONS if op.permitted(user)]
-        for item in steps:
-            item.actions = [
-                OperationLink(op, reverse(f"django_saga:{op.name}", args=[saga.pk, item.step.pk]))
-                for op in step_operations
-                if op.refusal(saga, [item.step], item.step.pk) is None
-            ]
-        graph = diagram.saga_graph(saga, shown).bounded(DIAGRAM_STAGES)
-        latest = Intervention.objects.filter(saga_id=saga.pk).order_by("-id")
-        trail = list(latest[: TRAIL_SHOWN + 1])
-        context.update(
-            steps=steps,
-            steps_page=page if page.paginator.num_pages > 1 else None,
-            # Built here from escaped text only: see django_saga.diagram.
-            diagram=mark_safe(diagram.to_svg(graph, max_stages=DIAGRAM_STAGES)),
-            diagram_note=_diagram_note(graph),
-            context_json=pretty_json(saga.context),
-            progress=format_progress(counts["steps_done"], counts["steps_total"]),
-            duration=format_duration(saga_duration(saga)),
-            operations=[
-                OperationLink(op, reverse(f"django_saga:confirm-{op.name}", args=[saga.pk]))
-                for op in SAGA_OPERATIONS
-                if op.permitted(user) and op.refusal(saga, pivots) is None
-            ],
-            operator_note=_operator_note(saga, pivots),
-            compensation_note=_compensation_note(saga, trail),
-            trail=trail_rows(trail[:TRAIL_SHOWN][::-1]),
-            trail_cut=len(trail) > TRAIL_SHOWN,
-            refresh=_refresh_seconds(saga),
-            admin_url=_admin_url(saga),
-        )
-        return context
-
-
-def _diagram_note(graph: diagram.Graph) -> str:
-    """Which stages the diagram draws, when it does not draw them all."""
-    if not graph.stages or not (graph.before or graph.after):
-        return ""
-    first, last = graph.stages[0].number + 1, graph.stages[-1].number + 1
-    total = graph.before + len(graph.stages) + graph.after
-    return f"Stages {first}\u2013{last} of {total:,}: the steps below list this page's steps."
-
-
-#: States in which an operator's request is the whole reason a saga was compensated.
-_UNFAILED = (SagaState.STARTED, SagaState.COMPLETED)
-
-
-def _compensation_note(saga: Saga, trail: list[Intervention]) -> str:
-    """What to say, in place of an error, of a saga compensated cleanly at an
-    operator's request; "" for any other saga.
-
-    Told apart by the trail, not by the error's text: the saga's latest
-    operator action (``trail`` is newest first) is a compensation asked while
-    it was started or completed, so no step had failed. Whatever failed since
-    (a compensation, then retried) left a later action, or the saga in
-    ``compensation_failed``, and keeps its red error.
-    """
-    if saga.state not in (SagaState.COMPENSATING, SagaState.COMPENSATED) or not trail:
-        return ""
-    latest = trail[0]
-    before = latest.details.get("state") if isinstance(latest.details, dict) else None
-    if latest.action != Intervention.Action.COMPENSATE or before not in _UNFAILED:
-        return ""
-    what = "Being compensated" if saga.state == SagaState.COMPENSATING else "Compensated"
-    reason = f" Reason: {latest.reason}" if latest.reason else ""
-    return (
-        f"{what} at an operator's request, not after a failure: {latest.actor} asked "
-        f"while the saga was {before}.{reason}"
-    )
-
-
-def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:
-    """What an operator must do about a saga that waits for one; "" for any other."""
-    if saga.state not in WAITING_FOR_OPERATOR:
-        return ""
-    broken = (
-        StepStatus.COMPENSATION_FAILED
-        if saga.state == SagaState.COMPENSATION_FAILED
-        else StepStatus.FAILED
-    )
-    names = list(
-        SagaStep.objects.filter(saga_id=saga.pk, status=broken)
-        .order_by("position")
-        .values_list("name", flat=True)[:3]
-    )
-    steps = ("step " if len(names) == 1 else "steps ") + ", ".join(map(repr, names))
-    them = "it" if len(names) == 1 else "them"
-    if saga.state == SagaState.HALTED:
-        pivot = flow.pivot_passed(pivots)
-        past = f"its pivot step {pivot.name!r}" if pivot is not None else "its pivot step"
-        return (
-            f"Halted: an operator must act. The saga is past {past}, so what it did "
-            f"cannot be undone and it will not be compensated; {steps} failed for good. "
-            f"Retry {them} once the cause is fixed, or skip {them} if the work was done by hand."
-        )
-    if saga.state == SagaState.COMPENSATION_FAILED:
-        return (
-            f"Waiting for an operator: the compensation of {steps} failed. "
-            "Retry the compensation once its cause is fixed."
-        )
-    return (
-        f"Waiting for an operator: {steps} failed and the saga was not compensated. "
-        "Retry or skip the step, or compensate the saga."
-    )
-
-
-def _refresh_seconds(saga: Saga) -> int | float | None:
-    return refresh_interval() if saga.state in ACTIVE_STATES else None
-
-
-def _admin_url(saga: Saga) -> str | None:
-    try:
-        return reverse("admin:django_saga_saga_change", args=[saga.pk])
-    except NoReverseMatch:
-        return None
