@@ -1,9 +1,23 @@
-"""Sagas, their steps, and the outbox of messages still to publish."""
+"""The app's rows: sagas, their steps, the outbox, the operators' trail, API tokens.
+
+What lives where:
+
+- ``ids``: :func:`new_id`, the ULID every row's primary key is;
+- ``states``: :class:`SagaState`, :class:`StepStatus` and the groups of them
+  other modules ask about (``ACTIVE_STATES``, ``TERMINAL_STATES``,
+  ``WAITING_FOR_OPERATOR``, ``IN_FLIGHT``, ``DONE``);
+- ``saga``: :class:`Saga` and its queryset;
+- ``step``: :class:`SagaStep` and the report token an outside result carries;
+- ``outbox``: :class:`OutboxMessage`, what the relay publishes;
+- ``trail``: :class:`Intervention`, what operators did;
+- ``tokens``: :class:`ApiToken`, the JSON API's bearer tokens.
+
+Django finds the models because this module imports them; they keep the
+app label ``django_saga`` and their tables. The names below are the
+package's public ones; import them from here.
+"""
 
 from __future__ import annotations
-
-from django.conf import settings
-from django.db import models
 
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .states import (
@@ -23,68 +37,9 @@ from .saga import ACTIVE_KEY_CONSTRAINT, KEY_MAX_CHARS, Saga, SagaQuerySet
 from .step import REPORT_TOKEN_CHARS, SagaStep
 from .outbox import OutboxMessage
 from .trail import Intervention
+from .tokens import ApiToken
 
 # isort: on
-
-
-class ApiToken(models.Model):
-    """A bearer token for the console's JSON API: whoever holds it acts as ``user``.
-
-    Only a hash of the token is kept: the token itself is shown once, when it
-    is made, and cannot be read back. ``prefix`` (part of the token, not
-    secret) finds the row; the rest is checked against ``digest``. A revoked
-    token keeps its row, so that the list still says when it was last used.
-    """
-
-    id = models.CharField(
-        "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="saga_api_tokens",
-        verbose_name="user",
-        help_text="Requests with the token act as this user, with this user's permissions.",
-    )
-    name = models.CharField(
-        "name", max_length=100, help_text="What the token is for, e.g. 'deploy pipeline'."
-    )
-    prefix = models.CharField(
-        "prefix",
-        max_length=16,
-        unique=True,
-        editable=False,
-        help_text="The start of the token, to tell tokens apart; not a secret.",
-    )
-    digest = models.CharField("SHA-256 of the token", max_length=64, editable=False)
-    created_at = models.DateTimeField("created", auto_now_add=True)
-    last_used_at = models.DateTimeField(
-        "last used",
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="When a request last used it (to the minute).",
-    )
-    revoked_at = models.DateTimeField(
-        "revoked",
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="When it was revoked: from then on every request with it is refused.",
-    )
-
-    class Meta:
-        verbose_name = "API token"
-        verbose_name_plural = "API tokens"
-        ordering = ("-id",)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
 
 __all__ = [
     "ACTIVE_KEY_CONSTRAINT",
