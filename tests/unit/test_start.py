@@ -12,7 +12,6 @@ import json
 import uuid
 
 import pytest
-from ulid import ULID
 
 from django_saga import (
     NotJSONSerializableError,
@@ -297,21 +296,6 @@ def test_each_start_is_its_own_saga():
     assert first.step("a").id != second.step("a").id
     assert OutboxMessage.objects.filter(saga_id=first.id).count() == 1
     assert OutboxMessage.objects.filter(saga_id=second.id).count() == 1
-
-
-def test_ids_are_ulid_strings():
-    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
-    ids = [
-        saga.id,
-        *(s.id for s in saga.steps),
-        *OutboxMessage.objects.values_list("id", flat=True),
-    ]
-    assert len(ids) == 4
-    assert len(set(ids)) == 4
-    for value in ids:
-        assert isinstance(value, str)
-        assert len(value) == 26
-        assert str(ULID.from_str(value)) == value
 
 
 def test_the_outbox_body_is_compact_json_with_ids_only():

@@ -1,0 +1,42 @@
+"""Every row's id: a ULID as its 26-character string."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from ulid import ULID
+
+from django_saga import manager
+from django_saga.models import OutboxMessage
+from django_saga.models.ids import SAGA_ID_MAX_CHARS, new_id
+from tests.helpers import steps
+
+
+def test_new_id_is_a_ulid_string_of_the_id_columns_length():
+    value = new_id()
+    assert isinstance(value, str) and len(value) == SAGA_ID_MAX_CHARS == 26
+    assert str(ULID.from_str(value)) == value
+    assert new_id() != value
+
+
+def test_new_id_carries_the_time_it_was_made_so_that_ids_sort_by_creation():
+    made = ULID.from_str(new_id()).datetime
+    assert abs(made - timezone.now()) < timedelta(minutes=1)
+
+
+@pytest.mark.django_db
+def test_ids_are_ulid_strings():
+    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+    ids = [
+        saga.id,
+        *(s.id for s in saga.steps),
+        *OutboxMessage.objects.values_list("id", flat=True),
+    ]
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
+    for value in ids:
+        assert isinstance(value, str)
+        assert len(value) == 26
+        assert str(ULID.from_str(value)) == value
