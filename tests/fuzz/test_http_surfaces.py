@@ -171,9 +171,8 @@ def test_any_console_form_is_answered_with_a_page_and_a_refusal_writes_nothing(
     sign_it=st.booleans(),
 )
 def test_any_webhook_headers_are_answered_in_4xx_and_record_nothing(
-    client, settings, length, timestamp, signature, sign_it
+    client, webhook_secret, length, timestamp, signature, sign_it
 ):
-    settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": SECRET}
     step = SagaStepFactory(saga=SagaFactory(), position=0, name="pay", waiting=True)
     body = encode({"saga_id": step.saga_id, "step_id": "pay", "attempt": 1, "status": "completed"})
     headers: dict[str, str] = {}
