@@ -271,18 +271,19 @@ def _holds_nul(values: Iterable[str]) -> bool:
 
 
 class NoNulChangeList(ChangeList):
-    """A list filtered by a value holding a NUL character shows no rows.
+    """A list filtered or searched by a value holding a NUL character shows no rows.
 
     No row of the library's tables holds one, and PostgreSQL refuses to
     compare one with a text column: the list would fail instead of matching
-    nothing. (The search box refuses one itself, in Django's words.)
+    nothing.
     """
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
-        queryset = super().get_queryset(request, exclude_parameters)
-        if _holds_nul(value for values in self.filter_params.values() for value in values):
-            return queryset.none()
-        return queryset
+        # Checked first: a search may read the database while the list is built.
+        values = [value for values in self.filter_params.values() for value in values]
+        if _holds_nul([*values, self.query]):
+            return self.root_queryset.none()
+        return super().get_queryset(request, exclude_parameters)
 
 
 class NoNulAdmin(admin.ModelAdmin):
@@ -454,6 +455,8 @@ class SagaAdmin(ReadOnlyMixin, NoNulAdmin):
         self, request: HttpRequest, queryset: QuerySet[Saga], search_term: str
     ) -> tuple[QuerySet[Saga], bool]:
         term = search_term.strip()
+        if "\x00" in term:  # no saga holds one, and PostgreSQL would refuse to look
+            return queryset.none(), False
         return (search(queryset, term) if term else queryset), False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
