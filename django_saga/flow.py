@@ -150,7 +150,7 @@ def step_waiting(
     unit.save_step(
         step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
     )
-    unit.save_saga([])  # progress: the saga is not stale
+    unit.touch()
     unit.notify(signals.step_waiting, step)
 
 
@@ -188,7 +188,7 @@ def advance(unit: Unit) -> None:
         continue_compensation(unit)
         return
     if saga.state != SagaState.STARTED:
-        unit.save_saga([])
+        unit.touch()
         return
     unfinished = [s for s in steps if s.status not in DONE]
     if not unfinished:
@@ -203,7 +203,7 @@ def advance(unit: Unit) -> None:
         for following in waiting_for:
             if following.status == StepStatus.PENDING:
                 dispatch(unit, following)
-    unit.save_saga([])  # progress: updated_at moves, so the saga is not stale
+    unit.touch()
 
 
 def step_failed(
@@ -337,7 +337,7 @@ def compensation_failed(
     saga = unit.saga
     if saga.state == SagaState.COMPENSATION_FAILED:
         # A sibling of the same stage failed first: the saga already says so.
-        unit.save_saga([])
+        unit.touch()
         return
     saga.state = SagaState.COMPENSATION_FAILED
     saga.error = f"compensation of step {step.name!r} failed: {error}"
@@ -486,7 +486,7 @@ def resume_forward(unit: Unit) -> None:
     steps = unit.lock_saga()
     saga = unit.saga
     if any(s.status == StepStatus.FAILED for s in steps):
-        unit.save_saga([])
+        unit.touch()
         return
     saga.state = SagaState.STARTED
     saga.error = ""

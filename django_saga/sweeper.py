@@ -116,7 +116,7 @@ class Sweeper(threading.Thread):
                 flow.resend_in_flight(unit)
                 sent = len(unit.outgoing)
                 if sent:
-                    unit.save_saga([])
+                    unit.touch()
                 return sent
         except Busy:
             return 0

@@ -155,7 +155,13 @@ class Unit(ABC):
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
 
     @abstractmethod
-    def save_saga(self, fields: Sequence[str]) -> None: ...
+    def save_saga(self, fields: Sequence[str]) -> None:
+        """Write these fields of the unit's saga at commit (``updated_at`` too)."""
+
+    def touch(self) -> None:
+        """Mark the saga as having moved (its ``updated_at``), with no field
+        changed: the stale-saga sweeper leaves alone a saga that progresses."""
+        self.save_saga(())
 
     def send(self, kind: str, step: SagaStep, attempt: int, delay: float = 0.0) -> None:
         """Record a message for ``step``, published after commit (and ``delay`` seconds)."""
@@ -286,7 +292,7 @@ class HandUpdates:
                 saga.completed_at = clock.now()
                 unit.save_saga(["state", "completed_at"])
             else:
-                unit.save_saga([])
+                unit.touch()
         return self.load_saga(saga_id)
 
     def update_saga_state(self: Any, saga_id: str, state: str) -> Saga:
