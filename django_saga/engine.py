@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import NamedTuple
 
 from django.db import connections
 
@@ -42,6 +43,17 @@ from .transports import Connection, Delivery, connect
 logger = logging.getLogger("django_saga.engine")
 
 MAX_RECONNECT_DELAY = 10.0
+
+
+class Task(NamedTuple):
+    """A worker's next job: process ``delivery``, or, when the broker refused
+    the messages its step caused, write ``refused`` to the outbox."""
+
+    #: The connection's generation when ``delivery`` arrived: a reconnect
+    #: bumps it, and results of older deliveries are not acked.
+    generation: int
+    delivery: Delivery
+    refused: Sequence[Outgoing] = ()
 
 
 class Engine:
@@ -72,11 +84,8 @@ class Engine:
         self._inflight = 0
         self._connection: Connection | None = None
         self._relay: Relay | None = None
-        # (generation, delivery, messages): process the delivery, or, with
-        # messages the broker refused, write those to the outbox.
-        self._tasks: queue.SimpleQueue[tuple[int, Delivery, list[Outgoing]] | None] = (
-            queue.SimpleQueue()
-        )
+        # None: a worker stops.
+        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         # Bumped on every reconnect: results of older deliveries are not acked.
         self._generation = 0
         # Workers waiting for a task: a worker takes more than one delivery
@@ -195,7 +204,7 @@ class Engine:
     # -- the I/O thread -----------------------------------------------------
     def _on_delivery(self, delivery: Delivery) -> None:
         self._inflight += 1
-        self._tasks.put((self._generation, delivery, []))
+        self._tasks.put(Task(self._generation, delivery))
 
     def _drain(self, connection: Connection) -> None:
         connection.cancel_consumers()
@@ -267,7 +276,7 @@ class Engine:
             len(refused),
             error,
         )
-        self._tasks.put((generation, delivery, refused))
+        self._tasks.put(Task(generation, delivery, refused))
 
     def _relayed(self, generation: int, delivery: Delivery, written: bool) -> None:
         """The outbox holds the refused messages (or could not take them)."""
@@ -285,13 +294,12 @@ class Engine:
     def _worker(self) -> None:
         try:
             while (task := self._next_task()) is not None:
-                generation, delivery, refused = task
                 done: Callable[[], None]
-                if refused:
-                    written = self._relay_later(refused)
-                    done = partial(self._relayed, generation, delivery, written)
+                if task.refused:
+                    written = self._relay_later(task.refused)
+                    done = partial(self._relayed, task.generation, task.delivery, written)
                 else:
-                    batch = self._batch(generation, delivery)
+                    batch = self._batch(task)
                     results = self._process(batch)
                     done = partial(self._finish_all, batch, results)
                 connection = self._connection
@@ -303,7 +311,7 @@ class Engine:
         finally:
             connections.close_all()
 
-    def _relay_later(self, messages: list[Outgoing]) -> bool:
+    def _relay_later(self, messages: Sequence[Outgoing]) -> bool:
         try:
             self.store.relay_later(messages)
         except Exception:
@@ -311,7 +319,7 @@ class Engine:
             return False
         return True
 
-    def _next_task(self) -> tuple[int, Delivery, list[Outgoing]] | None:
+    def _next_task(self) -> Task | None:
         with self._idle_lock:
             self._idle += 1
         try:
@@ -320,37 +328,37 @@ class Engine:
             with self._idle_lock:
                 self._idle -= 1
 
-    def _batch(self, generation: int, delivery: Delivery) -> list[tuple[int, Delivery]]:
-        """``delivery`` and, while more deliveries wait than idle workers would
+    def _batch(self, task: Task) -> list[Task]:
+        """``task`` and, while more deliveries wait than idle workers would
         take, more of them, up to ``batch_size``: recorded in one transaction
         (``Processor.process_many``). A lone delivery, or one that idle
         workers are free to take, runs on its own at once."""
-        batch = [(generation, delivery)]
+        batch = [task]
         while len(batch) < self.batch_size and self._tasks.qsize() > self._idle:
             try:
-                task = self._tasks.get_nowait()
+                more = self._tasks.get_nowait()
             except queue.Empty:
                 break
-            if task is None or task[2]:
-                self._tasks.put(task)  # a stop, or refused messages: for the next worker
+            if more is None or more.refused:
+                self._tasks.put(more)  # a stop, or refused messages: for the next worker
                 break
-            batch.append((task[0], task[1]))
+            batch.append(more)
         return batch
 
-    def _finish_all(self, batch: list[tuple[int, Delivery]], results: list[Result]) -> None:
-        for (generation, delivery), result in zip(batch, results, strict=True):
-            self._finish(generation, delivery, result)
+    def _finish_all(self, batch: list[Task], results: list[Result]) -> None:
+        for task, result in zip(batch, results, strict=True):
+            self._finish(task.generation, task.delivery, result)
 
-    def _process(self, batch: list[tuple[int, Delivery]]) -> list[Result]:
+    def _process(self, batch: list[Task]) -> list[Result]:
         try:
             return self.processor.process_many(
-                [(delivery.body, delivery.redelivered) for _, delivery in batch]
+                [(task.delivery.body, task.delivery.redelivered) for task in batch]
             )
         except Exception as exc:  # a safety net: process_many() handles what it knows
             logger.exception("Unexpected error processing %d message(s)", len(batch))
             return [
                 Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
-                if delivery.redelivered
+                if task.delivery.redelivered
                 else Result(REQUEUE, reason="engine error")
-                for _, delivery in batch
+                for task in batch
             ]
