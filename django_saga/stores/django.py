@@ -41,7 +41,7 @@ from ..models import (
 from ..retention import purge
 from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
 from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
-from .rows import INSERT_BATCH, Table
+from .tables import INSERT_BATCH, ModelTable
 
 logger = logging.getLogger(__name__)
 
@@ -292,8 +292,8 @@ def _with_updated_at(fields: set[str]) -> list[str]:
 class Writes:
     """What a unit writes at flush, in order: inserts, then updates."""
 
-    inserts: list[tuple[Table[Any], list[Any]]] = field(default_factory=list)
-    updates: list[tuple[Table[Any], Any, list[str]]] = field(default_factory=list)
+    inserts: list[tuple[ModelTable[Any], list[Any]]] = field(default_factory=list)
+    updates: list[tuple[ModelTable[Any], Any, list[str]]] = field(default_factory=list)
     notify: bool = False
     #: The notification's payload: when the unit's first delayed row comes due
     #: (seconds since the epoch), or empty.
@@ -302,7 +302,7 @@ class Writes:
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.notify)
 
-    def insert(self, table: Table[Any], objs: list[Any]) -> None:
+    def insert(self, table: ModelTable[Any], objs: list[Any]) -> None:
         """Insert ``objs`` too: with the table's other rows, in one clause."""
         for entry, rows in self.inserts:
             if entry is table:
@@ -312,7 +312,7 @@ class Writes:
 
 
 class Statements:
-    """The per-message statements for one database (see ``rows``)."""
+    """The per-message statements for one database (see ``tables``)."""
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
@@ -322,9 +322,9 @@ class Statements:
             and saga_settings.PREPARED_STATEMENTS
             and psycopg_available()
         )
-        self.saga = Table(Saga, connection)
-        self.step = Table(SagaStep, connection)
-        self.outbox = Table(OutboxMessage, connection)
+        self.saga = ModelTable(Saga, connection)
+        self.step = ModelTable(SagaStep, connection)
+        self.outbox = ModelTable(OutboxMessage, connection)
         step, saga = self.step, self.saga
         features = connection.features
         lock = " FOR UPDATE" if features.has_select_for_update else ""

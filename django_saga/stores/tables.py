@@ -1,10 +1,12 @@
-"""Hand-written SQL for the engine's per-message path.
+"""A model's table as the engine's hand-written SQL sees it.
 
 Every message an engine handles locks a step, reads its saga, updates a few
 rows and inserts an outbox row. Building those statements through the
 QuerySet API costs more Python time than PostgreSQL spends running them, so
-this module writes them once per table and connection vendor and turns rows
-into model instances with the fields' own converters: the values read and
+the Django store writes them by hand. A
+``ModelTable`` gives those statements a model's quoted table and column
+names, turns the rows they read into model instances with the fields' own
+converters, and inserts and updates rows of the model: the values read and
 written are exactly the ORM's, on every backend Django supports.
 """
 
@@ -23,8 +25,9 @@ INSERT_BATCH = 500
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 
-class Table(Generic[M]):
-    """One model's columns, the converters of its values and its cached statements."""
+class ModelTable(Generic[M]):
+    """One model's table: its quoted names, the converters of its values, and
+    the ``INSERT`` and ``UPDATE`` of its rows (cached per set of fields)."""
 
     def __init__(self, model: type[M], connection: BaseDatabaseWrapper) -> None:
         self.model = model
