@@ -1,0 +1,117 @@
+"""The demo's orders, one per scenario in turn, and what its operator does:
+start an order's saga again with its key, and repair the halted ones.
+
+Each order reserves stock and checks the address in parallel, is gift wrapped
+only if asked, waits for the (simulated) payment provider's webhook, has its
+payment captured (the pivot: no undoing after it) and is shipped. Orders to
+an island halt after the capture, as the express courier does not go there;
+the demo then repairs them the way an operator would, with ``retry_step``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django_saga.api import manager
+from django_saga.models import Saga, SagaState
+from example_project.shop.models import Order, Product
+from example_project.shop.orders import OrderSaga, place_order
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sku: str
+    quantity: int
+    amount: Decimal
+    expected: str
+    address: str = "1 Main Street"
+    gift_wrap: bool = False
+
+
+SCENARIOS = [
+    Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    Scenario("gift wrapped, paid", "widget", 2, Decimal("40.00"), "completed", gift_wrap=True),
+    Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    Scenario("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
+    Scenario("payment declined", "widget", 1, Decimal("900.00"), "compensated"),
+    Scenario("unknown address", "widget", 1, Decimal("20.00"), "compensated", address="Nowhere"),
+    Scenario(
+        "island: halted, repaired", "widget", 1, Decimal("20.00"), "completed", address="Far Island"
+    ),
+]
+#: What the demo's operator says when it sends halted orders by ferry.
+REPAIR_REASON = "express does not deliver to islands: sent by ferry instead"
+WIDGET_STOCK = 1_000_000
+GADGET_STOCK = 3
+
+
+def stock_shelves() -> None:
+    """Put the demo's products on the shelves, at their full stock."""
+    for sku, name, stock, price in [
+        ("widget", "Widget", WIDGET_STOCK, Decimal("20.00")),
+        ("gadget", "Gadget", GADGET_STOCK, Decimal("20.00")),
+    ]:
+        Product.objects.update_or_create(
+            sku=sku, defaults={"name": name, "stock": stock, "price": price}
+        )
+
+
+def place(n: int, scenario: Scenario) -> Saga:
+    """Place one order, as the shop's checkout view would."""
+    with _request_span("POST /orders") as span:
+        if span is not None:
+            span.set_attribute("shop.scenario", scenario.name)
+        return place_order(
+            f"customer-{n}",
+            scenario.sku,
+            scenario.quantity,
+            scenario.amount,
+            address=scenario.address,
+            gift_wrap=scenario.gift_wrap,
+        )
+
+
+def start_again(saga: Saga) -> tuple[str, bool]:
+    """Start the first order's saga a second time, as a retried request would:
+    its key (the order number) returns the saga already running. The line
+    saying what came back, and whether it was that saga."""
+    order = Order.objects.get(saga_id=saga.pk)
+    again = OrderSaga(
+        order_id=order.pk,
+        customer=order.customer,
+        sku=order.product.sku,
+        quantity=order.quantity,
+        amount=Decimal("0"),
+        address=order.address,
+        gift_wrap=order.gift_wrap,
+        courier="express",
+    ).start()
+    same = again.pk == saga.pk and again.created is False
+    got = "the same saga" if same else "ANOTHER saga"
+    return f"Started {order.number}'s saga again, with its key: got {got} ({again.pk})", same
+
+
+def repair(finished: dict[str, Saga]) -> int:
+    """Send halted orders again by ferry, as an operator would: nothing is undone.
+    How many there were."""
+    halted = [saga for saga in finished.values() if saga.state == SagaState.HALTED]
+    for saga in halted:
+        manager.retry_step(
+            saga.pk, "ship_order", {"courier": "ferry"}, by="saga_demo", reason=REPAIR_REASON
+        )
+    return len(halted)
+
+
+def _request_span(name: str) -> contextlib.AbstractContextManager[Any]:
+    """A span standing in for the checkout request, if OpenTelemetry is installed:
+    the order's saga, its steps and compensations show up under it (see the
+    tracing guide). Nothing without it."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return contextlib.nullcontext()
+    return trace.get_tracer("example_project.shop").start_as_current_span(name)
