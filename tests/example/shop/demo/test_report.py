@@ -1,0 +1,52 @@
+"""example_project.shop.demo.report: how the demo's orders ended, and whether stock
+and payments agree with them."""
+
+from __future__ import annotations
+
+import pytest
+
+from example_project.shop.demo.report import report
+from example_project.shop.demo.scenarios import repair
+from example_project.shop.models import Product
+from tests.example.shop.demo.runs import finished, run_every_scenario
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ended(saga_kit):
+    """Every scenario's order run to its end, the island's repaired."""
+    started = run_every_scenario(saga_kit)
+    repair(finished(started))
+    saga_kit.run()
+    return started
+
+
+def test_every_scenario_ended_as_expected_with_stock_and_payments_consistent(ended):
+    lines, ok = report(ended, finished(ended), elapsed=2.0)
+    assert ok
+    assert lines[0] == ""
+    columns = ["scenario", "expected", "sagas", "completed", "compensated", "other"]
+    assert lines[1].split() == columns
+    assert set(lines[2]) == {"-"}
+    assert "in stock, paid            completed         2          2            0      0" in lines
+    assert "payment declined          compensated       1          0            1      0" in lines
+    [island] = [line for line in lines if line.startswith("island: halted, repaired: saga ")]
+    assert " completed: " in island and "ship_order=completed" in island
+    assert "consistent" in lines[-3] and "INCONSISTENT" not in lines[-3]
+    assert lines[-2] == "Payments: charged exactly for the completed orders"
+    assert lines[-1].startswith("7 sagas (4 completed) in 2.00s: 3.5 sagas/s on ")
+
+
+def test_a_saga_that_ended_otherwise_fails_the_report(saga_kit):
+    started = run_every_scenario(saga_kit)  # the island's order left halted
+    lines, ok = report(started, finished(started), elapsed=1.0)
+    assert not ok
+    assert "island: halted, repaired  completed         1          0            0      1" in lines
+
+
+def test_stock_that_disagrees_with_the_orders_is_inconsistent(ended):
+    Product.objects.filter(sku="gadget").update(stock=0)
+    lines, ok = report(ended, finished(ended), elapsed=1.0)
+    assert not ok
+    assert lines[-3].endswith("gadget 0 (expected 3): INCONSISTENT")

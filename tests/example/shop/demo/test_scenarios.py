@@ -1,0 +1,66 @@
+"""example_project.shop.demo.scenarios: the demo's orders, and what its operator does."""
+
+from __future__ import annotations
+
+import pytest
+
+from example_project.shop.demo.scenarios import (
+    GADGET_STOCK,
+    REPAIR_REASON,
+    SCENARIOS,
+    WIDGET_STOCK,
+    place,
+    repair,
+    start_again,
+    stock_shelves,
+)
+from example_project.shop.models import Order, Product
+from tests.example.shop.demo.runs import finished, run_every_scenario
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_shelves_are_stocked_in_full_each_run():
+    stock_shelves()
+    Product.objects.filter(sku="gadget").update(stock=0)
+    stock_shelves()
+    assert dict(Product.objects.values_list("sku", "stock")) == {
+        "widget": WIDGET_STOCK,
+        "gadget": GADGET_STOCK,
+    }
+
+
+def test_each_scenario_is_an_order_placed_as_the_checkout_places_it():
+    stock_shelves()
+    for n, scenario in enumerate(SCENARIOS):
+        order = Order.objects.get(saga_id=place(n, scenario).pk)
+        assert (order.customer, order.product.sku, order.quantity) == (
+            f"customer-{n}",
+            scenario.sku,
+            scenario.quantity,
+        )
+        assert (order.address, order.gift_wrap) == (scenario.address, scenario.gift_wrap)
+
+
+def test_starting_an_order_again_with_its_key_returns_its_saga(saga_kit):
+    stock_shelves()
+    saga = place(0, SCENARIOS[0])
+    saga_kit.run()
+    number = Order.objects.get(saga_id=saga.pk).number
+    assert start_again(saga) == (
+        f"Started {number}'s saga again, with its key: got the same saga ({saga.pk})",
+        True,
+    )
+
+
+def test_the_operator_sends_halted_island_orders_by_ferry(saga_kit):
+    started = run_every_scenario(saga_kit)
+    halted = [saga for saga in finished(started).values() if saga.state == "halted"]
+    assert [Order.objects.get(saga_id=s.pk).address for s in halted] == ["Far Island"]
+    assert repair(finished(started)) == 1
+    saga_kit.run()
+    [(_, island)] = [(sc, saga) for sc, saga in started if sc.address == "Far Island"]
+    done = saga_kit.assert_saga(island, "completed")
+    assert done.step("ship_order").output["courier"] == "ferry"
+    assert repair(finished(started)) == 0  # nothing halted any more
+    assert REPAIR_REASON.startswith("express does not deliver to islands")
