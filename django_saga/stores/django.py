@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,8 +39,9 @@ from ..models import (
 )
 from ..retention import purge
 from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
-from .postgres import NOTIFY_CHANNEL, PostgresListener, preparing_cursor, psycopg_available
-from .tables import INSERT_BATCH, ModelTable
+from .postgres import PostgresListener, preparing_cursor, psycopg_available
+from .tables import ModelTable
+from .writes import Writer, Writes
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ class _StepHeld(Exception):
     """The step's row is locked by another transaction (see ``lock_and_read``)."""
 
 
-#: Distinct shapes of combined write statements kept per database.
-COMBINED_CACHE = 256
 #: Seconds a saga's ``updated_at`` stands for its progress: a step that
 #: makes progress within it writes no saga row (see ``_progress_recent``).
 PROGRESS_EVERY = 60.0
@@ -239,7 +237,7 @@ def _write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -
     writes = Writes()
     for unit in units:
         unit.collect(writes)
-    store.tables().write(cursor, writes)
+    store.tables().writer.write(cursor, writes)
     for unit in units:
         if unit.interventions:
             _record_interventions(store.using, unit.interventions)
@@ -286,29 +284,6 @@ def _progress_recent(saga: Saga) -> bool:
 
 def _with_updated_at(fields: set[str]) -> list[str]:
     return sorted(fields | {"updated_at"})
-
-
-@dataclass
-class Writes:
-    """What a unit writes at flush, in order: inserts, then updates."""
-
-    inserts: list[tuple[ModelTable[Any], list[Any]]] = field(default_factory=list)
-    updates: list[tuple[ModelTable[Any], Any, list[str]]] = field(default_factory=list)
-    notify: bool = False
-    #: The notification's payload: when the unit's first delayed row comes due
-    #: (seconds since the epoch), or empty.
-    due: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.inserts or self.updates or self.notify)
-
-    def insert(self, table: ModelTable[Any], objs: list[Any]) -> None:
-        """Insert ``objs`` too: with the table's other rows, in one clause."""
-        for entry, rows in self.inserts:
-            if entry is table:
-                rows.extend(objs)
-                return
-        self.inserts.append((table, list(objs)))
 
 
 class Statements:
@@ -402,55 +377,8 @@ class Statements:
         )
         self._arrays = connection.vendor == "postgresql"
         self._outbox_time = OutboxMessage._meta.get_field("available_at")
-        # PostgreSQL runs a unit's writes as one statement (see ``write``).
-        self._one_statement = connection.vendor == "postgresql"
-        self._combined: dict[tuple[Any, ...], str] = {}
-
-    def write(self, cursor: Any, writes: Writes) -> None:
-        """Run a unit's inserts and updates, and the relays' wake-up."""
-        if not writes:
-            return
-        if self._one_statement and all(len(objs) <= INSERT_BATCH for _, objs in writes.inserts):
-            self._write_combined(cursor, writes)
-            return
-        for table, objs in writes.inserts:
-            table.insert_many(cursor, objs)
-        for table, obj, fields in writes.updates:
-            table.update(cursor, obj, fields)
-        if writes.notify:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, writes.due])
-
-    def _write_combined(self, cursor: Any, writes: Writes) -> None:
-        """Every write of the unit in one statement: ``WITH`` clauses that
-        insert and update, all run to completion whatever the final ``SELECT``
-        reads. Each row appears once, so no two clauses touch the same row."""
-        # Alike updates side by side, so that units writing the same kinds of
-        # rows share one statement (and one prepared plan) in whatever order.
-        updates = sorted(writes.updates, key=lambda update: (update[0].name, update[2]))
-        key = (
-            tuple((table.name, len(objs)) for table, objs in writes.inserts),
-            tuple((table.name, tuple(fields)) for table, _, fields in updates),
-            writes.notify,
-        )
-        sql = self._combined.get(key)
-        if sql is None:
-            clauses = [table.insert_sql(len(objs)) for table, objs in writes.inserts]
-            clauses += [table.update_sql(fields) for table, _, fields in updates]
-            last = "SELECT pg_notify(%s, %s)" if writes.notify else "SELECT 1"
-            sql = "WITH " + ", ".join(f"w{n} AS ({c})" for n, c in enumerate(clauses)) + " " + last
-            if len(self._combined) >= COMBINED_CACHE:
-                self._combined.clear()
-            self._combined[key] = sql
-        params: list[Any] = []
-        for table, objs in writes.inserts:
-            params += table.insert_params(objs)
-        for table, obj, fields in updates:
-            params += table.update_params(obj, fields)
-        if writes.notify:
-            params += [NOTIFY_CHANNEL, writes.due]
-        cursor.execute(sql, params)
-        for table, objs in writes.inserts:
-            table.mark_saved(objs)
+        #: Runs a transaction's writes.
+        self.writer = Writer(connection)
 
     def cursor(self) -> Any:
         """A cursor of this thread's connection for the statements above.
@@ -805,7 +733,7 @@ class DjangoStore(HandUpdates):
         ]
         notify = connections[self.using].vendor == "postgresql"
         with transaction.atomic(using=self.using), tables.cursor() as cursor:
-            tables.write(cursor, Writes(inserts=[(tables.outbox, rows)], notify=notify))
+            tables.writer.write(cursor, Writes(inserts=[(tables.outbox, rows)], notify=notify))
             transaction.on_commit(outbox_written.set, using=self.using)
 
     def mark_sent(self, ids: Sequence[str]) -> None:
