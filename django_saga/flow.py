@@ -7,7 +7,7 @@ the changes it makes and the messages it sends commit together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import clock, signals, validation
@@ -21,17 +21,69 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_saga.engine")
 
+# -- a step's history ----------------------------------------------------------
+# A list of entries {"kind", "attempt", "outcome", "at", ...}, each appended by
+# ``record``: the attempts of the step's handler and of its compensation (kinds
+# EXECUTE and COMPENSATE, as their messages name them), results reported from
+# outside, and operators' interventions.
+
 #: The history kind of a result reported from outside (webhook, complete_step).
 OUTSIDE = "outside"
+#: The history kind of an operator's own entry.
+OPERATOR = "operator"
+
+#: The outcomes of an attempt.
+COMPLETED = "completed"
+#: The handler returned ``Skip``.
+SKIPPED = "skipped"
+#: The handler returned ``Pending``.
+WAITED = "waiting"
+RETRYING = "retrying"
+FAILED = "failed"
+COMPENSATED = "compensated"
+#: The saga went back before the attempt ended (it was dispatched, or waited).
+CANCELLED = "cancelled"
 #: The outcome an operator's retry records: the step's retry budget starts again there.
 RESUMED = "resumed"
-#: The history kind of an operator's own entry, and the outcome of skipping a step by hand.
-OPERATOR = "operator"
+#: The outcome of skipping a step by hand.
 SKIPPED_BY_HAND = "skipped"
 
 
-#: The history outcome of an attempt whose handler returned ``Pending``.
-WAITED = "waiting"
+def record(
+    step: SagaStep,
+    kind: str,
+    attempt: int,
+    outcome: str,
+    duration_ms: int | None = None,
+    error: str = "",
+    retry_in: float | None = None,
+    reason: str = "",
+    note: Mapping[str, object] | None = None,
+) -> None:
+    """Append one entry to the step's history (saved with the step's next update).
+
+    ``duration_ms`` is an attempt's (an operator's entry has none); ``note``
+    holds an operator's own fields (who asked, why). ``error`` and ``reason``
+    are made storable (no NUL, bounded length): they come from handlers, and
+    a text the database refuses must not lose the attempt.
+    """
+    entry: dict[str, object] = {
+        "kind": kind,
+        "attempt": attempt,
+        "outcome": outcome,
+        "at": clock.now().isoformat(),
+    }
+    if duration_ms is not None:
+        entry["duration_ms"] = duration_ms
+    if error:
+        entry["error"] = validation.clean_error(error)
+    if reason:
+        entry["reason"] = validation.clean_error(reason)
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
+    if note:
+        entry.update(note)
+    step.history = [*step.history, entry]
 
 
 def waited(step: SagaStep) -> bool:
@@ -48,7 +100,7 @@ def wait_undone(step: SagaStep) -> bool:
     """Whether ``step`` waited and its wait ended without completing it, so it
     is undone for what its handler started (see ``to_undo``)."""
     completed = any(
-        (e.get("kind") in (EXECUTE, OUTSIDE) and e.get("outcome") == StepStatus.COMPLETED)
+        (e.get("kind") in (EXECUTE, OUTSIDE) and e.get("outcome") == COMPLETED)
         or (e.get("kind") == OPERATOR and e.get("outcome") == SKIPPED_BY_HAND)
         for e in step.history
         if isinstance(e, dict)
@@ -257,7 +309,7 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
             if step.status in IN_FLIGHT:
                 # Its attempt ends here: the history says so (and, for a
                 # step that waited, why its compensation runs).
-                record_attempt(step, EXECUTE, step.attempts, StepStatus.CANCELLED, 0)
+                record(step, EXECUTE, step.attempts, CANCELLED, 0)
                 fields.append("history")
             step.status = StepStatus.CANCELLED
             step.timeout_at = None
@@ -406,15 +458,7 @@ def resume_compensation(unit: Unit, delay: float = 0.0) -> None:
         if step.status == StepStatus.COMPENSATION_FAILED:
             step.status = StepStatus.COMPLETED
             # A resumed compensation gets its full retry budget again.
-            step.history = [
-                *step.history,
-                {
-                    "kind": "compensate",
-                    "attempt": step.compensation_attempts,
-                    "outcome": RESUMED,
-                    "at": clock.now().isoformat(),
-                },
-            ]
+            record(step, COMPENSATE, step.compensation_attempts, RESUMED)
             unit.save_step(step, ["status", "history"])
     saga.state = SagaState.COMPENSATING
     continue_compensation(unit, delay)
@@ -436,17 +480,9 @@ def retry_step(
     if new_input is not None:
         step.input = new_input
         fields.append("input")
-    step.history = [
-        *step.history,
-        {
-            "kind": "execute",
-            "attempt": step.attempts,
-            "outcome": RESUMED,
-            "at": clock.now().isoformat(),
-            **({"input_changed": True} if new_input is not None else {}),
-            **(note or {}),
-        },
-    ]
+    if new_input is not None:
+        note = {"input_changed": True, **(note or {})}
+    record(step, EXECUTE, step.attempts, RESUMED, note=note)
     dispatch(unit, step, delay, also=fields)
     resume_forward(unit)
 
@@ -458,16 +494,7 @@ def skip_step(unit: Unit, step: SagaStep, output: dict, note: dict | None = None
     says its effect happened.
     """
     was_failed = step.status == StepStatus.FAILED
-    step.history = [
-        *step.history,
-        {
-            "kind": OPERATOR,
-            "attempt": step.attempts,
-            "outcome": SKIPPED_BY_HAND,
-            "at": clock.now().isoformat(),
-            **(note or {}),
-        },
-    ]
+    record(step, OPERATOR, step.attempts, SKIPPED_BY_HAND, note=note)
     _finish_step(unit, step, StepStatus.COMPLETED, output, step.duration_ms or 0)
     unit.notify(signals.step_completed, step)
     if was_failed:
@@ -533,43 +560,10 @@ def outside_result(
     duration = (
         int((clock.now() - step.executed_at).total_seconds() * 1000) if step.executed_at else 0
     )
-    record_attempt(step, OUTSIDE, step.attempts, outcome, duration, error)
+    record(step, OUTSIDE, step.attempts, outcome, duration, error)
     if outcome == StepStatus.COMPLETED:
         merged = {**step.output, **(output or {})}
         step_succeeded(unit, step, merged, (step.duration_ms or 0) + duration)
     else:
         step_failed(unit, step, error or "failed by an outside service", step.duration_ms or 0)
     return True
-
-
-def record_attempt(
-    step: SagaStep,
-    kind: str,
-    attempt: int,
-    outcome: str,
-    duration_ms: int,
-    error: str = "",
-    retry_in: float | None = None,
-    reason: str = "",
-) -> None:
-    """Append one attempt to the step's history (saved with the step's next update).
-
-    ``error`` and ``reason`` are made storable (no NUL, bounded length): they
-    come from handlers, and a text the database refuses must not lose the attempt.
-    """
-    error = validation.clean_error(error)
-    reason = validation.clean_error(reason)
-    entry: dict[str, object] = {
-        "kind": kind,
-        "attempt": attempt,
-        "outcome": outcome,
-        "at": clock.now().isoformat(),
-        "duration_ms": duration_ms,
-    }
-    if error:
-        entry["error"] = error
-    if reason:
-        entry["reason"] = reason
-    if retry_in is not None:
-        entry["retry_in"] = round(retry_in, 3)
-    step.history = [*step.history, entry]

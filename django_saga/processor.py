@@ -251,7 +251,7 @@ class Processor:
             # it would only add undo work. A saga that waits for an operator
             # lets it run: the operator may still choose to go forward.
             flow.step_cancelled(unit, step)
-            _log_step(step, EXECUTE, "cancelled", 0)
+            _log_step(step, EXECUTE, flow.CANCELLED, 0)
             return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
@@ -277,19 +277,17 @@ class Processor:
         if span is not None:
             span.leave()
         if isinstance(result, Skip):
-            outcome = "skipped"
-            flow.record_attempt(
-                step, EXECUTE, step.attempts, outcome, duration, reason=result.reason
-            )
+            outcome = flow.SKIPPED
+            flow.record(step, EXECUTE, step.attempts, outcome, duration, reason=result.reason)
             flow.step_skipped(unit, step, duration)
         elif isinstance(result, Pending):
             outcome = flow.WAITED
-            flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+            flow.record(step, EXECUTE, step.attempts, outcome, duration)
             assert output is not None
             flow.step_waiting(unit, step, output, duration, result.timeout)
         else:
-            outcome = "completed"
-            flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration)
+            outcome = flow.COMPLETED
+            flow.record(step, EXECUTE, step.attempts, outcome, duration)
             assert output is not None
             flow.step_succeeded(unit, step, output, duration)
         _log_step(step, EXECUTE, outcome, duration)
@@ -319,8 +317,8 @@ class Processor:
             past_pivot=lambda: flow.pivot_passed(unit.lock_saga()) is not None,
         )
         error = _describe(exc)
-        outcome = "retrying" if delay is not None else "failed"
-        flow.record_attempt(step, EXECUTE, step.attempts, outcome, duration, error, delay)
+        outcome = flow.RETRYING if delay is not None else flow.FAILED
+        flow.record(step, EXECUTE, step.attempts, outcome, duration, error, delay)
         flow.step_failed(unit, step, error, duration, delay)
         _log_step(step, EXECUTE, outcome, duration, error, exc)
         return outcome
@@ -337,11 +335,11 @@ class Processor:
                 span.leave(exc, _describe(exc))
             raise HandlerFailed(exc, _ms_since(started), span) from exc
         duration = _ms_since(started)
-        flow.record_attempt(step, COMPENSATE, attempt, "compensated", duration)
+        flow.record(step, COMPENSATE, attempt, flow.COMPENSATED, duration)
         flow.compensation_succeeded(unit, step)
-        _log_step(step, COMPENSATE, "compensated", duration)
+        _log_step(step, COMPENSATE, flow.COMPENSATED, duration)
         if span is not None:
-            span.end("compensated")
+            span.end(flow.COMPENSATED)
 
     def _compensation_failed(
         self, unit: Unit, step: SagaStep, exc: BaseException, duration: int
@@ -350,8 +348,8 @@ class Processor:
         this_round = attempt - _resumed_at(step, COMPENSATE)
         delay = self._retry_delay(COMPENSATE, step.compensation, exc, this_round)
         error = _describe(exc)
-        outcome = "retrying" if delay is not None else "failed"
-        flow.record_attempt(step, COMPENSATE, attempt, outcome, duration, error, delay)
+        outcome = flow.RETRYING if delay is not None else flow.FAILED
+        flow.record(step, COMPENSATE, attempt, outcome, duration, error, delay)
         flow.compensation_failed(unit, step, error, delay)
         _log_step(step, COMPENSATE, outcome, duration, error, exc)
         return outcome
