@@ -1,10 +1,10 @@
 """The operator console's URLs: ``path("sagas/", include("django_saga.urls"))``."""
 
-from django.urls import path, register_converter
+from django.urls import URLPattern, path, register_converter
 
 from . import webhook
+from .actions import ACTIONS, Action
 from .console import json_api, metrics_view, pages
-from .console.operations import COMPENSATE_SAGA, RETRY_SAGA_COMPENSATION, RETRY_STEP, SKIP_STEP
 from .validation import NAME_MAX_CHARS
 
 
@@ -34,6 +34,42 @@ register_converter(StepConverter, "django_saga_step")
 
 app_name = "django_saga"
 
+
+def _action_urls(action: Action) -> list[URLPattern]:
+    """An action's JSON endpoint and console pages, from its declaration."""
+    if action.on_step:
+        saga = "<django_saga_id:saga_id>/steps/<django_saga_step:step>"
+        return [
+            path(
+                f"api/sagas/{saga}/{action.segment}/",
+                json_api.ActionJsonView.as_view(action=action),
+                name=f"api-{action.slug}",
+            ),
+            path(
+                f"<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/{action.slug}/",
+                pages.StepActionView.as_view(action=action),
+                name=action.slug,
+            ),
+        ]
+    return [
+        path(
+            f"api/sagas/<django_saga_id:saga_id>/{action.segment}/",
+            json_api.ActionJsonView.as_view(action=action),
+            name=f"api-{action.slug}",
+        ),
+        path(
+            f"<django_saga_id:saga_id>/{action.slug}/",
+            pages.ActionView.as_view(action=action),
+            name=action.slug,
+        ),
+        path(
+            f"<django_saga_id:saga_id>/{action.slug}/confirm/",
+            pages.ActionConfirmView.as_view(action=action),
+            name=f"confirm-{action.slug}",
+        ),
+    ]
+
+
 urlpatterns = [
     path("", pages.DashboardView.as_view(), name="dashboard"),
     path("metrics/", metrics_view.MetricsView.as_view(), name="metrics"),
@@ -43,26 +79,6 @@ urlpatterns = [
         "api/sagas/<django_saga_id:saga_id>/",
         json_api.SagaStatusJsonView.as_view(),
         name="api-detail",
-    ),
-    path(
-        "api/sagas/<django_saga_id:saga_id>/compensate/",
-        json_api.OperationJsonView.as_view(operation=COMPENSATE_SAGA),
-        name="api-compensate",
-    ),
-    path(
-        "api/sagas/<django_saga_id:saga_id>/retry-compensation/",
-        json_api.OperationJsonView.as_view(operation=RETRY_SAGA_COMPENSATION),
-        name="api-retry-compensation",
-    ),
-    path(
-        "api/sagas/<django_saga_id:saga_id>/steps/<django_saga_step:step>/retry/",
-        json_api.StepOperationJsonView.as_view(operation=RETRY_STEP),
-        name="api-retry-step",
-    ),
-    path(
-        "api/sagas/<django_saga_id:saga_id>/steps/<django_saga_step:step>/skip/",
-        json_api.StepOperationJsonView.as_view(operation=SKIP_STEP),
-        name="api-skip-step",
     ),
     path("api/redrive/", json_api.RedriveJsonView.as_view(), name="api-redrive"),
     path(json_api.OPENAPI_ROUTE, json_api.OpenApiJsonView.as_view(), name="api-openapi"),
@@ -78,34 +94,5 @@ urlpatterns = [
         name="redrive-progress",
     ),
     path("<django_saga_id:saga_id>/", pages.SagaDetailView.as_view(), name="detail"),
-    path(
-        "<django_saga_id:saga_id>/compensate/",
-        pages.OperationView.as_view(operation=COMPENSATE_SAGA),
-        name="compensate",
-    ),
-    path(
-        "<django_saga_id:saga_id>/compensate/confirm/",
-        pages.OperationConfirmView.as_view(operation=COMPENSATE_SAGA),
-        name="confirm-compensate",
-    ),
-    path(
-        "<django_saga_id:saga_id>/retry-compensation/",
-        pages.OperationView.as_view(operation=RETRY_SAGA_COMPENSATION),
-        name="retry-compensation",
-    ),
-    path(
-        "<django_saga_id:saga_id>/retry-compensation/confirm/",
-        pages.OperationConfirmView.as_view(operation=RETRY_SAGA_COMPENSATION),
-        name="confirm-retry-compensation",
-    ),
-    path(
-        "<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/retry-step/",
-        pages.StepOperationView.as_view(operation=RETRY_STEP),
-        name="retry-step",
-    ),
-    path(
-        "<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/skip-step/",
-        pages.StepOperationView.as_view(operation=SKIP_STEP),
-        name="skip-step",
-    ),
+    *(pattern for action in ACTIONS for pattern in _action_urls(action)),
 ]

@@ -25,10 +25,10 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware, method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from ..actions import Action
 from ..conf import saga_settings
 from ..routers import console_reads
 from . import tokens
-from .operations import Operation
 
 
 def can_view_console(user: Any) -> bool:
@@ -98,18 +98,18 @@ def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
 
 class _Guarded:
     """A view that may need one permission beyond console access: its
-    ``operation``'s, or else ``permission`` (for ``purpose``, e.g. "re-drive sagas")."""
+    ``action``'s, or else ``permission`` (for ``purpose``, e.g. "re-drive sagas")."""
 
-    operation: Operation | None = None
+    action: Action | None = None
     permission = ""
     purpose = ""
 
     def missing_permission(self, user: Any) -> str | None:
         """The sentence refusing ``user`` this view, or None if they may use it."""
-        if self.operation is not None:
-            if self.operation.permitted(user):
+        if self.action is not None:
+            if self.action.permitted(user):
                 return None
-            what, needed = f"{self.operation.label.lower()} sagas", self.operation.permission
+            what, needed = f"{self.action.label.lower()} sagas", self.action.permission
         elif not self.permission or user.has_perm(self.permission):
             return None
         else:
@@ -139,7 +139,7 @@ def read_only_pages(view: Callable[..., HttpResponseBase]) -> Callable[..., Http
 class ConsoleAccessMixin(_Guarded):
     """Anonymous users go to the login page; others need console access.
 
-    ``operation`` (set by the action views) adds that operation's permission.
+    ``action`` (set by the action views) adds that action's permission.
     The CSRF check runs whether or not the project enables the middleware,
     and no page of the console may be framed.
     """

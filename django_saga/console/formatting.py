@@ -12,7 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.timesince import timesince
 
 from .. import clock
-from ..models import ACTIVE_STATES, Intervention, Saga, StepStatus
+from ..models import ACTIVE_STATES, Saga, StepStatus
 
 #: Step statuses of a step whose action ran to completion (and may since be undone).
 RAN = (
@@ -86,19 +86,6 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
-def intervention_json(entry: Intervention) -> dict[str, Any]:
-    """One operator action of a saga's trail, as the JSON API returns it."""
-    return {
-        "at": entry.at,
-        "by": entry.actor,
-        "action": entry.action,
-        "step": entry.step,
-        "reason": entry.reason,
-        "batch": entry.batch,
-        "details": entry.details,
-    }
-
-
 def json_kind(value: Any) -> str:
     """What a parsed JSON value is, in words: ``"an array"``, ``"a string"`` ..."""
     if isinstance(value, dict):
@@ -112,39 +99,6 @@ def json_kind(value: Any) -> str:
     if value is None:
         return "null"
     return "a number"
-
-
-def status_json(saga: Saga) -> dict[str, Any]:
-    """The saga as the status endpoint returns it, with its trail of operator actions."""
-    return {
-        "saga_id": saga.pk,
-        "name": saga.name,
-        "key": saga.key,
-        "state": saga.state,
-        "error": saga.error,
-        "created_at": saga.created_at,
-        "updated_at": saga.updated_at,
-        "completed_at": saga.completed_at,
-        "definition": saga.definition,
-        "version": saga.version,
-        "steps": [
-            {
-                "id": step.pk,
-                "name": step.name,
-                "stage": step.stage,
-                "action": step.action,
-                "compensation": step.compensation,
-                "pivot": step.pivot,
-                "status": step.status,
-                "attempts": step.attempts,
-                "executed_at": step.executed_at,
-                "compensated_at": step.compensated_at,
-                "error": step.error,
-            }
-            for step in saga.steps
-        ],
-        "interventions": [intervention_json(entry) for entry in saga.interventions.order_by("id")],
-    }
 
 
 #: What a terminal acts on, or reorders the text around, instead of showing:

@@ -12,11 +12,10 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from .. import interventions, validation
+from .. import actions, validation
 from ..errors import SagaDefinitionError
 from ..models import WAITING_FOR_OPERATOR, Saga, SagaState, SagaStep
 from .formatting import json_kind, pretty_json
-from .operations import RETRY_STEP, Operation
 from .parsing import UnreadableJSON, read_json
 
 
@@ -33,7 +32,7 @@ class ReasonForm(forms.Form):
         # A blank reason is refused in clean_reason(), in the trail's own words.
         required=False,
         strip=False,
-        max_length=interventions.REASON_MAX_CHARS,
+        max_length=actions.REASON_MAX_CHARS,
         widget=forms.Textarea(
             attrs={
                 "rows": 2,
@@ -45,7 +44,7 @@ class ReasonForm(forms.Form):
 
     def clean_reason(self) -> str:
         try:
-            return interventions.reason_text(self.cleaned_data["reason"], required=True)
+            return actions.reason_text(self.cleaned_data["reason"], required=True)
         except SagaDefinitionError as exc:
             raise _refused(exc) from exc
 
@@ -61,25 +60,17 @@ class StepRepairForm(ReasonForm):
 
     field_order = ["step_json", "reason"]
 
-    def __init__(self, *args: Any, operation: Operation, step: SagaStep, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, action: actions.Action, step: SagaStep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        assert action.data is not None, f"{action.name} takes no JSON object"
         self.step = step
-        self.retry = operation is RETRY_STEP
-        self.noun = "input" if self.retry else "output"
+        #: An input: left as it was, the step keeps its own.
+        self.keeps_own = action.data.keeps_own
+        self.noun = action.data.key
         field = self.fields["step_json"]
         field.label = self.noun.capitalize()
-        if self.retry:
-            field.initial = pretty_json(step.input)
-            field.help_text = (
-                "The step's own input. Left as it is, the step keeps it; changed, "
-                "the step runs with this instead."
-            )
-        else:
-            field.initial = "{}"
-            field.help_text = (
-                "What the step's handler would have returned: later steps and its "
-                "compensation read it."
-            )
+        field.initial = pretty_json(step.input) if self.keeps_own else "{}"
+        field.help_text = action.data.help
 
     def clean_step_json(self) -> dict | None:
         """The object given; None for a retried step's input left as it was."""
@@ -95,10 +86,10 @@ class StepRepairForm(ReasonForm):
                 f"The {self.noun} must be a JSON object ({{...}}), not {json_kind(value)}."
             )
         try:
-            checked = interventions.json_value(value, f"The {self.noun}")
+            checked = actions.json_value(value, f"The {self.noun}")
         except SagaDefinitionError as exc:
             raise _refused(exc) from exc
-        if self.retry and checked == self.step.input:
+        if self.keeps_own and checked == self.step.input:
             return None
         return checked
 
@@ -116,7 +107,7 @@ class RateForm(ReasonForm):
 
     def clean_rate(self) -> float:
         try:
-            return interventions.rate_value(self.cleaned_data["rate"])
+            return actions.rate_value(self.cleaned_data["rate"])
         except SagaDefinitionError as exc:
             raise _refused(exc) from exc
 
@@ -164,7 +155,7 @@ class RedriveForm(RateForm):
     def selection(self) -> QuerySet[Saga]:
         """The sagas chosen, oldest first (call once the form is valid)."""
         data = self.cleaned_data
-        return interventions.select(
+        return actions.select(
             name=data["name"],
             states=(data["state"],) if data["state"] else (),
             error=data["error"],

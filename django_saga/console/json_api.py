@@ -27,15 +27,15 @@ from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.views import View
 
-from .. import clock, interventions, validation
+from .. import actions, clock, validation
 from ..api import manager
 from ..conf import saga_settings
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
 from ..models import Saga, SagaState, SagaStep
+from ..serialise import saga_document, saga_json
 from . import openapi
 from .access import NOT_A_FORM, JsonAccessMixin, json_error, too_large
-from .formatting import json_kind, status_json
-from .operations import REDRIVE_PERMISSION, RETRY_STEP, perform
+from .formatting import json_kind
 from .paging import BadCursor, tally, window, without_cursor
 from .parsing import UnreadableJSON, read_json
 from .queries import (
@@ -128,15 +128,9 @@ class SagaListJsonView(JsonAccessMixin, View):
                 "previous": _page_url(request, "after", page.newer),
                 "results": [
                     {
-                        "saga_id": saga.pk,
-                        "name": saga.name,
-                        "key": saga.key,
-                        "state": saga.state,
+                        **saga_json(saga),
                         "steps_done": saga.steps_done,  # type: ignore[attr-defined]
                         "steps_total": saga.steps_total,  # type: ignore[attr-defined]
-                        "created_at": saga.created_at,
-                        "updated_at": saga.updated_at,
-                        "completed_at": saga.completed_at,
                         "url": reverse("django_saga:api-detail", args=[saga.pk]),
                     }
                     for saga in attach_progress(page.rows)
@@ -160,30 +154,43 @@ class SagaStatusJsonView(JsonAccessMixin, View):
         saga = saga_with_steps(saga_id)
         if saga is None:
             return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
-        return JsonResponse(status_json(saga))
+        return JsonResponse(saga_document(saga, saga.interventions.order_by("id")))
 
 
-class OperationJsonView(JsonAccessMixin, View):
-    """POST ``{"reason": ...}``: run the saga's operation (the reason is required)."""
+class ActionJsonView(JsonAccessMixin, View):
+    """POST ``{"reason": ...}``, plus the action's JSON object if it takes one
+    (``{"input": {...}}`` to retry a step: none, its own; ``{"output": {...}}``
+    to skip one: none, ``{}``): run the saga's ``action`` (the reason is
+    required). A step action's URL names the step by name or id."""
 
-    def post(self, request: HttpRequest, saga_id: str, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, saga_id: str, step: str = "") -> HttpResponse:
+        action = self.action
+        assert action is not None
         if not Saga.objects.filter(pk=saga_id).exists():
             return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
+        if action.on_step:
+            name = (
+                SagaStep.objects.filter(Q(name=step) | Q(pk=step), saga_id=saga_id)
+                .values_list("name", flat=True)
+                .first()
+            )
+            if name is None:
+                return json_error(404, "not_found", f"Saga {saga_id} has no step {step!r}.")
+            step = name
+        fields = ("reason", action.data.key) if action.data is not None else ("reason",)
         try:
-            target = self.target(saga_id, kwargs)
-        except SagaNotFound as exc:
-            return json_error(404, "not_found", str(exc))
-        try:
-            body = json_body(request, self.accepted())
-            reason = interventions.reason_text(body.get("reason"))
-            target.update(self.values(body, target))
+            body = json_body(request, fields)
+            reason = actions.reason_text(body.get("reason"))
+            data = None
+            if action.data is not None:
+                what = f"The {action.data.key} of step {step!r}"
+                data = actions.json_value(body.get(action.data.key), what)
         except BodyTooLarge as exc:
             return json_error(413, "too_large", str(exc))
         except (BadBody, SagaDefinitionError) as exc:
             return json_error(400, "bad_request", str(exc))
-        assert self.operation is not None
         try:
-            saga = perform(self.operation, saga_id, by=request.user, reason=reason, **target)
+            saga = manager.act(action, saga_id, step, data, by=request.user, reason=reason)
         except SagaNotFound as exc:
             return json_error(404, "not_found", str(exc))
         except InvalidStateTransition as exc:
@@ -191,47 +198,7 @@ class OperationJsonView(JsonAccessMixin, View):
             return json_error(409, "invalid_state_transition", str(exc), state=state)
         except SagaDefinitionError as exc:
             return json_error(400, "bad_request", str(exc))
-        return JsonResponse(status_json(saga), status=202)
-
-    def accepted(self) -> tuple[str, ...]:
-        """The fields the body may hold."""
-        return ("reason",)
-
-    def target(self, saga_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The step the URL names, for ``perform``; raises ``SagaNotFound``."""
-        return {}
-
-    def values(self, body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-        """What the body adds for ``perform`` beyond the reason."""
-        return {}
-
-
-class StepOperationJsonView(OperationJsonView):
-    """POST ``{"reason": ..., "input": {...}}`` to retry a step (no input: its
-    own), or ``{"reason": ..., "output": {...}}`` to skip it (no output: ``{}``). The URL names
-    the step by name or id."""
-
-    @property
-    def key(self) -> str:
-        return "input" if self.operation is RETRY_STEP else "output"
-
-    def accepted(self) -> tuple[str, ...]:
-        return ("reason", self.key)
-
-    def target(self, saga_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        step = kwargs["step"]
-        name = (
-            SagaStep.objects.filter(Q(name=step) | Q(pk=step), saga_id=saga_id)
-            .values_list("name", flat=True)
-            .first()
-        )
-        if name is None:
-            raise SagaNotFound(f"Saga {saga_id} has no step {step!r}.")
-        return {"step": name}
-
-    def values(self, body: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-        what = f"The {self.key} of step {target['step']!r}"
-        return {"data": interventions.json_value(body.get(self.key), what)}
+        return JsonResponse(saga_document(saga, saga.interventions.order_by("id")), status=202)
 
 
 class RedriveJsonView(JsonAccessMixin, View):
@@ -244,21 +211,21 @@ class RedriveJsonView(JsonAccessMixin, View):
     most (up to ``REDRIVE_AT_ONCE``). Answers 202 with the re-drive.
     """
 
-    permission = REDRIVE_PERMISSION
+    permission = actions.REDRIVE_PERMISSION
     purpose = "re-drive sagas"
     fields = ("name", "state", "error", "older_than", "rate", "reason", "limit")
 
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
             body = json_body(request, self.fields)
-            selection = interventions.select(
+            selection = actions.select(
                 name=_optional_text(body, "name"),
                 states=_states(body.get("state")),
                 error=_optional_text(body, "error"),
                 older_than=_age(body.get("older_than")),
             )
-            rate = interventions.rate_value(body.get("rate"))
-            reason = interventions.reason_text(body.get("reason"))
+            rate = actions.rate_value(body.get("rate"))
+            reason = actions.reason_text(body.get("reason"))
             limit = _limit(body.get("limit"))
         except BodyTooLarge as exc:
             return json_error(413, "too_large", str(exc))

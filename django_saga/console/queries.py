@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from .. import diagram, interventions
+from .. import actions, diagram
 from ..models import (
     ACTIVE_STATES,
     KEY_MAX_CHARS,
@@ -187,7 +187,7 @@ def redrive_report(batch: str) -> RedriveReport | None:
         reason=first.reason,
         started_at=first.at,
         sending_until=last.at + timedelta(seconds=float(delay or 0)),
-        counts=interventions.progress(batch),
+        counts=actions.progress(batch),
     )
 
 

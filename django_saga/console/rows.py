@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..actions import Action
 from ..models import Intervention, Saga, SagaStep
 from .formatting import ago, format_duration, pretty_json, progress_text, saga_duration
-from .operations import Operation
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ def attention_rows(sagas: Any, now: datetime) -> list[AttentionRow]:
 
 
 @dataclass(frozen=True)
-class OperationLink:
-    """A button on a saga's page: an operation that applies as things stand, and its page."""
+class ActionLink:
+    """A button on a saga's page: an action that applies as things stand, and its page."""
 
-    operation: Operation
+    action: Action
     url: str
 
 
@@ -61,7 +61,7 @@ class StepView:
     #: The step runs in parallel with others of its stage.
     in_parallel: bool = False
     #: What the user may do to the step as it stands (retry, skip).
-    actions: list[OperationLink] = field(default_factory=list)
+    actions: list[ActionLink] = field(default_factory=list)
 
 
 def step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from ..definition import Declared, SagaDefinition, StagedStep, normalise_steps
 from ..models import StepStatus
+from ..steps import BaseDefinition, Declared, StagedStep, normalise_steps
 
 #: Stages a picture draws unless told otherwise; the rest are counted.
 MAX_STAGES = 30
@@ -94,10 +94,10 @@ def is_undone(graph: Graph, stage: Stage, node: Node) -> bool:
     return not graph.is_saga or node.status in UNDONE
 
 
-def definition_graph(definition: SagaDefinition | Iterable[Declared], title: str = "") -> Graph:
+def definition_graph(definition: BaseDefinition | Iterable[Declared], title: str = "") -> Graph:
     """The picture of what a definition (or a step list) would run: the undo order is the
     one a failure would follow, last stage with a compensation first."""
-    if isinstance(definition, SagaDefinition):
+    if isinstance(definition, BaseDefinition):
         title = title or definition.saga_name()
         staged = normalise_steps(definition.steps())
     else:

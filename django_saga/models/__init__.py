@@ -34,7 +34,7 @@ from .states import (
 # Django registers the models in the order they are imported: the saga, its
 # steps, the outbox, the trail, the tokens, as when they shared one module.
 from .saga import ACTIVE_KEY_CONSTRAINT, KEY_MAX_CHARS, Saga, SagaQuerySet
-from .step import REPORT_TOKEN_CHARS, SagaStep
+from .step import REPORT_TOKEN_CHARS, SagaStep, find_step
 from .outbox import OutboxMessage
 from .trail import Intervention
 from .tokens import ApiToken
@@ -59,5 +59,6 @@ __all__ = [
     "SagaState",
     "SagaStep",
     "StepStatus",
+    "find_step",
     "new_id",
 ]

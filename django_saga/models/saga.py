@@ -127,13 +127,6 @@ class Saga(models.Model):
     class Meta:
         verbose_name = "saga"
         verbose_name_plural = "sagas"
-        permissions = [
-            ("compensate_saga", "Can compensate a saga"),
-            ("retry_saga_compensation", "Can retry a saga's failed compensation"),
-            ("retry_saga_step", "Can retry a failed step of a saga"),
-            ("skip_saga_step", "Can skip a failed or waiting step of a saga"),
-            ("redrive_sagas", "Can re-drive failed sagas in bulk"),
-        ]
         ordering = ("-created_at",)
         indexes = [
             # Lists are newest first by id (ULIDs sort by creation time); these

@@ -7,12 +7,15 @@ from its ids and the attempt, never stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from ..errors import SagaNotFound, brief
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .saga import Saga
@@ -162,3 +165,12 @@ def _report_token(saga_id: str, step_id: str, attempt: int, key: str | bytes) ->
         _REPORT_TOKEN_SALT, f"{saga_id}:{step_id}:{attempt}", secret=key, algorithm="sha256"
     )
     return digest.hexdigest()[:REPORT_TOKEN_CHARS]
+
+
+def find_step(saga_id: str, steps: Iterable[SagaStep], name_or_id: str) -> SagaStep:
+    """The step of ``steps`` named ``name_or_id``, or with that id: every door
+    names a step either way. Raises ``SagaNotFound``."""
+    for step in steps:
+        if name_or_id in (step.name, step.pk):
+            return step
+    raise SagaNotFound(f"Saga {saga_id} has no step {brief(name_or_id)}")

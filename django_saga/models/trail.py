@@ -20,12 +20,6 @@ from .saga import Saga
 class Intervention(models.Model):
     """What an operator did to a saga, by whom, when and why: the audit trail."""
 
-    class Action(models.TextChoices):
-        COMPENSATE = "compensate", "compensate"
-        RETRY_COMPENSATION = "retry_compensation", "retry compensation"
-        RETRY_STEP = "retry_step", "retry step"
-        SKIP_STEP = "skip_step", "skip step"
-
     id = models.CharField(
         "id", primary_key=True, max_length=SAGA_ID_MAX_CHARS, default=new_id, editable=False
     )
@@ -38,7 +32,9 @@ class Intervention(models.Model):
         related_name="interventions",
         verbose_name="saga",
     )
-    action = models.CharField("action", max_length=30, choices=Action.choices)
+    # The name of an action of ``django_saga.actions``: declared there, so
+    # that adding one needs no migration.
+    action = models.CharField("action", max_length=30)
     step = models.CharField(
         "step", max_length=NAME_MAX_CHARS, blank=True, default="", help_text="The step's name."
     )
@@ -78,10 +74,15 @@ class Intervention(models.Model):
 
     def __str__(self) -> str:
         step = f" step {self.step!r}" if self.step else ""
-        return f"{self.get_action_display()}{step} of saga {self.saga_id} by {self.actor}"
+        return f"{self.action_label}{step} of saga {self.saga_id} by {self.actor}"
+
+    @property
+    def action_label(self) -> str:
+        """The action as a sentence says it: ``retry step``."""
+        return self.action.replace("_", " ")
 
     def summary(self) -> str:
         """One line for Django's admin log: the action, the step, the reason."""
         step = f" {self.step!r}" if self.step else ""
         reason = f": {self.reason}" if self.reason else ""
-        return f"{self.get_action_display().capitalize()}{step}{reason}"[:2000]
+        return f"{self.action_label.capitalize()}{step}{reason}"[:2000]

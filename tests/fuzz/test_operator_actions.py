@@ -64,7 +64,7 @@ ACTIONS = {
         ref, a["step"], a["data"], by=a["by"], reason=a["reason"]
     ),
     "skip_step": lambda ref, a: manager.skip_step(
-        ref, a["step"], a["data"], a["reason"], by=a["by"]
+        ref, a["step"], a["data"], by=a["by"], reason=a["reason"]
     ),
     "complete_step": lambda ref, a: manager.complete_step(
         ref, a["step"], a["data"], attempt=a["attempt"], report_token=a["token"]

@@ -242,7 +242,7 @@ def test_a_step_that_failed_without_waiting_is_not_compensated(store, run_engine
 def test_outside_results_name_what_is_wrong(store, run_engine):
     run_engine()
     saga = manager.start("order", [step("a"), step("pay", "test.pending")])
-    with pytest.raises(SagaNotFound, match="No step 'nope'"):
+    with pytest.raises(SagaNotFound, match="has no step 'nope'"):
         manager.complete_step(saga.id, "nope")
     with pytest.raises(SagaNotFound):
         manager.complete_step("01NOTASAGA000000000000000", "pay")

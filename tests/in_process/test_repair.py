@@ -227,7 +227,9 @@ def test_a_retried_step_gets_its_whole_retry_budget_again(store, run_engine):
 def test_skip_step_records_the_output_and_goes_on(store, run_engine):
     run_engine()
     saga = wait_terminal(manager.start("order", shop()).id)
-    manager.skip_step(saga.id, "ship", {"tracking": "by hand"}, "shipped from the shop floor")
+    manager.skip_step(
+        saga.id, "ship", {"tracking": "by hand"}, reason="shipped from the shop floor"
+    )
     saga = wait_terminal(saga.id)
     assert saga.state == "completed"
     ship = saga.step("ship")
@@ -244,7 +246,7 @@ def test_skip_step_completes_a_waiting_step(store, run_engine):
     run_engine()
     saga = manager.start("order", [Step("wait", "test.pending"), Step("after", "test.record")])
     wait_for(lambda: manager.get(saga.id).step("wait").status == "waiting", what="waiting")
-    manager.skip_step(saga.id, "wait", {"answer": 42}, "the provider confirmed by phone")
+    manager.skip_step(saga.id, "wait", {"answer": 42}, reason="the provider confirmed by phone")
     saga = wait_terminal(saga.id)
     assert saga.state == "completed"
     # The operator's output is the step's output, in place of what it waited with.
@@ -261,7 +263,7 @@ def test_operator_actions_are_refused_with_a_sentence_that_names_the_saga(store,
         f"Step 'ship' of saga {done.id} is completed; only a failed step can be retried."
     )
     with pytest.raises(InvalidStateTransition) as info:
-        manager.skip_step(done.id, "reserve", {}, "why not")
+        manager.skip_step(done.id, "reserve", {}, reason="why not")
     assert str(info.value) == (
         f"Step 'reserve' of saga {done.id} is completed; "
         "only a failed or waiting step can be skipped."

@@ -21,8 +21,8 @@ from django.db import connections
 from django.utils import timezone
 
 from django_saga import Step, manager, parallel
+from django_saga.actions import progress
 from django_saga.errors import InvalidStateTransition
-from django_saga.interventions import progress
 from django_saga.models import Saga
 from tests.conftest import wait_for
 from tests.helpers import wait_terminal
@@ -137,7 +137,9 @@ def test_a_failure_past_the_pivot_halts_undoes_nothing_and_retry_step_completes_
 
 def test_skip_step_completes_a_halted_saga_and_the_skipped_handler_never_runs(two_engines):
     saga = halted(manager.start("order", shop()))
-    manager.skip_step(saga.id, "ship", {"tracking": "by hand"}, "shipped from the shop", by="bob")
+    manager.skip_step(
+        saga.id, "ship", {"tracking": "by hand"}, by="bob", reason="shipped from the shop"
+    )
     saga = wait_terminal(saga.id, 30)
     assert saga.state == "completed", saga.error
     ship = saga.step("ship")
@@ -277,13 +279,13 @@ def test_skip_step_and_retry_step_racing_on_one_step_change_it_once(two_engines)
     for saga in sagas:
         results = at_once(
             lambda saga=saga: manager.skip_step(
-                saga.id, "ship", {"by": "hand"}, "by hand", by="skipper"
+                saga.id, "ship", {"by": "hand"}, by="skipper", reason="by hand"
             ),
             lambda saga=saga: manager.retry_step(
                 saga.id, "ship", {"ok": True}, by="retrier", reason="fixed"
             ),
             lambda saga=saga: manager.skip_step(
-                saga.id, "ship", {"by": "hand"}, "by hand", by="skipper"
+                saga.id, "ship", {"by": "hand"}, by="skipper", reason="by hand"
             ),
             lambda saga=saga: manager.retry_step(
                 saga.id, "ship", {"ok": True}, by="retrier", reason="fixed"

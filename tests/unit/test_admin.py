@@ -253,7 +253,7 @@ def test_saga_page_lists_the_trail_newest_first_escaped(viewer):
     html = logged_in(viewer).get(change_url(saga)).content.decode()
     actors = re.findall(r'<td class="field-actor">\s*<p>(\w+)</p>', html)
     assert actors == ["bob", "alice"]
-    assert re.findall(r'<td class="field-action">\s*<p>([\w ]+)</p>', html) == [
+    assert re.findall(r'<td class="field-action_label">\s*<p>([\w ]+)</p>', html) == [
         "skip step",
         "retry step",
     ]
@@ -321,7 +321,7 @@ def test_the_confirmation_page_says_which_sagas_will_be_left_alone_and_why(opera
 
 @pytest.mark.django_db
 def test_a_selection_over_the_limit_is_refused_whole(operator, monkeypatch):
-    monkeypatch.setattr(saga_admin, "MAX_SELECTED", 2)
+    monkeypatch.setattr(saga_admin.bulk, "MAX_SELECTED", 2)
     sagas = [build_saga("failed") for _ in range(3)]
     client = logged_in(operator)
     response = choose_action(client, "compensate_sagas", *sagas)

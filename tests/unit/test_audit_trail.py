@@ -49,7 +49,7 @@ def test_the_admin_lists_the_trail_of_a_saga_purged_since(admin_client):
     manager.compensate(saga.pk, by="clerk", reason="the customer cancelled")
     Saga.objects.filter(pk=saga.pk).update(state="compensated")
     kept = halted_saga()
-    manager.skip_step(kept.pk, "ship", {"tracking": "T1"}, "handed over", by="clerk")
+    manager.skip_step(kept.pk, "ship", {"tracking": "T1"}, by="clerk", reason="handed over")
     Saga.objects.filter(pk=saga.pk).update(completed_at=kept.created_at.replace(year=2000))
     assert purge(1).sagas == 1
 

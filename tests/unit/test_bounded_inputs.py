@@ -26,7 +26,7 @@ from django_saga import (
     SagaNotFound,
     Skip,
     Step,
-    interventions,
+    actions,
     manager,
     validation,
 )
@@ -376,7 +376,7 @@ def test_commands_refuse_an_age_far_in_the_past_naming_the_option(command):
 
 def test_a_redrive_selection_refuses_an_age_no_clock_can_subtract():
     with pytest.raises(LimitExceeded, match="older_than"):
-        interventions.select(older_than=timedelta(days=999999))
+        actions.select(older_than=timedelta(days=999999))
 
 
 # -- round two, finding 3: a re-drive's rate -------------------------------------------

@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 
 from django_saga import Step, manager
 from django_saga.management.commands import saga as saga_command
+from django_saga.management.operator_cli import acting as cli_acting
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
 from tests import factories
 from tests.conftest import ROOT
@@ -145,15 +146,15 @@ def test_the_json_of_list_and_show_names_fields_as_the_json_api_does(django_user
     from tests.unit.test_views import VIEW, logged_in, make_user
 
     halted = halted_saga()
-    manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, "shipped by hand", by="bob")
+    manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, by="bob", reason="shipped by hand")
     client = logged_in(make_user(django_user_model, VIEW))
     [api_row] = client.get(reverse("django_saga:api-list")).json()["results"]
     [cli_row] = [json.loads(line) for line in saga("list", "--json").splitlines()]
     del api_row["url"]
     assert {key: cli_row.get(key) for key in api_row} == api_row
     assert cli_row["saga_id"] == halted.pk
-    # What the command adds: the error, and ``id`` for scripts written before.
-    assert set(cli_row) - set(api_row) == {"id", "error"}
+    # What the command adds: ``id``, for scripts written before the names agreed.
+    assert set(cli_row) - set(api_row) == {"id"}
 
     api_saga = client.get(reverse("django_saga:api-detail", args=[halted.pk])).json()
     cli_saga = json.loads(saga("show", halted.pk, "--json"))
@@ -228,7 +229,7 @@ def test_show_names_the_state_and_error_and_says_when_no_operator_has_acted():
 @pytest.mark.django_db
 def test_show_json_gives_the_saga_steps_history_and_trail():
     halted = halted_saga()
-    manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, "shipped by hand", by="bob")
+    manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, by="bob", reason="shipped by hand")
     document = json.loads(saga("show", halted.pk, "--json"))
     assert document["saga_id"] == halted.pk and document["state"] == "completed"
     assert [s["name"] for s in document["steps"]] == ["reserve", "capture", "ship"]
@@ -486,7 +487,7 @@ def test_redrive_without_waiting_schedules_and_says_how_to_follow(monkeypatch):
 
 @pytest.mark.django_db
 def test_redrive_stops_watching_at_its_timeout_and_says_what_still_runs(monkeypatch):
-    monkeypatch.setattr(saga_command, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(cli_acting, "POLL_SECONDS", 0.05)
     halted = halted_saga()
     # No engine runs: the saga stays started until the timeout.
     out = saga("redrive", "--rate", "5/s", "--timeout", "0.3s", *REASON).splitlines()
@@ -518,7 +519,7 @@ def test_retry_step_with_corrected_input_completes_a_halted_saga(run_engine):
 def test_redrive_completes_halted_sagas_once_their_service_is_back(
     run_engine, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(saga_command, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(cli_acting, "POLL_SECONDS", 0.05)
     up = tmp_path / "up"
     run_engine()
     halted = [manager.start("order", shop("test.downstream", {"up": str(up)})) for _ in range(3)]

@@ -111,14 +111,14 @@ def test_step_buttons_show_where_the_step_can_be_repaired_and_the_user_may(
     assert f'href="{step_page("retry-step", saga, "ship")}"' in ship
     assert f'href="{step_page("skip-step", saga, "ship")}"' in ship
     for done in ("reserve", "capture", "notify"):
-        assert "data-operation=" not in card(html, done)
+        assert "data-action=" not in card(html, done)
 
     only_retry = make_user(django_user_model, VIEW, RETRY_STEP, name="retrier")
     retrier_card = card(logged_in(only_retry).get(url).content.decode(), "ship")
-    assert 'data-operation="retry-step"' in retrier_card
-    assert 'data-operation="skip-step"' not in retrier_card
+    assert 'data-action="retry-step"' in retrier_card
+    assert 'data-action="skip-step"' not in retrier_card
     viewer = make_user(django_user_model, VIEW, name="viewer")
-    assert "data-operation=" not in logged_in(viewer).get(url).content.decode()
+    assert "data-action=" not in logged_in(viewer).get(url).content.decode()
 
 
 @pytest.mark.django_db
@@ -128,9 +128,9 @@ def test_a_waiting_step_of_a_running_saga_can_be_skipped_but_not_retried(repaire
     SagaStepFactory(saga=saga, position=1, name="approve", waiting=True)
     html = logged_in(repairer).get(reverse("django_saga:detail", args=[saga.pk])).content
     approve = card(html.decode(), "approve")
-    assert 'data-operation="skip-step"' in approve
-    assert 'data-operation="retry-step"' not in approve
-    assert "data-operation=" not in card(html.decode(), "create")
+    assert 'data-action="skip-step"' in approve
+    assert 'data-action="retry-step"' not in approve
+    assert "data-action=" not in card(html.decode(), "create")
 
 
 @pytest.mark.django_db
@@ -160,7 +160,7 @@ def test_the_retry_page_says_what_will_happen_and_offers_the_steps_input(repaire
     response = logged_in(repairer).get(step_page("retry-step", saga, "ship"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "The step runs again, with the input below" in html
+    assert "The step runs again, with the input given" in html
     assert SHIP_ERROR in html[html.index('id="step-error"') :]
     assert "2 attempts" in html[html.index('id="step-attempts"') :]
     textarea = re.search(r'<textarea name="step_json"[^>]*>(.*?)</textarea>', html, re.S)

@@ -28,7 +28,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from django_saga import interventions, manager, urls, validation, webhook
+from django_saga import actions, manager, urls, validation, webhook
 from django_saga.console import metrics_view, openapi
 from django_saga.console.access import ConsoleAccessMixin, JsonAccessMixin
 from django_saga.errors import SagaDefinitionError
@@ -204,7 +204,7 @@ def _refuses(check: Callable[[str], object], text: str) -> bool:
 @pytest.mark.parametrize(
     ("pattern", "check"),
     [
-        (openapi.PROSE_PATTERN, lambda text: interventions.reason_text(text, required=True)),
+        (openapi.PROSE_PATTERN, lambda text: actions.reason_text(text, required=True)),
         (
             openapi.LABEL_PATTERN,
             lambda text: validation.text(text, "key", None, plain=validation.LABEL),

@@ -6,16 +6,16 @@ page, the repair pages and the re-drive pages, over what they share
 from .dashboard import DashboardView
 from .detail import DIAGRAM_STAGES, STEPS_PER_PAGE, SagaDetailView
 from .redrive import RedriveProgressView, RedriveView
-from .repair import OperationConfirmView, OperationView, StepOperationView
+from .repair import ActionConfirmView, ActionView, StepActionView
 
 __all__ = [
     "DIAGRAM_STAGES",
     "STEPS_PER_PAGE",
+    "ActionConfirmView",
+    "ActionView",
     "DashboardView",
-    "OperationConfirmView",
-    "OperationView",
     "RedriveProgressView",
     "RedriveView",
     "SagaDetailView",
-    "StepOperationView",
+    "StepActionView",
 ]

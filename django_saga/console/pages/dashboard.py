@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.generic import TemplateView
 
 from ... import clock
+from ...actions import REDRIVE_PERMISSION
 from ...conf import saga_settings
 from ...models import WAITING_FOR_OPERATOR, Saga, SagaState
 from ..access import ConsoleAccessMixin
 from ..formatting import format_duration
-from ..operations import REDRIVE_PERMISSION
 from ..paging import BadCursor, Tally, tally, window, without_cursor
 from ..queries import TEXT_FILTERS, BadFilter, attach_progress, filter_sagas, saga_names
 from ..rows import attention_rows, saga_rows

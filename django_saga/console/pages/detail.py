@@ -10,7 +10,8 @@ from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
 
-from ... import diagram, flow
+from ... import diagram
+from ...actions import COMPENSATE, SAGA_ACTIONS, STEP_ACTIONS, pivot_passed, relevant_steps
 from ...models import (
     ACTIVE_STATES,
     WAITING_FOR_OPERATOR,
@@ -27,9 +28,8 @@ from ..formatting import (
     pretty_json,
     saga_duration,
 )
-from ..operations import SAGA_OPERATIONS, STEP_OPERATIONS, relevant_steps
 from ..queries import stage_sizes
-from ..rows import OperationLink, by_stage, step_views, trail_rows
+from ..rows import ActionLink, by_stage, step_views, trail_rows
 from .common import OneSagaView, refresh_interval
 
 #: Step cards on one page of a saga's page in the console.
@@ -61,12 +61,14 @@ class SagaDetailView(OneSagaView):
         shown = list(page.object_list)
         pivots = relevant_steps(saga.pk)
         steps = step_views(by_stage(shown), stage_sizes(saga, shown))
-        step_operations = [op for op in STEP_OPERATIONS if op.permitted(user)]
+        step_actions = [action for action in STEP_ACTIONS if action.permitted(user)]
         for item in steps:
             item.actions = [
-                OperationLink(op, reverse(f"django_saga:{op.name}", args=[saga.pk, item.step.pk]))
-                for op in step_operations
-                if op.refusal(saga, [item.step], item.step.pk) is None
+                ActionLink(
+                    action, reverse(f"django_saga:{action.slug}", args=[saga.pk, item.step.pk])
+                )
+                for action in step_actions
+                if action.refusal(saga, [item.step], item.step.pk) is None
             ]
         graph = diagram.saga_graph(saga, shown).bounded(DIAGRAM_STAGES)
         latest = Intervention.objects.filter(saga_id=saga.pk).order_by("-id")
@@ -80,10 +82,10 @@ class SagaDetailView(OneSagaView):
             context_json=pretty_json(saga.context),
             progress=format_progress(counts["steps_done"], counts["steps_total"]),
             duration=format_duration(saga_duration(saga)),
-            operations=[
-                OperationLink(op, reverse(f"django_saga:confirm-{op.name}", args=[saga.pk]))
-                for op in SAGA_OPERATIONS
-                if op.permitted(user) and op.refusal(saga, pivots) is None
+            actions=[
+                ActionLink(action, reverse(f"django_saga:confirm-{action.slug}", args=[saga.pk]))
+                for action in SAGA_ACTIONS
+                if action.permitted(user) and action.refusal(saga, pivots) is None
             ],
             operator_note=_operator_note(saga, pivots),
             compensation_note=_compensation_note(saga, trail),
@@ -122,7 +124,7 @@ def _compensation_note(saga: Saga, trail: list[Intervention]) -> str:
         return ""
     latest = trail[0]
     before = latest.details.get("state") if isinstance(latest.details, dict) else None
-    if latest.action != Intervention.Action.COMPENSATE or before not in _UNFAILED:
+    if latest.action != COMPENSATE.name or before not in _UNFAILED:
         return ""
     what = "Being compensated" if saga.state == SagaState.COMPENSATING else "Compensated"
     reason = f" Reason: {latest.reason}" if latest.reason else ""
@@ -149,7 +151,7 @@ def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:
     steps = ("step " if len(names) == 1 else "steps ") + ", ".join(map(repr, names))
     them = "it" if len(names) == 1 else "them"
     if saga.state == SagaState.HALTED:
-        pivot = flow.pivot_passed(pivots)
+        pivot = pivot_passed(pivots)
         past = f"its pivot step {pivot.name!r}" if pivot is not None else "its pivot step"
         return (
             f"Halted: an operator must act. The saga is past {past}, so what it did "

@@ -13,14 +13,13 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from ... import clock
+from ...actions import REDRIVE_PERMISSION, Redrive
 from ...api import manager
 from ...errors import SagaDefinitionError
-from ...interventions import Redrive
 from ...models import WAITING_FOR_OPERATOR, Saga, SagaState
 from ..access import ConsoleAccessMixin
 from ..formatting import format_duration
 from ..forms import RedriveForm
-from ..operations import REDRIVE_PERMISSION
 from ..paging import tally
 from ..queries import REDRIVE_AT_ONCE, redrive_report, redriven_sagas
 from ..rows import attention_rows

@@ -1,0 +1,233 @@
+"""The operator actions: the one table every door is built from.
+
+Each entry says when the action is refused, what it changes, and how the
+console, the JSON API, the admin and ``manage.py saga`` present it. Adding
+an action is adding an entry here (and its tests): its permission is
+created by ``migrate``, its pages, endpoints, admin action, command and
+OpenAPI operation follow from it, and ``manager.act()`` runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .. import flow
+from ..models import Saga, SagaState, SagaStep, StepStatus
+from .declaration import Action, Bulk, Data, Request
+
+if TYPE_CHECKING:
+    from ..stores.base import Unit
+
+#: States in which a failed step waits for an operator to retry or skip it.
+_REPAIRABLE = (SagaState.FAILED, SagaState.HALTED)
+#: States in which a waiting step may be completed by hand.
+_WAITING_OK = (SagaState.STARTED, *_REPAIRABLE)
+
+
+def _label(saga: Saga) -> str:
+    state = saga.state
+    return SagaState(state).label if state in SagaState.values else state
+
+
+# -- compensate ---------------------------------------------------------------------------
+def _compensate_refusal(saga: Saga, steps: Sequence[SagaStep], _: SagaStep | None) -> str | None:
+    if saga.state == SagaState.COMPENSATING:
+        return f"Saga {saga.pk} is already being compensated."
+    if saga.state == SagaState.COMPENSATED:
+        return f"Saga {saga.pk} is already compensated."
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        return f"Saga {saga.pk} has a compensation that failed: retry the compensation instead."
+    pivot = flow.pivot_passed(steps)
+    if pivot is not None:
+        return flow.past_pivot_refusal(saga.pk, pivot) + "."
+    return None
+
+
+def _compensate(unit: Unit, _: SagaStep | None, request: Request, details: dict) -> bool:
+    # The manager's compensate() keeps its meaning: a no-op while under way,
+    # a retry of what failed on a saga whose compensation failed.
+    return flow.request_compensation(unit)
+
+
+COMPENSATE = Action(
+    name="compensate",
+    slug="compensate",
+    label="Compensate",
+    codename="compensate_saga",
+    permission_name="Can compensate a saga",
+    explanation="Steps not run yet are cancelled; completed steps are undone, last first.",
+    done="Compensation requested: completed steps are being undone, last first.",
+    refuse=_compensate_refusal,
+    change=_compensate,
+    refused_when="Refused (`409`) for a saga past its pivot step, already compensating or "
+    "compensated, or whose compensation failed (retry it instead).",
+    api_id="compensateSaga",
+    api_summary="Compensate a saga",
+    bulk=Bulk(
+        name="compensate_sagas",
+        menu="Compensate selected sagas",
+        title="Compensate sagas",
+        applies="Will be compensated.",
+        done=(
+            "Compensation requested for %(count)d saga.",
+            "Compensation requested for %(count)d sagas.",
+        ),
+        warning="This cannot be taken back.",
+    ),
+    undoes=(StepStatus.COMPLETED,),
+    forgiving=True,
+)
+
+
+# -- retry the compensation ---------------------------------------------------------------
+def _retry_compensation_refusal(
+    saga: Saga, steps: Sequence[SagaStep], _: SagaStep | None
+) -> str | None:
+    if saga.state != SagaState.COMPENSATION_FAILED:
+        return (
+            f"Saga {saga.pk} is {_label(saga)}; only a saga whose compensation failed "
+            "can have it retried."
+        )
+    return None
+
+
+def _retry_compensation(unit: Unit, _: SagaStep | None, request: Request, details: dict) -> bool:
+    flow.resume_compensation(unit, request.delay)
+    return True
+
+
+RETRY_COMPENSATION = Action(
+    name="retry_compensation",
+    slug="retry-compensation",
+    label="Retry compensation",
+    codename="retry_saga_compensation",
+    permission_name="Can retry a saga's failed compensation",
+    explanation="The compensations that failed run again, each with its whole retry "
+    "budget; then the saga goes on undoing, last stage first.",
+    done="Compensation resumed: the failed compensations run again.",
+    refuse=_retry_compensation_refusal,
+    change=_retry_compensation,
+    refused_when="Refused (`409`) unless the saga is `compensation_failed`.",
+    api_id="retrySagaCompensation",
+    api_summary="Retry a saga's failed compensation",
+    bulk=Bulk(
+        name="retry_saga_compensations",
+        menu="Retry compensation of selected sagas",
+        title="Retry the compensation of sagas",
+        applies="Its failed compensations will run again.",
+        done=(
+            "Compensation resumed for %(count)d saga.",
+            "Compensation resumed for %(count)d sagas.",
+        ),
+    ),
+    undoes=(StepStatus.COMPLETED, StepStatus.COMPENSATION_FAILED),
+)
+
+
+# -- retry a step, skip a step ------------------------------------------------------------
+def _step_refusal(saga: Saga, step: SagaStep | None, what: str, waiting_too: bool) -> str | None:
+    """Why a failed step (``waiting_too``: or a waiting one) cannot be ``what``
+    (retried, skipped) as the saga stands."""
+    assert step is not None, "Action.refusal() finds the step, or raises SagaNotFound"
+    state, name = saga.state, step.name
+    if step.status == StepStatus.FAILED and state in _REPAIRABLE:
+        return None
+    if waiting_too and step.status == StepStatus.WAITING and state in _WAITING_OK:
+        return None
+    if step.status == StepStatus.FAILED:
+        return (
+            f"Saga {saga.pk} is {_label(saga)}; its failed step {name!r} can be {what} only "
+            "while the saga is failed or halted."
+        )
+    if waiting_too and step.status == StepStatus.WAITING:
+        return (
+            f"Saga {saga.pk} is {_label(saga)}; its waiting step {name!r} can be {what} only "
+            "while the saga goes forward or waits for an operator."
+        )
+    only = "a failed or waiting step" if waiting_too else "a failed step"
+    return f"Step {name!r} of saga {saga.pk} is {step.status}; only {only} can be {what}."
+
+
+def _retry_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
+    return _step_refusal(saga, step, "retried", waiting_too=False)
+
+
+def _retry_step(unit: Unit, step: SagaStep | None, request: Request, details: dict) -> bool:
+    assert step is not None
+    details["step_error"] = step.error
+    if request.data is not None:
+        details["input"] = request.data
+        details["previous_input"] = step.input
+    flow.retry_step(unit, step, request.data, request.delay, request.note)
+    return True
+
+
+RETRY_STEP = Action(
+    name="retry_step",
+    slug="retry-step",
+    label="Retry step",
+    codename="retry_saga_step",
+    permission_name="Can retry a failed step of a saga",
+    explanation="The step runs again, with the input given, and gets its whole retry "
+    "budget back. Once no step of the saga is failed, the saga goes forward.",
+    done="Step sent again: the saga goes on once it succeeds.",
+    refuse=_retry_step_refusal,
+    change=_retry_step,
+    refused_when="Refused (`409`) unless the step failed and the saga is `failed` or `halted`.",
+    api_id="retryStep",
+    api_summary="Retry a failed step",
+    api_segment="retry",
+    on_step=True,
+    data=Data(
+        key="input",
+        meaning="The input the step runs with",
+        help="The step's own input. Left as it is, the step keeps it; changed, "
+        "the step runs with this instead.",
+        keeps_own=True,
+    ),
+)
+
+
+def _skip_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
+    return _step_refusal(saga, step, "skipped", waiting_too=True)
+
+
+def _skip_step(unit: Unit, step: SagaStep | None, request: Request, details: dict) -> bool:
+    assert step is not None
+    details["step_error"] = step.error
+    details["output"] = request.data
+    details["step_status"] = step.status
+    flow.skip_step(unit, step, request.data or {}, request.note)
+    return True
+
+
+SKIP_STEP = Action(
+    name="skip_step",
+    slug="skip-step",
+    label="Skip step",
+    codename="skip_saga_step",
+    permission_name="Can skip a failed or waiting step of a saga",
+    explanation="The step is recorded as completed by hand, with the output given, and "
+    "the saga goes on. Its handler does not run: do what it would have done first. "
+    "If the saga is compensated later, this step's compensation runs.",
+    done="Step recorded as completed by hand: the saga goes on.",
+    refuse=_skip_step_refusal,
+    change=_skip_step,
+    refused_when="Refused (`409`) unless the step failed in a `failed` or `halted` "
+    "saga, or waits for an outside result in a saga that is `started`, `failed` or `halted`.",
+    api_id="skipStep",
+    api_summary="Record a step as completed by hand",
+    api_segment="skip",
+    on_step=True,
+    data=Data(
+        key="output",
+        meaning="What the step's handler would have returned: later steps and its "
+        "compensation read it",
+        help="What the step's handler would have returned: later steps and its "
+        "compensation read it.",
+    ),
+)
+
+#: Every action, in the order the pages and ``manage.py saga --help`` list them.
+ACTIONS: tuple[Action, ...] = (COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP)

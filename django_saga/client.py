@@ -1,0 +1,393 @@
+"""The client API: start sagas, read them, and report the results of waiting steps.
+
+What a web process needs, and no more: it loads neither the engine nor a
+broker's client. ``Client`` is the first role of ``django_saga.api.Manager``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError
+
+from . import clock, flow, tracing, validation
+from .conf import saga_settings
+from .errors import (
+    ReportTokenMismatch,
+    SagaAlreadyActive,
+    SagaDefinitionError,
+    SagaNotFound,
+    UnknownActionError,
+    brief,
+)
+from .messages import COMPENSATE, EXECUTE
+from .models import (
+    KEY_MAX_CHARS,
+    SAGA_ID_MAX_CHARS,
+    Saga,
+    SagaStep,
+    StepStatus,
+    find_step,
+)
+from .registry import registry
+from .steps import BaseDefinition, Declared, Step, normalise_steps
+from .stores import Store, get_store
+from .stores.base import KeyTaken
+
+#: A saga as callers name it: by its id, or by its name and business key.
+SagaRef = str | tuple[str, str]
+
+#: ``start(..., if_active=...)``: return the unfinished saga with the key, or raise.
+RETURN = "return"
+RAISE = "raise"
+#: Tries of a start() whose key was taken by a saga that finished meanwhile.
+KEY_TRIES = 3
+
+logger = logging.getLogger(__name__)
+
+
+class Client:
+    """Starts and reads sagas, and records what outside services report.
+
+    Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
+    up on every call so settings overrides apply.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        return self._store or get_store()
+
+    def start(
+        self,
+        name: str,
+        steps: Iterable[Declared],
+        context: Mapping[str, Any] | None = None,
+        *,
+        deadline: datetime | timedelta | float | None = None,
+        key: str = "",
+        if_active: str = RETURN,
+    ) -> Saga:
+        """Record a new saga and its first messages in one transaction.
+
+        ``steps`` run one after another; ``parallel(...)`` in the list makes a
+        stage whose steps run together. Returns at once: no broker round trip
+        happens here; the engine's outbox relay publishes the first stage.
+        ``deadline`` (a time, or a duration from now) is when a saga still
+        running gets compensated.
+
+        Inside the caller's ``transaction.atomic()`` the saga commits with
+        the caller's own writes, or not at all: a rollback leaves no saga, no
+        message and no signal.
+
+        ``key`` is a business key (an order number): at most one saga of this
+        name that has not finished (``completed`` or ``compensated``) has it,
+        as the database enforces. Starting again with the key of such a saga
+        returns that saga (``if_active="return"``, its ``created`` is False)
+        or raises ``SagaAlreadyActive`` (``if_active="raise"``). A new saga's
+        ``created`` is True.
+        """
+        return self._create(name, steps, context, deadline, key, if_active)
+
+    def start_definition(
+        self,
+        definition: BaseDefinition,
+        *,
+        deadline: datetime | timedelta | float | None = None,
+        if_active: str = RETURN,
+    ) -> Saga:
+        """Start a saga from a ``SagaDefinition``, recording its path and version
+        (and the business key its ``key()`` gives)."""
+        if not isinstance(definition, BaseDefinition):
+            raise SagaDefinitionError(
+                f"expected a SagaDefinition instance, got {type(definition).__name__}"
+            )
+        kind = type(definition)
+        return self._create(
+            kind.saga_name(),
+            definition.steps(),
+            definition.context(),
+            deadline,
+            definition.key(),
+            if_active,
+            origin=(kind.path(), str(kind.version)),
+        )
+
+    def find(self, name: str, key: str) -> Saga:
+        """The saga of ``name`` with the business ``key`` that has not finished,
+        else the latest that had it; raises ``SagaNotFound``."""
+        name = validation.text(
+            name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL
+        )
+        key = validation.text(key, "The key", KEY_MAX_CHARS, plain=validation.LABEL)
+        saga = self.store.find_by_key(name, key)
+        if saga is None:
+            raise SagaNotFound(f"No saga {name!r} with key {key!r}")
+        return saga
+
+    def _create(
+        self,
+        name: str,
+        steps: Iterable[Declared],
+        context: Mapping[str, Any] | None,
+        deadline: datetime | timedelta | float | None,
+        key: str,
+        if_active: str,
+        origin: tuple[str, str] = ("", ""),
+    ) -> Saga:
+        validation.text(name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL)
+        key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True, plain=validation.LABEL)
+        if if_active not in (RETURN, RAISE):
+            raise SagaDefinitionError(
+                f"if_active must be {RETURN!r} or {RAISE!r}, got {brief(if_active)}"
+            )
+        declared = normalise_steps(steps)
+        if context is not None and not isinstance(context, Mapping):
+            raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
+        saga_context = validation.to_json(dict(context or {}), f"Context of saga {name!r}")
+        if saga_settings.CHECK_HANDLERS_ON_START:
+            _check_handlers([staged.step for staged in declared])
+        timeouts = [_timeout(staged.step) for staged in declared]
+        deadline_at = validation.when(deadline, "deadline", clock.now())
+        definition = validation.text(
+            origin[0], "The definition's path", 300, blank=True, plain=validation.LABEL
+        )
+        version = validation.text(
+            origin[1], "The definition's version", 50, blank=True, plain=validation.LABEL
+        )
+        for attempt in range(1, KEY_TRIES + 1):
+            saga = Saga(
+                name=name,
+                key=key,
+                context=saga_context,
+                deadline_at=deadline_at,
+                definition=definition,
+                version=version,
+            )
+            # Under the caller's span (the request's): every step's span joins its trace.
+            saga.trace_context = tracing.saga_started(saga)
+            records = [
+                SagaStep(
+                    saga=saga,
+                    position=position,
+                    stage=staged.stage,
+                    name=staged.step.name,
+                    action=staged.step.action,
+                    compensation=staged.step.compensation,
+                    pivot=staged.step.pivot,
+                    input=staged.step.input,
+                    timeout=timeouts[position],
+                )
+                for position, staged in enumerate(declared)
+            ]
+            try:
+                with self.store.create(saga, records) as unit:
+                    flow.start(unit)
+            except KeyTaken as taken:
+                return self._already_active(name, key, taken.saga_id, if_active)
+            except IntegrityError:
+                # The saga that had the key finished between the refusal and
+                # the look for it: the key is free again.
+                if not key or attempt == KEY_TRIES:
+                    raise
+                continue
+            saga.created = True
+            return saga
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _already_active(self, name: str, key: str, saga_id: str, if_active: str) -> Saga:
+        existing = self.get(saga_id)
+        message = (
+            f"Saga {saga_id} ({name!r}, key {key!r}) is {existing.state}: "
+            "a saga of this name with this key has not finished"
+        )
+        if if_active == RAISE:
+            raise SagaAlreadyActive(message, existing)
+        logger.info("start(): %s; returning it", message)
+        existing.created = False
+        return existing
+
+    def get(self, saga_id: str) -> Saga:
+        """The saga with its steps; raises ``SagaNotFound``."""
+        return self.store.load_saga(saga_id_of(saga_id))
+
+    def list_active(self) -> list[Saga]:
+        """Sagas still moving: ``started`` or ``compensating``."""
+        return self.store.list_active_sagas()
+
+    # -- steps completed from outside --------------------------------------
+    def complete_step(
+        self,
+        saga: SagaRef,
+        step: str,
+        output: Mapping[str, Any] | None = None,
+        *,
+        attempt: int | None = None,
+        report_token: str | None = None,
+    ) -> Saga:
+        """Complete a ``waiting`` step (by id or name), ``output`` merged into its own.
+
+        ``saga`` is the saga's id, or its ``(name, key)``: a service that
+        knows only the order number can answer.
+        ``attempt`` (the ``step.attempts`` the handler saw) makes sure the
+        result answers the attempt that waits, not an earlier one retried
+        since. ``report_token`` (the ``step.report_token`` the handler saw)
+        makes sure it answers this saga, not an earlier one with the same key.
+        Repeating a completion already recorded changes nothing; a step
+        that is not waiting raises ``StepNotWaiting``, a result for another
+        attempt ``StaleResult``, a token of another wait ``ReportTokenMismatch``.
+        """
+        saga_id = self.resolve(saga)
+        self.record_outside_result(
+            saga_id,
+            step,
+            StepStatus.COMPLETED,
+            output=output,
+            attempt=attempt,
+            report_token=report_token,
+        )
+        return self.get(saga_id)
+
+    def fail_step(
+        self,
+        saga: SagaRef,
+        step: str,
+        error: str = "",
+        *,
+        attempt: int | None = None,
+        report_token: str | None = None,
+    ) -> Saga:
+        """Fail a ``waiting`` step (by id or name; the saga by id or ``(name,
+        key)``): the saga compensates as for any failure."""
+        saga_id = self.resolve(saga)
+        self.record_outside_result(
+            saga_id,
+            step,
+            StepStatus.FAILED,
+            error=error,
+            attempt=attempt,
+            report_token=report_token,
+        )
+        return self.get(saga_id)
+
+    def resolve(self, saga: SagaRef) -> str:
+        """The id of the saga given by id or by ``(name, key)``."""
+        if isinstance(saga, tuple):
+            if len(saga) != 2:
+                raise SagaDefinitionError(
+                    f"a saga is given by its id or by (name, key), got a tuple of {len(saga)}"
+                )
+            return str(self.find(*saga).pk)
+        return saga_id_of(saga)
+
+    def record_outside_result(
+        self,
+        saga: SagaRef,
+        step: str,
+        outcome: str,
+        output: Mapping[str, Any] | None = None,
+        error: str = "",
+        attempt: int | None = None,
+        report_token: str | None = None,
+    ) -> bool:
+        """Record ``completed`` or ``failed`` for a waiting step; False for a repeat.
+
+        ``report_token``, when given, must be the step's ``report_token`` for
+        ``attempt``; else ``ReportTokenMismatch``. Everything is checked
+        before anything is written: a refusal writes nothing.
+        """
+        saga_id = self.resolve(saga)
+        if outcome not in (StepStatus.COMPLETED, StepStatus.FAILED):
+            raise SagaDefinitionError(
+                f"status must be 'completed' or 'failed', got {brief(outcome)}"
+            )
+        if output is not None and not isinstance(output, Mapping):
+            raise SagaDefinitionError(f"output must be a dict, got {type(output).__name__}")
+        validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
+        if attempt is not None and (
+            isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
+        ):
+            raise SagaDefinitionError(f"attempt must be a positive integer, got {brief(attempt)}")
+        if report_token is not None and not isinstance(report_token, str):
+            raise SagaDefinitionError(
+                f"report_token must be a string, got {type(report_token).__name__}"
+            )
+        data = validation.to_json(dict(output or {}), "output")
+        step_id = self._step_id(saga_id, step)
+        with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
+            if unit is None or unit.step is None:
+                raise SagaNotFound(f"No step {step!r} in saga {saga_id!r}")
+            if report_token is not None and not unit.step.accepts_report_token(
+                report_token, attempt
+            ):
+                raise ReportTokenMismatch(
+                    f"The report_token was not handed out by attempt "
+                    f"{unit.step.attempts if attempt is None else attempt} of step "
+                    f"{unit.step.name!r} of saga {saga_id}: the report answers another "
+                    "wait (of an earlier saga with the same key, say), or the token is wrong"
+                )
+            with tracing.outside_result(unit.saga, unit.step, outcome, attempt) as traced:
+                recorded = flow.outside_result(unit, unit.step, outcome, data, error, attempt)
+                traced.recorded(recorded)
+                return recorded
+
+    def _step_id(self, saga_id: str, step: str) -> str:
+        """The id of the step named or identified by ``step``."""
+        if not plausible(step, validation.NAME_MAX_CHARS):
+            raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")
+        saga = self.get(saga_id)
+        return find_step(saga.pk, saga.steps, step).pk
+
+
+def _timeout(step: Step) -> float | None:
+    """The step's own timeout, else its handler's, else the project default.
+
+    Each is checked where it is declared (the step in ``normalise_steps``, the
+    handler's at registration); the setting is checked here too, since a
+    project may start sagas without running the system checks.
+    """
+    if step.timeout is not None:
+        return float(step.timeout)
+    if registry.has(EXECUTE, step.action):
+        handler_timeout = registry.spec(EXECUTE, step.action).timeout
+        if handler_timeout is not None:
+            return float(handler_timeout)
+    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
+
+
+def plausible(value: Any, max_chars: int) -> bool:
+    """Whether ``value`` could be an id or name at all: a string a column can hold."""
+    if not isinstance(value, str):
+        return False
+    return 0 < len(value) <= max_chars and validation.storable(value)
+
+
+def saga_id_of(value: Any) -> str:
+    """``value`` if some saga could have it as its id; else ``SagaNotFound`` at once.
+
+    A string no id column can hold (too long, a NUL character) would make
+    PostgreSQL raise a data error instead of finding nothing.
+    """
+    if not plausible(value, SAGA_ID_MAX_CHARS):
+        raise SagaNotFound(f"No saga with id {brief(value)}")
+    return str(value)
+
+
+def _check_handlers(steps: list[Step]) -> None:
+    for step in steps:
+        if not registry.has(EXECUTE, step.action):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
+                f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
+            )
+        if step.compensation and not registry.has(COMPENSATE, step.compensation):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no compensation handler is registered for "
+                f"{step.compensation!r} (registered: "
+                f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
+            )
