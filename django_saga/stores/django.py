@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
@@ -18,10 +17,8 @@ from django.db import (
     connections,
     transaction,
 )
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Prefetch
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from .. import clock
 from ..conf import saga_settings
@@ -39,11 +36,9 @@ from ..models import (
 )
 from ..retention import purge
 from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
-from .postgres import PostgresListener, preparing_cursor, psycopg_available
-from .tables import ModelTable
-from .writes import Writer, Writes
-
-logger = logging.getLogger(__name__)
+from .postgres import PostgresListener
+from .statements import Statements
+from .writes import Writes
 
 #: Sets a step's cached saga without a query.
 _SAGA_FIELD = SagaStep._meta.get_field("saga")
@@ -96,7 +91,7 @@ class DjangoUnit(Unit):
     def cursor(self) -> Any:
         """One cursor for the unit's statements (closed by ``close()``)."""
         if self._cursor is None:
-            self._cursor = self.store.tables().cursor()
+            self._cursor = self.store.statements().cursor()
         return self._cursor
 
     def close(self) -> None:
@@ -122,19 +117,19 @@ class DjangoUnit(Unit):
         """
         if self._steps is None or not (self._locked or self._exclusive):
             db = self.store.using
-            tables = self.store.tables()
-            saga, steps = tables.saga, tables.step
+            sql = self.store.statements()
+            saga, steps = sql.saga, sql.step
             cursor = self.cursor
             # Locks the saga row and marks progress in one statement; the
             # row read back is the latest committed one.
-            touch = tables.touch_saga_nowait if self._nowait else tables.touch_saga
+            touch = sql.touch_saga_nowait if self._nowait else sql.touch_saga
             assert touch is not None
-            cursor.execute(touch, [tables.now(), self.saga.pk])
+            cursor.execute(touch, [sql.now(), self.saga.pk])
             fresh = saga.instance(cursor.fetchone(), db)
             # A separate statement, after the lock is held: under READ
             # COMMITTED it sees every step committed while this unit
             # waited for the saga row (one joined statement would not).
-            cursor.execute(tables.saga_steps, [self.saga.pk])
+            cursor.execute(sql.saga_steps, [self.saga.pk])
             rows = cursor.fetchall()
             # Refresh in place: the handler and the caller hold this instance.
             for column in saga.fields:
@@ -150,13 +145,7 @@ class DjangoUnit(Unit):
         return self._steps
 
     def relayed_steps(self) -> set[str]:
-        tables = self.store.tables()
-        outbox = tables.outbox
-        self.cursor.execute(
-            f"SELECT {outbox.column('body')} FROM {outbox.name} "
-            f"WHERE {outbox.column('saga')} = %s AND {outbox.column('sent_at')} IS NULL",
-            [self.saga.pk],
-        )
+        self.cursor.execute(self.store.statements().unsent_bodies, [self.saga.pk])
         return {json.loads(body)["step_id"] for (body,) in self.cursor.fetchall()}
 
     def _set_steps(self, steps: list[SagaStep]) -> None:
@@ -187,14 +176,14 @@ class DjangoUnit(Unit):
     def collect(self, writes: Writes) -> None:
         """Add the unit's rows to ``writes`` (and forget them)."""
         db = self.store.using
-        tables = self.store.tables()
+        sql = self.store.statements()
         if self._new:
-            writes.insert(tables.saga, [self.saga])
-            writes.insert(tables.step, list(self.saga.steps))
+            writes.insert(sql.saga, [self.saga])
+            writes.insert(sql.step, list(self.saga.steps))
         for step, fields in self._step_saves.values():
-            writes.updates.append((tables.step, step, _with_updated_at(fields)))
+            writes.updates.append((sql.step, step, _with_updated_at(fields)))
         if self._saga_saves is not None:
-            writes.updates.append((tables.saga, self.saga, _with_updated_at(self._saga_saves)))
+            writes.updates.append((sql.saga, self.saga, _with_updated_at(self._saga_saves)))
         rows = self.rows()
         if rows:
             if self.delayed:
@@ -202,7 +191,7 @@ class DjangoUnit(Unit):
                 # how long to sleep (a rollback only costs it one early wake-up).
                 due_times.add([delay for _, delay in self.delayed])
             writes.insert(
-                tables.outbox,
+                sql.outbox,
                 [
                     OutboxMessage(
                         id=m.id,
@@ -237,7 +226,7 @@ def _write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -
     writes = Writes()
     for unit in units:
         unit.collect(writes)
-    store.tables().writer.write(cursor, writes)
+    store.statements().writer.write(cursor, writes)
     for unit in units:
         if unit.interventions:
             _record_interventions(store.using, unit.interventions)
@@ -286,150 +275,12 @@ def _with_updated_at(fields: set[str]) -> list[str]:
     return sorted(fields | {"updated_at"})
 
 
-class Statements:
-    """The per-message statements for one database (see ``tables``)."""
-
-    def __init__(self, connection: BaseDatabaseWrapper) -> None:
-        self.connection = connection
-        self.alias = connection.alias
-        self.prepared = (
-            connection.vendor == "postgresql"
-            and saga_settings.PREPARED_STATEMENTS
-            and psycopg_available()
-        )
-        self.saga = ModelTable(Saga, connection)
-        self.step = ModelTable(SagaStep, connection)
-        self.outbox = ModelTable(OutboxMessage, connection)
-        step, saga = self.step, self.saga
-        features = connection.features
-        lock = " FOR UPDATE" if features.has_select_for_update else ""
-        # Locks a step and names its saga; the step's row is read with its saga's.
-        self.lock_step = (
-            f"SELECT {step.column('saga')} FROM {step.name} WHERE {step.column('id')} = %s{lock}"
-        )
-        # A saga's steps in order, the saga's row joined to the first one only
-        # (every saga has a step at position 0): one statement, no row repeated.
-        self.saga_with_steps = (
-            f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
-            f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
-            f"AND {step.column('position')} = 0 "
-            f"WHERE {step.column('saga')} = %s ORDER BY {step.column('position')}"
-        )
-        # Both at once, for a step row no one holds (NOWAIT: else PostgreSQL
-        # raises at once, and the unit starts again with the two statements
-        # above, as a read made before waiting for a lock would be stale).
-        self.lock_and_read: str | None = None
-        if features.has_select_for_update_nowait:
-            locked = (
-                f"SELECT {step.column('saga')} FROM {step.name} "
-                f"WHERE {step.column('id')} = %s FOR UPDATE NOWAIT"
-            )
-            self.lock_and_read = self.saga_with_steps.replace(
-                f"WHERE {step.column('saga')} = %s", f"WHERE {step.column('saga')} = ({locked})"
-            )
-        self.touch_saga = (
-            f"UPDATE {saga.name} SET {connection.ops.quote_name('updated_at')} = %s "
-            f"WHERE {saga.pk_column} = %s RETURNING {saga.bare_columns}"
-        )
-        # Several messages' steps and sagas for one transaction (PostgreSQL:
-        # an array of step ids), none of whose rows may wait for a lock (see
-        # ``DjangoStore.open_steps``): the steps NOWAIT as above, and the
-        # saga's row NOWAIT too where a unit locks it.
-        self.lock_and_read_many: str | None = None
-        names = [f.attname for f in step.fields]
-        self.step_id_at, self.step_saga_at = names.index("id"), names.index("saga_id")
-        self.touch_saga_nowait: str | None = None
-        if self.lock_and_read is not None and connection.vendor == "postgresql":
-            self.lock_and_read_many = (
-                self.saga_with_steps.replace(
-                    f"WHERE {step.column('saga')} = %s",
-                    f"WHERE {step.column('saga')} IN ({locked})",
-                )
-                .replace(f"{step.column('id')} = %s FOR", f"{step.column('id')} = ANY(%s) FOR")
-                .replace(
-                    f"ORDER BY {step.column('position')}",
-                    f"ORDER BY {step.column('saga')}, {step.column('position')}",
-                )
-            )
-            self.touch_saga_nowait = self.touch_saga.replace(
-                f"WHERE {saga.pk_column} = %s",
-                f"WHERE {saga.pk_column} = (SELECT {saga.column('id')} FROM {saga.name} "
-                f"WHERE {saga.column('id')} = %s FOR UPDATE NOWAIT)",
-            )
-        self.saga_steps = (
-            f"SELECT {step.columns} FROM {step.name} WHERE {step.column('saga')} = %s "
-            f"ORDER BY {step.column('position')}"
-        )
-        self._updated_at = Saga._meta.get_field("updated_at")
-        outbox, quote = self.outbox, connection.ops.quote_name
-        sent_at, available_at = outbox.column("sent_at"), outbox.column("available_at")
-        skip_locked = (
-            " FOR UPDATE SKIP LOCKED" if features.has_select_for_update_skip_locked else ""
-        )
-        self.claim_outbox = (
-            f"UPDATE {outbox.name} SET {quote('available_at')} = %s WHERE {outbox.pk_column} IN ("
-            f"SELECT {outbox.column('id')} FROM {outbox.name} WHERE {sent_at} IS NULL AND "
-            f"{available_at} <= %s ORDER BY {available_at} LIMIT %s{skip_locked}) "
-            f"RETURNING {quote('id')}, {quote('kind')}, {quote('saga_id')}, {quote('body')}"
-        )
-        self._mark_sent = (
-            f"UPDATE {outbox.name} SET {quote('sent_at')} = %s WHERE {outbox.pk_column}"
-        )
-        self._arrays = connection.vendor == "postgresql"
-        self._outbox_time = OutboxMessage._meta.get_field("available_at")
-        #: Runs a transaction's writes.
-        self.writer = Writer(connection)
-
-    def cursor(self) -> Any:
-        """A cursor of this thread's connection for the statements above.
-
-        On PostgreSQL (psycopg 3) it binds parameters on the server and
-        prepares each statement, so PostgreSQL parses and plans it once per
-        connection; errors, query logging and execute wrappers are Django's.
-        """
-        connection = connections[self.alias]
-        if not self.prepared:
-            return connection.cursor()
-        return preparing_cursor(connection, self)
-
-    def stop_preparing(self, error: Exception) -> None:
-        """Go on without prepared statements: PostgreSQL lost one this process
-        prepared, or already had one of its name, as behind a pooler that
-        hands each transaction to any server connection."""
-        if self.prepared:
-            self.prepared = False
-            logger.error(
-                "PostgreSQL (database %r) lost django-saga's prepared statements (%s): "
-                "a connection pooler that cannot keep them, such as PgBouncer in "
-                "transaction mode before 1.21 or without max_prepared_statements? "
-                "This process goes on without them; set SAGA['PREPARED_STATEMENTS'] "
-                "= False for that database to say so.",
-                self.alias,
-                error,
-            )
-
-    def now(self) -> Any:
-        """The time as the saga's ``updated_at`` column takes it."""
-        return self._updated_at.get_db_prep_save(timezone.now(), self.connection)
-
-    def outbox_time(self, moment: datetime) -> Any:
-        """``moment`` as the outbox's time columns take it."""
-        return self._outbox_time.get_db_prep_save(moment, self.connection)
-
-    def mark_sent(self, ids: list[str], moment: datetime) -> tuple[str, list[Any]]:
-        """The statement marking the rows ``ids`` sent at ``moment``, and its parameters."""
-        at = self.outbox_time(moment)
-        if self._arrays:  # one array parameter, whatever the batch size
-            return f"{self._mark_sent} = ANY(%s)", [at, ids]
-        return f"{self._mark_sent} IN ({', '.join(['%s'] * len(ids))})", [at, *ids]
-
-
 class DjangoStore(HandUpdates):
     """Sagas in the database; every change is one transaction with row locks."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
-        self._tables: Statements | None = None
+        self._statements: Statements | None = None
 
     # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None:
@@ -498,7 +349,7 @@ class DjangoStore(HandUpdates):
     def open_step(
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
     ) -> Iterator[Unit | None]:
-        at_once = not timed_out and self.tables().lock_and_read is not None
+        at_once = not timed_out and self.statements().lock_and_read is not None
         while True:
             try:
                 with self._step_unit(saga_id, step_id, fast_path, timed_out, at_once) as unit:
@@ -520,18 +371,18 @@ class DjangoStore(HandUpdates):
         batches would deadlock. The units' writes are one statement at the
         end. The caller runs the units one after the other.
         """
-        if self.tables().lock_and_read_many is None:
+        if self.statements().lock_and_read_many is None:
             return None
         return self._units(keys)
 
     @contextmanager
     def _units(self, keys: Sequence[tuple[str, str]]) -> Iterator[list[Unit | None]]:
-        tables = self.tables()
+        sql = self.statements()
         with transaction.atomic(using=self.using):
-            cursor = tables.cursor()
+            cursor = sql.cursor()
             try:
-                cursor.execute(tables.lock_and_read_many, [[step_id for _, step_id in keys]])
-                id_at, saga_at = tables.step_id_at, tables.step_saga_at
+                cursor.execute(sql.lock_and_read_many, [[step_id for _, step_id in keys]])
+                id_at, saga_at = sql.step_id_at, sql.step_saga_at
                 rows_of: dict[str, list[Any]] = {}
                 for row in cursor.fetchall():
                     rows_of.setdefault(row[saga_at], []).append(row)
@@ -570,7 +421,7 @@ class DjangoStore(HandUpdates):
     ) -> Iterator[Unit | None]:
         with transaction.atomic(using=self.using):
             # One cursor for the whole unit: the lock, the read and the writes.
-            cursor = self.tables().cursor()
+            cursor = self.statements().cursor()
             try:
                 if at_once:
                     read = self._lock_and_read(cursor, step_id)
@@ -595,17 +446,17 @@ class DjangoStore(HandUpdates):
 
     def _lock_step(self, cursor: Any, step_id: str) -> str | None:
         """Lock the step's row; its saga's id (None: no such step)."""
-        cursor.execute(self.tables().lock_step, [step_id])
+        cursor.execute(self.statements().lock_step, [step_id])
         row = cursor.fetchone()
         return None if row is None else row[0]
 
     def _lock_and_read(self, cursor: Any, step_id: str) -> tuple[Saga, list[SagaStep]] | None:
         """Lock the step's row if no one holds it and read its saga, in one
         statement (None: no such step); raises ``_StepHeld`` if it is held."""
-        tables = self.tables()
-        assert tables.lock_and_read is not None
+        sql = self.statements()
+        assert sql.lock_and_read is not None
         try:
-            cursor.execute(tables.lock_and_read, [step_id])
+            cursor.execute(sql.lock_and_read, [step_id])
         except Exception as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             if getattr(cause, "sqlstate", None) == LOCK_NOT_AVAILABLE:
@@ -616,19 +467,19 @@ class DjangoStore(HandUpdates):
 
     def _read_saga(self, cursor: Any, saga_id: str) -> tuple[Saga, list[SagaStep]]:
         """The saga and all its steps, in one statement."""
-        tables = self.tables()
-        cursor.execute(tables.saga_with_steps, [saga_id])
+        sql = self.statements()
+        cursor.execute(sql.saga_with_steps, [saga_id])
         return self._saga_from(cursor.fetchall(), saga_id)
 
     def _saga_from(
         self, rows: list[Any], saga_id: str | None = None
     ) -> tuple[Saga, list[SagaStep]]:
         """The saga and its steps from rows of ``saga_with_steps``."""
-        tables = self.tables()
-        width = tables.step.width
-        steps = [tables.step.instance(row[:width], self.using) for row in rows]
+        sql = self.statements()
+        width = sql.step.width
+        steps = [sql.step.instance(row[:width], self.using) for row in rows]
         if rows and rows[0][width] is not None:
-            saga = tables.saga.instance(rows[0][width:], self.using)
+            saga = sql.saga.instance(rows[0][width:], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
             saga = Saga.objects.using(self.using).get(pk=saga_id or steps[0].saga_id)
         return saga, steps
@@ -644,11 +495,11 @@ class DjangoStore(HandUpdates):
             .first()
         )
 
-    def tables(self) -> Statements:
+    def statements(self) -> Statements:
         """The hand-written statements of the per-message path, built once per store."""
-        if self._tables is None:
-            self._tables = Statements(connections[self.using])
-        return self._tables
+        if self._statements is None:
+            self._statements = Statements(connections[self.using])
+        return self._statements
 
     @contextmanager
     def open_saga(self, saga_id: str, nowait: bool = False) -> Iterator[Unit]:
@@ -708,16 +559,16 @@ class DjangoStore(HandUpdates):
     # -- the outbox ---------------------------------------------------------
     def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
         now = clock.now()
-        tables = self.tables()
+        sql = self.statements()
         # One statement: pick due rows (skipping those another relay holds)
         # and lease them. A lease, not a lock: if this relay dies they come
         # due again.
-        with self.tables().cursor() as cursor:
+        with self.statements().cursor() as cursor:
             cursor.execute(
-                tables.claim_outbox,
+                sql.claim_outbox,
                 [
-                    tables.outbox_time(clock.later(lease, now)),
-                    tables.outbox_time(now),
+                    sql.outbox_time(clock.later(lease, now)),
+                    sql.outbox_time(now),
                     limit,
                 ],
             )
@@ -725,22 +576,22 @@ class DjangoStore(HandUpdates):
         return [Outgoing(*row) for row in rows]
 
     def relay_later(self, messages: Sequence[Outgoing]) -> None:
-        tables = self.tables()
+        sql = self.statements()
         now = clock.now()
         rows = [
             OutboxMessage(id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=now)
             for m in messages
         ]
         notify = connections[self.using].vendor == "postgresql"
-        with transaction.atomic(using=self.using), tables.cursor() as cursor:
-            tables.writer.write(cursor, Writes(inserts=[(tables.outbox, rows)], notify=notify))
+        with transaction.atomic(using=self.using), sql.cursor() as cursor:
+            sql.writer.write(cursor, Writes(inserts=[(sql.outbox, rows)], notify=notify))
             transaction.on_commit(outbox_written.set, using=self.using)
 
     def mark_sent(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with self.tables().cursor() as cursor:
-            cursor.execute(*self.tables().mark_sent(list(ids), clock.now()))
+        with self.statements().cursor() as cursor:
+            cursor.execute(*self.statements().mark_sent(list(ids), clock.now()))
 
     def purge_finished(self, older_than: float, budget: float) -> int:
         return purge(older_than, using=self.using, budget=budget).sagas

@@ -56,6 +56,10 @@ class ModelTable(Generic[M]):
         """The quoted, qualified column of field ``name``."""
         return f"{self.name}.{self.connection.ops.quote_name(_column(self.by_name[name]))}"
 
+    def bare_column(self, name: str) -> str:
+        """The quoted column of field ``name``, unqualified (for ``SET`` and ``RETURNING``)."""
+        return self.connection.ops.quote_name(_column(self.by_name[name]))
+
     def instance(self, row: Sequence[Any], db: str) -> M:
         """A model instance from ``self.width`` values in column order."""
         values = list(row)

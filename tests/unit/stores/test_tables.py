@@ -82,7 +82,7 @@ def test_a_saga_whose_positions_do_not_start_at_zero_is_still_read():
 
 def test_an_unknown_step_reads_as_none():
     store = DjangoStore()
-    with transaction.atomic(), store.tables().cursor() as cursor:
+    with transaction.atomic(), store.statements().cursor() as cursor:
         assert store._lock_step(cursor, "01UNKNOWN0000000000000000") is None
 
 
@@ -92,8 +92,8 @@ def test_updates_write_what_the_orm_reads_back(varied_step):
     varied_step.error = "ValueError: ünïcode 'quoted'"
     varied_step.timeout_at = None
     before = SagaStep.objects.get(pk=varied_step.pk).updated_at
-    with transaction.atomic(), store.tables().cursor() as cursor:
-        store.tables().step.update(
+    with transaction.atomic(), store.statements().cursor() as cursor:
+        store.statements().step.update(
             cursor, varied_step, ["output", "error", "timeout_at", "updated_at"]
         )
     fresh = SagaStep.objects.get(pk=varied_step.pk)
@@ -140,8 +140,8 @@ def test_rows_inserted_together_read_back_as_the_orm_reads_them(varied_step):
     )
     bare = SagaStepFactory.build(saga=saga, position=2, timeout=None, duration_ms=None)
     store = DjangoStore()
-    with transaction.atomic(), store.tables().cursor() as cursor:
-        store.tables().step.insert_many(cursor, [varied, bare])
+    with transaction.atomic(), store.statements().cursor() as cursor:
+        store.statements().step.insert_many(cursor, [varied, bare])
     for step in (varied, bare):
         stored = SagaStep.objects.get(pk=step.pk)
         assert fields_of(stored) == fields_of(step) | {
@@ -198,7 +198,7 @@ def test_prepared_cursors_give_timestamps_as_djangos_loader_does(zone):
         datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC),
         datetime(1999, 12, 31, tzinfo=UTC),
     ]
-    with DjangoStore().tables().cursor() as ours, connection.cursor() as django:
+    with DjangoStore().statements().cursor() as ours, connection.cursor() as django:
         ours.cursor.adapters.register_loader(kit.timestamptz, kit.zoned_loader(zone))
         register_tzloader(zone, django.cursor)
         ours.execute(sql, params)
