@@ -17,7 +17,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from django.db import InterfaceError, OperationalError
 
@@ -49,6 +50,46 @@ DB_ATTEMPTS = 3
 
 #: The jitter source for retry delays; tests replace it to get exact schedules.
 retry_random = random.random
+
+
+def _execution_failed(
+    unit: Unit, step: SagaStep, error: str, duration: int, retry_delay: float | None
+) -> None:
+    flow.step_failed(unit, step, error, duration, retry_delay)
+
+
+def _compensation_failed(
+    unit: Unit, step: SagaStep, error: str, duration: int, retry_delay: float | None
+) -> None:
+    flow.compensation_failed(unit, step, error, retry_delay)
+
+
+class AttemptKind(NamedTuple):
+    """What differs between an attempt of a step's handler and one of its compensation."""
+
+    #: The kind its messages and history entries name: EXECUTE or COMPENSATE.
+    name: str
+    #: The action the step names for it.
+    action: Callable[[SagaStep], str]
+    #: The step's count of attempts of this kind.
+    attempt: Callable[[SagaStep], int]
+    #: Record a failed attempt in the saga: tried again after a delay, or
+    #: final (``retry_delay`` None).
+    failed: Callable[[Unit, SagaStep, str, int, float | None], None]
+
+
+EXECUTION = AttemptKind(EXECUTE, attrgetter("action"), attrgetter("attempts"), _execution_failed)
+COMPENSATION = AttemptKind(
+    COMPENSATE,
+    attrgetter("compensation"),
+    attrgetter("compensation_attempts"),
+    _compensation_failed,
+)
+
+
+def attempt_kind(kind: str) -> AttemptKind:
+    """The attempt kind a message of ``kind`` (EXECUTE or COMPENSATE) runs."""
+    return EXECUTION if kind == EXECUTE else COMPENSATION
 
 
 class HandlerFailed(Exception):
@@ -181,10 +222,8 @@ class Processor:
                 step = unit.step if unit is not None else None
                 if unit is None or step is None:
                     return Result(DEAD_LETTER, reason=error)
-                if _awaits(step, message) and message.kind == EXECUTE:
-                    flow.step_failed(unit, step, error, 0)
-                elif _awaits(step, message):
-                    flow.compensation_failed(unit, step, error)
+                if _awaits(step, message):
+                    attempt_kind(message.kind).failed(unit, step, error, 0, None)
             return Result(ACK, outgoing=unit.outgoing)
         except Exception:
             logger.exception(
@@ -232,12 +271,9 @@ class Processor:
                 if unit is None or unit.step is None or not _awaits(unit.step, message):
                     outcome = "stale"
                     return Result(ACK)
-                if message.kind == EXECUTE:
-                    recorded = self.fail_attempt(unit, unit.step, failed.error, failed.duration)
-                else:
-                    recorded = self._compensation_failed(
-                        unit, unit.step, failed.error, failed.duration
-                    )
+                recorded = self.fail_attempt(
+                    unit, unit.step, attempt_kind(message.kind), failed.error, failed.duration
+                )
             outcome = recorded
             return Result(ACK, outgoing=unit.outgoing)
         finally:
@@ -302,25 +338,23 @@ class Processor:
             exc = StepTimeout(
                 f"no result for attempt {step.attempts} within its {step.timeout or 0:g}s timeout"
             )
-        self.fail_attempt(unit, step, exc, duration=0)
+        self.fail_attempt(unit, step, EXECUTION, exc, duration=0)
 
-    def fail_attempt(self, unit: Unit, step: SagaStep, exc: BaseException, duration: int) -> str:
-        """Record a failed execute attempt: schedule the next one, or fail the step.
+    def fail_attempt(
+        self, unit: Unit, step: SagaStep, kind: AttemptKind, exc: BaseException, duration: int
+    ) -> str:
+        """Record a failed attempt of the step's handler or its compensation:
+        schedule the next one, or fail the step (its compensation).
 
         Returns the outcome: ``retrying`` or ``failed``."""
-        this_round = step.attempts - _resumed_at(step, EXECUTE)
-        delay = self._retry_delay(
-            EXECUTE,
-            step.action,
-            exc,
-            this_round,
-            past_pivot=lambda: flow.pivot_passed(unit.lock_saga()) is not None,
-        )
+        attempt = kind.attempt(step)
+        this_round = attempt - _resumed_at(step, kind.name)
+        delay = self._retry_delay(unit, step, kind, exc, this_round)
         error = _describe(exc)
         outcome = flow.RETRYING if delay is not None else flow.FAILED
-        flow.record(step, EXECUTE, step.attempts, outcome, duration, error, delay)
-        flow.step_failed(unit, step, error, duration, delay)
-        _log_step(step, EXECUTE, outcome, duration, error, exc)
+        flow.record(step, kind.name, attempt, outcome, duration, error, delay)
+        kind.failed(unit, step, error, duration, delay)
+        _log_step(step, kind.name, outcome, duration, error, exc)
         return outcome
 
     def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
@@ -341,40 +375,23 @@ class Processor:
         if span is not None:
             span.end(flow.COMPENSATED)
 
-    def _compensation_failed(
-        self, unit: Unit, step: SagaStep, exc: BaseException, duration: int
-    ) -> str:
-        attempt = step.compensation_attempts
-        this_round = attempt - _resumed_at(step, COMPENSATE)
-        delay = self._retry_delay(COMPENSATE, step.compensation, exc, this_round)
-        error = _describe(exc)
-        outcome = flow.RETRYING if delay is not None else flow.FAILED
-        flow.record(step, COMPENSATE, attempt, outcome, duration, error, delay)
-        flow.compensation_failed(unit, step, error, delay)
-        _log_step(step, COMPENSATE, outcome, duration, error, exc)
-        return outcome
-
     def _retry_delay(
-        self,
-        kind: str,
-        action: str,
-        exc: BaseException,
-        attempt: int,
-        past_pivot: Callable[[], bool] | None = None,
+        self, unit: Unit, step: SagaStep, kind: AttemptKind, exc: BaseException, attempt: int
     ) -> float | None:
         """Seconds until the next attempt, or None when this failure is final.
 
-        ``past_pivot`` says whether the step can no longer be undone; asked
-        only when the answer matters (it locks the saga).
+        A step past the saga's pivot can no longer be undone: asked only when
+        the answer matters (it locks the saga).
         """
-        known = self.handlers.has(kind, action)
-        policy = self.handlers.spec(kind, action).retry if known else RetryPolicy()
-        compensation = kind == COMPENSATE
+        action = kind.action(step)
+        known = self.handlers.has(kind.name, action)
+        policy = self.handlers.spec(kind.name, action).retry if known else RetryPolicy()
+        compensation = kind is COMPENSATION
         resolved = policy.resolved(compensation=compensation)
         if not resolved.retries(exc, attempt, compensation=compensation) and (
-            past_pivot is None
+            compensation
             or not resolved.retries(exc, attempt, forward=True)
-            or not past_pivot()
+            or flow.pivot_passed(unit.lock_saga()) is None
         ):
             return None
         return resolved.delay(attempt, retry_random)
