@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps as global_apps
 from django.db import router
 
 from .catalogue import ACTIONS
@@ -24,14 +25,20 @@ def declared() -> list[tuple[str, str]]:
     ]
 
 
-def create_permissions(using: str = "default", **kwargs: Any) -> None:
+def create_permissions(using: str = "default", apps: Any = global_apps, **kwargs: Any) -> None:
     """``post_migrate``: make the permissions missing from ``using`` (renaming
-    none, deleting none: a grant an operator made is never touched)."""
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
+    none, deleting none: a grant an operator made is never touched).
 
-    from ..models import Saga
-
+    The models come from ``apps``, the state the migration left: after a
+    partial ``migrate`` the permission or content-type tables may not exist
+    yet, and there is then nothing to do until they do.
+    """
+    try:
+        Permission = apps.get_model("auth", "Permission")
+        ContentType = apps.get_model("contenttypes", "ContentType")
+        Saga = apps.get_model("django_saga", "Saga")
+    except LookupError:
+        return
     if not router.allow_migrate_model(using, Permission):
         return
     kind = ContentType.objects.db_manager(using).get_for_model(Saga)

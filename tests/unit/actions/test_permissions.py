@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.apps.registry import Apps
 from django.contrib.auth.models import Permission
 
 from django_saga.actions import ACTIONS
@@ -37,3 +38,12 @@ def test_a_missing_one_is_made_again() -> None:
     create_permissions(using="default")
     made = Permission.objects.get(codename="compensate_saga")
     assert (made.codename, made.name) in declared()
+
+
+@pytest.mark.django_db
+def test_a_partial_migrate_without_the_permission_tables_makes_none() -> None:
+    # ``migrate django_saga 0006`` on an empty database leaves neither auth's
+    # nor contenttypes' tables: the state it hands over has no such models.
+    Permission.objects.filter(codename="compensate_saga").delete()
+    create_permissions(using="default", apps=Apps(installed_apps=()))
+    assert not Permission.objects.filter(codename="compensate_saga").exists()
