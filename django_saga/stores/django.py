@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
 
-from django.apps import apps
 from django.db import (
     DEFAULT_DB_ALIAS,
     IntegrityError,
@@ -35,13 +32,11 @@ from ..models import (
     StepStatus,
 )
 from ..retention import purge
-from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
+from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, outbox_written
+from .django_unit import DjangoUnit, Hold, write_units
 from .postgres import PostgresListener
 from .statements import Statements
 from .writes import Writes
-
-#: Sets a step's cached saga without a query.
-_SAGA_FIELD = SagaStep._meta.get_field("saga")
 
 #: PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds.
 LOCK_NOT_AVAILABLE = "55P03"
@@ -49,230 +44,6 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 class _StepHeld(Exception):
     """The step's row is locked by another transaction (see ``lock_and_read``)."""
-
-
-#: Seconds a saga's ``updated_at`` stands for its progress: a step that
-#: makes progress within it writes no saga row (see ``_progress_recent``).
-PROGRESS_EVERY = 60.0
-
-
-class DjangoUnit(Unit):
-    """A unit over the saga's rows.
-
-    Saves are collected and written by ``flush``, the unit's last statement
-    before commit: on PostgreSQL every row update and insert of the unit is
-    one statement (data-modifying ``WITH`` clauses), elsewhere one per row.
-    """
-
-    def __init__(self, store: DjangoStore, saga: Saga, step: SagaStep | None, fast_path: bool):
-        super().__init__(fast_path)
-        self.store = store
-        self.saga = saga
-        self.step = step
-        self._steps: list[SagaStep] | None = None
-        # A saga created in this unit: rows are inserted as they stand at flush,
-        # so changes made before then cost no UPDATE.
-        self._new = False
-        # lock_saga() set the saga's updated_at already.
-        self._touched = False
-        # The saga row is locked and the steps were read under that lock.
-        self._locked = False
-        # The unit's step lock already keeps every other writer off the saga.
-        self._exclusive = False
-        # One of several units in one transaction: it must not wait for the
-        # saga's row (see ``DjangoStore.open_steps``).
-        self._nowait = False
-        self._cursor: Any = None
-        # Saves waiting for flush: step pk -> (step, fields), and the saga's fields.
-        self._step_saves: dict[str, tuple[SagaStep, set[str]]] = {}
-        self._saga_saves: set[str] | None = None
-
-    @property
-    def cursor(self) -> Any:
-        """One cursor for the unit's statements (closed by ``close()``)."""
-        if self._cursor is None:
-            self._cursor = self.store.statements().cursor()
-        return self._cursor
-
-    def close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
-
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        transaction.on_commit(fn, using=self.store.using, robust=True)
-
-    def lock_saga(self) -> list[SagaStep]:
-        """All steps, with no other unit able to change the saga until commit.
-
-        The saga row is locked, and the steps read again under that lock,
-        unless the unit is exclusive: an engine running a step alone in its
-        stage of a started saga. Every other writer of that saga would first need
-        this step's row: operators, deadlines and the protocol's hand updates
-        lock every step; another engine unit writes only for a step that
-        awaits its message, and outside results and timeouts only for a
-        waiting or timed-out step, none of which exists beside a step alone
-        in its stage. So the rows read after locking it stay current, and
-        the saga's row is written, hence locked, at flush.
-        """
-        if self._steps is None or not (self._locked or self._exclusive):
-            db = self.store.using
-            sql = self.store.statements()
-            saga, steps = sql.saga, sql.step
-            cursor = self.cursor
-            # Locks the saga row and marks progress in one statement; the
-            # row read back is the latest committed one.
-            touch = sql.touch_saga_nowait if self._nowait else sql.touch_saga
-            assert touch is not None
-            cursor.execute(touch, [sql.now(), self.saga.pk])
-            fresh = saga.instance(cursor.fetchone(), db)
-            # A separate statement, after the lock is held: under READ
-            # COMMITTED it sees every step committed while this unit
-            # waited for the saga row (one joined statement would not).
-            cursor.execute(sql.saga_steps, [self.saga.pk])
-            rows = cursor.fetchall()
-            # Refresh in place: the handler and the caller hold this instance.
-            for column in saga.fields:
-                setattr(self.saga, column.attname, getattr(fresh, column.attname))
-            self._touched = self._locked = True
-            # Steps this unit changed keep their unsaved changes.
-            mine = {pk: step for pk, (step, _) in self._step_saves.items()}
-            if self.step is not None:
-                mine[self.step.pk] = self.step
-            loaded = [mine.get(row.pk, row) for row in (steps.instance(r, db) for r in rows)]
-            self._set_steps(loaded)
-        assert self._steps is not None
-        return self._steps
-
-    def relayed_steps(self) -> set[str]:
-        self.cursor.execute(self.store.statements().unsent_bodies, [self.saga.pk])
-        return {json.loads(body)["step_id"] for (body,) in self.cursor.fetchall()}
-
-    def _set_steps(self, steps: list[SagaStep]) -> None:
-        for step in steps:
-            _SAGA_FIELD.set_cached_value(step, self.saga)
-        self.saga.set_steps(steps)
-        self._steps = steps
-
-    def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        if self._new:
-            return  # inserted at flush as it stands
-        _, pending = self._step_saves.setdefault(step.pk, (step, set()))
-        pending.update(fields)
-
-    def save_saga(self, fields: Sequence[str]) -> None:
-        if self._new or (self._touched and not fields):
-            return  # a new saga is inserted at flush; a locked one is already touched
-        if not fields and _progress_recent(self.saga):
-            return  # progress only, and updated_at says as much already
-        if self._saga_saves is None:
-            self._saga_saves = set()
-        self._saga_saves.update(fields)
-
-    def flush(self) -> None:
-        """Write the unit's rows: the last statement(s) before commit."""
-        _write_units(self.store, self.cursor, [self])
-
-    def collect(self, writes: Writes) -> None:
-        """Add the unit's rows to ``writes`` (and forget them)."""
-        db = self.store.using
-        sql = self.store.statements()
-        if self._new:
-            writes.insert(sql.saga, [self.saga])
-            writes.insert(sql.step, list(self.saga.steps))
-        for step, fields in self._step_saves.values():
-            writes.updates.append((sql.step, step, _with_updated_at(fields)))
-        if self._saga_saves is not None:
-            writes.updates.append((sql.saga, self.saga, _with_updated_at(self._saga_saves)))
-        rows = self.rows()
-        if rows:
-            if self.delayed:
-                # Noted before the commit, so a relay that the commit wakes knows
-                # how long to sleep (a rollback only costs it one early wake-up).
-                due_times.add([delay for _, delay in self.delayed])
-            writes.insert(
-                sql.outbox,
-                [
-                    OutboxMessage(
-                        id=m.id,
-                        saga_id=m.saga_id,
-                        kind=m.kind,
-                        body=m.body,
-                        available_at=available,
-                    )
-                    for m, available in rows
-                ],
-            )
-            if self.delayed or (self.outgoing and not self.fast_path):
-                # Wake the relays, here and in other processes: PostgreSQL
-                # delivers the notification on commit. (For delayed rows it
-                # makes this process's relay sleep only until they come due.)
-                transaction.on_commit(outbox_written.set, using=db)
-                writes.notify = connections[db].vendor == "postgresql"
-                if self.delayed:
-                    # When the first delayed row comes due, for the relay that
-                    # listens in another process: it wakes then, not at its
-                    # next poll (a re-drive's pace holds to the millisecond).
-                    first = time.time() + min(delay for _, delay in self.delayed)
-                    if not writes.due or first < float(writes.due):
-                        writes.due = f"{first:.3f}"
-        self._step_saves = {}
-        self._saga_saves = None
-
-
-def _write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -> None:
-    """Write the rows of ``units`` (one transaction's) in one go, then the
-    operators' actions they record."""
-    writes = Writes()
-    for unit in units:
-        unit.collect(writes)
-    store.statements().writer.write(cursor, writes)
-    for unit in units:
-        if unit.interventions:
-            _record_interventions(store.using, unit.interventions)
-            unit.interventions = []
-
-
-def _record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -> None:
-    """Write operators' actions, and each one a user asked for to Django's admin
-    log too (when the admin is installed): the same transaction as the change."""
-    Intervention.objects.using(using).bulk_create([entry for entry, _ in entries])
-    if not apps.is_installed("django.contrib.admin"):
-        return
-    from django.contrib.admin.models import CHANGE, LogEntry
-    from django.contrib.contenttypes.models import ContentType
-
-    content_type = ContentType.objects.db_manager(using).get_for_model(Saga)
-    LogEntry.objects.using(using).bulk_create(
-        [
-            LogEntry(
-                user_id=user.pk,
-                content_type=content_type,
-                object_id=entry.saga_id,
-                object_repr=f"saga {entry.saga_id}"[:200],
-                action_flag=CHANGE,
-                change_message=entry.summary(),
-            )
-            for entry, user in entries
-            if user is not None
-        ]
-    )
-
-
-def _progress_recent(saga: Saga) -> bool:
-    """Whether the saga's ``updated_at`` is recent enough to stand for
-    progress made now: within ``PROGRESS_EVERY``, or a fraction of
-    ``STALE_AFTER`` if that is shorter. Staleness needs no finer time, and
-    most steps of a short saga then write no saga row."""
-    updated = saga.updated_at
-    if updated is None:
-        return False
-    window = min(PROGRESS_EVERY, float(saga_settings.STALE_AFTER) / 4)
-    return (clock.now() - updated).total_seconds() < window
-
-
-def _with_updated_at(fields: set[str]) -> list[str]:
-    return sorted(fields | {"updated_at"})
 
 
 class DjangoStore(HandUpdates):
@@ -313,9 +84,7 @@ class DjangoStore(HandUpdates):
             # A savepoint inside the caller's transaction: a key already
             # taken undoes only this, and the caller's own writes stand.
             with transaction.atomic(using=self.using):
-                unit = DjangoUnit(self, saga, None, fast_path=False)
-                unit._new = unit._locked = True  # no other transaction sees it yet
-                unit._set_steps(steps)
+                unit = DjangoUnit(self, saga, None, steps, hold=Hold.NEW, fast_path=False)
                 try:
                     yield unit
                     unit.flush()
@@ -394,26 +163,32 @@ class DjangoStore(HandUpdates):
                         units.append(None)  # no such step, or not in that saga
                         continue
                     saga, steps = self._saga_from(rows, saga_id)
-                    unit = self._engine_unit(saga, steps, step_id, cursor, fast_path=True)
-                    unit._nowait = True
+                    unit = self._engine_unit(saga, steps, step_id, cursor, True, Hold.STEP_NOWAIT)
                     units.append(unit)
                     opened.append(unit)
                 yield units
-                _write_units(self, cursor, opened)
+                write_units(self, cursor, opened)
             finally:
                 cursor.close()
 
     def _engine_unit(
-        self, saga: Saga, steps: list[SagaStep], step_id: str, cursor: Any, fast_path: bool
+        self,
+        saga: Saga,
+        steps: list[SagaStep],
+        step_id: str,
+        cursor: Any,
+        fast_path: bool,
+        hold: Hold = Hold.STEP,
     ) -> DjangoUnit:
+        """A unit over the step ``step_id``, whose row the transaction holds
+        (``hold``: how a unit that needs the saga's row locks it), or the
+        saga too when the step is an engine's alone in its stage."""
         found = next(s for s in steps if s.pk == step_id)
-        unit = DjangoUnit(self, saga, found, fast_path)
-        unit._cursor = cursor
-        unit._set_steps(steps)
         running = found.status == StepStatus.STARTED
-        if fast_path and running and saga.state == SagaState.STARTED:
-            unit._exclusive = sum(s.stage == found.stage for s in steps) == 1
-        return unit
+        started = saga.state == SagaState.STARTED
+        if fast_path and running and started and sum(s.stage == found.stage for s in steps) == 1:
+            hold = Hold.STEP_ALONE
+        return DjangoUnit(self, saga, found, steps, hold=hold, fast_path=fast_path, cursor=cursor)
 
     @contextmanager
     def _step_unit(
@@ -525,9 +300,7 @@ class DjangoStore(HandUpdates):
                 raise Busy(f"saga {saga_id} is locked") from exc
             if saga is None:
                 raise SagaNotFound(f"No saga with id {saga_id!r}")
-            unit = DjangoUnit(self, saga, None, fast_path=False)
-            unit._set_steps(steps)
-            unit._locked = True
+            unit = DjangoUnit(self, saga, None, steps, hold=Hold.SAGA, fast_path=False)
             try:
                 yield unit
                 unit.flush()
