@@ -52,6 +52,49 @@ DB_ATTEMPTS = 3
 retry_random = random.random
 
 
+def _output_of_attempt(result: Any, step: SagaStep, started: float) -> dict | None:
+    """The output a handler's attempt saves (None: it skipped the step).
+
+    Raises when the attempt cannot count: an output that is not a JSON
+    object, or a run past the step's timeout.
+    """
+    output = None if isinstance(result, Skip) else _output(result, step)
+    elapsed = time.monotonic() - started
+    if step.timeout is not None and elapsed > step.timeout:
+        raise StepTimeout(f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout")
+    return output
+
+
+def _nothing_kept(result: Any, step: SagaStep, started: float) -> None:
+    """A compensation's return value is not kept."""
+    return None
+
+
+def _execution_settled(
+    unit: Unit, step: SagaStep, attempt: int, result: Any, output: dict | None, duration: int
+) -> str:
+    if isinstance(result, Skip):
+        flow.record(step, EXECUTE, attempt, flow.SKIPPED, duration, reason=result.reason)
+        flow.step_skipped(unit, step, duration)
+        return flow.SKIPPED
+    assert output is not None
+    if isinstance(result, Pending):
+        flow.record(step, EXECUTE, attempt, flow.WAITED, duration)
+        flow.step_waiting(unit, step, output, duration, result.timeout)
+        return flow.WAITED
+    flow.record(step, EXECUTE, attempt, flow.COMPLETED, duration)
+    flow.step_succeeded(unit, step, output, duration)
+    return flow.COMPLETED
+
+
+def _compensation_settled(
+    unit: Unit, step: SagaStep, attempt: int, result: Any, output: dict | None, duration: int
+) -> str:
+    flow.record(step, COMPENSATE, attempt, flow.COMPENSATED, duration)
+    flow.compensation_succeeded(unit, step)
+    return flow.COMPENSATED
+
+
 def _execution_failed(
     unit: Unit, step: SagaStep, error: str, duration: int, retry_delay: float | None
 ) -> None:
@@ -73,16 +116,30 @@ class AttemptKind(NamedTuple):
     action: Callable[[SagaStep], str]
     #: The step's count of attempts of this kind.
     attempt: Callable[[SagaStep], int]
+    #: What the handler returned, checked: the output to save, if any.
+    #: Raises when the attempt cannot count (it is then a failed one).
+    check: Callable[[Any, SagaStep, float], dict | None]
+    #: Record in the saga an attempt that went through; returns its outcome.
+    settle: Callable[[Unit, SagaStep, int, Any, dict | None, int], str]
     #: Record a failed attempt in the saga: tried again after a delay, or
     #: final (``retry_delay`` None).
     failed: Callable[[Unit, SagaStep, str, int, float | None], None]
 
 
-EXECUTION = AttemptKind(EXECUTE, attrgetter("action"), attrgetter("attempts"), _execution_failed)
+EXECUTION = AttemptKind(
+    EXECUTE,
+    attrgetter("action"),
+    attrgetter("attempts"),
+    _output_of_attempt,
+    _execution_settled,
+    _execution_failed,
+)
 COMPENSATION = AttemptKind(
     COMPENSATE,
     attrgetter("compensation"),
     attrgetter("compensation_attempts"),
+    _nothing_kept,
+    _compensation_settled,
     _compensation_failed,
 )
 
@@ -259,9 +316,9 @@ class Processor:
                 # the unit handed over.
                 flow.resend_in_flight(unit)
         elif message.kind == EXECUTE:
-            self._execute(unit, unit.step, message)
+            self._execute(unit, unit.step)
         else:
-            self._compensate(unit, unit.step, message)
+            self._run(unit, unit.step, COMPENSATION)
         return None
 
     def _record_failure(self, message: StepMessage, failed: HandlerFailed) -> Result:
@@ -280,53 +337,45 @@ class Processor:
             if failed.span is not None:
                 failed.span.end(outcome)
 
-    def _execute(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
+    def _execute(self, unit: Unit, step: SagaStep) -> None:
         if unit.saga.state not in FORWARD_STATES:
             # The saga is being undone (a sibling failed, an operator or a
             # deadline stepped in) since this step was dispatched: running
             # it would only add undo work. A saga that waits for an operator
             # lets it run: the operator may still choose to go forward.
             flow.step_cancelled(unit, step)
-            _log_step(step, EXECUTE, flow.CANCELLED, 0)
+            _log_step(step, EXECUTION, flow.CANCELLED, 0)
             return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
             # redelivery after the engine running it died): it counts as failed.
             self.time_out(unit, step)
             return
-        span = tracing.step_span(unit.saga, step, EXECUTE, step.action, step.attempts)
+        self._run(unit, step, EXECUTION)
+
+    def _run(self, unit: Unit, step: SagaStep, kind: AttemptKind) -> None:
+        """Run the step's handler or its compensation and record what it did.
+
+        Raises ``HandlerFailed`` if it raised, or returned what cannot be
+        recorded: its unit must roll back before the failure is recorded.
+        """
+        action = kind.action(step)
+        attempt = kind.attempt(step)
+        span = tracing.step_span(unit.saga, step, kind.name, action, attempt)
         started = time.monotonic()
         try:
-            handler = self.handlers.get(EXECUTE, step.action)
+            handler = self.handlers.get(kind.name, action)
             result = handler(unit.saga, step)
-            output = None if isinstance(result, Skip) else _output(result, step)
-            elapsed = time.monotonic() - started
-            if step.timeout is not None and elapsed > step.timeout:
-                raise StepTimeout(
-                    f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout"
-                )
-        except BaseException as exc:  # even SystemExit: the step must not hang
+            output = kind.check(result, step, started)
+        except BaseException as exc:  # even SystemExit: the saga must not hang
             if span is not None:
                 span.leave(exc, _describe(exc))
             raise HandlerFailed(exc, _ms_since(started), span) from exc
         duration = _ms_since(started)
         if span is not None:
             span.leave()
-        if isinstance(result, Skip):
-            outcome = flow.SKIPPED
-            flow.record(step, EXECUTE, step.attempts, outcome, duration, reason=result.reason)
-            flow.step_skipped(unit, step, duration)
-        elif isinstance(result, Pending):
-            outcome = flow.WAITED
-            flow.record(step, EXECUTE, step.attempts, outcome, duration)
-            assert output is not None
-            flow.step_waiting(unit, step, output, duration, result.timeout)
-        else:
-            outcome = flow.COMPLETED
-            flow.record(step, EXECUTE, step.attempts, outcome, duration)
-            assert output is not None
-            flow.step_succeeded(unit, step, output, duration)
-        _log_step(step, EXECUTE, outcome, duration)
+        outcome = kind.settle(unit, step, attempt, result, output, duration)
+        _log_step(step, kind, outcome, duration)
         if span is not None:
             span.end(outcome)
 
@@ -354,26 +403,8 @@ class Processor:
         outcome = flow.RETRYING if delay is not None else flow.FAILED
         flow.record(step, kind.name, attempt, outcome, duration, error, delay)
         kind.failed(unit, step, error, duration, delay)
-        _log_step(step, kind.name, outcome, duration, error, exc)
+        _log_step(step, kind, outcome, duration, error, exc)
         return outcome
-
-    def _compensate(self, unit: Unit, step: SagaStep, message: StepMessage) -> None:
-        attempt = step.compensation_attempts
-        span = tracing.step_span(unit.saga, step, COMPENSATE, step.compensation, attempt)
-        started = time.monotonic()
-        try:
-            handler = self.handlers.get(COMPENSATE, step.compensation)
-            handler(unit.saga, step)
-        except BaseException as exc:  # even SystemExit: the saga must not hang
-            if span is not None:
-                span.leave(exc, _describe(exc))
-            raise HandlerFailed(exc, _ms_since(started), span) from exc
-        duration = _ms_since(started)
-        flow.record(step, COMPENSATE, attempt, flow.COMPENSATED, duration)
-        flow.compensation_succeeded(unit, step)
-        _log_step(step, COMPENSATE, flow.COMPENSATED, duration)
-        if span is not None:
-            span.end(flow.COMPENSATED)
 
     def _retry_delay(
         self, unit: Unit, step: SagaStep, kind: AttemptKind, exc: BaseException, attempt: int
@@ -479,20 +510,19 @@ def _log_stale(step: SagaStep, message: StepMessage) -> None:
 
 def _log_step(
     step: SagaStep,
-    kind: str,
+    kind: AttemptKind,
     outcome: str,
     duration_ms: int,
     error: str = "",
     exc: BaseException | None = None,
 ) -> None:
-    action = step.action if kind == EXECUTE else step.compensation
     logger.log(
         logging.WARNING if error else logging.INFO,
         "saga=%s step=%s %s=%s outcome=%s duration_ms=%d%s",
         step.saga_id,
         step.name,
-        kind,
-        action,
+        kind.name,
+        kind.action(step),
         outcome,
         duration_ms,
         f" error={error!r}" if error else "",
