@@ -1,4 +1,4 @@
-"""The message protocol (the settings' tests are in tests/unit/conf/)."""
+"""django_saga.messages: the message protocol, encoded and decoded."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ import pytest
 
 from django_saga import MalformedMessage
 from django_saga.messages import COMPENSATE, EXECUTE, VERSION, StepMessage, decode
-
-# -- messages -----------------------------------------------------------------
-
 
 _MISSING = object()
 
