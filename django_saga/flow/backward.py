@@ -1,0 +1,190 @@
+"""Going backwards: cancel what has not run, undo what has, last stage first.
+
+Whoever asks (a failed step, an operator, a passed deadline), the saga's
+compensation runs through ``begin_compensation`` and ``continue_compensation``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .. import clock, signals
+from ..errors import InvalidStateTransition
+from ..messages import COMPENSATE, EXECUTE
+from ..models import IN_FLIGHT, SagaState, SagaStep, StepStatus
+from .history import CANCELLED, RESUMED, pivot_passed, record, to_undo
+
+if TYPE_CHECKING:
+    from ..stores.base import Unit
+
+logger = logging.getLogger("django_saga.engine")
+
+
+def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
+    """Cancel what has not run yet and undo what has, last stage first.
+
+    ``cancel_in_flight`` also cancels dispatched and waiting steps: right for a
+    unit that holds every step row (an operator, a deadline), where no engine
+    can be running one; an engine's unit leaves them to finish or time out.
+    """
+    for step in unit.lock_saga():
+        if step.status == StepStatus.PENDING or (cancel_in_flight and step.status in IN_FLIGHT):
+            fields = ["status", "timeout_at"]
+            if step.status in IN_FLIGHT:
+                # Its attempt ends here: the history says so (and, for a
+                # step that waited, why its compensation runs).
+                record(step, EXECUTE, step.attempts, CANCELLED, 0)
+                fields.append("history")
+            step.status = StepStatus.CANCELLED
+            step.timeout_at = None
+            unit.save_step(step, fields)
+    unit.saga.state = SagaState.COMPENSATING
+    continue_compensation(unit)
+
+
+def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
+    """Compensate the last stage with completed steps, all of it at once, or finish.
+
+    Waits while any step is still running, waiting or compensating: a stage is
+    undone only when nothing after it can still change.
+    """
+    steps = unit.lock_saga()
+    saga = unit.saga
+    if saga.state != SagaState.COMPENSATING or any(
+        s.status in (*IN_FLIGHT, StepStatus.COMPENSATING) for s in steps
+    ):
+        unit.save_saga(["state", "error"])
+        return
+    while True:
+        completed = [s for s in steps if to_undo(s)]
+        if not completed:
+            break
+        stage = max(s.stage for s in completed)
+        sent = False
+        for step in completed:
+            if step.stage != stage:
+                continue
+            if step.compensation:
+                step.status = StepStatus.COMPENSATING
+                send_compensation(unit, step, delay)
+                sent = True
+            else:
+                # Nothing to undo: the step declared no compensation.
+                step.status = StepStatus.COMPENSATED
+                step.compensated_at = clock.now()
+                unit.save_step(step, ["status", "compensated_at"])
+                unit.notify(signals.step_compensated, step)
+        if sent:
+            unit.save_saga(["state", "error"])
+            return
+    saga.state = SagaState.COMPENSATED
+    saga.completed_at = clock.now()
+    unit.save_saga(["state", "error", "completed_at"])
+    unit.notify(signals.saga_compensated)
+
+
+def send_compensation(
+    unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()
+) -> None:
+    step.compensation_attempts += 1
+    unit.save_step(step, ["status", "compensation_attempts", *also])
+    unit.send(COMPENSATE, step, step.compensation_attempts, delay)
+
+
+def compensation_succeeded(unit: Unit, step: SagaStep) -> None:
+    step.status = StepStatus.COMPENSATED
+    step.compensated_at = clock.now()
+    unit.save_step(step, ["status", "compensated_at", "history"])
+    unit.notify(signals.step_compensated, step)
+    continue_compensation(unit)
+
+
+def compensation_failed(
+    unit: Unit, step: SagaStep, error: str, retry_delay: float | None = None
+) -> None:
+    """Record a failed compensation attempt: retry it, or stop the saga for an operator."""
+    step.error = error
+    if retry_delay is not None:
+        send_compensation(unit, step, retry_delay, also=["error", "history"])
+        return
+    step.status = StepStatus.COMPENSATION_FAILED
+    unit.save_step(step, ["status", "error", "history"])
+    unit.lock_saga()
+    saga = unit.saga
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        # A sibling of the same stage failed first: the saga already says so.
+        unit.touch()
+        return
+    saga.state = SagaState.COMPENSATION_FAILED
+    saga.error = f"compensation of step {step.name!r} failed: {error}"
+    unit.save_saga(["state", "error"])
+    unit.notify(signals.saga_compensation_failed)
+
+
+def request_compensation(unit: Unit) -> bool:
+    """An operator asks to undo the saga. Returns False if it is already under way."""
+    saga = unit.saga
+    if saga.state == SagaState.COMPENSATING:
+        return False
+    if saga.state == SagaState.COMPENSATED:
+        raise InvalidStateTransition(f"Saga {saga.pk} is already compensated")
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        raise InvalidStateTransition(past_pivot_refusal(saga.pk, pivot))
+    if saga.state == SagaState.COMPENSATION_FAILED:
+        resume_compensation(unit)
+        return True
+    if not saga.error:
+        saga.error = f"compensation requested while {saga.state}"
+    begin_compensation(unit)
+    return True
+
+
+def deadline_passed(unit: Unit) -> bool:
+    """Compensate a started saga whose deadline has passed; False if nothing to do."""
+    saga = unit.saga
+    deadline = saga.deadline_at
+    if saga.state != SagaState.STARTED or deadline is None or deadline > clock.now():
+        return False
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        # A deadline can only compensate, and past the pivot nothing may be
+        # undone: it no longer applies, so the sweeper stops finding the saga.
+        logger.info(
+            "saga=%s deadline %s passed after pivot step %r: the saga goes on forward",
+            saga.pk,
+            deadline.isoformat(),
+            pivot.name,
+        )
+        saga.deadline_at = None
+        unit.save_saga(["deadline_at"])
+        return False
+    saga.error = f"deadline {deadline.isoformat()} passed"
+    begin_compensation(unit)
+    return True
+
+
+def past_pivot_refusal(saga_id: str, pivot: SagaStep) -> str:
+    return (
+        f"Saga {saga_id} is past its pivot step {pivot.name!r}: what it did cannot be "
+        "undone, so it cannot be compensated; retry or skip the failed step instead"
+    )
+
+
+def resume_compensation(unit: Unit, delay: float = 0.0) -> None:
+    """Try again the compensations that failed, then carry on backwards."""
+    saga = unit.saga
+    if saga.state != SagaState.COMPENSATION_FAILED:
+        raise InvalidStateTransition(
+            f"Saga {saga.pk} is {saga.state}; only a saga in compensation_failed can be resumed"
+        )
+    for step in unit.lock_saga():
+        if step.status == StepStatus.COMPENSATION_FAILED:
+            step.status = StepStatus.COMPLETED
+            # A resumed compensation gets its full retry budget again.
+            record(step, COMPENSATE, step.compensation_attempts, RESUMED)
+            unit.save_step(step, ["status", "history"])
+    saga.state = SagaState.COMPENSATING
+    continue_compensation(unit, delay)

@@ -1,0 +1,226 @@
+"""Going forward: dispatch a stage, record what a step did, decide what follows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .. import clock, signals
+from ..conf import saga_settings
+from ..errors import StaleResult, StepNotWaiting
+from ..messages import COMPENSATE, EXECUTE
+from ..models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
+from .backward import begin_compensation, continue_compensation
+from .history import OUTSIDE, pivot_passed, record
+
+if TYPE_CHECKING:
+    from ..stores.base import Unit
+
+
+def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()) -> None:
+    """Send ``step`` its next execute message, ``delay`` seconds from now.
+
+    ``also`` names more step fields the caller changed, saved in the same update.
+    """
+    now = clock.now()
+    step.status = StepStatus.STARTED
+    step.attempts += 1
+    step.started_at = now
+    step.timeout_at = None if step.timeout is None else clock.later(delay + step.timeout, now)
+    unit.save_step(step, ["status", "attempts", "started_at", "timeout_at", *also])
+    unit.send(EXECUTE, step, step.attempts, delay)
+
+
+def resend_in_flight(unit: Unit) -> None:
+    """Send again the message of every step of the saga that waits for one,
+    unless a relay holds it (an outbox row not yet sent).
+
+    For a redelivered message that finds its step already past it: the engine
+    that processed it publishes the messages its unit caused only after
+    commit, with no outbox row, and may have stopped before the broker
+    confirmed them. What it sent is what the saga still waits for; a copy of
+    a message that did arrive is dropped by the step it reaches.
+    """
+    relayed = unit.relayed_steps()
+    for step in unit.saga.steps:
+        if step.pk in relayed:
+            continue
+        if step.status == StepStatus.STARTED:
+            unit.send(EXECUTE, step, step.attempts)
+        elif step.status == StepStatus.COMPENSATING:
+            unit.send(COMPENSATE, step, step.compensation_attempts)
+
+
+def start(unit: Unit) -> None:
+    steps = unit.lock_saga()
+    first = steps[0].stage
+    for step in steps:
+        if step.stage == first:
+            dispatch(unit, step)
+    unit.notify(signals.saga_started)
+
+
+def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -> None:
+    finish_step(unit, step, StepStatus.COMPLETED, output, duration_ms)
+    unit.notify(signals.step_completed, step)
+    advance(unit)
+
+
+def step_skipped(unit: Unit, step: SagaStep, duration_ms: int) -> None:
+    """The handler returned ``Skip``: the step is done, with nothing to undo."""
+    finish_step(unit, step, StepStatus.SKIPPED, {}, duration_ms)
+    unit.notify(signals.step_skipped, step)
+    advance(unit)
+
+
+def step_waiting(
+    unit: Unit, step: SagaStep, output: dict, duration_ms: int, timeout: float | None
+) -> None:
+    """The handler returned ``Pending``: the step waits for an outside result."""
+    step.status = StepStatus.WAITING
+    step.output = output
+    step.error = ""
+    step.executed_at = clock.now()
+    step.duration_ms = duration_ms
+    if timeout is not None:
+        step.timeout_at = clock.later(timeout)
+    unit.save_step(
+        step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
+    )
+    unit.touch()
+    unit.notify(signals.step_waiting, step)
+
+
+def step_cancelled(unit: Unit, step: SagaStep) -> None:
+    """A dispatched step of a saga that stopped going forward: it will not run."""
+    step.status = StepStatus.CANCELLED
+    step.timeout_at = None
+    unit.save_step(step, ["status", "timeout_at"])
+    advance(unit)
+
+
+def finish_step(unit: Unit, step: SagaStep, status: str, output: dict, duration_ms: int) -> None:
+    step.status = status
+    step.output = output
+    step.error = ""
+    step.executed_at = clock.now()
+    step.duration_ms = duration_ms
+    step.timeout_at = None
+    unit.save_step(
+        step, ["status", "output", "error", "executed_at", "duration_ms", "timeout_at", "history"]
+    )
+
+
+def advance(unit: Unit) -> None:
+    """Decide, under the saga lock, what follows a step that finished.
+
+    The fan-in of a parallel stage: the step that finishes its stage last
+    sees its siblings done (each one committed before it got the saga lock)
+    and dispatches the next stage; the others see a sibling still in flight
+    and only record progress. Exactly one unit dispatches each stage.
+    """
+    steps = unit.lock_saga()
+    saga = unit.saga
+    if saga.state == SagaState.COMPENSATING:
+        continue_compensation(unit)
+        return
+    if saga.state != SagaState.STARTED:
+        unit.touch()
+        return
+    unfinished = [s for s in steps if s.status not in DONE]
+    if not unfinished:
+        saga.state = SagaState.COMPLETED
+        saga.completed_at = clock.now()
+        unit.save_saga(["state", "completed_at"])
+        unit.notify(signals.saga_completed)
+        return
+    stage = unfinished[0].stage
+    waiting_for = [s for s in unfinished if s.stage == stage]
+    if not any(s.status in IN_FLIGHT for s in waiting_for):
+        for following in waiting_for:
+            if following.status == StepStatus.PENDING:
+                dispatch(unit, following)
+    unit.touch()
+
+
+def step_failed(
+    unit: Unit, step: SagaStep, error: str, duration_ms: int, retry_delay: float | None = None
+) -> None:
+    """Record a failed attempt: try again after ``retry_delay``, or fail the step."""
+    step.error = error
+    step.executed_at = clock.now()
+    step.duration_ms = duration_ms
+    fields = ["output", "error", "executed_at", "duration_ms", "history"]
+    if retry_delay is not None:
+        dispatch(unit, step, retry_delay, also=fields)
+        return
+    step.status = StepStatus.FAILED
+    step.timeout_at = None
+    unit.save_step(step, [*fields, "status", "timeout_at"])
+    unit.notify(signals.step_failed, step)
+    unit.lock_saga()
+    saga = unit.saga
+    if saga.state != SagaState.STARTED:
+        # A sibling in the same stage failed first: its failure decided the saga.
+        advance(unit)
+        return
+    saga.error = f"step {step.name!r} failed: {error}"
+    unit.notify(signals.saga_failed)
+    pivot = pivot_passed(unit.lock_saga())
+    if pivot is not None:
+        # Past the point of no return: forward only, and an operator decides how.
+        saga.state = SagaState.HALTED
+        saga.error = f"step {step.name!r} failed after pivot step {pivot.name!r} completed: {error}"
+        unit.save_saga(["state", "error"])
+        unit.notify(signals.saga_halted)
+    elif saga_settings.AUTO_COMPENSATE:
+        # Siblings still running may hold their rows: they finish first.
+        begin_compensation(unit, cancel_in_flight=False)
+    else:
+        saga.state = SagaState.FAILED
+        unit.save_saga(["state", "error"])
+
+
+def outside_result(
+    unit: Unit,
+    step: SagaStep,
+    outcome: str,
+    output: dict | None,
+    error: str,
+    attempt: int | None = None,
+) -> bool:
+    """Record the result (``completed`` or ``failed``) an outside service
+    reported for a waiting step.
+
+    ``attempt`` is the attempt the result answers (None: the current one).
+    Returns False for a repeat of a result already recorded for that attempt,
+    so callers can answer it without changing anything. Raises ``StaleResult``
+    for a result of another attempt (one retried since, say) and
+    ``StepNotWaiting`` for any other step that is not waiting.
+    """
+    answers = step.attempts if attempt is None else attempt
+    if any(
+        e.get("kind") == OUTSIDE and e.get("outcome") == outcome and e.get("attempt") == answers
+        for e in step.history
+    ):
+        return False
+    if answers != step.attempts:
+        raise StaleResult(
+            f"Step {step.name!r} of saga {step.saga_id} is on attempt {step.attempts}; "
+            f"a result for attempt {answers} is refused"
+        )
+    if step.status != StepStatus.WAITING:
+        raise StepNotWaiting(
+            f"Step {step.name!r} of saga {step.saga_id} is {step.status}, "
+            "not waiting for an outside result"
+        )
+    duration = (
+        int((clock.now() - step.executed_at).total_seconds() * 1000) if step.executed_at else 0
+    )
+    record(step, OUTSIDE, step.attempts, outcome, duration, error)
+    if outcome == StepStatus.COMPLETED:
+        merged = {**step.output, **(output or {})}
+        step_succeeded(unit, step, merged, (step.duration_ms or 0) + duration)
+    else:
+        step_failed(unit, step, error or "failed by an outside service", step.duration_ms or 0)
+    return True
