@@ -1,11 +1,25 @@
-"""The client API a web process imports loads no engine."""
+"""django_saga.client: what ``manager.start()`` refuses, accepts and records.
+
+No engine runs here: start() must validate and record on its own, and return
+without talking to the broker. A web process importing the client API loads
+no engine at all.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
+from django_saga import SagaDefinitionError, Step, UnknownActionError, manager
+from django_saga.messages import decode
+from django_saga.models import OutboxMessage
 from tests.conftest import ROOT
+from tests.helpers import steps
+from tests.unit.helpers import ONE_STEP, assert_nothing_recorded
+
+pytestmark = pytest.mark.django_db
 
 ENGINE_MODULES = (
     "django_saga.engine",
@@ -33,3 +47,110 @@ def test_a_web_process_importing_the_manager_the_console_and_the_admin_loads_no_
         check=True,
     )
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 42])
+def test_saga_needs_a_non_empty_string_name(name):
+    with pytest.raises(SagaDefinitionError, match="saga's name must be a non-empty string") as info:
+        manager.start(name, ONE_STEP)
+    assert repr(name) in str(info.value)
+    assert_nothing_recorded()
+
+
+@pytest.mark.parametrize("context", [["a"], "text", 1])
+def test_context_must_be_a_dict(context):
+    with pytest.raises(SagaDefinitionError, match="context must be a dict") as info:
+        manager.start("order", ONE_STEP, context=context)
+    assert type(context).__name__ in str(info.value)
+
+
+def test_unknown_action_is_refused_when_checking_handlers():
+    with pytest.raises(UnknownActionError) as info:
+        manager.start("order", [Step("a", "test.record"), Step("b", "nobody.home")])
+    message = str(info.value)
+    assert "Step 'b'" in message
+    assert "'nobody.home'" in message
+    assert "no step handler" in message
+    assert isinstance(info.value, SagaDefinitionError)
+    assert_nothing_recorded()
+
+
+def test_unknown_compensation_is_refused_when_checking_handlers():
+    with pytest.raises(UnknownActionError) as info:
+        manager.start("order", [Step("a", "test.record", "nobody.undo")])
+    message = str(info.value)
+    assert "Step 'a'" in message
+    assert "'nobody.undo'" in message
+    assert "no compensation handler" in message
+    assert_nothing_recorded()
+
+
+def test_a_step_action_is_not_accepted_as_a_compensation():
+    # "test.record" is a step handler, not a compensation handler.
+    with pytest.raises(UnknownActionError, match=r"'test\.record'"):
+        manager.start("order", [Step("a", "test.record", "test.record")])
+
+
+def test_unknown_actions_are_accepted_when_the_check_is_off(settings):
+    settings.SAGA = {**settings.SAGA, "CHECK_HANDLERS_ON_START": False}
+    saga = manager.start("order", [Step("a", "nobody.home", "nobody.undo")])
+    loaded = manager.get(saga.id)
+    assert loaded.state == "started"
+    assert loaded.step("a").action == "nobody.home"
+    assert loaded.step("a").compensation == "nobody.undo"
+
+
+def test_start_records_the_saga_and_one_unsent_message_for_step_one():
+    saga = manager.start(
+        "order",
+        steps(
+            ("a", "test.record", "test.undo"),
+            ("b", "test.record", "test.undo"),
+            ("c", "test.record", ""),
+        ),
+        context={"tag": "t"},
+    )
+    loaded = manager.get(saga.id)
+    assert loaded.name == "order"
+    assert loaded.state == "started"
+    assert loaded.context == {"tag": "t"}
+    assert loaded.completed_at is None
+    assert [s.name for s in loaded.steps] == ["a", "b", "c"]
+    assert [s.position for s in loaded.steps] == [0, 1, 2]
+    assert [s.status for s in loaded.steps] == ["started", "pending", "pending"]
+    assert [s.attempts for s in loaded.steps] == [1, 0, 0]
+    assert loaded.step("a").started_at is not None
+    assert loaded.step("b").started_at is None
+
+    rows = list(OutboxMessage.objects.all())
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.saga_id == saga.id
+    assert row.kind == "execute"
+    assert row.sent_at is None
+    message = decode(row.body.encode(), 64 * 1024)
+    assert (message.kind, message.saga_id, message.step_id, message.attempt) == (
+        "execute",
+        saga.id,
+        loaded.step("a").id,
+        1,
+    )
+    # A message start() wrote is due at once: the relay must not wait for a grace.
+    assert manager.store.claim_due(10, 30)[0].id == row.id
+
+
+def test_the_returned_saga_reflects_the_started_state():
+    saga = manager.start("order", steps(("a", "test.record", ""), ("b", "test.record", "")))
+    assert saga.state == "started"
+    assert saga.step("a").status == "started"
+    assert saga.step("a").attempts == 1
+    assert saga.step("b").status == "pending"
+
+
+def test_each_start_is_its_own_saga():
+    first = manager.start("order", ONE_STEP)
+    second = manager.start("order", ONE_STEP)
+    assert first.id != second.id
+    assert first.step("a").id != second.step("a").id
+    assert OutboxMessage.objects.filter(saga_id=first.id).count() == 1
+    assert OutboxMessage.objects.filter(saga_id=second.id).count() == 1

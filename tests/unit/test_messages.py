@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from django_saga import MalformedMessage
+from django_saga import MalformedMessage, Step, manager
 from django_saga.messages import COMPENSATE, EXECUTE, VERSION, StepMessage, decode
+from django_saga.models import OutboxMessage
 
 _MISSING = object()
 
@@ -109,3 +110,18 @@ def test_oversize_body_is_refused_before_parsing():
     # Not even valid JSON is read when it is too large.
     with pytest.raises(MalformedMessage, match="over the 10-byte limit"):
         decode(b"x" * 11, 10)
+
+
+@pytest.mark.django_db
+def test_the_outbox_body_is_compact_json_with_ids_only():
+    saga = manager.start("order", [Step("a", "test.record", "", {"secret": "card-4242"})])
+    body = OutboxMessage.objects.get().body
+    # Messages carry references, never the step's data.
+    assert "card-4242" not in body
+    assert json.loads(body) == {
+        "v": 1,
+        "kind": "execute",
+        "saga_id": saga.id,
+        "step_id": saga.step("a").id,
+        "attempt": 1,
+    }

@@ -1,0 +1,30 @@
+"""Plain helpers the unit tests of several modules share."""
+
+from __future__ import annotations
+
+from django_saga import Step
+from django_saga.models import OutboxMessage, Saga, SagaStep
+
+#: A saga of one step with a compensation, for tests about anything but its steps.
+ONE_STEP = [Step("a", "test.record", "test.undo")]
+
+
+def nothing_recorded() -> bool:
+    """Whether no saga, no step and no outbox message was written."""
+    return not (
+        Saga.objects.exists() or SagaStep.objects.exists() or OutboxMessage.objects.exists()
+    )
+
+
+def assert_nothing_recorded() -> None:
+    assert not Saga.objects.exists()
+    assert not SagaStep.objects.exists()
+    assert not OutboxMessage.objects.exists()
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    """``leaf`` inside ``depth`` lists."""
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
