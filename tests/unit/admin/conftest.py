@@ -1,0 +1,20 @@
+"""The admin's users: an operator who may run every action, and a viewer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.admin.helpers import REDRIVE, RETRY_STEP
+from tests.unit.test_views import COMPENSATE, RETRY, VIEW, make_user
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return make_user(
+        django_user_model, VIEW, COMPENSATE, RETRY, RETRY_STEP, REDRIVE, name="operator"
+    )
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    return make_user(django_user_model, VIEW, name="viewer")

@@ -1,0 +1,36 @@
+"""The operators' trail's own list: read-only, filtered, searched, outliving its sagas."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from django_saga import admin as saga_admin
+from django_saga.models import Intervention
+from tests.unit.admin.helpers import TRAIL, halted_saga
+from tests.unit.test_views import build_saga, logged_in
+
+
+@pytest.mark.django_db
+def test_the_trail_list_is_read_only_filtered_by_action_and_searched_by_saga(viewer):
+    saga, other = halted_saga(), build_saga("failed")
+    retry = Intervention.objects.create(saga=saga, action="retry_step", step="ship", actor="al")
+    undo = Intervention.objects.create(saga=other, action="compensate", actor="bo", batch="B1")
+    client = logged_in(viewer)
+    listed = client.get(TRAIL).context["cl"]
+    assert [e.pk for e in listed.result_list] == [undo.pk, retry.pk]
+    assert isinstance(listed.paginator, saga_admin.BoundedPaginator)
+    assert [
+        e.pk for e in client.get(TRAIL, {"action": "compensate"}).context["cl"].result_list
+    ] == [undo.pk]
+    assert [e.pk for e in client.get(TRAIL, {"q": saga.pk}).context["cl"].result_list] == [retry.pk]
+    assert [e.pk for e in client.get(TRAIL, {"q": "B1"}).context["cl"].result_list] == [undo.pk]
+    html = client.get(TRAIL).content.decode()
+    assert reverse("admin:django_saga_saga_change", args=[saga.pk]) in html
+    assert "Add intervention" not in html
+    url = reverse("admin:django_saga_intervention_change", args=[retry.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"reason": "rewritten"}).status_code == 403
+    delete = reverse("admin:django_saga_intervention_delete", args=[retry.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Intervention.objects.get(pk=retry.pk).reason == ""
