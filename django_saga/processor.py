@@ -15,20 +15,26 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any, NamedTuple
 
 from django.db import InterfaceError, OperationalError
 
-from . import clock, flow, tracing, validation
+from . import clock, flow, tracing
+from .attempts import (
+    COMPENSATION,
+    EXECUTION,
+    AttemptKind,
+    attempt_kind,
+    describe,
+    log_step,
+    resumed_at,
+)
 from .conf import saga_settings
 from .connections import close_broken_connections, drop_connections
-from .errors import MalformedMessage, NotJSONSerializableError
-from .messages import COMPENSATE, EXECUTE, Outgoing, StepMessage, decode
+from .errors import MalformedMessage
+from .messages import EXECUTE, Outgoing, StepMessage, decode
 from .models import SagaState, SagaStep, StepStatus
-from .outcomes import Pending, Skip
 from .registry import HandlerRegistry, registry
 from .retry import RetryPolicy, StepTimeout
 from .stores import Store, Unit
@@ -50,103 +56,6 @@ DB_ATTEMPTS = 3
 
 #: The jitter source for retry delays; tests replace it to get exact schedules.
 retry_random = random.random
-
-
-def _output_of_attempt(result: Any, step: SagaStep, started: float) -> dict | None:
-    """The output a handler's attempt saves (None: it skipped the step).
-
-    Raises when the attempt cannot count: an output that is not a JSON
-    object, or a run past the step's timeout.
-    """
-    output = None if isinstance(result, Skip) else _output(result, step)
-    elapsed = time.monotonic() - started
-    if step.timeout is not None and elapsed > step.timeout:
-        raise StepTimeout(f"attempt took {elapsed:.1f}s, over the step's {step.timeout:g}s timeout")
-    return output
-
-
-def _nothing_kept(result: Any, step: SagaStep, started: float) -> None:
-    """A compensation's return value is not kept."""
-    return None
-
-
-def _execution_settled(
-    unit: Unit, step: SagaStep, attempt: int, result: Any, output: dict | None, duration: int
-) -> str:
-    if isinstance(result, Skip):
-        flow.record(step, EXECUTE, attempt, flow.SKIPPED, duration, reason=result.reason)
-        flow.step_skipped(unit, step, duration)
-        return flow.SKIPPED
-    assert output is not None
-    if isinstance(result, Pending):
-        flow.record(step, EXECUTE, attempt, flow.WAITED, duration)
-        flow.step_waiting(unit, step, output, duration, result.timeout)
-        return flow.WAITED
-    flow.record(step, EXECUTE, attempt, flow.COMPLETED, duration)
-    flow.step_succeeded(unit, step, output, duration)
-    return flow.COMPLETED
-
-
-def _compensation_settled(
-    unit: Unit, step: SagaStep, attempt: int, result: Any, output: dict | None, duration: int
-) -> str:
-    flow.record(step, COMPENSATE, attempt, flow.COMPENSATED, duration)
-    flow.compensation_succeeded(unit, step)
-    return flow.COMPENSATED
-
-
-def _execution_failed(
-    unit: Unit, step: SagaStep, error: str, duration: int, retry_delay: float | None
-) -> None:
-    flow.step_failed(unit, step, error, duration, retry_delay)
-
-
-def _compensation_failed(
-    unit: Unit, step: SagaStep, error: str, duration: int, retry_delay: float | None
-) -> None:
-    flow.compensation_failed(unit, step, error, retry_delay)
-
-
-class AttemptKind(NamedTuple):
-    """What differs between an attempt of a step's handler and one of its compensation."""
-
-    #: The kind its messages and history entries name: EXECUTE or COMPENSATE.
-    name: str
-    #: The action the step names for it.
-    action: Callable[[SagaStep], str]
-    #: The step's count of attempts of this kind.
-    attempt: Callable[[SagaStep], int]
-    #: What the handler returned, checked: the output to save, if any.
-    #: Raises when the attempt cannot count (it is then a failed one).
-    check: Callable[[Any, SagaStep, float], dict | None]
-    #: Record in the saga an attempt that went through; returns its outcome.
-    settle: Callable[[Unit, SagaStep, int, Any, dict | None, int], str]
-    #: Record a failed attempt in the saga: tried again after a delay, or
-    #: final (``retry_delay`` None).
-    failed: Callable[[Unit, SagaStep, str, int, float | None], None]
-
-
-EXECUTION = AttemptKind(
-    EXECUTE,
-    attrgetter("action"),
-    attrgetter("attempts"),
-    _output_of_attempt,
-    _execution_settled,
-    _execution_failed,
-)
-COMPENSATION = AttemptKind(
-    COMPENSATE,
-    attrgetter("compensation"),
-    attrgetter("compensation_attempts"),
-    _nothing_kept,
-    _compensation_settled,
-    _compensation_failed,
-)
-
-
-def attempt_kind(kind: str) -> AttemptKind:
-    """The attempt kind a message of ``kind`` (EXECUTE or COMPENSATE) runs."""
-    return EXECUTION if kind == EXECUTE else COMPENSATION
 
 
 class HandlerFailed(Exception):
@@ -232,7 +141,7 @@ class Processor:
             logger.debug(
                 "A batch of %d messages rolled back (%s); processing them one by one",
                 len(batch),
-                _describe(exc),
+                describe(exc),
             )
             return None
         return [
@@ -272,7 +181,7 @@ class Processor:
 
     def _give_up(self, message: StepMessage, exc: Exception) -> Result:
         """Fail the step for good, so that its saga says what happened; else dead-letter."""
-        error = f"engine error: {_describe(exc)}"
+        error = f"engine error: {describe(exc)}"
         logger.error("Failing saga=%s step=%s: %s", message.saga_id, message.step_id, error)
         try:
             with self.store.open_step(message.saga_id, message.step_id) as unit:
@@ -344,7 +253,7 @@ class Processor:
             # it would only add undo work. A saga that waits for an operator
             # lets it run: the operator may still choose to go forward.
             flow.step_cancelled(unit, step)
-            _log_step(step, EXECUTION, flow.CANCELLED, 0)
+            log_step(step, EXECUTION, flow.CANCELLED, 0)
             return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
@@ -369,13 +278,13 @@ class Processor:
             output = kind.check(result, step, started)
         except BaseException as exc:  # even SystemExit: the saga must not hang
             if span is not None:
-                span.leave(exc, _describe(exc))
+                span.leave(exc, describe(exc))
             raise HandlerFailed(exc, _ms_since(started), span) from exc
         duration = _ms_since(started)
         if span is not None:
             span.leave()
         outcome = kind.settle(unit, step, attempt, result, output, duration)
-        _log_step(step, kind, outcome, duration)
+        log_step(step, kind, outcome, duration)
         if span is not None:
             span.end(outcome)
 
@@ -397,13 +306,13 @@ class Processor:
 
         Returns the outcome: ``retrying`` or ``failed``."""
         attempt = kind.attempt(step)
-        this_round = attempt - _resumed_at(step, kind.name)
+        this_round = attempt - resumed_at(step, kind.name)
         delay = self._retry_delay(unit, step, kind, exc, this_round)
-        error = _describe(exc)
+        error = describe(exc)
         outcome = flow.RETRYING if delay is not None else flow.FAILED
         flow.record(step, kind.name, attempt, outcome, duration, error, delay)
         kind.failed(unit, step, error, duration, delay)
-        _log_step(step, kind, outcome, duration, error, exc)
+        log_step(step, kind, outcome, duration, error, exc)
         return outcome
 
     def _retry_delay(
@@ -437,7 +346,7 @@ def _read(body: bytes) -> StepMessage | Result:
         return Result(DEAD_LETTER, reason=f"malformed message: {exc}")
     except Exception as exc:  # whatever a body holds, it never stops the engine
         logger.exception("Dead-lettering a message that could not be read")
-        return Result(DEAD_LETTER, reason=f"unreadable message: {_describe(exc)}")
+        return Result(DEAD_LETTER, reason=f"unreadable message: {describe(exc)}")
 
 
 def _awaits(step: SagaStep, message: StepMessage) -> bool:
@@ -445,50 +354,6 @@ def _awaits(step: SagaStep, message: StepMessage) -> bool:
     if message.kind == EXECUTE:
         return step.status == StepStatus.STARTED and step.attempts == message.attempt
     return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
-
-
-def _resumed_at(step: SagaStep, kind: str) -> int:
-    """The attempt of ``kind`` an operator last retried from (0 if never):
-    a retry by hand gets the handler's whole retry budget again."""
-    for entry in reversed(step.history):
-        if entry.get("kind") == kind and entry.get("outcome") == flow.RESUMED:
-            return int(entry["attempt"])
-    return 0
-
-
-def _output(result: Any, step: SagaStep) -> dict:
-    """A handler may return a dict or set ``step.output``; either way it must be JSON.
-
-    ``Pending`` carries the output to keep while the step waits.
-    """
-    if isinstance(result, Pending):
-        result = dict(result.output)
-    elif result is None:
-        result = step.output
-    if not isinstance(result, dict):
-        raise TypeError(
-            f"handler for {step.action!r} returned {type(result).__name__}; "
-            "return a dict, Pending, Skip, or None after setting step.output"
-        )
-    try:
-        return validation.to_json(result, f"output of step {step.name!r}")
-    except NotJSONSerializableError as exc:
-        if isinstance(exc.__cause__, TypeError):
-            # A value of a type JSON has no room for: a TypeError, as the encoder said.
-            raise TypeError(str(exc)) from exc
-        # A value no database stores (a NUL, a lone surrogate, NaN, a cycle):
-        # refused as it is, so that the step fails at once, even past the pivot,
-        # instead of running the handler again to return the same value.
-        raise
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` of an exception, storable whatever the message holds."""
-    try:
-        message = str(exc)
-    except Exception:  # an exception whose __str__ raises still gets recorded
-        message = "(its message could not be read)"
-    return validation.clean_error(f"{type(exc).__name__}: {message}")
 
 
 def _ms_since(started: float) -> int:
@@ -506,26 +371,3 @@ def _log_stale(step: SagaStep, message: StepMessage) -> None:
         step.status,
         step.attempts if message.kind == EXECUTE else step.compensation_attempts,
     )
-
-
-def _log_step(
-    step: SagaStep,
-    kind: AttemptKind,
-    outcome: str,
-    duration_ms: int,
-    error: str = "",
-    exc: BaseException | None = None,
-) -> None:
-    logger.log(
-        logging.WARNING if error else logging.INFO,
-        "saga=%s step=%s %s=%s outcome=%s duration_ms=%d%s",
-        step.saga_id,
-        step.name,
-        kind.name,
-        kind.action(step),
-        outcome,
-        duration_ms,
-        f" error={error!r}" if error else "",
-    )
-    if exc is not None:
-        logger.debug("Traceback of saga=%s step=%s", step.saga_id, step.name, exc_info=exc)
