@@ -35,7 +35,7 @@ from django_saga.errors import SagaDefinitionError
 from django_saga.models import Saga, SagaStep
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
 from tests.fuzz.strategies import snapshot
-from tests.unit.test_api_tokens import create_token
+from tests.unit.console.api_helpers import create_token
 from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga
 
 DOC = openapi.document()
