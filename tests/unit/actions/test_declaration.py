@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from django_saga.actions import COMPENSATE, RETRY_STEP, SKIP_STEP, Actor, reason_of
 from django_saga.errors import SagaDefinitionError
+from django_saga.models import Intervention, Saga
+from tests.unit.test_views import build_saga, logged_in, operator  # noqa: F401  (a fixture)
 
 
 def test_whoever_is_named_as_acting_must_say_why() -> None:
@@ -34,3 +37,15 @@ def test_an_input_left_out_keeps_the_steps_own_and_an_output_left_out_is_empty()
 
 def test_the_permission_is_the_apps() -> None:
     assert RETRY_STEP.permission == "django_saga.retry_saga_step"
+
+
+@pytest.mark.django_db
+def test_the_json_api_refuses_a_blank_reason_as_the_console_does(operator):  # noqa: F811
+    saga = build_saga("failed")
+    client = logged_in(operator)
+    url = reverse("django_saga:api-compensate", args=[saga.pk])
+    response = client.post(url, {"reason": " "}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("A reason is required")
+    assert Saga.objects.get(pk=saga.pk).state == "failed"
+    assert not Intervention.objects.exists()

@@ -6,8 +6,10 @@ import pytest
 
 from django_saga import manager
 from django_saga.errors import InvalidStateTransition, SagaDefinitionError
-from django_saga.models import Intervention, SagaState
+from django_saga.models import Intervention, Saga, SagaState
 from tests import factories
+from tests.factories import halted_saga
+from tests.unit.test_views import build_saga
 
 
 @pytest.mark.django_db
@@ -58,3 +60,24 @@ def test_skip_step_takes_its_reason_by_keyword_like_its_siblings() -> None:
         manager.skip_step(saga.pk, "ship", {}, "by hand")  # type: ignore[misc]
     skipped = manager.skip_step(saga.pk, "ship", {"tracking": "T1"}, by="olga", reason="by hand")
     assert skipped.step("ship").output == {"tracking": "T1"}
+
+
+@pytest.mark.django_db
+def test_whoever_is_named_as_acting_says_why():
+    named = build_saga("failed")
+    with pytest.raises(SagaDefinitionError, match="A reason is required"):
+        manager.compensate(named.pk, by="clerk")
+    with pytest.raises(SagaDefinitionError, match="A reason is required"):
+        manager.compensate(named.pk, by="clerk", reason="   ")
+    with pytest.raises(SagaDefinitionError, match="A reason is required"):
+        manager.redrive([halted_saga().pk], rate=1, by="clerk")
+    assert not Intervention.objects.exists()
+    assert Saga.objects.get(pk=named.pk).state == "failed"
+
+
+@pytest.mark.django_db
+def test_code_that_names_no_one_may_act_without_a_reason_and_is_unattributed():
+    saga = build_saga("failed")
+    manager.compensate(saga.pk)
+    [entry] = Intervention.objects.filter(saga_id=saga.pk)
+    assert (entry.actor, entry.reason) == ("unattributed", "")
