@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from django_saga import Step
+from django_saga.clock import MAX_SECONDS
 from django_saga.models import OutboxMessage, Saga, SagaStep
 
 #: A saga of one step with a compensation, for tests about anything but its steps.
@@ -28,3 +31,7 @@ def nested(depth: int, leaf: object = 1) -> object:
     for _ in range(depth):
         value = [value]
     return value
+
+
+#: Timeouts no scheduler can honour: infinite, not a number, past the limit, not positive.
+HUGE = [math.inf, -math.inf, math.nan, 1e12, MAX_SECONDS + 1, 0, -5]

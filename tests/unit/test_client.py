@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from django_saga import SagaDefinitionError, Step, UnknownActionError, manager
+from django_saga import SagaDefinitionError, SagaNotFound, Step, UnknownActionError, manager
 from django_saga.messages import decode
 from django_saga.models import OutboxMessage
 from tests.conftest import ROOT
@@ -154,3 +154,13 @@ def test_each_start_is_its_own_saga():
     assert first.step("a").id != second.step("a").id
     assert OutboxMessage.objects.filter(saga_id=first.id).count() == 1
     assert OutboxMessage.objects.filter(saga_id=second.id).count() == 1
+
+
+@pytest.mark.parametrize("saga_id", ["a\x00b", "x" * 27, "", None, 7])
+def test_an_id_no_saga_can_have_is_simply_not_found(saga_id):
+    with pytest.raises(SagaNotFound):
+        manager.get(saga_id)
+    with pytest.raises(SagaNotFound):
+        manager.compensate(saga_id)
+    with pytest.raises(SagaNotFound):
+        manager.complete_step(saga_id, "pay")

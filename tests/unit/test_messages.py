@@ -9,6 +9,9 @@ import pytest
 from django_saga import MalformedMessage, Step, manager
 from django_saga.messages import COMPENSATE, EXECUTE, VERSION, StepMessage, decode
 from django_saga.models import OutboxMessage
+from django_saga.processor import DEAD_LETTER, Processor
+from django_saga.stores import get_store
+from tests.unit.helpers import nested
 
 _MISSING = object()
 
@@ -125,3 +128,41 @@ def test_the_outbox_body_is_compact_json_with_ids_only():
         "step_id": saga.step("a").id,
         "attempt": 1,
     }
+
+
+@pytest.mark.django_db
+def test_a_message_nested_20000_deep_is_dead_lettered_as_malformed():
+    body = b"[" * 20_000 + b"]" * 20_000
+    result = Processor(get_store()).process(body)
+    assert result.action == DEAD_LETTER
+    assert "malformed message" in result.reason and "nested too deep" in result.reason
+
+
+@pytest.mark.django_db
+def test_a_message_with_a_deep_field_is_dead_lettered_with_a_short_reason():
+    body = json.dumps(
+        {"v": 1, "kind": nested(500), "saga_id": "s", "step_id": "t", "attempt": 1}
+    ).encode()
+    result = Processor(get_store()).process(body)
+    assert result.action == DEAD_LETTER
+    assert result.reason == (
+        "malformed message: unknown kind a list (expected one of execute, compensate)"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"v": 1, "kind": "execute", "saga_id": "s\\u0000", "step_id": "t", "attempt": 1}',
+        b'{"v": 1, "kind": "execute", "saga_id": "s", "step_id": "t", "attempt": 1e400}',
+        b'{"v": 1, "kind": "execute", "saga_id": "s", "step_id": "t", "attempt": '
+        + b"9" * 5000
+        + b"}",
+    ],
+    ids=["nul-in-id", "float-overflow", "5000-digit-int"],
+)
+def test_odd_but_parseable_messages_are_dead_lettered(body):
+    result = Processor(get_store()).process(body)
+    assert result.action == DEAD_LETTER
+    assert result.reason.startswith("malformed message")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 import uuid
 
@@ -11,6 +12,7 @@ import pytest
 import django_saga
 from django_saga import (
     DuplicateHandlerError,
+    SagaDefinitionError,
     UnknownActionError,
     compensation_handler,
     register_compensation_handler,
@@ -246,3 +248,15 @@ def test_importing_a_sagas_module_again_is_not_a_conflict():
     after = registry.get("execute", "test.record")
     assert after is sagas.record
     assert after.__qualname__ == before.__qualname__
+
+
+@pytest.mark.parametrize("timeout", [math.inf, math.nan, 1e12])
+def test_a_handler_cannot_be_registered_with_an_unschedulable_timeout(timeout):
+    with pytest.raises(SagaDefinitionError, match="timeout for 'pay'"):
+        HandlerRegistry().register("execute", "pay", lambda saga, step: {}, timeout=timeout)
+
+
+def test_register_step_handler_accepts_a_bounded_timeout():
+    registry = HandlerRegistry()
+    registry.register("execute", "pay", lambda saga, step: {}, timeout=3600)
+    assert registry.spec("execute", "pay").timeout == 3600
