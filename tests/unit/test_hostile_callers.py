@@ -4,6 +4,11 @@ Each test stands for a way someone probing the console, the webhook or the
 engine's port could do harm before: delete what the engine depends on, read
 metrics (and cost queries) from anywhere, find a password in a check or an
 error page, frame a one-button page, or replay a captured step result.
+
+The metrics port is tested in test_metrics.py and the broker password in
+transports/amqp/test_connection.py. What is left asserts the admin, the
+settings' checks, the console, the engine command and the webhook, whose
+tests are laid out by module by their owners: these move there.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ import math
 import re
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.core.management import call_command
@@ -24,15 +27,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.debug import technical_500_response
 
-from django_saga import StaleResult, manager, metrics
+from django_saga import StaleResult, manager
 from django_saga.admin import INLINE_STEPS
 from django_saga.clock import MAX_SECONDS
 from django_saga.conf import saga_settings
-from django_saga.errors import BrokerUnavailable
 from django_saga.models import OutboxMessage, Saga, SagaStep
-from django_saga.transports import connect
 from django_saga.webhook import signature_headers
-from tests.conftest import RABBITMQ_URL
 from tests.factories import SagaFactory, SagaStepFactory
 from tests.unit.test_views import COMPENSATE, VIEW, build_saga, logged_in, make_user
 
@@ -112,34 +112,6 @@ def test_the_change_page_of_a_10000_step_saga_lists_the_first_steps_and_links_on
 
 
 # -- finding 5: the engine's metrics port -----------------------------------------------
-def fetch(url: str, token: str | None = None) -> int:
-    request = urllib.request.Request(url)
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as refused:
-        refused.close()
-        return refused.code
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_metrics_port_listens_on_loopback_and_asks_for_the_token(settings):
-    metrics.install()
-    server = metrics.serve(0)
-    host, port = server.server_address[:2]
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        assert host == "127.0.0.1"
-        assert fetch(url) == 200  # no token set: loopback only, open there
-        settings.SAGA = {**settings.SAGA, "METRICS_TOKEN": "scrape-token"}
-        assert fetch(url) == 401
-        assert fetch(url, "wrong") == 401
-        assert fetch(url, "scrape-token") == 200
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_saga_engine_has_a_metrics_address_option():
@@ -213,17 +185,6 @@ def test_with_broker_password_the_debug_page_shows_no_password(settings):
     html = page.decode()
     assert "amqp://saga@mq.internal:5672/%2F" in html  # the settings are on the page ...
     assert PASSWORD not in html  # ... but not the password
-
-
-@pytest.mark.rabbitmq
-def test_the_engine_connects_with_broker_password(settings):
-    without_password = RABBITMQ_URL.replace("guest:guest@", "guest@")
-    settings.SAGA = {**settings.SAGA, "BROKER_URL": without_password, "BROKER_PASSWORD": "guest"}
-    connect().close()
-    settings.SAGA = {**settings.SAGA, "BROKER_PASSWORD": PASSWORD}
-    with pytest.raises(BrokerUnavailable) as refused:
-        connect()
-    assert PASSWORD not in str(refused.value)
 
 
 # -- finding 7: framing --------------------------------------------------------------------
