@@ -1,10 +1,9 @@
-"""Handler registration: decorators, register_* functions, conflicts, autodiscovery."""
+"""Handler registration: decorators, register_* functions, conflicts, a module imported again."""
 
 from __future__ import annotations
 
 import importlib
 import math
-import sys
 import uuid
 
 import pytest
@@ -220,22 +219,7 @@ def test_public_names_are_exported_from_the_package():
     assert django_saga.register_compensation_handler is register_compensation_handler
 
 
-# -- autodiscovery of <app>/sagas.py ------------------------------------------------
-
-
-def test_testapp_sagas_module_is_autodiscovered():
-    # Registered by app loading alone, before this test imports anything from it.
-    assert registry.has("execute", "test.record")
-    assert registry.has("compensate", "test.undo")
-    assert "tests.testapp.sagas" in sys.modules
-
-    from tests.testapp import sagas
-
-    assert registry.get("execute", "test.record") is sagas.record
-    assert registry.get("execute", "test.fail") is sagas.fail
-    assert registry.get("compensate", "test.undo") is sagas.undo
-    assert registry.get("compensate", "test.undo_fail") is sagas.undo_fail
-    assert {"test.record", "test.set_output", "test.sleep"} <= set(registry.actions("execute"))
+# -- a sagas.py imported again ------------------------------------------------------
 
 
 def test_importing_a_sagas_module_again_is_not_a_conflict():
