@@ -1,0 +1,196 @@
+"""Who may use the console and how: logging in, the permissions each door needs,
+CSRF on the pages and the JSON API.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from django_saga.models import OutboxMessage
+from tests.unit.console.helpers import (
+    COMPENSATE,
+    VIEW,
+    build_saga,
+    logged_in,
+    make_user,
+    state_of,
+    urls_of,
+)
+
+
+# -- who may use the console ----------------------------------------------
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["dashboard", "detail", "confirm"])
+def test_anonymous_users_are_sent_to_the_login_page(client, settings, page):
+    settings.LOGIN_URL = "/login/"
+    url = urls_of(build_saga())[page]
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next={url}"
+
+
+@pytest.mark.django_db
+def test_anonymous_post_to_compensate_changes_nothing(client):
+    saga = build_saga("failed")
+    response = client.post(reverse("django_saga:compensate", args=[saga.pk]))
+    assert response.status_code == 302 and "login" in response["Location"]
+    assert state_of(saga) == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ["api-list", "api-detail"])
+def test_anonymous_json_requests_get_a_json_403(client, endpoint):
+    response = client.get(urls_of(build_saga())[endpoint])
+    assert response.status_code == 403
+    assert response.json()["error"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["dashboard", "detail", "confirm", "api-list", "api-detail"])
+def test_staff_without_the_view_permission_gets_403(django_user_model, page):
+    user = make_user(django_user_model, COMPENSATE)
+    response = logged_in(user).get(urls_of(build_saga())[page])
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_user_without_permission_cannot_compensate_through_any_endpoint(django_user_model):
+    saga = build_saga("failed")
+    for user in (
+        make_user(django_user_model, name="nobody"),
+        make_user(django_user_model, VIEW, name="viewer"),
+    ):
+        client = logged_in(user)
+        html = client.post(reverse("django_saga:compensate", args=[saga.pk]))
+        api = client.post(reverse("django_saga:api-compensate", args=[saga.pk]))
+        assert html.status_code == 403
+        assert api.status_code == 403 and api.json()["error"] == "permission_denied"
+    assert state_of(saga) == "failed"
+    assert not OutboxMessage.objects.filter(saga=saga).exists()
+
+
+@pytest.mark.django_db
+def test_the_console_is_for_staff_unless_configured_otherwise(django_user_model, settings):
+    user = make_user(django_user_model, VIEW, staff=False)
+    client = logged_in(user)
+    assert client.get(reverse("django_saga:dashboard")).status_code == 403
+    settings.SAGA = {**settings.SAGA, "CONSOLE_STAFF_ONLY": False}
+    assert client.get(reverse("django_saga:dashboard")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_view_permission_is_configurable(django_user_model, settings):
+    client = logged_in(make_user(django_user_model))
+    assert client.get(reverse("django_saga:dashboard")).status_code == 403
+    settings.SAGA = {**settings.SAGA, "CONSOLE_PERMISSION": ""}
+    assert client.get(reverse("django_saga:dashboard")).status_code == 200
+    settings.SAGA = {**settings.SAGA, "CONSOLE_PERMISSION": "django_saga.compensate_saga"}
+    assert client.get(reverse("django_saga:dashboard")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_get_on_the_compensate_endpoints_is_405(operator):
+    saga = build_saga("failed")
+    client = logged_in(operator)
+    html = client.get(reverse("django_saga:compensate", args=[saga.pk]))
+    api = client.get(reverse("django_saga:api-compensate", args=[saga.pk]))
+    assert html.status_code == 405
+    assert api.status_code == 405
+    assert api["Allow"] == "POST"
+    assert api.json()["error"] == "method_not_allowed"
+    assert state_of(saga) == "failed"
+
+
+# -- a permission beyond console access -----------------------------------
+@pytest.mark.django_db
+def test_retry_endpoint_needs_its_own_permission(django_user_model):
+    user = make_user(django_user_model, VIEW, COMPENSATE)
+    broken = build_saga("compensation_failed")
+    client = logged_in(user)
+    response = client.post(reverse("django_saga:api-retry-compensation", args=[broken.pk]))
+    assert response.status_code == 403
+    assert (
+        client.post(reverse("django_saga:retry-compensation", args=[broken.pk])).status_code == 403
+    )
+    assert state_of(broken) == "compensation_failed"
+
+
+# -- CSRF -----------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_post_without_a_csrf_token_is_refused(operator, csrf_middleware):
+    saga = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    html = client.post(reverse("django_saga:compensate", args=[saga.pk]))
+    api = client.post(reverse("django_saga:api-compensate", args=[saga.pk]))
+    assert html.status_code == 403
+    assert api.status_code == 403 and api.json()["error"] == "csrf_failed"
+    assert state_of(saga) == "failed"
+
+
+@pytest.mark.django_db
+def test_a_post_with_the_csrf_token_of_the_confirmation_page_goes_through(
+    operator, csrf_middleware
+):
+    saga = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    page = client.get(reverse("django_saga:confirm-compensate", args=[saga.pk]))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert token is not None
+    response = client.post(
+        reverse("django_saga:compensate", args=[saga.pk]),
+        {"csrfmiddlewaretoken": token[1], "reason": "ticket 12"},
+    )
+    assert response.status_code == 302
+    assert state_of(saga) == "compensating"
+
+
+@pytest.mark.django_db
+def test_the_json_endpoint_takes_the_csrf_token_in_a_header(operator, csrf_middleware):
+    saga = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    client.get(reverse("django_saga:confirm-compensate", args=[saga.pk]))
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("django_saga:api-compensate", args=[saga.pk]),
+        {"reason": "asked by the customer"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 202
+    assert state_of(saga) == "compensating"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("&".join(f"f{i}=1" for i in range(1100)), "application/x-www-form-urlencoded", 400),
+        ("--x\r\n", "multipart/form-data", 400),
+        ("reason=" + "r" * 3000, "application/x-www-form-urlencoded", 413),
+    ],
+    ids=["too-many-fields", "multipart-without-boundary", "over-the-upload-limit"],
+)
+def test_a_session_post_django_cannot_read_is_refused_in_json_by_the_csrf_check(
+    operator, settings, body, content_type, status
+):
+    """The CSRF check reads a form body for its token; what Django refuses to
+    read is answered in JSON there, not with Django's HTML page."""
+    if status == 413:
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2500
+    saga = build_saga("failed")
+    client = logged_in(operator, enforce_csrf_checks=True)
+    client.get(reverse("django_saga:confirm-compensate", args=[saga.pk]))
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("django_saga:api-compensate", args=[saga.pk]),
+        body,
+        content_type=content_type,
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["message"]
+    assert state_of(saga) == "failed"
