@@ -36,8 +36,7 @@ from django_saga.models import SagaStep
 from django_saga.webhook import sign, signature_headers
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
 from tests.fuzz.strategies import EXAMPLES, SECRET, encode, snapshot
-from tests.unit.test_api_tokens import create_token
-from tests.unit.test_openapi import make_user
+from tests.unit.console.api_helpers import create_token, make_user
 from tests.unit.test_views import VIEW, build_saga
 
 pytestmark = pytest.mark.django_db

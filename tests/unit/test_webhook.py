@@ -13,6 +13,14 @@ from django_saga.errors import ReportTokenMismatch, SagaDefinitionError
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from django_saga.webhook import sign, signature_headers, signature_matches
 from tests.factories import SagaFactory, SagaStepFactory
+from tests.fuzz.strategies import snapshot
+from tests.unit.console.api_helpers import World, _unavailable, make_world
+from tests.unit.console.openapi.helpers import (
+    WEBHOOK,
+    WEBHOOK_EXCHANGES,
+    WEBHOOK_WITH_SETTINGS,
+    assert_conforms,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -411,3 +419,49 @@ def test_complete_step_by_key_checks_a_token_it_is_given():
         manager.complete_step(newer.saga_id, "pay", report_token=b"bytes")  # type: ignore[arg-type]
     done = manager.complete_step(("shop", "order-X"), "pay", report_token=newer.report_token)
     assert done.step("pay").status == "completed"
+
+
+# -- each answer one the OpenAPI document lists ---------------------------------------------
+@pytest.fixture
+def world(django_user_model, settings) -> World:
+    return make_world(django_user_model, settings)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method", "status", "code", "call"),
+    [pytest.param(*row[1:], id=row[0]) for row in WEBHOOK_EXCHANGES],
+)
+def test_each_answer_is_one_the_document_lists(world, path, method, status, code, call):
+    before = snapshot()
+    response = call(world)
+    assert response.status_code == status, response.content[:300]
+    body = assert_conforms(response, path, method)
+    if code is not None:
+        assert body["error"] == code
+    if status >= 400:
+        assert snapshot() == before, "a refused request wrote something"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method", "status", "code", "call", "overrides"),
+    [pytest.param(*row[1:], id=row[0]) for row in WEBHOOK_WITH_SETTINGS],
+)
+def test_each_answer_a_setting_brings_is_one_the_document_lists(
+    world, settings, path, method, status, code, call, overrides
+):
+    for name, value in overrides.items():
+        setattr(settings, name, {**settings.SAGA, **value} if name == "SAGA" else value)
+    before = snapshot()
+    response = call(world)
+    assert response.status_code == status, response.content[:300]
+    assert assert_conforms(response, path, method)["error"] == code
+    assert snapshot() == before, "a refused request wrote something"
+
+
+@pytest.mark.django_db
+def test_a_database_that_is_down_is_answered_503_as_documented(world, monkeypatch):
+    response = _unavailable(world, monkeypatch)
+    assert response.status_code == 503
+    assert assert_conforms(response, WEBHOOK, "post")["error"] == "unavailable"

@@ -1,11 +1,24 @@
-"""Callers of the console's JSON API: API tokens made as ``manage.py saga token
-create`` makes them."""
+"""Callers of the console's JSON API and of the webhook: API tokens made as
+``manage.py saga token create`` makes them, users, and a world of sagas in the
+states the endpoints act on with a caller of each kind."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from io import StringIO
+from typing import Any
 
+import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.db import OperationalError
+from django.test import Client
+
+from django_saga import manager, webhook
+from django_saga.models import Saga, SagaStep
+from tests.factories import SagaFactory, SagaStepFactory, halted_saga
+from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga
 
 
 def saga(*args: str) -> tuple[str, str]:
@@ -22,3 +35,118 @@ def create_token(username: str, name: str = "deploys") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+SECRET = "openapi-test-secret-of-at-least-32-characters"
+ALL_PERMISSIONS = (
+    VIEW,
+    COMPENSATE,
+    RETRY,
+    "django_saga.retry_saga_step",
+    "django_saga.skip_saga_step",
+    "django_saga.redrive_sagas",
+)
+
+
+def make_user(django_user_model: Any, *perms: str, name: str, staff: bool = True) -> Any:
+    """A user holding ``perms``, without a password: hashing one costs a quarter second."""
+    user = django_user_model.objects.create(username=name, is_staff=staff)
+    user.user_permissions.add(
+        *(
+            Permission.objects.get(content_type__app_label=app, codename=codename)
+            for app, codename in (perm.split(".") for perm in perms)
+        )
+    )
+    return user
+
+
+#: Where the test project serves the OpenAPI document.
+OPENAPI_URL = "/sagas/api/openapi.json"
+
+
+@dataclass
+class World:
+    """Sagas in the states the endpoints act on, and callers of each kind."""
+
+    root: Client  # a token of a user holding every permission
+    session: Client  # that user's session, with Django's CSRF check on
+    viewer: Client  # a token that may view the console, and nothing more
+    anonymous: Client
+    sagas: dict[str, Saga]
+    batch: str
+    pay: SagaStep
+    token: str
+
+
+def make_world(django_user_model: Any, settings: Any) -> World:
+    """Sagas and callers for the exchanges (each test module's ``world`` fixture)."""
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": SECRET}
+    root = make_user(django_user_model, *ALL_PERMISSIONS, name="root")
+    make_user(django_user_model, VIEW, name="viewer")
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(root)
+    redriven = halted_saga(name="redriven")
+    batch = manager.redrive([redriven.pk], rate=1, by=root, reason="carrier back").batch
+    waiting = SagaFactory(name="payment", key="order-7")
+    pay = SagaStepFactory(saga=waiting, position=0, name="pay", waiting=True)
+    sagas = {
+        "halted": halted_saga(),
+        "failed": build_saga("failed"),
+        "compensation_failed": build_saga("compensation_failed"),
+        "waiting": waiting,
+    }
+    token = create_token("root")
+    return World(
+        root=Client(headers={"Authorization": f"Bearer {token}"}),
+        session=session,
+        viewer=Client(headers={"Authorization": f"Bearer {create_token('viewer')}"}),
+        anonymous=Client(),
+        sagas=sagas,
+        batch=batch,
+        pay=pay,
+        token=token,
+    )
+
+
+def api(world: World, saga: str = "", tail: str = "") -> str:
+    return f"/sagas/api/sagas/{world.sagas[saga].pk}/{tail}" if saga else "/sagas/api/sagas/"
+
+
+def post_json(client: Client, url: str, body: object, **extra: Any) -> Any:
+    return client.post(url, json.dumps(body), content_type="application/json", **extra)
+
+
+def report(world: World, headers: dict[str, str] | None = None, **fields: Any) -> Any:
+    """POST a webhook report on ``pay``, signed now unless ``headers`` are given."""
+    body = {
+        "saga_id": world.sagas["waiting"].pk,
+        "step_id": "pay",
+        "attempt": 1,
+        "status": "completed",
+        "output": {"charge": "ch_1"},
+        **fields,
+    }
+    raw = json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+    signed = webhook.signature_headers(raw, SECRET) if headers is None else headers
+    return Client().post("/sagas/webhook/", raw, content_type="application/json", headers=signed)
+
+
+def session_post(world: World, url: str, body: object) -> Any:
+    """POST as the logged-in session, with the CSRF cookie and its header."""
+    world.session.cookies["csrftoken"] = CSRF
+    return post_json(world.session, url, body, HTTP_X_CSRFTOKEN=CSRF)
+
+
+CSRF = "csrf" * 8
+
+
+def reason(text: str = "ticket OPS-1") -> dict[str, str]:
+    return {"reason": text}
+
+
+def _unavailable(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
+    def down(*args: Any, **kwargs: Any) -> bool:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(manager, "record_outside_result", down)
+    return report(world, report_token=world.pay.report_token)
