@@ -30,18 +30,11 @@ from django.conf import settings
 from django.db import connections
 from kombu import Connection
 
-from .measure import (
-    Pacer,
-    RssWatch,
-    RunResult,
-    ServerCpu,
-    Workload,
-    db_counters,
-    db_delta,
-    stop_process,
-    wait_done,
-    wait_for_log,
-)
+from .pacing import Pacer, wait_done
+from .pgstats import db_counters, db_delta
+from .resources import RssWatch, ServerCpu
+from .subprocesses import stop_process, wait_for_log
+from .workload import RunResult, Workload
 
 # Only modules that need no django.setup(): the worker imports this one before it.
 ROOT = Path(__file__).resolve().parents[1]

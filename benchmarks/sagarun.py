@@ -29,21 +29,13 @@ from django_saga import Step, manager
 from django_saga.models import Saga, SagaStep
 
 from . import probe
-from .measure import (
-    LockWatch,
-    Pacer,
-    Profiler,
-    RssWatch,
-    RunResult,
-    ServerCpu,
-    Workload,
-    db_counters,
-    db_delta,
-    stop_process,
-    wait_done,
-    wait_for_log,
-)
 from .models import BenchRow
+from .pacing import Pacer, wait_done
+from .pgstats import LockWatch, db_counters, db_delta
+from .profiler import Profiler
+from .resources import RssWatch, ServerCpu
+from .subprocesses import stop_process, wait_for_log
+from .workload import RunResult, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME_KEYS = ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE")

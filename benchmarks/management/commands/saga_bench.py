@@ -31,15 +31,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from benchmarks.measure import (
-    RunResult,
-    Workload,
-    machine_line,
-    pair_summary,
-    profile_summary,
-    report,
-    transition_sql,
-)
+from benchmarks.profiler import profile_summary
+from benchmarks.report import machine_line, pair_summary, report
+from benchmarks.sqlcapture import transition_sql
+from benchmarks.workload import RunResult, Workload
 from django_saga.conf import saga_settings
 
 DEFAULT_DATABASE = "django_saga_bench"

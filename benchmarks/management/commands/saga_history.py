@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks.measure import machine_line
+from benchmarks.report import machine_line
 
 #: Saga names of a mid-size shop, and how often each is started (weights).
 NAMES = {
