@@ -1,9 +1,15 @@
-"""PostgreSQL prepares the engine's statements, and only those, once per
-connection; a pooler that loses them costs no saga (PostgreSQL only)."""
+"""PostgreSQL at the driver's level: Django's placeholders numbered, the
+engine's statements (and only those) prepared once per connection, their
+timestamps loaded as Django's are; a pooler that loses them costs no saga.
+
+The tests marked ``postgres`` run on PostgreSQL only.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -14,10 +20,44 @@ from django_saga.models import OutboxMessage, Saga, SagaState
 from django_saga.processor import Processor
 from django_saga.stores import get_store
 from django_saga.stores.django import DjangoStore
+from django_saga.stores.postgres import _numbered, _psycopg_kit
 from tests.factories import SagaStepFactory
 from tests.testapp.models import Ledger
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_prepared_statements_number_djangos_placeholders_once():
+    """PostgreSQL's prepared cursor takes the statements written for Django's
+    placeholders: ``%s`` become ``$1, $2, ...`` in order, ``%%`` a percent sign."""
+    sql = "UPDATE t SET a = %s, b = '100%%' WHERE id = %s AND c LIKE 'x%%'"
+    assert _numbered(sql) == b"UPDATE t SET a = $1, b = '100%' WHERE id = $2 AND c LIKE 'x%'"
+    assert _numbered(sql) is _numbered(sql)  # converted once, then cached
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("zone", [None, UTC, ZoneInfo("Pacific/Chatham")])
+def test_prepared_cursors_give_timestamps_as_djangos_loader_does(zone):
+    """The engine's cursor parses timestamps with psycopg's compiled loader,
+    then puts them in the time zone as Django's own (pure-Python) loader does:
+    the same value, the same tzinfo, naive when the zone is None."""
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    kit = _psycopg_kit()
+    assert kit is not None
+    sql = "SELECT %s::timestamptz, %s::timestamptz"
+    params = [
+        datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC),
+        datetime(1999, 12, 31, tzinfo=UTC),
+    ]
+    with DjangoStore().statements().cursor() as ours, connection.cursor() as django:
+        ours.cursor.adapters.register_loader(kit.timestamptz, kit.zoned_loader(zone))
+        register_tzloader(zone, django.cursor)
+        ours.execute(sql, params)
+        django.execute(sql, params)
+        mine, theirs = ours.fetchone(), django.fetchone()
+    assert mine == theirs
+    assert [v.tzinfo for v in mine] == [v.tzinfo for v in theirs] == [zone, zone]
 
 
 def _prepared() -> list[str]:
@@ -26,6 +66,7 @@ def _prepared() -> list[str]:
         return [statement for (statement,) in cursor.fetchall()]
 
 
+@pytest.mark.postgres
 def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not():
     """Django connects with psycopg's preparing turned off, which makes psycopg
     ignore the engine cursor's ``prepare=True`` as well: the engine's cursor
@@ -48,6 +89,7 @@ def test_the_engines_statements_are_prepared_on_the_server_and_djangos_are_not()
     assert not any("LIMIT 1" in s for s in prepared)  # the ORM's exists()
 
 
+@pytest.mark.postgres
 def test_prepared_statements_off_leaves_nothing_prepared(settings):
     """``PREPARED_STATEMENTS = False`` (behind a pooler that cannot keep them):
     the engine's statements run unprepared, on Django's own cursors."""
@@ -72,6 +114,7 @@ def _take_the_first_name() -> None:
     connection.connection.pgconn.exec_(b"PREPARE _pg3_0 AS SELECT 1")
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("pooler", [_lose_them_all, _take_the_first_name])
 def test_a_pooler_that_loses_prepared_statements_costs_no_saga(pooler, settings, caplog):
     """The step still runs, once; the process goes on unprepared and says
