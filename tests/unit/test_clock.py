@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from django_saga import Step, manager
+from django_saga import Step, clock, manager
 from django_saga.clock import MAX_SECONDS, later
 from django_saga.models import SagaStep
 from tests.helpers import wait_terminal
@@ -44,3 +46,34 @@ def test_a_stored_huge_timeout_does_not_fail_the_step_that_ran_before_it(run_eng
         "do:a",
         "do:b",
     ]
+
+
+def test_the_time_read_is_the_systems_unless_a_source_stands_in():
+    before = timezone.now()
+    assert before <= clock.now() <= timezone.now()
+    assert not clock.replaced()
+    fixed = datetime(2030, 6, 1, tzinfo=UTC)
+    previous = clock.set_source(lambda: fixed)
+    try:
+        assert previous is None
+        assert clock.replaced()
+        assert clock.now() == fixed
+        assert later(90) == fixed + timedelta(seconds=90)  # scheduled from the source's time
+    finally:
+        assert clock.set_source(previous) is not None
+    assert not clock.replaced()
+    assert clock.now() != fixed
+
+
+def test_a_source_is_seen_by_the_thread_that_set_it_only():
+    fixed = datetime(2030, 6, 1, tzinfo=UTC)
+    seen: list[datetime] = []
+    previous = clock.set_source(lambda: fixed)
+    try:
+        other = threading.Thread(target=lambda: seen.append(clock.now()))
+        other.start()
+        other.join()
+        assert clock.now() == fixed
+    finally:
+        clock.set_source(previous)
+    assert seen and seen[0] != fixed
