@@ -1,4 +1,4 @@
-"""The admin's users: an operator who may run every action, and a viewer."""
+"""The admin's users: an operator who may run every action, a viewer, a superuser."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def operator(django_user_model):
 @pytest.fixture
 def viewer(django_user_model):
     return make_user(django_user_model, VIEW, name="viewer")
+
+
+@pytest.fixture
+def root(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="pw")

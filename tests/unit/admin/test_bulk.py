@@ -29,8 +29,6 @@ from tests.unit.admin.helpers import (
 from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga, logged_in, make_user
 
 # -- the confirmation page ---------------------------------------------------
-
-
 ACTIONS = ("compensate_sagas", "retry_saga_compensations", "retry_failed_steps", "redrive_sagas")
 
 
@@ -95,8 +93,6 @@ def test_a_selection_over_the_limit_is_refused_whole(operator, monkeypatch):
 
 
 # -- what each does -------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_compensate_action_goes_through_the_manager_and_names_each_refusal(operator):
     failed = build_saga("failed")
@@ -264,8 +260,6 @@ def test_redrive_action_refuses_a_rate_that_is_not_a_pace(operator, rate):
 
 
 # -- who may ---------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("perms", "action"),
@@ -303,8 +297,6 @@ def test_the_actions_are_offered_to_users_holding_the_permissions(operator):
 
 
 # -- end to end ------------------------------------------------------------------
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_compensate_action_brings_a_failed_saga_to_compensated(operator, run_engine, settings):
     settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}

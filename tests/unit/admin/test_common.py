@@ -1,5 +1,6 @@
 """What the admin's pages share: lists that never count a whole table, inlines
-that show the first rows only."""
+that show the first rows only, and a NUL character that names no row (PostgreSQL
+would refuse to compare it) in a filter, a search, a page's id or a selection."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from django_saga import admin as saga_admin
 from django_saga.console import paging
-from django_saga.models import Intervention
+from django_saga.models import Intervention, OutboxMessage, Saga
 from tests.unit.admin.helpers import CHANGELIST, change_url, halted_saga
 from tests.unit.test_views import build_saga, logged_in
 
@@ -49,3 +51,68 @@ def test_the_trail_inline_is_bounded(viewer, monkeypatch):
     monkeypatch.setattr(saga_admin.LatestTrailFormSet, "limit", 2)
     html = logged_in(viewer).get(change_url(saga)).content.decode()
     assert re.findall(r'<td class="field-actor">\s*<p>(\w+)</p>', html) == ["op2", "op1"]
+
+
+# -- a NUL character names no row ------------------------------------------------------
+ADMIN_LISTS = [
+    ("saga", {"name": "order\x00"}),
+    ("saga", {"key": "\x00"}),
+    ("saga", {"state__exact": "failed\x00"}),
+    ("saga", {"error__icontains": "\x00"}),
+    ("saga", {"definition": "\x00", "state__exact": "failed"}),
+    ("intervention", {"action": "\x00"}),
+    ("intervention", {"actor": "\x00"}),
+    ("outboxmessage", {"kind": "\x00"}),
+    ("apitoken", {"name": "\x00"}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model", "params"), ADMIN_LISTS)
+def test_an_admin_list_filtered_by_a_nul_matches_nothing(root, model, params):
+    saga = build_saga("failed", name="order")
+    Intervention.objects.create(saga=saga, action="compensate", actor="al", reason="r")
+    OutboxMessage.objects.create(saga=saga, kind="execute", body="{}", available_at=saga.created_at)
+    response = logged_in(root).get(reverse(f"admin:django_saga_{model}_changelist"), params)
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["saga", "intervention", "outboxmessage", "apitoken"])
+def test_an_admin_search_for_a_nul_is_refused_in_djangos_words(root, model):
+    build_saga("failed", name="order")
+    response = logged_in(root).get(reverse(f"admin:django_saga_{model}_changelist"), {"q": "\x00"})
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["saga", "intervention", "outboxmessage", "apitoken"])
+@pytest.mark.parametrize("view", ["change", "history", "delete"])
+@pytest.mark.parametrize("object_id", ["%00", "01AB%00"], ids=["nul", "id-nul"])
+def test_an_admin_page_for_an_id_holding_a_nul_is_a_row_that_does_not_exist(
+    root, model, view, object_id
+):
+    url = f"/admin/django_saga/{model}/{object_id}/{view}/"
+    response = logged_in(root).get(url, follow=True)
+    if model == "intervention" and view == "delete":
+        assert response.status_code == 403  # the trail is never deleted, whatever the id
+        return
+    assert response.status_code == 200
+    assert any("doesn\u2019t exist" in str(m) for m in response.context["messages"])
+
+
+@pytest.mark.django_db
+def test_an_admin_action_on_an_id_holding_a_nul_changes_nothing(root):
+    failed = build_saga("failed")
+    response = logged_in(root).post(
+        reverse("admin:django_saga_saga_changelist"),
+        {"action": "compensate_sagas", "_selected_action": [failed.pk, "\x00"], "index": 0},
+        follow=True,
+    )
+    assert response.status_code == 200
+    said = [str(m) for m in response.context["messages"]]
+    assert "No row's id holds a NUL character: nothing was changed." in said
+    assert Saga.objects.get(pk=failed.pk).state == "failed"
+    assert not Intervention.objects.exists()

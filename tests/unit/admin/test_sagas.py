@@ -13,9 +13,8 @@ from django_saga.models import Saga
 from tests.unit.admin.helpers import CHANGELIST, change_url, state_of
 from tests.unit.test_views import COMPENSATE, build_saga, logged_in, make_user
 
+
 # -- the list ---------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_change_list_shows_state_progress_and_duration(viewer):
     failed = build_saga("failed")
@@ -87,8 +86,6 @@ def test_staff_without_view_permission_cannot_open_the_list(django_user_model):
 
 
 # -- the saga page ------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_state_cannot_be_changed_through_the_admin(operator, django_user_model):
     saga = build_saga("failed")

@@ -25,9 +25,8 @@ from tests.unit.management.operator_cli.helpers import (
 )
 from tests.unit.test_views import build_saga
 
+
 # -- the actions --------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_compensate_requests_compensation_and_names_the_shell_user():
     failed = build_saga("failed")
@@ -111,8 +110,6 @@ def test_skip_step_records_the_output_and_goes_on():
 
 
 # -- refusals -----------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_actions_the_state_does_not_allow_are_refused_with_the_managers_sentence():
     halted = halted_saga()
@@ -169,8 +166,6 @@ def test_every_action_needs_a_reason(reason):
 
 
 # -- redrive ----------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("rate", "message"),
@@ -257,8 +252,6 @@ def test_redrive_stops_watching_at_its_timeout_and_says_what_still_runs(monkeypa
 
 
 # -- with an engine: sagas repaired from the shell ------------------------------------
-
-
 @pytest.mark.django_db(transaction=True)
 def test_retry_step_with_corrected_input_completes_a_halted_saga(run_engine):
     run_engine()

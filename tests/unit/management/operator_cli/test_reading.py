@@ -8,12 +8,19 @@ from datetime import timedelta
 import pytest
 
 from django_saga import manager
-from tests.unit.management.operator_cli.helpers import halted_saga, refused, saga
+from tests.unit.management.operator_cli.helpers import (
+    CLEAR,
+    halted_saga,
+    hostile_saga,
+    refused,
+    saga,
+    shown_as_is,
+)
+from tests.unit.management.operator_cli.helpers import saga as saga_cli
 from tests.unit.test_views import build_saga
 
+
 # -- list -------------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_list_prints_a_table_newest_first():
     older = build_saga("failed", name="order")
@@ -114,8 +121,6 @@ def test_list_refuses_bad_filters_naming_the_option(args, message):
 
 
 # -- show -------------------------------------------------------------------------
-
-
 @pytest.mark.django_db
 def test_show_prints_the_saga_its_steps_their_attempts_and_the_trail():
     halted = halted_saga()
@@ -176,3 +181,48 @@ def test_show_json_gives_the_saga_steps_history_and_trail():
 @pytest.mark.django_db
 def test_show_refuses_an_unknown_saga():
     assert refused("show", "01NOSUCHSAGA") == "No saga with id '01NOSUCHSAGA'"
+
+
+# -- stored text that would drive a terminal ---------------------------------------
+@pytest.mark.django_db
+def test_show_prints_every_stored_escape_as_visible_text():
+    saga = hostile_saga()
+    output = saga_cli("show", saga.pk)
+    assert shown_as_is(output) == []
+    lines = output.split("\n")
+    assert lines[0] == f"Saga {saga.pk} (order\\x1b]0;owned\\x07)"
+    assert "  key:      inv\\u202efdp.exe" in lines
+    assert "  defined:  shop\\x1b[2J v2" in lines
+    # The error keeps its lines; a carriage return within one is shown, not obeyed.
+    assert "  error:    step 'ship' failed: \\x1b[2Jcarrier down" in lines
+    assert "            retry later\\x0dALL FINE" in lines
+    assert "declined\\x1b]0;owned\\x07" in output  # the step's error
+    attempt = next(line for line in lines if "execute #1 failed" in line)
+    assert "provider said \\x9b31m\\x1b[2J" in attempt
+    assert "[by webhook\\x1b[8m: late\\u202e]" in attempt
+    assert "eve\\x1b[2J" in output and "fixed\\x1b]0;owned\\x07" in output  # the trail
+
+
+@pytest.mark.django_db
+def test_list_prints_stored_escapes_visibly_and_its_columns_still_line_up():
+    saga = hostile_saga()
+    lines = saga_cli("list").splitlines()
+    assert shown_as_is("\n".join(lines)) == []
+    header, row = lines[0], next(line for line in lines if line.startswith(saga.pk))
+    assert "order\\x1b]0;owned\\x07" in row
+    # A one-line cell turns line ends into spaces; what else it holds is shown as escapes.
+    assert "failed: \\x1b[2Jcarrier down retry later ALL FINE" in row
+    assert row.index("halted") == header.index("STATE")
+
+
+@pytest.mark.django_db
+def test_the_json_output_is_ascii_and_gives_the_stored_text_back():
+    saga = hostile_saga()
+    listed = saga_cli("list", "--json")
+    shown = saga_cli("show", saga.pk, "--json")
+    assert listed.isascii() and shown.isascii()
+    assert json.loads(listed)["name"] == saga.name
+    document = json.loads(shown)
+    assert (document["key"], document["error"]) == (saga.key, saga.error)
+    assert document["steps"][0]["history"][0]["by"] == "webhook\x1b[8m"
+    assert document["interventions"][0]["by"] == f"eve{CLEAR}"
