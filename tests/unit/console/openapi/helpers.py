@@ -83,6 +83,15 @@ def assert_conforms(response: Any, path: str, method: str) -> Any:
     return body
 
 
+def fits(schema_name: str, value: Any) -> bool:
+    """Whether ``value`` is valid against the document's schema ``schema_name``."""
+    schema = {"$ref": f"{URN}#/components/schemas/{schema_name}"}
+    validator = Draft202012Validator(
+        schema, registry=REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    return validator.is_valid(value)
+
+
 # -- a request for each answer ------------------------------------------------------------------
 LIST, DETAIL = "/api/sagas/", "/api/sagas/{saga_id}/"
 COMPENSATE_PATH = "/api/sagas/{saga_id}/compensate/"
