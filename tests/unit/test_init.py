@@ -1,4 +1,5 @@
-"""The API reference (docs/reference/api.md) has an entry for every public name.
+"""django_saga's public names (``__init__.py``'s ``__all__``, and the test kit's):
+the API reference (docs/reference/api.md) has an entry for every one.
 
 The reference is generated from docstrings by mkdocstrings' ``::: path``
 lines; a public name with no such line would be missing from the site
