@@ -9,14 +9,23 @@ import re
 import pytest
 from django.urls import reverse
 
-from django_saga.models import OutboxMessage
+from django_saga.models import Intervention, OutboxMessage, Saga
 from tests.unit.console.helpers import (
     COMPENSATE,
+    EVERYTHING,
+    REDRIVE,
+    RETRY_STEP,
+    SKIP_STEP,
     VIEW,
+    api,
     build_saga,
+    halted_saga,
     logged_in,
     make_user,
+    post_json,
     state_of,
+    step_of,
+    step_page,
     urls_of,
 )
 
@@ -116,6 +125,40 @@ def test_retry_endpoint_needs_its_own_permission(django_user_model):
         client.post(reverse("django_saga:retry-compensation", args=[broken.pk])).status_code == 403
     )
     assert state_of(broken) == "compensation_failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("operation", "permission"), [("retry-step", RETRY_STEP), ("skip-step", SKIP_STEP)]
+)
+def test_each_step_operation_needs_its_own_permission(django_user_model, operation, permission):
+    saga = halted_saga()
+    others = [perm for perm in EVERYTHING if perm != permission]
+    client = logged_in(make_user(django_user_model, *others))
+    page = step_page(operation, saga, "ship")
+    assert client.get(page).status_code == 403
+    assert client.post(page, {"reason": "r", "step_json": "{}"}).status_code == 403
+    refused = post_json(client, api(operation.removesuffix("-step"), saga, "ship"), {"reason": "r"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "permission_denied"
+    assert permission in refused.json()["message"]
+    assert step_of(saga, "ship").status == "failed"
+    assert not Intervention.objects.exists()
+
+
+@pytest.mark.django_db
+def test_re_driving_needs_its_own_permission(django_user_model):
+    halted_saga()
+    others = [perm for perm in EVERYTHING if perm != REDRIVE]
+    client = logged_in(make_user(django_user_model, *others))
+    assert client.get(reverse("django_saga:redrive")).status_code == 403
+    form = {"rate": "5", "reason": "r", "run": "1"}
+    assert client.post(reverse("django_saga:redrive"), form).status_code == 403
+    refused = post_json(client, reverse("django_saga:api-redrive"), {"rate": 5})
+    assert refused.status_code == 403 and REDRIVE in refused.json()["message"]
+    assert 'id="redrive-link"' not in client.get(reverse("django_saga:dashboard")).content.decode()
+    assert not Intervention.objects.exists()
+    assert Saga.objects.get().state == "halted"
 
 
 # -- CSRF -----------------------------------------------------------------

@@ -133,3 +133,9 @@ def test_dashboard_shows_progress_and_uses_a_fixed_number_of_queries(operator):
     assert queries() == few
     html = client.get(reverse("django_saga:dashboard")).content.decode()
     assert "1/2 steps" in html and "2/2 steps" in html
+
+
+@pytest.mark.django_db
+def test_the_dashboard_links_the_redrive_page_for_those_who_may_use_it(repairer):
+    html = logged_in(repairer).get(reverse("django_saga:dashboard")).content.decode()
+    assert f'id="redrive-link" href="{reverse("django_saga:redrive")}"' in html

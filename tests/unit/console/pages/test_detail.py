@@ -13,7 +13,17 @@ from django.utils import timezone
 from django_saga import manager
 from django_saga.models import Saga, SagaStep
 from tests.factories import SagaFactory, SagaStepFactory
-from tests.unit.console.helpers import build_saga, logged_in, state_of, urls_of
+from tests.unit.console.helpers import (
+    RETRY_STEP,
+    VIEW,
+    build_saga,
+    halted_saga,
+    logged_in,
+    make_user,
+    state_of,
+    step_page,
+    urls_of,
+)
 
 
 @pytest.mark.django_db
@@ -153,6 +163,66 @@ def test_saga_page_offers_only_what_the_user_may_do_in_this_state(operator, view
     assert 'id="compensate-button"' not in viewer_html
 
 
+def card(html: str, step: str) -> str:
+    """The HTML of one step's card on the saga's page."""
+    start = html.index(f'id="step-{step}"')
+    after = html.find('id="step-', start + 1)
+    return html[start : after if after != -1 else html.index("</ol>", start)]
+
+
+@pytest.mark.django_db
+def test_step_buttons_show_where_the_step_can_be_repaired_and_the_user_may(
+    django_user_model, repairer
+):
+    saga = halted_saga()
+    url = reverse("django_saga:detail", args=[saga.pk])
+    html = logged_in(repairer).get(url).content.decode()
+    ship = card(html, "ship")
+    assert f'href="{step_page("retry-step", saga, "ship")}"' in ship
+    assert f'href="{step_page("skip-step", saga, "ship")}"' in ship
+    for done in ("reserve", "capture", "notify"):
+        assert "data-action=" not in card(html, done)
+
+    only_retry = make_user(django_user_model, VIEW, RETRY_STEP, name="retrier")
+    retrier_card = card(logged_in(only_retry).get(url).content.decode(), "ship")
+    assert 'data-action="retry-step"' in retrier_card
+    assert 'data-action="skip-step"' not in retrier_card
+    viewer = make_user(django_user_model, VIEW, name="viewer")
+    assert "data-action=" not in logged_in(viewer).get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_waiting_step_of_a_running_saga_can_be_skipped_but_not_retried(repairer):
+    saga = SagaFactory(name="order")
+    SagaStepFactory(saga=saga, position=0, name="create", completed=True)
+    SagaStepFactory(saga=saga, position=1, name="approve", waiting=True)
+    html = logged_in(repairer).get(reverse("django_saga:detail", args=[saga.pk])).content
+    approve = card(html.decode(), "approve")
+    assert 'data-action="skip-step"' in approve
+    assert 'data-action="retry-step"' not in approve
+    assert "data-action=" not in card(html.decode(), "create")
+
+
+@pytest.mark.django_db
+def test_a_halted_saga_says_an_operator_must_act_and_marks_its_pivot(repairer):
+    saga = halted_saga()
+    html = logged_in(repairer).get(reverse("django_saga:detail", args=[saga.pk])).content.decode()
+    note = re.search(r'id="operator-note"[^>]*>(.*?)</div>', html, re.S)
+    assert note is not None
+    assert "Halted: an operator must act" in note[1]
+    assert "pivot step &#x27;capture&#x27;" in note[1] and "&#x27;ship&#x27;" in note[1]
+    assert "pivot: point of no return" in card(html, "capture")
+    assert "pivot: point of no return" not in card(html, "ship")
+    # Past its pivot, the saga cannot be compensated: no button offers it.
+    assert 'id="compensate-button"' not in html
+
+
+@pytest.mark.django_db
+def test_a_saga_that_is_not_waiting_for_an_operator_shows_no_call_to_act(repairer):
+    html = logged_in(repairer).get(reverse("django_saga:detail", args=[build_saga("completed").pk]))
+    assert 'id="operator-note"' not in html.content.decode()
+
+
 # -- the error, or the note in its place ----------------------------------
 def banner(html: str) -> tuple[str, str]:
     """The saga's panel banner: ("alert", its text) for an error, ("notice", ...) for a note."""
@@ -203,3 +273,31 @@ def test_a_real_failure_keeps_its_red_error_whoever_compensated(operator):
     manager.retry_compensation(asked.pk, by="bob", reason="refunds are back")
     assert state_of(asked) == "compensating"
     assert shown(asked)[0] == "alert"
+
+
+# -- the trail ------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_trail_shows_on_the_saga_page_and_in_its_json(repairer):
+    saga = halted_saga()
+    client = logged_in(repairer)
+    client.post(
+        step_page("skip-step", saga, "ship"),
+        {"reason": "shipped by hand", "step_json": '{"tracking": "T-1"}'},
+    )
+    html = client.get(reverse("django_saga:detail", args=[saga.pk])).content.decode()
+    trail = html[html.index('id="trail"') :]
+    row = re.search(r'<tr data-action="skip_step">(.*?)</tr>', trail, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)
+    assert cells[1:5] == ["repairer", "skip step", "ship", "shipped by hand"]
+    data = client.get(reverse("django_saga:api-detail", args=[saga.pk])).json()
+    assert [(e["action"], e["by"], e["step"], e["reason"]) for e in data["interventions"]] == [
+        ("skip_step", "repairer", "ship", "shipped by hand")
+    ]
+    assert {s["name"]: s["pivot"] for s in data["steps"]} == {
+        "reserve": False,
+        "capture": True,
+        "ship": False,
+        "notify": False,
+    }
+    assert {s["name"]: s["status"] for s in data["steps"]}["ship"] == "completed"
