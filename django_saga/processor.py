@@ -124,9 +124,8 @@ class Processor:
         """One transaction for every message of ``batch`` (None: it rolled
         back, or the store records each message in a transaction of its own)."""
         close_broken_connections()
-        open_steps = getattr(self.store, "open_steps", None)
         keys = [(message.saga_id, message.step_id) for _, message, _ in batch]
-        together = open_steps(keys) if open_steps is not None else None
+        together = self.store.open_steps(keys)
         if together is None:
             return None
         results: list[Result | None] = []

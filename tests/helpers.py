@@ -23,3 +23,14 @@ def wait_terminal(saga_id: str, timeout: float = 20.0) -> Saga:
     result = wait_for(done, timeout, f"saga {saga_id} to finish")
     assert isinstance(result, Saga)
     return result
+
+
+def unsent(store: object) -> int:
+    """Outbox rows not yet sent, in either store (the Store protocol has no
+    such count: only tests ask)."""
+    from django_saga.models import OutboxMessage
+
+    outbox = getattr(store, "_outbox", None)
+    if outbox is not None:  # the in-memory store
+        return sum(1 for row in outbox.values() if row.sent_at is None)
+    return OutboxMessage.objects.filter(sent_at__isnull=True).count()

@@ -9,9 +9,9 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ..conf import saga_settings
-from .base import Store, Unit
+from .base import HandOperations, Store, Unit
 
-__all__ = ["Store", "Unit", "get_store"]
+__all__ = ["HandOperations", "Store", "Unit", "get_store"]
 
 _cache: dict[str, Store] = {}
 _lock = threading.Lock()

@@ -1,9 +1,9 @@
 """The Store protocol and the unit of work the engine drives through it.
 
-Six methods (``save_saga`` ... ``update_saga_state``) are the public
-protocol, documented in the Store reference. The engine needs one thing
-more: a *unit of work* over one saga in which the step's result, the saga's
-next state and the messages they cause are recorded together or not at all.
+``Store`` is what django-saga calls; ``HandOperations`` are whole-saga
+changes by hand that both stores offer besides. At the heart of it is the
+*unit of work* over one saga, in which the step's result, the saga's next
+state and the messages they cause are recorded together or not at all.
 Messages go through the outbox (rows written with the unit) except the
 engine's own immediate hand-offs: it publishes those itself after commit and
 acknowledges the message it processed only once the broker has confirmed
@@ -193,13 +193,108 @@ class Unit(ABC):
 
 @runtime_checkable
 class Store(Protocol):
-    """What django-saga needs from persistence (see the Store protocol reference)."""
+    """What django-saga calls on persistence: the client, the operator layer,
+    the engine's processor, relay and sweeper, and nothing else (documented
+    method by method in the Store reference). A store of one's own implements
+    these; ``HandOperations`` are extra."""
 
-    # -- the public protocol -----------------------------------------------
+    # -- reading sagas ---------------------------------------------------------
+    def load_saga(self, saga_id: str) -> Saga:
+        """The saga with its steps; ``SagaNotFound`` if there is none."""
+        ...
+
+    def list_active_sagas(self) -> list[Saga]:
+        """Sagas in ``started`` or ``compensating``, oldest first."""
+        ...
+
+    def find_by_key(self, name: str, key: str) -> Saga | None:
+        """The unfinished saga of ``name`` with ``key``, else the latest one."""
+        ...
+
+    def interventions(self, saga_id: str) -> list[Intervention]:
+        """What operators did to the saga, oldest first."""
+        ...
+
+    # -- units of work ---------------------------------------------------------
+    def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]:
+        """A unit that inserts ``saga`` and ``steps``; raises ``KeyTaken`` if an
+        unfinished saga of its name has its key (decided by the database)."""
+        ...
+
+    def open_step(
+        self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
+    ) -> AbstractContextManager[Unit | None]:
+        """A unit over the step's saga, the step locked first (None in the
+        context: no such step in that saga, or with ``timed_out``, the step
+        is not past its timeout or an engine holds it)."""
+        ...
+
+    def open_steps(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> AbstractContextManager[list[Unit | None]] | None:
+        """Units for the steps of several messages (``(saga_id, step_id)``, of
+        distinct sagas) in one transaction that never waits for a row, or
+        None where the store cannot: the engine then opens each alone."""
+        ...
+
+    def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]:
+        """A unit over every step of the saga, all locked (``Busy`` with
+        ``nowait`` if another unit holds them; ``SagaNotFound``)."""
+        ...
+
+    # -- what the sweeper looks for -------------------------------------------
+    def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
+        """(saga id, step id) of dispatched or waiting steps past their timeout."""
+        ...
+
+    def due_deadlines(self, limit: int) -> list[str]:
+        """Ids of started sagas past their deadline."""
+        ...
+
+    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
+        """Active sagas that have not moved for ``older_than`` seconds."""
+        ...
+
+    def purge_finished(self, older_than: float, budget: float) -> int:
+        """Delete ``completed`` and ``compensated`` sagas that finished ``older_than``
+        seconds ago, in batches, for about ``budget`` seconds; how many went."""
+        ...
+
+    # -- the outbox ------------------------------------------------------------
+    def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
+        """Up to ``limit`` unsent rows that are due, leased for ``lease`` seconds
+        (another relay skips them until then)."""
+        ...
+
+    def mark_sent(self, ids: Sequence[str]) -> None:
+        """The broker confirmed these rows."""
+        ...
+
+    def relay_later(self, messages: Sequence[Outgoing]) -> None:
+        """Write ``messages`` to the outbox, due now, and wake the relays: what
+        the broker refused when the engine published it after a commit."""
+        ...
+
+    def purge_sent(self, older_than: float) -> int:
+        """Delete rows sent ``older_than`` seconds ago; how many went."""
+        ...
+
+    def outbox_listener(self) -> OutboxListener:
+        """A listener for one relay thread: it wakes when clients write rows."""
+        ...
+
+
+@runtime_checkable
+class HandOperations(Protocol):
+    """Whole-saga operations by hand, for a project's scripts, fixtures and
+    repairs: both shipped stores offer them, django-saga never calls them.
+
+    ``update_saga_step`` and ``update_saga_state`` set what they are told;
+    ``HandUpdates`` writes them once over a store's own ``open_saga``.
+    """
+
     def save_saga(self, saga: Saga) -> None: ...
-    def load_saga(self, saga_id: str) -> Saga: ...
     def delete_saga(self, saga_id: str) -> None: ...
-    def list_active_sagas(self) -> list[Saga]: ...
     def update_saga_step(
         self,
         saga_id: str,
@@ -210,50 +305,9 @@ class Store(Protocol):
     ) -> Saga: ...
     def update_saga_state(self, saga_id: str, state: str) -> Saga: ...
 
-    # -- units of work for the manager and the engine -----------------------
-    def create(self, saga: Saga, steps: list[SagaStep]) -> AbstractContextManager[Unit]:
-        """A unit that inserts ``saga`` and ``steps``; raises ``KeyTaken`` if an
-        unfinished saga of its name has its key (decided by the database)."""
-        ...
-
-    def find_by_key(self, name: str, key: str) -> Saga | None:
-        """The unfinished saga of ``name`` with ``key``, else the latest one."""
-        ...
-
-    def open_step(
-        self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False
-    ) -> AbstractContextManager[Unit | None]: ...
-    def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]: ...
-    def interventions(self, saga_id: str) -> list[Intervention]:
-        """What operators did to the saga, oldest first."""
-        ...
-
-    # -- what the sweeper looks for -----------------------------------------
-    def due_timeouts(self, limit: int) -> list[tuple[str, str]]: ...
-    def due_deadlines(self, limit: int) -> list[str]: ...
-    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]: ...
-    def purge_finished(self, older_than: float, budget: float) -> int:
-        """Delete ``completed`` and ``compensated`` sagas that finished ``older_than``
-        seconds ago, in batches, for about ``budget`` seconds; how many went."""
-        ...
-
-    # -- the outbox ---------------------------------------------------------
-    def relay_later(self, messages: Sequence[Outgoing]) -> None:
-        """Write ``messages`` to the outbox, due now, and wake the relays: what
-        the broker refused when the engine published it after a commit."""
-        ...
-
-    def claim_due(self, limit: int, lease: float) -> list[Outgoing]: ...
-    def mark_sent(self, ids: Sequence[str]) -> None: ...
-    def purge_sent(self, older_than: float) -> int: ...
-    def unsent_count(self) -> int: ...
-    def outbox_listener(self) -> OutboxListener:
-        """A listener for one relay thread: it wakes when clients write rows."""
-        ...
-
 
 class HandUpdates:
-    """The protocol's two hand updates, written once over a store's units of work.
+    """The two hand updates of ``HandOperations``, written once over a store's units of work.
 
     They set what they are told: the saga completes when every step is done,
     and any other derivation (failure, compensation) is the engine's to make.

@@ -385,9 +385,6 @@ class DjangoStore(HandUpdates):
             return PostgresListener(saga_settings.LISTEN_DATABASE or self.using)
         return OutboxListener()
 
-    def unsent_count(self) -> int:
-        return OutboxMessage.objects.using(self.using).filter(sent_at__isnull=True).count()
-
     def _sagas(self):  # type: ignore[no-untyped-def]
         return Saga.objects.using(self.using).prefetch_related(
             Prefetch("step_set", queryset=SagaStep.objects.order_by("position"))

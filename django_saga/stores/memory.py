@@ -213,6 +213,12 @@ class MemoryStore(HandUpdates):
         finally:
             lock.release()
 
+    def open_steps(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> AbstractContextManager[list[Unit | None]] | None:
+        """None: with no transactions to share, each message is a unit of its own."""
+        return None
+
     def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]:
         return self._unit(saga_id, None, fast_path=False, wait=not nowait)
 
@@ -313,10 +319,6 @@ class MemoryStore(HandUpdates):
     def interventions(self, saga_id: str) -> list[Intervention]:
         with self._lock:
             return list(self._interventions.get(saga_id, ()))
-
-    def unsent_count(self) -> int:
-        with self._lock:
-            return sum(1 for r in self._outbox.values() if r.sent_at is None)
 
 
 def _clone(saga: Saga) -> Saga:

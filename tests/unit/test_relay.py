@@ -12,6 +12,7 @@ from django_saga.conf import saga_settings
 from django_saga.relay import Relay
 from django_saga.stores.memory import MemoryStore
 from django_saga.transports import connect
+from tests.helpers import unsent
 
 pytestmark = pytest.mark.django_db
 
@@ -39,12 +40,12 @@ def test_the_relay_publishes_what_a_client_wrote_once_and_marks_it_sent(store, b
     Manager(store).start("order", [Step("a", "test.record"), Step("b", "test.record")])
     Manager(store).start("order", [Step("a", "test.record")])
     relay = Relay(store)
-    assert store.unsent_count() == 2
+    assert unsent(store) == 2
     relay.relay_once()
     assert broker.queue_depth(saga_settings.STEP_QUEUE) == 2
     relay.relay_once()  # leased, then marked sent: never published twice
     assert broker.queue_depth(saga_settings.STEP_QUEUE) == 2
-    assert store.unsent_count() == 0
+    assert unsent(store) == 0
     assert relay.published == 2
 
 
