@@ -6,8 +6,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from django_saga import metrics
+from django_saga.models import Saga, SagaStep
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +42,65 @@ def test_the_metrics_port_listens_on_loopback_and_asks_for_the_token(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def counters() -> metrics.SagaMetrics:
+    """The counters on a registry of their own, fed by calling the receivers."""
+    return metrics.SagaMetrics(CollectorRegistry())
+
+
+def value(counters: metrics.SagaMetrics, series: str, **labels: str) -> float:
+    return counters.registry.get_sample_value(series, labels) or 0.0
+
+
+def test_a_step_counts_its_outcome_each_attempts_duration_and_its_retries(counters):
+    history = [
+        {"kind": "execute", "attempt": 1, "outcome": "retrying", "duration_ms": 2000},
+        {"kind": "execute", "attempt": 2, "outcome": "completed", "duration_ms": 40},
+    ]
+    step = SagaStep(name="pay", action="payment.charge", history=history)
+    counters.on_step_completed(None, saga=None, step=step)
+    labels = {"kind": "execute", "action": "payment.charge"}
+    assert value(counters, "django_saga_steps_total", outcome="completed", **labels) == 1
+    assert value(counters, "django_saga_step_retries_total", **labels) == 1
+    durations = "django_saga_step_duration_seconds"
+    assert value(counters, f"{durations}_count", outcome="retrying", **labels) == 1
+    assert value(counters, f"{durations}_sum", outcome="retrying", **labels) == 2.0
+    assert value(counters, f"{durations}_bucket", outcome="completed", le="0.05", **labels) == 1
+
+
+def test_compensation_attempts_are_counted_from_the_last_resume_only(counters):
+    """Each round of a compensation ends with one signal: earlier rounds were counted."""
+    history = [
+        {"kind": "compensate", "attempt": 1, "outcome": "retrying", "duration_ms": 5},
+        {"kind": "compensate", "attempt": 2, "outcome": "failed", "duration_ms": 5},
+        {"kind": "compensate", "outcome": "resumed"},
+        {"kind": "compensate", "attempt": 3, "outcome": "compensated", "duration_ms": 5},
+    ]
+    step = SagaStep(name="pay", action="payment.charge", compensation="payment.refund")
+    step.history = history
+    counters.on_step_compensated(None, saga=None, step=step)
+    labels = {"kind": "compensate", "action": "payment.refund"}
+    assert value(counters, "django_saga_step_retries_total", **labels) == 0
+    assert value(counters, "django_saga_steps_total", outcome="compensated", **labels) == 1
+    counters.on_step_compensated(None, saga=None, step=SagaStep(name="log", action="log.write"))
+    assert value(counters, "django_saga_steps_total", outcome="compensated", **labels) == 1
+
+
+def test_a_failed_step_ends_a_saga_only_when_no_compensation_follows(counters):
+    counters.on_saga_failed(None, saga=Saga(name="order", state="compensating"))
+    assert value(counters, "django_saga_sagas_ended_total", name="order", state="failed") == 0
+    counters.on_saga_failed(None, saga=Saga(name="order", state="failed"))
+    counters.on_saga_halted(None, saga=Saga(name="order", state="halted"))
+    assert value(counters, "django_saga_sagas_ended_total", name="order", state="failed") == 1
+    assert value(counters, "django_saga_sagas_ended_total", name="order", state="halted") == 1
+
+
+def test_the_bearer_token_must_match_the_setting_exactly(settings):
+    assert not metrics.bearer_matches("Bearer anything")  # no token set: none matches
+    settings.SAGA = {**settings.SAGA, "METRICS_TOKEN": "scrape-token"}
+    assert metrics.bearer_matches("Bearer scrape-token")
+    for header in ("Bearer scrape-tokenX", "bearer scrape-token", "scrape-token", "Bearer ", ""):
+        assert not metrics.bearer_matches(header), header
+    assert not metrics.bearer_matches("Bearer scrape-tökén")
