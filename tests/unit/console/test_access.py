@@ -1,5 +1,8 @@
 """Who may use the console and how: logging in, the permissions each door needs,
-CSRF on the pages and the JSON API.
+CSRF on the pages and the JSON API, and the database its pages read.
+
+The "replica" alias is the test database seen through connections of its own
+(``TEST: MIRROR``): which connection ran a query tells where it was sent.
 """
 
 from __future__ import annotations
@@ -7,6 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_saga.models import Intervention, OutboxMessage, Saga
@@ -237,3 +242,84 @@ def test_a_session_post_django_cannot_read_is_refused_in_json_by_the_csrf_check(
     assert response["Content-Type"] == "application/json"
     assert response.json()["message"]
     assert state_of(saga) == "failed"
+
+
+# -- the pages on a read replica (CONSOLE_DATABASE) -----------------------
+ROUTER = "django_saga.routers.ConsoleReadRouter"
+
+
+@pytest.fixture
+def on_replica(settings) -> None:
+    settings.DATABASE_ROUTERS = [ROUTER]
+    settings.SAGA = {**settings.SAGA, "CONSOLE_DATABASE": "replica"}
+
+
+class Queries:
+    """The SQL each alias ran, django-saga's tables only."""
+
+    def __init__(self) -> None:
+        self.captured = {
+            alias: CaptureQueriesContext(connections[alias]) for alias in ("default", "replica")
+        }
+
+    def __enter__(self) -> Queries:
+        for capture in self.captured.values():
+            capture.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for capture in self.captured.values():
+            capture.__exit__(None, None, None)
+
+    def on(self, alias: str) -> list[str]:
+        return [
+            q["sql"] for q in self.captured[alias].captured_queries if "django_saga_" in q["sql"]
+        ]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_the_pages_read_the_replica_and_nothing_of_the_sagas_from_the_primary(
+    django_user_model, on_replica
+):
+    saga = build_saga("failed")
+    client = logged_in(make_user(django_user_model, VIEW, COMPENSATE))
+    pages = [
+        reverse("django_saga:dashboard"),
+        reverse("django_saga:dashboard") + "?q=ord",
+        reverse("django_saga:detail", args=[saga.pk]),
+        reverse("django_saga:confirm-compensate", args=[saga.pk]),
+        reverse("django_saga:api-list"),
+        reverse("django_saga:api-detail", args=[saga.pk]),
+        reverse("django_saga:metrics"),
+    ]
+    for url in pages:
+        with Queries() as seen:
+            response = client.get(url)
+        assert response.status_code in (200, 501), (url, response.status_code)  # 501: no prometheus
+        if response.status_code == 200:
+            assert seen.on("replica"), f"{url} read nothing from the replica"
+        assert seen.on("default") == [], (url, seen.on("default"))
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_an_action_reads_and_writes_the_primary_only(django_user_model, on_replica):
+    saga = build_saga("failed")
+    client = logged_in(make_user(django_user_model, VIEW, COMPENSATE))
+    with Queries() as seen:
+        response = client.post(
+            reverse("django_saga:compensate", args=[saga.pk]), {"reason": "ticket 12"}
+        )
+    assert response.status_code == 302
+    assert state_of(saga) == "compensating"
+    assert seen.on("replica") == []
+    assert any("FOR UPDATE" in sql or "UPDATE" in sql for sql in seen.on("default"))
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_without_the_setting_the_pages_read_the_primary(django_user_model, settings):
+    settings.DATABASE_ROUTERS = [ROUTER]
+    saga = build_saga("completed")
+    client = logged_in(make_user(django_user_model, VIEW))
+    with Queries() as seen:
+        assert client.get(reverse("django_saga:detail", args=[saga.pk])).status_code == 200
+    assert seen.on("replica") == [] and seen.on("default")
