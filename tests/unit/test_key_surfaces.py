@@ -1,5 +1,10 @@
-"""A saga's business key where operators look: the console, the JSON API, the
-admin and ``manage.py saga`` find by it and show it."""
+"""A saga's business key where operators look: the JSON API, the admin and
+``manage.py saga`` find by it and show it.
+
+The console's pages' tests of the key moved beside the pages
+(``tests/unit/console/pages``); these stay for the moves of the JSON API's,
+the admin's and the command's tests.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from django_saga.models import Saga
-from tests.unit.test_views import VIEW, build_saga, logged_in, make_user
+from tests.unit.console.helpers import VIEW, build_saga, logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -30,20 +35,6 @@ def sagas() -> dict[str, Saga]:
     Saga.objects.filter(pk__in=[first.pk, again.pk]).update(key="order-123")
     Saga.objects.filter(pk=other.pk).update(key="order-124")
     return {"first": first, "again": again, "other": other}
-
-
-def test_the_console_search_box_finds_sagas_by_key(viewer, sagas):
-    response = logged_in(viewer).get(reverse("django_saga:dashboard"), {"q": "order-123"})
-    shown = [row.saga.pk for row in response.context["sagas"]]
-    assert shown == [sagas["again"].pk, sagas["first"].pk]
-
-
-def test_the_saga_page_and_its_json_show_the_key(viewer, sagas):
-    client = logged_in(viewer)
-    page = client.get(reverse("django_saga:detail", args=[sagas["again"].pk])).content.decode()
-    assert '<dd class="mono" id="saga-key">order-123</dd>' in page
-    status = client.get(reverse("django_saga:api-detail", args=[sagas["again"].pk])).json()
-    assert status["key"] == "order-123"
 
 
 def test_the_json_list_filters_by_key(viewer, sagas):

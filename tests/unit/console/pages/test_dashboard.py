@@ -139,3 +139,10 @@ def test_dashboard_shows_progress_and_uses_a_fixed_number_of_queries(operator):
 def test_the_dashboard_links_the_redrive_page_for_those_who_may_use_it(repairer):
     html = logged_in(repairer).get(reverse("django_saga:dashboard")).content.decode()
     assert f'id="redrive-link" href="{reverse("django_saga:redrive")}"' in html
+
+
+@pytest.mark.django_db
+def test_the_console_search_box_finds_sagas_by_key(viewer, sagas):
+    response = logged_in(viewer).get(reverse("django_saga:dashboard"), {"q": "order-123"})
+    shown = [row.saga.pk for row in response.context["sagas"]]
+    assert shown == [sagas["again"].pk, sagas["first"].pk]

@@ -143,6 +143,15 @@ def test_a_saga_of_many_steps_is_shown_a_page_of_steps_at_a_time(operator):
     assert 'class="s-completed in-stage"' in middle
 
 
+@pytest.mark.django_db
+def test_the_saga_page_and_its_json_show_the_key(viewer, sagas):
+    client = logged_in(viewer)
+    page = client.get(reverse("django_saga:detail", args=[sagas["again"].pk])).content.decode()
+    assert '<dd class="mono" id="saga-key">order-123</dd>' in page
+    status = client.get(reverse("django_saga:api-detail", args=[sagas["again"].pk])).json()
+    assert status["key"] == "order-123"
+
+
 # -- what an operator may do ----------------------------------------------
 @pytest.mark.django_db
 def test_saga_page_offers_only_what_the_user_may_do_in_this_state(operator, viewer):
