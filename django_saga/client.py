@@ -340,8 +340,12 @@ class Client:
         """The id of the step named or identified by ``step``."""
         if not plausible(step, validation.NAME_MAX_CHARS):
             raise SagaNotFound(f"No step {brief(step)} in saga {brief(saga_id)}")
-        saga = self.get(saga_id)
-        return find_step(saga.pk, saga.steps, step).pk
+        found = self.store.step_id(saga_id, step)
+        if found is None:
+            # Which is missing, the saga or its step: only a refusal reads it.
+            saga = self.get(saga_id)
+            return find_step(saga.pk, saga.steps, step).pk
+        return found
 
 
 def _timeout(step: Step) -> float | None:

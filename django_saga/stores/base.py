@@ -211,6 +211,11 @@ class Store(Protocol):
         """The unfinished saga of ``name`` with ``key``, else the latest one."""
         ...
 
+    def step_id(self, saga_id: str, name_or_id: str) -> str | None:
+        """The id of the saga's step named ``name_or_id`` or with that id (None:
+        no such step, or no such saga), without loading the saga."""
+        ...
+
     def interventions(self, saga_id: str) -> list[Intervention]:
         """What operators did to the saga, oldest first."""
         ...

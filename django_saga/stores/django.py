@@ -114,6 +114,13 @@ class DjangoStore(HandUpdates):
         )
         return None if saga_id is None else self.load_saga(saga_id)
 
+    def step_id(self, saga_id: str, name_or_id: str) -> str | None:
+        steps = SagaStep.objects.using(self.using).filter(saga_id=saga_id)
+        return (
+            steps.filter(name=name_or_id).values_list("pk", flat=True).first()
+            or steps.filter(pk=name_or_id).values_list("pk", flat=True).first()
+        )
+
     @contextmanager
     def open_step(
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False

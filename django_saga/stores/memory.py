@@ -191,6 +191,15 @@ class MemoryStore(HandUpdates):
             saga_id = max(found, default=None)
         return None if saga_id is None else self.load_saga(saga_id)
 
+    def step_id(self, saga_id: str, name_or_id: str) -> str | None:
+        with self._lock:
+            saga = self._sagas.get(saga_id)
+            steps = list(saga.steps) if saga is not None else []
+        found = next((s for s in steps if s.name == name_or_id), None) or next(
+            (s for s in steps if s.pk == name_or_id), None
+        )
+        return None if found is None else str(found.pk)
+
     @contextmanager
     def open_step(
         self, saga_id: str, step_id: str, fast_path: bool = True, timed_out: bool = False

@@ -175,6 +175,16 @@ def test_a_finished_sagas_key_may_be_used_again_and_find_prefers_the_unfinished(
     assert store.find_by_key("order", "no-such-key") is None
 
 
+def test_a_step_is_found_by_name_or_id_within_its_saga_only(store):
+    saga, other = started(store), started(store)
+    second = saga.steps[1]
+    assert store.step_id(saga.pk, "s1") == second.pk
+    assert store.step_id(saga.pk, second.pk) == second.pk
+    assert store.step_id(saga.pk, "nope") is None
+    assert store.step_id(saga.pk, other.steps[1].pk) is None
+    assert store.step_id("nope", "s1") is None
+
+
 # -- units of work ---------------------------------------------------------------------
 def test_open_step_gives_none_for_an_unknown_step_or_one_of_another_saga(store):
     saga, other = started(store), started(store)
