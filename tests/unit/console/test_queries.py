@@ -1,17 +1,11 @@
-"""Every query behind the operator pages is served by an index (PostgreSQL).
-
-30,000 sagas and 90,000 steps are enough for the planner to prefer an index
-wherever one can serve a query. Each page is requested, every query it ran
-on the saga tables is run again under ``EXPLAIN (ANALYZE, BUFFERS)``, and
-none may scan a saga table sequentially (unless a LIMIT stops the scan
-early, as when counting up to 10,000 of the most common state) or touch
-more than a small, fixed number of pages: what a list page costs must not
-grow with the history.
+"""The querysets behind the console's and the admin's lists: filters, search,
+progress and re-drive reports, each served by an index whatever the table size.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -20,10 +14,134 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_saga.models import Saga
+from django_saga import manager
+from django_saga.console.queries import (
+    TEXT_FILTERS,
+    BadFilter,
+    attach_progress,
+    filter_sagas,
+    redrive_report,
+    redriven_sagas,
+    saga_names,
+    search,
+)
+from django_saga.models import Saga, SagaStep
+from tests.factories import SagaFactory
+from tests.unit.console.helpers import build_saga, halted_saga
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
+# -- the list's filters ---------------------------------------------------
+@pytest.mark.django_db
+def test_the_filters_match_whole_states_names_and_keys():
+    failed = build_saga("failed", name="order")
+    done = build_saga("completed", name="order")
+    refund = build_saga("completed", name="refund")
+    Saga.objects.filter(pk=refund.pk).update(key="r-1")
+
+    def matched(**params: str) -> set[str]:
+        return {saga.pk for saga in filter_sagas(Saga.objects.all(), params)}
+
+    assert matched() == {failed.pk, done.pk, refund.pk}
+    assert matched(state="completed") == {done.pk, refund.pk}
+    assert matched(state="completed", name="order") == {done.pk}
+    assert matched(name="ord") == set()
+    assert matched(key="r-1") == {refund.pk}
+    assert matched(key="r-") == set()
+
+
+@pytest.mark.parametrize("param", TEXT_FILTERS)
+def test_a_text_filter_holding_a_nul_is_refused_by_name(param):
+    with pytest.raises(BadFilter, match=rf"^The filter '{param}' holds a NUL character"):
+        filter_sagas(Saga.objects.all(), {param: "a\x00b"})
+
+
+@pytest.mark.django_db
+def test_a_search_finds_an_id_else_a_key_else_part_of_a_name_in_any_case():
+    order = build_saga("completed", name="order")
+    refund = build_saga("completed", name="Refund")
+    Saga.objects.filter(pk=order.pk).update(key="fun")
+    everything = Saga.objects.all()
+
+    def found(query: str) -> list[str]:
+        return [saga.pk for saga in search(everything, query)]
+
+    assert found(refund.pk.lower()) == [refund.pk]
+    # A key is matched whole, and before any name that contains it.
+    assert found("fun") == [order.pk]
+    assert found("FUN") == [refund.pk]
+    assert found("nothing") == []
+    assert found("a\x00b") == []
+
+
+@pytest.mark.django_db
+def test_saga_names_are_each_name_once_in_order():
+    for name in ("refund", "order", "refund", "shipment", "order"):
+        build_saga("completed", name=name)
+    assert saga_names() == ["order", "refund", "shipment"]
+    assert saga_names(limit=2) == ["order", "refund"]
+
+
+# -- progress -------------------------------------------------------------
+@pytest.mark.django_db
+def test_progress_counts_the_steps_that_ran_for_a_page_of_sagas_in_one_query(
+    django_assert_num_queries,
+):
+    failed = build_saga("failed")
+    undone = build_saga("compensated")
+    done = build_saga("completed")
+    SagaStep.objects.filter(saga=done, name="b").update(status="skipped")
+    empty = SagaFactory()
+    sagas = list(Saga.objects.order_by("pk"))
+    with django_assert_num_queries(1):
+        attach_progress(sagas)
+    progress = {saga.pk: (saga.steps_done, saga.steps_total) for saga in sagas}
+    # A step undone since, or skipped, ran: only the failed one did not.
+    assert progress == {
+        failed.pk: (1, 2),
+        undone.pk: (1, 2),
+        done.pk: (2, 2),
+        empty.pk: (0, 0),
+    }
+
+
+# -- re-drives --------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_redrive_report_says_who_asked_why_and_where_its_sagas_stand():
+    assert redrive_report("NOPE") is None
+    sagas = sorted((halted_saga() for _ in range(3)), key=lambda saga: saga.pk)
+    sent = manager.redrive([s.pk for s in sagas], rate=2, by="alice", reason="carrier is back")
+    report = redrive_report(sent.batch)
+    assert report is not None
+    assert (report.by, report.reason, report.sagas, report.counts) == (
+        "alice",
+        "carrier is back",
+        3,
+        {"started": 3},
+    )
+    # Three sagas, two a second: the last is sent a second after the first.
+    pacing = (report.sending_until - report.started_at).total_seconds()
+    assert pacing == pytest.approx(1.0, abs=0.25)
+    assert report.moving == 3 and report.under_way(report.sending_until)
+
+    Saga.objects.filter(pk__in=[s.pk for s in sagas[1:]]).update(state="completed")
+    Saga.objects.filter(pk=sagas[0].pk).update(state="halted")
+    settled = redrive_report(sent.batch)
+    assert settled is not None and settled.moving == 0
+    assert settled.under_way(settled.sending_until - timedelta(seconds=0.1))
+    assert not settled.under_way(settled.sending_until)
+    assert [s.pk for s in redriven_sagas(sent.batch, ["halted"])] == [sagas[0].pk]
+    assert [s.pk for s in redriven_sagas(sent.batch, ["completed"])] == [s.pk for s in sagas[1:]]
+
+
+# -- every query of the operator pages is served by an index (PostgreSQL) --
+# 30,000 sagas and 90,000 steps are enough for the planner to prefer an index
+# wherever one can serve a query. Each page is requested, every query it ran
+# on the saga tables is run again under ``EXPLAIN (ANALYZE, BUFFERS)``, and
+# none may scan a saga table sequentially (unless a LIMIT stops the scan
+# early, as when counting up to 10,000 of the most common state) or touch
+# more than a small, fixed number of pages: what a list page costs must not
+# grow with the history. Last in this module: the history is committed, and
+# removed only once the module's tests are done.
 SAGAS = 30_000
 TABLES = ("django_saga_saga", "django_saga_sagastep")
 #: Pages (8 KiB) one query may touch; scanning either table would touch thousands.
@@ -118,6 +236,8 @@ def unbounded_scans(plan: dict, limited: bool = False) -> list[str]:
     return found
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
 @pytest.mark.parametrize("page", list(pages()))
 def test_no_query_of_the_page_scans_a_saga_table(page, history, admin_client):
     assert Saga.objects.count() == SAGAS
