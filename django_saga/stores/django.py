@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import timedelta
 from typing import Any
 
 from django.db import (
@@ -18,25 +17,21 @@ from django.db.models import Prefetch
 from django.db.models.functions import Now
 
 from .. import clock
-from ..conf import saga_settings
 from ..errors import SagaNotFound
-from ..messages import Outgoing
 from ..models import (
     IN_FLIGHT,
     TERMINAL_STATES,
     Intervention,
-    OutboxMessage,
     Saga,
     SagaState,
     SagaStep,
     StepStatus,
 )
 from ..retention import purge
-from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, outbox_written
+from .base import Busy, HandUpdates, KeyTaken, Unit
+from .django_outbox import DjangoOutbox
 from .django_unit import DjangoUnit, Hold, write_units
-from .postgres import PostgresListener
 from .statements import Statements
-from .writes import Writes
 
 #: PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds.
 LOCK_NOT_AVAILABLE = "55P03"
@@ -46,7 +41,7 @@ class _StepHeld(Exception):
     """The step's row is locked by another transaction (see ``lock_and_read``)."""
 
 
-class DjangoStore(HandUpdates):
+class DjangoStore(DjangoOutbox, HandUpdates):
     """Sagas in the database; every change is one transaction with row locks."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -336,61 +331,11 @@ class DjangoStore(HandUpdates):
     def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
         return list(Saga.objects.using(self.using).stale(older_than).order_by("updated_at")[:limit])
 
-    # -- the outbox ---------------------------------------------------------
-    def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
-        now = clock.now()
-        sql = self.statements()
-        # One statement: pick due rows (skipping those another relay holds)
-        # and lease them. A lease, not a lock: if this relay dies they come
-        # due again.
-        with self.statements().cursor() as cursor:
-            cursor.execute(
-                sql.claim_outbox,
-                [
-                    sql.outbox_time(clock.later(lease, now)),
-                    sql.outbox_time(now),
-                    limit,
-                ],
-            )
-            rows = cursor.fetchall()
-        return [Outgoing(*row) for row in rows]
-
-    def relay_later(self, messages: Sequence[Outgoing]) -> None:
-        sql = self.statements()
-        now = clock.now()
-        rows = [
-            OutboxMessage(id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=now)
-            for m in messages
-        ]
-        notify = connections[self.using].vendor == "postgresql"
-        with transaction.atomic(using=self.using), sql.cursor() as cursor:
-            sql.writer.write(cursor, Writes(inserts=[(sql.outbox, rows)], notify=notify))
-            transaction.on_commit(outbox_written.set, using=self.using)
-
-    def mark_sent(self, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        with self.statements().cursor() as cursor:
-            cursor.execute(*self.statements().mark_sent(list(ids), clock.now()))
-
     def purge_finished(self, older_than: float, budget: float) -> int:
         return purge(older_than, using=self.using, budget=budget).sagas
 
-    def purge_sent(self, older_than: float) -> int:
-        cutoff = clock.now() - timedelta(seconds=older_than)
-        deleted, _ = OutboxMessage.objects.using(self.using).filter(sent_at__lt=cutoff).delete()
-        return deleted
-
     def interventions(self, saga_id: str) -> list[Intervention]:
         return list(Intervention.objects.using(self.using).filter(saga_id=saga_id).order_by("id"))
-
-    def outbox_listener(self) -> OutboxListener:
-        if connections[self.using].vendor == "postgresql":
-            # A pooler in transaction mode would hand the LISTEN and the
-            # listener lock to whichever server connection ran them, and pass
-            # the notifications to no one: LISTEN_DATABASE goes around it.
-            return PostgresListener(saga_settings.LISTEN_DATABASE or self.using)
-        return OutboxListener()
 
     def _sagas(self):  # type: ignore[no-untyped-def]
         return Saga.objects.using(self.using).prefetch_related(
