@@ -21,7 +21,7 @@ from django_saga import actions, manager
 from django_saga.clock import MAX_SECONDS
 from django_saga.errors import LimitExceeded
 from django_saga.models import Intervention, Saga
-from tests.unit.test_views import logged_in, make_user
+from tests.unit.console.helpers import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_a_nul_in_a_console_url_is_a_404_not_a_server_error(client, path):
 
 
 def test_a_redrive_older_than_a_million_days_gets_400_naming_the_field(django_user_model):
-    from tests.unit.test_console_repair import EVERYTHING, halted_saga, post_json
+    from tests.unit.console.helpers import EVERYTHING, halted_saga, post_json
 
     halted_saga()
     client = logged_in(make_user(django_user_model, *EVERYTHING))
@@ -66,7 +66,7 @@ def test_a_redrive_selection_refuses_an_age_no_clock_can_subtract():
 
 
 def test_a_rate_too_slow_to_schedule_is_refused_before_any_saga_is_retried():
-    from tests.unit.test_console_repair import halted_saga
+    from tests.unit.console.helpers import halted_saga
 
     sagas = [halted_saga(), halted_saga()]
     for rate in (1e-15, 5e-324, 1 / (MAX_SECONDS * 2)):
@@ -77,7 +77,7 @@ def test_a_rate_too_slow_to_schedule_is_refused_before_any_saga_is_retried():
 
 
 def test_a_redrive_whose_last_saga_would_be_sent_past_the_limit_is_refused_whole():
-    from tests.unit.test_console_repair import halted_saga
+    from tests.unit.console.helpers import halted_saga
 
     ids = [halted_saga().pk for _ in range(3)]
     too_slow = 1.9 / MAX_SECONDS  # the third saga would go out after 385 days
@@ -92,7 +92,7 @@ def test_a_redrive_whose_last_saga_would_be_sent_past_the_limit_is_refused_whole
 def test_every_door_refuses_a_rate_too_slow_naming_it(django_user_model):
     from django_saga.console.forms import RateForm
     from django_saga.management.commands.saga import parse_rate
-    from tests.unit.test_console_repair import EVERYTHING, halted_saga, post_json
+    from tests.unit.console.helpers import EVERYTHING, halted_saga, post_json
 
     halted_saga()
     client = logged_in(make_user(django_user_model, *EVERYTHING))

@@ -34,7 +34,7 @@ from django_saga.conf import saga_settings
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from django_saga.webhook import signature_headers
 from tests.factories import SagaFactory, SagaStepFactory
-from tests.unit.test_views import COMPENSATE, VIEW, build_saga, logged_in, make_user
+from tests.unit.console.helpers import COMPENSATE, VIEW, build_saga, logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 

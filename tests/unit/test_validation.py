@@ -304,7 +304,7 @@ def test_an_outside_result_holding_a_lone_surrogate_is_refused_and_changes_nothi
 
 
 def test_an_operators_values_holding_a_lone_surrogate_are_refused():
-    from tests.unit.test_console_repair import halted_saga
+    from tests.unit.console.helpers import halted_saga
 
     saga = halted_saga()
     with pytest.raises(SagaDefinitionError, match="lone surrogate"):
