@@ -5,10 +5,19 @@ Run on SQLite (a statement per table and row) and on PostgreSQL (one statement).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from django_saga import Step, manager
-from django_saga.models import Saga, SagaStep
+from django_saga.models import OutboxMessage, Saga, SagaStep, StepStatus, new_id
+from django_saga.stores.django import DjangoStore
+from django_saga.stores.postgres import NOTIFY_CHANNEL
+from django_saga.stores.writes import Writes
+from tests.factories import SagaFactory, SagaStepFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,3 +40,102 @@ def test_start_inserts_rows_the_orm_reads_back_and_the_instances_count_as_saved(
         assert fields_of(SagaStep.objects.get(pk=step.pk)) == fields_of(step)
     saga.save()  # an UPDATE, not a second INSERT
     assert Saga.objects.filter(pk=saga.pk).count() == 1
+
+
+def outbox_row(saga: Saga) -> OutboxMessage:
+    return OutboxMessage(
+        id=new_id(), saga=saga, kind="execute", body="{}", available_at=timezone.now()
+    )
+
+
+def write(writes: Writes) -> CaptureQueriesContext:
+    """Run ``writes`` as a transaction's last statements, and commit; the statements."""
+    sql = DjangoStore().statements()
+    with (
+        transaction.atomic(),
+        CaptureQueriesContext(connection) as captured,
+        sql.cursor() as cursor,
+    ):
+        sql.writer.write(cursor, writes)
+    return captured
+
+
+def test_a_transactions_rows_are_written_in_one_statement_on_postgresql():
+    """Units of one transaction put their rows together: one INSERT per table
+    (SQLite: then an UPDATE per row), one statement in all on PostgreSQL."""
+    sql = DjangoStore().statements()
+    saga = SagaFactory.build()
+    first, second = (SagaStepFactory.build(saga=saga, position=n) for n in range(2))
+    running = SagaStepFactory(position=0)
+    running.status = StepStatus.STARTED
+    writes = Writes()
+    writes.insert(sql.saga, [saga])
+    writes.insert(sql.step, [first])
+    writes.insert(sql.step, [second])  # another unit's rows of the same table
+    writes.updates.append((sql.step, running, ["status", "updated_at"]))
+    assert [len(rows) for _, rows in writes.inserts] == [1, 2]
+    captured = write(writes)
+    on_postgres = connection.vendor == "postgresql"
+    assert len(captured.captured_queries) == (1 if on_postgres else 3)
+    assert list(SagaStep.objects.filter(saga_id=saga.pk).values_list("pk", flat=True)) == [
+        first.pk,
+        second.pk,
+    ]
+    assert SagaStep.objects.get(pk=running.pk).status == StepStatus.STARTED
+    assert not saga._state.adding and not first._state.adding
+
+
+def test_a_transaction_with_nothing_to_write_runs_no_statement():
+    assert len(write(Writes()).captured_queries) == 0
+
+
+@pytest.mark.postgres
+def test_units_writing_the_same_kinds_of_rows_share_one_statement_in_any_order():
+    """So that PostgreSQL plans it once: the writes of a busy engine take few shapes."""
+    sql = DjangoStore().statements()
+    saga = SagaFactory()
+    step = SagaStepFactory(saga=saga, position=0)
+    saga_update = (sql.saga, saga, ["state", "updated_at"])
+    step_update = (sql.step, step, ["status", "updated_at"])
+    one = write(Writes(updates=[saga_update, step_update]))
+    other = write(Writes(updates=[step_update, saga_update]))
+    [first], [second] = one.captured_queries, other.captured_queries
+    assert first["sql"] == second["sql"]
+
+
+@pytest.fixture
+def listening() -> Iterator[object]:
+    """A connection of its own listening on the relays' channel, as a relay does."""
+    wrapper = connections["default"]
+    listener = wrapper.get_new_connection(wrapper.get_connection_params())
+    listener.autocommit = True
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    yield listener
+    listener.close()
+
+
+@pytest.mark.postgres
+def test_the_relays_are_woken_on_commit_with_when_the_first_delayed_row_comes_due(listening):
+    saga = SagaFactory()
+    write(
+        Writes(
+            inserts=[(DjangoStore().statements().outbox, [outbox_row(saga)])],
+            notify=True,
+            due="1767225600.250",
+        )
+    )
+    payloads = [n.payload for n in listening.notifies(timeout=5, stop_after=1)]
+    assert payloads == ["1767225600.250"]
+    assert OutboxMessage.objects.filter(saga=saga).count() == 1
+
+
+@pytest.mark.postgres
+def test_rows_rolled_back_wake_no_relay(listening):
+    saga = SagaFactory()
+    sql = DjangoStore().statements()
+    writes = Writes(inserts=[(sql.outbox, [outbox_row(saga)])], notify=True)
+    with pytest.raises(RuntimeError), transaction.atomic(), sql.cursor() as cursor:
+        sql.writer.write(cursor, writes)
+        raise RuntimeError("the unit failed after its writes")
+    assert list(listening.notifies(timeout=0.5)) == []
+    assert not OutboxMessage.objects.filter(saga=saga).exists()
