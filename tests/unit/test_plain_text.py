@@ -16,7 +16,7 @@ from django_saga import SagaDefinitionError, Skip, Step, manager
 from django_saga.console import tokens
 from django_saga.models import Intervention, Saga
 from django_saga.webhook import signature_headers
-from tests.unit.test_views import build_saga
+from tests.unit.console.helpers import build_saga
 
 pytestmark = pytest.mark.django_db
 
