@@ -19,6 +19,17 @@ from django.urls import reverse
 
 from django_saga.console.formatting import terminal_text
 from django_saga.models import Intervention, Saga
+from tests.unit.console.helpers import (
+    EVERYTHING,
+    VIEW,
+    build_saga,
+    field_errors,
+    halted_saga,
+    logged_in,
+    make_user,
+    post_json,
+    step_page,
+)
 from tests.unit.management.operator_cli.helpers import (
     DEEP_FIELD,
     NOT_SHOWN,
@@ -27,14 +38,6 @@ from tests.unit.management.operator_cli.helpers import (
     escape_of,
     nothing_changed,
 )
-from tests.unit.test_console_repair import (
-    EVERYTHING,
-    field_errors,
-    halted_saga,
-    post_json,
-    step_page,
-)
-from tests.unit.test_views import VIEW, build_saga, logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 

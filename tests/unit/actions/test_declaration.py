@@ -8,7 +8,12 @@ from django.urls import reverse
 from django_saga.actions import COMPENSATE, RETRY_STEP, SKIP_STEP, Actor, reason_of
 from django_saga.errors import SagaDefinitionError
 from django_saga.models import Intervention, Saga
-from tests.unit.test_views import build_saga, logged_in, operator  # noqa: F401  (a fixture)
+from tests.unit.console.helpers import VIEW, build_saga, logged_in, make_user
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return make_user(django_user_model, VIEW, COMPENSATE.permission, name="operator")
 
 
 def test_whoever_is_named_as_acting_must_say_why() -> None:
@@ -40,7 +45,7 @@ def test_the_permission_is_the_apps() -> None:
 
 
 @pytest.mark.django_db
-def test_the_json_api_refuses_a_blank_reason_as_the_console_does(operator):  # noqa: F811
+def test_the_json_api_refuses_a_blank_reason_as_the_console_does(operator):
     saga = build_saga("failed")
     client = logged_in(operator)
     url = reverse("django_saga:api-compensate", args=[saga.pk])

@@ -9,7 +9,7 @@ from django_saga.errors import InvalidStateTransition, SagaDefinitionError
 from django_saga.models import Intervention, Saga, SagaState
 from tests import factories
 from tests.factories import halted_saga
-from tests.unit.test_views import build_saga
+from tests.unit.console.helpers import build_saga
 
 
 @pytest.mark.django_db

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.admin.helpers import REDRIVE, RETRY_STEP
-from tests.unit.test_views import COMPENSATE, RETRY, VIEW, make_user
+from tests.unit.console.helpers import COMPENSATE, REDRIVE, RETRY, RETRY_STEP, VIEW, make_user
 
 
 @pytest.fixture

@@ -9,17 +9,7 @@ from django_saga.models import Saga
 from tests import factories
 
 CHANGELIST = reverse("admin:django_saga_saga_changelist")
-
-
 TRAIL = reverse("admin:django_saga_intervention_changelist")
-
-
-RETRY_STEP = "django_saga.retry_saga_step"
-
-
-REDRIVE = "django_saga.redrive_sagas"
-
-
 CONFIRMATION = "admin/django_saga/saga/action_confirmation.html"
 
 

@@ -16,8 +16,6 @@ from tests.testapp.models import Ledger
 from tests.unit.admin.helpers import (
     CHANGELIST,
     CONFIRMATION,
-    REDRIVE,
-    RETRY_STEP,
     TRAIL,
     choose_action,
     confirm_action,
@@ -26,7 +24,16 @@ from tests.unit.admin.helpers import (
     shown_messages,
     state_of,
 )
-from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga, logged_in, make_user
+from tests.unit.console.helpers import (
+    COMPENSATE,
+    REDRIVE,
+    RETRY,
+    RETRY_STEP,
+    VIEW,
+    build_saga,
+    logged_in,
+    make_user,
+)
 
 # -- the confirmation page ---------------------------------------------------
 ACTIONS = ("compensate_sagas", "retry_saga_compensations", "retry_failed_steps", "redrive_sagas")

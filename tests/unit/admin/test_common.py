@@ -15,7 +15,7 @@ from django_saga import admin as saga_admin
 from django_saga.console import paging
 from django_saga.models import Intervention, OutboxMessage, Saga
 from tests.unit.admin.helpers import CHANGELIST, change_url, halted_saga
-from tests.unit.test_views import build_saga, logged_in
+from tests.unit.console.helpers import build_saga, logged_in
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from django_saga.models import OutboxMessage
-from tests.unit.test_views import build_saga
+from tests.unit.console.helpers import build_saga
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from django_saga.models import Saga
 from tests.unit.admin.helpers import CHANGELIST, change_url, state_of
-from tests.unit.test_views import COMPENSATE, build_saga, logged_in, make_user
+from tests.unit.console.helpers import COMPENSATE, build_saga, logged_in, make_user
 
 
 # -- the list ---------------------------------------------------------------

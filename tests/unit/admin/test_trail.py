@@ -10,7 +10,7 @@ from django_saga import manager
 from django_saga.models import Intervention, Saga
 from django_saga.retention import purge
 from tests.unit.admin.helpers import TRAIL, halted_saga
-from tests.unit.test_views import build_saga, logged_in
+from tests.unit.console.helpers import build_saga, logged_in
 
 
 @pytest.mark.django_db

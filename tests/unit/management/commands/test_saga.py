@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.conftest import ROOT
+from tests.unit.console.helpers import build_saga
 from tests.unit.management.operator_cli.helpers import REASON
-from tests.unit.test_views import build_saga
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from django_saga.management.operator_cli import acting as cli_acting
 from django_saga.models import Intervention, OutboxMessage, SagaStep
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
+from tests.unit.console.helpers import build_saga
 from tests.unit.management.operator_cli.helpers import (
     REASON,
     halted_saga,
@@ -23,7 +24,6 @@ from tests.unit.management.operator_cli.helpers import (
     shop,
     state_of,
 )
-from tests.unit.test_views import build_saga
 
 
 # -- the actions --------------------------------------------------------------------

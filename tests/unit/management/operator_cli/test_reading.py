@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from django_saga import manager
+from tests.unit.console.helpers import build_saga
 from tests.unit.management.operator_cli.helpers import (
     CLEAR,
     halted_saga,
@@ -17,7 +18,6 @@ from tests.unit.management.operator_cli.helpers import (
     shown_as_is,
 )
 from tests.unit.management.operator_cli.helpers import saga as saga_cli
-from tests.unit.test_views import build_saga
 
 
 # -- list -------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_the_json_of_list_and_show_names_fields_as_the_json_api_does(django_user
     aside, a path on the web server that means nothing in a shell)."""
     from django.urls import reverse
 
-    from tests.unit.test_views import VIEW, logged_in, make_user
+    from tests.unit.console.helpers import VIEW, logged_in, make_user
 
     halted = halted_saga()
     manager.skip_step(halted.pk, "ship", {"tracking": "t-1"}, by="bob", reason="shipped by hand")
