@@ -21,7 +21,7 @@ from django.utils import timezone
 from django_saga.models import Saga, SagaStep, StepStatus
 from django_saga.stores.base import Busy, KeyTaken
 from django_saga.stores.django import DjangoStore
-from tests.factories import SagaFactory, SagaStepFactory
+from tests.factories import SagaStepFactory
 from tests.testapp.models import Ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,12 +87,6 @@ def test_an_unknown_step_reads_as_none():
     store = DjangoStore()
     with transaction.atomic(), store.statements().cursor() as cursor:
         assert store._lock_step(cursor, "01UNKNOWN0000000000000000") is None
-
-
-def test_a_step_of_another_saga_opens_no_unit():
-    step, other = SagaStepFactory(position=0), SagaFactory()
-    with DjangoStore().open_step(other.pk, step.pk) as unit:
-        assert unit is None
 
 
 @pytest.mark.postgres
