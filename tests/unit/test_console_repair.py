@@ -2,9 +2,8 @@
 a reason, re-drive many sagas, and the trail they leave.
 
 The console's pages' tests moved beside the pages (``tests/unit/console``), and
-what they share to ``tests.unit.console.helpers``; the names other test modules
-import from here are re-exported, and ``repairer`` kept, until they import them
-from there.
+what they share to ``tests.unit.console.helpers``; these stay for the move of
+the JSON API's tests, with their own ``repairer``.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ from django_saga.models import Intervention, Saga, SagaStep
 from tests.factories import SagaFactory
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
-from tests.unit.console.helpers import (  # noqa: F401  (re-exported)
+from tests.unit.console.helpers import (
     EVERYTHING,
     api,
     build_saga,
-    field_errors,
     halted_saga,
     logged_in,
     make_user,
@@ -32,7 +30,6 @@ from tests.unit.console.helpers import (  # noqa: F401  (re-exported)
     shop,
     state_of,
     step_of,
-    step_page,
 )
 
 
