@@ -18,8 +18,8 @@ from django.urls import reverse
 
 from django_saga.models import ApiToken
 from tests.unit.console.api_helpers import bearer, create_token, saga
+from tests.unit.console.helpers import COMPENSATE, VIEW, logged_in, make_user
 from tests.unit.console.test_tokens import TOKEN_SHAPE, api
-from tests.unit.test_views import COMPENSATE, VIEW, logged_in, make_user
 
 ADD_TOKEN = reverse("admin:django_saga_apitoken_add")
 

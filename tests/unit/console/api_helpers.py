@@ -18,7 +18,7 @@ from django.test import Client
 from django_saga import manager, webhook
 from django_saga.models import Saga, SagaStep
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
-from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga
+from tests.unit.console.helpers import COMPENSATE, RETRY, VIEW, build_saga
 
 
 def saga(*args: str) -> tuple[str, str]:

@@ -20,8 +20,8 @@ from tests.unit.console.api_helpers import (
     post_json,
     reason,
 )
+from tests.unit.console.helpers import VIEW
 from tests.unit.console.openapi.helpers import API_EXCHANGES, API_WITH_SETTINGS, assert_conforms
-from tests.unit.test_views import VIEW
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django_saga.console import tokens
 from django_saga.errors import SagaDefinitionError
 from django_saga.models import ApiToken, Intervention, OutboxMessage, Saga
 from tests.unit.console.api_helpers import bearer, create_token, saga
-from tests.unit.test_views import COMPENSATE, VIEW, build_saga, logged_in, make_user
+from tests.unit.console.helpers import COMPENSATE, VIEW, build_saga, logged_in, make_user
 
 TOKEN_SHAPE = re.compile(r"^dsg_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 

@@ -16,8 +16,8 @@ from django_saga.errors import SagaDefinitionError
 from django_saga.models import SagaState
 from django_saga.serialise import saga_document
 from tests.factories import halted_saga
+from tests.unit.console.helpers import build_saga
 from tests.unit.console.openapi.helpers import fits
-from tests.unit.test_views import build_saga
 
 
 def test_the_security_schemes_name_the_projects_cookies_and_header():
