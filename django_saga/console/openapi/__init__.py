@@ -8,12 +8,13 @@ it. The enumerations (states, statuses, actions) and the limits come from
 the code that enforces them, so they cannot drift apart.
 
 The webhook sits above the console in the package's layers, so its header
-names and fields are written out here; ``tests/unit/test_openapi.py``
-compares them with ``django_saga.webhook``.
+names and fields are written out here; the tests of ``blocks``
+compare them with ``django_saga.webhook``.
 """
 
 from __future__ import annotations
 
+import copy
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -64,7 +65,7 @@ def document(
     ``django_saga.urls``; the cookie and header names are those the project's
     session and CSRF settings use. Paths are relative to ``server``.
     """
-    return {
+    built = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "django-saga console API and step-result webhook",
@@ -99,6 +100,9 @@ def document(
         "paths": paths(),
         "components": components(session_cookie, csrf_cookie, csrf_header),
     }
+    # Parts of it are shared module-level tables: a caller that edits its
+    # copy (to add its own endpoints, say) must not change the next one.
+    return copy.deepcopy(built)
 
 
 def _package_version() -> str:

@@ -47,3 +47,12 @@ def test_every_operation_is_tagged_with_a_declared_tag_and_every_tag_is_used():
     }
     assert len(declared) == len(set(declared))
     assert used == set(declared)
+
+
+def test_each_document_is_the_callers_own_to_change():
+    first = openapi.document()
+    first["components"]["schemas"]["ReasonBody"]["properties"]["reason"]["maxLength"] = 1
+    first["paths"].clear()
+    second = openapi.document()
+    assert second["components"]["schemas"]["ReasonBody"]["properties"]["reason"]["maxLength"] > 1
+    assert second["paths"]
