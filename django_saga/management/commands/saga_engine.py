@@ -88,35 +88,42 @@ class Command(BaseCommand):
         _refuse_unmigrated()
         # Before the broker: a port already in use stops the engine at once.
         metrics_server = _serve_metrics(options["metrics_port"], options["metrics_address"])
-        engine = Engine(
-            concurrency=options["concurrency"],
-            prefetch=options["prefetch"],
-            batch_size=options["batch_size"],
-            shutdown_grace=options["shutdown_grace"],
-        )
         try:
-            engine.connect()
-        except BrokerUnavailable as exc:
-            question = (
-                "RabbitMQ runs but refused the login or the virtual host: check the user, "
-                "password and vhost in"
-                if exc.refused
-                else "Is RabbitMQ running? Check"
+            engine = Engine(
+                concurrency=options["concurrency"],
+                prefetch=options["prefetch"],
+                batch_size=options["batch_size"],
+                shutdown_grace=options["shutdown_grace"],
             )
-            raise CommandError(
-                f"{exc}. {question} SAGA['BROKER_URL'] (now {safe_url(saga_settings.BROKER_URL)}).",
-                returncode=EXIT_BROKER,
-            ) from exc
-        try:
+            _connect(engine)
             with stop_on_signals(engine):
                 try:
                     engine.run()
                 except BrokerUnavailable as exc:
                     raise CommandError(str(exc), returncode=EXIT_BROKER) from exc
         finally:
+            # However the engine ends, the port is given back (a command
+            # called in a process that goes on must not leave it bound).
             if metrics_server is not None:
                 metrics_server.shutdown()
                 metrics_server.server_close()
+
+
+def _connect(engine: Engine) -> None:
+    """Connect the engine to the broker, or stop with a sentence saying what to check."""
+    try:
+        engine.connect()
+    except BrokerUnavailable as exc:
+        question = (
+            "RabbitMQ runs but refused the login or the virtual host: check the user, "
+            "password and vhost in"
+            if exc.refused
+            else "Is RabbitMQ running? Check"
+        )
+        raise CommandError(
+            f"{exc}. {question} SAGA['BROKER_URL'] (now {safe_url(saga_settings.BROKER_URL)}).",
+            returncode=EXIT_BROKER,
+        ) from exc
 
 
 def _refuse_unmigrated() -> None:

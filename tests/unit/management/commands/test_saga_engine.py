@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,18 @@ def test_an_unreachable_broker_exits_2_naming_the_setting_but_not_its_password(s
     assert message.startswith("Cannot connect to RabbitMQ at amqp://saga:***@127.0.0.1:1/")
     assert "Is RabbitMQ running? Check SAGA['BROKER_URL'] (now amqp://saga:***@" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.django_db
+def test_an_engine_that_cannot_start_gives_its_metrics_port_back(settings):
+    settings.SAGA = {**settings.SAGA, "BROKER_URL": "amqp://guest:guest@127.0.0.1:1/%2F"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(CommandError):
+        call_command("saga_engine", "--metrics-port", str(port))
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # free: the metrics server was shut down
 
 
 @pytest.mark.parametrize(
