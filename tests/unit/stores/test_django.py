@@ -8,10 +8,7 @@ holds on PostgreSQL only.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -23,45 +20,9 @@ from django_saga.stores.base import Busy, KeyTaken
 from django_saga.stores.django import DjangoStore
 from tests.factories import SagaStepFactory
 from tests.testapp.models import Ledger
+from tests.unit.stores.helpers import row_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@contextmanager
-def step_row_held(
-    step_id: str, then: Callable[[], None] = lambda: None, release_after: float | None = None
-) -> Iterator[None]:
-    """Another transaction (an engine running the step) holds the step's row
-    for the block, or ``release_after`` seconds, and does ``then`` before it
-    commits."""
-    locked, release = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                list(SagaStep.objects.select_for_update().filter(pk=step_id))
-                locked.set()
-                release.wait(30)
-                then()
-        except BaseException as exc:
-            failures.append(exc)
-            locked.set()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(30)
-    if release_after is not None:
-        threading.Timer(release_after, release.set).start()
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(30)
-    if failures:
-        raise failures[0]
 
 
 def timed_out_step() -> SagaStep:
@@ -98,7 +59,7 @@ def test_a_step_another_transaction_holds_is_read_as_its_holder_committed_it():
     def complete() -> None:
         SagaStep.objects.filter(pk=step.pk).update(status=StepStatus.COMPLETED)
 
-    with step_row_held(step.pk, then=complete, release_after=0.5):
+    with row_held(SagaStep, step.pk, then=complete, release_after=0.5):
         started = time.monotonic()
         with DjangoStore().open_step(step.saga_id, step.pk) as unit:
             assert time.monotonic() - started >= 0.4  # it waited for the holder
@@ -122,7 +83,7 @@ def test_a_timeout_opens_a_step_only_once_it_is_due_by_the_databases_clock():
 @pytest.mark.postgres
 def test_a_timeout_passes_over_a_step_an_engine_is_running():
     step = timed_out_step()
-    with step_row_held(step.pk):
+    with row_held(SagaStep, step.pk):
         started = time.monotonic()
         with DjangoStore().open_step(step.saga_id, step.pk, timed_out=True) as unit:
             assert unit is None
@@ -135,7 +96,7 @@ def test_a_batch_of_messages_never_waits_for_a_step_another_transaction_holds():
     store = DjangoStore()
     batch = store.open_steps([(free.saga_id, free.pk), (held.saga_id, held.pk)])
     assert batch is not None
-    with step_row_held(held.pk):
+    with row_held(SagaStep, held.pk):
         started = time.monotonic()
         with pytest.raises(OperationalError), batch:
             pass
@@ -153,7 +114,11 @@ def test_a_database_without_nowait_takes_no_batches():
 @pytest.mark.postgres
 def test_an_operator_who_will_not_wait_finds_a_running_saga_busy():
     step = SagaStepFactory(position=0, status=StepStatus.STARTED)
-    with step_row_held(step.pk), pytest.raises(Busy), DjangoStore().open_saga(step.saga_id, True):
+    with (
+        row_held(SagaStep, step.pk),
+        pytest.raises(Busy),
+        DjangoStore().open_saga(step.saga_id, True),
+    ):
         pass
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from django_saga import Step, clock, manager
 from django_saga.models import OutboxMessage
 from django_saga.stores.base import OutboxListener, outbox_written
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.postgres import PostgresListener
+from tests.unit.stores.helpers import row_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,26 +47,9 @@ def test_a_row_another_relay_holds_is_skipped_not_waited_for():
     start(2)
     held = OutboxMessage.objects.order_by("available_at").first()
     assert held is not None
-    locked, release = threading.Event(), threading.Event()
-
-    def other_relay() -> None:
-        try:
-            with transaction.atomic():
-                OutboxMessage.objects.select_for_update().get(pk=held.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_relay)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with row_held(OutboxMessage, held.pk):
         claimed = DjangoStore().claim_due(10, lease=60)
-        assert held.pk not in {m.id for m in claimed} and len(claimed) == 1
-    finally:
-        release.set()
-        thread.join(10)
+    assert held.pk not in {m.id for m in claimed} and len(claimed) == 1
 
 
 def test_what_the_broker_refused_wakes_this_processs_relay_on_commit():

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from django_saga.models import Intervention, Saga, SagaStep, StepStatus
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.django_unit import PROGRESS_EVERY, Hold, record_interventions
 from tests.factories import SagaFactory, SagaStepFactory
+from tests.unit.stores.helpers import row_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,42 +81,6 @@ def saga_row_is_free(saga_id: str) -> bool:
 
     in_another_transaction(lock)
     return free[0]
-
-
-@contextmanager
-def saga_row_held(
-    saga_id: str, then: Callable[[], None] = lambda: None, release_after: float | None = None
-) -> Iterator[None]:
-    """Another transaction holds the saga's row for the block, or ``release_after``
-    seconds, and does ``then`` before it commits."""
-    locked, release = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                list(Saga.objects.select_for_update().filter(pk=saga_id))
-                locked.set()
-                release.wait(30)
-                then()
-        except BaseException as exc:
-            failures.append(exc)
-            locked.set()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(30)
-    if release_after is not None:
-        threading.Timer(release_after, release.set).start()
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(30)
-    if failures:
-        raise failures[0]
 
 
 # -- Hold.NEW: the unit creates the saga ---------------------------------------
@@ -220,7 +184,7 @@ def test_a_step_beside_others_waits_for_the_saga_row_and_sees_what_its_holder_co
 
     with DjangoStore().open_step(saga.pk, step.pk) as unit:
         assert unit is not None and unit.hold is Hold.STEP
-        with saga_row_held(saga.pk, then=finish_other, release_after=0.5):
+        with row_held(Saga, saga.pk, then=finish_other, release_after=0.5):
             started = time.monotonic()
             steps = unit.lock_saga()  # returns once the holder has committed
             assert time.monotonic() - started >= 0.4
@@ -238,7 +202,7 @@ def test_a_unit_of_a_batch_raises_rather_than_wait_for_a_held_saga_row():
     store = DjangoStore()
     opened = store.open_steps([(saga.pk, step.pk)])
     assert opened is not None
-    with saga_row_held(saga.pk), pytest.raises(OperationalError), opened as units:
+    with row_held(Saga, saga.pk), pytest.raises(OperationalError), opened as units:
         [unit] = units
         assert unit is not None and unit.hold is Hold.STEP_NOWAIT
         unit.lock_saga()
