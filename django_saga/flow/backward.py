@@ -55,7 +55,7 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     if saga.state != SagaState.COMPENSATING or any(
         s.status in (*IN_FLIGHT, StepStatus.COMPENSATING) for s in steps
     ):
-        unit.save_saga(["state", "error"])
+        unit.save_saga_fields(["state", "error"])
         return
     while True:
         completed = [s for s in steps if to_undo(s)]
@@ -77,11 +77,11 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
                 unit.save_step(step, ["status", "compensated_at"])
                 unit.notify(signals.step_compensated, step)
         if sent:
-            unit.save_saga(["state", "error"])
+            unit.save_saga_fields(["state", "error"])
             return
     saga.state = SagaState.COMPENSATED
     saga.completed_at = clock.now()
-    unit.save_saga(["state", "error", "completed_at"])
+    unit.save_saga_fields(["state", "error", "completed_at"])
     unit.notify(signals.saga_compensated)
 
 
@@ -119,7 +119,7 @@ def compensation_failed(
         return
     saga.state = SagaState.COMPENSATION_FAILED
     saga.error = f"compensation of step {step.name!r} failed: {error}"
-    unit.save_saga(["state", "error"])
+    unit.save_saga_fields(["state", "error"])
     unit.notify(signals.saga_compensation_failed)
 
 
@@ -159,7 +159,7 @@ def deadline_passed(unit: Unit) -> bool:
             pivot.name,
         )
         saga.deadline_at = None
-        unit.save_saga(["deadline_at"])
+        unit.save_saga_fields(["deadline_at"])
         return False
     saga.error = f"deadline {deadline.isoformat()} passed"
     begin_compensation(unit)

@@ -131,7 +131,7 @@ def advance(unit: Unit) -> None:
     if not unfinished:
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
-        unit.save_saga(["state", "completed_at"])
+        unit.save_saga_fields(["state", "completed_at"])
         unit.notify(signals.saga_completed)
         return
     stage = unfinished[0].stage
@@ -171,14 +171,14 @@ def step_failed(
         # Past the point of no return: forward only, and an operator decides how.
         saga.state = SagaState.HALTED
         saga.error = f"step {step.name!r} failed after pivot step {pivot.name!r} completed: {error}"
-        unit.save_saga(["state", "error"])
+        unit.save_saga_fields(["state", "error"])
         unit.notify(signals.saga_halted)
     elif saga_settings.AUTO_COMPENSATE:
         # Siblings still running may hold their rows: they finish first.
         begin_compensation(unit, cancel_in_flight=False)
     else:
         saga.state = SagaState.FAILED
-        unit.save_saga(["state", "error"])
+        unit.save_saga_fields(["state", "error"])
 
 
 def outside_result(

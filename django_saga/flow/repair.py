@@ -71,5 +71,5 @@ def resume_forward(unit: Unit) -> None:
     for step in steps:
         if step.status == StepStatus.CANCELLED:
             dispatch(unit, step)
-    unit.save_saga(["state", "error"])
+    unit.save_saga_fields(["state", "error"])
     advance(unit)

@@ -155,13 +155,13 @@ class Unit(ABC):
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
 
     @abstractmethod
-    def save_saga(self, fields: Sequence[str]) -> None:
+    def save_saga_fields(self, fields: Sequence[str]) -> None:
         """Write these fields of the unit's saga at commit (``updated_at`` too)."""
 
     def touch(self) -> None:
         """Mark the saga as having moved (its ``updated_at``), with no field
         changed: the stale-saga sweeper leaves alone a saga that progresses."""
-        self.save_saga(())
+        self.save_saga_fields(())
 
     def send(self, kind: str, step: SagaStep, attempt: int, delay: float = 0.0) -> None:
         """Record a message for ``step``, published after commit (and ``delay`` seconds)."""
@@ -349,7 +349,7 @@ class HandUpdates:
             if saga.state == SagaState.STARTED and all(s.status in DONE for s in steps):
                 saga.state = SagaState.COMPLETED
                 saga.completed_at = clock.now()
-                unit.save_saga(["state", "completed_at"])
+                unit.save_saga_fields(["state", "completed_at"])
             else:
                 unit.touch()
         return self.load_saga(saga_id)
@@ -365,5 +365,5 @@ class HandUpdates:
             saga = unit.saga
             saga.state = state
             saga.completed_at = clock.now() if state in TERMINAL_STATES else None
-            unit.save_saga(["state", "completed_at"])
+            unit.save_saga_fields(["state", "completed_at"])
         return self.load_saga(saga_id)

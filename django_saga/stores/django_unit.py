@@ -161,7 +161,7 @@ class DjangoUnit(Unit):
         _, pending = self._step_saves.setdefault(step.pk, (step, set()))
         pending.update(fields)
 
-    def save_saga(self, fields: Sequence[str]) -> None:
+    def save_saga_fields(self, fields: Sequence[str]) -> None:
         if self.hold is Hold.NEW or (self._touched and not fields):
             return  # a new saga is inserted at flush; a locked one is already touched
         if not fields and progress_recent(self.saga):

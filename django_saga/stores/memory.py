@@ -64,7 +64,7 @@ class MemoryUnit(Unit):
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
         step.updated_at = clock.now()
 
-    def save_saga(self, fields: Sequence[str]) -> None:
+    def save_saga_fields(self, fields: Sequence[str]) -> None:
         self.saga.updated_at = clock.now()
 
 

@@ -246,7 +246,7 @@ def test_open_saga_holds_every_step_and_refuses_an_unknown_saga(store):
     with store.open_saga(saga.pk) as unit:
         assert [s.pk for s in unit.lock_saga()] == [s.pk for s in saga.steps]
         unit.saga.error = "looked at by hand"
-        unit.save_saga(["error"])
+        unit.save_saga_fields(["error"])
     assert store.load_saga(saga.pk).error == "looked at by hand"
     with pytest.raises(SagaNotFound), store.open_saga("nope"):
         pass

@@ -94,7 +94,7 @@ def test_a_new_saga_is_inserted_at_flush_as_the_unit_left_it_with_no_update():
         assert unit.hold is Hold.NEW
         assert unit.lock_saga() == steps  # no one else can see it yet
         saga.context = {"n": 2}
-        unit.save_saga(["context"])
+        unit.save_saga_fields(["context"])
         steps[0].status = StepStatus.STARTED
         unit.save_step(steps[0], ["status"])
         assert not Saga.objects.filter(pk=saga.pk).exists()  # nothing written yet
@@ -119,7 +119,7 @@ def test_an_engines_step_alone_in_its_stage_holds_the_saga_and_writes_it_at_flus
         assert captured.captured_queries == []  # the steps read with the step's lock stand
         assert [s.pk for s in steps] == [step.pk, later.pk]
         unit.saga.context = {"n": 2}
-        unit.save_saga(["context"])
+        unit.save_saga_fields(["context"])
         assert Saga.objects.get(pk=saga.pk).context == {"n": 1}  # written at flush
     assert Saga.objects.get(pk=saga.pk).context == {"n": 2}
 
@@ -227,7 +227,7 @@ def test_a_unit_over_the_whole_saga_holds_it_and_writes_it_at_flush():
             assert [s.pk for s in unit.lock_saga()] == [s.pk for s in steps]
         assert captured.captured_queries == []
         unit.saga.context = {"n": 2}
-        unit.save_saga(["context"])
+        unit.save_saga_fields(["context"])
     assert Saga.objects.get(pk=saga.pk).context == {"n": 2}
 
 
@@ -265,7 +265,7 @@ def test_a_changed_saga_is_written_however_recent_its_progress():
     with DjangoStore().open_step(saga.pk, step.pk) as unit:
         assert unit is not None
         unit.saga.error = "declined"
-        unit.save_saga(["error"])
+        unit.save_saga_fields(["error"])
     assert Saga.objects.get(pk=saga.pk).error == "declined"
 
 

@@ -96,7 +96,7 @@ def test_what_a_unit_leaves_behind_changes_nothing_stored():
     saga = new_saga(store)
     with store.open_saga(saga.pk) as unit:
         unit.saga.context["paid"] = {"amount": 10}
-        unit.save_saga(["context"])
+        unit.save_saga_fields(["context"])
         held = unit.saga
     held.context["paid"]["amount"] = 99  # after commit: the caller's copy only
     assert store.load_saga(saga.pk).context == {"paid": {"amount": 10}}
@@ -113,7 +113,7 @@ def test_a_unit_that_fails_changes_nothing_and_sends_nothing():
         step.output = {"ok": 1}
         unit.save_step(step, ["status", "output"])
         unit.saga.state = SagaState.COMPLETED
-        unit.save_saga(["state"])
+        unit.save_saga_fields(["state"])
         unit.send(EXECUTE, unit.saga.steps[1], 1)
         unit.record(Intervention(saga_id=saga.pk, action="retry_step", actor="ops"))
         unit.after_commit(lambda: committed.append("ran"))
@@ -211,7 +211,7 @@ def test_only_sagas_finished_long_enough_ago_are_purged(test_clock):
         with store.open_saga(each.pk) as unit:
             unit.saga.state = SagaState.COMPLETED
             unit.saga.completed_at = clock.now()
-            unit.save_saga(["state", "completed_at"])
+            unit.save_saga_fields(["state", "completed_at"])
         test_clock.advance(timedelta(hours=2))
     assert store.purge_finished(older_than=5 * 3600, budget=1) == 0
     assert store.purge_finished(older_than=3 * 3600, budget=1) == 1
