@@ -26,7 +26,7 @@ from django_saga.models import Saga
 from tests.browser import shop  # noqa: F401  (registers the shop's handlers)
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
-from tests.unit.test_views import COMPENSATE, RETRY, VIEW, build_saga, make_user
+from tests.unit.console.helpers import COMPENSATE, RETRY, VIEW, build_saga, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

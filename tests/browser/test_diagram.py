@@ -18,7 +18,7 @@ from django_saga import SagaDefinition, Step, parallel
 from tests.browser import shop  # noqa: F401  (registers the shop's handlers)
 from tests.browser.test_console import find, log_in
 from tests.helpers import wait_terminal
-from tests.unit.test_views import VIEW, make_user
+from tests.unit.console.helpers import VIEW, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

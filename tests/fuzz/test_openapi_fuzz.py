@@ -37,7 +37,7 @@ from django_saga.webhook import sign, signature_headers
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
 from tests.fuzz.strategies import EXAMPLES, SECRET, encode, snapshot
 from tests.unit.console.api_helpers import create_token, make_user
-from tests.unit.test_views import VIEW, build_saga
+from tests.unit.console.helpers import VIEW, build_saga
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django_saga.models import OutboxMessage
 from django_saga.transports import connect
 from tests.conftest import wait_for
 from tests.helpers import wait_terminal
-from tests.unit.test_views import VIEW, build_saga, logged_in, make_user
+from tests.unit.console.helpers import VIEW, build_saga, logged_in, make_user
 
 
 @pytest.fixture

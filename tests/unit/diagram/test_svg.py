@@ -11,6 +11,7 @@ from django.urls import reverse
 from django_saga.diagram import MAX_PARALLEL, definition_graph, saga_graph, to_svg
 from django_saga.models import SagaStep
 from tests.factories import SagaFactory
+from tests.unit.console.helpers import VIEW, logged_in, make_user
 from tests.unit.diagram.examples import (
     SVG,
     compensated_saga,
@@ -21,7 +22,6 @@ from tests.unit.diagram.examples import (
     steps_of,
     wait_failed_saga,
 )
-from tests.unit.test_views import VIEW, logged_in, make_user
 
 
 @pytest.mark.django_db
