@@ -1,8 +1,11 @@
-"""Fixtures of the unit tests: the per-store fixture is shared with the in-process tests."""
+"""Fixtures of the unit tests: the per-store fixture is shared with the in-process tests;
+sagas that share a business key, which the console, the admin and the command find."""
 
 import pytest
 
+from django_saga.models import Saga
 from tests.in_process.conftest import store  # noqa: F401  (one test runs on each store)
+from tests.unit.console.helpers import build_saga
 
 
 @pytest.fixture(params=["without", "with"])
@@ -11,3 +14,14 @@ def csrf_middleware(request, settings):  # type: ignore[no-untyped-def]
     if request.param == "with":
         settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
     return request.param
+
+
+@pytest.fixture
+def sagas() -> dict[str, Saga]:
+    """Two sagas of one order (the first compensated), and one of another."""
+    first = build_saga("compensated", name="order")
+    again = build_saga("started", name="order")
+    other = build_saga("started", name="order")
+    Saga.objects.filter(pk__in=[first.pk, again.pk]).update(key="order-123")
+    Saga.objects.filter(pk=other.pk).update(key="order-124")
+    return {"first": first, "again": again, "other": other}

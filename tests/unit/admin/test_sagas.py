@@ -80,6 +80,16 @@ def test_the_admin_sorts_newest_first_only_and_counts_no_facets(viewer):
 
 
 @pytest.mark.django_db
+def test_the_admin_searches_and_shows_the_key(admin_client, sagas):
+    listing = admin_client.get(reverse("admin:django_saga_saga_changelist"), {"q": "order-124"})
+    assert [s.pk for s in listing.context["cl"].result_list] == [sagas["other"].pk]
+    page = admin_client.get(
+        reverse("admin:django_saga_saga_change", args=[sagas["other"].pk])
+    ).content.decode()
+    assert "order-124" in page
+
+
+@pytest.mark.django_db
 def test_staff_without_view_permission_cannot_open_the_list(django_user_model):
     user = make_user(django_user_model, COMPENSATE)
     assert logged_in(user).get(CHANGELIST).status_code == 403

@@ -261,6 +261,13 @@ def test_list_endpoint_filters_and_pages(operator, settings):
     assert bad.status_code == 400
 
 
+@pytest.mark.django_db
+def test_the_json_list_filters_by_key(viewer, sagas):
+    body = logged_in(viewer).get(reverse("django_saga:api-list"), {"key": "order-124"}).json()
+    assert [(r["saga_id"], r["key"]) for r in body["results"]] == [(sagas["other"].pk, "order-124")]
+    assert body["count"] == 1
+
+
 # -- an operator's repairs: retry or skip a step, compensate with a reason, re-drive -----------
 @pytest.mark.django_db
 def test_the_api_refuses_with_409_the_sentence_and_the_state(repairer):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from django_saga import manager
 from tests.unit.console.helpers import build_saga
@@ -226,3 +228,17 @@ def test_the_json_output_is_ascii_and_gives_the_stored_text_back():
     assert (document["key"], document["error"]) == (saga.key, saga.error)
     assert document["steps"][0]["history"][0]["by"] == "webhook\x1b[8m"
     assert document["interventions"][0]["by"] == f"eve{CLEAR}"
+
+
+@pytest.mark.django_db
+def test_the_command_lists_by_key_and_shows_it(sagas):
+    out = StringIO()
+    call_command("saga", "list", "--key", "order-123", "--json", stdout=out)
+    listed = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(s["id"], s["key"]) for s in listed] == [
+        (sagas["again"].pk, "order-123"),
+        (sagas["first"].pk, "order-123"),
+    ]
+    out = StringIO()
+    call_command("saga", "show", sagas["other"].pk, stdout=out)
+    assert "  key:      order-124" in out.getvalue().splitlines()
