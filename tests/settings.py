@@ -103,7 +103,7 @@ SHOP_PAYMENT_LIMIT = 500
 SHOP_PAYMENT_TIMEOUT = 300.0
 
 # A stand-in for a read replica: under test it is the default database, seen
-# through connections of its own (tests/unit/test_console_replica.py).
+# through connections of its own (tests/unit/console/test_access.py).
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
 # An engine subprocess started by the suite uses the suite's test database
