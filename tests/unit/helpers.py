@@ -35,3 +35,13 @@ def nested(depth: int, leaf: object = 1) -> object:
 
 #: Timeouts no scheduler can honour: infinite, not a number, past the limit, not positive.
 HUGE = [math.inf, -math.inf, math.nan, 1e12, MAX_SECONDS + 1, 0, -5]
+
+#: Text that would steer a terminal or a page, and how a refusal names what it holds.
+STEERING = [
+    ("\x1b]0;pwned\x07", "a control character (\\x1b)"),
+    ("clear\x1b[2J", "a control character (\\x1b)"),
+    ("csi\x9b2J", "a control character (\\x9b)"),
+    ("rtl\u202eevil", "a bidirectional control (\\u202e)"),
+    ("isolate\u2066x", "a bidirectional control (\\u2066)"),
+    ("two\nlines", "a control character (\\x0a)"),
+]

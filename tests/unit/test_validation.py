@@ -4,7 +4,8 @@ Each test here stands for a way a caller used to corrupt or crash a saga:
 infinite or huge timeouts that overflowed inside a step's transaction, JSON
 nested deeper than the interpreter's stack, names and NUL characters that
 PostgreSQL refuses (SQLite stores them, so both databases run these tests),
-and contexts of any size.
+contexts of any size, and names, keys, actions and reasons holding what would
+steer the terminal or page that shows them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from django_saga import NotJSONSerializableError, SagaDefinitionError, Step, manager, validation
+from django_saga import (
+    NotJSONSerializableError,
+    SagaDefinitionError,
+    Skip,
+    Step,
+    manager,
+    validation,
+)
 from django_saga.clock import MAX_SECONDS
 from django_saga.errors import LimitExceeded
 from django_saga.models import Intervention, Saga, SagaStep
@@ -25,7 +33,15 @@ from django_saga.registry import HandlerRegistry
 from django_saga.stores import get_store
 from django_saga.validation import ERROR_MAX_CHARS
 from tests.helpers import wait_terminal
-from tests.unit.helpers import HUGE, ONE_STEP, assert_nothing_recorded, nested, nothing_recorded
+from tests.unit.console.helpers import build_saga
+from tests.unit.helpers import (
+    HUGE,
+    ONE_STEP,
+    STEERING,
+    assert_nothing_recorded,
+    nested,
+    nothing_recorded,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -356,3 +372,34 @@ def test_a_handler_exception_holding_a_lone_surrogate_is_recorded_escaped(settin
     step = manager.get(saga.id).step("a")
     assert step.status == "failed"
     assert step.error == "ValueError: bad name \\ud800"
+
+
+# -- text shown to operators as it is: nothing that steers a terminal or a page ---
+@pytest.mark.parametrize(("text", "named"), STEERING)
+@pytest.mark.parametrize(
+    ("field", "start"),
+    [
+        ("The saga's name", lambda t: manager.start(t, [Step("a", "test.record")])),
+        ("The key", lambda t: manager.start("order", [Step("a", "test.record")], key=t)),
+        ("Step #1 name", lambda t: manager.start("order", [Step(t, "test.record")])),
+        ("action", lambda t: manager.start("order", [Step("a", t)])),
+        ("compensation", lambda t: manager.start("order", [Step("a", "test.record", t)])),
+    ],
+)
+def test_a_saga_is_refused_a_name_key_or_action_that_steers_a_terminal(field, start, text, named):
+    with pytest.raises(SagaDefinitionError) as refused:
+        start(text)
+    assert field in str(refused.value)
+    assert f"holds {named}" in str(refused.value)
+    assert not Saga.objects.exists()
+
+
+def test_a_reason_keeps_its_line_ends_and_refuses_escapes():
+    saga = build_saga("failed")
+    with pytest.raises(SagaDefinitionError, match=r"reason holds a control character \(\\x1b\)"):
+        manager.compensate(saga.pk, by="clerk", reason="see\x1b[2J")
+    with pytest.raises(SagaDefinitionError, match="Skip reason holds a bidirectional"):
+        Skip("not \u202eapplicable")
+    manager.compensate(saga.pk, by="clerk", reason="ticket 42:\r\n\tthe customer cancelled")
+    [entry] = Intervention.objects.all()
+    assert entry.reason == "ticket 42:\r\n\tthe customer cancelled"

@@ -229,6 +229,29 @@ def test_a_malformed_report_gets_400_naming_the_problem(client, waiting, payload
     assert SagaStep.objects.get(pk=waiting.pk).status == "waiting"
 
 
+def test_a_webhook_report_by_a_key_that_steers_is_a_400(client, settings):
+    secret = "webhook-secret-of-at-least-32-characters"
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": secret}
+    body = json.dumps(
+        {
+            "saga_name": "order",
+            "key": "k\x1b[2J",
+            "step_id": "pay",
+            "attempt": 1,
+            "status": "completed",
+            "report_token": "0" * 32,
+        }
+    ).encode()
+    response = client.post(
+        "/sagas/webhook/",
+        body,
+        content_type="application/json",
+        headers=signature_headers(body, secret),
+    )
+    assert response.status_code == 400
+    assert "holds a control character" in response.json()["message"]
+
+
 def test_without_a_secret_the_webhook_is_off(client, waiting, settings):
     settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": ""}
     response = post(client, report(waiting), secret="")

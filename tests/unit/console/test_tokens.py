@@ -13,11 +13,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from django_saga import manager
 from django_saga.console import tokens
 from django_saga.errors import SagaDefinitionError
 from django_saga.models import ApiToken, Intervention, OutboxMessage, Saga
 from tests.unit.console.api_helpers import bearer, create_token, saga
 from tests.unit.console.helpers import COMPENSATE, VIEW, build_saga, logged_in, make_user
+from tests.unit.helpers import STEERING
 
 TOKEN_SHAPE = re.compile(r"^dsg_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 
@@ -91,6 +93,17 @@ def test_a_tokens_name_is_trimmed_and_one_that_would_steer_a_terminal_is_refused
         with pytest.raises(SagaDefinitionError):
             tokens.create(operator, name)
     assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("text", "named"), STEERING)
+def test_who_acts_is_refused_what_steers_a_terminal(text, named):
+    saga = build_saga("failed")
+    with pytest.raises(SagaDefinitionError, match=r"by \(who acts\) holds"):
+        manager.compensate(saga.pk, by=text, reason="asked")
+    with pytest.raises(SagaDefinitionError, match="A token's name holds"):
+        tokens.create(None, text)  # type: ignore[arg-type]
+    assert not Intervention.objects.exists()
 
 
 @pytest.mark.django_db
