@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from django_saga import Step
+from django.test.utils import CaptureQueriesContext
+
+from django_saga import Step, manager
 from django_saga.clock import MAX_SECONDS
 from django_saga.models import OutboxMessage, Saga, SagaStep
 
@@ -45,3 +47,13 @@ STEERING = [
     ("isolate\u2066x", "a bidirectional control (\\u2066)"),
     ("two\nlines", "a control character (\\x0a)"),
 ]
+
+
+def statements_of(queries: CaptureQueriesContext) -> list[str]:
+    """The SQL of each statement ``queries`` captured."""
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def start_steps(k: int):
+    """Start a saga of ``k`` steps, each recording which process ran it."""
+    return manager.start("budget", [Step(f"s{i}", "test.pid", "") for i in range(k)])

@@ -1,4 +1,5 @@
-"""django_saga.client: what ``manager.start()`` refuses, accepts and records.
+"""django_saga.client: what ``manager.start()`` refuses, accepts and records, in
+a number of statements that does not grow with the saga.
 
 No engine runs here: start() must validate and record on its own, and return
 without talking to the broker. A web process importing the client API loads
@@ -11,13 +12,15 @@ import subprocess
 import sys
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django_saga import SagaDefinitionError, SagaNotFound, Step, UnknownActionError, manager
 from django_saga.messages import decode
 from django_saga.models import OutboxMessage
 from tests.conftest import ROOT
 from tests.helpers import steps
-from tests.unit.helpers import ONE_STEP, assert_nothing_recorded
+from tests.unit.helpers import ONE_STEP, assert_nothing_recorded, start_steps, statements_of
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +32,12 @@ ENGINE_MODULES = (
     "django_saga.transports",
     "pika",
 )
+
+#: Statements start() may issue: the saga, all its steps (already dispatched
+#: where due) in one bulk insert and the first message's outbox row; on
+#: PostgreSQL one statement that also wakes the relays (pg_notify).
+#: docs/performance.md quotes these.
+START_BUDGET = {"postgresql": 3, "sqlite": 5}
 
 
 def test_a_web_process_importing_the_manager_the_console_and_the_admin_loads_no_engine():
@@ -164,3 +173,14 @@ def test_an_id_no_saga_can_have_is_simply_not_found(saga_id):
         manager.compensate(saga_id)
     with pytest.raises(SagaNotFound):
         manager.complete_step(saga_id, "pay")
+
+
+# -- the SQL it costs --------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("k", [3, 30])
+def test_start_issues_a_constant_number_of_statements(k):
+    with CaptureQueriesContext(connection) as queries:
+        start_steps(k)
+    assert len(queries) <= START_BUDGET[connection.vendor], statements_of(queries)
+    inserts = [sql for sql in statements_of(queries) if 'INSERT INTO "django_saga_sagastep"' in sql]
+    assert len(inserts) == 1  # one bulk insert, not k round trips

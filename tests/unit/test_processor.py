@@ -1,7 +1,8 @@
 """The processor on one message at a time: no engine thread, no broker.
 
 Each test starts a saga in an in-memory store, hands the processor the body
-the engine would have received, and reads the result and the saga.
+the engine would have received, and reads the result and the saga; the SQL a
+step transition costs is counted on the Django store, whatever the saga's length.
 """
 
 from __future__ import annotations
@@ -9,16 +10,31 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from django_saga import Step, clock
+from django_saga import Step, clock, manager
 from django_saga.api import Manager
 from django_saga.messages import COMPENSATE, EXECUTE, StepMessage, decode
-from django_saga.models import Saga
+from django_saga.models import OutboxMessage, Saga
 from django_saga.processor import ACK, DEAD_LETTER, Processor
+from django_saga.stores import get_store
 from django_saga.stores.memory import MemoryStore
 from tests.testapp.models import Ledger
+from tests.unit.helpers import start_steps, statements_of
 
 pytestmark = pytest.mark.django_db
+
+#: Statements one step transition may issue (receive -> handler -> record ->
+#: next message), not counting the handler's own, BEGIN and COMMIT included.
+#: On PostgreSQL: lock the step and read its saga and steps in one statement
+#: (FOR UPDATE NOWAIT: no one else holds the step here), then every write in
+#: one statement (finish the step, dispatch the next; the saga's row only when
+#: its state changes or its progress mark is old). Elsewhere: lock, read, and
+#: one statement per row written. The next message has no outbox row: the
+#: engine publishes it. The handler runs in the transaction itself, with no
+#: savepoint. docs/performance.md quotes these.
+STEP_BUDGET = {"postgresql": 4, "sqlite": 6}
 
 
 @pytest.fixture
@@ -139,3 +155,47 @@ def test_what_cannot_be_processed_is_dead_lettered_with_its_reason(store, raw):
     result = Processor(store).process(raw)
     assert result.action == DEAD_LETTER
     assert result.reason
+
+
+# -- the SQL a step transition costs ------------------------------------------------
+def _transition_count(k: int) -> int:
+    saga = start_steps(k)
+    processor = Processor(get_store())
+    body = OutboxMessage.objects.get(saga_id=saga.id).body.encode()
+    with CaptureQueriesContext(connection) as queries:
+        result = processor.process(body)
+    assert result.action == "ack" and len(result.outgoing) == 1
+    handler = [sql for sql in statements_of(queries) if "testapp_ledger" in sql]
+    return len(queries) - len(handler)
+
+
+def _writes(body: bytes) -> tuple[str, list]:
+    with CaptureQueriesContext(connection) as queries:
+        result = Processor(get_store()).process(body)
+    assert result.action == "ack"
+    return " ".join(statements_of(queries)), result.outgoing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_transition_costs_the_same_for_3_and_30_steps():
+    short, long = _transition_count(3), _transition_count(30)
+    assert short == long
+    assert short == STEP_BUDGET[connection.vendor]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_transition_writes_two_step_rows_and_neither_an_outbox_nor_a_saga_row():
+    """Finish the step, dispatch the next: the next message goes out with the
+    engine (no outbox row), and the saga's row, touched by start() a moment
+    ago, already says it made progress."""
+    saga = start_steps(3)
+    sql, outgoing = _writes(OutboxMessage.objects.get(saga_id=saga.id).body.encode())
+    assert sql.count('UPDATE "django_saga_sagastep"') == 2, sql
+    assert 'INSERT INTO "django_saga_outboxmessage"' not in sql
+    assert 'UPDATE "django_saga_saga"' not in sql
+    # The last step's transition writes the saga's row: it completes.
+    while outgoing:
+        (message,) = outgoing
+        sql, outgoing = _writes(message.body.encode())
+    assert 'UPDATE "django_saga_saga"' in sql
+    assert manager.get(saga.id).state == "completed"
