@@ -1,11 +1,12 @@
 """Fixtures of the unit tests: the per-store fixture is shared with the in-process tests;
-sagas that share a business key, which the console, the admin and the command find."""
+sagas that share a business key, which the console, the admin and the command find; an
+operator who may run every action, through the console's doors or the operator layer's."""
 
 import pytest
 
 from django_saga.models import Saga
 from tests.in_process.conftest import store  # noqa: F401  (one test runs on each store)
-from tests.unit.console.helpers import build_saga
+from tests.unit.console.helpers import EVERYTHING, build_saga, make_user
 
 
 @pytest.fixture(params=["without", "with"])
@@ -25,3 +26,9 @@ def sagas() -> dict[str, Saga]:
     Saga.objects.filter(pk__in=[first.pk, again.pk]).update(key="order-123")
     Saga.objects.filter(pk=other.pk).update(key="order-124")
     return {"first": first, "again": again, "other": other}
+
+
+@pytest.fixture
+def repairer(django_user_model):
+    """A staff user who may view, compensate, retry, skip and re-drive."""
+    return make_user(django_user_model, *EVERYTHING, name="repairer")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 
 from django_saga import clock
 from django_saga.actions import MAX_RATE, MIN_RATE, failed_steps_refusal, rate_value, select
 from django_saga.errors import LimitExceeded, SagaDefinitionError
-from django_saga.models import SagaStep
+from django_saga.models import Intervention, Saga, SagaStep
 from tests import factories
+from tests.unit.console.helpers import build_saga, field_errors, logged_in, post_json
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), MAX_RATE * 2, True, "5"])
@@ -49,3 +51,23 @@ def test_select_takes_only_sagas_waiting_for_an_operator_oldest_first() -> None:
     with pytest.raises(SagaDefinitionError, match="not 'completed'"):
         select(states=["completed"])
     assert clock.now() >= first.updated_at
+
+
+@pytest.mark.django_db
+def test_a_redrive_selection_holding_a_nul_is_refused_naming_the_field(repairer):
+    failed = build_saga("failed", name="order")
+    client = logged_in(repairer)
+    page = client.post(
+        reverse("django_saga:redrive"), {"name": "order\x00", "rate": "1", "reason": "r"}
+    )
+    assert page.status_code == 400
+    assert "Null characters are not allowed." in field_errors(page.content.decode(), "name")
+    for field in ("name", "error"):
+        response = post_json(
+            client, reverse("django_saga:api-redrive"), {field: "\x00", "rate": 1, "reason": "r"}
+        )
+        assert response.status_code == 400
+        message = response.json()["message"]
+        assert message.startswith(field) and "NUL" in message
+    assert Saga.objects.get(pk=failed.pk).state == "failed"
+    assert not Intervention.objects.exists()

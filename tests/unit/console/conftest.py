@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.unit.console.helpers import COMPENSATE, EVERYTHING, RETRY, VIEW, make_user
+from tests.unit.console.helpers import COMPENSATE, RETRY, VIEW, make_user
 
 
 @pytest.fixture
@@ -13,8 +13,3 @@ def operator(django_user_model):
 @pytest.fixture
 def viewer(django_user_model):
     return make_user(django_user_model, VIEW, name="viewer")
-
-
-@pytest.fixture
-def repairer(django_user_model):
-    return make_user(django_user_model, *EVERYTHING, name="repairer")

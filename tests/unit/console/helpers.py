@@ -28,6 +28,9 @@ EVERYTHING = (VIEW, COMPENSATE, RETRY, RETRY_STEP, SKIP_STEP, REDRIVE)
 
 SHIP_ERROR = "RetryableError: ship: the service refuses attempt 2"
 
+#: An array nested far deeper than Python's JSON reader can follow.
+DEEP = "[" * 50_000 + "]" * 50_000
+
 
 #: Steps (name, action, compensation, status) of a saga built directly in each state.
 STEPS_FOR = {

@@ -19,6 +19,7 @@ from django_saga.console.formatting import (
 )
 from django_saga.models import Saga
 from tests.unit.console.helpers import build_saga
+from tests.unit.management.operator_cli.helpers import NOT_SHOWN, RETITLE, RLO, escape_of
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -116,3 +117,15 @@ def test_terminal_text_writes_what_a_terminal_would_obey_as_escapes():
     assert terminal_text("Orléans → 東京") == "Orléans → 東京"
     assert terminal_text(terminal_text("\x9b2J")) == "\\x9b2J"
     assert terminal_text(42) == "42"
+
+
+@pytest.mark.parametrize("char", NOT_SHOWN, ids=escape_of)
+def test_every_control_and_bidi_character_is_printed_as_its_escape(char):
+    assert terminal_text(f"a{char}b") == f"a{escape_of(char)}b"
+
+
+def test_text_a_terminal_shows_as_it_is_is_printed_as_it_is():
+    text = "Orléans → 東京 🚚 ~ C:\\orders\\x1b (a backslash is text)"
+    assert terminal_text(text) == text
+    assert terminal_text(terminal_text(f"{RETITLE}{RLO}")) == "\\x1b]0;owned\\x07\\u202e"
+    assert terminal_text("\ud800") == "\\ud800"  # a lone surrogate no encoding takes

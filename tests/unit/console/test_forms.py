@@ -10,7 +10,15 @@ import pytest
 from django_saga.actions import RETRY_STEP, SKIP_STEP
 from django_saga.console.forms import RateForm, ReasonForm, RedriveForm, StepRepairForm
 from django_saga.models import Saga, SagaStep
-from tests.unit.console.helpers import build_saga, halted_saga
+from tests.unit.console.helpers import (
+    DEEP,
+    build_saga,
+    field_errors,
+    halted_saga,
+    logged_in,
+    step_page,
+)
+from tests.unit.management.operator_cli.helpers import nothing_changed
 
 
 def errors(form: ReasonForm, field: str) -> list[str]:
@@ -68,6 +76,21 @@ def test_a_skip_offers_an_empty_output_and_takes_it_as_given():
 )
 def test_a_step_json_it_cannot_use_is_refused_saying_why(text, error):
     assert errors(retry_form(text), "step_json")[0].startswith(error)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("operation", ["retry-step", "skip-step"])
+def test_the_step_form_refuses_json_nested_too_deep_next_to_the_field(repairer, operation):
+    saga = halted_saga()
+    response = logged_in(repairer).post(
+        step_page(operation, saga, "ship"), {"reason": "fixed", "step_json": DEEP}
+    )
+    assert response.status_code == 400
+    error = field_errors(response.content.decode(), "step_json")
+    noun = "input" if operation == "retry-step" else "output"
+    assert f"The {noun} is nested too deep to read" in error
+    assert "SAGA[&#x27;MAX_JSON_DEPTH&#x27;]" in error
+    nothing_changed(saga)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ document lists, and the document served as the project names its cookies."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -29,6 +30,7 @@ from tests.unit.console.api_helpers import (
     reason,
 )
 from tests.unit.console.helpers import (
+    DEEP,
     VIEW,
     build_saga,
     halted_saga,
@@ -41,6 +43,7 @@ from tests.unit.console.helpers import (
 )
 from tests.unit.console.helpers import api as step_api
 from tests.unit.console.openapi.helpers import API_EXCHANGES, API_WITH_SETTINGS, assert_conforms
+from tests.unit.management.operator_cli.helpers import DEEP_FIELD, nothing_changed
 
 
 @pytest.fixture
@@ -310,6 +313,25 @@ def test_the_api_refuses_a_body_it_cannot_use_naming_the_problem(repairer, body,
     assert response.json()["error"] == "bad_request"
     assert error in response.json()["message"]
     assert step_of(saga, "ship").status == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [DEEP, DEEP_FIELD], ids=["body", "field"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["api-compensate", "api-retry-compensation", "api-retry-step", "api-skip-step", "api-redrive"],
+)
+def test_every_json_api_body_nested_too_deep_is_a_400_naming_the_problem(repairer, endpoint, body):
+    saga = halted_saga()
+    args: list[Any] = []
+    if endpoint != "api-redrive":
+        args = [saga.pk, "ship"] if endpoint.endswith("-step") else [saga.pk]
+    response = post_json(logged_in(repairer), reverse(f"django_saga:{endpoint}", args=args), body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert response.json()["message"].startswith("The body is nested too deep to read")
+    assert "SAGA['MAX_JSON_DEPTH']" in response.json()["message"]
+    nothing_changed(saga)
 
 
 @pytest.mark.django_db

@@ -1,14 +1,16 @@
-"""Keyset pages and bounded counts, on both databases."""
+"""Keyset pages and bounded counts, on both databases; a cursor no page made is refused."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from django_saga.console import paging
 from django_saga.console.paging import BadCursor, Tally, cursor_from, tally, window
 from django_saga.models import Saga
 from tests.factories import SagaFactory
+from tests.unit.console.helpers import build_saga, logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +67,11 @@ def test_pages_walk_newest_first_both_ways():
 def test_a_cursor_no_page_made_is_refused_by_name(params, message):
     with pytest.raises(BadCursor, match=message):
         cursor_from(params)
+
+
+@pytest.mark.parametrize("cursor", ["before", "after"])
+@pytest.mark.parametrize("page", ["django_saga:dashboard", "django_saga:api-list"])
+def test_a_nul_in_a_page_cursor_is_a_400_on_the_page_and_the_json_list(viewer, page, cursor):
+    build_saga("failed")
+    response = logged_in(viewer).get(reverse(page), {cursor: "01\x00"})
+    assert response.status_code == 400

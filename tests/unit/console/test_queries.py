@@ -27,7 +27,7 @@ from django_saga.console.queries import (
 )
 from django_saga.models import Saga, SagaStep
 from tests.factories import SagaFactory
-from tests.unit.console.helpers import build_saga, halted_saga
+from tests.unit.console.helpers import build_saga, halted_saga, logged_in
 
 
 # -- the list's filters ---------------------------------------------------
@@ -53,6 +53,16 @@ def test_the_filters_match_whole_states_names_and_keys():
 def test_a_text_filter_holding_a_nul_is_refused_by_name(param):
     with pytest.raises(BadFilter, match=rf"^The filter '{param}' holds a NUL character"):
         filter_sagas(Saga.objects.all(), {param: "a\x00b"})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("param", ["name", "key", "q"])
+def test_the_json_list_refuses_a_nul_filter_with_400_naming_it(viewer, param):
+    build_saga("failed", name="order")
+    response = logged_in(viewer).get(reverse("django_saga:api-list"), {param: "\x00"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert response.json()["message"].startswith(f"The filter '{param}' holds a NUL character")
 
 
 @pytest.mark.django_db

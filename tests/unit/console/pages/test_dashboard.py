@@ -77,6 +77,24 @@ def test_dashboard_filters_by_state_name_and_search(operator):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("param", ["name", "key", "q"])
+def test_the_dashboard_shows_a_nul_filter_as_an_error_and_matches_nothing(viewer, param):
+    build_saga("failed", name="order")
+    response = logged_in(viewer).get(reverse("django_saga:dashboard"), {param: "order\x00"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    error = re.search(r'<ul class="errorlist" id="filter-error"><li>(.*?)</li>', html)
+    assert error is not None
+    assert f"The filter &#x27;{param}&#x27; holds a NUL character" in error[1]
+    assert response.context["sagas"] == []
+    assert "No saga matches." in html
+    # The rest of the page is there: the counts by state and what waits for an operator.
+    assert [
+        row["count"].value for row in response.context["counts"] if row["state"] == "failed"
+    ] == [1]
+
+
+@pytest.mark.django_db
 def test_dashboard_pages_by_cursor_and_keeps_the_filters(operator, settings):
     settings.SAGA = {**settings.SAGA, "CONSOLE_PAGE_SIZE": 2}
     created = [build_saga("completed") for _ in range(5)]
