@@ -1,12 +1,13 @@
 """Fixtures of the unit tests: the per-store fixture is shared with the in-process tests;
 sagas that share a business key, which the console, the admin and the command find; an
-operator who may run every action, through the console's doors or the operator layer's."""
+operator who may run every action, through the console's doors or the operator layer's;
+the owner of API tokens, made in the console, the admin or the command line."""
 
 import pytest
 
 from django_saga.models import Saga
 from tests.in_process.conftest import store  # noqa: F401  (one test runs on each store)
-from tests.unit.console.helpers import EVERYTHING, build_saga, make_user
+from tests.unit.console.helpers import COMPENSATE, EVERYTHING, VIEW, build_saga, make_user
 
 
 @pytest.fixture(params=["without", "with"])
@@ -32,3 +33,9 @@ def sagas() -> dict[str, Saga]:
 def repairer(django_user_model):
     """A staff user who may view, compensate, retry, skip and re-drive."""
     return make_user(django_user_model, *EVERYTHING, name="repairer")
+
+
+@pytest.fixture
+def deployer(django_user_model):
+    """A staff user who may view and compensate, and makes API tokens for a pipeline."""
+    return make_user(django_user_model, VIEW, COMPENSATE, name="deployer")

@@ -5,6 +5,7 @@ states the endpoints act on with a caller of each kind."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -14,6 +15,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import OperationalError
 from django.test import Client
+from django.urls import reverse
 
 from django_saga import manager, webhook
 from django_saga.models import Saga, SagaStep
@@ -35,6 +37,19 @@ def create_token(username: str, name: str = "deploys") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+#: What ``saga token create`` prints: the prefix, then the secret.
+TOKEN_SHAPE = re.compile(r"^dsg_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
+
+
+def api_url(saga_id: str = "", action: str = "") -> str:
+    """The JSON API's address of the list, of a saga, or of an action on it."""
+    if not saga_id:
+        return reverse("django_saga:api-list")
+    if not action:
+        return reverse("django_saga:api-detail", args=[saga_id])
+    return reverse(f"django_saga:api-{action}", args=[saga_id])
 
 
 SECRET = "openapi-test-secret-of-at-least-32-characters"

@@ -3,7 +3,6 @@ and accepted by the JSON API (only) as their user."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -17,19 +16,10 @@ from django_saga import manager
 from django_saga.console import tokens
 from django_saga.errors import SagaDefinitionError
 from django_saga.models import ApiToken, Intervention, OutboxMessage, Saga
-from tests.unit.console.api_helpers import bearer, create_token, saga
-from tests.unit.console.helpers import COMPENSATE, VIEW, build_saga, logged_in, make_user
+from tests.unit.console.api_helpers import TOKEN_SHAPE, bearer, create_token, saga
+from tests.unit.console.api_helpers import api_url as api
+from tests.unit.console.helpers import VIEW, build_saga, logged_in, make_user
 from tests.unit.helpers import STEERING
-
-TOKEN_SHAPE = re.compile(r"^dsg_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
-
-
-def api(saga_id: str = "", action: str = "") -> str:
-    if not saga_id:
-        return reverse("django_saga:api-list")
-    if not action:
-        return reverse("django_saga:api-detail", args=[saga_id])
-    return reverse(f"django_saga:api-{action}", args=[saga_id])
 
 
 def state_of(saga: Saga) -> str:
@@ -37,8 +27,9 @@ def state_of(saga: Saga) -> str:
 
 
 @pytest.fixture
-def operator(django_user_model):
-    return make_user(django_user_model, VIEW, COMPENSATE, name="deployer")
+def operator(deployer):
+    """The deployer of ``tests/unit/conftest.py``, whom these tests call the operator."""
+    return deployer
 
 
 # -- made and revoked ------------------------------------------------------------
