@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django_saga import Step, manager
 from django_saga.clock import MAX_SECONDS
 from django_saga.models import OutboxMessage, Saga, SagaStep
+from tests.factories import SagaFactory, SagaStepFactory
 
 #: A saga of one step with a compensation, for tests about anything but its steps.
 ONE_STEP = [Step("a", "test.record", "test.undo")]
@@ -57,3 +58,9 @@ def statements_of(queries: CaptureQueriesContext) -> list[str]:
 def start_steps(k: int):
     """Start a saga of ``k`` steps, each recording which process ran it."""
     return manager.start("budget", [Step(f"s{i}", "test.pid", "") for i in range(k)])
+
+
+def keyed_wait(name: str = "shop", key: str = "order-X") -> SagaStep:
+    """A saga with a business key whose step ``pay`` waits on its first attempt."""
+    saga = SagaFactory(name=name, key=key)
+    return SagaStepFactory(saga=saga, position=0, name="pay", waiting=True)

@@ -1,5 +1,6 @@
 """django_saga.client: what ``manager.start()`` refuses, accepts and records, in
-a number of statements that does not grow with the saga.
+a number of statements that does not grow with the saga; a waiting step's result
+reported by the saga's key, bound to that saga by the step's report token.
 
 No engine runs here: start() must validate and record on its own, and return
 without talking to the broker. A web process importing the client API loads
@@ -16,11 +17,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_saga import SagaDefinitionError, SagaNotFound, Step, UnknownActionError, manager
+from django_saga.errors import ReportTokenMismatch
 from django_saga.messages import decode
-from django_saga.models import OutboxMessage
+from django_saga.models import OutboxMessage, Saga, SagaStep
 from tests.conftest import ROOT
 from tests.helpers import steps
-from tests.unit.helpers import ONE_STEP, assert_nothing_recorded, start_steps, statements_of
+from tests.unit.helpers import (
+    ONE_STEP,
+    assert_nothing_recorded,
+    keyed_wait,
+    start_steps,
+    statements_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +192,21 @@ def test_start_issues_a_constant_number_of_statements(k):
     assert len(queries) <= START_BUDGET[connection.vendor], statements_of(queries)
     inserts = [sql for sql in statements_of(queries) if 'INSERT INTO "django_saga_sagastep"' in sql]
     assert len(inserts) == 1  # one bulk insert, not k round trips
+
+
+# -- a result reported by the saga's key, with the step's report token ---------------
+def test_complete_step_by_key_checks_a_token_it_is_given():
+    first = keyed_wait()
+    Saga.objects.filter(pk=first.saga_id).update(state="compensated")
+    newer = keyed_wait()
+    with pytest.raises(ReportTokenMismatch, match="of saga " + newer.saga_id):
+        manager.complete_step(
+            ("shop", "order-X"), "pay", attempt=1, report_token=first.report_token
+        )
+    with pytest.raises(ReportTokenMismatch):
+        manager.fail_step(("shop", "order-X"), "pay", "declined", report_token=first.report_token)
+    assert SagaStep.objects.get(pk=newer.pk).status == "waiting"
+    with pytest.raises(SagaDefinitionError, match="report_token must be a string"):
+        manager.complete_step(newer.saga_id, "pay", report_token=b"bytes")  # type: ignore[arg-type]
+    done = manager.complete_step(("shop", "order-X"), "pay", report_token=newer.report_token)
+    assert done.step("pay").status == "completed"

@@ -1,4 +1,5 @@
-"""django_saga.conf.rules: the further rules of particular settings."""
+"""django_saga.conf.rules: the further rules of particular settings: a list of broker
+URLs, a list of webhook secrets."""
 
 from __future__ import annotations
 
@@ -29,3 +30,8 @@ def test_a_bad_list_of_broker_urls_is_reported_without_passwords(settings, value
     assert problems[0].startswith("SAGA['BROKER_URL'] = ")
     assert problems[0].endswith(problem)
     assert "secret" not in problems[0]
+
+
+def test_a_secret_list_with_a_non_string_is_a_bad_setting(settings):
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": ["ok", 3]}
+    assert any("WEBHOOK_SECRET" in p for p in saga_settings.validate())
