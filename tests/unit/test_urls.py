@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from django_saga.actions import ACTIONS
@@ -39,6 +40,15 @@ def test_an_id_no_saga_can_have_is_a_404_on_every_database(django_user_model, pa
     client = logged_in(make_user(django_user_model, VIEW))
     assert client.get(path).status_code == 404
     assert client.get(f"/sagas/api{path.removeprefix('/sagas')}").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/sagas/%00/", "/sagas/api/sagas/%00/", "/sagas/%00/compensate/"])
+def test_a_nul_in_a_console_url_is_a_404_not_a_server_error(client, path):
+    user = get_user_model().objects.create_superuser("root", password="pw")
+    client.force_login(user)
+    response = client.post(path) if path.endswith("compensate/") else client.get(path)
+    assert response.status_code == 404
 
 
 def test_a_step_is_named_in_the_api_by_a_name_as_long_as_a_step_may_have():

@@ -10,7 +10,7 @@ import socket
 from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 
 from django_saga.management.commands import saga as saga_command
 from django_saga.management.operator_cli import options
@@ -102,6 +102,21 @@ def test_an_age_is_read_naming_its_option():
     assert options.parse_age("2w", "--older-than") == timedelta(days=14)
     with pytest.raises(CommandError, match=r"^--timeout 'soon' is not an age"):
         options.parse_age("soon", "--timeout")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("saga_purge", "--older-than", "999999d"),
+        ("saga", "list", "--older-than", "999999d"),
+        ("saga", "redrive", "--rate", "1/s", "--older-than", "999999d", "--reason", "r"),
+    ],
+    ids=["saga_purge", "saga-list", "saga-redrive"],
+)
+def test_commands_refuse_an_age_far_in_the_past_naming_the_option(command):
+    with pytest.raises(CommandError, match="--older-than '999999d' is over the limit"):
+        call_command(*command)
 
 
 # -- JSON objects --------------------------------------------------------------------
