@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
 
+from django_saga import StaleResult, manager
+from django_saga.clock import MAX_SECONDS
 from django_saga.models import OutboxMessage, Saga, SagaStep
 from django_saga.webhook import sign, signature_headers, signature_matches
 from tests.factories import SagaFactory, SagaStepFactory
@@ -458,3 +461,150 @@ def test_a_database_that_is_down_is_answered_503_as_documented(world, monkeypatc
     response = _unavailable(world, monkeypatch)
     assert response.status_code == 503
     assert assert_conforms(response, WEBHOOK, "post")["error"] == "unavailable"
+
+
+# -- hostile callers: misconfigured secrets, oversized and deep bodies, replayed reports -----
+def send(client, payload: dict, timestamp: int | None = None, **extra):
+    body = json.dumps(payload).encode()
+    headers = signature_headers(body, SECRET, timestamp)
+    return client.post(URL, body, content_type="application/json", headers=headers, **extra)
+
+
+def retried_waiting_step() -> SagaStep:
+    """A step whose first attempt timed out and whose second waits for the provider."""
+    return SagaStepFactory(
+        saga=SagaFactory(),
+        position=0,
+        name="pay",
+        waiting=True,
+        attempts=2,
+        history=[{"kind": "execute", "attempt": 1, "outcome": "retrying", "error": "timeout"}],
+    )
+
+
+@pytest.mark.parametrize("secret", [None, b"bytes-secret", 12345, [b"x"]], ids=repr)
+def test_a_misconfigured_secret_answers_503_not_500(client, settings, secret):
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": secret}
+    response = client.post(URL, b"{}", content_type="application/json")
+    assert response.status_code == 503
+    assert response.json()["error"] == "webhook_misconfigured"
+    assert "12345" not in response.content.decode()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client):
+    # The declared length alone decides: the test client would fail the test
+    # if the view tried to read 20 MiB it was never given.
+    response = client.post(
+        URL, b"{}", content_type="application/json", CONTENT_LENGTH=str(20 * 1024 * 1024)
+    )
+    assert response.status_code == 413
+    assert "WEBHOOK_MAX_BYTES" in response.json()["message"]
+
+
+def test_a_real_body_over_the_limit_gets_413(client, settings):
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_MAX_BYTES": 1024}
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    payload["output"] = {"blob": "x" * 2000}
+    assert send(client, payload).status_code == 413
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+
+
+def test_a_result_for_an_earlier_attempt_is_refused_after_a_retry(client):
+    step = retried_waiting_step()
+    captured = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 1, "status": "failed"}
+    response = send(client, captured)
+    assert response.status_code == 409
+    assert response.json()["error"] == "stale_attempt"
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+    with pytest.raises(StaleResult):
+        manager.fail_step(step.saga_id, "pay", "late", attempt=1)
+    answer = send(client, {**captured, "attempt": 2, "status": "completed"})
+    assert answer.status_code == 200 and answer.json()["recorded"] is True
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600 * 24])
+def test_a_report_signed_too_long_ago_or_ahead_is_refused(client, skew):
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    response = send(client, payload, timestamp=int(time.time()) + skew)
+    assert response.status_code == 409
+    assert response.json()["error"] == "stale_timestamp"
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+    assert send(client, payload, timestamp=int(time.time()) - 250).status_code == 200
+
+
+def test_the_tolerance_is_a_setting(client, settings):
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_TOLERANCE": 3600}
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    assert send(client, payload, timestamp=int(time.time()) - 1800).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "tolerance",
+    [math.nan, math.inf, -math.inf, "300", None, True, 0, -300, MAX_SECONDS * 2],
+    ids=repr,
+)
+def test_a_bad_tolerance_refuses_every_report_with_503(client, settings, tolerance):
+    """The timestamp check fails closed: a bad tolerance never lets an old report through."""
+    settings.SAGA = {**settings.SAGA, "WEBHOOK_TOLERANCE": tolerance}
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    for timestamp in (1, None):  # signed in 1970, and just now
+        response = send(client, payload, timestamp=timestamp)
+        assert response.status_code == 503
+        assert response.json()["error"] == "webhook_misconfigured"
+        assert "SAGA['WEBHOOK_TOLERANCE']" in response.json()["message"]
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+
+
+def test_a_deeply_nested_signed_body_gets_400_not_500(client):
+    body = b"[" * 5000 + b"]" * 5000
+    headers = signature_headers(body, SECRET)
+    response = client.post(URL, body, content_type="application/json", headers=headers)
+    assert response.status_code == 400
+    assert "nested too deep" in response.json()["message"]
+
+
+def test_a_deep_output_in_a_signed_report_gets_400_naming_the_limit(client):
+    step = retried_waiting_step()
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    response = send(client, {**payload, "output": {"deep": deep}})
+    assert response.status_code == 400
+    assert "MAX_JSON_DEPTH" in response.json()["message"]
+
+
+def test_an_error_holding_nul_gets_400_not_a_503_for_ever(client):
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "failed"}
+    response = send(client, {**payload, "error": "declined\x00"})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["message"]
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [{"output": {"receipt": "\ud800"}}, {"status": "failed", "error": "declined \udfff"}],
+    ids=["output", "error"],
+)
+def test_a_lone_surrogate_in_a_report_gets_400_not_a_503_for_ever(client, field):
+    """JSON's \\ud800 escape decodes to a character no database stores."""
+    step = retried_waiting_step()
+    payload = {"saga_id": step.saga_id, "step_id": "pay", "attempt": 2, "status": "completed"}
+    response = send(client, {**payload, **field})
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()["message"]
+    assert SagaStep.objects.get(pk=step.pk).status == "waiting"
+
+
+def test_a_stale_timestamp_is_checked_after_the_signature(client):
+    """An unsigned caller learns nothing about the clock: 401 first."""
+    body = b"{}"
+    headers = {"X-Saga-Timestamp": "1", "X-Saga-Signature": "sha256=" + "0" * 64}
+    response = client.post(URL, body, content_type="application/json", headers=headers)
+    assert response.status_code == 401

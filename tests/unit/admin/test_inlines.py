@@ -8,7 +8,9 @@ import pytest
 from django.urls import reverse
 
 from django_saga import manager
+from django_saga.admin import INLINE_STEPS
 from django_saga.models import Intervention, SagaStep
+from tests.factories import SagaFactory
 from tests.unit.admin.helpers import change_url, halted_saga
 from tests.unit.console.helpers import build_saga, logged_in
 
@@ -65,3 +67,21 @@ def test_saga_page_lists_the_trail_newest_first_escaped(viewer):
     ]
     assert "address fixed" in html
     assert "&lt;b&gt;shipped&lt;/b&gt;" in html and "<b>shipped</b>" not in html
+
+
+@pytest.mark.django_db
+def test_the_change_page_of_a_10000_step_saga_lists_the_first_steps_and_links_on(root):
+    saga = SagaFactory(name="huge")
+    SagaStep.objects.bulk_create(
+        SagaStep(saga=saga, position=n, stage=n, name=f"s{n}", action="test.record")
+        for n in range(10_000)
+    )
+    response = logged_in(root).get(reverse("admin:django_saga_saga_change", args=[saga.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    rows = re.findall(r'id="step_set-(\d+)"', html)
+    assert len(rows) == INLINE_STEPS == 50
+    assert "s49" in html and "s50<" not in html
+    assert f"The steps below are the first {INLINE_STEPS}" in html
+    assert reverse("django_saga:detail", args=[saga.pk]) in html
+    assert "0/10000" in html or "0 / 10000" in html or "0 of 10000" in html

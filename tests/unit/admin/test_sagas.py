@@ -118,3 +118,24 @@ def test_running_sagas_cannot_be_deleted_and_there_is_no_bulk_delete(django_user
     assert client.get(reverse("admin:django_saga_saga_delete", args=[done.pk])).status_code == 200
     html = client.get(CHANGELIST).content.decode()
     assert 'value="delete_selected"' not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("state", "deletable"),
+    [
+        ("started", False),
+        ("compensating", False),
+        ("failed", False),
+        ("compensation_failed", False),
+        ("completed", True),
+        ("compensated", True),
+    ],
+)
+def test_only_a_finished_saga_may_be_deleted_even_by_a_superuser(root, state, deletable):
+    client = logged_in(root)
+    saga = build_saga(state)
+    url = reverse("admin:django_saga_saga_delete", args=[saga.pk])
+    assert client.get(url).status_code == (200 if deletable else 403)
+    client.post(url, {"post": "yes"})
+    assert Saga.objects.filter(pk=saga.pk).exists() is not deletable

@@ -13,4 +13,7 @@ def saga_errors():
     return [e for e in run_checks() if e.id and e.id.startswith("django_saga.")]
 
 
+#: A password that must never show in a check's message or an error page.
+PASSWORD = "hunter2-not-for-logs"
+
 CLUSTER = ["amqp://saga@mq1:5672/%2F", "amqp://saga@mq2:5672/%2F", "amqp://saga@mq3:5672/%2F"]

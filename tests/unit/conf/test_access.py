@@ -74,3 +74,12 @@ def test_saga_that_is_not_a_dict_is_reported(settings):
 def test_broker_password_with_a_password_in_any_listed_url_is_refused(settings):
     saga(settings, BROKER_URL=[CLUSTER[0], "amqp://saga:one@mq2/%2F"], BROKER_PASSWORD="two")
     assert any("give it in one place" in p for p in saga_settings.validate())
+
+
+def test_a_password_in_the_url_and_in_broker_password_is_refused(settings):
+    settings.SAGA = {
+        **settings.SAGA,
+        "BROKER_URL": "amqp://saga:one@mq/%2F",
+        "BROKER_PASSWORD": "two",
+    }
+    assert any("give it in one place" in p for p in saga_settings.validate())

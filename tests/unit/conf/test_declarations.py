@@ -1,12 +1,17 @@
-"""django_saga.conf.declarations: the floors and ceilings the settings declare, and why."""
+"""django_saga.conf.declarations: the floors and ceilings the settings declare, and why;
+BROKER_PASSWORD, which Django's error pages hide."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+from django.test import RequestFactory
+from django.views.debug import technical_500_response
 
 from django_saga.checks import check_settings
 from django_saga.conf import saga_settings
-from tests.unit.conf.helpers import saga
+from tests.unit.conf.helpers import PASSWORD, saga
 
 SECRET_32 = "k" * 31 + "!"
 
@@ -68,3 +73,19 @@ def test_a_value_past_a_settings_floor_or_ceiling_is_named_with_why(
 def test_values_at_a_settings_floor_or_ceiling_are_accepted(settings, key, value):
     saga(settings, **{key: value})
     assert saga_settings.validate() == []
+
+
+def test_with_broker_password_the_debug_page_shows_no_password(settings):
+    settings.DEBUG = True
+    settings.SAGA = {
+        **settings.SAGA,
+        "BROKER_URL": "amqp://saga@mq.internal:5672/%2F",
+        "BROKER_PASSWORD": PASSWORD,
+    }
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        page = technical_500_response(RequestFactory().get("/"), *sys.exc_info()).content
+    html = page.decode()
+    assert "amqp://saga@mq.internal:5672/%2F" in html  # the settings are on the page ...
+    assert PASSWORD not in html  # ... but not the password

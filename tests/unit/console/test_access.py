@@ -1,5 +1,5 @@
 """Who may use the console and how: logging in, the permissions each door needs,
-CSRF on the pages and the JSON API, and the database its pages read.
+CSRF on the pages and the JSON API, no framing, and the database its pages read.
 
 The "replica" alias is the test database seen through connections of its own
 (``TEST: MIRROR``): which connection ran a query tells where it was sent.
@@ -242,6 +242,28 @@ def test_a_session_post_django_cannot_read_is_refused_in_json_by_the_csrf_check(
     assert response["Content-Type"] == "application/json"
     assert response.json()["message"]
     assert state_of(saga) == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        lambda saga: reverse("django_saga:dashboard"),
+        lambda saga: reverse("django_saga:detail", args=[saga.pk]),
+        lambda saga: reverse("django_saga:confirm-compensate", args=[saga.pk]),
+        lambda saga: reverse("django_saga:api-detail", args=[saga.pk]),
+    ],
+    ids=["dashboard", "detail", "confirm-compensate", "json"],
+)
+def test_console_pages_deny_framing_without_the_projects_middleware(django_user_model, path):
+    from django.conf import settings as django_settings
+
+    assert not any("XFrameOptions" in m for m in django_settings.MIDDLEWARE)
+    user = make_user(django_user_model, VIEW, COMPENSATE)
+    response = logged_in(user).get(path(build_saga("failed")))
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Content-Security-Policy"] == "frame-ancestors 'none'"
 
 
 # -- the pages on a read replica (CONSOLE_DATABASE) -----------------------

@@ -1,6 +1,7 @@
 """``manage.py saga_engine``: runs sagas until a signal stops it, refuses to start
-with an exit status of its own when the broker cannot be reached, and logs to
-stderr unless the project configured logging."""
+with an exit status of its own when the broker cannot be reached, serves its
+metrics on localhost unless told otherwise, and logs to stderr unless the project
+configured logging."""
 
 from __future__ import annotations
 
@@ -124,3 +125,11 @@ def test_a_projects_own_logging_is_left_alone(unconfigured_logging):
     _configure_logging(3)
     assert logger.handlers == [own]
     assert logger.level == logging.WARNING
+
+
+def test_saga_engine_has_a_metrics_address_option():
+    from django_saga.management.commands.saga_engine import Command
+
+    parser = Command().create_parser("manage.py", "saga_engine")
+    assert parser.parse_args(["--metrics-port", "9"]).metrics_address == "127.0.0.1"
+    assert parser.parse_args(["--metrics-address", "0.0.0.0"]).metrics_address == "0.0.0.0"
