@@ -19,7 +19,6 @@ from django_saga import Step, manager
 from django_saga.console import openapi
 from django_saga.models import Intervention, OutboxMessage, Saga, SagaStep
 from tests.factories import SagaFactory
-from tests.fuzz.strategies import snapshot
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
 from tests.unit.console.api_helpers import (
@@ -44,7 +43,13 @@ from tests.unit.console.helpers import (
     urls_of,
 )
 from tests.unit.console.helpers import api as step_api
-from tests.unit.console.openapi.helpers import API_EXCHANGES, API_WITH_SETTINGS, assert_conforms
+from tests.unit.console.openapi.helpers import (
+    API_EXCHANGES,
+    API_WITH_SETTINGS,
+    assert_conforms,
+    check_exchange,
+    check_exchange_with,
+)
 from tests.unit.management.operator_cli.helpers import DEEP_FIELD, nothing_changed
 
 
@@ -112,14 +117,7 @@ def test_head_answers_like_get_without_a_body_and_options_lists_the_methods(djan
     [pytest.param(*row[1:], id=row[0]) for row in API_EXCHANGES],
 )
 def test_each_answer_is_one_the_document_lists(world, path, method, status, code, call):
-    before = snapshot()
-    response = call(world)
-    assert response.status_code == status, response.content[:300]
-    body = assert_conforms(response, path, method)
-    if code is not None:
-        assert body["error"] == code
-    if status >= 400:
-        assert snapshot() == before, "a refused request wrote something"
+    check_exchange(world, path, method, status, code, call)
 
 
 @pytest.mark.django_db
@@ -130,13 +128,7 @@ def test_each_answer_is_one_the_document_lists(world, path, method, status, code
 def test_each_answer_a_setting_brings_is_one_the_document_lists(
     world, settings, path, method, status, code, call, overrides
 ):
-    for name, value in overrides.items():
-        setattr(settings, name, {**settings.SAGA, **value} if name == "SAGA" else value)
-    before = snapshot()
-    response = call(world)
-    assert response.status_code == status, response.content[:300]
-    assert assert_conforms(response, path, method)["error"] == code
-    assert snapshot() == before, "a refused request wrote something"
+    check_exchange_with(settings, overrides, world, path, method, status, code, call)
 
 
 # -- the answers Django used to give in HTML (fixed in json_api.json_body) -----------------------

@@ -565,3 +565,26 @@ for _path, _operations in DOC["paths"].items():
 #: Every exchange, of both doors.
 EXCHANGES = API_EXCHANGES + WEBHOOK_EXCHANGES
 WITH_SETTINGS = API_WITH_SETTINGS + WEBHOOK_WITH_SETTINGS
+
+
+def check_exchange(world: World, path: str, method: str, status: int, code: Any, call) -> None:
+    """One row of an exchanges table: the answer has the status and error
+    code, fits what the document lists, and a refusal wrote nothing."""
+    from tests.fuzz.strategies import snapshot
+
+    before = snapshot()
+    response = call(world)
+    assert response.status_code == status, response.content[:300]
+    body = assert_conforms(response, path, method)
+    if code is not None:
+        assert body["error"] == code
+    if status >= 400:
+        assert snapshot() == before, "a refused request wrote something"
+
+
+def check_exchange_with(settings: Any, overrides: dict[str, Any], *row: Any) -> None:
+    """``check_exchange`` under the settings ``overrides`` change (``SAGA``
+    merged into the test's own)."""
+    for name, value in overrides.items():
+        setattr(settings, name, {**settings.SAGA, **value} if name == "SAGA" else value)
+    check_exchange(*row)
