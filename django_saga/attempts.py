@@ -53,7 +53,7 @@ def _execution_settled(
         return flow.SKIPPED
     assert output is not None
     if isinstance(result, Pending):
-        flow.record(step, EXECUTE, attempt, flow.WAITED, duration)
+        flow.record(step, EXECUTE, attempt, flow.WAITED, duration, note=result.when_timed_out())
         flow.step_waiting(unit, step, output, duration, result.timeout)
         return flow.WAITED
     flow.record(step, EXECUTE, attempt, flow.COMPLETED, duration)

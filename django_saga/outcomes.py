@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import validation
-from .errors import SagaDefinitionError
+from .errors import SagaDefinitionError, brief
+
+#: What the clock does when a wait runs out (``Pending(on_timeout=...)``):
+#: the attempt fails and is retried as its policy says (the default),
+RETRY = "retry"
+#: the step fails at once, whatever retries its policy has left,
+FAIL = "fail"
+#: or the step completes with ``timeout_output`` ("no answer means yes").
+COMPLETE = "complete"
+ON_TIMEOUT = (RETRY, FAIL, COMPLETE)
 
 
 @dataclass(frozen=True)
@@ -20,7 +29,12 @@ class Pending:
     ``saga.id`` (or the saga's name and key), ``step.name`` and
     ``step.attempts``. ``output`` is saved now (e.g. the outside service's
     reference); ``timeout`` (seconds from now) replaces the step's own timeout
-    for the wait, after which the attempt counts as failed.
+    for the wait.
+
+    ``on_timeout`` says what happens when the wait runs out with no result:
+    ``"retry"`` (the attempt fails and the handler runs again if its retry
+    policy allows), ``"fail"`` (the step fails at once) or ``"complete"``
+    (the step completes, ``timeout_output`` merged into its output).
 
     However the wait ends without completing the step (it times out for
     good, the service reports a failure, the saga is compensated meanwhile),
@@ -30,6 +44,8 @@ class Pending:
 
     output: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    on_timeout: str = RETRY
+    timeout_output: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         validation.seconds(self.timeout, "Pending timeout")
@@ -37,6 +53,33 @@ class Pending:
             raise SagaDefinitionError(
                 f"Pending output must be a dict, got {type(self.output).__name__}"
             )
+        if self.on_timeout not in ON_TIMEOUT:
+            raise SagaDefinitionError(
+                f"Pending on_timeout must be one of {', '.join(map(repr, ON_TIMEOUT))}, "
+                f"got {brief(self.on_timeout)}"
+            )
+        if self.timeout_output is not None:
+            if self.on_timeout != COMPLETE:
+                raise SagaDefinitionError(
+                    "Pending timeout_output is the output of a step completed when its "
+                    f"wait runs out: it needs on_timeout='complete', not {self.on_timeout!r}"
+                )
+            if not isinstance(self.timeout_output, Mapping):
+                raise SagaDefinitionError(
+                    "Pending timeout_output must be a dict, "
+                    f"got {type(self.timeout_output).__name__}"
+                )
+
+    def when_timed_out(self) -> dict[str, Any]:
+        """What the step's history keeps of ``on_timeout`` (nothing for the default)."""
+        if self.on_timeout == RETRY:
+            return {}
+        kept: dict[str, Any] = {"on_timeout": self.on_timeout}
+        if self.on_timeout == COMPLETE:
+            kept["timeout_output"] = validation.to_json(
+                dict(self.timeout_output or {}), "Pending timeout_output"
+            )
+        return kept
 
 
 @dataclass(frozen=True)

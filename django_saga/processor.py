@@ -291,6 +291,9 @@ class Processor:
         """Fail the current attempt of a step that has no result past its timeout."""
         if step.status == StepStatus.WAITING:
             exc = StepTimeout(f"no outside result for attempt {step.attempts} in time")
+            if flow.wait_ran_out(unit, step, describe(exc)):
+                log_step(step, EXECUTION, step.status, 0)
+                return
         else:
             exc = StepTimeout(
                 f"no result for attempt {step.attempts} within its {step.timeout or 0:g}s timeout"

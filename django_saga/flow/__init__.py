@@ -29,6 +29,7 @@ from .forward import (
     step_skipped,
     step_succeeded,
     step_waiting,
+    wait_ran_out,
 )
 from .history import (
     CANCELLED,
@@ -42,6 +43,7 @@ from .history import (
     SKIPPED,
     SKIPPED_BY_HAND,
     WAITED,
+    on_timeout,
     pivot_passed,
     record,
     to_undo,
@@ -69,6 +71,7 @@ __all__ = [
     "continue_compensation",
     "deadline_passed",
     "dispatch",
+    "on_timeout",
     "outside_result",
     "past_pivot_refusal",
     "pivot_passed",
@@ -87,6 +90,7 @@ __all__ = [
     "step_succeeded",
     "step_waiting",
     "to_undo",
+    "wait_ran_out",
     "wait_undone",
     "waited",
 ]

@@ -10,8 +10,9 @@ from ..conf import saga_settings
 from ..errors import StaleResult, StepNotWaiting
 from ..messages import COMPENSATE, EXECUTE
 from ..models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
+from ..outcomes import COMPLETE, FAIL
 from .backward import begin_compensation, continue_compensation
-from .history import OUTSIDE, pivot_passed, record
+from .history import COMPLETED, FAILED, OUTSIDE, on_timeout, pivot_passed, record
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -224,3 +225,19 @@ def outside_result(
     else:
         step_failed(unit, step, error or "failed by an outside service", step.duration_ms or 0)
     return True
+
+
+def wait_ran_out(unit: Unit, step: SagaStep, error: str) -> bool:
+    """A waiting step's time ran out with no result: complete it or fail it
+    at once if its ``Pending`` said so. False: it said ``"retry"``, and the
+    attempt fails like any other (the caller applies the retry policy)."""
+    policy, timeout_output = on_timeout(step)
+    if policy == COMPLETE:
+        record(step, EXECUTE, step.attempts, COMPLETED, 0, reason=f"{error}: completed as declared")
+        step_succeeded(unit, step, {**step.output, **timeout_output}, step.duration_ms or 0)
+        return True
+    if policy == FAIL:
+        record(step, EXECUTE, step.attempts, FAILED, 0, error)
+        step_failed(unit, step, error, step.duration_ms or 0)
+        return True
+    return False

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from .. import clock, validation
 from ..messages import EXECUTE
 from ..models import DONE, SagaStep, StepStatus
+from ..outcomes import RETRY
 
 # A list of entries {"kind", "attempt", "outcome", "at", ...}, each appended by
 # ``record``: the attempts of the step's handler and of its compensation (kinds
@@ -85,6 +86,21 @@ def waited(step: SagaStep) -> bool:
         for e in step.history
         if isinstance(e, dict)
     )
+
+
+def on_timeout(step: SagaStep) -> tuple[str, dict]:
+    """What the clock does when the step's current wait runs out: the
+    ``Pending(on_timeout=...)`` its attempt returned, and the output it
+    completes the step with (``"retry"`` if it said nothing)."""
+    for entry in reversed(step.history):
+        if (
+            isinstance(entry, dict)
+            and entry.get("kind") == EXECUTE
+            and entry.get("outcome") == WAITED
+            and entry.get("attempt") == step.attempts
+        ):
+            return str(entry.get("on_timeout", RETRY)), dict(entry.get("timeout_output") or {})
+    return RETRY, {}
 
 
 def wait_undone(step: SagaStep) -> bool:

@@ -229,6 +229,28 @@ def test_a_pending_step_times_out_and_the_saga_is_compensated(store, run_engine,
         manager.complete_step(saga.id, "pay", {})
 
 
+def test_a_wait_declared_to_complete_on_timeout_does_so_with_an_engine(store, run_engine, settings):
+    settings.SAGA = {**settings.SAGA, "SWEEP_INTERVAL": 0.1}
+    run_engine()
+    saga = manager.start(
+        "order",
+        [
+            step("a"),
+            pay_step(
+                "test.pending_then",
+                wait=0.3,
+                on_timeout="complete",
+                timeout_output={"paid": "on account"},
+            ),
+            step("c"),
+        ],
+    )
+    saga = wait_terminal(saga.id)
+    assert saga.state == "completed"
+    assert saga.step("pay").output == {"ref": "ext-pay", "paid": "on account"}
+    assert effects("undo:") == []
+
+
 def test_a_step_that_failed_without_waiting_is_not_compensated(store, run_engine):
     """Its writes rolled back with its attempt: there is nothing of it to undo."""
     run_engine()

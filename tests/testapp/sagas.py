@@ -126,6 +126,19 @@ def pending_once(saga, step):
     return Pending({"ref": f"ext-{step.name}"}, timeout=step.input.get("wait"))
 
 
+@step_handler("test.pending_then", retry=RetryPolicy(max_attempts=3, backoff=0.01, jitter=0))
+def pending_then(saga, step):
+    """Waits ``input['wait']`` seconds for a result; ``input['on_timeout']`` says
+    what the clock does then (with ``input['timeout_output']``)."""
+    _record(step, "do:" + step.name)
+    return Pending(
+        {"ref": f"ext-{step.name}"},
+        timeout=step.input["wait"],
+        on_timeout=step.input["on_timeout"],
+        timeout_output=step.input.get("timeout_output"),
+    )
+
+
 @step_handler("test.skip_unless")
 def skip_unless(saga, step):
     """Runs only when the saga's context sets the flag the input names."""
