@@ -26,11 +26,12 @@ from .errors import (
 from .messages import COMPENSATE, EXECUTE
 from .models import (
     KEY_MAX_CHARS,
-    SAGA_ID_MAX_CHARS,
     Saga,
     SagaStep,
     StepStatus,
     find_step,
+    plausible,
+    saga_id_of,
 )
 from .registry import registry
 from .steps import BaseDefinition, Declared, Step, normalise_steps
@@ -362,24 +363,6 @@ def _timeout(step: Step) -> float | None:
         if handler_timeout is not None:
             return float(handler_timeout)
     return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
-
-
-def plausible(value: Any, max_chars: int) -> bool:
-    """Whether ``value`` could be an id or name at all: a string a column can hold."""
-    if not isinstance(value, str):
-        return False
-    return 0 < len(value) <= max_chars and validation.storable(value)
-
-
-def saga_id_of(value: Any) -> str:
-    """``value`` if some saga could have it as its id; else ``SagaNotFound`` at once.
-
-    A string no id column can hold (too long, a NUL character) would make
-    PostgreSQL raise a data error instead of finding nothing.
-    """
-    if not plausible(value, SAGA_ID_MAX_CHARS):
-        raise SagaNotFound(f"No saga with id {brief(value)}")
-    return str(value)
 
 
 def _check_handlers(steps: list[Step]) -> None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.db import OperationalError
 
 from .. import validation
-from ..client import Client, plausible, saga_id_of
+from ..client import Client
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound, brief
-from ..models import Intervention, Saga, new_id
+from ..models import Intervention, Saga, new_id, plausible, saga_id_of
 from .apply import apply
 from .catalogue import ACTIONS, COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP
 from .declaration import Action, Actor, Request, reason_of

@@ -19,7 +19,7 @@ package's public ones; import them from here.
 
 from __future__ import annotations
 
-from .ids import SAGA_ID_MAX_CHARS, new_id
+from .ids import SAGA_ID_MAX_CHARS, new_id, plausible, saga_id_of
 from .states import (
     ACTIVE_STATES,
     DONE,
@@ -61,4 +61,6 @@ __all__ = [
     "StepStatus",
     "find_step",
     "new_id",
+    "plausible",
+    "saga_id_of",
 ]

@@ -9,8 +9,9 @@ from django.utils import timezone
 from ulid import ULID
 
 from django_saga import manager
+from django_saga.errors import SagaNotFound
 from django_saga.models import OutboxMessage
-from django_saga.models.ids import SAGA_ID_MAX_CHARS, new_id
+from django_saga.models.ids import SAGA_ID_MAX_CHARS, new_id, plausible, saga_id_of
 from tests.helpers import steps
 
 
@@ -40,3 +41,11 @@ def test_ids_are_ulid_strings():
         assert isinstance(value, str)
         assert len(value) == 26
         assert str(ULID.from_str(value)) == value
+
+
+def test_a_string_no_id_column_could_hold_is_no_saga_at_once():
+    assert saga_id_of("01M97CY4B4PW3PVXZ8PZDM0E6A") == "01M97CY4B4PW3PVXZ8PZDM0E6A"
+    for impossible in ("", "x" * 27, "a\x00b", 7, None):
+        with pytest.raises(SagaNotFound, match="No saga with id"):
+            saga_id_of(impossible)
+    assert plausible("ship", 200) and not plausible("ship", 3) and not plausible(["ship"], 200)
