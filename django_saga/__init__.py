@@ -38,6 +38,7 @@ from .retry import RetryableError, RetryPolicy, StepTimeout
 if TYPE_CHECKING:
     from .api import Manager, manager
     from .models import Saga, SagaState, SagaStep, StepStatus
+    from .sleeps import Sleep
 
 __all__ = [
     "BrokerUnavailable",
@@ -62,6 +63,7 @@ __all__ = [
     "SagaState",
     "SagaStep",
     "Skip",
+    "Sleep",
     "StaleResult",
     "Step",
     "StepNotWaiting",
@@ -83,6 +85,8 @@ _LAZY = {
     "SagaStep": "models",
     "SagaState": "models",
     "StepStatus": "models",
+    # A sleep step reads the saga's rows when it starts.
+    "Sleep": "sleeps",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
-from . import clock, flow, tracing, validation
+from . import clock, flow, sleeps, tracing, validation
 from .conf import saga_settings
 from .errors import (
     ReportTokenMismatch,
@@ -26,6 +26,7 @@ from .errors import (
 from .messages import COMPENSATE, EXECUTE
 from .models import (
     KEY_MAX_CHARS,
+    SLEEP_ACTION,
     Saga,
     SagaStep,
     StepStatus,
@@ -356,6 +357,8 @@ def _timeout(step: Step) -> float | None:
     handler's at registration); the setting is checked here too, since a
     project may start sagas without running the system checks.
     """
+    if step.action == SLEEP_ACTION:
+        return None  # its time is its own: it wakes when it is due
     if step.timeout is not None:
         return float(step.timeout)
     if registry.has(EXECUTE, step.action):
@@ -367,6 +370,9 @@ def _timeout(step: Step) -> float | None:
 
 def _check_handlers(steps: list[Step]) -> None:
     for step in steps:
+        if step.action == SLEEP_ACTION:
+            sleeps.check(step)
+            continue
         if not registry.has(EXECUTE, step.action):
             raise UnknownActionError(
                 f"Step {step.name!r}: no step handler is registered for action {step.action!r}"

@@ -254,6 +254,11 @@ class Processor:
             flow.step_cancelled(unit, step)
             log_step(step, EXECUTION, flow.CANCELLED, 0)
             return
+        if step.is_sleep:
+            outcome = flow.sleep_message(unit, step)
+            if outcome != flow.EARLY:
+                log_step(step, EXECUTION, outcome, 0)
+            return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
             # redelivery after the engine running it died): it counts as failed.
@@ -288,7 +293,11 @@ class Processor:
             span.end(outcome)
 
     def time_out(self, unit: Unit, step: SagaStep) -> None:
-        """Fail the current attempt of a step that has no result past its timeout."""
+        """Fail the current attempt of a step that has no result past its timeout
+        (a sleep step's time came: it wakes, should its message be lost)."""
+        if step.is_sleep:
+            log_step(step, EXECUTION, flow.sleep_message(unit, step), 0)
+            return
         if step.status == StepStatus.WAITING:
             exc = StepTimeout(f"no outside result for attempt {step.attempts} in time")
             if flow.wait_ran_out(unit, step, describe(exc)):

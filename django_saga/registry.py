@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import validation
-from .errors import DuplicateHandlerError, UnknownActionError
+from .errors import DuplicateHandlerError, SagaDefinitionError, UnknownActionError
 from .messages import COMPENSATE, EXECUTE
 from .retry import DEFAULT, RetryPolicy
 
 #: What the documentation calls the handlers of each kind.
 LABELS = {EXECUTE: "step", COMPENSATE: "compensation"}
+#: Action names django-saga keeps for steps of its own (``models.SLEEP_ACTION``).
+RESERVED_PREFIX = "saga."
 
 Handler = Callable[[Any, Any], Any]
 H = TypeVar("H", bound=Handler)
@@ -57,6 +59,11 @@ class HandlerRegistry:
             validation.NAME_MAX_CHARS,
             plain=validation.LABEL,
         )
+        if action.startswith(RESERVED_PREFIX):
+            raise SagaDefinitionError(
+                f"The action name {action!r} is reserved: names starting with "
+                f"{RESERVED_PREFIX!r} are django-saga's own steps (such as a Sleep)"
+            )
         if not callable(handler):
             raise TypeError(
                 f"The {LABELS[kind]} handler for {action!r} is not callable: {handler!r}"

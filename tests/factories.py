@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
-from django_saga.models import Saga, SagaState, SagaStep, StepStatus
+from django_saga.models import SLEEP_ACTION, Saga, SagaState, SagaStep, StepStatus
 
 
 class SagaFactory(factory.django.DjangoModelFactory):
@@ -60,6 +62,15 @@ class SagaStepFactory(factory.django.DjangoModelFactory):
             attempts=1,
             output=factory.LazyFunction(lambda: {"ref": "ext-1"}),
             executed_at=factory.LazyFunction(timezone.now),
+        )
+        sleeping = factory.Trait(
+            action=SLEEP_ACTION,
+            compensation="",
+            input=factory.LazyFunction(lambda: {"seconds": 3600}),
+            status=StepStatus.STARTED,
+            attempts=1,
+            started_at=factory.LazyFunction(timezone.now),
+            timeout_at=factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1)),
         )
         compensated = factory.Trait(
             status=StepStatus.COMPENSATED,

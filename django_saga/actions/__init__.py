@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from ..flow import pivot_passed
 from .apply import relevant_steps
-from .catalogue import ACTIONS, COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP
+from .catalogue import (
+    ACTIONS,
+    COMPENSATE,
+    RETRY_COMPENSATION,
+    RETRY_STEP,
+    SKIP_STEP,
+    WAKE_STEP,
+)
 from .declaration import (
     REASON_MAX_CHARS,
     UNATTRIBUTED,
@@ -58,6 +65,7 @@ __all__ = [
     "SKIP_STEP",
     "STEP_ACTIONS",
     "UNATTRIBUTED",
+    "WAKE_STEP",
     "Action",
     "Actor",
     "Bulk",

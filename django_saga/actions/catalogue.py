@@ -229,5 +229,45 @@ SKIP_STEP = Action(
     ),
 )
 
+
+# -- wake a sleeping step ------------------------------------------------------------------
+def _wake_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
+    assert step is not None
+    if step.sleeping_until is None:
+        return f"Step {step.name!r} of saga {saga.pk} is not sleeping; only a sleep can be woken."
+    if saga.state not in _WAITING_OK:
+        return (
+            f"Saga {saga.pk} is {_label(saga)}; its sleeping step {step.name!r} can be woken "
+            "only while the saga goes forward or waits for an operator."
+        )
+    return None
+
+
+def _wake_step(unit: Unit, step: SagaStep | None, request: Request, details: dict) -> bool:
+    assert step is not None and step.timeout_at is not None
+    details["sleeping_until"] = step.timeout_at.isoformat()
+    flow.woke(unit, step, request.note)
+    return True
+
+
+WAKE_STEP = Action(
+    name="wake_step",
+    slug="wake-step",
+    label="Wake step",
+    codename="wake_saga_step",
+    permission_name="Can wake a sleeping step of a saga",
+    explanation="The sleep ends now instead of at its time: the step completes and the "
+    "saga goes on.",
+    done="Step woken: the saga goes on.",
+    refuse=_wake_step_refusal,
+    change=_wake_step,
+    refused_when="Refused (`409`) unless the step is a sleep that has not woken yet, in a "
+    "saga that is `started`, `failed` or `halted`.",
+    api_id="wakeStep",
+    api_summary="Wake a sleeping step now",
+    api_segment="wake",
+    on_step=True,
+)
+
 #: Every action, in the order the pages and ``manage.py saga --help`` list them.
-ACTIONS: tuple[Action, ...] = (COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP)
+ACTIONS: tuple[Action, ...] = (COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP, WAKE_STEP)

@@ -21,7 +21,14 @@ from ..client import Client
 from ..errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound, brief
 from ..models import Intervention, Saga, new_id, plausible, saga_id_of
 from .apply import apply
-from .catalogue import ACTIONS, COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP
+from .catalogue import (
+    ACTIONS,
+    COMPENSATE,
+    RETRY_COMPENSATION,
+    RETRY_STEP,
+    SKIP_STEP,
+    WAKE_STEP,
+)
 from .declaration import Action, Actor, Request, reason_of
 from .redrive import Redrive, rate_value, redrive_one
 
@@ -142,6 +149,11 @@ class Operator(Client):
         If the saga is compensated later, the step's compensation runs.
         """
         return self.act(SKIP_STEP, saga_id, step, output, by=by, reason=reason)
+
+    def wake_step(self, saga_id: str, step: str, *, by: Any = None, reason: str = "") -> Saga:
+        """End a sleep (a step by name or id) now instead of at its time: the
+        step completes and the saga goes on."""
+        return self.act(WAKE_STEP, saga_id, step, by=by, reason=reason)
 
     def interventions(self, saga_id: str) -> list[Intervention]:
         """What operators did to the saga, oldest first."""

@@ -42,7 +42,9 @@ from .history import (
     RETRYING,
     SKIPPED,
     SKIPPED_BY_HAND,
+    SLEEPING,
     WAITED,
+    WOKEN,
     on_timeout,
     pivot_passed,
     record,
@@ -51,11 +53,13 @@ from .history import (
     waited,
 )
 from .repair import resume_forward, retry_step, skip_step
+from .sleep import EARLY, sleep_message, sleep_until, woke
 
 __all__ = [
     "CANCELLED",
     "COMPENSATED",
     "COMPLETED",
+    "EARLY",
     "FAILED",
     "OPERATOR",
     "OUTSIDE",
@@ -63,7 +67,9 @@ __all__ = [
     "RETRYING",
     "SKIPPED",
     "SKIPPED_BY_HAND",
+    "SLEEPING",
     "WAITED",
+    "WOKEN",
     "advance",
     "begin_compensation",
     "compensation_failed",
@@ -83,6 +89,8 @@ __all__ = [
     "retry_step",
     "send_compensation",
     "skip_step",
+    "sleep_message",
+    "sleep_until",
     "start",
     "step_cancelled",
     "step_failed",
@@ -93,4 +101,5 @@ __all__ = [
     "wait_ran_out",
     "wait_undone",
     "waited",
+    "woke",
 ]

@@ -40,6 +40,10 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
             step.status = StepStatus.CANCELLED
             step.timeout_at = None
             unit.save_step(step, fields)
+        elif step.sleeping_until is not None:
+            # A sleep left to finish would hold the compensation until it
+            # wakes: a message now wakes it, to find the saga going back.
+            unit.send(EXECUTE, step, step.attempts)
     unit.saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
 

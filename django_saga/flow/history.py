@@ -30,6 +30,10 @@ COMPLETED = "completed"
 SKIPPED = "skipped"
 #: The handler returned ``Pending``.
 WAITED = "waiting"
+#: A sleep step started sleeping (the entry says ``until`` when).
+SLEEPING = "sleeping"
+#: An operator woke a sleep step before its time.
+WOKEN = "woken"
 RETRYING = "retrying"
 FAILED = "failed"
 COMPENSATED = "compensated"

@@ -10,14 +10,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
-from .states import ACTIVE_STATES, TERMINAL_STATES, WAITING_FOR_OPERATOR, SagaState
+from .states import (
+    ACTIVE_STATES,
+    SLEEP_ACTION,
+    TERMINAL_STATES,
+    WAITING_FOR_OPERATOR,
+    SagaState,
+    StepStatus,
+)
 
 if TYPE_CHECKING:
     from .step import SagaStep
@@ -40,10 +48,21 @@ class SagaQuerySet(models.QuerySet["Saga"]):
         return self.filter(name=name, key=key).order_by("-pk")
 
     def stale(self, older_than: timedelta | float) -> SagaQuerySet:
-        """Active sagas that have not changed for ``older_than`` (seconds or a timedelta)."""
+        """Active sagas that have not changed for ``older_than`` (seconds or a
+        timedelta), unless one of their steps sleeps: such a saga waits for
+        its time, and is not stuck."""
         if not isinstance(older_than, timedelta):
             older_than = timedelta(seconds=older_than)
-        return self.active().filter(updated_at__lt=clock.now() - older_than)
+        now = clock.now()
+        # By name: the step's model sits above the saga's (models/step.py).
+        steps = apps.get_model("django_saga", "SagaStep")._default_manager
+        sleeping = steps.filter(
+            saga=OuterRef("pk"),
+            action=SLEEP_ACTION,
+            status=StepStatus.STARTED,
+            timeout_at__gt=now,
+        )
+        return self.active().filter(updated_at__lt=now - older_than).exclude(Exists(sleeping))
 
 
 class Saga(models.Model):

@@ -58,3 +58,8 @@ class StepStatus(models.TextChoices):
 IN_FLIGHT = (StepStatus.STARTED, StepStatus.WAITING)
 #: Steps a stage counts as finished when deciding whether the next stage may start.
 DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+
+#: The action of a sleep step (``django_saga.Sleep``): no handler runs it; it
+#: completes when its time comes (its ``timeout_at`` holds the time, once known).
+#: A saga that sleeps is not stuck, however long ago it last moved.
+SLEEP_ACTION = "saga.sleep"

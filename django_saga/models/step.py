@@ -8,6 +8,7 @@ from its ids and the attempt, never stored.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -19,7 +20,7 @@ from ..errors import SagaNotFound, brief
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .saga import Saga
-from .states import StepStatus
+from .states import SLEEP_ACTION, StepStatus
 
 #: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
 REPORT_TOKEN_CHARS = 32
@@ -144,6 +145,17 @@ class SagaStep(models.Model):
         every attempt.
         """
         return _report_token(self.saga_id, self.pk, self.attempts, settings.SECRET_KEY)
+
+    @property
+    def is_sleep(self) -> bool:
+        return self.action == SLEEP_ACTION
+
+    @property
+    def sleeping_until(self) -> datetime | None:
+        """When a sleep step that has started sleeping wakes (None for any other step)."""
+        if self.is_sleep and self.status == StepStatus.STARTED:
+            return self.timeout_at
+        return None
 
     def accepts_report_token(self, token: str, attempt: int | None = None) -> bool:
         """Whether ``token`` is this step's ``report_token`` for ``attempt``

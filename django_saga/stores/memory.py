@@ -260,7 +260,13 @@ class MemoryStore(HandUpdates):
             stale = [
                 s.pk
                 for s in self._sagas.values()
-                if s.state in ACTIVE_STATES and s.updated_at < cutoff
+                if s.state in ACTIVE_STATES
+                and s.updated_at < cutoff
+                # A saga that sleeps waits for its time: it is not stuck.
+                and not any(
+                    step.sleeping_until is not None and step.sleeping_until > clock.now()
+                    for step in s.steps
+                )
             ]
         return sorted((self.load_saga(i) for i in stale), key=lambda s: s.updated_at)[:limit]
 

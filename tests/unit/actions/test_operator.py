@@ -36,7 +36,7 @@ def test_an_unknown_action_is_refused_with_the_known_ones() -> None:
         manager.act("pause", saga.pk, by="olga", reason="why not")
     assert str(refused.value) == (
         "No operator action 'pause': the actions are compensate, retry_compensation, "
-        "retry_step, skip_step"
+        "retry_step, skip_step, wake_step"
     )
     assert not Intervention.objects.exists()
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django_saga import manager, webhook
 from django_saga.models import Saga, SagaStep
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
-from tests.unit.console.helpers import COMPENSATE, RETRY, VIEW, build_saga
+from tests.unit.console.helpers import EVERYTHING, VIEW, build_saga
 
 
 def saga(*args: str) -> tuple[str, str]:
@@ -53,14 +53,6 @@ def api_url(saga_id: str = "", action: str = "") -> str:
 
 
 SECRET = "openapi-test-secret-of-at-least-32-characters"
-ALL_PERMISSIONS = (
-    VIEW,
-    COMPENSATE,
-    RETRY,
-    "django_saga.retry_saga_step",
-    "django_saga.skip_saga_step",
-    "django_saga.redrive_sagas",
-)
 
 
 def make_user(django_user_model: Any, *perms: str, name: str, staff: bool = True) -> Any:
@@ -96,7 +88,7 @@ class World:
 def make_world(django_user_model: Any, settings: Any) -> World:
     """Sagas and callers for the exchanges (each test module's ``world`` fixture)."""
     settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": SECRET}
-    root = make_user(django_user_model, *ALL_PERMISSIONS, name="root")
+    root = make_user(django_user_model, *EVERYTHING, name="root")
     make_user(django_user_model, VIEW, name="viewer")
     session = Client(enforce_csrf_checks=True)
     session.force_login(root)
@@ -104,11 +96,14 @@ def make_world(django_user_model: Any, settings: Any) -> World:
     batch = manager.redrive([redriven.pk], rate=1, by=root, reason="carrier back").batch
     waiting = SagaFactory(name="payment", key="order-7")
     pay = SagaStepFactory(saga=waiting, position=0, name="pay", waiting=True)
+    sleeping = SagaFactory(name="reminder")
+    SagaStepFactory(saga=sleeping, position=0, name="cool_off", sleeping=True)
     sagas = {
         "halted": halted_saga(),
         "failed": build_saga("failed"),
         "compensation_failed": build_saga("compensation_failed"),
         "waiting": waiting,
+        "sleeping": sleeping,
     }
     token = create_token("root")
     return World(

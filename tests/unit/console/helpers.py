@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_saga import Step
+from django_saga.actions import ACTIONS
 from django_saga.models import Saga, SagaStep
 from tests import factories
 from tests.factories import SagaStepFactory
@@ -24,7 +25,8 @@ RETRY = "django_saga.retry_saga_compensation"
 RETRY_STEP = "django_saga.retry_saga_step"
 SKIP_STEP = "django_saga.skip_saga_step"
 REDRIVE = "django_saga.redrive_sagas"
-EVERYTHING = (VIEW, COMPENSATE, RETRY, RETRY_STEP, SKIP_STEP, REDRIVE)
+#: Every permission the console asks for: each action's (from its table) and more.
+EVERYTHING = (VIEW, *(action.permission for action in ACTIONS), REDRIVE)
 
 SHIP_ERROR = "RetryableError: ship: the service refuses attempt 2"
 

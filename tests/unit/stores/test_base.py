@@ -22,7 +22,14 @@ from django_saga import (
     manager,
 )
 from django_saga.messages import EXECUTE
-from django_saga.models import Intervention, Saga, SagaState, SagaStep, StepStatus
+from django_saga.models import (
+    SLEEP_ACTION,
+    Intervention,
+    Saga,
+    SagaState,
+    SagaStep,
+    StepStatus,
+)
 from django_saga.stores import Store, get_store
 from django_saga.stores.base import HandOperations, KeyTaken
 from django_saga.stores.django import DjangoStore
@@ -285,6 +292,22 @@ def test_stale_sagas_are_active_ones_that_have_not_moved(store, test_clock):
     assert store.stale_sagas(60, 10) == []
     test_clock.advance(timedelta(minutes=2))
     assert [s.pk for s in store.stale_sagas(60, 10)] == [saga.pk]
+
+
+def test_a_saga_that_sleeps_is_not_stale_however_long_it_sleeps(store, test_clock):
+    sleeping = make_saga(n=1)
+    sleeping.steps[0].action = SLEEP_ACTION
+    sleeping.steps[0].compensation = ""
+    sleeping.steps[0].input = {"seconds": 86400}
+    create(store, sleeping)
+    with store.open_step(sleeping.pk, sleeping.steps[0].pk) as unit:
+        assert unit is not None and unit.step is not None
+        flow.sleep_message(unit, unit.step)
+    stuck = started(store)
+    test_clock.advance(timedelta(hours=2))
+    assert [s.pk for s in store.stale_sagas(3600, 10)] == [stuck.pk]
+    test_clock.advance(timedelta(days=1))  # past its time, and not woken: stuck
+    assert {s.pk for s in store.stale_sagas(3600, 10)} == {stuck.pk, sleeping.pk}
 
 
 # -- the outbox --------------------------------------------------------------------------

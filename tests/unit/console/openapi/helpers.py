@@ -98,6 +98,7 @@ COMPENSATE_PATH = "/api/sagas/{saga_id}/compensate/"
 RETRY_COMP = "/api/sagas/{saga_id}/retry-compensation/"
 RETRY_STEP = "/api/sagas/{saga_id}/steps/{step}/retry/"
 SKIP_STEP = "/api/sagas/{saga_id}/steps/{step}/skip/"
+WAKE_STEP = "/api/sagas/{saga_id}/steps/{step}/wake/"
 REDRIVE, PROGRESS = "/api/redrive/", "/api/redrive/{batch}/"
 DOCUMENT, WEBHOOK = "/api/openapi.json", "/webhook/"
 
@@ -322,6 +323,31 @@ API_EXCHANGES: list[tuple[str, str, str, int, str | None, Callable[..., Any]]] =
             '{"reason": "r", "output": ' + "[" * 5000 + "]" * 5000 + "}",
             content_type="application/json",
         ),
+    ),
+    # wake a sleeping step
+    (
+        "wake-step",
+        WAKE_STEP,
+        "post",
+        202,
+        None,
+        lambda w: post_json(w.root, api(w, "sleeping", "steps/cool_off/wake/"), reason()),
+    ),
+    (
+        "wake-step-not-sleeping",
+        WAKE_STEP,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, api(w, "halted", "steps/reserve/wake/"), reason()),
+    ),
+    (
+        "wake-step-no-reason",
+        WAKE_STEP,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, api(w, "sleeping", "steps/cool_off/wake/"), {}),
     ),
     # re-drive
     (

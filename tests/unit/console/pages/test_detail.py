@@ -310,3 +310,16 @@ def test_the_trail_shows_on_the_saga_page_and_in_its_json(repairer):
         "notify": False,
     }
     assert {s["name"]: s["status"] for s in data["steps"]}["ship"] == "completed"
+
+
+@pytest.mark.django_db
+def test_a_sleeping_step_shows_until_when_and_offers_to_wake_it(repairer):
+    saga = SagaFactory(name="reminder")
+    step = SagaStepFactory(saga=saga, position=0, name="cool_off", sleeping=True)
+    html = logged_in(repairer).get(reverse("django_saga:detail", args=[saga.pk])).content.decode()
+    card = html[html.index('id="step-cool_off"') :]
+    assert f'data-sleeping-until="{step.timeout_at.isoformat()}"' in card
+    # Django's timeuntil puts a no-break space between a number and its unit.
+    assert re.search(r"sleeping until [0-9-]+ [0-9:]+ UTC \((59\s+minutes|1\s+hour) left\)", card)
+    assert 'data-action="wake-step"' in card
+    assert reverse("django_saga:wake-step", args=[saga.pk, step.pk]) in card
