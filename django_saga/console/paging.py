@@ -137,17 +137,24 @@ def window(queryset: QuerySet[M], params: Mapping[str, str], size: int) -> Windo
             return Window(
                 rows,
                 newer=rows[0].pk if more else None,
-                older=rows[-1].pk if _any(queryset.filter(pk__lt=rows[-1].pk)) else None,
+                older=rows[-1].pk if _any(queryset.filter(pk__lt=rows[-1].pk), "-pk") else None,
             )
         before = ""  # nothing newer than the cursor any more: show the newest page
     older_first = queryset.filter(pk__lt=before) if before else queryset
     page = list(older_first.order_by("-pk")[: size + 1])
     rows = page[:size]
     newer = None
-    if before and rows and _any(queryset.filter(pk__gt=rows[0].pk)):
+    if before and rows and _any(queryset.filter(pk__gt=rows[0].pk), "pk"):
         newer = rows[0].pk
     return Window(rows, newer=newer, older=rows[-1].pk if len(page) > size else None)
 
 
-def _any(queryset: QuerySet[Any]) -> bool:
-    return queryset.order_by().exists()
+def _any(queryset: QuerySet[Any], order: str) -> bool:
+    """Whether ``queryset`` holds a row, read from the cursor along the index.
+
+    An unordered ``EXISTS`` leaves the planner free to read the table from
+    its start until a row matches; ids are in creation order, so for a
+    cursor deep in the list that is half the table. Asked for the first
+    row in ``order``, it walks the index from the cursor instead.
+    """
+    return bool(queryset.order_by(order).values_list("pk", flat=True)[:1])
