@@ -46,6 +46,7 @@ def step_json(step: SagaStep, *, content: bool = False) -> dict[str, Any]:
         "compensation_attempts": step.compensation_attempts,
         "executed_at": step.executed_at,
         "compensated_at": step.compensated_at,
+        "sleeping_until": step.sleeping_until,
         "error": step.error,
     }
     if content:

@@ -25,3 +25,12 @@ def test_a_steps_content_is_given_only_when_asked() -> None:
     document = saga_document(type(saga).objects.get(pk=saga.pk), [], content=True)
     assert document["context"] == {}
     assert [s["name"] for s in document["steps"]] == ["reserve", "capture", "ship"]
+
+
+@pytest.mark.django_db
+def test_a_sleeping_step_says_when_it_wakes_and_any_other_step_says_null() -> None:
+    saga = factories.SagaFactory(name="reminder")
+    sleeping = factories.SagaStepFactory(saga=saga, position=0, name="nap", sleeping=True)
+    done = factories.SagaStepFactory(saga=saga, position=1, name="mail", completed=True)
+    assert step_json(sleeping)["sleeping_until"] == sleeping.timeout_at
+    assert step_json(done)["sleeping_until"] is None

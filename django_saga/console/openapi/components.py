@@ -313,5 +313,9 @@ STEP_PROPERTIES: dict[str, Any] = {
     "compensation_attempts": {"type": "integer", "minimum": 0},
     "executed_at": WHEN_OR_NULL,
     "compensated_at": WHEN_OR_NULL,
+    "sleeping_until": {
+        **WHEN_OR_NULL,
+        "description": "When a sleep step that has started sleeping wakes; null otherwise.",
+    },
     "error": {"type": "string"},
 }
