@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 outbox_written = threading.Event()
 
 
+#: Seconds after a delayed row's due time at which the relay looks again (see
+#: ``DueTimes.seconds_until_next``).
+SLACK = 0.02
+
+
 class DueTimes:
     """When the delayed rows this process wrote come due (retries, backoffs).
 
@@ -54,14 +59,22 @@ class DueTimes:
         outbox_written.set()  # a waiting relay recomputes how long to sleep
 
     def seconds_until_next(self, longest: float) -> float:
-        """Seconds until the next row comes due, at most ``longest``."""
+        """Seconds until the relay should look again for a row coming due, at
+        most ``longest``.
+
+        A due time just past is kept for one more look, ``SLACK`` later: the
+        relay woke by this process's clock, while the claim compares the
+        row's time with the wall clock, and a claim a hair early must not
+        leave the row to the next poll.
+        """
         now = time.monotonic()
         with self._lock:
-            while self._times and self._times[0] <= now:
+            while self._times and self._times[0] + SLACK <= now:
                 heapq.heappop(self._times)
             if not self._times:
                 return longest
-            return min(longest, self._times[0] - now)
+            due = self._times[0]
+            return min(longest, (due if due > now else due + SLACK) - now)
 
 
 due_times = DueTimes()
