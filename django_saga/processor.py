@@ -34,16 +34,13 @@ from .conf import saga_settings
 from .connections import close_broken_connections, drop_connections
 from .errors import MalformedMessage
 from .messages import EXECUTE, Outgoing, StepMessage, decode
-from .models import SagaState, SagaStep, StepStatus
+from .models import FORWARD_STATES, SagaStep, StepStatus
 from .registry import HandlerRegistry, registry
 from .retry import RetryPolicy, StepTimeout
 from .stores import Store, Unit
 
 logger = logging.getLogger("django_saga.engine")
 
-#: Saga states in which a dispatched step runs: going forward, or waiting
-#: for an operator who may choose to go forward.
-FORWARD_STATES = (SagaState.STARTED, SagaState.FAILED, SagaState.HALTED)
 
 ACK = "ack"
 DEAD_LETTER = "dead_letter"

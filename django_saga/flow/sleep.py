@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from .. import clock
 from ..errors import SagaDefinitionError
 from ..messages import EXECUTE
-from ..models import SagaStep
+from ..models import FORWARD_STATES, SagaStep
 from ..sleeps import wake_time
-from .forward import step_failed, step_succeeded
-from .history import COMPLETED, FAILED, OPERATOR, SLEEPING, WOKEN, record
+from .forward import step_cancelled, step_failed, step_succeeded
+from .history import CANCELLED, COMPLETED, FAILED, OPERATOR, SLEEPING, WOKEN, record
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -40,6 +40,12 @@ def sleep_message(unit: Unit, step: SagaStep) -> str:
             step_failed(unit, step, error, 0)
             return FAILED
         if wake > now:
+            # Under the saga's lock: a sibling that turns the saga back either
+            # sees this sleep (and wakes it) or is seen here.
+            unit.lock_saga()
+            if unit.saga.state not in FORWARD_STATES:
+                step_cancelled(unit, step)
+                return CANCELLED
             sleep_until(unit, step, wake)
             return SLEEPING
         step.timeout_at = wake

@@ -23,6 +23,7 @@ from .ids import SAGA_ID_MAX_CHARS, new_id, plausible, saga_id_of
 from .states import (
     ACTIVE_STATES,
     DONE,
+    FORWARD_STATES,
     IN_FLIGHT,
     SLEEP_ACTION,
     TERMINAL_STATES,
@@ -46,6 +47,7 @@ __all__ = [
     "ACTIVE_KEY_CONSTRAINT",
     "ACTIVE_STATES",
     "DONE",
+    "FORWARD_STATES",
     "IN_FLIGHT",
     "KEY_MAX_CHARS",
     "REPORT_TOKEN_CHARS",

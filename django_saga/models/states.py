@@ -30,6 +30,9 @@ ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
 TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
 #: Sagas that stopped and wait for an operator to decide what comes next.
 WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATION_FAILED)
+#: Saga states in which a dispatched step runs: going forward, or waiting
+#: for an operator who may choose to go forward.
+FORWARD_STATES = (SagaState.STARTED, SagaState.FAILED, SagaState.HALTED)
 
 
 class StepStatus(models.TextChoices):

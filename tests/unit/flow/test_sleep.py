@@ -111,3 +111,22 @@ def test_a_sleep_whose_message_was_lost_is_woken_by_the_sweeper(kit):
     OutboxMessage.objects.filter(saga_id=saga.id, sent_at__isnull=True).delete()
     kit.advance(hours=1)
     kit.assert_saga(saga, "completed", ran=["pack", "cool_off", "remind"], compensated=[])
+
+
+def test_a_sleep_that_starts_as_its_saga_turns_back_is_cancelled_not_begun():
+    """A sibling's failure committed between this message's dispatch and its
+    run: under the saga's lock the sleep sees it, and does not sleep."""
+    from django_saga import flow
+    from django_saga.models import SagaState
+
+    from .helpers import build, unit_for
+
+    saga = build(("a",), ("nap", "b"))
+    nap = saga.step("nap")
+    nap.action, nap.compensation, nap.input = Sleep("nap", 60).action, "", {"seconds": 60}
+    flow.start(unit_for(saga))
+    saga.state = SagaState.COMPENSATING
+    unit = unit_for(saga, "nap")
+    assert flow.sleep_message(unit, unit.step) == flow.CANCELLED
+    assert nap.status == "cancelled" and nap.timeout_at is None
+    assert unit.delayed == []
