@@ -37,33 +37,27 @@ app_name = "django_saga"
 
 def _action_urls(action: Action) -> list[URLPattern]:
     """An action's JSON endpoint and console pages, from its declaration."""
+    saga = "<django_saga_id:saga_id>"
+    api = saga + ("/steps/<django_saga_step:step>" if action.on_step else "")
+    endpoint = path(
+        f"api/sagas/{api}/{action.segment}/",
+        json_api.ActionJsonView.as_view(action=action),
+        name=f"api-{action.slug}",
+    )
     if action.on_step:
-        saga = "<django_saga_id:saga_id>/steps/<django_saga_step:step>"
         return [
+            endpoint,
             path(
-                f"api/sagas/{saga}/{action.segment}/",
-                json_api.ActionJsonView.as_view(action=action),
-                name=f"api-{action.slug}",
-            ),
-            path(
-                f"<django_saga_id:saga_id>/steps/<django_saga_id:step_id>/{action.slug}/",
+                f"{saga}/steps/<django_saga_id:step_id>/{action.slug}/",
                 pages.StepActionView.as_view(action=action),
                 name=action.slug,
             ),
         ]
     return [
+        endpoint,
+        path(f"{saga}/{action.slug}/", pages.ActionView.as_view(action=action), name=action.slug),
         path(
-            f"api/sagas/<django_saga_id:saga_id>/{action.segment}/",
-            json_api.ActionJsonView.as_view(action=action),
-            name=f"api-{action.slug}",
-        ),
-        path(
-            f"<django_saga_id:saga_id>/{action.slug}/",
-            pages.ActionView.as_view(action=action),
-            name=action.slug,
-        ),
-        path(
-            f"<django_saga_id:saga_id>/{action.slug}/confirm/",
+            f"{saga}/{action.slug}/confirm/",
             pages.ActionConfirmView.as_view(action=action),
             name=f"confirm-{action.slug}",
         ),
