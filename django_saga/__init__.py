@@ -38,6 +38,7 @@ from .retry import RetryableError, RetryPolicy, StepTimeout
 if TYPE_CHECKING:
     from .api import Manager, manager
     from .models import Saga, SagaState, SagaStep, StepStatus
+    from .schedules.declaration import schedule
     from .sleeps import Sleep
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "parallel",
     "register_compensation_handler",
     "register_step_handler",
+    "schedule",
     "step_handler",
 ]
 
@@ -87,6 +89,8 @@ _LAZY = {
     "StepStatus": "models",
     # A sleep step reads the saga's rows when it starts.
     "Sleep": "sleeps",
+    # A schedule's models are Django's: loaded once the apps are.
+    "schedule": "schedules.declaration",
 }
 
 

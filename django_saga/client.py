@@ -102,9 +102,14 @@ class Client:
         *,
         deadline: datetime | timedelta | float | None = None,
         if_active: str = RETURN,
+        key: str | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> Saga:
-        """Start a saga from a ``SagaDefinition``, recording its path and version
-        (and the business key its ``key()`` gives)."""
+        """Start a saga from a ``SagaDefinition``, recording its path and version.
+
+        Its business key is the one ``key()`` gives and its context the one
+        ``context()`` gives, unless ``key`` or ``context`` say otherwise (a
+        schedule names each run's tick in both)."""
         if not isinstance(definition, BaseDefinition):
             raise SagaDefinitionError(
                 f"expected a SagaDefinition instance, got {type(definition).__name__}"
@@ -113,9 +118,9 @@ class Client:
         return self._create(
             kind.saga_name(),
             definition.steps(),
-            definition.context(),
+            definition.context() if context is None else context,
             deadline,
-            definition.key(),
+            definition.key() if key is None else key,
             if_active,
             origin=(kind.path(), str(kind.version)),
         )

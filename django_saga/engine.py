@@ -30,13 +30,17 @@ from typing import NamedTuple
 
 from django.db import connections
 
+from .client import Client
 from .conf import safe_url, saga_settings
 from .errors import BrokerUnavailable, PublishError
 from .messages import Outgoing
 from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
 from .relay import Relay
+from .schedules.sync import sync
+from .schedules.ticker import Ticker
 from .stores import Store, get_store
+from .stores.django import DjangoStore
 from .sweeper import Sweeper
 from .transports import Connection, Delivery, connect
 
@@ -115,6 +119,11 @@ class Engine:
         a duplicate if its result had already committed.
         """
         connection = self.connect()
+        try:
+            ticker = self._ticker()
+        except BaseException:
+            self._close()
+            raise
         relay = self._relay = Relay(self.store, self.broker_url)
         relay.start()
         sweeper = Sweeper(self.store, self.processor)
@@ -152,12 +161,29 @@ class Engine:
             for worker in self._workers:
                 worker.join(timeout=1)
             sweeper.stop()
+            if ticker is not None:
+                ticker.stop()
             relay.stop()
             relay.join(timeout=10)
             sweeper.join(timeout=10)
+            if ticker is not None:
+                ticker.join(timeout=10)
             self._close()
             self.finished.set()
             logger.info("Saga engine stopped after %d message(s)", self.processed)
+
+    def _ticker(self) -> Ticker | None:
+        """Make the rows of the schedules code declares and start the ticker
+        (with the Django store, unless ``SCHEDULES`` is off)."""
+        if not saga_settings.SCHEDULES or not isinstance(self.store, DjangoStore):
+            return None
+        report = sync(self.store.using)
+        for verb, names in (("Created", report.created), ("Updated", report.updated)):
+            if names:
+                logger.info("%s schedule(s) declared in code: %s", verb, ", ".join(names))
+        ticker = Ticker(self.store.using, Client(self.store))
+        ticker.start()
+        return ticker
 
     def _consume(self, connection: Connection) -> None:
         for queue_name in connection.topology.work_queues:

@@ -29,3 +29,8 @@ step_compensated = Signal()
 step_waiting = Signal()
 #: The handler returned Skip: the step is done and will not be compensated.
 step_skipped = Signal()
+
+#: A schedule's tick was decided, after the commit: keyword ``schedule`` (the
+#: row), ``outcome`` (``started``, ``skipped``, ``late`` or ``failed``) and
+#: ``count`` (how many ticks).
+schedule_ticked = Signal()

@@ -131,6 +131,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SWEEP_INTERVAL", 5.0, _NUMBER,
             "seconds between sweeps for timeouts, deadlines and stale sagas",
             positive=True, span=True),
+    Setting("SCHEDULES", True, bool,
+            "whether `saga_engine` runs schedules: it makes the rows of the schedules "
+            "the apps' `sagas.py` declare when it starts, and starts their sagas when due "
+            "(every engine may: each tick runs once)"),
+    Setting("SCHEDULE_LATE_AFTER", 60.0, _NUMBER,
+            "seconds after its time a schedule's tick counts as late (metrics); a "
+            "schedule whose missed ticks are `skip`ped skips a tick found later than this",
+            positive=True, span=True),
     Setting("STALE_AFTER", 3600.0, _NUMBER,
             "seconds without progress before an active saga is reported stale",
             positive=True, span=True),

@@ -10,7 +10,9 @@ What lives where:
 - ``step``: :class:`SagaStep` and the report token an outside result carries;
 - ``outbox``: :class:`OutboxMessage`, what the relay publishes;
 - ``trail``: :class:`Intervention`, what operators did;
-- ``tokens``: :class:`ApiToken`, the JSON API's bearer tokens.
+- ``tokens``: :class:`ApiToken`, the JSON API's bearer tokens;
+- ``schedule``: :class:`Schedule`, its :class:`ScheduleRun` rows and its
+  trail, :class:`ScheduleIntervention`.
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -40,6 +42,15 @@ from .step import REPORT_TOKEN_CHARS, SagaStep, find_step
 from .outbox import OutboxMessage
 from .trail import Intervention
 from .tokens import ApiToken
+from .schedule import (
+    SCHEDULE_NAME_MAX_CHARS,
+    Missed,
+    Overlap,
+    Schedule,
+    ScheduleIntervention,
+    ScheduleRun,
+    Source,
+)
 
 # isort: on
 
@@ -52,16 +63,23 @@ __all__ = [
     "KEY_MAX_CHARS",
     "REPORT_TOKEN_CHARS",
     "SAGA_ID_MAX_CHARS",
+    "SCHEDULE_NAME_MAX_CHARS",
     "SLEEP_ACTION",
     "TERMINAL_STATES",
     "WAITING_FOR_OPERATOR",
     "ApiToken",
     "Intervention",
+    "Missed",
     "OutboxMessage",
+    "Overlap",
     "Saga",
     "SagaQuerySet",
     "SagaState",
     "SagaStep",
+    "Schedule",
+    "ScheduleIntervention",
+    "ScheduleRun",
+    "Source",
     "StepStatus",
     "find_step",
     "new_id",

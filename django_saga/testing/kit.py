@@ -20,6 +20,8 @@ from ..definition import Declared, SagaDefinition
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
 from ..processor import ACK, DEAD_LETTER, Processor
 from ..registry import HandlerRegistry, registry
+from ..schedules.ticking import next_due as next_tick
+from ..schedules.ticking import tick_due
 from ..stores import get_store
 from ..stores.django import DjangoStore
 from ..sweeper import Sweeper
@@ -153,8 +155,9 @@ class SagaTestKit:
         return self.saga(started.pk)
 
     def run(self) -> int:
-        """Deliver every message due by the test clock, and time out and
-        compensate what is due, until nothing more is; how many messages ran."""
+        """Deliver every message due by the test clock, start the sagas of the
+        schedules that are due, and time out and compensate what is due, until
+        nothing more is; how many messages ran."""
         self._require_installed()
         delivered = 0
         while True:
@@ -164,8 +167,9 @@ class SagaTestKit:
                 delivered += self._deliver(claimed, delivered)
                 continue
             with self.committed():
+                ticks = tick_due(self.store.using, self.manager)
                 report = self.sweeper.sweep_due()
-            if not (report.timed_out or report.deadlines):
+            if not (ticks.started or report.timed_out or report.deadlines):
                 return delivered
             self._timelines.observe_all()
 
@@ -187,7 +191,8 @@ class SagaTestKit:
         return delivered + self.run()
 
     def next_due(self) -> datetime | None:
-        """When the next message, timeout or deadline comes due (None: nothing waits)."""
+        """When the next message, timeout, deadline or schedule's tick comes due
+        (None: nothing waits)."""
         using = self.store.using
         times = [
             OutboxMessage.objects.using(using)
@@ -199,6 +204,7 @@ class SagaTestKit:
             Saga.objects.using(using)
             .filter(state=SagaState.STARTED)
             .aggregate(at=Min("deadline_at"))["at"],
+            next_tick(using),
         ]
         return min((t for t in times if t is not None), default=None)
 

@@ -1,0 +1,10 @@
+"""Scheduled sagas: a saga started at each tick of a cron expression or an
+interval, exactly once per tick however many engines run.
+
+- ``timing``: when a schedule ticks (cron in a time zone, or an interval);
+- ``declaration``: ``schedule(...)``, as an app's ``sagas.py`` lists them;
+- ``sync``: the rows of code's schedules, made when an engine starts;
+- ``ticking``: start the due schedules' runs, under their rows' locks;
+- ``ticker``: the engine's thread that ticks;
+- ``operator``: pause, resume and run now, with the trail.
+"""

@@ -1,0 +1,60 @@
+"""The engine's ticker thread: start scheduled sagas when they come due.
+
+Every engine runs one (unless ``SCHEDULES`` is off). It looks for due
+schedules at least once a ``POLL`` and, between looks, sleeps until the
+next one comes due, so a tick starts within moments of its time; engines
+share the due schedules through row locks (see ``ticking``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import DatabaseError
+
+from .. import clock
+from ..client import Client
+from ..connections import close_broken_connections, drop_connections
+from .ticking import BATCH, tick_due
+from .ticking import next_due as next_due_at
+
+logger = logging.getLogger("django_saga.schedules")
+
+#: The longest wait between two looks: how soon a schedule an operator made,
+#: resumed or changed elsewhere is seen.
+POLL = 1.0
+
+
+class Ticker(threading.Thread):
+    def __init__(self, using: str, client: Client) -> None:
+        super().__init__(name="saga-ticker", daemon=True)
+        self.using = using
+        self.client = client
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                self._stop_event.wait(self.look())
+        finally:
+            drop_connections()
+
+    def look(self) -> float:
+        """Start what is due; how long until the next look."""
+        try:
+            close_broken_connections()
+            report = tick_due(self.using, self.client)
+            if report.schedules == BATCH:
+                return 0.0  # more are due: claim the next batch at once
+            due = next_due_at(self.using)
+        except DatabaseError as exc:
+            logger.warning("Schedules: the database failed, trying again: %s", exc)
+            drop_connections()
+            return POLL
+        if due is None:
+            return POLL
+        return min(max((due - clock.now()).total_seconds(), 0.0), POLL)
