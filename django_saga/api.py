@@ -2,7 +2,8 @@
 
 ``Manager`` joins the three roles, each in its own module: the client
 (``client``: start, read, report outside results), the operator
-(``actions.operator``: act on sagas, re-drive them, read the trail) and the
+(``actions.operator``: act on sagas, re-drive them, read the trail), the
+schedules' operator (``actions.schedules``: pause, resume, run now) and the
 engine's lifecycle (``lifecycle``: run and stop an engine in this thread).
 Importing it loads no engine: that happens when ``run()`` is called.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from .actions.operator import Operator
 from .actions.redrive import Redrive
+from .actions.schedules import ScheduleOperator
 from .client import RAISE, RETURN, SagaRef
 from .lifecycle import EngineLifecycle
 from .stores import Store
@@ -18,14 +20,17 @@ from .stores import Store
 __all__ = ["RAISE", "RETURN", "Manager", "Redrive", "SagaRef", "manager"]
 
 
-class Manager(Operator, EngineLifecycle):
+class Manager(Operator, ScheduleOperator, EngineLifecycle):
     """Starts, reads and repairs sagas, and runs the engine.
 
     Client: ``start``, ``start_definition``, ``get``, ``find``, ``resolve``,
     ``list_active``, ``complete_step``, ``fail_step``,
     ``record_outside_result``. Operator: ``act``, ``compensate``,
     ``retry_compensation``, ``retry_step``, ``skip_step``, ``redrive``,
-    ``interventions``. Engine: ``run``, ``stop``, ``close``.
+    ``interventions``. Schedules: ``schedules``, ``schedule``,
+    ``schedule_runs``, ``pause_schedule``, ``resume_schedule``,
+    ``run_schedule``, ``schedule_interventions``. Engine: ``run``, ``stop``,
+    ``close``.
 
     Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
     up on every call so settings overrides apply.

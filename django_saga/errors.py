@@ -34,6 +34,10 @@ class SagaNotFound(SagaError, LookupError):
     """No saga has this id."""
 
 
+class ScheduleNotFound(SagaNotFound):
+    """No schedule has this name."""
+
+
 class SagaAlreadyActive(SagaError):
     """``start()`` with the business key of a saga of the same name that has not
     finished, asked to raise rather than return it; ``saga`` is that one."""

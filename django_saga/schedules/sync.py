@@ -52,6 +52,17 @@ def sync(using: str, declared: Sequence[ScheduleDeclaration] | None = None) -> S
     return report
 
 
+def create(using: str, declaration: ScheduleDeclaration) -> Schedule:
+    """The row of a schedule declared in code, due at its first tick from now."""
+    now = clock.now()
+    row = Schedule(
+        name=declaration.name, source=Source.CODE, created_at=now, **declaration.row_fields()
+    )
+    row.next_run_at = timing_of(row).first_from(now)
+    row.save(using=using, force_insert=True)
+    return row
+
+
 def _sync(using: str, declared: Sequence[ScheduleDeclaration], report: SyncReport) -> None:
     now = clock.now()
     names = [d.name for d in declared]
@@ -66,10 +77,7 @@ def _sync(using: str, declared: Sequence[ScheduleDeclaration], report: SyncRepor
         fields = declaration.row_fields()
         row = rows.get(declaration.name)
         if row is None:
-            row = Schedule(name=declaration.name, source=Source.CODE, created_at=now, **fields)
-            row.next_run_at = timing_of(row).first_from(now)
-            row.save(using=using, force_insert=True)
-            report.created.append(row.name)
+            report.created.append(create(using, declaration).name)
             continue
         changed = [name for name, value in fields.items() if getattr(row, name) != value]
         if not changed and row.source == Source.CODE:

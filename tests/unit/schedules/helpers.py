@@ -7,7 +7,7 @@ from typing import Any
 
 from django_saga import schedule
 from django_saga.models import Saga, Schedule
-from django_saga.schedules.sync import sync
+from django_saga.schedules.sync import create
 
 REPORT = "tests.testapp.sagas.Report"
 #: When the schedule tests' clock starts.
@@ -17,8 +17,7 @@ START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 def make(name: str = "report", *, using: str = "default", **options: Any) -> Schedule:
     """A schedule of the test app's ``Report`` saga, its row made now (the kit's clock)."""
     options.setdefault("cron", "" if "every" in options else "0 * * * *")
-    sync(using, [schedule(name, REPORT, **options)])
-    return Schedule.objects.using(using).get(name=name)
+    return create(using, schedule(name, REPORT, **options))
 
 
 def runs(name: str = "report") -> list[str]:
