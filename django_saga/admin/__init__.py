@@ -23,6 +23,7 @@ admin's "doesn't exist", an action that changes nothing.
 
 The modules: ``sagas`` (the list and a saga's page, with ``inlines``),
 ``bulk`` (the actions on a selection), ``trail``, ``outbox``, ``tokens``,
+``schedules`` (schedules, their runs and their trail),
 over what they share (``common``). Importing the package registers them all.
 """
 
@@ -30,6 +31,7 @@ from .bulk import MAX_SELECTED, PREVIEW_ROWS, ConfirmPage, SelectionActions
 from .common import INLINE_STEPS, INLINE_TRAIL, BoundedPaginator, LatestTrailFormSet
 from .outbox import OutboxMessageAdmin
 from .sagas import SagaAdmin
+from .schedules import ScheduleAdmin, ScheduleInterventionAdmin
 from .tokens import ApiTokenAdmin
 from .trail import InterventionAdmin
 
@@ -45,5 +47,7 @@ __all__ = [
     "LatestTrailFormSet",
     "OutboxMessageAdmin",
     "SagaAdmin",
+    "ScheduleAdmin",
+    "ScheduleInterventionAdmin",
     "SelectionActions",
 ]
