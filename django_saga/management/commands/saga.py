@@ -6,6 +6,8 @@ declaration) and ``redrive`` act, each through the manager:
 refused, recorded on the saga's trail and attributed (``--by``, ``--user``)
 exactly as from the admin or the console. Every action asks for a reason. A
 refusal is a ``CommandError`` with the manager's sentence: exit status 1.
+``schedule list``, ``schedule pause``, ``schedule resume`` and ``schedule run``
+act on schedules, recorded on each schedule's trail.
 ``token create``, ``token list`` and ``token revoke`` manage the JSON API's
 bearer tokens. The subcommands live in ``django_saga.management.operator_cli``.
 
@@ -24,19 +26,20 @@ from django.core.management.base import CommandError, CommandParser
 from django_saga.actions import ACTIONS
 from django_saga.console.formatting import terminal_text
 from django_saga.errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
-from django_saga.management.operator_cli.acting import Acting
 from django_saga.management.operator_cli.options import default_actor, parse_rate
 from django_saga.management.operator_cli.reading import Reading
+from django_saga.management.operator_cli.schedules import Schedules
 from django_saga.management.operator_cli.tokens import Tokens
 
 __all__ = ["Command", "default_actor", "parse_rate"]
 
 
-class Command(Reading, Acting, Tokens):
+class Command(Reading, Schedules, Tokens):
     help = (
         "Find, read and repair sagas: list, show, "
         + ", ".join(action.slug for action in ACTIONS)
         + ", redrive. Each action needs --reason and is recorded on the saga's trail. "
+        "`schedule` lists, pauses, resumes and runs schedules. "
         "`token` makes, lists and revokes the JSON API's tokens. "
         "`manage.py saga COMMAND --help` tells more."
     )
@@ -45,6 +48,7 @@ class Command(Reading, Acting, Tokens):
         commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
         self.add_reading_commands(commands)
         self.add_acting_commands(commands)
+        self.add_schedule_commands(commands)
         self.add_token_commands(commands)
 
     def handle(self, *args: Any, **options: Any) -> None:
