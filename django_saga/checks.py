@@ -1,4 +1,5 @@
-"""System checks: a bad SAGA setting, or tables not migrated, named before anything runs."""
+"""System checks: a bad SAGA setting or schedule, or tables not migrated,
+named before anything runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils.module_loading import import_string
 
 from .conf import saga_settings
+from .errors import SagaDefinitionError
 from .routers import ROUTER_PATH, router_installed
+from .schedules.declaration import check as check_schedule
+from .schedules.declaration import declared_schedules
 
 
 @register(Tags.compatibility)
@@ -47,6 +51,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="django_saga.E003",
             )
         )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_schedules(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The schedules the apps' ``sagas.py`` declare: a bad cron expression,
+    time zone, policy or definition is named before an engine starts."""
+    hint = "See the guide 'Wait and schedule': docs/how-to/wait.md in django-saga."
+    try:
+        declared = declared_schedules()
+    except SagaDefinitionError as exc:
+        return [Error(str(exc), hint=hint, id="django_saga.E030")]
+    errors = []
+    for declaration in declared:
+        try:
+            check_schedule(declaration)
+        except SagaDefinitionError as exc:
+            errors.append(Error(str(exc), hint=hint, id="django_saga.E030"))
     return errors
 
 

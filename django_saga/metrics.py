@@ -17,7 +17,11 @@ Counters (per process, from the signals):
 * ``django_saga_step_retries_total{kind, action}``: attempts that were
   retried. Attempts are counted from the step's history when the step ends
   (completes, fails for good, is compensated or stops a compensation), not
-  as each retry happens.
+  as each retry happens;
+* ``django_saga_schedule_ticks_total{schedule, outcome}``: ticks of each
+  schedule that ``started`` a saga, were ``skipped`` (missed while no
+  engine ran, or overlapping an active run), started ``late`` (after
+  ``SCHEDULE_LATE_AFTER``; counted among started too) or ``failed`` to start.
 
 Gauges (read from the database and the broker at each scrape, so the same
 in every process):
@@ -109,6 +113,12 @@ class SagaMetrics:
             ["kind", "action"],
             registry=registry,
         )
+        self.schedule_ticks = Counter(
+            "django_saga_schedule_ticks",
+            "Schedule ticks: started, skipped (missed or overlapping), late, failed to start.",
+            ["schedule", "outcome"],
+            registry=registry,
+        )
         registry.register(StateCollector())
 
     # -- signal receivers ------------------------------------------------------
@@ -123,9 +133,15 @@ class SagaMetrics:
             signals.step_failed: self.on_step_failed,
             signals.step_compensated: self.on_step_compensated,
             signals.step_skipped: self.on_step_skipped,
+            signals.schedule_ticked: self.on_schedule_ticked,
         }
         for signal, receiver in receivers.items():
             signal.connect(receiver, weak=False, dispatch_uid=f"django_saga.metrics.{id(self)}")
+
+    def on_schedule_ticked(
+        self, sender: Any, schedule: Any, outcome: str, count: int, **kwargs: Any
+    ) -> None:
+        self.schedule_ticks.labels(schedule.name, outcome).inc(count)
 
     def on_saga_completed(self, sender: Any, saga: Any, **kwargs: Any) -> None:
         self.sagas_ended.labels(saga.name, "completed").inc()

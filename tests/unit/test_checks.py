@@ -46,3 +46,23 @@ def test_an_unknown_alias_is_named_by_the_system_check(settings):
     assert any(
         "CONSOLE_DATABASE" in m and "must name a database in DATABASES" in m for m in messages
     )
+
+
+def test_a_schedule_that_cannot_run_is_e030_naming_it(monkeypatch):
+    from django_saga import schedule
+    from django_saga.checks import check_schedules
+    from tests.testapp import sagas
+
+    fine = schedule("fine", sagas.Report, cron="0 2 * * *")
+    lost = schedule("lost", "tests.testapp.sagas.Gone", cron="0 2 * * *")
+    monkeypatch.setattr(sagas, "schedules", [fine, lost], raising=False)
+    errors = check_schedules()
+    assert [e.id for e in errors] == ["django_saga.E030"]
+    assert "schedule 'lost' names 'tests.testapp.sagas.Gone', which cannot be imported" in (
+        errors[0].msg
+    )
+    monkeypatch.setattr(sagas, "schedules", [fine, fine])
+    (twice,) = check_schedules()
+    assert "two schedules are named 'fine'" in twice.msg
+    monkeypatch.setattr(sagas, "schedules", [fine])
+    assert check_schedules() == []

@@ -104,3 +104,31 @@ def test_the_bearer_token_must_match_the_setting_exactly(settings):
     for header in ("Bearer scrape-tokenX", "bearer scrape-token", "scrape-token", "Bearer ", ""):
         assert not metrics.bearer_matches(header), header
     assert not metrics.bearer_matches("Bearer scrape-tökén")
+
+
+@pytest.mark.django_db
+def test_schedule_ticks_are_counted_by_outcome_once_committed(counters, settings):
+    from datetime import timedelta
+
+    from django_saga import manager
+    from django_saga.schedules.ticking import tick_due
+    from django_saga.testing import SagaTestKit
+    from tests.unit.schedules.helpers import START, make
+
+    counters.connect()
+    settings.SAGA = {**settings.SAGA, "SCHEDULE_LATE_AFTER": 60}
+    with SagaTestKit(START) as kit:
+        make(cron="0 * * * *", missed="latest")
+        kit.clock.time = START + timedelta(hours=3)  # 10:00 and 11:00 missed; 12:00 late
+        with kit.committed():
+            tick_due("default", manager)
+            started = {"schedule": "report", "outcome": "started"}
+            # Nothing is counted before the commit.
+            assert value(counters, "django_saga_schedule_ticks_total", **started) == 0
+    ticks = {
+        outcome: value(
+            counters, "django_saga_schedule_ticks_total", schedule="report", outcome=outcome
+        )
+        for outcome in ("started", "skipped", "late", "failed")
+    }
+    assert ticks == {"started": 1, "skipped": 2, "late": 1, "failed": 0}
