@@ -9,6 +9,10 @@ SAGA_BROKER_PREFIX  first part of the shop's exchange and queue names (default
                     example_shop: example_shop.steps, ...)
 SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
 SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
+SHOP_REMINDER_AFTER   seconds after shipping that the "on its way" reminder is sent
+                      (default 86400: a day)
+SHOP_REPORT_CRON      when the stock report runs (default "0 2 * * *": nightly at 02:00)
+SHOP_TIME_ZONE        the time zone the report's cron is read in (default Europe/Berlin)
 SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
                       set your own anywhere but on your machine)
 """
@@ -94,6 +98,9 @@ SAGA = {
 }
 SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
 SHOP_PAYMENT_TIMEOUT = env.float("SHOP_PAYMENT_TIMEOUT", default=300.0)
+SHOP_REMINDER_AFTER = env.float("SHOP_REMINDER_AFTER", default=86400.0)
+SHOP_REPORT_CRON = env("SHOP_REPORT_CRON", default="0 2 * * *")
+SHOP_TIME_ZONE = env("SHOP_TIME_ZONE", default="Europe/Berlin")
 
 LOGGING = {
     "version": 1,

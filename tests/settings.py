@@ -101,6 +101,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The example shop's own settings (see example_project/settings.py).
 SHOP_PAYMENT_LIMIT = 500
 SHOP_PAYMENT_TIMEOUT = 300.0
+SHOP_REMINDER_AFTER = 86400.0
+SHOP_REPORT_CRON = "0 2 * * *"
+SHOP_TIME_ZONE = "Europe/Berlin"
 
 # A stand-in for a read replica: under test it is the default database, seen
 # through connections of its own (tests/unit/console/test_access.py).

@@ -26,3 +26,6 @@ class ShopConfig(AppConfig):
             retry=RetryPolicy(max_attempts=3, backoff=0.05, max_delay=0.2),
         )
         register_step_handler("orders.confirm", handlers.confirm_order)
+        register_step_handler("mail.on_its_way", handlers.remind_on_its_way)
+        register_step_handler("stock.count", handlers.count_stock)
+        register_step_handler("stock.file_report", handlers.file_stock_report)

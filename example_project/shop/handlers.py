@@ -9,10 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from django_saga import Pending, RetryableError, Skip
 
-from .models import Order, Payment, Product, Reservation
+from .models import Order, Payment, Product, Reservation, StockReport
 
 
 class OutOfStock(Exception):
@@ -133,3 +134,27 @@ def dispatch_order(saga, step):
 def confirm_order(saga, step):
     Order.objects.filter(saga_id=saga.id).update(status=Order.Status.CONFIRMED)
     return {"charge_id": saga.step("capture_payment").output.get("charge_id", "")}
+
+
+def remind_on_its_way(saga, step):
+    """Tell the customer their order is on its way: a sleep after shipping
+    lets it go out once the parcel has had time to travel."""
+    order = Order.objects.get(saga_id=saga.id)
+    if order.reminded_at is None:  # a step run twice sends one reminder
+        order.reminded_at = timezone.now()
+        order.save(update_fields=["reminded_at"])
+    return {"to": order.customer, "message": f"Your {order.number} is on its way"}
+
+
+def count_stock(saga, step):
+    """Each product's stock, as the nightly report keeps it."""
+    return {"stock": dict(Product.objects.order_by("sku").values_list("sku", "stock"))}
+
+
+def file_stock_report(saga, step):
+    """Keep what ``count_stock`` found, once per tick of the schedule."""
+    tick = saga.context["schedule"]["tick"]
+    report, _ = StockReport.objects.get_or_create(
+        tick=tick, defaults={"stock": saga.step("count_stock").output["stock"]}
+    )
+    return {"report": report.pk}

@@ -27,6 +27,8 @@ class Order(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT)
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
+    # When the "your order is on its way" reminder went out (a sleep after shipping).
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"order {self.pk}: {self.quantity} x {self.product.sku} ({self.status})"
@@ -75,3 +77,15 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"payment {self.pk}: {self.amount} ({self.status})"
+
+
+class StockReport(models.Model):
+    """What the nightly stock report found: each product's stock at its tick."""
+
+    # The schedule's tick it was taken for (or when an operator ran it by hand).
+    tick = models.DateTimeField()
+    taken_at = models.DateTimeField(auto_now_add=True)
+    stock = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"stock report for {self.tick.isoformat()}"

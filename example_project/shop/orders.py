@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 
-from django_saga import SagaDefinition, Step, parallel
+from django_saga import SagaDefinition, Sleep, Step, parallel
 from django_saga.models import Saga
 
 from .models import Order, Product
@@ -34,10 +35,12 @@ class PaymentSaga(SagaDefinition):
 
 class OrderSaga(SagaDefinition):
     """Create the order, reserve stock and check the address together, get paid,
-    then ship and confirm: retried, never undone, once the payment is captured."""
+    then ship and confirm: retried, never undone, once the payment is captured.
+    A while after shipping (``reminder_after`` seconds, a sleep that costs
+    nothing while it waits), tell the customer it is on its way."""
 
     name = "order_processing"
-    version = 3
+    version = 4
 
     def steps(self):
         order = self.params
@@ -61,10 +64,16 @@ class OrderSaga(SagaDefinition):
             PaymentSaga(amount=order["amount"]),
             Step("ship_order", "shipping.dispatch", input={"courier": order["courier"]}),
             Step("confirm_order", "orders.confirm"),
+            Sleep("before_reminder", "context.reminder_after"),
+            Step("remind_on_its_way", "mail.on_its_way"),
         ]
 
     def context(self):
-        return {"customer": self.params["customer"], "order_id": self.params["order_id"]}
+        return {
+            "customer": self.params["customer"],
+            "order_id": self.params["order_id"],
+            "reminder_after": self.params.get("reminder_after", settings.SHOP_REMINDER_AFTER),
+        }
 
     def key(self):
         """One saga per order: a retried start() returns the one already running."""
@@ -79,6 +88,7 @@ def place_order(
     address: str = "1 Main Street",
     gift_wrap: bool = False,
     courier: str = "express",
+    reminder_after: float | None = None,
 ) -> Saga:
     """Create the order and start its saga in one transaction, the order's number
     as the saga's key: both commit, or neither does."""
@@ -99,6 +109,7 @@ def place_order(
             address=address,
             gift_wrap=gift_wrap,
             courier=courier,
+            reminder_after=reminder_after or settings.SHOP_REMINDER_AFTER,
         ).start()
         order.saga_id = saga.pk
         order.save(update_fields=["saga_id"])

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.test import TestCase
 
 from django_saga import manager
+from django_saga.schedules.sync import sync
 from django_saga.testing import SagaTestKit
-from example_project.shop.models import Order, Payment, Product, Reservation
+from example_project.shop.models import Order, Payment, Product, Reservation, StockReport
 from example_project.shop.orders import place_order
 
 
@@ -35,6 +37,10 @@ class OrderSagaTests(TestCase):
         self.kit.complete_step(
             ("order_processing", order.number), "request_payment", {"charge_id": "ch_1"}
         )
+        # Shipped and confirmed: the reminder waits a day, at no cost.
+        self.assertEqual(self.kit.saga(saga).step("before_reminder").status, "started")
+        self.assertIsNone(Order.objects.get(pk=order.pk).reminded_at)
+        self.kit.advance(days=1)
         self.kit.assert_saga(
             saga,
             "completed",
@@ -46,12 +52,15 @@ class OrderSagaTests(TestCase):
                 "capture_payment",
                 "ship_order",
                 "confirm_order",
+                "before_reminder",
+                "remind_on_its_way",
             ],
             skipped=["gift_wrap"],
             compensated=[],
         )
         order.refresh_from_db()
         self.assertEqual(order.status, Order.Status.CONFIRMED)
+        self.assertIsNotNone(order.reminded_at)
         self.assertEqual(Payment.objects.get(order=order).charge_id, "ch_1")
         self.product.refresh_from_db()
         self.assertEqual(self.product.stock, 3)
@@ -118,7 +127,7 @@ class OrderSagaTests(TestCase):
         self.assertIn("CourierUnavailable", halted.step("ship_order").error)
         # Past the pivot nothing is undone: an operator ships it with another courier.
         manager.retry_step(saga.pk, "ship_order", {"courier": "boat"}, reason="ships by boat")
-        self.kit.run()
+        self.kit.advance(days=1)  # the sleep before the "on its way" reminder
         done = self.kit.assert_saga(saga, "completed")
         self.assertEqual(done.step("ship_order").output["tracking"], f"boat-{order.pk}")
         self.assertEqual(
@@ -131,3 +140,31 @@ class OrderSagaTests(TestCase):
                 ("execute", "ship_order", "completed"),
             ],
         )
+
+
+class NightlyStockReportTests(TestCase):
+    """The shop's schedule, as an engine makes it when it starts, ticking on
+    the kit's clock."""
+
+    def setUp(self) -> None:
+        start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+        self.kit = self.enterContext(SagaTestKit(start))
+        Product.objects.create(sku="mug", name="Mug", stock=5, price=Decimal("9"))
+        sync("default")  # what saga_engine does when it starts
+
+    def test_the_report_runs_each_night_at_two_in_berlin(self) -> None:
+        # 02:00 in Berlin is 01:00 UTC in winter.
+        self.assertEqual(self.kit.next_due(), datetime(2026, 12, 8, 1, 0, tzinfo=UTC))
+        self.kit.advance(days=2)
+        reports = list(StockReport.objects.order_by("tick"))
+        self.assertEqual(
+            [r.tick for r in reports],
+            [datetime(2026, 12, 8, 1, 0, tzinfo=UTC), datetime(2026, 12, 9, 1, 0, tzinfo=UTC)],
+        )
+        self.assertEqual(reports[0].stock, {"mug": 5})
+
+    def test_an_operator_runs_it_now_beside_its_ticks(self) -> None:
+        saga = manager.run_schedule("nightly-stock-report", by="ada", reason="needed today")
+        self.kit.run()
+        self.kit.assert_saga(saga, "completed", ran=["count_stock", "file_report"])
+        self.assertEqual(StockReport.objects.get().stock, {"mug": 5})

@@ -56,6 +56,11 @@ def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
     assert "consistent" in out and "INCONSISTENT" not in out
     assert "Payments: charged exactly for the completed orders" in out
     assert "webhook calls" in out
+    # A sleep after shipping, then the reminder; the nightly schedule, run now.
+    assert "remind_on_its_way=completed" in out
+    assert "Reminders 'on its way', sent a sleep after shipping: " in out
+    assert "Schedule nightly-stock-report: At 02:00 every day, Europe/Berlin" in out
+    assert "Stock report: completed, {'gadget': 3, 'widget': " in out
     # Nothing was declared on a broker: nothing to delete or to report.
     assert "RabbitMQ:" not in out
 

@@ -9,7 +9,7 @@ from collections import Counter
 from django.db import connection
 
 from django_saga.models import Saga
-from example_project.shop.models import Payment, Product
+from example_project.shop.models import Order, Payment, Product
 
 from .scenarios import GADGET_STOCK, WIDGET_STOCK, Scenario
 
@@ -63,6 +63,8 @@ def report(
         order__saga_id__in=[saga.id for _, saga in started], status=Payment.Status.CHARGED
     )
     payments_ok = sorted(charged.values_list("order__saga_id", flat=True)) == sorted(completed_ids)
+    reminded = Order.objects.filter(saga_id__in=completed_ids, reminded_at__isnull=False).count()
+    reminders_ok = reminded == len(completed_ids)
     lines.append("")
     lines.append(
         f"Stock after: widget {widget} (expected {WIDGET_STOCK - sold}), "
@@ -75,7 +77,11 @@ def report(
         else "Payments: INCONSISTENT with the completed orders"
     )
     lines.append(
+        f"Reminders 'on its way', sent a sleep after shipping: {reminded} of "
+        f"{len(completed_ids)} completed orders" + ("" if reminders_ok else " (MISSING)")
+    )
+    lines.append(
         f"{len(started)} sagas ({completed} completed) in {elapsed:.2f}s: "
         f"{len(started) / elapsed:.1f} sagas/s on {connection.vendor}"
     )
-    return lines, all_ok and stock_ok and payments_ok
+    return lines, all_ok and stock_ok and payments_ok and reminders_ok

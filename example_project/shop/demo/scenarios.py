@@ -3,9 +3,12 @@ start an order's saga again with its key, and repair the halted ones.
 
 Each order reserves stock and checks the address in parallel, is gift wrapped
 only if asked, waits for the (simulated) payment provider's webhook, has its
-payment captured (the pivot: no undoing after it) and is shipped. Orders to
-an island halt after the capture, as the express courier does not go there;
-the demo then repairs them the way an operator would, with ``retry_step``.
+payment captured (the pivot: no undoing after it) and is shipped; a sleep
+later (a second, in the demo) the customer is told it is on its way. Orders
+to an island halt after the capture, as the express courier does not go
+there; the demo then repairs them the way an operator would, with
+``retry_step``. The shop's nightly stock report, a schedule, is shown and
+run once now, as an operator would.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from django_saga.api import manager
 from django_saga.models import Saga, SagaState
+from django_saga.schedules.ticking import timing_of
 from example_project.shop.models import Order, Product
 from example_project.shop.orders import OrderSaga, place_order
 
@@ -43,6 +47,12 @@ SCENARIOS = [
         "island: halted, repaired", "widget", 1, Decimal("20.00"), "completed", address="Far Island"
     ),
 ]
+#: Seconds between shipping and the "on its way" reminder, in the demo (a day in the shop).
+DEMO_REMINDER_AFTER = 1.0
+#: The shop's schedule the demo shows.
+NIGHTLY_REPORT = "nightly-stock-report"
+#: What the demo's operator says when it runs the report by hand.
+REPORT_REASON = "the demo shows tonight's stock report now"
 #: What the demo's operator says when it sends halted orders by ferry.
 REPAIR_REASON = "express does not deliver to islands: sent by ferry instead"
 WIDGET_STOCK = 1_000_000
@@ -72,6 +82,7 @@ def place(n: int, scenario: Scenario) -> Saga:
             scenario.amount,
             address=scenario.address,
             gift_wrap=scenario.gift_wrap,
+            reminder_after=DEMO_REMINDER_AFTER,
         )
 
 
@@ -115,3 +126,16 @@ def _request_span(name: str) -> contextlib.AbstractContextManager[Any]:
     except ImportError:
         return contextlib.nullcontext()
     return trace.get_tracer("example_project.shop").start_as_current_span(name)
+
+
+def run_report_now() -> tuple[str, Saga]:
+    """Say when the nightly stock report runs, and run it once now, as an
+    operator would: the line saying so, and the saga started."""
+    nightly = manager.schedule(NIGHTLY_REPORT)
+    when = timing_of(nightly).describe()
+    saga = manager.run_schedule(NIGHTLY_REPORT, by="saga_demo", reason=REPORT_REASON)
+    next_run = nightly.next_run_at.isoformat() if nightly.next_run_at else "none"
+    return (
+        f"Schedule {NIGHTLY_REPORT}: {when}; next run {next_run}; run now as saga {saga.pk}",
+        saga,
+    )

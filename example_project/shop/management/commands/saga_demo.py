@@ -29,6 +29,7 @@ from example_project.shop.demo.scenarios import (
     SCENARIOS,
     place,
     repair,
+    run_report_now,
     start_again,
     stock_shelves,
 )
@@ -97,6 +98,8 @@ class Command(BaseCommand):
             if repaired:
                 finished = self._wait(ids, options["timeout"])
             elapsed = time.perf_counter() - began
+            scheduled, report_saga = run_report_now()
+            reported = self._wait([report_saga.pk], options["timeout"])[report_saga.pk]
         finally:
             provider.stop()
             if provider.ident is not None:
@@ -116,6 +119,10 @@ class Command(BaseCommand):
             f"Halted after the payment's capture and repaired by retry_step: {repaired} "
             f"order(s) ({REPAIR_REASON})"
         )
+        self.stdout.write(scheduled)
+        stock = reported.step("count_stock").output.get("stock", {})
+        self.stdout.write(f"Stock report: {reported.state}, {stock}")
+        ok = ok and reported.state == "completed"
         if not ok:
             raise CommandError("Some sagas did not end as expected (see the table above).")
 

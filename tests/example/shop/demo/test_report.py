@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from example_project.shop.demo.report import report
-from example_project.shop.demo.scenarios import repair
-from example_project.shop.models import Product
+from example_project.shop.demo.scenarios import DEMO_REMINDER_AFTER, repair
+from example_project.shop.models import Order, Product
 from tests.example.shop.demo.runs import finished, run_every_scenario
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def ended(saga_kit):
     """Every scenario's order run to its end, the island's repaired."""
     started = run_every_scenario(saga_kit)
     repair(finished(started))
-    saga_kit.run()
+    saga_kit.advance(seconds=DEMO_REMINDER_AFTER)  # the island's order, sent by ferry
     return started
 
 
@@ -33,8 +33,11 @@ def test_every_scenario_ended_as_expected_with_stock_and_payments_consistent(end
     assert "payment declined          compensated       1          0            1      0" in lines
     [island] = [line for line in lines if line.startswith("island: halted, repaired: saga ")]
     assert " completed: " in island and "ship_order=completed" in island
-    assert "consistent" in lines[-3] and "INCONSISTENT" not in lines[-3]
-    assert lines[-2] == "Payments: charged exactly for the completed orders"
+    assert "consistent" in lines[-4] and "INCONSISTENT" not in lines[-4]
+    assert lines[-3] == "Payments: charged exactly for the completed orders"
+    assert lines[-2] == (
+        "Reminders 'on its way', sent a sleep after shipping: 4 of 4 completed orders"
+    )
     assert lines[-1].startswith("7 sagas (4 completed) in 2.00s: 3.5 sagas/s on ")
 
 
@@ -49,4 +52,11 @@ def test_stock_that_disagrees_with_the_orders_is_inconsistent(ended):
     Product.objects.filter(sku="gadget").update(stock=0)
     lines, ok = report(ended, finished(ended), elapsed=1.0)
     assert not ok
-    assert lines[-3].endswith("gadget 0 (expected 3): INCONSISTENT")
+    assert lines[-4].endswith("gadget 0 (expected 3): INCONSISTENT")
+
+
+def test_a_completed_order_without_its_reminder_fails_the_report(ended):
+    Order.objects.filter(address="Far Island").update(reminded_at=None)
+    lines, ok = report(ended, finished(ended), elapsed=1.0)
+    assert not ok
+    assert lines[-2].endswith("3 of 4 completed orders (MISSING)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from example_project.shop.demo.scenarios import (
+    DEMO_REMINDER_AFTER,
     GADGET_STOCK,
     REPAIR_REASON,
     SCENARIOS,
@@ -58,7 +59,7 @@ def test_the_operator_sends_halted_island_orders_by_ferry(saga_kit):
     halted = [saga for saga in finished(started).values() if saga.state == "halted"]
     assert [Order.objects.get(saga_id=s.pk).address for s in halted] == ["Far Island"]
     assert repair(finished(started)) == 1
-    saga_kit.run()
+    saga_kit.advance(seconds=DEMO_REMINDER_AFTER)
     [(_, island)] = [(sc, saga) for sc, saga in started if sc.address == "Far Island"]
     done = saga_kit.assert_saga(island, "completed")
     assert done.step("ship_order").output["courier"] == "ferry"
