@@ -1,5 +1,5 @@
-"""Durations, progress and JSON as the console and the admin show them; stored
-text as a terminal shows it."""
+"""Durations, times to come, progress and JSON as the console and the admin
+show them; stored text as a terminal shows it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils.timesince import timesince
+from django.utils.timesince import timesince, timeuntil
 
 from .. import clock
 from ..models import ACTIVE_STATES, Saga, StepStatus
@@ -79,6 +79,17 @@ def ago(moment: datetime, now: datetime | None = None) -> str:
     if elapsed < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment, now, depth=1)} ago"
+
+
+def from_now(moment: datetime, now: datetime | None = None) -> str:
+    """``"in 3 hours"`` (the largest unit only), ``"now"`` within a minute either
+    way, and ``"3 hours ago"`` for a time that passed (a tick overdue)."""
+    now = now or clock.now()
+    if abs(moment - now) < timedelta(minutes=1):
+        return "now"
+    if moment < now:
+        return ago(moment, now)
+    return f"in {timeuntil(moment, now, depth=1)}"
 
 
 def pretty_json(value: Any) -> str:

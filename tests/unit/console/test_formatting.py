@@ -11,6 +11,7 @@ import pytest
 from django_saga.console.formatting import (
     ago,
     format_duration,
+    from_now,
     json_kind,
     pretty_json,
     progress_text,
@@ -47,6 +48,14 @@ def test_no_duration_is_a_dash():
 def test_ago_is_just_now_under_a_minute_then_its_largest_unit():
     assert ago(NOW - timedelta(seconds=59), NOW) == "just now"
     assert ago(NOW - timedelta(hours=3, minutes=5), NOW) == "3\xa0hours ago"
+
+
+def test_a_time_to_come_is_in_its_largest_unit_now_within_a_minute_and_ago_once_past():
+    assert from_now(NOW + timedelta(hours=3, minutes=5), NOW) == "in 3\xa0hours"
+    assert from_now(NOW + timedelta(days=1, hours=2), NOW) == "in 1\xa0day"
+    assert from_now(NOW + timedelta(seconds=59), NOW) == "now"
+    assert from_now(NOW - timedelta(seconds=59), NOW) == "now"
+    assert from_now(NOW - timedelta(hours=2), NOW) == "2\xa0hours ago"
 
 
 @pytest.mark.django_db
