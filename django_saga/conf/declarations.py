@@ -136,8 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
             "the apps' `sagas.py` declare when it starts, and starts their sagas when due "
             "(every engine may: each tick runs once)"),
     Setting("SCHEDULE_LATE_AFTER", 60.0, _NUMBER,
-            "seconds after its time a schedule's tick counts as late (metrics); a "
-            "schedule whose missed ticks are `skip`ped skips a tick found later than this",
+            "seconds after its time a schedule's tick found by no engine counts as missed "
+            "(its schedule's `missed` policy decides whether it runs) and, if it runs, "
+            "as late in the metrics; ticks found sooner all run",
             positive=True, span=True),
     Setting("STALE_AFTER", 3600.0, _NUMBER,
             "seconds without progress before an active saga is reported stale",

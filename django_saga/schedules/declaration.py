@@ -81,12 +81,14 @@ def schedule(
     (five fields, read in ``timezone``) or ``every`` interval, from ``starts``
     until ``ends``.
 
-    ``missed`` says what happens to ticks that passed while no engine ran:
-    ``"skip"`` them, run the ``"latest"`` once, or run ``"each"`` (the latest
-    ``missed_limit`` of them). ``overlap`` says what a tick does while the
-    previous run is still active: ``"skip"`` it, ``"allow"`` a second run, or
-    ``"wait"`` until the previous one finishes. Refuses, naming it, anything
-    it cannot run.
+    ``missed`` says what happens to ticks that passed while no engine ran
+    (found more than ``SCHEDULE_LATE_AFTER`` seconds late): ``"skip"`` them,
+    run the ``"latest"`` once, or run ``"each"`` (the latest ``missed_limit``
+    of them). ``overlap`` says what a tick does while the previous run is
+    still active: ``"skip"`` it, ``"allow"`` a second run, or ``"wait"`` until
+    the previous one finishes; several ticks due at once start together
+    (``allow``), one after another (``wait``) or only the newest (``skip``).
+    Refuses, naming it, anything it cannot run.
     """
     path = definition if isinstance(definition, str) else _path_of(definition)
     if isinstance(every, timedelta):

@@ -57,4 +57,9 @@ class Ticker(threading.Thread):
             return POLL
         if due is None:
             return POLL
-        return min(max((due - clock.now()).total_seconds(), 0.0), POLL)
+        wait = (due - clock.now()).total_seconds()
+        if wait <= 0 and not report.moved:
+            # Due, yet nothing could be claimed: another engine holds the row,
+            # or a tick waits for its previous run. Look again in a while.
+            return POLL
+        return min(max(wait, 0.0), POLL)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -24,7 +24,7 @@ from ..conf import saga_settings
 from ..errors import SagaDefinitionError, UnknownActionError
 from ..models import TERMINAL_STATES, Missed, Overlap, Saga, Schedule, ScheduleRun
 from .declaration import build
-from .timing import Timing
+from .timing import Due, Timing
 
 logger = logging.getLogger("django_saga.schedules")
 
@@ -49,6 +49,11 @@ class TickReport:
     #: The schedules claimed.
     schedules: int = 0
     sagas: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        """Whether any schedule moved on: a tick started, skipped or failed."""
+        return bool(self.started or self.skipped or self.failed)
 
 
 def timing_of(schedule: Schedule) -> Timing:
@@ -125,27 +130,30 @@ def _tick(
 ) -> list[tuple[Schedule, str, int]]:
     """Decide one due schedule's ticks and start its runs; the outcomes."""
     assert schedule.next_run_at is not None
-    timing = timing_of(schedule)
-    keep = schedule.missed_limit if schedule.missed == Missed.EACH else 1
-    due, following = timing.due(schedule.next_run_at, now, keep)
-    runs = list(due.ticks)
-    grace = saga_settings.SCHEDULE_LATE_AFTER
-    if schedule.missed == Missed.SKIP:
-        runs = [tick for tick in runs if (now - tick).total_seconds() <= grace]
+    due, following, runs = _chosen(schedule, now)
     outcomes: list[tuple[Schedule, str, int]] = []
-    if runs and schedule.overlap != Overlap.ALLOW and _previous_active(schedule, using):
-        if schedule.overlap == Overlap.WAIT:
-            # The tick stays due: the next look starts it once the run ends.
-            return outcomes
-        logger.info(
-            "Schedule %s skipped %d tick(s): its previous run, saga %s, is still active",
-            schedule.name,
-            len(runs),
-            schedule.last_saga_id,
-        )
-        runs = []
-    skipped = due.count - len(runs)
+    left = 0  # due ticks left for a later look
+    if runs and schedule.overlap != Overlap.ALLOW:
+        if _previous_active(schedule, using):
+            if schedule.overlap == Overlap.WAIT:
+                return outcomes  # still due: a later look starts it once the run ends
+            logger.info(
+                "Schedule %s skipped %d tick(s): its previous run, saga %s, is still active",
+                schedule.name,
+                len(runs),
+                schedule.last_saga_id,
+            )
+            runs = []
+        elif schedule.overlap == Overlap.WAIT and len(runs) > 1:
+            # One at a time: the oldest now, the next once it has ended.
+            following = runs[1]
+            left = sum(1 for tick in due.ticks if tick > runs[0])
+            runs = runs[:1]
+        else:
+            runs = runs[-1:]  # the newest: together they would overlap each other
+    skipped = due.count - len(runs) - left
     started = late = 0
+    grace = saga_settings.SCHEDULE_LATE_AFTER
     error = ""
     for tick in runs:
         try:
@@ -179,6 +187,33 @@ def _tick(
         if count
     ]
     return outcomes
+
+
+def _chosen(schedule: Schedule, now: datetime) -> tuple[Due, datetime | None, list[datetime]]:
+    """The due ticks, the next tick after them, and those to run by the
+    missed-tick policy, oldest first.
+
+    A tick found within ``SCHEDULE_LATE_AFTER`` of its time runs, however
+    many there are (the engines were slow, not down); older ones were missed,
+    and the policy says which of them run: none, the latest (unless a recent
+    one runs), or each up to ``missed_limit``.
+    """
+    assert schedule.next_run_at is not None
+    timing = timing_of(schedule)
+    grace = timedelta(seconds=saga_settings.SCHEDULE_LATE_AFTER)
+    spacing = timing.every or 60  # cron ticks are at least a minute apart
+    keep = int(grace.total_seconds() // spacing) + 1
+    keep += schedule.missed_limit if schedule.missed == Missed.EACH else 1
+    due, following = timing.due(schedule.next_run_at, now, keep)
+    recent = [tick for tick in due.ticks if now - tick <= grace]
+    missed = [tick for tick in due.ticks if now - tick > grace]
+    if schedule.missed == Missed.EACH:
+        kept = missed[-schedule.missed_limit :]
+    elif schedule.missed == Missed.LATEST and not recent:
+        kept = missed[-1:]
+    else:
+        kept = []
+    return due, following, kept + recent
 
 
 def _previous_active(schedule: Schedule, using: str) -> bool:

@@ -9,9 +9,10 @@ import pytest
 from django.db import connections
 
 from django_saga import manager
-from django_saga.models import ScheduleRun
+from django_saga.models import Schedule, ScheduleRun
 from django_saga.schedules import ticker as ticker_module
 from django_saga.schedules.ticker import POLL, Ticker
+from tests.unit.stores.helpers import row_held
 
 from .helpers import make
 
@@ -45,3 +46,33 @@ def test_a_ticker_with_nothing_due_looks_again_within_a_poll():
     make(every=3600)
     assert 0 < ticker.look() <= POLL
     assert ticker_module.POLL == POLL
+
+
+def test_a_tick_waiting_for_its_previous_run_is_looked_at_once_a_poll_not_in_a_loop():
+    make(every=1, overlap="wait", params={"action": "test.pending"})
+    ticker = Ticker("default", manager)
+    try:
+        time.sleep(1.1)
+        ticker.look()  # starts the first run, which waits for ever
+        assert ScheduleRun.objects.count() == 1
+        time.sleep(1.1)
+        # The next tick is due but waits: the ticker does not spin on it.
+        assert ticker.look() == POLL
+        assert ScheduleRun.objects.count() == 1
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.postgres
+def test_a_due_schedule_another_engine_holds_is_looked_at_again_after_a_poll():
+    schedule = make(every=1, overlap="allow")
+    ticker = Ticker("default", manager)
+    time.sleep(1.1)
+    try:
+        with row_held(Schedule, schedule.pk):
+            assert ticker.look() == POLL
+        assert ScheduleRun.objects.count() == 0
+        ticker.look()
+        assert ScheduleRun.objects.count() >= 1
+    finally:
+        connections.close_all()

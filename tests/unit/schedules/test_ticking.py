@@ -11,8 +11,9 @@ import pytest
 from django_saga import manager
 from django_saga.models import Saga, Schedule, ScheduleRun
 from django_saga.schedules.ticking import run_key, tick_due
+from tests.unit.stores.helpers import row_held
 
-from .helpers import make, runs
+from .helpers import START, make, runs
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,7 @@ def test_missed_ticks_latest_runs_only_the_latest_once(kit):
 
 
 def test_missed_ticks_each_runs_every_one_up_to_the_limit_latest_first_kept(kit):
-    make(cron="0 * * * *", missed="each", missed_limit=3)
+    make(cron="0 * * * *", missed="each", missed_limit=3, overlap="allow")
     outage(kit, 5)
     kit.run()
     assert runs() == [
@@ -82,6 +83,36 @@ def test_missed_ticks_each_runs_every_one_up_to_the_limit_latest_first_kept(kit)
         "report@2026-12-07T14:00:00Z",
     ]
     assert Schedule.objects.get().skipped == 2
+
+
+def test_missed_ticks_each_under_overlap_wait_run_one_after_another(kit):
+    make(cron="0 * * * *", missed="each", missed_limit=3, overlap="wait")
+    outage(kit, 5)
+    first = tick_due("default", manager)
+    assert (first.started, first.skipped) == (1, 2)  # 12:00 now; 13:00 and 14:00 wait
+    assert Schedule.objects.get().next_run_at == datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    kit.run()  # each run completes, and the next starts
+    assert runs() == [
+        "report@2026-12-07T12:00:00Z",
+        "report@2026-12-07T13:00:00Z",
+        "report@2026-12-07T14:00:00Z",
+    ]
+
+
+def test_missed_ticks_under_overlap_skip_start_only_the_newest(kit):
+    make(cron="0 * * * *", missed="each", missed_limit=3, overlap="skip")
+    outage(kit, 5)
+    kit.run()
+    assert runs() == ["report@2026-12-07T14:00:00Z"]
+    assert Schedule.objects.get().skipped == 4
+
+
+def test_ticks_late_by_less_than_the_grace_all_run_whatever_the_policy(kit):
+    make(every=1, missed="latest", overlap="allow")
+    kit.clock.time = START + timedelta(seconds=5)  # the engines were slow, not down
+    kit.run()
+    assert len(runs()) == 6  # 09:30:00 to 09:30:05
+    assert Schedule.objects.get().skipped == 0
 
 
 def test_missed_ticks_skip_runs_none_found_late_but_runs_one_found_in_time(kit, settings):
@@ -162,3 +193,36 @@ def test_a_tick_already_run_is_not_run_again_by_a_schedule_made_again(kit):
     kit.run()
     assert runs() == ["report@2026-12-07T10:00:00Z"]
     assert ScheduleRun.objects.count() == 1
+
+
+def test_a_daily_schedule_in_berlin_follows_the_clocks_into_summer_time(kit):
+    # Berlin skips 02:00-03:00 on 29 March 2026: the 02:30 run comes at 03:00.
+    kit.clock.time = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    make(cron="30 2 * * *", timezone="Europe/Berlin")
+    kit.advance(days=3)
+    assert runs() == [
+        "report@2026-03-28T01:30:00Z",  # 02:30 CET
+        "report@2026-03-29T01:00:00Z",  # 03:00 CEST, just after the change
+        "report@2026-03-30T00:30:00Z",  # 02:30 CEST
+    ]
+
+
+def test_a_daily_schedule_in_berlin_runs_once_in_the_repeated_hour(kit):
+    # Berlin repeats 02:00-03:00 on 25 October 2026.
+    kit.clock.time = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    make(cron="30 2 * * *", timezone="Europe/Berlin")
+    kit.advance(days=2)
+    assert runs() == ["report@2026-10-25T00:30:00Z", "report@2026-10-26T01:30:00Z"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_schedule_another_engine_holds_is_skipped_not_waited_for_nor_run_twice(kit):
+    schedule = make(cron="0 * * * *")
+    kit.clock.time = datetime(2026, 12, 7, 10, 0, 1, tzinfo=UTC)
+    with row_held(Schedule, schedule.pk):
+        # Another engine is starting this tick: this one takes nothing and moves on.
+        assert tick_due("default", manager).schedules == 0
+    assert tick_due("default", manager).started == 1
+    assert tick_due("default", manager).started == 0
+    assert runs() == ["report@2026-12-07T10:00:00Z"]
