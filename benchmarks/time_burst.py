@@ -27,7 +27,7 @@ from django.db import connections
 
 from django_saga.models import SLEEP_ACTION, OutboxMessage, Saga, SagaStep
 
-from .time_engines import Engines
+from .time_engines import Cpu, Engines, Span
 from .time_sagas import burst_plan
 from .time_starting import Started, start_sleeping
 
@@ -49,7 +49,7 @@ class Burst:
     published: list[float] = field(default_factory=list)
     #: Seconds from ``wake`` to each saga's completion.
     completed: list[float] = field(default_factory=list)
-    engine_cpu: float = 0.0
+    cpu: Cpu | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -101,9 +101,9 @@ def measure_burst(
             running.profile(profile, profile_gil)
         say(f"  {result.asleep_in_time}/{count} asleep; waiting for {wake:%H:%M:%S} ...")
         time.sleep(max(wake.timestamp() - time.time(), 0.0))
-        watch = running.watch()
+        span = Span(running)
         _wait_woken(name, count, timeout, say)
-        result.engine_cpu = watch.cpu_seconds()
+        result.cpu = span.read()
         running.stop_profile()
         _wait_completed(name, count, timeout)
     _read_back(result, name)

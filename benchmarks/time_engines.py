@@ -144,15 +144,27 @@ class Engines:
     def window(self, seconds: float, settle: float = 2.0) -> Cpu:
         """The engines' CPU over ``seconds``, after ``settle`` seconds of quiet."""
         time.sleep(settle)
-        watch = self.watch()
-        servers = ServerCpu()
-        machine = _machine_cpu()
-        mine = _own_cpu()
+        span = Span(self)
         time.sleep(seconds)
-        engines = watch.cpu_seconds()
-        postgres, _ = servers.seconds()
-        others = _machine_cpu() - machine - engines - (postgres or 0.0) - (_own_cpu() - mine)
-        return Cpu(seconds, engines, postgres, max(others, 0.0))
+        return span.read()
+
+
+class Span:
+    """CPU from now on: the engines', their PostgreSQL backends', everyone else's."""
+
+    def __init__(self, engines: Engines) -> None:
+        self.watch = engines.watch()
+        self.servers = ServerCpu()
+        self.machine = _machine_cpu()
+        self.mine = _own_cpu()
+        self.began = time.monotonic()
+
+    def read(self) -> Cpu:
+        engines = self.watch.cpu_seconds()
+        postgres, _ = self.servers.seconds()
+        mine = _own_cpu() - self.mine
+        others = _machine_cpu() - self.machine - engines - (postgres or 0.0) - mine
+        return Cpu(time.monotonic() - self.began, engines, postgres, max(others, 0.0))
 
 
 def _machine_cpu() -> float:

@@ -51,7 +51,7 @@ def burst_lines(result: Burst) -> list[str]:
         f"   wake dispatched (sleep step completed) - T: {_spread(result.woken)}",
         f"   wake message marked sent by the relay - T: {_spread(result.published)}",
         f"   saga completed (the step after too) - T:   {_spread(result.completed)}",
-        f"   engine CPU from T until every wake: {result.engine_cpu:.1f} s",
+        f"   CPU from T until every wake: {_cpu(result.cpu)}",
     ]
     lines += [f"   note: {note}" for note in result.notes]
     return lines
@@ -64,7 +64,7 @@ def schedules_lines(result: Ticks) -> list[str]:
         f"   run row started_at - T: {_spread(result.started)}",
         f"   every run row committed and seen by the poll: T + {result.all_visible:.2f} s",
         f"   run's saga completed - T: {_spread(result.completed)}",
-        f"   engine CPU from T until every run row: {result.engine_cpu:.1f} s",
+        f"   CPU from T until every run row: {_cpu(result.cpu)}",
     ]
     lines += [f"   note: {note}" for note in result.notes]
     return lines
@@ -131,12 +131,14 @@ def _verdict(held: bool) -> str:
     return "yes" if held else "NO"
 
 
-def _cpu(cpu: Cpu) -> str:
+def _cpu(cpu: Cpu | None) -> str:
+    if cpu is None:
+        return "n/a"
     pg = "n/a" if cpu.postgres is None else f"{cpu.postgres:.2f}"
     return (
         f"engines {cpu.engines:.2f} s ({cpu.share(cpu.engines)}), "
         f"their PostgreSQL backends {pg} s, other processes {cpu.others:.1f} s "
-        f"over {cpu.seconds:.0f} s"
+        f"over {cpu.seconds:.1f} s"
     )
 
 

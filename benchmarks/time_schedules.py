@@ -30,7 +30,7 @@ from django_saga import schedule
 from django_saga.models import Saga, ScheduleRun
 from django_saga.schedules import sync
 
-from .time_engines import Engines
+from .time_engines import Cpu, Engines, Span
 from .time_sagas import TickSaga
 
 #: Seconds to make one schedule row, with half again and 15 s to spare.
@@ -51,7 +51,7 @@ class Ticks:
     all_visible: float = float("nan")
     #: Seconds from the tick to each run's saga completed.
     completed: list[float] = field(default_factory=list)
-    engine_cpu: float = 0.0
+    cpu: Cpu | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -96,9 +96,9 @@ def measure_schedules(
             running.profile(profile, profile_gil)
         say(f"  made in {result.created_seconds:.1f} s; waiting for {tick:%H:%M:%S} ...")
         time.sleep(max(tick.timestamp() - time.time(), 0.0))
-        watch = running.watch()
+        span = Span(running)
         result.all_visible = _wait_runs(prefix, tick, count, timeout, say)
-        result.engine_cpu = watch.cpu_seconds()
+        result.cpu = span.read()
         running.stop_profile()
         _wait_done(prefix, tick, count, timeout)
     _read_back(result, prefix)
