@@ -23,9 +23,8 @@ row "declared in code", and each engine's own ``sync`` at start deletes the
 code rows that no ``sagas.py`` declares. Its policies say what the
 requirement means: ``overlap="allow"`` (the default ``"skip"`` rightly drops
 a tick while the previous run is still active, as it may be while the
-killed engine's step waits for redelivery) and ``missed="each"`` (the
-default ``"latest"`` runs only the newest of two ticks due at one look,
-as the held tick and the next are).
+killed engine's step waits for redelivery). ``missed`` keeps its default,
+``"latest"``: the held ticks are late by seconds, not missed, and all run.
 
 Like every test of engine subprocesses, it runs in the PostgreSQL pass
 (``postgres`` marker: row locks are a no-op on SQLite, and the kill finds
@@ -46,7 +45,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from django_saga.models import Missed, Overlap, Saga, SagaStep, Schedule, ScheduleRun
+from django_saga.models import Overlap, Saga, SagaStep, Schedule, ScheduleRun
 from django_saga.schedules.ticking import run_key, timing_of
 from tests.conftest import EngineProcess, wait_for
 from tests.testapp.models import Ledger
@@ -92,8 +91,6 @@ def _make_schedule() -> Schedule:
         starts_at=starts,
         ends_at=starts + timedelta(seconds=TICKS - 1),
         overlap=Overlap.ALLOW,
-        missed=Missed.EACH,
-        missed_limit=100,
     )
     row.next_run_at = timing_of(row).first_from(now)
     row.save(force_insert=True)
