@@ -3,7 +3,9 @@
 Only ``completed`` and ``compensated`` sagas are ever purged; a ``failed``
 or ``compensation_failed`` saga still has something for an operator to do.
 The operators' trail outlives its sagas: an entry goes once it is older
-than ``AUDIT_RETENTION`` and its saga is gone.
+than ``AUDIT_RETENTION`` and its saga is gone (a schedule's trail, once it
+is older). A schedule's run rows go with the same age as the sagas, once
+their saga is gone.
 Each batch is one short transaction: it locks the rows it takes with
 ``SKIP LOCKED`` (on PostgreSQL), so several engines or a cron job can purge
 side by side and nobody waits on them, optionally writes each saga to an
@@ -42,7 +44,14 @@ from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
 
 from . import clock
 from .conf import saga_settings
-from .models import TERMINAL_STATES, Intervention, Saga, SagaStep
+from .models import (
+    TERMINAL_STATES,
+    Intervention,
+    Saga,
+    SagaStep,
+    ScheduleIntervention,
+    ScheduleRun,
+)
 
 #: Sagas one batch deletes unless told otherwise: a transaction of tens of milliseconds.
 DEFAULT_BATCH = 500
@@ -86,8 +95,11 @@ class PurgeReport:
     by_state: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     dry_run: bool = False
-    #: Entries of the operators' trail past ``AUDIT_RETENTION`` whose saga is gone.
+    #: Entries of the operators' trail past ``AUDIT_RETENTION`` whose saga is gone
+    #: (and of the schedules' trail past it).
     trail: int = 0
+    #: Schedule runs older than the purge's age whose saga is gone.
+    runs: int = 0
 
 
 def purgeable(
@@ -159,6 +171,7 @@ def purge(
                 break
     if budget is None or time.monotonic() - started < budget:
         report.trail = purge_trail(using=using, batch_size=batch_size, dry_run=dry_run)
+        report.runs = purge_runs(older_than, using=using, batch_size=batch_size, dry_run=dry_run)
     report.seconds = time.monotonic() - started
     return report
 
@@ -171,19 +184,49 @@ def purge_trail(
     keep = saga_settings.AUDIT_RETENTION
     if keep is None:
         return 0
+    cutoff = clock.now() - timedelta(seconds=keep)
     orphaned = (
         Intervention.objects.using(using)
-        .filter(at__lt=clock.now() - timedelta(seconds=keep))
+        .filter(at__lt=cutoff)
         .filter(~Exists(Saga.objects.using(using).filter(pk=OuterRef("saga_id"))))
     )
+    schedules = ScheduleIntervention.objects.using(using).filter(at__lt=cutoff)
+    return _delete_in_batches(orphaned, "at", batch_size, dry_run, using) + _delete_in_batches(
+        schedules, "at", batch_size, dry_run, using
+    )
+
+
+def purge_runs(
+    older_than: float | timedelta,
+    *,
+    using: str = "default",
+    batch_size: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+) -> int:
+    """Delete the schedule runs started more than ``older_than`` ago whose saga
+    is gone, oldest first; how many (would be) deleted. A schedule moves on
+    by its own row: an old run row only tells what ran."""
+    age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
+    gone = (
+        ScheduleRun.objects.using(using)
+        .filter(started_at__lt=clock.now() - age)
+        .filter(~Exists(Saga.objects.using(using).filter(pk=OuterRef("saga_id"))))
+    )
+    return _delete_in_batches(gone, "started_at", batch_size, dry_run, using)
+
+
+def _delete_in_batches(
+    rows: QuerySet[Any], oldest: str, batch_size: int, dry_run: bool, using: str
+) -> int:
+    """Delete ``rows``, oldest by ``oldest`` first, a batch per transaction."""
     if dry_run:
-        return orphaned.count()
+        return rows.count()
     deleted = 0
     while True:
         with transaction.atomic(using=using):
-            ids = list(orphaned.order_by("at").values_list("pk", flat=True)[:batch_size])
+            ids = list(rows.order_by(oldest).values_list("pk", flat=True)[:batch_size])
             if ids:
-                deleted += Intervention.objects.using(using).filter(pk__in=ids).delete()[0]
+                deleted += rows.model.objects.using(using).filter(pk__in=ids).delete()[0]
         if len(ids) < batch_size:
             return deleted
 

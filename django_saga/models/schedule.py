@@ -151,7 +151,11 @@ class ScheduleRun(models.Model):
         verbose_name = "schedule run"
         verbose_name_plural = "schedule runs"
         ordering = ("-id",)
-        indexes = [models.Index(fields=["schedule", "id"], name="saga_schedule_run_idx")]
+        indexes = [
+            models.Index(fields=["schedule", "id"], name="saga_schedule_run_idx"),
+            # Retention walks them oldest first.
+            models.Index(fields=["started_at"], name="saga_schedule_run_started_idx"),
+        ]
         constraints = [
             # One run per tick: a second engine, or a schedule made again
             # under its name, cannot start a tick twice.
@@ -182,6 +186,8 @@ class ScheduleIntervention(models.Model):
         verbose_name = "schedule intervention"
         verbose_name_plural = "schedule interventions"
         ordering = ("-id",)
+        # Retention walks them oldest first.
+        indexes = [models.Index(fields=["at"], name="saga_schedule_trail_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.action} of schedule {self.schedule} by {self.actor}"

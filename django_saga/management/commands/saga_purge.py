@@ -154,6 +154,11 @@ class Command(BaseCommand):
                 f". {'Would delete' if report.dry_run else 'Deleted'} {report.trail:,} "
                 "entries of the operators' trail past AUDIT_RETENTION whose sagas are gone"
             )
+        if report.runs:
+            text += (
+                f". {'Would delete' if report.dry_run else 'Deleted'} {report.runs:,} "
+                "schedule runs as old whose sagas are gone"
+            )
         return text + "."
 
 
