@@ -55,6 +55,10 @@ class Ticker(threading.Thread):
             logger.warning("Schedules: the database failed, trying again: %s", exc)
             drop_connections()
             return POLL
+        except Exception:
+            # Whatever went wrong, the thread lives on: the next look tries again.
+            logger.exception("Schedules: a look at the due schedules failed")
+            return POLL
         if due is None:
             return POLL
         wait = (due - clock.now()).total_seconds()

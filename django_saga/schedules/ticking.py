@@ -16,12 +16,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from .. import clock, signals
 from ..client import Client
 from ..conf import saga_settings
-from ..errors import SagaDefinitionError, UnknownActionError
 from ..models import TERMINAL_STATES, Missed, Overlap, Saga, Schedule, ScheduleRun
 from .declaration import build
 from .timing import Due, Timing
@@ -96,14 +95,13 @@ def tick_due(using: str, client: Client, *, batch: int = BATCH) -> TickReport:
 
 def next_due(using: str) -> datetime | None:
     """When the next enabled schedule comes due (None: none will)."""
-    found = (
+    return (
         Schedule.objects.using(using)
         .filter(enabled=True, next_run_at__isnull=False)
         .order_by("next_run_at")
         .values_list("next_run_at", flat=True)
         .first()
     )
-    return found
 
 
 def start_run(
@@ -162,7 +160,11 @@ def _tick(
         except IntegrityError:
             skipped += 1  # this tick has a run already (a schedule made again)
             continue
-        except (SagaDefinitionError, UnknownActionError) as exc:
+        except DatabaseError:
+            raise  # the whole look is retried
+        except Exception as exc:
+            # The definition's own code failed (a bad parameter, say): the
+            # schedule says so and goes on; its next tick tries again.
             error = f"{type(exc).__name__}: {exc}"
             logger.error("Schedule %s could not start its run at %s: %s", schedule.name, tick, exc)
             report.failed += 1

@@ -241,3 +241,12 @@ class Report(SagaDefinition):
 
     def steps(self):
         return [Step("count", self.params.get("action", "test.record"), "")]
+
+
+class Broken(SagaDefinition):
+    """A definition whose own code fails, as one with a bad parameter would."""
+
+    name = "broken"
+
+    def steps(self):
+        raise KeyError("warehouse")

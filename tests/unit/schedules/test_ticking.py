@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from django_saga import manager
+from django_saga import manager, schedule
 from django_saga.models import Saga, Schedule, ScheduleRun
+from django_saga.schedules.sync import create
 from django_saga.schedules.ticking import run_key, tick_due
 from tests.unit.stores.helpers import row_held
 
@@ -226,3 +227,13 @@ def test_a_schedule_another_engine_holds_is_skipped_not_waited_for_nor_run_twice
     assert tick_due("default", manager).started == 1
     assert tick_due("default", manager).started == 0
     assert runs() == ["report@2026-12-07T10:00:00Z"]
+
+
+def test_a_definition_whose_code_fails_is_counted_failed_and_the_ticker_goes_on(kit):
+    create("default", schedule("broken", "tests.testapp.sagas.Broken", cron="0 * * * *"))
+    make(cron="0 * * * *")
+    kit.advance(hours=1)
+    broken = Schedule.objects.get(name="broken")
+    assert broken.error == "KeyError: 'warehouse'"
+    assert broken.next_run_at == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    assert runs() == ["report@2026-12-07T10:00:00Z"]  # the other schedule ran
