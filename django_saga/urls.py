@@ -5,6 +5,8 @@ from django.urls import URLPattern, path, register_converter
 from . import webhook
 from .actions import ACTIONS, Action
 from .console import json_api, metrics_view, pages
+from .console.schedules import SCHEDULE_ACTS
+from .models import SCHEDULE_NAME_MAX_CHARS
 from .validation import NAME_MAX_CHARS
 
 
@@ -29,8 +31,15 @@ class StepConverter(SagaIdConverter):
     regex = f"[^/\x00]{{1,{NAME_MAX_CHARS}}}"
 
 
+class ScheduleNameConverter(SagaIdConverter):
+    """A schedule's name as a URL segment: a slug no longer than its column."""
+
+    regex = f"[-a-zA-Z0-9_]{{1,{SCHEDULE_NAME_MAX_CHARS}}}"
+
+
 register_converter(SagaIdConverter, "django_saga_id")
 register_converter(StepConverter, "django_saga_step")
+register_converter(ScheduleNameConverter, "django_saga_schedule")
 
 app_name = "django_saga"
 
@@ -64,6 +73,22 @@ def _action_urls(action: Action) -> list[URLPattern]:
     ]
 
 
+SCHEDULE = "schedules/<django_saga_schedule:name>"
+
+#: The schedules' pages: the list, one, and each action on one.
+_schedule_urls = [
+    path("schedules/", pages.ScheduleListView.as_view(), name="schedules"),
+    path(f"{SCHEDULE}/", pages.ScheduleDetailView.as_view(), name="schedule"),
+    *(
+        path(
+            f"{SCHEDULE}/{act.slug}/",
+            pages.ScheduleActView.as_view(act=act),
+            name=f"schedule-{act.slug}",
+        )
+        for act in SCHEDULE_ACTS
+    ),
+]
+
 urlpatterns = [
     path("", pages.DashboardView.as_view(), name="dashboard"),
     path("metrics/", metrics_view.MetricsView.as_view(), name="metrics"),
@@ -87,6 +112,8 @@ urlpatterns = [
         pages.RedriveProgressView.as_view(),
         name="redrive-progress",
     ),
+    # Before a saga's page, whose id could otherwise be "schedules".
+    *_schedule_urls,
     path("<django_saga_id:saga_id>/", pages.SagaDetailView.as_view(), name="detail"),
     *(pattern for action in ACTIONS for pattern in _action_urls(action)),
 ]

@@ -29,6 +29,7 @@ from ..actions import Action
 from ..conf import saga_settings
 from ..routers import console_reads
 from . import tokens
+from .schedules import VIEW_SCHEDULE, ScheduleAct
 
 
 def can_view_console(user: Any) -> bool:
@@ -115,6 +116,21 @@ class _Guarded:
         else:
             what, needed = self.purpose, self.permission
         return f"You may not {what} (needs {needed})."
+
+
+class ScheduleGuard(_Guarded):
+    """A view of schedules: Django's view permission on them, and its ``act``'s
+    permission if it is one of an operator's actions on a schedule."""
+
+    permission = VIEW_SCHEDULE
+    purpose = "view schedules"
+    act: ScheduleAct | None = None
+
+    def missing_permission(self, user: Any) -> str | None:
+        denied = super().missing_permission(user)
+        if denied is None and self.act is not None and not self.act.permitted(user):
+            return f"You may not {self.act.purpose} (needs {self.act.permission})."
+        return denied
 
 
 def read_only_pages(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from django_saga.actions import ACTIONS
+from django_saga.console.schedules import SCHEDULE_ACTS
+from django_saga.models import SCHEDULE_NAME_MAX_CHARS
 from django_saga.validation import NAME_MAX_CHARS
 from tests.unit.console.helpers import VIEW, logged_in, make_user
 
@@ -74,3 +76,27 @@ def test_every_action_has_its_json_endpoint_and_its_pages():
             assert api == f"/sagas/api/sagas/X/{action.segment}/"
             assert confirm == f"/sagas/X/{action.slug}/confirm/"
             assert resolve(confirm).func.view_initkwargs["action"] is action
+
+
+# -- schedules ------------------------------------------------------------
+def test_the_schedules_pages_and_each_action_have_their_addresses():
+    assert reverse("django_saga:schedules") == "/sagas/schedules/"
+    assert reverse("django_saga:schedule", args=["nightly"]) == "/sagas/schedules/nightly/"
+    for act in SCHEDULE_ACTS:
+        page = reverse(f"django_saga:schedule-{act.slug}", args=["nightly"])
+        assert page == f"/sagas/schedules/nightly/{act.slug}/"
+        assert resolve(page).func.view_initkwargs["act"] is act
+
+
+def test_the_schedules_list_is_not_taken_for_a_saga():
+    assert resolve("/sagas/schedules/").url_name == "schedules"
+
+
+def test_a_name_no_schedule_can_have_is_no_address():
+    longest = "n" * SCHEDULE_NAME_MAX_CHARS
+    assert resolve(f"/sagas/schedules/{longest}/").kwargs == {"name": longest}
+    for bad in (longest + "n", "a b", "a.b", "a\x00b"):
+        with pytest.raises(Resolver404):
+            resolve(f"/sagas/schedules/{bad}/")
+        with pytest.raises(NoReverseMatch):
+            reverse("django_saga:schedule", args=[bad])

@@ -1,12 +1,14 @@
 """The console's HTML pages, one module a page: the dashboard, a saga's
-page, the repair pages and the re-drive pages, over what they share
-(``common``). The views ``django_saga.urls`` routes to are named here.
+page, the repair pages, the re-drive pages and the schedules' pages, over
+what they share (``common``). The views ``django_saga.urls`` routes to are
+named here.
 """
 
 from .dashboard import DashboardView
 from .detail import DIAGRAM_STAGES, STEPS_PER_PAGE, SagaDetailView
 from .redrive import RedriveProgressView, RedriveView
 from .repair import ActionConfirmView, ActionView, StepActionView
+from .schedules import ScheduleActView, ScheduleDetailView, ScheduleListView
 
 __all__ = [
     "DIAGRAM_STAGES",
@@ -17,5 +19,8 @@ __all__ = [
     "RedriveProgressView",
     "RedriveView",
     "SagaDetailView",
+    "ScheduleActView",
+    "ScheduleDetailView",
+    "ScheduleListView",
     "StepActionView",
 ]

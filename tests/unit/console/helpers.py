@@ -25,8 +25,13 @@ RETRY = "django_saga.retry_saga_compensation"
 RETRY_STEP = "django_saga.retry_saga_step"
 SKIP_STEP = "django_saga.skip_saga_step"
 REDRIVE = "django_saga.redrive_sagas"
+VIEW_SCHEDULE = "django_saga.view_schedule"
+PAUSE_SCHEDULE = "django_saga.pause_schedule"
+TRIGGER_SCHEDULE = "django_saga.trigger_schedule"
+#: What the schedules' pages and endpoints ask for, beside console access.
+SCHEDULES = (VIEW_SCHEDULE, PAUSE_SCHEDULE, TRIGGER_SCHEDULE)
 #: Every permission the console asks for: each action's (from its table) and more.
-EVERYTHING = (VIEW, *(action.permission for action in ACTIONS), REDRIVE)
+EVERYTHING = (VIEW, *(action.permission for action in ACTIONS), REDRIVE, *SCHEDULES)
 
 SHIP_ERROR = "RetryableError: ship: the service refuses attempt 2"
 

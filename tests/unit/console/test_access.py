@@ -14,12 +14,13 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_saga.models import Intervention, OutboxMessage, Saga
+from django_saga.models import Intervention, OutboxMessage, Saga, Schedule
 from tests.unit.console.helpers import (
     COMPENSATE,
     EVERYTHING,
     REDRIVE,
     RETRY_STEP,
+    SCHEDULES,
     SKIP_STEP,
     VIEW,
     api,
@@ -33,6 +34,7 @@ from tests.unit.console.helpers import (
     step_page,
     urls_of,
 )
+from tests.unit.schedules.helpers import make
 
 
 # -- who may use the console ----------------------------------------------
@@ -321,6 +323,34 @@ def test_the_pages_read_the_replica_and_nothing_of_the_sagas_from_the_primary(
         if response.status_code == 200:
             assert seen.on("replica"), f"{url} read nothing from the replica"
         assert seen.on("default") == [], (url, seen.on("default"))
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_the_schedules_pages_read_the_replica_and_nothing_of_them_from_the_primary(
+    django_user_model, on_replica
+):
+    make(every=3600)
+    client = logged_in(make_user(django_user_model, VIEW, *SCHEDULES))
+    for url in (reverse("django_saga:schedules"), reverse("django_saga:schedule", args=["report"])):
+        with Queries() as seen:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        assert seen.on("replica"), f"{url} read nothing from the replica"
+        assert seen.on("default") == [], (url, seen.on("default"))
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_a_schedules_action_reads_and_writes_the_primary_only(django_user_model, on_replica):
+    make(every=3600)
+    client = logged_in(make_user(django_user_model, VIEW, *SCHEDULES))
+    with Queries() as seen:
+        response = client.post(
+            reverse("django_saga:schedule-pause", args=["report"]), {"reason": "ticket 12"}
+        )
+    assert response.status_code == 302
+    assert Schedule.objects.get().enabled is False
+    assert seen.on("replica") == []
+    assert any("UPDATE" in sql for sql in seen.on("default"))
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "replica"])
