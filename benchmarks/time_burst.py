@@ -29,7 +29,7 @@ from django_saga.models import SLEEP_ACTION, OutboxMessage, Saga, SagaStep
 
 from .time_engines import Cpu, Engines, Span
 from .time_sagas import burst_plan
-from .time_starting import Started, start_sleeping
+from .time_starting import Started, analyze, start_sleeping
 
 #: Seconds a saga takes to be asleep, when the sleepers phase did not measure it.
 DEFAULT_PER_SAGA = 0.01
@@ -97,6 +97,7 @@ def measure_burst(
                 f"only {result.asleep_in_time} of {count} sleeps had started before the wake "
                 "time: raise the lead (a slower machine than the sleepers phase measured)"
             )
+        analyze()
         if profile is not None:
             running.profile(profile, profile_gil)
         say(f"  {result.asleep_in_time}/{count} asleep; waiting for {wake:%H:%M:%S} ...")

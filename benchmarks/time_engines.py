@@ -178,12 +178,14 @@ def _own_cpu() -> float:
 
 
 def machine_note(sample: float = 2.0, when: str = "before the run") -> str:
-    """Cores, and how busy the machine is right now (``sample`` seconds of it)."""
+    """Cores, how busy the machine is right now (``sample`` seconds of it), and
+    whether PostgreSQL runs autovacuum (without it, the statistics of a
+    table are those of its last ``ANALYZE``)."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    note = f"machine: {os.cpu_count()} CPUs, load average {load}"
     with contextlib.suppress(Exception):
-        busy = psutil.cpu_percent(interval=sample)
-        return (
-            f"machine: {os.cpu_count()} CPUs, {busy:.0f} % busy {when} "
-            f"(all processes), load average {load}"
-        )
-    return f"machine: {os.cpu_count()} CPUs, load average {load}"
+        note += f", {psutil.cpu_percent(interval=sample):.0f} % busy {when} (all processes)"
+    with contextlib.suppress(Exception), connections["default"]._nodb_cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        note += f"; PostgreSQL autovacuum {cursor.fetchone()[0]}"
+    return note

@@ -32,6 +32,7 @@ from django_saga.schedules import sync
 
 from .time_engines import Cpu, Engines, Span
 from .time_sagas import TickSaga
+from .time_starting import analyze
 
 #: Seconds to make one schedule row, with half again and 15 s to spare.
 PER_ROW = 0.004
@@ -92,6 +93,7 @@ def measure_schedules(
                 f"making the rows took {result.created_seconds:.0f} s and ended after the tick: "
                 "the figures count from the tick all the same"
             )
+        analyze()
         if profile is not None:
             running.profile(profile, profile_gil)
         say(f"  made in {result.created_seconds:.1f} s; waiting for {tick:%H:%M:%S} ...")

@@ -32,7 +32,7 @@ from django_saga.models import Saga
 from .time_engines import Cpu, Engines
 from .time_queries import QueryTime, periodic_queries
 from .time_sagas import SLEEPER_DAYS, sleeper_plan
-from .time_starting import Started, delayed_outbox, start_sleeping
+from .time_starting import Started, analyze, delayed_outbox, start_sleeping
 
 #: How far back the sleepers' ``updated_at`` is moved for the third window.
 AGED = timedelta(hours=2)
@@ -93,7 +93,7 @@ def measure_sleepers(
         f" s (start() calls took {result.started.start_seconds:.0f} s)"
     )
     result.delayed_rows = delayed_outbox(timedelta(days=1))
-    _analyze()
+    analyze()
     say(f"idle window, {count} sleepers: {window:.0f} s ...")
     with fresh("sleepers-asleep") as running:
         result.asleep = running.window(window)
@@ -103,16 +103,10 @@ def measure_sleepers(
     for query in result.queries:
         say(f"  {query.line()}")
     Saga.objects.filter(name=name).update(updated_at=F("updated_at") - AGED)
-    _analyze()
+    analyze()
     say(f"idle window, {count} sleepers older than STALE_AFTER: {window:.0f} s ...")
     with fresh("sleepers-aged") as running:
         result.aged = running.window(window)
     say(f"  engine CPU {result.aged.engines:.2f} s")
     connections.close_all()
     return result
-
-
-def _analyze() -> None:
-    """Fresh statistics, as autovacuum would have them after a while."""
-    with connections["default"].cursor() as cursor:
-        cursor.execute("ANALYZE")

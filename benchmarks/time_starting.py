@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,6 +105,18 @@ def wait_sleeping(
             said = time.monotonic()
             say(f"  {sleeping}/{count} sleeping")
         time.sleep(POLL)
+
+
+def analyze() -> None:
+    """Fresh planner statistics, as autovacuum gives them after a bulk load.
+
+    Where autovacuum is off (see the machine line), the tables keep the
+    statistics of when they were empty, and a statement an engine prepared
+    then keeps a plan made for an empty table: ``ANALYZE`` also makes every
+    session plan its prepared statements again.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def delayed_outbox(later_than: timedelta) -> int:
