@@ -94,6 +94,13 @@ def measure_schedules(
                 "the figures count from the tick all the same"
             )
         analyze()
+        history = Saga.objects.count()
+        if history < count:
+            result.notes.append(
+                f"the saga tables held {history} saga(s) at the tick: with autovacuum off, the "
+                "engines plan their statements for near-empty tables and keep those plans as "
+                "the tick's sagas fill them (run it after --sleepers or --burst)"
+            )
         if profile is not None:
             running.profile(profile, profile_gil)
         say(f"  made in {result.created_seconds:.1f} s; waiting for {tick:%H:%M:%S} ...")

@@ -4,8 +4,10 @@
         [--burst 10000] [--schedules 10000] [--engines 1] [--concurrency 8]
         [--window 60] [--database django_saga_time_bench] [--profile DIR [--profile-gil]]
 
-Three measurements, each on a fresh database (``--database``, dropped and
-recreated as ``saga_bench`` does) with engines of their own:
+Three measurements, in order on one fresh database (``--database``, dropped
+and recreated as ``saga_bench`` does, once a run), each with engines of its
+own; the burst and the schedules find the sleepers still asleep, and saga
+tables that are not empty (see ``time_schedules``):
 
 1. the idle cost of sleepers (``time_sleepers``): engine CPU over a window
    with no saga, then with ``--sleepers`` sagas asleep for days, and the
@@ -101,12 +103,11 @@ class Command(BaseCommand):
         sleepers: Sleepers | None = None
         burst: Burst | None = None
         ticks: Ticks | None = None
+        self._fresh(options["database"])
         if options["sleepers"]:
-            self._fresh(options["database"])
             sleepers = measure_sleepers(options["sleepers"], window=options["window"], **common)
             self._section(sleepers_lines(sleepers))
         if options["burst"]:
-            self._fresh(options["database"])
             per_saga = sleepers.started.per_saga if sleepers and sleepers.started else None
             burst = measure_burst(
                 options["burst"],
@@ -117,7 +118,6 @@ class Command(BaseCommand):
             )
             self._section(burst_lines(burst))
         if options["schedules"]:
-            self._fresh(options["database"])
             ticks = measure_schedules(
                 options["schedules"],
                 profile=profile_dir / "schedules.raw" if profile_dir else None,
