@@ -37,7 +37,6 @@ from .messages import Outgoing
 from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
 from .relay import Relay
-from .schedules.sync import sync
 from .schedules.ticker import Ticker
 from .stores import Store, get_store
 from .stores.django import DjangoStore
@@ -177,12 +176,11 @@ class Engine:
         (with the Django store, unless ``SCHEDULES`` is off)."""
         if not saga_settings.SCHEDULES or not isinstance(self.store, DjangoStore):
             return None
-        report = sync(self.store.using)
+        ticker = Ticker(self.store.using, Client(self.store))
+        report = ticker.begin()
         for verb, names in (("Created", report.created), ("Updated", report.updated)):
             if names:
                 logger.info("%s schedule(s) declared in code: %s", verb, ", ".join(names))
-        ticker = Ticker(self.store.using, Client(self.store))
-        ticker.start()
         return ticker
 
     def _consume(self, connection: Connection) -> None:

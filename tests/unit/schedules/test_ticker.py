@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from django_saga import manager
 from django_saga.models import Schedule, ScheduleRun
@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_ticker_starts_each_tick_of_a_schedule_every_second_soon_after_it():
-    make(every=1, overlap="allow")  # no engine runs them: each stays active
+    # An operator's schedule (the ticker's sync leaves it be); no engine runs
+    # its sagas, so each stays active.
+    Schedule.objects.filter(pk=make(every=1, overlap="allow").pk).update(source="operator")
     ticker = Ticker("default", manager)
     ticker.start()
     try:
@@ -76,3 +78,45 @@ def test_a_due_schedule_another_engine_holds_is_looked_at_again_after_a_poll():
         assert ScheduleRun.objects.count() >= 1
     finally:
         connections.close_all()
+
+
+def test_a_ticker_makes_codes_rows_on_its_own_thread_before_it_begins(kit):
+    ticker = Ticker("default", manager)
+    report = ticker.begin()
+    try:
+        assert ticker.is_alive()
+        # The example shop declares its nightly report in sagas.py: begin made its row.
+        assert report.created == ["nightly-stock-report"]
+        assert Schedule.objects.get(name="nightly-stock-report").source == "code"
+    finally:
+        ticker.stop()
+        ticker.join(5)
+
+
+def test_rows_the_database_refuses_stop_the_ticker_at_begin(monkeypatch):
+    def refuse(using):
+        raise DatabaseError("the schedules table is missing")
+
+    monkeypatch.setattr(ticker_module, "sync", refuse)
+    ticker = Ticker("default", manager)
+    with pytest.raises(DatabaseError, match="schedules table is missing"):
+        ticker.begin()
+    assert not ticker.is_alive()
+
+
+@pytest.mark.postgres
+def test_a_stopped_ticker_leaves_no_connection_of_its_own_open():
+    def backends() -> int:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = backends()
+    ticker = Ticker("default", manager)
+    ticker.begin()
+    ticker.look()
+    ticker.stop()
+    ticker.join(5)
+    assert backends() == before
