@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from django_saga import Step, manager
 from django_saga.models import Saga, SagaStep
-from django_saga.retention import read_archive
+from django_saga.archive import read_archive
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
 

@@ -9,14 +9,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_saga import validation
+from django_saga.archive import Archive, ArchiveError
 from django_saga.conf import saga_settings
 from django_saga.errors import SagaDefinitionError
 from django_saga.models import TERMINAL_STATES
 from django_saga.retention import (
     DEFAULT_BATCH,
     MAX_BATCH,
-    Archive,
-    ArchiveError,
     PurgeReport,
     RetentionError,
     purge,
@@ -65,7 +64,7 @@ class Command(BaseCommand):
             metavar="FILE",
             help="First write each saga, its steps and their history as a JSON line to "
             "this new gzip file, readable by its owner alone (read it back with "
-            "django_saga.retention.read_archive).",
+            "django_saga.archive.read_archive).",
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
