@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from django_saga import Step, manager
-from django_saga.models import Saga, SagaStep
 from django_saga.archive import read_archive
+from django_saga.models import Saga, SagaStep
 from tests.helpers import wait_terminal
 from tests.testapp.models import Ledger
 
