@@ -4,7 +4,7 @@ from django.urls import URLPattern, path, register_converter
 
 from . import webhook
 from .actions import ACTIONS, Action
-from .console import json_api, metrics_view, pages
+from .console import json_api, metrics_view, pages, schedule_api
 from .console.schedules import SCHEDULE_ACTS
 from .models import SCHEDULE_NAME_MAX_CHARS
 from .validation import NAME_MAX_CHARS
@@ -75,17 +75,27 @@ def _action_urls(action: Action) -> list[URLPattern]:
 
 SCHEDULE = "schedules/<django_saga_schedule:name>"
 
-#: The schedules' pages: the list, one, and each action on one.
+#: The schedules' pages and JSON endpoints: the list, one, and each action on one.
 _schedule_urls = [
     path("schedules/", pages.ScheduleListView.as_view(), name="schedules"),
     path(f"{SCHEDULE}/", pages.ScheduleDetailView.as_view(), name="schedule"),
+    path("api/schedules/", schedule_api.ScheduleListJsonView.as_view(), name="api-schedules"),
+    path(f"api/{SCHEDULE}/", schedule_api.ScheduleJsonView.as_view(), name="api-schedule"),
     *(
-        path(
-            f"{SCHEDULE}/{act.slug}/",
-            pages.ScheduleActView.as_view(act=act),
-            name=f"schedule-{act.slug}",
-        )
+        pattern
         for act in SCHEDULE_ACTS
+        for pattern in (
+            path(
+                f"{SCHEDULE}/{act.slug}/",
+                pages.ScheduleActView.as_view(act=act),
+                name=f"schedule-{act.slug}",
+            ),
+            path(
+                f"api/{SCHEDULE}/{act.slug}/",
+                schedule_api.ScheduleActJsonView.as_view(act=act),
+                name=f"api-schedule-{act.slug}",
+            ),
+        )
     ),
 ]
 

@@ -18,6 +18,6 @@ Django-model store.
 - ``access``: who may see what, CSRF for the JSON API, and no framing;
 - ``schedules``: schedules as the pages show them, and the operator's actions on one;
 - ``pages``: the HTML views, one module a page; ``json_api``: the JSON endpoints,
-  described by ``openapi``;
+  and ``schedule_api`` the schedules', described by ``openapi``;
 - ``metrics_view``: Prometheus exposition for console users or a scraper's token.
 """

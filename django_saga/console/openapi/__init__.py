@@ -92,6 +92,11 @@ def document(
             },
             {"name": "re-drives", "description": "Retry many waiting sagas at a paced rate."},
             {
+                "name": "schedules",
+                "description": "Sagas started at set times: read them, pause, resume or "
+                "run them now.",
+            },
+            {
                 "name": "webhook",
                 "description": "How an outside service reports a waiting step's result.",
             },
@@ -115,8 +120,9 @@ def _package_version() -> str:
 _INFO = """\
 The console's JSON API lets scripts and tooling read sagas and do what an
 operator does in the console: compensate a saga, retry its compensation,
-retry or skip a failed step, and re-drive many sagas at once. The webhook
-lets an outside service report the result of a step that waits for it.
+retry or skip a failed step, re-drive many sagas at once, and pause, resume
+or run a schedule now. The webhook lets an outside service report the
+result of a step that waits for it.
 
 **Authentication.** Every API endpoint takes either of two credentials:
 
@@ -130,8 +136,9 @@ lets an outside service report the result of a step that waits for it.
 
 Either way the user must be allowed to view the console (staff, when
 `SAGA['CONSOLE_STAFF_ONLY']`, holding `SAGA['CONSOLE_PERMISSION']`,
-`django_saga.view_saga` by default), and each action needs its own
-permission as well: `403 not_authenticated` without a user,
+`django_saga.view_saga` by default), the schedules' endpoints need
+`django_saga.view_schedule`, and each action needs its own permission as
+well: `403 not_authenticated` without a user,
 `403 permission_denied` without a permission. These checks come before
 anything else, the method included.
 
@@ -139,7 +146,7 @@ The webhook takes neither: an HMAC signature of the body authenticates it.
 
 **Errors.** Every refusal is a JSON object `{{"error": CODE, "message":
 SENTENCE}}`, sometimes with more fields (a `409` of an action adds the
-saga's `state`). `message` says what was wrong in words meant for a person;
+saga's `state`, a schedule's `enabled`). `message` says what was wrong in words meant for a person;
 `error` is the code to branch on.
 
 **Methods.** A method an endpoint does not take is answered

@@ -31,7 +31,7 @@ API_ERRORS = {
     403: ("not_authenticated", "permission_denied", "csrf_failed"),
     404: ("not_found",),
     405: ("method_not_allowed",),
-    409: ("invalid_state_transition",),
+    409: ("invalid_state_transition", "cannot_start"),
     413: ("too_large",),
 }
 #: Every error code the webhook answers with, by status.

@@ -18,6 +18,7 @@ from .blocks import (
     schema_ref,
 )
 from .bodies import action_bodies, redrive_body, step_report
+from .schedules import schedule_schemas
 
 
 def components(session_cookie: str, csrf_cookie: str, csrf_header: str) -> dict[str, Any]:
@@ -252,6 +253,7 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
+        **schedule_schemas(),
         "StepReport": step_report(),
         "StepReportRecorded": {
             "type": "object",

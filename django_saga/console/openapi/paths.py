@@ -1,6 +1,7 @@
 """The document's paths: every endpoint, its parameters and its answers.
 
-The operator actions' endpoints are made from the actions' declarations."""
+The operator actions' endpoints are made from the actions' declarations;
+the schedules' are in ``schedules``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .blocks import (
     text_schema,
     write_refusals,
 )
+from .schedules import schedule_paths
 
 
 def paths() -> dict[str, Any]:
@@ -46,6 +48,7 @@ def _unsorted_paths() -> dict[str, Any]:
         **{_action_path(action): _action_item(action) for action in ACTIONS},
         "/api/redrive/": {"post": _redrive()},
         "/api/redrive/{batch}/": {"parameters": [BATCH], "get": _redrive_progress()},
+        **schedule_paths(),
         "/api/openapi.json": {"get": _get_document()},
         "/webhook/": {"post": _webhook()},
     }

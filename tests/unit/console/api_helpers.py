@@ -18,9 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from django_saga import manager, webhook
-from django_saga.models import Saga, SagaStep
+from django_saga.models import Saga, SagaStep, Schedule
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
 from tests.unit.console.helpers import EVERYTHING, VIEW, build_saga
+from tests.unit.schedules.helpers import make
 
 
 def saga(*args: str) -> tuple[str, str]:
@@ -73,7 +74,8 @@ OPENAPI_URL = "/sagas/api/openapi.json"
 
 @dataclass
 class World:
-    """Sagas in the states the endpoints act on, and callers of each kind."""
+    """Sagas in the states the endpoints act on, schedules (``nightly``;
+    ``paused``; ``broken``, whose saga cannot start), and callers of each kind."""
 
     root: Client  # a token of a user holding every permission
     session: Client  # that user's session, with Django's CSRF check on
@@ -105,6 +107,12 @@ def make_world(django_user_model: Any, settings: Any) -> World:
         "waiting": waiting,
         "sleeping": sleeping,
     }
+    make("nightly", cron="0 2 * * *", timezone="Europe/Berlin")
+    make("paused", every=3600)
+    manager.pause_schedule("paused", by=root, reason="warehouse closed")
+    # A schedule whose saga cannot start: its definition moved away.
+    make("broken", every=3600)
+    Schedule.objects.filter(name="broken").update(definition="tests.testapp.sagas.Nowhere")
     token = create_token("root")
     return World(
         root=Client(headers={"Authorization": f"Bearer {token}"}),

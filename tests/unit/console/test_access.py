@@ -331,7 +331,13 @@ def test_the_schedules_pages_read_the_replica_and_nothing_of_them_from_the_prima
 ):
     make(every=3600)
     client = logged_in(make_user(django_user_model, VIEW, *SCHEDULES))
-    for url in (reverse("django_saga:schedules"), reverse("django_saga:schedule", args=["report"])):
+    pages = [
+        reverse("django_saga:schedules"),
+        reverse("django_saga:schedule", args=["report"]),
+        reverse("django_saga:api-schedules"),
+        reverse("django_saga:api-schedule", args=["report"]),
+    ]
+    for url in pages:
         with Queries() as seen:
             response = client.get(url)
         assert response.status_code == 200, url

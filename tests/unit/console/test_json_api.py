@@ -1,7 +1,8 @@
 """django_saga.console.json_api: the JSON endpoints, each answer one the OpenAPI
-document lists, and the document served as the project names its cookies; a saga's
-status and the list, and an operator's repairs (compensate, retry or skip a step,
-re-drive), each body it cannot use refused naming the problem."""
+document lists (the schedules' endpoints' too), and the document served as the
+project names its cookies; a saga's status and the list, and an operator's repairs
+(compensate, retry or skip a step, re-drive), each body it cannot use refused
+naming the problem."""
 
 from __future__ import annotations
 

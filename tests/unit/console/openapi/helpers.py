@@ -100,6 +100,8 @@ RETRY_STEP = "/api/sagas/{saga_id}/steps/{step}/retry/"
 SKIP_STEP = "/api/sagas/{saga_id}/steps/{step}/skip/"
 WAKE_STEP = "/api/sagas/{saga_id}/steps/{step}/wake/"
 REDRIVE, PROGRESS = "/api/redrive/", "/api/redrive/{batch}/"
+SCHEDULE_LIST, SCHEDULE = "/api/schedules/", "/api/schedules/{name}/"
+PAUSE, RESUME, RUN = (f"{SCHEDULE}{act}/" for act in ("pause", "resume", "run"))
 DOCUMENT, WEBHOOK = "/api/openapi.json", "/webhook/"
 
 
@@ -401,6 +403,133 @@ API_EXCHANGES: list[tuple[str, str, str, int, str | None, Callable[..., Any]]] =
         "not_found",
         lambda w: w.root.get("/sagas/api/redrive/NOPE/"),
     ),
+    # the schedules
+    ("schedules", SCHEDULE_LIST, "get", 200, None, lambda w: w.root.get(sched())),
+    ("schedules-session", SCHEDULE_LIST, "get", 200, None, lambda w: w.session.get(sched())),
+    (
+        "schedules-viewer",
+        SCHEDULE_LIST,
+        "get",
+        403,
+        "permission_denied",
+        lambda w: w.viewer.get(sched()),
+    ),
+    (
+        "schedules-post",
+        SCHEDULE_LIST,
+        "get",
+        405,
+        "method_not_allowed",
+        lambda w: w.root.post(sched()),
+    ),
+    ("schedule", SCHEDULE, "get", 200, None, lambda w: w.root.get(sched("nightly"))),
+    ("schedule-paused", SCHEDULE, "get", 200, None, lambda w: w.root.get(sched("paused"))),
+    ("schedule-no-route", SCHEDULE, "get", 404, None, lambda w: w.root.get(sched("a.b"))),
+    # pause, resume and run one now
+    (
+        "pause",
+        PAUSE,
+        "post",
+        200,
+        None,
+        lambda w: post_json(w.root, sched("nightly", "pause/"), reason()),
+    ),
+    (
+        "pause-session",
+        PAUSE,
+        "post",
+        200,
+        None,
+        lambda w: session_post(w, sched("nightly", "pause/"), reason()),
+    ),
+    (
+        "pause-paused",
+        PAUSE,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, sched("paused", "pause/"), reason()),
+    ),
+    (
+        "pause-no-reason",
+        PAUSE,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, sched("nightly", "pause/"), {}),
+    ),
+    (
+        "pause-viewer",
+        PAUSE,
+        "post",
+        403,
+        "permission_denied",
+        lambda w: post_json(w.viewer, sched("nightly", "pause/"), reason()),
+    ),
+    (
+        "pause-get",
+        PAUSE,
+        "post",
+        405,
+        "method_not_allowed",
+        lambda w: w.root.get(sched("nightly", "pause/")),
+    ),
+    (
+        "resume",
+        RESUME,
+        "post",
+        200,
+        None,
+        lambda w: post_json(w.root, sched("paused", "resume/"), reason()),
+    ),
+    (
+        "resume-enabled",
+        RESUME,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, sched("nightly", "resume/"), reason()),
+    ),
+    (
+        "resume-unknown-field",
+        RESUME,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, sched("paused", "resume/"), {**reason(), "when": "now"}),
+    ),
+    (
+        "run",
+        RUN,
+        "post",
+        202,
+        None,
+        lambda w: post_json(w.root, sched("nightly", "run/"), reason()),
+    ),
+    (
+        "run-paused",
+        RUN,
+        "post",
+        202,
+        None,
+        lambda w: post_json(w.root, sched("paused", "run/"), reason()),
+    ),
+    (
+        "run-broken",
+        RUN,
+        "post",
+        409,
+        "cannot_start",
+        lambda w: post_json(w.root, sched("broken", "run/"), reason()),
+    ),
+    (
+        "run-form",
+        RUN,
+        "post",
+        400,
+        "bad_request",
+        lambda w: w.root.post(sched("nightly", "run/"), {"reason": "x"}),
+    ),
     # the document
     ("document", DOCUMENT, "get", 200, None, lambda w: w.viewer.get(OPENAPI_URL)),
 ]
@@ -515,9 +644,16 @@ WEBHOOK_WITH_SETTINGS: list[tuple[str, str, str, int, str, Callable[..., Any], d
 API_WITH_SETTINGS: list[tuple[str, str, str, int, str, Callable[..., Any], dict[str, Any]]] = []
 
 
+def sched(name: str = "", tail: str = "") -> str:
+    """The JSON API's address of the schedules, of one, or of an action on one."""
+    return f"/sagas/api/schedules/{name}/{tail}" if name else "/sagas/api/schedules/"
+
+
 def _url(world: World, path: str) -> str:
-    """A URL of ``path`` that names real sagas, steps and re-drives."""
-    return "/sagas" + path.format(saga_id=world.sagas["failed"].pk, step="b", batch=world.batch)
+    """A URL of ``path`` that names real sagas, steps, re-drives and schedules."""
+    return "/sagas" + path.format(
+        saga_id=world.sagas["failed"].pk, step="b", batch=world.batch, name="nightly"
+    )
 
 
 def _call(path: str, method: str, client: Callable[[World], Client], **extra: Any) -> Callable:
@@ -528,7 +664,8 @@ def _call(path: str, method: str, client: Callable[[World], Client], **extra: An
 
 
 # What every endpoint of the API answers alike: a token it does not know, no
-# credentials, a body over Django's limit, and a saga that does not exist.
+# credentials, a body over Django's limit, and a saga or a schedule that does
+# not exist.
 for _path, _operations in DOC["paths"].items():
     if _path == WEBHOOK:
         continue
@@ -566,6 +703,19 @@ for _path, _operations in DOC["paths"].items():
                     "not_found",
                     lambda w, p=_path, m=_method: getattr(w.root, m)(
                         "/sagas" + p.format(saga_id="01ZZZZZZZZZZZZZZZZZZZZZZZZ", step="b")
+                    ),
+                )
+            )
+        if "{name}" in _path:
+            API_EXCHANGES.append(
+                (
+                    f"{_name}-unknown-schedule",
+                    _path,
+                    _method,
+                    404,
+                    "not_found",
+                    lambda w, p=_path, m=_method: getattr(w.root, m)(
+                        "/sagas" + p.format(name="nowhere")
                     ),
                 )
             )
