@@ -7,35 +7,30 @@ broker's client. ``Client`` is the first role of ``django_saga.api.Manager``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError
 
-from . import clock, flow, sleeps, tracing, validation
-from .conf import saga_settings
+from . import flow, tracing, validation
 from .errors import (
     ReportTokenMismatch,
     SagaAlreadyActive,
     SagaDefinitionError,
     SagaNotFound,
-    UnknownActionError,
     brief,
 )
-from .messages import COMPENSATE, EXECUTE
 from .models import (
     KEY_MAX_CHARS,
-    SLEEP_ACTION,
     Saga,
-    SagaStep,
     StepStatus,
     find_step,
     plausible,
     saga_id_of,
 )
-from .registry import registry
-from .steps import BaseDefinition, Declared, Step, normalise_steps
+from .starts import Checked, check_start
+from .steps import BaseDefinition, Declared
 from .stores import Store, get_store
 from .stores.base import KeyTaken
 
@@ -94,7 +89,7 @@ class Client:
         or raises ``SagaAlreadyActive`` (``if_active="raise"``). A new saga's
         ``created`` is True.
         """
-        return self._create(name, steps, context, deadline, key, if_active)
+        return self._write(check_start(name, steps, context, deadline, key), if_active)
 
     def start_definition(
         self,
@@ -110,20 +105,8 @@ class Client:
         Its business key is the one ``key()`` gives and its context the one
         ``context()`` gives, unless ``key`` or ``context`` say otherwise (a
         schedule names each run's tick in both)."""
-        if not isinstance(definition, BaseDefinition):
-            raise SagaDefinitionError(
-                f"expected a SagaDefinition instance, got {type(definition).__name__}"
-            )
-        kind = type(definition)
-        return self._create(
-            kind.saga_name(),
-            definition.steps(),
-            definition.context() if context is None else context,
-            deadline,
-            definition.key() if key is None else key,
-            if_active,
-            origin=(kind.path(), str(kind.version)),
-        )
+        checked = self._checked_definition(definition, deadline=deadline, key=key, context=context)
+        return self._write(checked, if_active)
 
     def find(self, name: str, key: str) -> Saga:
         """The saga of ``name`` with the business ``key`` that has not finished,
@@ -137,70 +120,72 @@ class Client:
             raise SagaNotFound(f"No saga {name!r} with key {key!r}")
         return saga
 
-    def _create(
+    def start_together(
+        self, starts: Sequence[tuple[BaseDefinition, str | None, Mapping[str, Any] | None]]
+    ) -> list[Saga]:
+        """Start several sagas from definitions, each with its business key and
+        context (None: the definition's own), written together: one multi-row
+        insert a table, all or none.
+
+        A key an unfinished saga already holds raises ``IntegrityError`` with
+        none of them started (and the caller's transaction still usable):
+        ``start_definition`` each then tells which. A store that cannot write
+        them together (the memory store) starts each alone, raising
+        ``SagaAlreadyActive`` for a key taken.
+        """
+        checked = [
+            self._checked_definition(definition, key=key, context=context)
+            for definition, key, context in starts
+        ]
+        rows = [start.rows() for start in checked]
+        together = self.store.create_many(rows)
+        if together is None:
+            return [self._write(start, RAISE) for start in checked]
+        with together as units:
+            for unit in units:
+                flow.start(unit)
+        for saga, _ in rows:
+            saga.created = True
+        return [saga for saga, _ in rows]
+
+    def _checked_definition(
         self,
-        name: str,
-        steps: Iterable[Declared],
-        context: Mapping[str, Any] | None,
-        deadline: datetime | timedelta | float | None,
-        key: str,
-        if_active: str,
-        origin: tuple[str, str] = ("", ""),
-    ) -> Saga:
-        validation.text(name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL)
-        key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True, plain=validation.LABEL)
+        definition: BaseDefinition,
+        *,
+        deadline: datetime | timedelta | float | None = None,
+        key: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Checked:
+        if not isinstance(definition, BaseDefinition):
+            raise SagaDefinitionError(
+                f"expected a SagaDefinition instance, got {type(definition).__name__}"
+            )
+        kind = type(definition)
+        return check_start(
+            kind.saga_name(),
+            definition.steps(),
+            definition.context() if context is None else context,
+            deadline,
+            definition.key() if key is None else key,
+            origin=(kind.path(), str(kind.version)),
+        )
+
+    def _write(self, start: Checked, if_active: str) -> Saga:
         if if_active not in (RETURN, RAISE):
             raise SagaDefinitionError(
                 f"if_active must be {RETURN!r} or {RAISE!r}, got {brief(if_active)}"
             )
-        declared = normalise_steps(steps)
-        if context is not None and not isinstance(context, Mapping):
-            raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
-        saga_context = validation.to_json(dict(context or {}), f"Context of saga {name!r}")
-        if saga_settings.CHECK_HANDLERS_ON_START:
-            _check_handlers([staged.step for staged in declared])
-        timeouts = [_timeout(staged.step) for staged in declared]
-        deadline_at = validation.when(deadline, "deadline", clock.now())
-        definition = validation.text(
-            origin[0], "The definition's path", 300, blank=True, plain=validation.LABEL
-        )
-        version = validation.text(
-            origin[1], "The definition's version", 50, blank=True, plain=validation.LABEL
-        )
         for attempt in range(1, KEY_TRIES + 1):
-            saga = Saga(
-                name=name,
-                key=key,
-                context=saga_context,
-                deadline_at=deadline_at,
-                definition=definition,
-                version=version,
-            )
-            # Under the caller's span (the request's): every step's span joins its trace.
-            saga.trace_context = tracing.saga_started(saga)
-            records = [
-                SagaStep(
-                    saga=saga,
-                    position=position,
-                    stage=staged.stage,
-                    name=staged.step.name,
-                    action=staged.step.action,
-                    compensation=staged.step.compensation,
-                    pivot=staged.step.pivot,
-                    input=staged.step.input,
-                    timeout=timeouts[position],
-                )
-                for position, staged in enumerate(declared)
-            ]
+            saga, records = start.rows()
             try:
                 with self.store.create(saga, records) as unit:
                     flow.start(unit)
             except KeyTaken as taken:
-                return self._already_active(name, key, taken.saga_id, if_active)
+                return self._already_active(start.name, start.key, taken.saga_id, if_active)
             except IntegrityError:
                 # The saga that had the key finished between the refusal and
                 # the look for it: the key is free again.
-                if not key or attempt == KEY_TRIES:
+                if not start.key or attempt == KEY_TRIES:
                     raise
                 continue
             saga.created = True
@@ -353,39 +338,3 @@ class Client:
             saga = self.get(saga_id)
             return find_step(saga.pk, saga.steps, step).pk
         return found
-
-
-def _timeout(step: Step) -> float | None:
-    """The step's own timeout, else its handler's, else the project default.
-
-    Each is checked where it is declared (the step in ``normalise_steps``, the
-    handler's at registration); the setting is checked here too, since a
-    project may start sagas without running the system checks.
-    """
-    if step.action == SLEEP_ACTION:
-        return None  # its time is its own: it wakes when it is due
-    if step.timeout is not None:
-        return float(step.timeout)
-    if registry.has(EXECUTE, step.action):
-        handler_timeout = registry.spec(EXECUTE, step.action).timeout
-        if handler_timeout is not None:
-            return float(handler_timeout)
-    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
-
-
-def _check_handlers(steps: list[Step]) -> None:
-    for step in steps:
-        if step.action == SLEEP_ACTION:
-            sleeps.check(step)
-            continue
-        if not registry.has(EXECUTE, step.action):
-            raise UnknownActionError(
-                f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
-                f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
-            )
-        if step.compensation and not registry.has(COMPENSATE, step.compensation):
-            raise UnknownActionError(
-                f"Step {step.name!r}: no compensation handler is registered for "
-                f"{step.compensation!r} (registered: "
-                f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
-            )

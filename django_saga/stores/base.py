@@ -247,6 +247,14 @@ class Store(Protocol):
         is not past its timeout or an engine holds it)."""
         ...
 
+    def create_many(
+        self, sagas: Sequence[tuple[Saga, list[SagaStep]]]
+    ) -> AbstractContextManager[list[Unit]] | None:
+        """Units that insert several new sagas, written together, all or none
+        (a key taken raises ``IntegrityError``), or None where the store
+        cannot: the caller then creates each alone."""
+        ...
+
     def open_steps(
         self, keys: Sequence[tuple[str, str]]
     ) -> AbstractContextManager[list[Unit | None]] | None:

@@ -94,6 +94,32 @@ class DjangoStore(DjangoOutbox, HandUpdates):
                 raise
             raise KeyTaken(taken) from None
 
+    @contextmanager
+    def _create_many(self, sagas: Sequence[tuple[Saga, list[SagaStep]]]) -> Iterator[list[Unit]]:
+        sql = self.statements()
+        with transaction.atomic(using=self.using):
+            cursor = sql.cursor()
+            try:
+                units = [
+                    DjangoUnit(
+                        self, saga, None, steps, hold=Hold.NEW, fast_path=False, cursor=cursor
+                    )
+                    for saga, steps in sagas
+                ]
+                yield list(units)
+                write_units(self, cursor, units)
+            finally:
+                cursor.close()
+
+    def create_many(
+        self, sagas: Sequence[tuple[Saga, list[SagaStep]]]
+    ) -> AbstractContextManager[list[Unit]] | None:
+        """Units inserting several new sagas in one savepoint of the caller's
+        transaction, their rows written by one multi-row insert a table: a key
+        already taken raises ``IntegrityError`` and undoes them all, and only
+        them (the caller then starts each alone to learn which)."""
+        return self._create_many(sagas)
+
     def _unfinished_with_key(self, name: str, key: str) -> str | None:
         return (
             Saga.objects.using(self.using)

@@ -222,6 +222,12 @@ class MemoryStore(HandUpdates):
         finally:
             lock.release()
 
+    def create_many(
+        self, sagas: Sequence[tuple[Saga, list[SagaStep]]]
+    ) -> AbstractContextManager[list[Unit]] | None:
+        """None: each saga is created under its own lock."""
+        return None
+
     def open_steps(
         self, keys: Sequence[tuple[str, str]]
     ) -> AbstractContextManager[list[Unit | None]] | None:

@@ -13,15 +13,25 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from django_saga import SagaDefinitionError, SagaNotFound, Step, UnknownActionError, manager
+from django_saga import (
+    SagaAlreadyActive,
+    SagaDefinitionError,
+    SagaNotFound,
+    Step,
+    UnknownActionError,
+    manager,
+)
+from django_saga.api import Manager
 from django_saga.errors import ReportTokenMismatch
 from django_saga.messages import decode
 from django_saga.models import OutboxMessage, Saga, SagaStep
+from django_saga.stores.memory import MemoryStore
 from tests.conftest import ROOT
 from tests.helpers import steps
+from tests.testapp.sagas import Report
 from tests.unit.helpers import (
     ONE_STEP,
     assert_nothing_recorded,
@@ -210,3 +220,42 @@ def test_complete_step_by_key_checks_a_token_it_is_given():
         manager.complete_step(newer.saga_id, "pay", report_token=b"bytes")  # type: ignore[arg-type]
     done = manager.complete_step(("shop", "order-X"), "pay", report_token=newer.report_token)
     assert done.step("pay").status == "completed"
+
+
+# -- several sagas at once ---------------------------------------------------------
+def test_start_together_starts_each_with_its_key_and_context_in_one_insert_a_table():
+    report = [(Report(), f"report-{n}", {"n": n}) for n in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        sagas = manager.start_together(report)
+    assert [saga.created for saga in sagas] == [True] * 3
+    stored = {saga.key: saga for saga in Saga.objects.filter(pk__in=[s.pk for s in sagas])}
+    assert sorted(stored) == ["report-0", "report-1", "report-2"]
+    assert stored["report-2"].context == {"n": 2}
+    assert stored["report-2"].definition == "tests.testapp.sagas.Report"
+    assert OutboxMessage.objects.filter(saga_id__in=stored.values()).count() == 3
+    if connection.vendor == "postgresql":
+        inserts = [sql for sql in statements_of(queries) if sql.startswith("INSERT")]
+        assert len(inserts) <= 1  # sagas, steps and outbox rows in one statement
+
+
+def test_start_together_starts_none_when_one_key_is_taken():
+    taken = manager.start_definition(Report(action="test.pending"), key="report-1")
+    with pytest.raises(IntegrityError):
+        manager.start_together([(Report(), "report-0", None), (Report(), "report-1", None)])
+    assert list(Saga.objects.values_list("pk", flat=True)) == [taken.pk]
+
+
+def test_start_together_checks_every_start_before_writing_any():
+    with pytest.raises(UnknownActionError, match=r"no\.such_action"):
+        manager.start_together(
+            [(Report(), "report-0", None), (Report(action="no.such_action"), "report-1", None)]
+        )
+    assert_nothing_recorded()
+
+
+def test_start_together_on_the_memory_store_starts_each_alone():
+    store = MemoryStore()
+    sagas = Manager(store).start_together([(Report(), "a", None), (Report(), "b", None)])
+    assert sorted(store.load_saga(saga.pk).key for saga in sagas) == ["a", "b"]
+    with pytest.raises(SagaAlreadyActive):
+        Manager(store).start_together([(Report(action="test.pending"), "a", None)])

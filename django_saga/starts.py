@@ -1,0 +1,130 @@
+"""What ``start()`` is asked, checked before anything is written, and laid
+out as the rows of a new saga: one place for every way a saga starts
+(``start``, ``start_definition``, ``start_together``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import clock, sleeps, tracing, validation
+from .conf import saga_settings
+from .errors import SagaDefinitionError, UnknownActionError
+from .messages import COMPENSATE, EXECUTE
+from .models import KEY_MAX_CHARS, SLEEP_ACTION, Saga, SagaStep
+from .registry import registry
+from .steps import Declared, StagedStep, Step, normalise_steps
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A start checked and ready to write: the saga's fields and its steps."""
+
+    name: str
+    key: str
+    context: dict[str, Any]
+    deadline_at: datetime | None
+    definition: str
+    version: str
+    declared: list[StagedStep]
+    timeouts: list[float | None]
+
+    def rows(self) -> tuple[Saga, list[SagaStep]]:
+        """A new saga row with its steps (a new id each call)."""
+        saga = Saga(
+            name=self.name,
+            key=self.key,
+            context=self.context,
+            deadline_at=self.deadline_at,
+            definition=self.definition,
+            version=self.version,
+        )
+        # Under the caller's span (the request's): every step's span joins its trace.
+        saga.trace_context = tracing.saga_started(saga)
+        records = [
+            SagaStep(
+                saga=saga,
+                position=position,
+                stage=staged.stage,
+                name=staged.step.name,
+                action=staged.step.action,
+                compensation=staged.step.compensation,
+                pivot=staged.step.pivot,
+                input=staged.step.input,
+                timeout=self.timeouts[position],
+            )
+            for position, staged in enumerate(self.declared)
+        ]
+        return saga, records
+
+
+def check_start(
+    name: str,
+    steps: Iterable[Declared],
+    context: Mapping[str, Any] | None,
+    deadline: datetime | timedelta | float | None,
+    key: str,
+    origin: tuple[str, str] = ("", ""),
+) -> Checked:
+    """What ``start()`` is asked, checked: raises ``SagaDefinitionError``
+    naming what is wrong before anything is written."""
+    validation.text(name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL)
+    key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True, plain=validation.LABEL)
+    declared = normalise_steps(steps)
+    if context is not None and not isinstance(context, Mapping):
+        raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
+    saga_context = validation.to_json(dict(context or {}), f"Context of saga {name!r}")
+    if saga_settings.CHECK_HANDLERS_ON_START:
+        _check_handlers([staged.step for staged in declared])
+    return Checked(
+        name=name,
+        key=key,
+        context=saga_context,
+        deadline_at=validation.when(deadline, "deadline", clock.now()),
+        definition=validation.text(
+            origin[0], "The definition's path", 300, blank=True, plain=validation.LABEL
+        ),
+        version=validation.text(
+            origin[1], "The definition's version", 50, blank=True, plain=validation.LABEL
+        ),
+        declared=declared,
+        timeouts=[_timeout(staged.step) for staged in declared],
+    )
+
+
+def _timeout(step: Step) -> float | None:
+    """The step's own timeout, else its handler's, else the project default.
+
+    Each is checked where it is declared (the step in ``normalise_steps``, the
+    handler's at registration); the setting is checked here too, since a
+    project may start sagas without running the system checks.
+    """
+    if step.action == SLEEP_ACTION:
+        return None  # its time is its own: it wakes when it is due
+    if step.timeout is not None:
+        return float(step.timeout)
+    if registry.has(EXECUTE, step.action):
+        handler_timeout = registry.spec(EXECUTE, step.action).timeout
+        if handler_timeout is not None:
+            return float(handler_timeout)
+    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
+
+
+def _check_handlers(steps: list[Step]) -> None:
+    for step in steps:
+        if step.action == SLEEP_ACTION:
+            sleeps.check(step)
+            continue
+        if not registry.has(EXECUTE, step.action):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
+                f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
+            )
+        if step.compensation and not registry.has(COMPENSATE, step.compensation):
+            raise UnknownActionError(
+                f"Step {step.name!r}: no compensation handler is registered for "
+                f"{step.compensation!r} (registered: "
+                f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
+            )
