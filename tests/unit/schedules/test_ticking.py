@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django_saga import manager, schedule
 from django_saga.models import Saga, Schedule, ScheduleRun
@@ -237,3 +239,32 @@ def test_a_definition_whose_code_fails_is_counted_failed_and_the_ticker_goes_on(
     assert broken.error == "KeyError: 'warehouse'"
     assert broken.next_run_at == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
     assert runs() == ["report@2026-12-07T10:00:00Z"]  # the other schedule ran
+
+
+def test_a_tick_already_run_leaves_the_other_runs_of_its_batch_to_start(kit):
+    make("first", cron="0 * * * *")
+    kit.advance(hours=1)
+    # Its row is made again with an older next run, due beside a new schedule:
+    # the batch cannot start together, and each alone says which tick ran.
+    make("second", cron="0 * * * *")
+    Schedule.objects.update(next_run_at=datetime(2026, 12, 7, 10, 0, tzinfo=UTC))
+    report = tick_due("default", manager)
+    assert (report.started, report.skipped) == (1, 1)
+    assert runs("first") == ["first@2026-12-07T10:00:00Z"]
+    assert runs("second") == ["second@2026-12-07T10:00:00Z"]
+    assert Schedule.objects.get(name="first").skipped == 1
+
+
+@pytest.mark.postgres
+def test_the_runs_of_a_tick_start_in_statements_that_do_not_grow_with_them(kit):
+    def statements(count: int, prefix: str) -> int:
+        tick = kit.clock.now() + timedelta(hours=1)
+        for n in range(count):
+            make(f"{prefix}-{n}", every=86400, starts=tick)
+        kit.clock.time = tick
+        with CaptureQueriesContext(connection) as queries:
+            report = tick_due("default", manager)
+        assert report.started == count
+        return len(queries)
+
+    assert statements(30, "many") == statements(3, "few")
