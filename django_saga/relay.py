@@ -9,6 +9,7 @@ fast path, and purges old sent rows.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -34,9 +35,11 @@ MAX_BACKOFF = 10.0
 #: statement, however often clients wake the relay: their claim keeps other
 #: relays off them for PUBLISH_GRACE anyway.
 MARK_SENT_EVERY = 0.25
-#: A relay busy publishing (it published within BUSY seconds) waits this long
-#: after being woken before it claims, so that the rows of several start()
-#: calls go out in one claim and one publish; an idle relay claims at once.
+#: A relay that rows reach faster than one a LINGER (it claimed at least
+#: BUSY / LINGER rows over the last BUSY seconds) waits this long after being
+#: woken before it claims, so that the rows of several start() calls go out
+#: in one claim and one publish. At a lower rate no row would keep it
+#: company: it claims at once, and a start's first message is not delayed.
 LINGER = 0.01
 BUSY = 0.1
 
@@ -51,7 +54,8 @@ class Relay(threading.Thread):
         self._connection: Connection | None = None
         self._last_purge = 0.0
         self._last_marked = 0.0
-        self._last_published = 0.0
+        # (when, rows) of the claims of the last BUSY seconds: the arrival rate.
+        self._claims: collections.deque[tuple[float, int]] = collections.deque()
         self._listener: OutboxListener | None = None
         self.published = 0
 
@@ -103,8 +107,7 @@ class Relay(threading.Thread):
         try:
             listener = self._listener or self.store.outbox_listener()
             self._listener = listener
-            busy = time.monotonic() - self._last_published < BUSY
-            listener.wait(interval, LINGER if busy else 0.0)
+            listener.wait(interval, LINGER if self.crowded() else 0.0)
         except Exception as exc:  # the listening connection broke: poll, then try again
             logger.warning("Outbox relay cannot listen for new rows (%s); polling", exc)
             if self._listener is not None:
@@ -112,6 +115,15 @@ class Relay(threading.Thread):
                     self._listener.close()
                 self._listener = None
             self._stop_event.wait(interval)
+
+    def crowded(self) -> bool:
+        """Whether rows came at more than one a ``LINGER`` lately: a wake-up
+        is then worth lingering after, for the rows close behind it."""
+        now = time.monotonic()
+        claims = self._claims
+        while claims and now - claims[0][0] > BUSY:
+            claims.popleft()
+        return sum(rows for _, rows in claims) * LINGER >= BUSY
 
     def _keep_alive(self) -> None:
         """Serve the idle broker connection's heartbeats.
@@ -137,10 +149,6 @@ class Relay(threading.Thread):
     def relay_once(self) -> bool:
         """One pass; returns True if a full batch was published (more may wait)."""
         close_broken_connections()
-        now = time.monotonic()
-        if now - self._last_marked >= MARK_SENT_EVERY:
-            self._last_marked = now
-            self._flush_sent()
         batch = saga_settings.RELAY_BATCH
         claimed = self.store.claim_due(batch, saga_settings.PUBLISH_GRACE)
         if claimed:
@@ -149,8 +157,13 @@ class Relay(threading.Thread):
             # other relays off them until then).
             self.mark_sent_later([m.id for m in claimed])
             self.published += len(claimed)
-            self._last_published = time.monotonic()
+            self._claims.append((time.monotonic(), len(claimed)))
             logger.debug("Outbox relay published %d message(s)", len(claimed))
+        # After the publish: marking rows sent never delays a message.
+        now = time.monotonic()
+        if now - self._last_marked >= MARK_SENT_EVERY:
+            self._last_marked = now
+            self._flush_sent()
         if now - self._last_purge > PURGE_EVERY:
             self._last_purge = now
             self.store.purge_sent(saga_settings.OUTBOX_RETENTION)

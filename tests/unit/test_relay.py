@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -74,3 +75,22 @@ def test_an_idle_relay_drops_a_dead_connection_and_opens_one_when_needed(store, 
     Manager(store).start("order", [Step("a", "test.record")])
     relay.relay_once()
     assert broker.queue_depth(saga_settings.STEP_QUEUE) == 2
+
+
+def test_a_relay_lingers_after_a_wake_up_only_while_rows_come_faster_than_it_would_wait(
+    store, broker, monkeypatch
+):
+    from django_saga import relay as relay_module
+
+    relay = Relay(store)
+    assert not relay.crowded()  # idle: a start's message goes out at once
+    Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    assert not relay.crowded()  # one row now and then (50 sagas/s): no company to wait for
+    for _ in range(round(relay_module.BUSY / relay_module.LINGER)):
+        Manager(store).start("order", [Step("a", "test.record")])
+    relay.relay_once()
+    assert relay.crowded()  # a burst: the rows close behind a wake-up share its claim
+    monkeypatch.setattr(relay_module, "BUSY", 0.05)
+    time.sleep(0.06)
+    assert not relay.crowded()  # the burst is over
