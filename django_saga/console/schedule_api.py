@@ -25,7 +25,7 @@ from django.views import View
 from .. import actions, clock
 from ..errors import InvalidStateTransition, SagaDefinitionError, ScheduleNotFound, brief
 from ..models import Schedule
-from ..schedules.ticking import timing_of
+from ..schedules.fields import schedule_fields
 from .access import JsonAccessMixin, ScheduleGuard, json_error
 from .json_api import BadBody, BodyTooLarge, json_body
 from .schedules import latest_runs, latest_trail, saga_states, upcoming
@@ -35,20 +35,8 @@ def schedule_json(schedule: Schedule, last_state: str | None) -> dict[str, Any]:
     """A schedule in the API's list: ``manage.py saga schedule list --json``'s
     fields, the last run's saga's state, and the schedule's own URL."""
     return {
-        "name": schedule.name,
-        "definition": schedule.definition,
-        "when": timing_of(schedule).describe(),
-        "cron": schedule.cron,
-        "every": schedule.every,
-        "timezone": schedule.timezone,
-        "enabled": schedule.enabled,
-        "source": schedule.source,
-        "next_run_at": schedule.next_run_at,
-        "last_run_at": schedule.last_run_at,
-        "last_saga_id": schedule.last_saga_id,
+        **schedule_fields(schedule),
         "last_saga_state": last_state,
-        "skipped": schedule.skipped,
-        "error": schedule.error,
         "url": reverse("django_saga:api-schedule", args=[schedule.name]),
     }
 

@@ -6,5 +6,7 @@ interval, exactly once per tick however many engines run.
 - ``sync``: the rows of code's schedules, made when an engine starts;
 - ``ticking``: start the due schedules' runs, under their rows' locks;
 - ``ticker``: the engine's thread that ticks;
-- ``operator``: pause, resume and run now, with the trail.
+- ``fields``: a schedule as JSON, for the command line and the JSON API.
+
+Pause, resume and run now are the operator's (``actions.schedules``).
 """

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from django_saga.api import manager
-from django_saga.models import Schedule
+from django_saga.schedules.fields import schedule_fields
 from django_saga.schedules.ticking import timing_of
 
 from .acting import Acting
@@ -26,25 +26,6 @@ _ACTS = {
     ),
     "run": ("run_schedule", "django_saga.trigger_schedule", "Start its saga now."),
 }
-
-
-def schedule_json(schedule: Schedule) -> dict[str, Any]:
-    """A schedule as ``schedule list --json`` prints it."""
-    return {
-        "name": schedule.name,
-        "definition": schedule.definition,
-        "when": timing_of(schedule).describe(),
-        "cron": schedule.cron,
-        "every": schedule.every,
-        "timezone": schedule.timezone,
-        "enabled": schedule.enabled,
-        "source": schedule.source,
-        "next_run_at": schedule.next_run_at,
-        "last_run_at": schedule.last_run_at,
-        "last_saga_id": schedule.last_saga_id,
-        "skipped": schedule.skipped,
-        "error": schedule.error,
-    }
 
 
 class Schedules(Acting):
@@ -84,7 +65,7 @@ class Schedules(Acting):
         found = manager.schedules()
         if options["json"]:
             for schedule in found:
-                self.stdout.write(json.dumps(schedule_json(schedule), cls=DjangoJSONEncoder))
+                self.stdout.write(json.dumps(schedule_fields(schedule), cls=DjangoJSONEncoder))
             return
         if not found:
             self.say("No schedule.")

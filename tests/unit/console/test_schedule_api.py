@@ -12,8 +12,8 @@ from django.test import Client
 
 from django_saga import manager
 from django_saga.console.schedule_api import schedule_document, schedule_json
-from django_saga.management.operator_cli.schedules import schedule_json as cli_schedule_json
 from django_saga.models import Saga, Schedule, ScheduleIntervention, ScheduleRun
+from django_saga.schedules.fields import schedule_fields
 from tests.unit.console.api_helpers import create_token, make_user, post_json, reason
 from tests.unit.console.helpers import PAUSE_SCHEDULE, SCHEDULES, VIEW, VIEW_SCHEDULE
 from tests.unit.console.openapi.helpers import (
@@ -40,10 +40,10 @@ def test_a_schedule_in_the_list_has_the_commands_fields_its_last_outcome_and_its
     kit.advance(hours=1)
     schedule = Schedule.objects.get()
     shown = schedule_json(schedule, "completed")
-    assert {k: v for k, v in shown.items() if k in cli_schedule_json(schedule)} == (
-        cli_schedule_json(schedule)
+    assert {k: v for k, v in shown.items() if k in schedule_fields(schedule)} == (
+        schedule_fields(schedule)
     )
-    assert set(shown) - set(cli_schedule_json(schedule)) == {"last_saga_state", "url"}
+    assert set(shown) - set(schedule_fields(schedule)) == {"last_saga_state", "url"}
     assert shown["last_saga_state"] == "completed"
     assert shown["url"] == "/sagas/api/schedules/report/"
 
