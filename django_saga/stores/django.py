@@ -38,7 +38,17 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 class _StepHeld(Exception):
-    """The step's row is locked by another transaction (see ``lock_and_read``)."""
+    """The step's row is locked by another transaction, or was changed by one that
+    committed between the read and the lock (see ``lock_and_read``)."""
+
+
+def _current(rows: list[Any]) -> list[Any]:
+    """The rows of ``lock_and_read`` without their last column, which says
+    whether the locked step's row was read as locked; raises ``_StepHeld``
+    if it was not (its holder committed between the read and the lock)."""
+    if not all(row[-1] for row in rows):
+        raise _StepHeld
+    return [row[:-1] for row in rows]
 
 
 class DjangoStore(DjangoOutbox, HandUpdates):
@@ -181,7 +191,7 @@ class DjangoStore(DjangoOutbox, HandUpdates):
                 cursor.execute(sql.lock_and_read_many, [[step_id for _, step_id in keys]])
                 id_at, saga_at = sql.step_id_at, sql.step_saga_at
                 rows_of: dict[str, list[Any]] = {}
-                for row in cursor.fetchall():
+                for row in _current(cursor.fetchall()):
                     rows_of.setdefault(row[saga_at], []).append(row)
                 units: list[Unit | None] = []
                 opened: list[DjangoUnit] = []
@@ -265,7 +275,7 @@ class DjangoStore(DjangoOutbox, HandUpdates):
             if getattr(cause, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise _StepHeld from exc
             raise
-        rows = cursor.fetchall()
+        rows = _current(cursor.fetchall())
         return self._saga_from(rows) if rows else None
 
     def _read_saga(self, cursor: Any, saga_id: str) -> tuple[Saga, list[SagaStep]]:

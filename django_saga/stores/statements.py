@@ -61,26 +61,33 @@ def lock_and_read(step: Steps, saga: Sagas) -> str:
     """``lock_step`` and ``saga_with_steps`` at once, for a step row no one
     holds: NOWAIT, so that PostgreSQL raises at once if someone does, and the
     unit starts again with the two statements, as a read made before waiting
-    for a lock would be stale."""
-    return (
-        f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
-        f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
-        f"AND {step.column('position')} = 0 "
-        f"WHERE {step.column('saga')} = (SELECT {step.column('saga')} FROM {step.name} "
-        f"WHERE {step.column('id')} = %s FOR UPDATE NOWAIT) ORDER BY {step.column('position')}"
-    )
+    for a lock would be stale.
+
+    A holder that commits after the statement's snapshot but before its lock
+    leaves no lock to wait for: the lock takes the row's newest version while
+    the read still sees the snapshot's. Each row's last column says whether
+    it is current: false for the locked step when its version read is not
+    the one locked (the unit then starts again with the two statements too).
+    """
+    return _locked_and_read(step, saga, f"{step.column('id')} = %s")
 
 
 def lock_and_read_many(step: Steps, saga: Sagas) -> str:
     """``lock_and_read`` for several messages' steps, of distinct sagas, for
     one transaction (PostgreSQL: an array of step ids); the rows ordered by
-    saga, then position."""
+    saga, then position, each with the same last column."""
+    return _locked_and_read(step, saga, f"{step.column('id')} = ANY(%s)")
+
+
+def _locked_and_read(step: Steps, saga: Sagas, which: str) -> str:
     return (
-        f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
+        f"WITH locked AS (SELECT {step.column('saga')} AS saga, {step.column('id')} AS id, "
+        f"{step.name}.xmin AS version FROM {step.name} WHERE {which} FOR UPDATE NOWAIT) "
+        f"SELECT {step.columns}, {saga.columns}, "
+        f"({step.column('id')} <> locked.id OR {step.name}.xmin = locked.version) "
+        f"FROM locked JOIN {step.name} ON {step.column('saga')} = locked.saga "
         f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
         f"AND {step.column('position')} = 0 "
-        f"WHERE {step.column('saga')} IN (SELECT {step.column('saga')} FROM {step.name} "
-        f"WHERE {step.column('id')} = ANY(%s) FOR UPDATE NOWAIT) "
         f"ORDER BY {step.column('saga')}, {step.column('position')}"
     )
 
