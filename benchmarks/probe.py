@@ -116,9 +116,15 @@ def _trace_engine() -> None:
     Engine._finish = before(  # type: ignore[method-assign]
         FINISH, lambda engine, gen, delivery, *_: _step_id(delivery.body), Engine._finish
     )
-    Processor.process = before(  # type: ignore[method-assign]
-        PICKED, lambda processor, body, *_: _step_id(body), Processor.process
-    )
+    process_many = Processor.process_many
+
+    @wraps(process_many)
+    def picked(self: Any, deliveries: Any) -> Any:
+        for body, _ in deliveries:
+            _event(PICKED, _step_id(body))
+        return process_many(self, deliveries)
+
+    Processor.process_many = picked  # type: ignore[method-assign]
 
 
 def _count_statements(sender: Any, connection: Any, **kwargs: Any) -> None:

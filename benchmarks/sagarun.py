@@ -232,7 +232,9 @@ def _collect(name: str, run_id: str, work: Workload, stats: Path) -> RunResult:
     if missing:
         result.notes.append(f"{missing} commit time(s) not logged; executed_at used for them")
     if work.trace:
-        result.breakdown = _breakdown(events, ids, started)
+        result.breakdown = _breakdown(events, ids, started) + _first_hop(
+            events, ids, started, sagas
+        )
     return result
 
 
@@ -267,6 +269,40 @@ def _breakdown(
         points = [
             events.get(probe.COMMIT, {}).get(previous),
             events.get(probe.FINISH, {}).get(previous),
+            events.get(probe.PUBLISHED, {}).get(step),
+            events.get(probe.DELIVERED, {}).get(step),
+            events.get(probe.PICKED, {}).get(step),
+            at,
+        ]
+        if None in points:
+            continue
+        for values, a, b in zip(found, points, points[1:], strict=False):
+            values.append(b - a)
+    return list(zip(labels, found, strict=True))
+
+
+def _first_hop(
+    events: dict[str, dict[str, float]],
+    ids: dict[tuple[str, int], str],
+    started: dict[tuple[str, int], float],
+    sagas: dict[str, tuple[float, float | None]],
+) -> list[tuple[str, list[float]]]:
+    """Start to first handler in segments: ``created_at`` (stamped inside
+    ``start()``, before its commit), the first message published by a relay,
+    delivered, picked up by a worker, the handler's start."""
+    labels = [
+        "first hop: start() -> first message published",
+        "first hop: -> delivered to an engine's I/O thread",
+        "first hop: -> a worker thread picks it up",
+        "first hop: -> the handler starts",
+    ]
+    found: list[list[float]] = [[] for _ in labels]
+    for (saga_id, position), at in started.items():
+        step = ids.get((saga_id, position))
+        if position != 0 or step is None or saga_id not in sagas:
+            continue
+        points = [
+            sagas[saga_id][0],
             events.get(probe.PUBLISHED, {}).get(step),
             events.get(probe.DELIVERED, {}).get(step),
             events.get(probe.PICKED, {}).get(step),
