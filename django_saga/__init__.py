@@ -37,6 +37,7 @@ from .retry import RetryableError, RetryPolicy, StepTimeout
 
 if TYPE_CHECKING:
     from .api import Manager, manager
+    from .maps import each
     from .models import Saga, SagaState, SagaStep, StepStatus
     from .schedules.declaration import schedule
     from .sleeps import Sleep
@@ -72,6 +73,7 @@ __all__ = [
     "StepTimeout",
     "UnknownActionError",
     "compensation_handler",
+    "each",
     "manager",
     "parallel",
     "register_compensation_handler",
@@ -89,6 +91,8 @@ _LAZY = {
     "StepStatus": "models",
     # A sleep step reads the saga's rows when it starts.
     "Sleep": "sleeps",
+    # So does a map stage, when its list is read.
+    "each": "maps",
     # A schedule's models are Django's: loaded once the apps are.
     "schedule": "schedules.declaration",
 }

@@ -256,6 +256,9 @@ class Processor:
             if outcome != flow.EARLY:
                 log_step(step, EXECUTION, outcome, 0)
             return
+        if step.is_map:
+            log_step(step, EXECUTION, flow.map_message(unit, step), 0)
+            return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
             # redelivery after the engine running it died): it counts as failed.

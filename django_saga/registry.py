@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import validation
+from .conf import saga_settings
 from .errors import DuplicateHandlerError, SagaDefinitionError, UnknownActionError
 from .messages import COMPENSATE, EXECUTE
 from .retry import DEFAULT, RetryPolicy
@@ -121,6 +122,23 @@ def _identity(handler: Handler) -> str:
 
 
 registry = HandlerRegistry()
+
+
+def step_timeout(action: str, declared: float | None) -> float | None:
+    """The timeout of a step running ``action``: its own (``declared``),
+    else its handler's, else ``SAGA['STEP_TIMEOUT']``.
+
+    Each is checked where it is declared (the step in ``normalise_steps``, the
+    handler's at registration); the setting is checked here too, since a
+    project may start sagas without running the system checks.
+    """
+    if declared is not None:
+        return float(declared)
+    if registry.has(EXECUTE, action):
+        handler_timeout = registry.spec(EXECUTE, action).timeout
+        if handler_timeout is not None:
+            return float(handler_timeout)
+    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
 
 
 def register_step_handler(

@@ -12,13 +12,13 @@ earlier step's output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import validation
 from .errors import SagaDefinitionError, brief
 from .models import SLEEP_ACTION, Saga, SagaStep
+from .references import read, reference
 from .steps import Step
 
 #: The input keys of a sleep step: one of them says how long it sleeps.
@@ -27,8 +27,6 @@ UNTIL = "until"
 SECONDS_FROM = "seconds_from"
 UNTIL_FROM = "until_from"
 _KEYS = (SECONDS, UNTIL, SECONDS_FROM, UNTIL_FROM)
-#: A reference's first part that names the saga's context (any other names a step).
-CONTEXT = "context"
 
 
 def Sleep(
@@ -54,9 +52,9 @@ def Sleep(
     where = f"Sleep {brief(name)}"
     sleep_input: dict[str, Any]
     if isinstance(delay, str):
-        sleep_input = {SECONDS_FROM: _reference(delay, f"{where} delay")}
+        sleep_input = {SECONDS_FROM: reference(delay, f"{where} delay")}
     elif isinstance(until, str):
-        sleep_input = {UNTIL_FROM: _reference(until, f"{where} until")}
+        sleep_input = {UNTIL_FROM: reference(until, f"{where} until")}
     elif until is not None:
         if not isinstance(until, datetime) or until.utcoffset() is None:
             raise SagaDefinitionError(
@@ -89,7 +87,7 @@ def check(step: Step) -> None:
     elif key == UNTIL:
         _datetime(value, f"{where} until")
     else:
-        _reference(value, f"{where} {key}")
+        reference(value, f"{where} {key}")
 
 
 def wake_time(saga: Saga, step: SagaStep, now: datetime) -> datetime:
@@ -106,7 +104,7 @@ def wake_time(saga: Saga, step: SagaStep, now: datetime) -> datetime:
     (key,) = given
     value = step.input[key]
     if key in (SECONDS_FROM, UNTIL_FROM):
-        value = _read(saga, _reference(value, f"{where} {key}"), where)
+        value = read(saga, reference(value, f"{where} {key}"), where)
     started = step.started_at or now
     if key in (SECONDS, SECONDS_FROM):
         span = validation.seconds(value, f"{where} delay", allow_none=False)
@@ -116,36 +114,6 @@ def wake_time(saga: Saga, step: SagaStep, now: datetime) -> datetime:
     woken = validation.when(at, f"{where} until", now)
     assert woken is not None
     return woken
-
-
-def _reference(value: Any, field: str) -> str:
-    if not isinstance(value, str) or "." not in value or not all(value.split(".")):
-        raise SagaDefinitionError(
-            f"{field} must be a reference like 'context.key' or 'step.key', got {brief(value)}"
-        )
-    return value
-
-
-def _read(saga: Saga, reference: str, where: str) -> Any:
-    """The value ``reference`` names in the saga: ``context.a.b``, or ``step.a.b``
-    (an earlier step's output)."""
-    first, *path = reference.split(".")
-    if first == CONTEXT:
-        found: Any = saga.context
-        whose = "the saga's context"
-    else:
-        step = next((s for s in saga.steps if s.name == first), None)
-        if step is None:
-            raise SagaDefinitionError(
-                f"{where} reads {reference!r}: the saga has no step {first!r}"
-            )
-        found = step.output
-        whose = f"the output of step {first!r}"
-    for part in path:
-        if not isinstance(found, Mapping) or part not in found:
-            raise SagaDefinitionError(f"{where} reads {reference!r}: {whose} has no {part!r}")
-        found = found[part]
-    return found
 
 
 def _datetime(value: Any, field: str) -> datetime:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import clock, sleeps, tracing, validation
+from . import clock, maps, sleeps, tracing, validation
 from .conf import saga_settings
 from .errors import SagaDefinitionError, UnknownActionError
 from .messages import COMPENSATE, EXECUTE
-from .models import KEY_MAX_CHARS, SLEEP_ACTION, Saga, SagaStep
-from .registry import registry
+from .models import KEY_MAX_CHARS, MAP_ACTION, SLEEP_ACTION, Saga, SagaStep
+from .registry import registry, step_timeout
 from .steps import Declared, StagedStep, Step, normalise_steps
 
 
@@ -73,6 +73,7 @@ def check_start(
     validation.text(name, "The saga's name", validation.NAME_MAX_CHARS, plain=validation.LABEL)
     key = validation.text(key, "The key", KEY_MAX_CHARS, blank=True, plain=validation.LABEL)
     declared = normalise_steps(steps)
+    maps.check_stages(declared)
     if context is not None and not isinstance(context, Mapping):
         raise SagaDefinitionError(f"context must be a dict, got {type(context).__name__}")
     saga_context = validation.to_json(dict(context or {}), f"Context of saga {name!r}")
@@ -95,21 +96,9 @@ def check_start(
 
 
 def _timeout(step: Step) -> float | None:
-    """The step's own timeout, else its handler's, else the project default.
-
-    Each is checked where it is declared (the step in ``normalise_steps``, the
-    handler's at registration); the setting is checked here too, since a
-    project may start sagas without running the system checks.
-    """
-    if step.action == SLEEP_ACTION:
-        return None  # its time is its own: it wakes when it is due
-    if step.timeout is not None:
-        return float(step.timeout)
-    if registry.has(EXECUTE, step.action):
-        handler_timeout = registry.spec(EXECUTE, step.action).timeout
-        if handler_timeout is not None:
-            return float(handler_timeout)
-    return validation.seconds(saga_settings.STEP_TIMEOUT, "SAGA['STEP_TIMEOUT']")
+    if step.action in (SLEEP_ACTION, MAP_ACTION):
+        return None  # a sleep wakes when it is due; a map ends when its items do
+    return step_timeout(step.action, step.timeout)
 
 
 def _check_handlers(steps: list[Step]) -> None:
@@ -117,14 +106,22 @@ def _check_handlers(steps: list[Step]) -> None:
         if step.action == SLEEP_ACTION:
             sleeps.check(step)
             continue
-        if not registry.has(EXECUTE, step.action):
-            raise UnknownActionError(
-                f"Step {step.name!r}: no step handler is registered for action {step.action!r}"
-                f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
-            )
-        if step.compensation and not registry.has(COMPENSATE, step.compensation):
-            raise UnknownActionError(
-                f"Step {step.name!r}: no compensation handler is registered for "
-                f"{step.compensation!r} (registered: "
-                f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
-            )
+        if step.action == MAP_ACTION:
+            maps.check(step)
+            _check_actions(step.name, step.input[maps.ACTION], step.input.get(maps.COMPENSATION))
+            continue
+        _check_actions(step.name, step.action, step.compensation)
+
+
+def _check_actions(name: str, action: str, compensation: str | None) -> None:
+    if not registry.has(EXECUTE, action):
+        raise UnknownActionError(
+            f"Step {name!r}: no step handler is registered for action {action!r}"
+            f" (registered: {', '.join(registry.actions(EXECUTE)) or 'none'})"
+        )
+    if compensation and not registry.has(COMPENSATE, compensation):
+        raise UnknownActionError(
+            f"Step {name!r}: no compensation handler is registered for "
+            f"{compensation!r} (registered: "
+            f"{', '.join(registry.actions(COMPENSATE)) or 'none'})"
+        )

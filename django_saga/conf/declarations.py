@@ -26,6 +26,9 @@ AMQP_SHORT_MAX = 65535
 MAX_JSON_BYTES_CEILING = 64 * 1024 * 1024
 #: The most ``MAX_JSON_DEPTH`` may allow.
 MAX_JSON_DEPTH_CEILING = 256
+#: The most items of one map stage: ``models.step.MAP_ITEMS_MAX``, the room a
+#: map's items have among the positions of its saga's steps.
+MAP_ITEMS_CEILING = 1_000_000
 
 #: A number of seconds, or of anything: int or float.
 _NUMBER = (int, float)
@@ -178,6 +181,12 @@ SETTINGS: tuple[Setting, ...] = (
             positive=True, most=MAX_JSON_DEPTH_CEILING,
             why="Python's JSON encoder, and any handler walking the value, recurses once a "
                 "level, up to the interpreter's recursion limit of 1,000"),
+    Setting("MAP_MAX_ITEMS", 10_000, int,
+            "the most items one map stage may make (a longer list fails the map's step "
+            "with an error that says so); at most 1,000,000", positive=True,
+            most=MAP_ITEMS_CEILING,
+            why="each item is a step row, and a map's items take positions of their own "
+                "(``SagaStep.item_index``)"),
     # -- the console, the webhook, metrics ----------------------------------------
     Setting("CONSOLE_STAFF_ONLY", True, bool, "only staff users may open the console views"),
     Setting("CONSOLE_PERMISSION", "django_saga.view_saga", str,

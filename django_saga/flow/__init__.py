@@ -18,6 +18,7 @@ from .backward import (
     resume_compensation,
     send_compensation,
 )
+from .fanout import FANNED_OUT, map_message
 from .forward import (
     advance,
     dispatch,
@@ -61,6 +62,7 @@ __all__ = [
     "COMPLETED",
     "EARLY",
     "FAILED",
+    "FANNED_OUT",
     "OPERATOR",
     "OUTSIDE",
     "RESUMED",
@@ -77,6 +79,7 @@ __all__ = [
     "continue_compensation",
     "deadline_passed",
     "dispatch",
+    "map_message",
     "on_timeout",
     "outside_result",
     "past_pivot_refusal",

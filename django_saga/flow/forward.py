@@ -13,6 +13,7 @@ from ..models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
 from ..outcomes import COMPLETE, FAIL
 from .backward import begin_compensation, continue_compensation
 from .history import COMPLETED, FAILED, OUTSIDE, on_timeout, pivot_passed, record
+from .items import item_failed, next_items, settle_maps, settled_maps
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -128,14 +129,26 @@ def advance(unit: Unit) -> None:
     if saga.state != SagaState.STARTED:
         unit.touch()
         return
-    unfinished = [s for s in steps if s.status not in DONE]
+    settle_maps(unit, steps)
+    # A done map's items are done (it tolerated those that failed).
+    settled = settled_maps(steps)
+    unfinished = [
+        s for s in steps if s.status not in DONE and not (s.is_item and s.map_position in settled)
+    ]
     if not unfinished:
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
         unit.save_saga_fields(["state", "completed_at"])
         unit.notify(signals.saga_completed)
         return
-    stage = unfinished[0].stage
+    head = unfinished[0]
+    if head.is_map and head.status != StepStatus.PENDING:
+        # Its items are on their way: the next of them, as others end.
+        for item in next_items(head, steps):
+            dispatch(unit, item)
+        unit.touch()
+        return
+    stage = head.stage
     waiting_for = [s for s in unfinished if s.stage == stage]
     if not any(s.status in IN_FLIGHT for s in waiting_for):
         for following in waiting_for:
@@ -164,6 +177,9 @@ def step_failed(
     if saga.state != SagaState.STARTED:
         # A sibling in the same stage failed first: its failure decided the saga.
         advance(unit)
+        return
+    if step.is_item and item_failed(unit, step, unit.lock_saga(), error):
+        advance(unit)  # its map tolerates it
         return
     saga.error = f"step {step.name!r} failed: {error}"
     unit.notify(signals.saga_failed)
@@ -209,6 +225,11 @@ def outside_result(
         raise StaleResult(
             f"Step {step.name!r} of saga {step.saga_id} is on attempt {step.attempts}; "
             f"a result for attempt {answers} is refused"
+        )
+    if step.is_map:
+        raise StepNotWaiting(
+            f"Step {step.name!r} of saga {step.saga_id} is a map stage: it completes when "
+            "its items do, never by an outside result"
         )
     if step.status != StepStatus.WAITING:
         raise StepNotWaiting(

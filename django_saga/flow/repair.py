@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import signals
+from ..errors import InvalidStateTransition
 from ..messages import EXECUTE
 from ..models import SagaState, SagaStep, StepStatus
 from .forward import advance, dispatch, finish_step
 from .history import OPERATOR, RESUMED, SKIPPED_BY_HAND, record
+from .items import reopen_map, settled_maps
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -27,6 +29,12 @@ def retry_step(
 
     ``note`` (who asked, why) goes on the step's history entry.
     """
+    if step.is_map and "items" in step.output:
+        raise InvalidStateTransition(
+            f"Step {step.name!r} is a map whose items were made: retry its failed items instead"
+        )
+    if step.is_item:
+        reopen_map(unit, step)
     fields = ["history"]
     if new_input is not None:
         step.input = new_input
@@ -63,7 +71,12 @@ def resume_forward(unit: Unit) -> None:
     """
     steps = unit.lock_saga()
     saga = unit.saga
-    if any(s.status == StepStatus.FAILED for s in steps):
+    # The failed items of a done map are failures it tolerated.
+    settled = settled_maps(steps)
+    if any(
+        s.status == StepStatus.FAILED and not (s.is_item and s.map_position in settled)
+        for s in steps
+    ):
         unit.touch()
         return
     saga.state = SagaState.STARTED

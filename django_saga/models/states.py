@@ -66,3 +66,8 @@ DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 #: completes when its time comes (its ``timeout_at`` holds the time, once known).
 #: A saga that sleeps is not stuck, however long ago it last moved.
 SLEEP_ACTION = "saga.sleep"
+
+#: The action of a map stage's own row (``django_saga.each``): no handler runs
+#: it; its message makes one step row per item of a list, and it completes
+#: when they have all ended (see ``django_saga.maps``).
+MAP_ACTION = "saga.map"

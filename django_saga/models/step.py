@@ -20,7 +20,18 @@ from ..errors import SagaNotFound, brief
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .saga import Saga
-from .states import SLEEP_ACTION, StepStatus
+from .states import MAP_ACTION, SLEEP_ACTION, StepStatus
+
+#: Where the positions of a map stage's items begin: item ``i`` of the map at
+#: position ``p`` is at ``ITEM_POSITIONS + p * MAP_ITEMS_MAX + i``. The items
+#: sort after every declared step, a map's items together and in order, and
+#: the saga's unique (saga, position) index serves both the declared steps
+#: (``position < ITEM_POSITIONS``) and one map's items (a range) with no
+#: index of their own. ``MAP_ITEMS_MAX`` bounds the ``MAP_MAX_ITEMS``
+#: setting; maps are declared at positions below ``MAP_POSITIONS_MAX``.
+ITEM_POSITIONS = 10**9
+MAP_ITEMS_MAX = 10**6
+MAP_POSITIONS_MAX = 1000
 
 #: A report token's length: 32 hex digits, 128 bits of an HMAC-SHA256.
 REPORT_TOKEN_CHARS = 32
@@ -156,6 +167,26 @@ class SagaStep(models.Model):
         if self.is_sleep and self.status == StepStatus.STARTED:
             return self.timeout_at
         return None
+
+    @property
+    def is_map(self) -> bool:
+        """The row of a map stage, which stands for its items."""
+        return self.action == MAP_ACTION
+
+    @property
+    def is_item(self) -> bool:
+        """One item of a map stage (made when the map ran)."""
+        return self.position >= ITEM_POSITIONS
+
+    @property
+    def map_position(self) -> int:
+        """The position of the map this item belongs to."""
+        return (self.position - ITEM_POSITIONS) // MAP_ITEMS_MAX
+
+    @property
+    def item_index(self) -> int:
+        """This item's index in its map's list, from 0."""
+        return (self.position - ITEM_POSITIONS) % MAP_ITEMS_MAX
 
     def accepts_report_token(self, token: str, attempt: int | None = None) -> bool:
         """Whether ``token`` is this step's ``report_token`` for ``attempt``

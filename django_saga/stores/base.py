@@ -168,6 +168,11 @@ class Unit(ABC):
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
 
     @abstractmethod
+    def add_steps(self, steps: Sequence[SagaStep]) -> None:
+        """Insert new steps of the unit's saga at commit (a map's items), as
+        they stand then; call after ``lock_saga()``, which returns them too."""
+
+    @abstractmethod
     def save_saga_fields(self, fields: Sequence[str]) -> None:
         """Write these fields of the unit's saga at commit (``updated_at`` too)."""
 

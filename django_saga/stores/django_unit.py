@@ -85,6 +85,8 @@ class DjangoUnit(Unit):
         # Saves waiting for flush: step pk -> (step, fields), and the saga's fields.
         self._step_saves: dict[str, tuple[SagaStep, set[str]]] = {}
         self._saga_saves: set[str] | None = None
+        # Steps this unit adds (a map's items), inserted at flush as they stand.
+        self._new_steps: dict[str, SagaStep] = {}
         self._set_steps(steps)
 
     @property
@@ -156,10 +158,16 @@ class DjangoUnit(Unit):
         self._steps = steps
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        if self.hold is Hold.NEW:
+        if self.hold is Hold.NEW or step.pk in self._new_steps:
             return  # inserted at flush as it stands
         _, pending = self._step_saves.setdefault(step.pk, (step, set()))
         pending.update(fields)
+
+    def add_steps(self, steps: Sequence[SagaStep]) -> None:
+        assert self.hold in (Hold.SAGA, Hold.STEP_ALONE), "add steps under the saga's lock"
+        for step in steps:
+            self._new_steps[step.pk] = step
+        self._set_steps([*self._steps, *steps])
 
     def save_saga_fields(self, fields: Sequence[str]) -> None:
         if self.hold is Hold.NEW or (self._touched and not fields):
@@ -181,6 +189,8 @@ class DjangoUnit(Unit):
         if self.hold is Hold.NEW:
             writes.insert(sql.saga, [self.saga])
             writes.insert(sql.step, list(self.saga.steps))
+        if self._new_steps:
+            writes.insert(sql.step, list(self._new_steps.values()))
         for step, fields in self._step_saves.values():
             writes.updates.append((sql.step, step, _with_updated_at(fields)))
         if self._saga_saves is not None:
@@ -219,6 +229,7 @@ class DjangoUnit(Unit):
                         writes.due = f"{first:.3f}"
         self._step_saves = {}
         self._saga_saves = None
+        self._new_steps = {}
 
 
 def write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -> None:

@@ -67,6 +67,12 @@ class MemoryUnit(Unit):
     def save_saga_fields(self, fields: Sequence[str]) -> None:
         self.saga.updated_at = clock.now()
 
+    def add_steps(self, steps: Sequence[SagaStep]) -> None:
+        now = clock.now()
+        for step in steps:
+            step.created_at = step.updated_at = now
+        self.saga.set_steps([*self.saga.steps, *steps])
+
 
 class MemoryStore(HandUpdates):
     def __init__(self) -> None:

@@ -1,6 +1,7 @@
 """Handlers for the test suite, found by django-saga's autodiscovery of sagas.py."""
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -250,3 +251,50 @@ class Broken(SagaDefinition):
 
     def steps(self):
         raise KeyError("warehouse")
+
+
+#: Items of ``test.item`` running now in this process, and the most seen at once.
+ITEMS_RUNNING = {"now": 0, "peak": 0}
+_items_lock = threading.Lock()
+
+
+@step_handler("test.item")
+def item(saga, step):
+    """A map's item: records itself, takes ``input['pause']`` seconds with the
+    others counted, and fails when its item says ``fail``."""
+    with _items_lock:
+        ITEMS_RUNNING["now"] += 1
+        ITEMS_RUNNING["peak"] = max(ITEMS_RUNNING["peak"], ITEMS_RUNNING["now"])
+    try:
+        time.sleep(step.input.get("pause", 0))
+        value = step.input["item"]
+        if isinstance(value, dict) and value.get("fail"):
+            raise ValueError(f"item {step.input['index']} refuses")
+        _record(step, f"do:{step.name}")
+        return {"item": value}
+    finally:
+        with _items_lock:
+            ITEMS_RUNNING["now"] -= 1
+
+
+@step_handler("test.list")
+def list_output(saga, step):
+    """Returns the list its input names, for a map over this step's output."""
+    _record(step, "do:" + step.name)
+    return {"lines": step.input["lines"]}
+
+
+@step_handler("test.item_gauge")
+def item_gauge(saga, step):
+    """A map's item that counts the items running with it, in any process:
+    a file of its own in ``input['dir']`` while it runs (``input['pause']``
+    seconds), and the count it saw in the ledger."""
+    mine = Path(step.input["dir"]) / step.id
+    mine.touch()
+    try:
+        seen = len(list(mine.parent.iterdir()))
+        time.sleep(step.input["pause"])
+        _record(step, f"seen:{seen}")
+    finally:
+        mine.unlink()
+    return {"seen": seen}

@@ -1,0 +1,103 @@
+"""A map stage's message (flow/fanout.py), run by the test kit: it makes
+the items once, keeps at most so many in flight, and waits for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_saga import InvalidStateTransition, Step, each
+from django_saga.messages import EXECUTE
+from django_saga.models import OutboxMessage, SagaStep
+from django_saga.processor import ACK
+from django_saga.testing import SagaTestKit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def kit():
+    with SagaTestKit() as kit:
+        yield kit
+
+
+def statuses(kit, saga) -> dict[str, str]:
+    return {s.name: s.status for s in kit.saga(saga).steps}
+
+
+def test_items_beyond_max_concurrency_start_as_others_end(kit):
+    saga = kit.start(
+        "batch",
+        [each("pay", "test.pending", "", over="context.sellers", max_concurrency=2)],
+        {"sellers": ["a", "b", "c", "d"]},
+    )
+    assert statuses(kit, saga) == {
+        "pay": "waiting",
+        "pay[0]": "waiting",
+        "pay[1]": "waiting",
+        "pay[2]": "pending",
+        "pay[3]": "pending",
+    }
+    kit.complete_step(saga, "pay[1]", {})
+    assert statuses(kit, saga)["pay[2]"] == "waiting"
+    assert statuses(kit, saga)["pay[3]"] == "pending"
+    for name in ("pay[0]", "pay[2]", "pay[3]"):
+        kit.complete_step(saga, name, {})
+    kit.assert_saga(saga, "completed")
+    assert [e.outcome for e in kit.timeline(saga) if e.step == "pay"] == [
+        "fanned out",
+        "completed",
+    ]
+
+
+def test_a_copy_of_the_maps_message_makes_no_second_item(kit):
+    saga = kit.start(
+        "order",
+        [each("reserve", "test.pending", "", over="context.lines"), Step("b", "test.record")],
+        {"lines": [1, 2, 3]},
+    )
+    map_row = kit.saga(saga).step("reserve")
+    (body,) = OutboxMessage.objects.filter(
+        saga_id=saga.id, kind=EXECUTE, body__contains=map_row.id
+    ).values_list("body", flat=True)
+    result = kit.processor.process(body.encode(), redelivered=True)
+    assert result.action == ACK
+    assert SagaStep.objects.filter(saga_id=saga.id, name__startswith="reserve[").count() == 3
+    assert statuses(kit, saga)["reserve"] == "waiting"
+
+
+def test_an_operator_retries_the_failed_item_of_a_failed_saga_and_the_map_completes(
+    kit, settings
+):
+    settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
+    saga = kit.start(
+        "batch",
+        [each("pay", "test.item", "test.undo", over="context.sellers"), Step("b", "test.record")],
+        {"sellers": ["a", {"fail": True}, "c"]},
+    )
+    assert kit.saga(saga).state == "failed"
+    assert statuses(kit, saga)["pay"] == "failed"
+    with pytest.raises(InvalidStateTransition, match="retry its failed items instead"):
+        kit.manager.retry_step(saga.id, "pay")
+    kit.manager.retry_step(saga.id, "pay[1]", {"item": "b", "index": 1})
+    kit.run()
+    kit.assert_saga(saga, "completed")
+    assert kit.saga(saga).step("pay").output == {"items": 3, "failed": []}
+
+
+def test_a_tolerated_failure_does_not_hold_a_saga_that_an_operator_resumes(kit, settings):
+    settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
+    saga = kit.start(
+        "batch",
+        [
+            each("pay", "test.item", "", over="context.sellers", tolerate=1),
+            Step("b", "test.needs_ok", ""),
+        ],
+        {"sellers": ["a", {"fail": True}]},
+    )
+    kit.advance(seconds=1)  # b's retry
+    assert kit.saga(saga).state == "failed"
+    assert statuses(kit, saga)["pay"] == "completed"
+    assert statuses(kit, saga)["pay[1]"] == "failed"
+    kit.manager.retry_step(saga.id, "b", {"ok": True})
+    kit.run()
+    kit.assert_saga(saga, "completed")
