@@ -24,7 +24,7 @@ from .connections import close_broken_connections
 from .errors import BrokerUnavailable, PublishError
 from .messages import Outgoing
 from .stores import Store
-from .stores.base import OutboxListener, due_times, outbox_written
+from .stores.wakeups import OutboxListener, due_times, outbox_written
 from .transports import Connection, connect
 
 logger = logging.getLogger("django_saga.relay")

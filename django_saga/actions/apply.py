@@ -29,7 +29,8 @@ def apply(unit: Unit, request: Request) -> Intervention | None:
     action = request.action
     saga = unit.saga
     steps = unit.lock_saga()
-    step = find_step(saga.pk, steps, request.step) if action.on_step else None
+    # An operator's unit holds every step, a map's items too: any may be named.
+    step = find_step(saga.pk, saga.steps, request.step) if action.on_step else None
     if request.strict or not action.forgiving:
         why = action.refuse(saga, steps, step)
         if why is not None:

@@ -150,6 +150,11 @@ def _step_refusal(saga: Saga, step: SagaStep | None, what: str, waiting_too: boo
 
 
 def _retry_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
+    if step is not None and step.is_map and "items" in step.output:
+        return (
+            f"Step {step.name!r} of saga {saga.pk} is a map whose items were made: "
+            "retry its failed items instead"
+        )
     return _step_refusal(saga, step, "retried", waiting_too=False)
 
 

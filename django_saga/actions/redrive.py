@@ -103,6 +103,8 @@ def failed_steps_refusal(
         return None
     failed = [s for s in steps if s.status == StepStatus.FAILED]
     for step in failed:
+        if step.is_map and "items" in step.output:
+            continue  # retried through its failed items, each a step like any other
         why = RETRY_STEP.refusal(saga, steps, step.name)
         if why is not None:
             return why
@@ -132,8 +134,13 @@ def redrive_one(unit: Unit, actor: Actor, reason: str, redrive: Redrive) -> date
         apply(unit, Request(RETRY_COMPENSATION, actor, reason, delay=delay, batch=batch))
     else:
         for step in [s for s in steps if s.status == StepStatus.FAILED]:
-            request = Request(RETRY_STEP, actor, reason, step=step.name, delay=delay, batch=batch)
-            apply(unit, request)
+            # A map that failed is retried through its failed items.
+            retried = unit.items(step, [StepStatus.FAILED]) if step.is_map else [step]
+            for failed in retried or [step]:
+                request = Request(
+                    RETRY_STEP, actor, reason, step=failed.name, delay=delay, batch=batch
+                )
+                apply(unit, request)
     return now + timedelta(seconds=delay)
 
 

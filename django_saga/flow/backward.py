@@ -15,6 +15,7 @@ from ..errors import InvalidStateTransition
 from ..messages import COMPENSATE, EXECUTE
 from ..models import IN_FLIGHT, SagaState, SagaStep, StepStatus
 from .history import CANCELLED, RESUMED, pivot_passed, record, to_undo
+from .items import items_moving, items_to_undo, mapped
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -29,8 +30,10 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
     unit that holds every step row (an operator, a deadline), where no engine
     can be running one; an engine's unit leaves them to finish or time out.
     """
-    for step in unit.lock_saga():
-        if step.status == StepStatus.PENDING or (cancel_in_flight and step.status in IN_FLIGHT):
+    steps = unit.lock_saga()
+    cancelled = (StepStatus.PENDING, *IN_FLIGHT) if cancel_in_flight else (StepStatus.PENDING,)
+    for step in [*steps, *(i for m in mapped(steps) for i in unit.items(m, cancelled))]:
+        if step.status in cancelled:
             fields = ["status", "timeout_at"]
             if step.status in IN_FLIGHT:
                 # Its attempt ends here: the history says so (and, for a
@@ -56,13 +59,17 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     """
     steps = unit.lock_saga()
     saga = unit.saga
-    if saga.state != SagaState.COMPENSATING or any(
-        s.status in (*IN_FLIGHT, StepStatus.COMPENSATING) for s in steps
+    if (
+        saga.state != SagaState.COMPENSATING
+        or any(s.status in (*IN_FLIGHT, StepStatus.COMPENSATING) for s in steps)
+        or items_moving(unit, steps)
     ):
         unit.save_saga_fields(["state", "error"])
         return
     while True:
-        completed = [s for s in steps if to_undo(s)]
+        # A map's completed items are undone at its stage, before its own row.
+        items = {m.position: items_to_undo(unit, m) for m in mapped(steps)}
+        completed = [s for s in steps if to_undo(s) or items.get(s.position)]
         if not completed:
             break
         stage = max(s.stage for s in completed)
@@ -70,16 +77,8 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
         for step in completed:
             if step.stage != stage:
                 continue
-            if step.compensation:
-                step.status = StepStatus.COMPENSATING
-                send_compensation(unit, step, delay)
-                sent = True
-            else:
-                # Nothing to undo: the step declared no compensation.
-                step.status = StepStatus.COMPENSATED
-                step.compensated_at = clock.now()
-                unit.save_step(step, ["status", "compensated_at"])
-                unit.notify(signals.step_compensated, step)
+            for undone in items.get(step.position) or [step]:
+                sent = _undo(unit, undone, delay) or sent
         if sent:
             unit.save_saga_fields(["state", "error"])
             return
@@ -87,6 +86,20 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     saga.completed_at = clock.now()
     unit.save_saga_fields(["state", "error", "completed_at"])
     unit.notify(signals.saga_compensated)
+
+
+def _undo(unit: Unit, step: SagaStep, delay: float) -> bool:
+    """Send ``step`` its compensation (True), or mark it compensated at once
+    when it declared none."""
+    if step.compensation:
+        step.status = StepStatus.COMPENSATING
+        send_compensation(unit, step, delay)
+        return True
+    step.status = StepStatus.COMPENSATED
+    step.compensated_at = clock.now()
+    unit.save_step(step, ["status", "compensated_at"])
+    unit.notify(signals.step_compensated, step)
+    return False
 
 
 def send_compensation(
@@ -184,7 +197,9 @@ def resume_compensation(unit: Unit, delay: float = 0.0) -> None:
         raise InvalidStateTransition(
             f"Saga {saga.pk} is {saga.state}; only a saga in compensation_failed can be resumed"
         )
-    for step in unit.lock_saga():
+    steps = unit.lock_saga()
+    failed = [StepStatus.COMPENSATION_FAILED]
+    for step in [*steps, *(i for m in mapped(steps) for i in unit.items(m, failed))]:
         if step.status == StepStatus.COMPENSATION_FAILED:
             step.status = StepStatus.COMPLETED
             # A resumed compensation gets its full retry budget again.

@@ -19,7 +19,7 @@ from ..models import SagaStep, StepStatus
 from ..references import read
 from .forward import advance, step_failed
 from .history import FAILED, record
-from .items import item_rows
+from .items import BATCH, item_rows
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -40,14 +40,15 @@ def map_message(unit: Unit, step: SagaStep) -> str:
         record(step, EXECUTE, step.attempts, FAILED, 0, error)
         step_failed(unit, step, error, 0)
         return FAILED
-    items = item_rows(unit.saga, step, values)
+    # In batches: a long list's rows are never all held at once.
+    for start in range(0, len(values), BATCH):
+        unit.add_steps(item_rows(unit.saga, step, values[start : start + BATCH], start))
     step.status = StepStatus.WAITING
-    step.output = {"items": len(items)}
+    step.output = {"items": len(values)}
     step.executed_at = clock.now()
     step.timeout_at = None
-    record(step, EXECUTE, step.attempts, FANNED_OUT, 0, note={"items": len(items)})
+    record(step, EXECUTE, step.attempts, FANNED_OUT, 0, note={"items": len(values)})
     unit.save_step(step, ["status", "output", "executed_at", "timeout_at", "history"])
-    unit.add_steps(items)
     advance(unit)
     return FANNED_OUT
 

@@ -13,7 +13,7 @@ from ..models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
 from ..outcomes import COMPLETE, FAIL
 from .backward import begin_compensation, continue_compensation
 from .history import COMPLETED, FAILED, OUTSIDE, on_timeout, pivot_passed, record
-from .items import item_failed, next_items, settle_maps, settled_maps
+from .items import item_failed, mapped, next_items, settle_map
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -44,7 +44,11 @@ def resend_in_flight(unit: Unit) -> None:
     a message that did arrive is dropped by the step it reaches.
     """
     relayed = unit.relayed_steps()
-    for step in unit.saga.steps:
+    steps = {s.pk: s for s in unit.saga.steps}
+    for map_step in mapped(list(steps.values())):
+        for item in unit.items(map_step, [StepStatus.STARTED, StepStatus.COMPENSATING]):
+            steps[item.pk] = item
+    for step in steps.values():
         if step.pk in relayed:
             continue
         if step.status == StepStatus.STARTED:
@@ -129,26 +133,23 @@ def advance(unit: Unit) -> None:
     if saga.state != SagaState.STARTED:
         unit.touch()
         return
-    settle_maps(unit, steps)
-    # A done map's items are done (it tolerated those that failed).
-    settled = settled_maps(steps)
-    unfinished = [
-        s for s in steps if s.status not in DONE and not (s.is_item and s.map_position in settled)
-    ]
+    unfinished = [s for s in steps if s.status not in DONE]
+    while unfinished and unfinished[0].is_map and unfinished[0].status != StepStatus.PENDING:
+        head = unfinished[0]
+        if not settle_map(unit, head):
+            # Its items are on their way: the next of them, as others end.
+            for item in next_items(unit, head):
+                dispatch(unit, item)
+            unit.touch()
+            return
+        unfinished.pop(0)
     if not unfinished:
         saga.state = SagaState.COMPLETED
         saga.completed_at = clock.now()
         unit.save_saga_fields(["state", "completed_at"])
         unit.notify(signals.saga_completed)
         return
-    head = unfinished[0]
-    if head.is_map and head.status != StepStatus.PENDING:
-        # Its items are on their way: the next of them, as others end.
-        for item in next_items(head, steps):
-            dispatch(unit, item)
-        unit.touch()
-        return
-    stage = head.stage
+    stage = unfinished[0].stage
     waiting_for = [s for s in unfinished if s.stage == stage]
     if not any(s.status in IN_FLIGHT for s in waiting_for):
         for following in waiting_for:
@@ -178,7 +179,7 @@ def step_failed(
         # A sibling in the same stage failed first: its failure decided the saga.
         advance(unit)
         return
-    if step.is_item and item_failed(unit, step, unit.lock_saga(), error):
+    if step.is_item and item_failed(unit, step, error):
         advance(unit)  # its map tolerates it
         return
     saga.error = f"step {step.name!r} failed: {error}"

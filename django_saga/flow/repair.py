@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import signals
-from ..errors import InvalidStateTransition
 from ..messages import EXECUTE
-from ..models import SagaState, SagaStep, StepStatus
+from ..models import DONE, SagaState, SagaStep, StepStatus
 from .forward import advance, dispatch, finish_step
 from .history import OPERATOR, RESUMED, SKIPPED_BY_HAND, record
-from .items import reopen_map, settled_maps
+from .items import mapped, reopen_map, tolerated
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -29,10 +28,6 @@ def retry_step(
 
     ``note`` (who asked, why) goes on the step's history entry.
     """
-    if step.is_map and "items" in step.output:
-        raise InvalidStateTransition(
-            f"Step {step.name!r} is a map whose items were made: retry its failed items instead"
-        )
     if step.is_item:
         reopen_map(unit, step)
     fields = ["history"]
@@ -71,11 +66,10 @@ def resume_forward(unit: Unit) -> None:
     """
     steps = unit.lock_saga()
     saga = unit.saga
-    # The failed items of a done map are failures it tolerated.
-    settled = settled_maps(steps)
-    if any(
-        s.status == StepStatus.FAILED and not (s.is_item and s.map_position in settled)
-        for s in steps
+    if any(s.status == StepStatus.FAILED for s in steps) or any(
+        unit.count_items(m, [StepStatus.FAILED]) > tolerated(m)
+        for m in mapped(steps)
+        if m.status not in DONE
     ):
         unit.touch()
         return

@@ -127,6 +127,15 @@ class SagaStep(models.Model):
                 name="saga_step_timeout_idx",
                 condition=Q(timeout_at__isnull=False),
             ),
+            # A map's items by status, in order: the next pending ones, the
+            # ones in flight, whether any is still moving, each read without
+            # going through the others. Only items are in it: the declared
+            # steps of a saga pay nothing for it.
+            models.Index(
+                fields=["saga", "status", "position"],
+                name="saga_step_item_status_idx",
+                condition=Q(position__gte=ITEM_POSITIONS),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["saga", "position"], name="saga_step_position_unique"),
@@ -182,6 +191,12 @@ class SagaStep(models.Model):
     def map_position(self) -> int:
         """The position of the map this item belongs to."""
         return (self.position - ITEM_POSITIONS) // MAP_ITEMS_MAX
+
+    @property
+    def first_item_position(self) -> int:
+        """The position of this map's first item (its items take the
+        ``MAP_ITEMS_MAX`` positions from there)."""
+        return ITEM_POSITIONS + self.position * MAP_ITEMS_MAX
 
     @property
     def item_index(self) -> int:

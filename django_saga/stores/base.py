@@ -13,9 +13,6 @@ redelivery sends them again (``flow.resend_in_flight``).
 
 from __future__ import annotations
 
-import heapq
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -30,69 +27,7 @@ if TYPE_CHECKING:
 
     from ..messages import Outgoing
     from ..models import Intervention, Saga, SagaStep
-
-#: Set when a client writes an outbox row, so an in-process relay wakes at once.
-outbox_written = threading.Event()
-
-
-#: Seconds after a delayed row's due time at which the relay looks again (see
-#: ``DueTimes.seconds_until_next``).
-SLACK = 0.02
-
-
-class DueTimes:
-    """When the delayed rows this process wrote come due (retries, backoffs).
-
-    A relay in the process sleeps no longer than until the next one, so a
-    retry is published when it is due rather than at the next poll.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: list[float] = []
-
-    def add(self, delays: Sequence[float]) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for delay in delays:
-                heapq.heappush(self._times, now + delay)
-        outbox_written.set()  # a waiting relay recomputes how long to sleep
-
-    def seconds_until_next(self, longest: float) -> float:
-        """Seconds until the relay should look again for a row coming due, at
-        most ``longest``.
-
-        A due time just past is kept for one more look, ``SLACK`` later: the
-        relay woke by this process's clock, while the claim compares the
-        row's time with the wall clock, and a claim a hair early must not
-        leave the row to the next poll.
-        """
-        now = time.monotonic()
-        with self._lock:
-            while self._times and self._times[0] + SLACK <= now:
-                heapq.heappop(self._times)
-            if not self._times:
-                return longest
-            due = self._times[0]
-            return min(longest, (due if due > now else due + SLACK) - now)
-
-
-due_times = DueTimes()
-
-
-class OutboxListener:
-    """How a relay waits for new outbox rows: here, for writes in this process."""
-
-    def wait(self, timeout: float, linger: float = 0.0) -> None:
-        """Return when rows may have been written, or after ``timeout`` seconds;
-        once woken, ``linger`` seconds more, so that one claim takes what
-        several writers wrote meanwhile."""
-        if outbox_written.wait(timeout) and linger > 0:
-            time.sleep(linger)
-        outbox_written.clear()
-
-    def close(self) -> None:
-        pass
+    from .wakeups import OutboxListener
 
 
 class Busy(Exception):
@@ -161,16 +96,29 @@ class Unit(ABC):
 
     @abstractmethod
     def lock_saga(self) -> list[SagaStep]:
-        """All steps in order, the saga kept from other writers until commit
-        (its row locked after the step row, unless the step lock suffices)."""
+        """The saga's declared steps in order (not a map's items: ``items()``),
+        the saga kept from other writers until commit (its row locked after
+        the step row, unless the step lock suffices)."""
+
+    @abstractmethod
+    def items(
+        self, map_step: SagaStep, statuses: Sequence[str], limit: int | None = None
+    ) -> list[SagaStep]:
+        """The items of the map ``map_step`` in ``statuses``, in order, at most
+        ``limit``, as this unit left them (under the saga's lock)."""
+
+    @abstractmethod
+    def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
+        """How many items of the map ``map_step`` are in ``statuses``, as this
+        unit left them: ask for few (an index reads each one counted)."""
 
     @abstractmethod
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None: ...
 
     @abstractmethod
     def add_steps(self, steps: Sequence[SagaStep]) -> None:
-        """Insert new steps of the unit's saga at commit (a map's items), as
-        they stand then; call after ``lock_saga()``, which returns them too."""
+        """Insert new steps of the unit's saga (a map's items), under the
+        saga's lock; ``items()`` finds them from then on."""
 
     @abstractmethod
     def save_saga_fields(self, fields: Sequence[str]) -> None:

@@ -250,7 +250,9 @@ class DjangoStore(DjangoOutbox, HandUpdates):
                     yield None
                     return
                 # Read after the step lock is held: current, whoever held it before.
-                saga, steps = read if read is not None else self._read_saga(cursor, saga_id)
+                saga, steps = (
+                    read if read is not None else self._read_saga(cursor, saga_id, step_id)
+                )
                 unit = self._engine_unit(saga, steps, step_id, cursor, fast_path)
                 yield unit
                 unit.flush()
@@ -278,10 +280,10 @@ class DjangoStore(DjangoOutbox, HandUpdates):
         rows = _current(cursor.fetchall())
         return self._saga_from(rows) if rows else None
 
-    def _read_saga(self, cursor: Any, saga_id: str) -> tuple[Saga, list[SagaStep]]:
-        """The saga and all its steps, in one statement."""
+    def _read_saga(self, cursor: Any, saga_id: str, step_id: str) -> tuple[Saga, list[SagaStep]]:
+        """The saga, its declared steps and the step ``step_id``, in one statement."""
         sql = self.statements()
-        cursor.execute(sql.saga_with_steps, [saga_id])
+        cursor.execute(sql.saga_with_steps, [saga_id, step_id])
         return self._saga_from(cursor.fetchall(), saga_id)
 
     def _saga_from(

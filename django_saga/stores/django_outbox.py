@@ -12,8 +12,8 @@ from .. import clock
 from ..conf import saga_settings
 from ..messages import Outgoing
 from ..models import OutboxMessage
-from .base import OutboxListener, outbox_written
 from .postgres import PostgresListener
+from .wakeups import OutboxListener, outbox_written
 from .writes import Writes
 
 if TYPE_CHECKING:

@@ -21,7 +21,9 @@ from django.db import connections, transaction
 from .. import clock
 from ..conf import saga_settings
 from ..models import Intervention, OutboxMessage, Saga, SagaStep
-from .base import Unit, due_times, outbox_written
+from ..models.step import ITEM_POSITIONS, MAP_ITEMS_MAX
+from .base import Unit
+from .wakeups import due_times, outbox_written
 from .writes import Writes
 
 if TYPE_CHECKING:
@@ -85,8 +87,6 @@ class DjangoUnit(Unit):
         # Saves waiting for flush: step pk -> (step, fields), and the saga's fields.
         self._step_saves: dict[str, tuple[SagaStep, set[str]]] = {}
         self._saga_saves: set[str] | None = None
-        # Steps this unit adds (a map's items), inserted at flush as they stand.
-        self._new_steps: dict[str, SagaStep] = {}
         self._set_steps(steps)
 
     @property
@@ -132,7 +132,7 @@ class DjangoUnit(Unit):
             # A separate statement, after the lock is held: under READ
             # COMMITTED it sees every step committed while this unit
             # waited for the saga row (one joined statement would not).
-            cursor.execute(sql.saga_steps, [self.saga.pk])
+            cursor.execute(sql.saga_steps, [self.saga.pk, self.step.pk if self.step else None])
             rows = cursor.fetchall()
             # Refresh in place: the handler and the caller hold this instance.
             for column in saga.fields:
@@ -145,7 +145,46 @@ class DjangoUnit(Unit):
                 mine[self.step.pk] = self.step
             loaded = [mine.get(row.pk, row) for row in (steps.instance(r, db) for r in rows)]
             self._set_steps(loaded)
-        return self._steps
+        return self._declared
+
+    def items(
+        self, map_step: SagaStep, statuses: Sequence[str], limit: int | None = None
+    ) -> list[SagaStep]:
+        found = self._items_of(map_step, statuses).order_by("position")
+        rows = list(found[:limit] if limit is not None else found)
+        # The instances this unit holds, and hands out again: one per row.
+        items = [self._known.setdefault(row.pk, row) for row in rows]
+        for item in items:
+            _SAGA_FIELD.set_cached_value(item, self.saga)
+        return items
+
+    def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
+        return self._items_of(map_step, statuses).count()
+
+    def _items_of(self, map_step: SagaStep, statuses: Sequence[str]) -> Any:
+        """The map's items in ``statuses``: a range of the item index
+        (``saga_step_item_status_idx``), seen after this unit's own changes."""
+        self.lock_saga()
+        self._write_step_saves()
+        first = map_step.first_item_position
+        return SagaStep.objects.using(self.store.using).filter(
+            saga_id=self.saga.pk,
+            status__in=list(statuses),
+            position__gte=max(first, ITEM_POSITIONS),
+            position__lt=first + MAP_ITEMS_MAX,
+        )
+
+    def _write_step_saves(self) -> None:
+        """Write the step rows this unit changed now, before the end: a query
+        of the map's items then sees them as the unit left them."""
+        if not self._step_saves or self.hold is Hold.NEW:
+            return
+        writes = Writes()
+        sql = self.store.statements()
+        for step, fields in self._step_saves.values():
+            writes.updates.append((sql.step, step, _with_updated_at(fields)))
+        self._step_saves = {}
+        sql.writer.write(self.cursor, writes)
 
     def relayed_steps(self) -> set[str]:
         self.cursor.execute(self.store.statements().unsent_bodies, [self.saga.pk])
@@ -156,18 +195,21 @@ class DjangoUnit(Unit):
             _SAGA_FIELD.set_cached_value(step, self.saga)
         self.saga.set_steps(steps)
         self._steps = steps
+        # What lock_saga() gives: a map's items are reached through items().
+        self._declared = [s for s in steps if not s.is_item]
+        self._known: dict[str, SagaStep] = {s.pk: s for s in steps}
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
-        if self.hold is Hold.NEW or step.pk in self._new_steps:
+        if self.hold is Hold.NEW:
             return  # inserted at flush as it stands
         _, pending = self._step_saves.setdefault(step.pk, (step, set()))
         pending.update(fields)
 
     def add_steps(self, steps: Sequence[SagaStep]) -> None:
+        """Inserted now, so that the unit's next query of the items finds them
+        (and the caller need not hold them all)."""
         assert self.hold in (Hold.SAGA, Hold.STEP_ALONE), "add steps under the saga's lock"
-        for step in steps:
-            self._new_steps[step.pk] = step
-        self._set_steps([*self._steps, *steps])
+        self.store.statements().step.insert_many(self.cursor, steps)
 
     def save_saga_fields(self, fields: Sequence[str]) -> None:
         if self.hold is Hold.NEW or (self._touched and not fields):
@@ -189,8 +231,6 @@ class DjangoUnit(Unit):
         if self.hold is Hold.NEW:
             writes.insert(sql.saga, [self.saga])
             writes.insert(sql.step, list(self.saga.steps))
-        if self._new_steps:
-            writes.insert(sql.step, list(self._new_steps.values()))
         for step, fields in self._step_saves.values():
             writes.updates.append((sql.step, step, _with_updated_at(fields)))
         if self._saga_saves is not None:
@@ -229,7 +269,6 @@ class DjangoUnit(Unit):
                         writes.due = f"{first:.3f}"
         self._step_saves = {}
         self._saga_saves = None
-        self._new_steps = {}
 
 
 def write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) -> None:

@@ -28,7 +28,8 @@ from ..models import (
     SagaState,
     SagaStep,
 )
-from .base import Busy, HandUpdates, KeyTaken, OutboxListener, Unit, due_times, outbox_written
+from .base import Busy, HandUpdates, KeyTaken, Unit
+from .wakeups import OutboxListener, due_times, outbox_written
 
 
 @dataclass
@@ -59,7 +60,21 @@ class MemoryUnit(Unit):
         self.committed_callbacks.append(fn)
 
     def lock_saga(self) -> list[SagaStep]:
-        return self.saga.steps  # the whole saga is already held by this unit
+        # The whole saga is already held by this unit.
+        return [s for s in self.saga.steps if not s.is_item]
+
+    def items(
+        self, map_step: SagaStep, statuses: Sequence[str], limit: int | None = None
+    ) -> list[SagaStep]:
+        found = [
+            s
+            for s in self.saga.steps
+            if s.is_item and s.map_position == map_step.position and s.status in statuses
+        ]
+        return found[:limit] if limit is not None else found
+
+    def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
+        return len(self.items(map_step, statuses))
 
     def save_step(self, step: SagaStep, fields: Sequence[str]) -> None:
         step.updated_at = clock.now()

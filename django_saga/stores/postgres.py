@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .base import OutboxListener, due_times, outbox_written
+from .wakeups import OutboxListener, due_times, outbox_written
 
 #: The channel on which clients that wrote outbox rows wake a relay.
 NOTIFY_CHANNEL = "django_saga_outbox"

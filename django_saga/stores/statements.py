@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from ..conf import saga_settings
 from ..models import OutboxMessage, Saga, SagaStep
+from ..models.step import ITEM_POSITIONS
 from .postgres import preparing_cursor, psycopg_available
 from .tables import ModelTable
 from .writes import Writer
@@ -47,14 +48,22 @@ def step_saga(step: Steps) -> str:
 
 
 def saga_with_steps(step: Steps, saga: Sagas) -> str:
-    """A saga's steps in order, the saga's row joined to the first one only
-    (every saga has a step at position 0): one statement, no row repeated."""
+    """A saga's declared steps in order, and the step named by its id (a
+    map's item), the saga's row joined to the first one only (every saga has
+    a step at position 0): one statement, no row repeated."""
     return (
         f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
         f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
         f"AND {step.column('position')} = 0 "
-        f"WHERE {step.column('saga')} = %s ORDER BY {step.column('position')}"
+        f"WHERE {step.column('saga')} = %s AND ({_declared(step)} OR {step.column('id')} = %s) "
+        f"ORDER BY {step.column('position')}"
     )
+
+
+def _declared(step: Steps) -> str:
+    """Not a map's item: the items are read by their map (``Unit.items``), not
+    with every step of their saga, however many there are."""
+    return f"{step.column('position')} < {ITEM_POSITIONS}"
 
 
 def lock_and_read(step: Steps, saga: Sagas) -> str:
@@ -86,6 +95,7 @@ def _locked_and_read(step: Steps, saga: Sagas, which: str) -> str:
         f"SELECT {step.columns}, {saga.columns}, "
         f"({step.column('id')} <> locked.id OR {step.name}.xmin = locked.version) "
         f"FROM locked JOIN {step.name} ON {step.column('saga')} = locked.saga "
+        f"AND ({_declared(step)} OR {step.column('id')} = locked.id) "
         f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
         f"AND {step.column('position')} = 0 "
         f"ORDER BY {step.column('saga')}, {step.column('position')}"
@@ -93,9 +103,11 @@ def _locked_and_read(step: Steps, saga: Sagas, which: str) -> str:
 
 
 def saga_steps(step: Steps) -> str:
-    """A saga's steps in order (read again once its row is locked)."""
+    """A saga's declared steps in order, and the step named by its id (read
+    again once the saga's row is locked)."""
     return (
         f"SELECT {step.columns} FROM {step.name} WHERE {step.column('saga')} = %s "
+        f"AND ({_declared(step)} OR {step.column('id')} = %s) "
         f"ORDER BY {step.column('position')}"
     )
 

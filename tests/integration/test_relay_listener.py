@@ -12,9 +12,9 @@ import time
 import pytest
 from django.db import connection
 
-from django_saga.stores.base import outbox_written
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.postgres import NOTIFY_CHANNEL
+from django_saga.stores.wakeups import outbox_written
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -64,7 +64,7 @@ def test_a_delayed_row_written_elsewhere_wakes_the_listening_relay_when_due():
     """A retry or re-drive written by another process names its due time in the
     notification: the listening relay sleeps until then, not until its next poll."""
     from django_saga import Step, manager
-    from django_saga.stores.base import due_times
+    from django_saga.stores.wakeups import due_times
 
     store = DjangoStore()
     listener = store.outbox_listener()

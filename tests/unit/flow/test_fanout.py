@@ -65,9 +65,7 @@ def test_a_copy_of_the_maps_message_makes_no_second_item(kit):
     assert statuses(kit, saga)["reserve"] == "waiting"
 
 
-def test_an_operator_retries_the_failed_item_of_a_failed_saga_and_the_map_completes(
-    kit, settings
-):
+def test_an_operator_retries_the_failed_item_of_a_failed_saga_and_the_map_completes(kit, settings):
     settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
     saga = kit.start(
         "batch",
@@ -101,3 +99,38 @@ def test_a_tolerated_failure_does_not_hold_a_saga_that_an_operator_resumes(kit, 
     kit.manager.retry_step(saga.id, "b", {"ok": True})
     kit.run()
     kit.assert_saga(saga, "completed")
+
+
+def test_a_redrive_retries_the_failed_items_of_a_failed_map(kit, settings):
+    settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
+    saga = kit.start(
+        "batch",
+        [each("pay", "test.breaks", "", over="context.sellers", input={"fail_times": 1})],
+        {"sellers": ["a", "b"]},
+    )
+    assert kit.saga(saga).state == "failed"
+    assert statuses(kit, saga) == {"pay": "failed", "pay[0]": "failed", "pay[1]": "failed"}
+    redrive = kit.manager.redrive([saga.id], rate=100, reason="carrier back")
+    assert redrive.scheduled
+    kit.advance(seconds=1)
+    kit.assert_saga(saga, "completed")
+    assert kit.saga(saga).step("pay").output == {"items": 2, "failed": []}
+
+
+def test_an_items_failed_compensation_is_retried_when_the_saga_resumes(kit):
+    saga = kit.start(
+        "batch",
+        [
+            each("pay", "test.item", "test.undo_flaky", over="context.sellers",
+                 input={"undo_fail_times": 5}),
+            Step("charge", "test.fail", ""),
+        ],
+        {"sellers": ["a"]},
+    )  # fmt: skip
+    kit.advance(seconds=120)  # the compensation's five attempts fail
+    assert kit.saga(saga).state == "compensation_failed"
+    assert statuses(kit, saga)["pay[0]"] == "compensation_failed"
+    kit.manager.compensate(saga.id)
+    kit.advance(seconds=120)
+    kit.assert_saga(saga, "compensated")
+    assert statuses(kit, saga)["pay[0]"] == "compensated"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_saga.flow.items import item_failed, item_rows, next_items, settle_maps, settled_maps
+from django_saga.flow.items import item_failed, item_rows, next_items, reopen_map, settle_map
 from django_saga.models import MAP_ACTION, Saga, SagaState, SagaStep, StepStatus
 from django_saga.models.step import ITEM_POSITIONS, MAP_ITEMS_MAX
 from tests.unit.flow.helpers import unit_for
@@ -17,7 +17,6 @@ def mapped(count: int, **declared) -> Saga:
         saga=saga, position=1, stage=1, name="pay", action=MAP_ACTION,
         input={**data, **declared}, status=StepStatus.WAITING, output={"items": count},
     )  # fmt: skip
-    saga.set_steps([first, row])
     saga.set_steps([first, row, *item_rows(saga, row, [f"s{i}" for i in range(count)])])
     return saga
 
@@ -32,17 +31,35 @@ def test_items_are_steps_of_the_maps_stage_after_every_declared_step():
     assert items[2].input == {"k": 1, "item": "s2", "index": 2}
     assert (items[0].action, items[0].compensation, items[0].timeout) == ("pay", "refund", 9.0)
     assert not saga.steps[1].is_item and saga.steps[1].is_map
+    later = item_rows(saga, saga.step("pay"), ["x"], start=7)[0]
+    assert (later.name, later.item_index, later.input["index"]) == ("pay[7]", 7, 7)
+
+
+def test_a_unit_gives_the_declared_steps_and_reaches_the_items_through_their_map():
+    saga = mapped(3)
+    unit = unit_for(saga)
+    assert [s.name for s in unit.lock_saga()] == ["load", "pay"]
+    saga.step("pay[1]").status = StepStatus.STARTED
+    assert [s.name for s in unit.items(saga.step("pay"), [StepStatus.PENDING])] == [
+        "pay[0]",
+        "pay[2]",
+    ]
+    assert unit.count_items(saga.step("pay"), [StepStatus.PENDING, StepStatus.STARTED]) == 3
+    assert unit.count_items(saga.step("pay"), [StepStatus.STARTED]) == 1
 
 
 def test_next_items_keep_at_most_max_concurrency_in_flight():
     saga = mapped(5, max_concurrency=2)
+    unit = unit_for(saga)
     row = saga.step("pay")
-    assert [s.name for s in next_items(row, saga.steps)] == ["pay[0]", "pay[1]"]
+    assert [s.name for s in next_items(unit, row)] == ["pay[0]", "pay[1]"]
     saga.step("pay[0]").status = StepStatus.STARTED
     saga.step("pay[1]").status = StepStatus.COMPLETED
-    assert [s.name for s in next_items(row, saga.steps)] == ["pay[2]"]
+    assert [s.name for s in next_items(unit, row)] == ["pay[2]"]
+    saga.step("pay[2]").status = StepStatus.WAITING
+    assert next_items(unit, row) == []
     unlimited = mapped(4)
-    assert len(next_items(unlimited.step("pay"), unlimited.steps)) == 4
+    assert len(next_items(unit_for(unlimited), unlimited.step("pay"))) == 4
 
 
 def test_a_map_is_done_when_every_item_ended_within_its_tolerance():
@@ -51,26 +68,27 @@ def test_a_map_is_done_when_every_item_ended_within_its_tolerance():
     for name, status in (("pay[0]", "completed"), ("pay[1]", "failed"), ("pay[2]", "started")):
         saga.step(name).status = status
     saga.step("pay[1]").error = "declined"
-    settle_maps(unit, saga.steps)
+    assert not settle_map(unit, saga.step("pay"))
     assert saga.step("pay").status == "waiting"
-    assert settled_maps(saga.steps) == set()
     saga.step("pay[2]").status = "skipped"
-    settle_maps(unit, saga.steps)
+    assert settle_map(unit, saga.step("pay"))
     assert saga.step("pay").status == "completed"
     assert saga.step("pay").output == {
         "items": 3,
         "failed": [{"index": 1, "step": "pay[1]", "error": "declined"}],
     }
-    assert settled_maps(saga.steps) == {1}
 
 
-def test_a_failed_item_beyond_the_tolerance_fails_its_map():
+def test_a_failed_item_beyond_the_tolerance_fails_its_map_and_a_retry_reopens_it():
     saga = mapped(3, tolerate=1)
     unit = unit_for(saga)
     saga.step("pay[0]").status = "failed"
-    assert item_failed(unit, saga.step("pay[0]"), saga.steps, "no")
+    assert item_failed(unit, saga.step("pay[0]"), "no")
     assert saga.step("pay").status == "waiting"
     saga.step("pay[2]").status = "failed"
-    assert not item_failed(unit, saga.step("pay[2]"), saga.steps, "declined")
+    assert not item_failed(unit, saga.step("pay[2]"), "declined")
     assert saga.step("pay").status == "failed"
     assert saga.step("pay").error == "item 'pay[2]' failed: declined"
+    assert not settle_map(unit, saga.step("pay"))
+    reopen_map(unit, saga.step("pay[2]"))
+    assert (saga.step("pay").status, saga.step("pay").error) == ("waiting", "")

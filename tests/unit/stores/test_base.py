@@ -8,7 +8,6 @@ the client, the operators and the engine count on from any store.
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -32,7 +31,7 @@ from django_saga.models import (
     StepStatus,
 )
 from django_saga.stores import Store, get_store
-from django_saga.stores.base import SLACK, DueTimes, HandOperations, KeyTaken
+from django_saga.stores.base import HandOperations, KeyTaken
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.memory import MemoryStore
 from django_saga.testing.clock import TestClock, give_back, take_over
@@ -578,16 +577,3 @@ def test_update_saga_state_refuses_an_unknown_state(store):
 def test_update_saga_state_unknown_saga_raises_saga_not_found(store):
     with pytest.raises(SagaNotFound, match="'nope'"):
         store.update_saga_state("nope", SagaState.COMPLETED)
-
-
-# -- when the relay looks again -------------------------------------------------------
-def test_a_due_time_just_past_brings_one_more_look_then_is_forgotten():
-    """The relay wakes by this process's clock but claims by the wall clock: a
-    claim a hair early must not leave a retry to the next poll."""
-    times = DueTimes()
-    times.add([0.05])
-    assert 0.03 < times.seconds_until_next(60) <= 0.05
-    time.sleep(0.055)  # due, but perhaps not yet to the claim's clock
-    assert 0 < times.seconds_until_next(60) <= SLACK
-    time.sleep(SLACK)
-    assert times.seconds_until_next(60) == 60

@@ -10,9 +10,9 @@ from django.db import connection
 
 from django_saga import Step, clock, manager
 from django_saga.models import OutboxMessage
-from django_saga.stores.base import OutboxListener, outbox_written
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.postgres import PostgresListener
+from django_saga.stores.wakeups import OutboxListener, outbox_written
 from tests.unit.stores.helpers import row_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
