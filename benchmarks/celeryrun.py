@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connections
 from kombu import Connection
 
+from .chain_rows import collect, write_row
 from .pacing import Pacer, wait_done
 from .pgstats import db_counters, db_delta
 from .resources import RssWatch, ServerCpu
@@ -72,18 +73,7 @@ if os.environ.get("SAGA_BENCH_CELERY_QUEUE"):
 
 @app.task(name="bench.step")
 def step(prev_done: float, run: str, key: str, position: int) -> float:
-    started = time.time()
-    from .models import BenchRow
-
-    BenchRow.objects.create(
-        run=run,
-        system="celery",
-        saga_key=key,
-        position=position,
-        started=started,
-        prev_done=prev_done,
-    )
-    return time.time()
+    return write_row("celery", run, key, position, prev_done)
 
 
 def run_celery(work: Workload, defaults: bool = False) -> RunResult:
@@ -150,7 +140,7 @@ def run_celery(work: Workload, defaults: bool = False) -> RunResult:
             channel.queue_delete(queue)
             channel.exchange_delete(queue)
     after = db_counters()
-    result = _collect(run_id, work, label)
+    result = collect("celery", run_id, work, label)
     result.started = pacer.started
     result.start_latencies, result.starters = pacer.durations, pacer.callers
     result.start_seconds = pacer.last - pacer.first
@@ -176,33 +166,3 @@ def _task_statements() -> int:
     with CaptureQueriesContext(connection) as queries:
         step(0.0, "sql", "sql", 0)
     return len(queries.captured_queries)
-
-
-def _collect(run_id: str, work: Workload, label: str) -> RunResult:
-    from .models import BenchRow
-
-    rows = list(
-        BenchRow.objects.filter(run=run_id, system="celery").values_list(
-            "saga_key", "position", "started", "prev_done"
-        )
-    )
-    applied = {key: prev for key, position, _, prev in rows if position == 0}
-    last = work.steps - 1
-    ends = {key: at for key, position, at, _ in rows if position == last}
-    latencies = [ends[key] - applied[key] for key in ends if key in applied]
-    return RunResult(
-        label=label,
-        started=0,
-        completed=len(ends),
-        steps=work.steps,
-        elapsed=(max(ends.values()) - min(applied.values())) if ends else 0.0,
-        start_seconds=0.0,
-        first_hops=[at - prev for _, position, at, prev in rows if position == 0],
-        handoffs=[at - prev for _, position, at, prev in rows if position > 0],
-        saga_latencies=latencies,
-        peak_rss={},
-        rss_marks=[],
-        cpu_seconds=0.0,
-        db={},
-        rows=len(rows),
-    )

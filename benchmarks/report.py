@@ -85,8 +85,8 @@ def report(
     for result in results:
         if result.breakdown:
             lines.append(f"hand-off of {result.label} in segments (ms), p50 / p99:")
-            for label, values in result.breakdown:
-                lines.append(f"  {label:<48} {ms(values, 50):>8} / {ms(values, 99):>8}")
+            for label, durations in result.breakdown:
+                lines.append(f"  {label:<48} {ms(durations, 50):>8} / {ms(durations, 99):>8}")
         if work.memory:
             lines.append(f"RSS of {result.label} (MB) by sagas completed:")
             for label, done, rss in result.rss_marks:
@@ -123,31 +123,35 @@ def ratios(saga: RunResult, other: RunResult) -> str:
 
 
 def pair_summary(runs: list[list[RunResult]]) -> str:
-    """Each pair's throughput ratio, django-saga / the Celery chain, and their median."""
+    """Each pair's throughput ratios, django-saga / each baseline, and their medians."""
     lines = [
-        f"sagas/s in {len(runs)} pairs, django-saga / {runs[0][1].label} "
-        "(and each one's worker, PostgreSQL CPU ms per step; DB transactions and rows "
-        "inserted/updated/deleted per step):"
+        f"sagas/s in {len(runs)} pairs, django-saga / each baseline (and each one's worker, "
+        "PostgreSQL CPU ms per step; DB transactions and rows inserted/updated/deleted per step):"
     ]
-    ratios = []
-    for n, (saga, celery, *_) in enumerate(runs, 1):
-        a, b = _rate(saga.completed, saga.elapsed), _rate(celery.completed, celery.elapsed)
-        ratios.append(a / b)
-        first = "Celery" if n % 2 == 0 else "django-saga"
-        cpu = " vs ".join(
-            f"{_per_step(_ms(r.cpu_seconds), r)}, {_per_step(_ms(r.pg_cpu_seconds), r)}"
-            for r in (saga, celery)
-        )
-        writes = " vs ".join(
-            f"{_per_step(r.db.get('xact_commit'), r)} txn, {_rows_per_step(r)} rows"
-            for r in (saga, celery)
-        )
-        lines.append(
-            f"  pair {n} ({first} first): {a:.1f} / {b:.1f} = x{a / b:.2f}   ({cpu})   "
-            f"per step: {writes}"
-        )
-    lines.append(f"median ratio x{statistics.median(ratios):.2f}")
+    ratios: dict[str, list[float]] = {}
+    for n, (saga, *others) in enumerate(runs, 1):
+        a = _rate(saga.completed, saga.elapsed)
+        first = "the baselines" if n % 2 == 0 else "django-saga"
+        lines.append(f"  pair {n} ({first} first):")
+        lines.append(f"      {'django-saga':<26} {a:>7.1f}           {_costs(saga)}")
+        for other in others:
+            b = _rate(other.completed, other.elapsed)
+            ratios.setdefault(other.label, []).append(a / b)
+            lines.append(f"    / {other.label:<26} {b:>7.1f} = x{a / b:.2f}   {_costs(other)}")
+    lines.append(
+        "median ratio, django-saga / "
+        + ", / ".join(f"{label} x{statistics.median(r):.2f}" for label, r in ratios.items())
+    )
     return "\n".join(lines)
+
+
+def _costs(result: RunResult) -> str:
+    """Worker and PostgreSQL CPU per step, then DB transactions and rows per step."""
+    return (
+        f"({_per_step(_ms(result.cpu_seconds), result)}, "
+        f"{_per_step(_ms(result.pg_cpu_seconds), result)})   per step: "
+        f"{_per_step(result.db.get('xact_commit'), result)} txn, {_rows_per_step(result)} rows"
+    )
 
 
 def machine_line() -> str:

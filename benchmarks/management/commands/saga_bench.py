@@ -1,17 +1,19 @@
-"""``manage.py saga_bench``: django-saga's throughput, latency and memory, with a Celery baseline.
+"""``manage.py saga_bench``: django-saga's throughput, latency and memory, with baselines.
 
     python -m django saga_bench --settings benchmarks.settings [--sagas 2000] [--steps 3]
         [--engines 2] [--concurrency 4] [--prefetch N] [--rate R] [--skip-celery]
-        [--celery-defaults] [--pairs N] [--memory] [--in-process] [--profile FILE]
+        [--skip-dbos] [--celery-defaults] [--pairs N] [--memory] [--in-process] [--profile FILE]
 
 It drops and recreates the PostgreSQL database ``--database`` (default
 ``django_saga_bench``), migrates it, measures the SQL of one saga in-process,
 runs the sagas through engine subprocesses, then the same workload as Celery
-chains, and prints one table. With ``--pairs N`` it does that N times on a
-fresh database each time, django-saga first in odd pairs and Celery first in
-even ones, and adds each pair's throughput ratio and their median: on a shared
-machine one pair's ratio is noise as much as figure. Queues are named
-``saga-bench-<random>.*`` and deleted at the end; the database is left in place.
+chains and as DBOS workflows (through a queue, then started in the worker
+itself), and prints one table. With ``--pairs N`` it does that N times on a
+fresh database each time, django-saga first in odd pairs and the baselines
+first in even ones, and adds each pair's throughput ratios and their medians:
+on a shared machine one pair's ratio is noise as much as figure. Queues are
+named ``saga-bench-<random>.*`` and deleted at the end, as is DBOS's system
+database (``<database>_dbos_sys``); the database is left in place.
 ``--in-process`` runs neither: it measures the CPU of ``start()`` and of a
 step in this process alone (``steploop.py``).
 """
@@ -24,7 +26,7 @@ import statistics
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -36,6 +38,9 @@ from benchmarks.report import machine_line, pair_summary, report
 from benchmarks.sqlcapture import transition_sql
 from benchmarks.workload import RunResult, Workload
 from django_saga.conf import saga_settings
+
+if TYPE_CHECKING:
+    from benchmarks.dbosrun import DbosTuning
 
 DEFAULT_DATABASE = "django_saga_bench"
 MEMORY_SAGAS = 20000
@@ -78,11 +83,24 @@ class Command(BaseCommand):
             "one start()'s p50/p99.",
         )
         parser.add_argument("--skip-celery", action="store_true", help="No Celery baseline.")
+        parser.add_argument("--skip-dbos", action="store_true", help="No DBOS baseline.")
+        parser.add_argument(
+            "--dbos-worker-concurrency",
+            type=int,
+            help="DBOS queue: workflows one worker claims at once (0: no limit, the default; "
+            "the defaults are the best found, see the README).",
+        )
+        parser.add_argument(
+            "--dbos-concurrency", type=int, help="DBOS queue: global concurrency (0: none)."
+        )
+        parser.add_argument("--dbos-polling", type=float, help="DBOS queue: seconds between polls.")
+        parser.add_argument("--dbos-threads", type=int, help="DBOS executor threads.")
         parser.add_argument(
             "--pairs",
             type=int,
             default=1,
-            help="Runs of both systems, alternating which goes first; prints the median ratio.",
+            help="Runs of django-saga and the baselines, alternating which goes first; prints "
+            "the median ratios.",
         )
         parser.add_argument(
             "--celery-defaults",
@@ -154,6 +172,10 @@ class Command(BaseCommand):
         )
         if work.sagas < 1 or work.steps < 1 or work.engines < 1:
             raise CommandError("--sagas, --steps and --engines must be at least 1")
+        with_celery = not (options["skip_celery"] or memory or work.backlog)
+        with_dbos = not (options["skip_dbos"] or memory or work.backlog)
+        alone = options["in_process"] or options["engine_counts"] or options["history_database"]
+        tuning = _dbos_tuning(options) if with_dbos and not alone else None
         self._fresh_database(options["database"])
         if options["in_process"]:
             from benchmarks.steploop import run_step_loop
@@ -168,6 +190,7 @@ class Command(BaseCommand):
             f"prefetch {work.prefetch or saga_settings.PREFETCH}, "
             f"batch {saga_settings.BATCH_SIZE}; "
             f"Celery: 1 prefork worker x {work.celery_concurrency}"
+            + (f"; DBOS: 1 worker, {tuning.describe()}" if tuning else "")
         )
         self.stdout.write(machine_line())
         self.stdout.write(f"logs: {log_dir}")
@@ -180,14 +203,15 @@ class Command(BaseCommand):
             self._history_pairs(work, options["database"], options["history_database"],
                                 options["pairs"])  # fmt: skip
             return
-        with_celery = not (options["skip_celery"] or memory or work.backlog)
-        if options["pairs"] < 1 or (options["pairs"] > 1 and not with_celery):
-            raise CommandError("--pairs takes a count of at least 1, and the Celery baseline")
+        if options["pairs"] < 1 or (options["pairs"] > 1 and not (with_celery or tuning)):
+            raise CommandError("--pairs takes a count of at least 1, and a baseline")
         runs: list[list[RunResult]] = []
         for n in range(options["pairs"]):
             if n:
                 self._fresh_database(options["database"])
-            runs.append(self._run_pair(work, with_celery, options["celery_defaults"], n % 2 == 1))
+            runs.append(
+                self._run_pair(work, with_celery, options["celery_defaults"], tuning, n % 2 == 1)
+            )
         results = runs[-1]
         connections.close_all()
         self.stdout.write("")
@@ -204,32 +228,43 @@ class Command(BaseCommand):
             raise CommandError("not every saga completed (see above)", returncode=1)
 
     def _run_pair(
-        self, work: Workload, with_celery: bool, celery_defaults: bool, celery_first: bool
+        self,
+        work: Workload,
+        with_celery: bool,
+        celery_defaults: bool,
+        dbos: DbosTuning | None,
+        baselines_first: bool,
     ) -> list[RunResult]:
-        """django-saga's result, then Celery's (acks late; its defaults too if asked)."""
+        """django-saga's result, then Celery's (acks late; its defaults too if asked), then
+        DBOS's (client and queue, then in-process)."""
         from benchmarks.sagarun import run_sagas
 
         def saga() -> RunResult:
             self.stdout.write("running django-saga ...")
             return run_sagas(work)
 
-        def celery() -> list[RunResult]:
-            if not with_celery:
-                return []
-            from benchmarks.celeryrun import run_celery
-
-            flavours = [False, True] if celery_defaults else [False]
+        def baselines() -> list[RunResult]:
             results = []
-            for defaults in flavours:
-                self.stdout.write(f"running Celery{' (defaults)' if defaults else ''} ...")
-                results.append(run_celery(work, defaults))
+            if with_celery:
+                from benchmarks.celeryrun import run_celery
+
+                for defaults in [False, True] if celery_defaults else [False]:
+                    self.stdout.write(f"running Celery{' (defaults)' if defaults else ''} ...")
+                    results.append(run_celery(work, defaults))
+            if dbos is not None:
+                from benchmarks.dbosrun import run_dbos
+
+                for in_process in (False, True):
+                    how = "in-process" if in_process else "client+queue"
+                    self.stdout.write(f"running DBOS ({how}) ...")
+                    results.append(run_dbos(work, in_process, dbos))
             return results
 
-        if celery_first:
-            baseline = celery()
-            return [saga(), *baseline]
+        if baselines_first:
+            others = baselines()
+            return [saga(), *others]
         first = saga()
-        return [first, *celery()]
+        return [first, *baselines()]
 
     def _history_pairs(self, work: Workload, empty: str, history: str, pairs: int) -> None:
         """django-saga on an empty database and on one full of history, side by side."""
@@ -304,6 +339,27 @@ class Command(BaseCommand):
         connection.settings_dict["NAME"] = name
         call_command("migrate", verbosity=0, interactive=False)
         self.stdout.write(f"database {name!r} recreated and migrated")
+
+
+def _dbos_tuning(options: dict[str, Any]) -> DbosTuning:
+    """The DBOS worker's settings: the best found (``DbosTuning``'s defaults) unless given."""
+    try:
+        from benchmarks.dbosrun import DbosTuning
+    except ImportError as exc:
+        raise CommandError(
+            f"the DBOS baseline needs the dbos package ({exc}): pip install -e '.[bench]', "
+            "or pass --skip-dbos"
+        ) from exc
+    tuning = DbosTuning()
+    if options["dbos_worker_concurrency"] is not None:
+        tuning.worker_concurrency = options["dbos_worker_concurrency"] or None
+    if options["dbos_concurrency"] is not None:
+        tuning.concurrency = options["dbos_concurrency"] or None
+    if options["dbos_polling"] is not None:
+        tuning.polling = options["dbos_polling"]
+    if options["dbos_threads"] is not None:
+        tuning.threads = options["dbos_threads"]
+    return tuning
 
 
 def _counts(value: str) -> list[int]:
