@@ -29,3 +29,17 @@ def write(saga, step):
 @compensation_handler("bench.undo")
 def undo(saga, step):
     BenchRow.objects.filter(saga_key=saga.id, position=step.position).delete()
+
+
+@step_handler("bench.item")
+def item(saga, step):
+    """One item of a map (or one step of a parallel stage as wide): the same
+    one insert, its place in the list as the row's position."""
+    BenchRow.objects.create(
+        run=saga.context["run"],
+        system="map",
+        saga_key=saga.id,
+        position=step.input["index"] % 32768,
+        started=time.time(),
+    )
+    return {}
