@@ -19,7 +19,7 @@ from ..models import SagaStep, StepStatus
 from ..references import read
 from .forward import advance, step_failed
 from .history import FAILED, record
-from .items import BATCH, item_rows
+from .items import BATCH, DISPATCHED, ENDED_BELOW, item_rows
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -44,7 +44,7 @@ def map_message(unit: Unit, step: SagaStep) -> str:
     for start in range(0, len(values), BATCH):
         unit.add_steps(item_rows(unit.saga, step, values[start : start + BATCH], start))
     step.status = StepStatus.WAITING
-    step.output = {"items": len(values)}
+    step.output = {"items": len(values), DISPATCHED: 0, ENDED_BELOW: 0}
     step.executed_at = clock.now()
     step.timeout_at = None
     record(step, EXECUTE, step.attempts, FANNED_OUT, 0, note={"items": len(values)})

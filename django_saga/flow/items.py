@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 
 #: Items written per statement when a map makes them.
 BATCH = 500
+#: Keys of a map's output while its items run: items ``[0, dispatched)``
+#: went out, in order, and every item below ``ended_below`` has ended.
+DISPATCHED = "dispatched"
+ENDED_BELOW = "ended_below"
+#: The widest window of open items read by position (``_open_items``).
+WINDOW = 2 * BATCH
+#: An item's end that lets its map complete (up to the map's ``tolerate`` failed).
+_ENDED = (*DONE, StepStatus.FAILED)
 #: An item's status that keeps its map from completing: not yet ended, or
 #: undone (the map then goes back, and never completes).
 UNENDED = tuple(s for s in StepStatus.values if s not in (*DONE, StepStatus.FAILED))
@@ -82,16 +90,22 @@ def settle_map(unit: Unit, map_step: SagaStep) -> bool:
         return True
     if map_step.status not in (StepStatus.WAITING, StepStatus.FAILED):
         return False
-    if "items" not in map_step.output:
-        return False  # failed before it made any item: its own failure stands
-    if unit.items(map_step, UNENDED, limit=1):
+    output = map_step.output
+    if "items" not in output or output.get(DISPATCHED, 0) < output["items"]:
+        return False  # it made no item (its own failure stands), or some wait to go
+    still = _open_items(unit, map_step)
+    if still is None:
+        moving = bool(unit.items(map_step, UNENDED, limit=1))
+    else:
+        moving = any(i.status not in _ENDED for i in still)
+    if moving:
         return False
     failures = unit.items(map_step, [StepStatus.FAILED])
     if len(failures) > tolerated(map_step):
         return False
     map_step.status = StepStatus.COMPLETED
     map_step.output = {
-        "items": map_step.output["items"],
+        "items": output["items"],
         "failed": [{"index": i.item_index, "step": i.name, "error": i.error} for i in failures],
     }
     map_step.error = ""
@@ -103,17 +117,50 @@ def settle_map(unit: Unit, map_step: SagaStep) -> bool:
 
 
 def next_items(unit: Unit, map_step: SagaStep) -> list[SagaStep]:
-    """The map's pending items to dispatch now, in order: as many as keep
-    at most its ``max_concurrency`` in flight; without one, the next
-    ``BATCH`` (each item that ends dispatches more), so that one unit never
-    holds them all."""
-    limit = map_step.input.get(MAX_CONCURRENCY)
+    """The map's next items to dispatch, in order: as many as keep at most
+    its ``max_concurrency`` in flight; without one, the next ``BATCH`` (each
+    item that ends dispatches more), so that one unit never holds them all.
+    They count as dispatched from here: the caller dispatches them."""
+    output = map_step.output
+    sent = output.get(DISPATCHED, 0)
+    if sent >= output["items"]:
+        return []
     room = BATCH
+    limit = map_step.input.get(MAX_CONCURRENCY)
     if limit is not None:
-        room = min(room, int(limit) - unit.count_items(map_step, IN_FLIGHT))
+        still = _open_items(unit, map_step)
+        flying = (
+            unit.count_items(map_step, IN_FLIGHT)
+            if still is None
+            else sum(1 for i in still if i.status in IN_FLIGHT)
+        )
+        room = min(room, int(limit) - flying)
     if room <= 0:
         return []
-    return unit.items(map_step, [StepStatus.PENDING], limit=room)
+    upto = min(output["items"], sent + room)
+    items = unit.item_range(map_step, sent, upto)
+    map_step.output = {**map_step.output, DISPATCHED: upto}
+    unit.save_step(map_step, ["output"])
+    return [i for i in items if i.status == StepStatus.PENDING]
+
+
+def _open_items(unit: Unit, map_step: SagaStep) -> list[SagaStep] | None:
+    """The map's dispatched items not known to have ended, read by their
+    positions (``[ended_below, dispatched)``, the ended ones at its start
+    passed over for good); None when that window is wider than ``WINDOW``
+    (an early item waits long): the caller then asks the status index."""
+    output = map_step.output
+    low, high = output.get(ENDED_BELOW, 0), output.get(DISPATCHED, 0)
+    if high - low > WINDOW:
+        return None
+    rows = unit.item_range(map_step, low, high)
+    ended = 0
+    while ended < len(rows) and rows[ended].status in _ENDED:
+        ended += 1
+    if ended:
+        map_step.output = {**output, ENDED_BELOW: low + ended}
+        unit.save_step(map_step, ["output"])
+    return rows[ended:]
 
 
 def item_failed(unit: Unit, item: SagaStep, error: str) -> bool:
@@ -132,10 +179,17 @@ def reopen_map(unit: Unit, item: SagaStep) -> None:
     """An item runs again (an operator's retry): its map, failed by it,
     waits for its items again, and completes if they now end within bounds."""
     map_step = map_of(unit, item)
+    fields = []
     if map_step.status == StepStatus.FAILED:
         map_step.status = StepStatus.WAITING
         map_step.error = ""
-        unit.save_step(map_step, ["status", "error"])
+        fields += ["status", "error"]
+    if item.item_index < map_step.output.get(ENDED_BELOW, 0):
+        # It runs again: its window of open items reaches back to it.
+        map_step.output = {**map_step.output, ENDED_BELOW: item.item_index}
+        fields.append("output")
+    if fields:
+        unit.save_step(map_step, fields)
 
 
 def items_moving(unit: Unit, steps: Sequence[SagaStep]) -> bool:

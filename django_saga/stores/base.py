@@ -108,6 +108,11 @@ class Unit(ABC):
         ``limit``, as this unit left them (under the saga's lock)."""
 
     @abstractmethod
+    def item_range(self, map_step: SagaStep, start: int, stop: int) -> list[SagaStep]:
+        """The items of the map ``map_step`` from index ``start`` up to
+        ``stop``, in order, as this unit left them (read by position)."""
+
+    @abstractmethod
     def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
         """How many items of the map ``map_step`` are in ``statuses``, as this
         unit left them: ask for few (an index reads each one counted)."""

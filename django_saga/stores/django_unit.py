@@ -151,8 +151,19 @@ class DjangoUnit(Unit):
         self, map_step: SagaStep, statuses: Sequence[str], limit: int | None = None
     ) -> list[SagaStep]:
         found = self._items_of(map_step, statuses).order_by("position")
-        rows = list(found[:limit] if limit is not None else found)
-        # The instances this unit holds, and hands out again: one per row.
+        return self._held(found[:limit] if limit is not None else found)
+
+    def item_range(self, map_step: SagaStep, start: int, stop: int) -> list[SagaStep]:
+        self.lock_saga()
+        self._write_step_saves()
+        first = map_step.first_item_position
+        found = SagaStep.objects.using(self.store.using).filter(
+            saga_id=self.saga.pk, position__gte=first + start, position__lt=first + stop
+        )
+        return self._held(found.order_by("position"))
+
+    def _held(self, rows: Any) -> list[SagaStep]:
+        """The instances this unit holds for ``rows``, handed out again: one per row."""
         items = [self._known.setdefault(row.pk, row) for row in rows]
         for item in items:
             _SAGA_FIELD.set_cached_value(item, self.saga)

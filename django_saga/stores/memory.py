@@ -73,6 +73,13 @@ class MemoryUnit(Unit):
         ]
         return found[:limit] if limit is not None else found
 
+    def item_range(self, map_step: SagaStep, start: int, stop: int) -> list[SagaStep]:
+        return [
+            s
+            for s in self.saga.steps
+            if s.is_item and s.map_position == map_step.position and start <= s.item_index < stop
+        ]
+
     def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
         return len(self.items(map_step, statuses))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from django_saga import InvalidStateTransition, Step, each
+from django_saga.flow import items
 from django_saga.messages import EXECUTE
 from django_saga.models import OutboxMessage, SagaStep
 from django_saga.processor import ACK
@@ -134,3 +135,21 @@ def test_an_items_failed_compensation_is_retried_when_the_saga_resumes(kit):
     kit.advance(seconds=120)
     kit.assert_saga(saga, "compensated")
     assert statuses(kit, saga)["pay[0]"] == "compensated"
+
+
+def test_the_limit_holds_when_an_early_item_waits_long_past_the_window(kit, monkeypatch):
+    # A window of one open item: item 0 waiting keeps it from closing, and
+    # what is in flight is then counted through the status index.
+    monkeypatch.setattr(items, "WINDOW", 1)
+    saga = kit.start(
+        "batch",
+        [each("pay", "test.pending", "", over="context.sellers", max_concurrency=2)],
+        {"sellers": list("abcde")},
+    )
+    for name in ("pay[1]", "pay[2]", "pay[3]"):
+        kit.complete_step(saga, name, {})
+        flying = [n for n, s in statuses(kit, saga).items() if s == "waiting" and n != "pay"]
+        assert len(flying) == 2, flying
+    kit.complete_step(saga, "pay[0]", {})
+    kit.complete_step(saga, "pay[4]", {})
+    kit.assert_saga(saga, "completed")

@@ -65,11 +65,15 @@ def test_next_items_keep_at_most_max_concurrency_in_flight():
 def test_a_map_is_done_when_every_item_ended_within_its_tolerance():
     saga = mapped(3, tolerate=1)
     unit = unit_for(saga)
+    assert next_items(unit, saga.step("pay")) == saga.steps[2:]
+    assert saga.step("pay").output == {"items": 3, "dispatched": 3}
     for name, status in (("pay[0]", "completed"), ("pay[1]", "failed"), ("pay[2]", "started")):
         saga.step(name).status = status
     saga.step("pay[1]").error = "declined"
     assert not settle_map(unit, saga.step("pay"))
     assert saga.step("pay").status == "waiting"
+    # The items that ended first are passed over for good.
+    assert saga.step("pay").output["ended_below"] == 2
     saga.step("pay[2]").status = "skipped"
     assert settle_map(unit, saga.step("pay"))
     assert saga.step("pay").status == "completed"
@@ -89,6 +93,9 @@ def test_a_failed_item_beyond_the_tolerance_fails_its_map_and_a_retry_reopens_it
     assert not item_failed(unit, saga.step("pay[2]"), "declined")
     assert saga.step("pay").status == "failed"
     assert saga.step("pay").error == "item 'pay[2]' failed: declined"
+    saga.step("pay").output.update(dispatched=3, ended_below=3)
+    saga.step("pay[1]").status = "completed"
     assert not settle_map(unit, saga.step("pay"))
     reopen_map(unit, saga.step("pay[2]"))
     assert (saga.step("pay").status, saga.step("pay").error) == ("waiting", "")
+    assert saga.step("pay").output["ended_below"] == 2
