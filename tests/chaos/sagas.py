@@ -92,3 +92,22 @@ def halts(saga, step):
         raise RetryableError(f"the downstream service is down (attempt {step.attempts})")
     _effect(saga, step, Effect.DO)
     return {"attempt": step.attempts}
+
+
+@step_handler("chaos.list")
+def listing(saga, step):
+    """A step whose output is the list a map stage after it goes over."""
+    _trace(step, Effect.DO, step.attempts)
+    _effect(saga, step, Effect.DO)
+    return {"items": step.input["items"]}
+
+
+@step_handler("chaos.item", retry=FAST_RETRY)
+def item(saga, step):
+    """A map's item: fails transiently for the first ``fail_times`` attempts
+    its list element says, then does its one effect."""
+    _trace(step, Effect.DO, step.attempts)
+    if step.attempts <= step.input["item"].get("fail_times", 0):
+        raise RetryableError(f"transient failure of an item on attempt {step.attempts}")
+    _effect(saga, step, Effect.DO)
+    return {"attempt": step.attempts}

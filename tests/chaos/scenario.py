@@ -9,13 +9,14 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
 1. starts ``config.engines`` ``saga_engine`` subprocesses on that database,
    each with its own PostgreSQL ``application_name``, and a supervisor that
    restarts any engine that exits (as systemd or Kubernetes would);
-2. starts ``config.sagas`` sagas, spread over the start window, in six
+2. starts ``config.sagas`` sagas, spread over the start window, in seven
    kinds: all steps succeed; some steps fail transiently, then succeed; one
    step fails for good (compensated); one step fails for good and some
    compensations fail transiently first (compensated); a parallel stage;
    *forward*: steps that can be undone, a pivot, then steps that may only go
    forward, some failing transiently, and in two sagas of three one whose
-   downstream is down so long that the saga halts past its pivot;
+   downstream is down so long that the saga halts past its pivot; *map*: a
+   map stage over a list an earlier step returned, then a step that may fail;
 3. meanwhile, at seeded random moments: SIGKILLs a random engine while
    another is alive, restarts RabbitMQ once (``rabbitmqctl stop_app`` /
    ``start_app``), terminates the engines' PostgreSQL connections, publishes
@@ -51,10 +52,10 @@ import pika
 from django.conf import settings
 from django.db import connection, connections
 
-from django_saga import Parallel, Step, manager, parallel
+from django_saga import Parallel, Step, each, manager, parallel
 from django_saga.errors import InvalidStateTransition
 from django_saga.messages import COMPENSATE, EXECUTE, StepMessage
-from django_saga.models import Saga, SagaStep
+from django_saga.models import MAP_ACTION, Saga, SagaStep
 from tests import rabbitmq_cluster
 
 from .models import Effect
@@ -72,7 +73,8 @@ UNDONE = ("compensating", "compensated", "compensation_failed")
 HALTED = "halted"
 
 FORWARD = "forward"
-KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD)
+MAP = "map"
+KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD, MAP)
 
 #: How a forward saga that halts is repaired.
 RETRY_STEP = "retry_step"
@@ -174,6 +176,8 @@ def plan_sagas(rng: random.Random, count: int, kinds: tuple[str, ...] = KINDS) -
 def _plan(rng: random.Random, kind: str) -> SagaPlan:
     if kind == "parallel":
         return _parallel_plan(rng)
+    if kind == MAP:
+        return _map_plan(rng)
     if kind == FORWARD:
         return _forward_plan(rng)
     size = rng.randint(2, 5)
@@ -223,6 +227,26 @@ def _parallel_plan(rng: random.Random) -> SagaPlan:
     if fails:
         return SagaPlan("parallel", steps, COMPENSATED, ["compensated"] * (width + 1) + ["failed"])
     return SagaPlan("parallel", steps, COMPLETED, ["completed"] * (width + 2))
+
+
+def _map_plan(rng: random.Random) -> SagaPlan:
+    """A step whose output lists three to eight items, a map over them (two
+    or three at a time, some failing transiently first), then a last step
+    that may fail: then every item is undone once, and the first step."""
+    count = rng.randint(3, 8)
+    listed = [{"fail_times": rng.randint(1, 2)} if rng.random() < 0.3 else {} for _ in range(count)]
+    fails = rng.random() < 0.5
+    steps: list[Step | Parallel] = [
+        Step("s0", "chaos.list", "chaos.undo", {"items": listed, "sleep": 0}),
+        each("m", "chaos.item", "chaos.undo", over="s0.items",
+             input={"sleep": rng.choice(SLEEPS)}, max_concurrency=rng.randint(2, 3)),
+        Step("s2", "chaos.permanent" if fails else "chaos.ok", "chaos.undo", {"sleep": 0}),
+    ]  # fmt: skip
+    # The declared steps by position, then the items.
+    if fails:
+        statuses = ["compensated", "compensated", "failed"] + ["compensated"] * count
+        return SagaPlan(MAP, steps, COMPENSATED, statuses)
+    return SagaPlan(MAP, steps, COMPLETED, ["completed"] * (3 + count))
 
 
 def _forward_plan(rng: random.Random) -> SagaPlan:
@@ -440,8 +464,8 @@ class Broker:
         urls = self.names["BROKER_URL"]
         urls = [urls] if isinstance(urls, str) else list(urls)
         parameters = [pika.URLParameters(url) for url in urls]
-        for each in parameters:
-            each.connection_attempts = 1
+        for parameter in parameters:
+            parameter.connection_attempts = 1
         connection = pika.BlockingConnection(parameters)
         try:
             yield connection.channel()
@@ -1075,13 +1099,15 @@ class Scenario:
         """
         ids = self.saga_ids
         sagas = dict(Saga.objects.filter(pk__in=ids).values_list("id", "state"))
-        steps: dict[str, list[tuple[str, str, str, bool]]] = {saga_id: [] for saga_id in ids}
-        for saga_id, step_id, status, compensation, pivot in (
+        steps: dict[str, list[tuple[str, str, str, bool, bool]]] = {saga_id: [] for saga_id in ids}
+        for saga_id, step_id, status, compensation, pivot, action in (
             SagaStep.objects.filter(saga_id__in=ids)
             .order_by("saga_id", "position")
-            .values_list("saga_id", "id", "status", "compensation", "pivot")
+            .values_list("saga_id", "id", "status", "compensation", "pivot", "action")
         ):
-            steps[saga_id].append((step_id, status, compensation, pivot))
+            # A map's own row runs no handler: its items do the work.
+            ran = status in DID_RUN and action != MAP_ACTION
+            steps[saga_id].append((step_id, status, compensation, pivot, ran))
         effects = Counter(
             Effect.objects.filter(saga_id__in=ids).values_list("step_id", "kind").iterator()
         )
@@ -1093,7 +1119,7 @@ class Scenario:
             plan = self.plans[saga_id]
             counts = kinds.setdefault(plan.kind, Counter())
             counts["sagas"] += 1
-            statuses = [status for _, status, _, _ in steps[saga_id]]
+            statuses = [status for _, status, _, _, _ in steps[saga_id]]
             if state not in TERMINAL:
                 counts["stuck"] += 1
                 problems.append(f"stuck: saga {saga_id} ({plan.kind}) is {state}: {statuses}")
@@ -1110,14 +1136,16 @@ class Scenario:
                     + (", after halting" if saga_id in self.unhalted else "")
                 )
             # Once its pivot ran, nothing of the saga may be undone, before or after it.
-            past_pivot = any(pivot and status in DID_RUN for _, status, _, pivot in steps[saga_id])
-            for step_id, status, compensation, _ in steps[saga_id]:
+            past_pivot = any(
+                pivot and status in DID_RUN for _, status, _, pivot, _ in steps[saga_id]
+            )
+            for step_id, status, compensation, _, ran in steps[saga_id]:
                 where = f"step {step_id} of saga {saga_id} ({plan.kind}, step {status})"
                 if past_pivot and (effects[(step_id, Effect.UNDO)] or status in UNDONE):
                     counts["undone_past_pivot"] += 1
                     problems.append(f"undone past the pivot: {where}")
                 expected = {
-                    Effect.DO: int(status in DID_RUN),
+                    Effect.DO: int(ran),
                     Effect.UNDO: int(status == "compensated" and bool(compensation)),
                 }
                 for kind, want in expected.items():
