@@ -104,6 +104,11 @@ def _psycopg_kit() -> _PsycopgKit | None:
                 # connection, where this process no longer prepares.
                 raise psycopg.OperationalError(f"prepared statement lost: {exc}") from exc
 
+        def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+            if isinstance(query, str):
+                query = _numbered(query)
+            return super().executemany(query, params_seq, **kwargs)
+
         def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
             # psycopg keeps the query object only when it sends the text, and
             # Django's query log (DEBUG, CaptureQueriesContext) reads the SQL there.

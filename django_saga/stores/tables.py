@@ -70,9 +70,10 @@ class ModelTable(Generic[M]):
             values[index] = value
         return self.model.from_db(db, [], values)
 
-    def update(self, cursor: Any, obj: M, names: Sequence[str]) -> None:
-        """``UPDATE`` the fields ``names`` of ``obj`` (``auto_now`` fields get the time)."""
-        cursor.execute(self.update_sql(names), self.update_params(obj, names))
+    def update_many(self, cursor: Any, objs: Sequence[M], names: Sequence[str]) -> None:
+        """``UPDATE`` the fields ``names`` of each of ``objs`` (``auto_now``
+        fields get the time): one statement, run for each row."""
+        cursor.executemany(self.update_sql(names), [self.update_params(o, names) for o in objs])
 
     def update_sql(self, names: Sequence[str]) -> str:
         key = tuple(names)

@@ -4,8 +4,9 @@ The units of one transaction collect their rows in one ``Writes`` (a unit
 alone, or the units of a batch of messages); the ``Writer`` runs them as the
 transaction's last statement(s) before commit. On PostgreSQL every insert
 and update is one statement (data-modifying ``WITH`` clauses, the relays'
-wake-up last), elsewhere one ``INSERT`` per table (of at most
-``INSERT_BATCH`` rows) and one ``UPDATE`` per row.
+wake-up last), unless there are many; elsewhere, and for many, one
+``INSERT`` per table (of at most ``INSERT_BATCH`` rows) and one
+``executemany`` of ``UPDATE`` per kind of update.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from .tables import INSERT_BATCH, ModelTable
 
 #: Distinct shapes of combined write statements kept per database.
 COMBINED_CACHE = 256
+#: The most row updates written as clauses of the one combined statement. A
+#: transaction that updates more (a map dispatching its items, a wide stage)
+#: runs one ``executemany`` per kind of update instead: a statement of
+#: hundreds of clauses, prepared and kept by every connection that ran it,
+#: would cost the engine and PostgreSQL memory for what happens rarely.
+COMBINED_UPDATES = 64
 
 #: Wakes the relays listening in other processes (PostgreSQL delivers it on
 #: commit): the channel, and when the first delayed row comes due, or empty.
@@ -61,13 +68,20 @@ class Writer:
         """Run the inserts and updates, and the relays' wake-up."""
         if not writes:
             return
-        if self._one_statement and all(len(objs) <= INSERT_BATCH for _, objs in writes.inserts):
+        if (
+            self._one_statement
+            and all(len(objs) <= INSERT_BATCH for _, objs in writes.inserts)
+            and len(writes.updates) <= COMBINED_UPDATES
+        ):
             self._write_combined(cursor, writes)
             return
         for table, objs in writes.inserts:
             table.insert_many(cursor, objs)
+        alike: dict[tuple[Any, tuple[str, ...]], list[Any]] = {}
         for table, obj, fields in writes.updates:
-            table.update(cursor, obj, fields)
+            alike.setdefault((table, tuple(fields)), []).append(obj)
+        for (table, names), objs in alike.items():
+            table.update_many(cursor, objs, names)
         if writes.notify:
             cursor.execute(NOTIFY, [NOTIFY_CHANNEL, writes.due])
 

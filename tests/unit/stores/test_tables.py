@@ -79,8 +79,8 @@ def test_updates_write_what_the_orm_reads_back(varied_step):
     varied_step.timeout_at = None
     before = SagaStep.objects.get(pk=varied_step.pk).updated_at
     with transaction.atomic(), store.statements().cursor() as cursor:
-        store.statements().step.update(
-            cursor, varied_step, ["output", "error", "timeout_at", "updated_at"]
+        store.statements().step.update_many(
+            cursor, [varied_step], ["output", "error", "timeout_at", "updated_at"]
         )
     fresh = SagaStep.objects.get(pk=varied_step.pk)
     assert fresh.output == {"total": "30.10", "when": varied_step.output["when"].isoformat()}

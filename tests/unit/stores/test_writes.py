@@ -16,7 +16,7 @@ from django_saga import Step, manager
 from django_saga.models import OutboxMessage, Saga, SagaStep, StepStatus, new_id
 from django_saga.stores.django import DjangoStore
 from django_saga.stores.postgres import NOTIFY_CHANNEL
-from django_saga.stores.writes import Writes
+from django_saga.stores.writes import COMBINED_UPDATES, Writes
 from tests.factories import SagaFactory, SagaStepFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,6 +83,24 @@ def test_a_transactions_rows_are_written_in_one_statement_on_postgresql():
     ]
     assert SagaStep.objects.get(pk=running.pk).status == StepStatus.STARTED
     assert not saga._state.adding and not first._state.adding
+
+
+def test_a_transaction_of_many_updates_runs_one_statement_per_kind_of_update():
+    """Past COMBINED_UPDATES (a map dispatching hundreds of items), no statement
+    of hundreds of clauses: the rows of each kind of update go together."""
+    sql = DjangoStore().statements()
+    steps = [SagaStepFactory(position=n) for n in range(COMBINED_UPDATES + 1)]
+    writes = Writes()
+    for step in steps:
+        step.status = StepStatus.STARTED
+        writes.updates.append((sql.step, step, ["status", "updated_at"]))
+    steps[0].attempts = 7
+    writes.updates.append((sql.step, steps[0], ["attempts", "updated_at"]))
+    captured = write(writes)
+    assert len(captured.captured_queries) == 2
+    assert all(len(q["sql"]) < 1000 for q in captured.captured_queries)
+    assert SagaStep.objects.filter(status=StepStatus.STARTED).count() == len(steps)
+    assert SagaStep.objects.get(pk=steps[0].pk).attempts == 7
 
 
 def test_a_transaction_with_nothing_to_write_runs_no_statement():
