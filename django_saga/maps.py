@@ -63,7 +63,7 @@ def each(
 
     Item ``i`` is the step ``name[i]``, its input ``input`` plus ``item``
     and ``index``. At most ``max_concurrency`` items are in flight at once
-    (None: all of them); up to ``tolerate`` failed items still let the stage
+    (None: 500); up to ``tolerate`` failed items still let the stage
     complete. A map is a stage of its own, and its list holds at most
     ``SAGA['MAP_MAX_ITEMS']`` items.
     """

@@ -97,7 +97,7 @@ def settle_map(unit: Unit, map_step: SagaStep) -> bool:
     if still is None:
         moving = bool(unit.items(map_step, UNENDED, limit=1))
     else:
-        moving = any(i.status not in _ENDED for i in still)
+        moving = any(status not in _ENDED for status in still)
     if moving:
         return False
     failures = unit.items(map_step, [StepStatus.FAILED])
@@ -118,23 +118,22 @@ def settle_map(unit: Unit, map_step: SagaStep) -> bool:
 
 def next_items(unit: Unit, map_step: SagaStep) -> list[SagaStep]:
     """The map's next items to dispatch, in order: as many as keep at most
-    its ``max_concurrency`` in flight; without one, the next ``BATCH`` (each
-    item that ends dispatches more), so that one unit never holds them all.
-    They count as dispatched from here: the caller dispatches them."""
+    its ``max_concurrency`` in flight (``BATCH`` without one, so that the
+    window of open items stays narrow), at most ``BATCH`` at a time, so that
+    no unit holds them all. They count as dispatched from here: the caller
+    dispatches them."""
     output = map_step.output
     sent = output.get(DISPATCHED, 0)
     if sent >= output["items"]:
         return []
-    room = BATCH
-    limit = map_step.input.get(MAX_CONCURRENCY)
-    if limit is not None:
-        still = _open_items(unit, map_step)
-        flying = (
-            unit.count_items(map_step, IN_FLIGHT)
-            if still is None
-            else sum(1 for i in still if i.status in IN_FLIGHT)
-        )
-        room = min(room, int(limit) - flying)
+    limit = int(map_step.input.get(MAX_CONCURRENCY) or BATCH)
+    still = _open_items(unit, map_step)
+    flying = (
+        unit.count_items(map_step, IN_FLIGHT)
+        if still is None
+        else sum(1 for status in still if status in IN_FLIGHT)
+    )
+    room = min(limit - flying, BATCH)
     if room <= 0:
         return []
     upto = min(output["items"], sent + room)
@@ -144,23 +143,24 @@ def next_items(unit: Unit, map_step: SagaStep) -> list[SagaStep]:
     return [i for i in items if i.status == StepStatus.PENDING]
 
 
-def _open_items(unit: Unit, map_step: SagaStep) -> list[SagaStep] | None:
-    """The map's dispatched items not known to have ended, read by their
-    positions (``[ended_below, dispatched)``, the ended ones at its start
-    passed over for good); None when that window is wider than ``WINDOW``
-    (an early item waits long): the caller then asks the status index."""
+def _open_items(unit: Unit, map_step: SagaStep) -> list[str] | None:
+    """The statuses of the map's dispatched items not known to have ended,
+    read by their positions (``[ended_below, dispatched)``, the ended ones at
+    its start passed over for good); None when that window is wider than
+    ``WINDOW`` (an early item waits long): the caller then asks the status
+    index."""
     output = map_step.output
     low, high = output.get(ENDED_BELOW, 0), output.get(DISPATCHED, 0)
     if high - low > WINDOW:
         return None
-    rows = unit.item_range(map_step, low, high)
+    statuses = unit.item_statuses(map_step, low, high)
     ended = 0
-    while ended < len(rows) and rows[ended].status in _ENDED:
+    while ended < len(statuses) and statuses[ended] in _ENDED:
         ended += 1
     if ended:
         map_step.output = {**output, ENDED_BELOW: low + ended}
         unit.save_step(map_step, ["output"])
-    return rows[ended:]
+    return statuses[ended:]
 
 
 def item_failed(unit: Unit, item: SagaStep, error: str) -> bool:

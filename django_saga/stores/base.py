@@ -113,6 +113,10 @@ class Unit(ABC):
         ``stop``, in order, as this unit left them (read by position)."""
 
     @abstractmethod
+    def item_statuses(self, map_step: SagaStep, start: int, stop: int) -> list[str]:
+        """The statuses of ``item_range``'s items, read without the rows."""
+
+    @abstractmethod
     def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
         """How many items of the map ``map_step`` are in ``statuses``, as this
         unit left them: ask for few (an index reads each one counted)."""

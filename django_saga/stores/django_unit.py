@@ -154,13 +154,22 @@ class DjangoUnit(Unit):
         return self._held(found[:limit] if limit is not None else found)
 
     def item_range(self, map_step: SagaStep, start: int, stop: int) -> list[SagaStep]:
+        return self._held(self._range_of(map_step, start, stop))
+
+    def item_statuses(self, map_step: SagaStep, start: int, stop: int) -> list[str]:
+        return list(self._range_of(map_step, start, stop).values_list("status", flat=True))
+
+    def _range_of(self, map_step: SagaStep, start: int, stop: int) -> Any:
+        """Items ``start`` up to ``stop`` of the map, in order (by the saga's
+        unique position index), seen after this unit's own changes."""
         self.lock_saga()
         self._write_step_saves()
         first = map_step.first_item_position
-        found = SagaStep.objects.using(self.store.using).filter(
-            saga_id=self.saga.pk, position__gte=first + start, position__lt=first + stop
+        return (
+            SagaStep.objects.using(self.store.using)
+            .filter(saga_id=self.saga.pk, position__gte=first + start, position__lt=first + stop)
+            .order_by("position")
         )
-        return self._held(found.order_by("position"))
 
     def _held(self, rows: Any) -> list[SagaStep]:
         """The instances this unit holds for ``rows``, handed out again: one per row."""

@@ -80,6 +80,9 @@ class MemoryUnit(Unit):
             if s.is_item and s.map_position == map_step.position and start <= s.item_index < stop
         ]
 
+    def item_statuses(self, map_step: SagaStep, start: int, stop: int) -> list[str]:
+        return [s.status for s in self.item_range(map_step, start, stop)]
+
     def count_items(self, map_step: SagaStep, statuses: Sequence[str]) -> int:
         return len(self.items(map_step, statuses))
 
