@@ -150,12 +150,19 @@ def _step_refusal(saga: Saga, step: SagaStep | None, what: str, waiting_too: boo
 
 
 def _retry_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
-    if step is not None and step.is_map and "items" in step.output:
-        return (
-            f"Step {step.name!r} of saga {saga.pk} is a map whose items were made: "
-            "retry its failed items instead"
-        )
-    return _step_refusal(saga, step, "retried", waiting_too=False)
+    return _map_refusal(saga, step, "retry") or _step_refusal(
+        saga, step, "retried", waiting_too=False
+    )
+
+
+def _map_refusal(saga: Saga, step: SagaStep | None, verb: str) -> str | None:
+    """A map that made its items is acted on through them."""
+    if step is None or not step.is_map or "items" not in step.output:
+        return None
+    return (
+        f"Step {step.name!r} of saga {saga.pk} is a map whose items were made: "
+        f"{verb} its failed items instead"
+    )
 
 
 def _retry_step(unit: Unit, step: SagaStep | None, request: Request, details: dict) -> bool:
@@ -179,7 +186,8 @@ RETRY_STEP = Action(
     done="Step sent again: the saga goes on once it succeeds.",
     refuse=_retry_step_refusal,
     change=_retry_step,
-    refused_when="Refused (`409`) unless the step failed and the saga is `failed` or `halted`.",
+    refused_when="Refused (`409`) unless the step failed and the saga is `failed` or `halted`, "
+    "and for a map stage that made its items (retry those).",
     api_id="retryStep",
     api_summary="Retry a failed step",
     api_segment="retry",
@@ -195,7 +203,9 @@ RETRY_STEP = Action(
 
 
 def _skip_step_refusal(saga: Saga, steps: Sequence[SagaStep], step: SagaStep | None) -> str | None:
-    return _step_refusal(saga, step, "skipped", waiting_too=True)
+    return _map_refusal(saga, step, "skip") or _step_refusal(
+        saga, step, "skipped", waiting_too=True
+    )
 
 
 def _skip_step(unit: Unit, step: SagaStep | None, request: Request, details: dict) -> bool:
@@ -220,7 +230,8 @@ SKIP_STEP = Action(
     refuse=_skip_step_refusal,
     change=_skip_step,
     refused_when="Refused (`409`) unless the step failed in a `failed` or `halted` "
-    "saga, or waits for an outside result in a saga that is `started`, `failed` or `halted`.",
+    "saga, or waits for an outside result in a saga that is `started`, `failed` or `halted`; "
+    "and for a map stage that made its items (skip those).",
     api_id="skipStep",
     api_summary="Record a step as completed by hand",
     api_segment="skip",

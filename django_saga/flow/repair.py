@@ -48,6 +48,8 @@ def skip_step(unit: Unit, step: SagaStep, output: dict, note: dict | None = None
     says its effect happened.
     """
     was_failed = step.status == StepStatus.FAILED
+    if step.is_item and was_failed:
+        reopen_map(unit, step)
     record(step, OPERATOR, step.attempts, SKIPPED_BY_HAND, note=note)
     finish_step(unit, step, StepStatus.COMPLETED, output, step.duration_ms or 0)
     unit.notify(signals.step_completed, step)

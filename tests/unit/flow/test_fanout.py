@@ -153,3 +153,19 @@ def test_the_limit_holds_when_an_early_item_waits_long_past_the_window(kit, monk
     kit.complete_step(saga, "pay[0]", {})
     kit.complete_step(saga, "pay[4]", {})
     kit.assert_saga(saga, "completed")
+
+
+def test_an_operator_skips_the_failed_item_of_a_failed_map_and_the_saga_goes_on(kit, settings):
+    settings.SAGA = {**settings.SAGA, "AUTO_COMPENSATE": False}
+    saga = kit.start(
+        "batch",
+        [each("pay", "test.item", "", over="context.sellers"), Step("b", "test.record")],
+        {"sellers": ["a", {"fail": True}]},
+    )
+    assert statuses(kit, saga)["pay"] == "failed"
+    with pytest.raises(InvalidStateTransition, match="skip its failed items instead"):
+        kit.manager.skip_step(saga.id, "pay", {})
+    kit.manager.skip_step(saga.id, "pay[1]", {"paid": "by hand"}, reason="paid by phone")
+    kit.run()
+    kit.assert_saga(saga, "completed")
+    assert kit.saga(saga).step("pay[1]").output == {"paid": "by hand"}
