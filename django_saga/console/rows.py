@@ -62,6 +62,8 @@ class StepView:
     in_parallel: bool = False
     #: What the user may do to the step as it stands (retry, skip).
     actions: list[ActionLink] = field(default_factory=list)
+    #: A map's row: how many of its items are in each status, (label, count).
+    item_counts: list[tuple[str, int]] = field(default_factory=list)
 
 
 def step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:

@@ -193,6 +193,15 @@ class SagaStep(models.Model):
         return (self.position - ITEM_POSITIONS) // MAP_ITEMS_MAX
 
     @property
+    def ordinal(self) -> str:
+        """Where the step stands, as people count: ``3`` for the third
+        declared step, ``2.5`` for the fifth item of the map that is the
+        second."""
+        if self.is_item:
+            return f"{self.map_position + 1}.{self.item_index + 1}"
+        return str(self.position + 1)
+
+    @property
     def first_item_position(self) -> int:
         """The position of this map's first item (its items take the
         ``MAP_ITEMS_MAX`` positions from there)."""

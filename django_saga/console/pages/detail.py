@@ -21,6 +21,7 @@ from ...models import (
     SagaStep,
     StepStatus,
 )
+from ...models.step import MAP_ITEMS_MAX
 from ..formatting import (
     RAN,
     format_duration,
@@ -63,6 +64,8 @@ class SagaDetailView(OneSagaView):
         steps = step_views(by_stage(shown), stage_sizes(saga, shown))
         step_actions = [action for action in STEP_ACTIONS if action.permitted(user)]
         for item in steps:
+            if item.step.is_map and "items" in item.step.output:
+                item.item_counts = map_item_counts(item.step)
             item.actions = [
                 ActionLink(
                     action, reverse(f"django_saga:{action.slug}", args=[saga.pk, item.step.pk])
@@ -95,6 +98,20 @@ class SagaDetailView(OneSagaView):
             admin_url=_admin_url(saga),
         )
         return context
+
+
+def map_item_counts(map_step: SagaStep) -> list[tuple[str, int]]:
+    """How many of the map's items are in each status, in the statuses' order."""
+    first = map_step.first_item_position
+    found = dict(
+        SagaStep.objects.filter(
+            saga_id=map_step.saga_id, position__gte=first, position__lt=first + MAP_ITEMS_MAX
+        )
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return [(label, found[value]) for value, label in StepStatus.choices if found.get(value)]
 
 
 def _diagram_note(graph: diagram.Graph) -> str:

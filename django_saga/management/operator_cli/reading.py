@@ -126,7 +126,7 @@ class Reading(OperatorCommand):
         write("Steps:")
         rows = [
             (
-                str(step.position + 1),
+                step.ordinal,
                 str(step.stage + 1),
                 step.name,
                 step.status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -37,6 +38,10 @@ def test_the_saga_page_and_its_diagram_show_the_map_and_its_items(operator, mapp
         assert f'id="step-{anchor}"' in html
     assert "reserve[1]" in html
     assert "item 1 refuses" in html
+    # The map's card counts its items by status; each item says whose it is.
+    card = html[html.index('id="step-reserve"') : html.index('id="step-charge"')]
+    assert re.search(r"2 items:\s*<span>1 completed</span>\s*<span>1 failed</span>", card)
+    assert '<span class="pos">#1.2</span>' in html
 
 
 def test_the_json_detail_lists_the_items_as_steps(operator, mapped):
@@ -53,3 +58,5 @@ def test_saga_show_prints_the_items(mapped):
     call_command("saga", "show", mapped.pk, stdout=out)
     text = out.getvalue()
     assert "reserve[0]" in text and "reserve[1]" in text
+    # Items are counted within their map: the second item of the first step.
+    assert re.search(r"^\s*1\.2\s+1\s+reserve\[1\]\s+failed", text, re.MULTILINE)
