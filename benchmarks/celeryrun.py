@@ -140,13 +140,7 @@ def run_celery(work: Workload, defaults: bool = False) -> RunResult:
             channel.queue_delete(queue)
             channel.exchange_delete(queue)
     after = db_counters()
-    result = collect("celery", run_id, work, label)
-    result.started = pacer.started
-    result.start_latencies, result.starters = pacer.durations, pacer.callers
-    result.start_seconds = pacer.last - pacer.first
-    result.peak_rss = peaks
-    result.rss_marks = watch.marks
-    result.cpu_seconds = cpu
+    result = collect("celery", run_id, work, label, pacer, watch, peaks, cpu)
     result.pg_cpu_seconds, result.broker_cpu_seconds = pg_cpu, broker_cpu
     result.db = db_delta(before, after, polls)
     result.statements = _task_statements() * result.total_steps

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from .pacing import Pacer
+from .resources import RssWatch
 from .workload import RunResult, Workload
 
 
@@ -31,9 +33,19 @@ def write_row(system: str, run: str, key: str, position: int, prev_done: float) 
     return time.time()
 
 
-def collect(system: str, run_id: str, work: Workload, label: str) -> RunResult:
-    """What the rows of ``run_id`` say of the run: chains completed, elapsed
-    time, first hops, hand-offs and whole-chain latencies."""
+def collect(
+    system: str,
+    run_id: str,
+    work: Workload,
+    label: str,
+    pacer: Pacer,
+    watch: RssWatch,
+    peaks: dict[str, float],
+    cpu: float,
+) -> RunResult:
+    """What the rows of ``run_id`` say of the run (chains completed, elapsed
+    time, first hops, hand-offs and whole-chain latencies), with how starting
+    went (``pacer``) and the worker's RSS and CPU (``watch``, ``peaks``, ``cpu``)."""
     from .models import BenchRow
 
     rows = list(
@@ -46,17 +58,19 @@ def collect(system: str, run_id: str, work: Workload, label: str) -> RunResult:
     ends = {key: at for key, position, at, _ in rows if position == last}
     return RunResult(
         label=label,
-        started=0,
+        started=pacer.started,
         completed=len(ends),
         steps=work.steps,
         elapsed=(max(ends.values()) - min(sent.values())) if ends else 0.0,
-        start_seconds=0.0,
+        start_seconds=pacer.last - pacer.first,
         first_hops=[at - prev for _, position, at, prev in rows if position == 0],
         handoffs=[at - prev for _, position, at, prev in rows if position > 0],
         saga_latencies=[ends[key] - sent[key] for key in ends if key in sent],
-        peak_rss={},
-        rss_marks=[],
-        cpu_seconds=0.0,
+        peak_rss=peaks,
+        rss_marks=watch.marks,
+        cpu_seconds=cpu,
         db={},
         rows=len(rows),
+        start_latencies=pacer.durations,
+        starters=pacer.callers,
     )

@@ -150,13 +150,7 @@ def run_dbos(
         after = _counters(system_db)
     finally:
         _drop(system_db)
-    result = collect("dbos", run_id, work, label)
-    result.started = pacer.started
-    result.start_latencies, result.starters = pacer.durations, pacer.callers
-    result.start_seconds = pacer.last - pacer.first
-    result.peak_rss = peaks
-    result.rss_marks = watch.marks
-    result.cpu_seconds = cpu
+    result = collect("dbos", run_id, work, label, pacer, watch, peaks, cpu)
     result.pg_cpu_seconds = pg_cpu
     result.db = db_delta(before, after, polls)
     result.statements_how = "not counted"  # the worker's, DBOS's own, are not instrumented

@@ -261,24 +261,22 @@ def _breakdown(
         "-> a worker thread picks it up",
         "-> the handler starts",
     ]
-    found: list[list[float]] = [[] for _ in labels]
+    paths = []
     for (saga_id, position), at in started.items():
         previous, step = ids.get((saga_id, position - 1)), ids.get((saga_id, position))
         if position == 0 or previous is None or step is None:
             continue
-        points = [
-            events.get(probe.COMMIT, {}).get(previous),
-            events.get(probe.FINISH, {}).get(previous),
-            events.get(probe.PUBLISHED, {}).get(step),
-            events.get(probe.DELIVERED, {}).get(step),
-            events.get(probe.PICKED, {}).get(step),
-            at,
-        ]
-        if None in points:
-            continue
-        for values, a, b in zip(found, points, points[1:], strict=False):
-            values.append(b - a)
-    return list(zip(labels, found, strict=True))
+        paths.append(
+            [
+                events.get(probe.COMMIT, {}).get(previous),
+                events.get(probe.FINISH, {}).get(previous),
+                events.get(probe.PUBLISHED, {}).get(step),
+                events.get(probe.DELIVERED, {}).get(step),
+                events.get(probe.PICKED, {}).get(step),
+                at,
+            ]
+        )
+    return _segments(labels, paths)
 
 
 def _first_hop(
@@ -296,20 +294,31 @@ def _first_hop(
         "first hop: -> a worker thread picks it up",
         "first hop: -> the handler starts",
     ]
-    found: list[list[float]] = [[] for _ in labels]
+    paths = []
     for (saga_id, position), at in started.items():
         step = ids.get((saga_id, position))
         if position != 0 or step is None or saga_id not in sagas:
             continue
-        points = [
-            sagas[saga_id][0],
-            events.get(probe.PUBLISHED, {}).get(step),
-            events.get(probe.DELIVERED, {}).get(step),
-            events.get(probe.PICKED, {}).get(step),
-            at,
-        ]
+        paths.append(
+            [
+                sagas[saga_id][0],
+                events.get(probe.PUBLISHED, {}).get(step),
+                events.get(probe.DELIVERED, {}).get(step),
+                events.get(probe.PICKED, {}).get(step),
+                at,
+            ]
+        )
+    return _segments(labels, paths)
+
+
+def _segments(labels: list[str], paths: list[list[float | None]]) -> list[tuple[str, list[float]]]:
+    """Each label with the times between consecutive points of every path
+    whose points were all traced."""
+    found: list[list[float]] = [[] for _ in labels]
+    for points in paths:
         if None in points:
             continue
         for values, a, b in zip(found, points, points[1:], strict=False):
+            assert a is not None and b is not None
             values.append(b - a)
     return list(zip(labels, found, strict=True))
