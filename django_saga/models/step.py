@@ -208,6 +208,13 @@ class SagaStep(models.Model):
         return ITEM_POSITIONS + self.position * MAP_ITEMS_MAX
 
     @property
+    def items_filter(self) -> Q:
+        """The rows of this map's items: a range of its saga's positions, which
+        the saga's unique (saga, position) index serves."""
+        first = self.first_item_position
+        return Q(saga_id=self.saga_id, position__gte=first, position__lt=first + MAP_ITEMS_MAX)
+
+    @property
     def item_index(self) -> int:
         """This item's index in its map's list, from 0."""
         return (self.position - ITEM_POSITIONS) % MAP_ITEMS_MAX

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from .. import clock
 from ..conf import saga_settings
 from ..models import Intervention, OutboxMessage, Saga, SagaStep
-from ..models.step import ITEM_POSITIONS, MAP_ITEMS_MAX
+from ..models.step import ITEM_POSITIONS
 from .base import Unit
 from .wakeups import due_times, outbox_written
 from .writes import Writes
@@ -161,13 +161,11 @@ class DjangoUnit(Unit):
 
     def _range_of(self, map_step: SagaStep, start: int, stop: int) -> Any:
         """Items ``start`` up to ``stop`` of the map, in order (by the saga's
-        unique position index), seen after this unit's own changes."""
-        self.lock_saga()
-        self._write_step_saves()
+        unique position index)."""
         first = map_step.first_item_position
         return (
-            SagaStep.objects.using(self.store.using)
-            .filter(saga_id=self.saga.pk, position__gte=first + start, position__lt=first + stop)
+            self._items(map_step)
+            .filter(position__gte=first + start, position__lt=first + stop)
             .order_by("position")
         )
 
@@ -182,17 +180,15 @@ class DjangoUnit(Unit):
         return self._items_of(map_step, statuses).count()
 
     def _items_of(self, map_step: SagaStep, statuses: Sequence[str]) -> Any:
-        """The map's items in ``statuses``: a range of the item index
-        (``saga_step_item_status_idx``), seen after this unit's own changes."""
+        """The map's items in ``statuses`` (``saga_step_item_status_idx``,
+        whose condition the explicit bound lets the planner match)."""
+        return self._items(map_step).filter(status__in=list(statuses), position__gte=ITEM_POSITIONS)
+
+    def _items(self, map_step: SagaStep) -> Any:
+        """The map's items, seen after this unit's own changes."""
         self.lock_saga()
         self._write_step_saves()
-        first = map_step.first_item_position
-        return SagaStep.objects.using(self.store.using).filter(
-            saga_id=self.saga.pk,
-            status__in=list(statuses),
-            position__gte=max(first, ITEM_POSITIONS),
-            position__lt=first + MAP_ITEMS_MAX,
-        )
+        return SagaStep.objects.using(self.store.using).filter(map_step.items_filter)
 
     def _write_step_saves(self) -> None:
         """Write the step rows this unit changed now, before the end: a query

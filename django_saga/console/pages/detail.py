@@ -21,7 +21,6 @@ from ...models import (
     SagaStep,
     StepStatus,
 )
-from ...models.step import MAP_ITEMS_MAX
 from ..formatting import (
     RAN,
     format_duration,
@@ -102,11 +101,8 @@ class SagaDetailView(OneSagaView):
 
 def map_item_counts(map_step: SagaStep) -> list[tuple[str, int]]:
     """How many of the map's items are in each status, in the statuses' order."""
-    first = map_step.first_item_position
     found = dict(
-        SagaStep.objects.filter(
-            saga_id=map_step.saga_id, position__gte=first, position__lt=first + MAP_ITEMS_MAX
-        )
+        SagaStep.objects.filter(map_step.items_filter)
         .values_list("status")
         .annotate(count=Count("pk"))
         .order_by()
