@@ -37,6 +37,7 @@ from .retry import RetryableError, RetryPolicy, StepTimeout
 
 if TYPE_CHECKING:
     from .api import Manager, manager
+    from .children import child
     from .maps import each
     from .models import Saga, SagaState, SagaStep, StepStatus
     from .schedules.declaration import schedule
@@ -72,6 +73,7 @@ __all__ = [
     "StepStatus",
     "StepTimeout",
     "UnknownActionError",
+    "child",
     "compensation_handler",
     "each",
     "manager",
@@ -93,6 +95,7 @@ _LAZY = {
     "Sleep": "sleeps",
     # So does a map stage, when its list is read.
     "each": "maps",
+    "child": "children",
     # A schedule's models are Django's: loaded once the apps are.
     "schedule": "schedules.declaration",
 }

@@ -24,7 +24,7 @@ class Manager(Operator, ScheduleOperator, EngineLifecycle):
     """Starts, reads and repairs sagas, and runs the engine.
 
     Client: ``start``, ``start_definition``, ``get``, ``find``, ``resolve``,
-    ``list_active``, ``complete_step``, ``fail_step``,
+    ``children``, ``list_active``, ``complete_step``, ``fail_step``,
     ``record_outside_result``. Operator: ``act``, ``compensate``,
     ``retry_compensation``, ``retry_step``, ``skip_step``, ``redrive``,
     ``interventions``. Schedules: ``schedules``, ``schedule``,

@@ -208,6 +208,11 @@ class Client:
         """The saga with its steps; raises ``SagaNotFound``."""
         return self.store.load_saga(saga_id_of(saga_id))
 
+    def children(self, saga: SagaRef) -> list[Saga]:
+        """The child sagas the saga's steps started (``child``, or a map of
+        child sagas), oldest first, without their steps: ``get`` one for them."""
+        return self.store.children_of(self.resolve(saga))
+
     def list_active(self) -> list[Saga]:
         """Sagas still moving: ``started`` or ``compensating``."""
         return self.store.list_active_sagas()

@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import validation
+from . import children, validation
 from .errors import SagaDefinitionError, brief
-from .models import MAP_ACTION
+from .models import CHILD_ACTION, MAP_ACTION
 from .models.step import MAP_POSITIONS_MAX
 from .references import reference
-from .steps import StagedStep, Step
+from .steps import BaseDefinition, StagedStep, Step
 
 #: The keys of a map row's input.
 OVER = "over"
@@ -47,7 +47,7 @@ _SUFFIX_CHARS = 9
 
 def each(
     name: str,
-    action: str,
+    action: str | BaseDefinition | type[BaseDefinition],
     compensation: str = "",
     *,
     over: str,
@@ -55,6 +55,7 @@ def each(
     max_concurrency: int | None = None,
     tolerate: int = 0,
     timeout: float | None = None,
+    parent_close: str = children.COMPENSATE,
 ) -> Step:
     """A map stage: one step running ``action`` (undone by ``compensation``)
     per item of the list ``over`` names, read when the stage starts:
@@ -66,8 +67,23 @@ def each(
     (None: 500); up to ``tolerate`` failed items still let the stage
     complete. A map is a stage of its own, and its list holds at most
     ``SAGA['MAP_MAX_ITEMS']`` items.
+
+    ``action`` may be a saga definition (a class, or an instance with
+    params) instead: each item is then a child saga made with ``item`` and
+    ``index`` added to the params (``django_saga.child``, whose
+    ``parent_close`` it takes).
     """
     where = f"Map {brief(name)}"
+    if not isinstance(action, str):
+        if compensation or input:
+            raise SagaDefinitionError(
+                f"{where} runs child sagas: they are undone by their own compensations "
+                "and take their params from the definition, so give neither "
+                "compensation nor input"
+            )
+        input = {**children.child_input(action, name), children.PARENT_CLOSE: parent_close}
+        compensation = CHILD_ACTION if parent_close == children.COMPENSATE else ""
+        action = CHILD_ACTION
     map_input = {
         OVER: reference(over, f"{where} over"),
         ACTION: action,
@@ -110,6 +126,15 @@ def check(step: Step) -> None:
             )
     if not data[ACTION]:
         raise SagaDefinitionError(f"{where} needs an action for its items")
+    if data[ACTION] == CHILD_ACTION:
+        # Each item is a child step: its input must start one.
+        children.check(
+            Step(f"{step.name}[0]", CHILD_ACTION, data.get(COMPENSATION) or "", data.get(INPUT, {}))
+        )
+        if data.get(TIMEOUT) is not None:
+            raise SagaDefinitionError(
+                f"{where} runs child sagas, which take no timeout (give them a deadline)"
+            )
     if not isinstance(data.get(INPUT, {}), Mapping):
         raise SagaDefinitionError(f"{where} input must be a dict, got {brief(data[INPUT])}")
     if {ITEM, INDEX} & set(data.get(INPUT, {})):

@@ -1,7 +1,9 @@
 """The message protocol: references to a step, never the data itself.
 
-A body is ``{"v": 1, "kind": "execute" | "compensate", "saga_id", "step_id",
-"attempt"}`` as JSON. The database holds inputs and outputs.
+A body is ``{"v": 1, "kind": "execute" | "compensate" | "settle", "saga_id",
+"step_id", "attempt"}`` as JSON. The database holds inputs and outputs.
+``settle`` tells a child step that its child saga ended: the step reads the
+child's state and settles from it (its ``attempt`` is always 1).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from .errors import MalformedMessage, brief
 VERSION = 1
 EXECUTE = "execute"
 COMPENSATE = "compensate"
-KINDS = (EXECUTE, COMPENSATE)
+SETTLE = "settle"
+KINDS = (EXECUTE, COMPENSATE, SETTLE)
 
 
 @dataclass(frozen=True)

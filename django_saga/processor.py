@@ -33,7 +33,7 @@ from .attempts import (
 from .conf import saga_settings
 from .connections import close_broken_connections, drop_connections
 from .errors import MalformedMessage
-from .messages import EXECUTE, Outgoing, StepMessage, decode
+from .messages import EXECUTE, SETTLE, Outgoing, StepMessage, decode
 from .models import FORWARD_STATES, SagaStep, StepStatus
 from .registry import HandlerRegistry, registry
 from .retry import RetryPolicy, StepTimeout
@@ -222,6 +222,10 @@ class Processor:
                 flow.resend_in_flight(unit)
         elif message.kind == EXECUTE:
             self._execute(unit, unit.step)
+        elif message.kind == SETTLE:
+            log_step(unit.step, EXECUTION, flow.settle_child(unit, unit.step), 0)
+        elif unit.step.is_child:
+            log_step(unit.step, COMPENSATION, flow.compensate_child(unit, unit.step), 0)
         else:
             self._run(unit, unit.step, COMPENSATION)
         return None
@@ -258,6 +262,9 @@ class Processor:
             return
         if step.is_map:
             log_step(step, EXECUTION, flow.map_message(unit, step), 0)
+            return
+        if step.is_child:
+            log_step(step, EXECUTION, flow.child_message(unit, step), 0)
             return
         if step.timeout_at is not None and step.timeout_at <= clock.now():
             # The attempt's time ran out before it could start (a backlog, or
@@ -364,6 +371,9 @@ def _awaits(step: SagaStep, message: StepMessage) -> bool:
     """Whether ``message`` is the one the step waits for (not a duplicate or stale)."""
     if message.kind == EXECUTE:
         return step.status == StepStatus.STARTED and step.attempts == message.attempt
+    if message.kind == SETTLE:
+        # A child's end: it matters while the step waits for its child.
+        return step.is_child and step.status in (StepStatus.WAITING, StepStatus.COMPENSATING)
     return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
 
 

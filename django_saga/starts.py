@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import clock, maps, sleeps, tracing, validation
+from . import children, clock, maps, sleeps, tracing, validation
 from .conf import saga_settings
 from .errors import SagaDefinitionError, UnknownActionError
 from .messages import COMPENSATE, EXECUTE
-from .models import KEY_MAX_CHARS, MAP_ACTION, SLEEP_ACTION, Saga, SagaStep
+from .models import CHILD_ACTION, KEY_MAX_CHARS, MAP_ACTION, SLEEP_ACTION, Saga, SagaStep
 from .registry import registry, step_timeout
-from .steps import Declared, StagedStep, Step, normalise_steps
+from .steps import Declared, StagedStep, Step, definition_class, normalise_steps
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,10 @@ def check_start(
 
 
 def _timeout(step: Step) -> float | None:
-    if step.action in (SLEEP_ACTION, MAP_ACTION):
-        return None  # a sleep wakes when it is due; a map ends when its items do
+    if step.action in (SLEEP_ACTION, MAP_ACTION, CHILD_ACTION):
+        # A sleep wakes when it is due; a map ends when its items do, a child
+        # step when its saga does.
+        return None
     return step_timeout(step.action, step.timeout)
 
 
@@ -108,7 +110,15 @@ def _check_handlers(steps: list[Step]) -> None:
             continue
         if step.action == MAP_ACTION:
             maps.check(step)
+            if step.input[maps.ACTION] == CHILD_ACTION:
+                # Its items' params are known only when it runs: the class, now.
+                definition_class(step.input[maps.INPUT][children.DEFINITION], f"Map {step.name!r}")
+                continue
             _check_actions(step.name, step.input[maps.ACTION], step.input.get(maps.COMPENSATION))
+            continue
+        if step.action == CHILD_ACTION:
+            children.check(step)
+            children.build(step.input, f"Child step {step.name!r}")
             continue
         _check_actions(step.name, step.action, step.compensation)
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
+from django.utils.module_loading import import_string
+
 from . import validation
 from .errors import SagaDefinitionError
 
@@ -257,3 +259,27 @@ class BaseDefinition:
     def path(cls) -> str:
         """The class's dotted path, recorded as ``saga.definition``."""
         return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def build_definition(path: str, params: Mapping[str, Any], where: str) -> BaseDefinition:
+    """The definition class ``path`` names, made with ``params`` (a schedule's
+    saga, a child step's); raises ``SagaDefinitionError`` saying what
+    ``where`` names wrong."""
+    kind = definition_class(path, where)
+    try:
+        return kind(**params)
+    except TypeError as exc:
+        raise SagaDefinitionError(f"{where} cannot make {path} with its params: {exc}") from exc
+
+
+def definition_class(path: str, where: str) -> type[BaseDefinition]:
+    """The definition class ``path`` names (see ``build_definition``)."""
+    try:
+        kind = import_string(path)
+    except ImportError as exc:
+        raise SagaDefinitionError(
+            f"{where} names {path!r}, which cannot be imported: {exc}"
+        ) from exc
+    if not (isinstance(kind, type) and issubclass(kind, BaseDefinition)):
+        raise SagaDefinitionError(f"{where} names {path!r}, which is not a SagaDefinition")
+    return kind

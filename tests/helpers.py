@@ -8,6 +8,17 @@ from django_saga.models import Saga
 from .conftest import wait_for
 
 
+def ledger(*sagas: Saga) -> list[str]:
+    """The test handlers' effects on the sagas' steps (``do:name``,
+    ``undo:name``), in the order they committed."""
+    from tests.testapp.models import Ledger
+
+    ids = [step.id for saga in sagas for step in saga.steps]
+    return list(
+        Ledger.objects.filter(step_id__in=ids).order_by("id").values_list("action", flat=True)
+    )
+
+
 def steps(*specs: tuple[str, str, str]) -> list[Step]:
     """``steps(("a", "test.record", "test.undo"), ...)`` with an input naming the step."""
     return [Step(name, action, comp, {"step": name}) for name, action, comp in specs]

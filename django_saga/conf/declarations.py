@@ -29,6 +29,8 @@ MAX_JSON_DEPTH_CEILING = 256
 #: The most items of one map stage: ``models.step.MAP_ITEMS_MAX``, the room a
 #: map's items have among the positions of its saga's steps.
 MAP_ITEMS_CEILING = 1_000_000
+#: The most ``CHILD_MAX_DEPTH`` may allow.
+CHILD_DEPTH_CEILING = 100
 
 #: A number of seconds, or of anything: int or float.
 _NUMBER = (int, float)
@@ -187,6 +189,11 @@ SETTINGS: tuple[Setting, ...] = (
             most=MAP_ITEMS_CEILING,
             why="each item is a step row, and a map's items take positions of their own "
                 "(``SagaStep.item_index``)"),
+    Setting("CHILD_MAX_DEPTH", 5, int,
+            "how deep child sagas may nest (a saga started by ``start()`` is at depth 0; a "
+            "child step that would start one deeper fails, saying so); at most 100",
+            positive=True, most=CHILD_DEPTH_CEILING,
+            why="a definition whose child is itself would otherwise start sagas for ever"),
     # -- the console, the webhook, metrics ----------------------------------------
     Setting("CONSOLE_STAFF_ONLY", True, bool, "only staff users may open the console views"),
     Setting("CONSOLE_PERMISSION", "django_saga.view_saga", str,

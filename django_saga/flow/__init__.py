@@ -18,6 +18,7 @@ from .backward import (
     resume_compensation,
     send_compensation,
 )
+from .children import child_message, compensate_child, settle_child
 from .fanout import FANNED_OUT, map_message
 from .forward import (
     advance,
@@ -74,6 +75,8 @@ __all__ = [
     "WOKEN",
     "advance",
     "begin_compensation",
+    "child_message",
+    "compensate_child",
     "compensation_failed",
     "compensation_succeeded",
     "continue_compensation",
@@ -91,6 +94,7 @@ __all__ = [
     "resume_forward",
     "retry_step",
     "send_compensation",
+    "settle_child",
     "skip_step",
     "sleep_message",
     "sleep_until",

@@ -16,6 +16,7 @@ from ..messages import COMPENSATE, EXECUTE
 from ..models import IN_FLIGHT, SagaState, SagaStep, StepStatus
 from .history import CANCELLED, RESUMED, pivot_passed, record, to_undo
 from .items import items_moving, items_to_undo, mapped
+from .parents import tell_parent
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -32,8 +33,13 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
     """
     steps = unit.lock_saga()
     cancelled = (StepStatus.PENDING, *IN_FLIGHT) if cancel_in_flight else (StepStatus.PENDING,)
-    for step in [*steps, *(i for m in mapped(steps) for i in unit.items(m, cancelled))]:
-        if step.status in cancelled:
+    # Child steps still waiting are recalled, whoever asks: their sagas run
+    # on their own, with no timeout to end the wait.
+    reached = (*cancelled, StepStatus.WAITING)
+    for step in [*steps, *(i for m in mapped(steps) for i in unit.items(m, reached))]:
+        if step.is_child and step.status == StepStatus.WAITING:
+            _recall_child(unit, step)
+        elif step.status in cancelled:
             fields = ["status", "timeout_at"]
             if step.status in IN_FLIGHT:
                 # Its attempt ends here: the history says so (and, for a
@@ -49,6 +55,20 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
             unit.send(EXECUTE, step, step.attempts)
     unit.saga.state = SagaState.COMPENSATING
     continue_compensation(unit)
+
+
+def _recall_child(unit: Unit, step: SagaStep) -> None:
+    """A child step whose saga still runs, its parent going back: have the
+    child compensate (its parent-close policy ``compensate``), or leave it
+    alone (``abandon``) and cancel the step."""
+    record(step, EXECUTE, step.attempts, CANCELLED, 0)
+    step.timeout_at = None
+    if step.compensation:
+        step.status = StepStatus.COMPENSATING
+        send_compensation(unit, step, also=["history", "timeout_at"])
+        return
+    step.status = StepStatus.CANCELLED
+    unit.save_step(step, ["status", "timeout_at", "history"])
 
 
 def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
@@ -86,6 +106,7 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     saga.completed_at = clock.now()
     unit.save_saga_fields(["state", "error", "completed_at"])
     unit.notify(signals.saga_compensated)
+    tell_parent(unit)
 
 
 def _undo(unit: Unit, step: SagaStep, delay: float) -> bool:
@@ -138,6 +159,7 @@ def compensation_failed(
     saga.error = f"compensation of step {step.name!r} failed: {error}"
     unit.save_saga_fields(["state", "error"])
     unit.notify(signals.saga_compensation_failed)
+    tell_parent(unit)
 
 
 def request_compensation(unit: Unit) -> bool:

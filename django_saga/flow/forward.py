@@ -14,6 +14,7 @@ from ..outcomes import COMPLETE, FAIL
 from .backward import begin_compensation, continue_compensation
 from .history import COMPLETED, FAILED, OUTSIDE, on_timeout, pivot_passed, record
 from .items import item_failed, mapped, next_items, settle_map
+from .parents import tell_parent
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -148,6 +149,7 @@ def advance(unit: Unit) -> None:
         saga.completed_at = clock.now()
         unit.save_saga_fields(["state", "completed_at"])
         unit.notify(signals.saga_completed)
+        tell_parent(unit)
         return
     stage = unfinished[0].stage
     waiting_for = [s for s in unfinished if s.stage == stage]
@@ -191,12 +193,14 @@ def step_failed(
         saga.error = f"step {step.name!r} failed after pivot step {pivot.name!r} completed: {error}"
         unit.save_saga_fields(["state", "error"])
         unit.notify(signals.saga_halted)
+        tell_parent(unit)
     elif saga_settings.AUTO_COMPENSATE:
         # Siblings still running may hold their rows: they finish first.
         begin_compensation(unit, cancel_in_flight=False)
     else:
         saga.state = SagaState.FAILED
         unit.save_saga_fields(["state", "error"])
+        tell_parent(unit)
 
 
 def outside_result(
@@ -227,10 +231,11 @@ def outside_result(
             f"Step {step.name!r} of saga {step.saga_id} is on attempt {step.attempts}; "
             f"a result for attempt {answers} is refused"
         )
-    if step.is_map:
+    if step.is_map or step.is_child:
         raise StepNotWaiting(
-            f"Step {step.name!r} of saga {step.saga_id} is a map stage: it completes when "
-            "its items do, never by an outside result"
+            f"Step {step.name!r} of saga {step.saga_id} is a "
+            f"{'map stage' if step.is_map else 'child step'}: it completes when its "
+            f"{'items do' if step.is_map else 'child saga does'}, never by an outside result"
         )
     if step.status != StepStatus.WAITING:
         raise StepNotWaiting(

@@ -24,6 +24,7 @@ from __future__ import annotations
 from .ids import SAGA_ID_MAX_CHARS, new_id, plausible, saga_id_of
 from .states import (
     ACTIVE_STATES,
+    CHILD_ACTION,
     DONE,
     FORWARD_STATES,
     IN_FLIGHT,
@@ -58,6 +59,7 @@ from .schedule import (
 __all__ = [
     "ACTIVE_KEY_CONSTRAINT",
     "ACTIVE_STATES",
+    "CHILD_ACTION",
     "DONE",
     "FORWARD_STATES",
     "IN_FLIGHT",

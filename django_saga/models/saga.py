@@ -136,6 +136,40 @@ class Saga(models.Model):
         help_text="The W3C trace context (traceparent, tracestate) of the saga's start, "
         "when OpenTelemetry traced it: every step's span is its child.",
     )
+    # A child saga's place in its parent (``Step.child``). No foreign-key
+    # constraints: retention purges a parent and its children independently.
+    parent = models.ForeignKey(
+        "self",
+        verbose_name="parent",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="children",
+        editable=False,
+        help_text="The saga whose step started this one, if it is a child saga.",
+    )
+    parent_step = models.ForeignKey(
+        "django_saga.SagaStep",
+        verbose_name="parent step",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        editable=False,
+        help_text="The parent's step that waits for this saga to end.",
+    )
+    depth = models.PositiveSmallIntegerField(
+        "depth",
+        default=0,
+        # Engines of the previous release insert sagas without the column.
+        db_default=0,
+        editable=False,
+        help_text="How many parents the saga has (0: it was started, not a child).",
+    )
 
     objects = SagaQuerySet.as_manager()
 
@@ -169,6 +203,12 @@ class Saga(models.Model):
             # A key searched alone (the console) or with a name (find(), among
             # finished sagas too); sagas without a key cost it nothing.
             models.Index(fields=["key", "name", "id"], name="saga_key_idx", condition=~Q(key="")),
+            # A parent's children, newest first (its page, the list's filter).
+            models.Index(
+                fields=["parent", "id"],
+                name="saga_parent_idx",
+                condition=Q(parent__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -71,3 +71,8 @@ SLEEP_ACTION = "saga.sleep"
 #: it; its message makes one step row per item of a list, and it completes
 #: when they have all ended (see ``django_saga.maps``).
 MAP_ACTION = "saga.map"
+
+#: The action of a child step (``Step.child``): no handler runs it; its
+#: message starts a saga of its own, and it completes, fails or is undone as
+#: that child saga ends (see ``django_saga.children``).
+CHILD_ACTION = "saga.child"

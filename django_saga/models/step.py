@@ -20,7 +20,7 @@ from ..errors import SagaNotFound, brief
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .saga import Saga
-from .states import MAP_ACTION, SLEEP_ACTION, StepStatus
+from .states import CHILD_ACTION, MAP_ACTION, SLEEP_ACTION, StepStatus
 
 #: Where the positions of a map stage's items begin: item ``i`` of the map at
 #: position ``p`` is at ``ITEM_POSITIONS + p * MAP_ITEMS_MAX + i``. The items
@@ -176,6 +176,11 @@ class SagaStep(models.Model):
         if self.is_sleep and self.status == StepStatus.STARTED:
             return self.timeout_at
         return None
+
+    @property
+    def is_child(self) -> bool:
+        """A step whose work is a saga of its own (``Step.child``)."""
+        return self.action == CHILD_ACTION
 
     @property
     def is_map(self) -> bool:

@@ -20,12 +20,12 @@ from importlib import import_module
 from typing import Any
 
 from django.apps import apps
-from django.utils.module_loading import import_string, module_has_submodule
+from django.utils.module_loading import module_has_submodule
 
 from .. import validation
 from ..errors import SagaDefinitionError, brief
 from ..models import SCHEDULE_NAME_MAX_CHARS, Missed, Overlap
-from ..steps import BaseDefinition
+from ..steps import BaseDefinition, build_definition
 from .timing import Timing
 
 #: The module of each app that declares handlers, sagas and schedules.
@@ -139,23 +139,7 @@ def check(declared: ScheduleDeclaration, *, load: bool = True) -> None:
         )
     validation.to_json(dict(declared.params), f"{where} params")
     if load:
-        build(declared.definition, declared.params, where)
-
-
-def build(path: str, params: Mapping[str, Any], where: str) -> BaseDefinition:
-    """The definition ``path`` names, made with ``params``."""
-    try:
-        kind = import_string(path)
-    except ImportError as exc:
-        raise SagaDefinitionError(
-            f"{where} names {path!r}, which cannot be imported: {exc}"
-        ) from exc
-    if not (isinstance(kind, type) and issubclass(kind, BaseDefinition)):
-        raise SagaDefinitionError(f"{where} names {path!r}, which is not a SagaDefinition")
-    try:
-        return kind(**params)
-    except TypeError as exc:
-        raise SagaDefinitionError(f"{where} cannot make {path} with its params: {exc}") from exc
+        build_definition(declared.definition, declared.params, where)
 
 
 def declared_schedules() -> list[ScheduleDeclaration]:

@@ -23,9 +23,8 @@ from .. import clock, signals
 from ..client import Client
 from ..conf import saga_settings
 from ..models import TERMINAL_STATES, Missed, Overlap, Saga, Schedule, ScheduleRun
-from ..steps import BaseDefinition
+from ..steps import BaseDefinition, build_definition
 from ..stores.tables import ModelTable
-from .declaration import build
 from .timing import Due, Timing
 
 logger = logging.getLogger("django_saga.schedules")
@@ -121,7 +120,9 @@ Start = tuple[BaseDefinition, str, dict[str, Any]]
 def run_start(schedule: Schedule, tick: datetime, *, by: str = "") -> Start:
     """The definition, business key and context of ``schedule``'s run at
     ``tick``. Raises what the definition refuses."""
-    definition = build(schedule.definition, schedule.params, f"schedule {schedule.name!r}")
+    definition = build_definition(
+        schedule.definition, schedule.params, f"schedule {schedule.name!r}"
+    )
     key = run_key(schedule.name, tick) if not by else f"{schedule.name}@now-{tick:%Y%m%dT%H%M%S%f}"
     origin = {"name": schedule.name, "tick": tick.isoformat(), **({"by": by} if by else {})}
     return definition, key, {**definition.context(), CONTEXT_KEY: origin}

@@ -91,6 +91,11 @@ class Unit(ABC):
         self.after_commit(send)
 
     @abstractmethod
+    def owning_store(self) -> Store:
+        """The store the unit belongs to: a child saga is created, read and
+        compensated through it, inside this unit's transaction."""
+
+    @abstractmethod
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` after the unit commits (never if it rolls back)."""
 
@@ -140,12 +145,27 @@ class Unit(ABC):
 
     def send(self, kind: str, step: SagaStep, attempt: int, delay: float = 0.0) -> None:
         """Record a message for ``step``, published after commit (and ``delay`` seconds)."""
+        self.send_to(self.saga.pk, step.pk, kind, attempt, delay)
+
+    def send_to(
+        self,
+        saga_id: str,
+        step_id: str,
+        kind: str,
+        attempt: int,
+        delay: float = 0.0,
+        relayed: bool = False,
+    ) -> None:
+        """Record a message for the step ``step_id`` of the saga ``saga_id``
+        (this one's, or its parent's). ``relayed`` writes it as an outbox row
+        even on the engine's own path: a message no redelivery could bring
+        back, should the engine stop before the broker has it."""
         from ..messages import Outgoing, StepMessage
         from ..models import new_id
 
-        body = StepMessage(kind, self.saga.pk, step.pk, attempt).encode()
-        message = Outgoing(new_id(), kind, self.saga.pk, body)
-        if delay > 0:
+        body = StepMessage(kind, saga_id, step_id, attempt).encode()
+        message = Outgoing(new_id(), kind, saga_id, body)
+        if delay > 0 or relayed:
             self.delayed.append((message, delay))
         else:
             self.outgoing.append(message)
@@ -180,6 +200,11 @@ class Store(Protocol):
 
     def list_active_sagas(self) -> list[Saga]:
         """Sagas in ``started`` or ``compensating``, oldest first."""
+        ...
+
+    def children_of(self, saga_id: str) -> list[Saga]:
+        """The child sagas the saga's steps started, oldest first, without
+        their steps."""
         ...
 
     def find_by_key(self, name: str, key: str) -> Saga | None:

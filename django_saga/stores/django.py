@@ -139,6 +139,9 @@ class DjangoStore(DjangoOutbox, HandUpdates):
             .first()
         )
 
+    def children_of(self, saga_id: str) -> list[Saga]:
+        return list(self._sagas().filter(parent_id=saga_id).order_by("pk"))
+
     def find_by_key(self, name: str, key: str) -> Saga | None:
         saga_id = self._unfinished_with_key(name, key) or (
             Saga.objects.using(self.using).with_key(name, key).values_list("pk", flat=True).first()

@@ -101,6 +101,9 @@ class DjangoUnit(Unit):
             self._cursor.close()
             self._cursor = None
 
+    def owning_store(self) -> DjangoStore:
+        return self.store
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         transaction.on_commit(fn, using=self.store.using, robust=True)
 

@@ -41,11 +41,7 @@ class _Row:
 
 class MemoryUnit(Unit):
     def __init__(
-        self,
-        saga: Saga,
-        step: SagaStep | None,
-        fast_path: bool,
-        store: MemoryStore | None = None,
+        self, saga: Saga, step: SagaStep | None, fast_path: bool, store: MemoryStore
     ) -> None:
         super().__init__(fast_path)
         self.committed_callbacks: list[Callable[[], None]] = []
@@ -53,8 +49,11 @@ class MemoryUnit(Unit):
         self.step = step
         self.store = store
 
+    def owning_store(self) -> MemoryStore:
+        return self.store
+
     def relayed_steps(self) -> set[str]:
-        return set() if self.store is None else self.store.relayed_steps(self.saga.pk)
+        return self.store.relayed_steps(self.saga.pk)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)
@@ -213,6 +212,11 @@ class MemoryStore(HandUpdates):
                 if s.name == name and s.key == key and s.state not in TERMINAL_STATES
             ]
         return max(found, default=None)
+
+    def children_of(self, saga_id: str) -> list[Saga]:
+        with self._lock:
+            found = [_clone(s) for s in self._sagas.values() if s.parent_id == saga_id]
+        return sorted(found, key=lambda s: s.pk)
 
     def find_by_key(self, name: str, key: str) -> Saga | None:
         saga_id = self._unfinished_with_key(name, key)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..conf import saga_settings
 from ..errors import PublishError
-from ..messages import COMPENSATE, EXECUTE, Outgoing
+from ..messages import COMPENSATE, EXECUTE, SETTLE, Outgoing
 
 #: Told, on the connection's thread, which messages the broker confirmed and,
 #: if it did not take them all, why.
@@ -49,7 +49,8 @@ class Topology:
 
     def queue_for(self, kind: str) -> str:
         """Each queue is bound under its own name, so the routing key is the queue name."""
-        if kind == EXECUTE:
+        if kind in (EXECUTE, SETTLE):
+            # A child's end moves its parent forward (or back) like a step's.
             return self.step_queue
         if kind == COMPENSATE:
             return self.compensate_queue

@@ -9,9 +9,8 @@ from django.db import connection
 
 from django_saga import Step, StepNotWaiting, each, manager
 from tests.conftest import wait_for
-from tests.helpers import wait_terminal
+from tests.helpers import ledger, wait_terminal
 from tests.testapp import sagas as handlers
-from tests.testapp.models import Ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,14 +32,6 @@ def _payouts(sellers: int, pause: float, at_once: int, undo: str = ""):
         ],
         {"sellers": list(range(sellers))},
     )  # fmt: skip
-
-
-def _effects(saga) -> list[str]:
-    """The saga's ledger, in the order its effects committed."""
-    ids = [s.id for s in saga.steps]
-    return list(
-        Ledger.objects.filter(step_id__in=ids).order_by("id").values_list("action", flat=True)
-    )
 
 
 def test_a_map_runs_one_step_per_item_of_an_earlier_steps_output(store, run_engine):
@@ -107,7 +98,7 @@ def test_an_item_failing_for_good_compensates_the_completed_items_then_the_earli
     assert "reserve[2]" in saga.step("reserve").error
     assert status["charge"] == "cancelled"
     assert "step 'reserve[2]' failed" in saga.error
-    effects = _effects(saga)
+    effects = ledger(saga)
     assert effects[:3] == ["do:open", "do:reserve[0]", "do:reserve[1]"]
     # Each completed item undone once, before the step of the stage before.
     assert sorted(effects[3:5]) == ["undo:reserve[0]", "undo:reserve[1]"]
@@ -198,7 +189,7 @@ def test_an_operator_compensating_while_items_run_cancels_the_rest(store, run_en
     done = [s for s in items if s.status == "compensated"]
     assert len(done) >= 2
     assert all(s.status in ("compensated", "cancelled") for s in items)
-    undone = [e for e in _effects(saga) if e.startswith("undo:pay")]
+    undone = [e for e in ledger(saga) if e.startswith("undo:pay")]
     assert sorted(undone) == sorted(f"undo:{s.name}" for s in done)
     assert saga.step("open").status == "compensated"
 

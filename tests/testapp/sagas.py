@@ -12,6 +12,7 @@ from django_saga import (
     SagaDefinition,
     Skip,
     Step,
+    child,
     compensation_handler,
     step_handler,
 )
@@ -50,6 +51,13 @@ def fail(saga, step):
 def fail_oddly(saga, step):
     """An error text no column takes as it is: a NUL character, then 100,000 more."""
     raise ValueError("nul \x00 here" + "x" * 100_000)
+
+
+@step_handler("test.sleep_then_fail")
+def sleep_then_fail(saga, step):
+    """Fails after ``input['seconds']``: long enough for a sibling to be under way."""
+    time.sleep(step.input["seconds"])
+    raise RuntimeError("check failed")
 
 
 @step_handler("test.keyerror")
@@ -298,3 +306,34 @@ def item_gauge(saga, step):
     finally:
         mine.unlink()
     return {"seen": seen}
+
+
+class ShipParcel(SagaDefinition):
+    """A child saga: books a courier (undone by ``test.undo``), then labels
+    the parcel. Its parcel is a map item's ``item`` or the ``parcel`` param;
+    a parcel ``{"label": "fail"}`` fails the label, ``{"label": "wait"}``
+    leaves it waiting for an outside result."""
+
+    name = "ship_parcel"
+
+    def parcel(self):
+        return self.params.get("item", self.params.get("parcel"))
+
+    def steps(self):
+        parcel = self.parcel()
+        how = parcel.get("label") if isinstance(parcel, dict) else None
+        label = {"fail": "test.record_then_fail", "wait": "test.pending"}.get(how, "test.record")
+        return [Step("book", "test.record", "test.undo"), Step("label", label, "")]
+
+    def context(self):
+        return {"parcel": self.parcel()}
+
+
+class Nest(SagaDefinition):
+    """A saga whose only step is a child saga of its own kind: it nests until
+    ``SAGA['CHILD_MAX_DEPTH']`` refuses the next one."""
+
+    name = "nest"
+
+    def steps(self):
+        return [Step("mark", "test.record", "test.undo"), child("again", Nest)]

@@ -55,7 +55,7 @@ def test_body_at_the_limit_is_accepted():
         (body(v=2), "unknown protocol version 2 (expected 1)"),
         (body(v="1"), "unknown protocol version '1' (expected 1)"),
         (body(v=_MISSING), "unknown protocol version None (expected 1)"),
-        (body(kind="run"), "unknown kind 'run' (expected one of execute, compensate)"),
+        (body(kind="run"), "unknown kind 'run' (expected one of execute, compensate, settle)"),
         (body(kind=_MISSING), "unknown kind None"),
         (body(saga_id=_MISSING), "saga_id must be a non-empty id string, got None"),
         (body(step_id=_MISSING), "step_id must be a non-empty id string, got None"),
@@ -146,7 +146,7 @@ def test_a_message_with_a_deep_field_is_dead_lettered_with_a_short_reason():
     result = Processor(get_store()).process(body)
     assert result.action == DEAD_LETTER
     assert result.reason == (
-        "malformed message: unknown kind a list (expected one of execute, compensate)"
+        "malformed message: unknown kind a list (expected one of execute, compensate, settle)"
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django_saga import flow
 from django_saga.messages import EXECUTE, decode
 from django_saga.models import Saga, SagaState, SagaStep
-from django_saga.stores.memory import MemoryUnit
+from django_saga.stores.memory import MemoryStore, MemoryUnit
 
 
 def build(*stages: tuple[str, ...], timeout: float | None = None) -> Saga:
@@ -35,7 +35,7 @@ def build(*stages: tuple[str, ...], timeout: float | None = None) -> Saga:
 
 
 def unit_for(saga: Saga, step: str | None = None) -> MemoryUnit:
-    return MemoryUnit(saga, saga.step(step) if step else None, fast_path=True)
+    return MemoryUnit(saga, saga.step(step) if step else None, fast_path=True, store=MemoryStore())
 
 
 def sent(unit: MemoryUnit) -> list[tuple[str, str, int]]:
