@@ -27,6 +27,19 @@ def saga_json(saga: Saga) -> dict[str, Any]:
         "deadline_at": saga.deadline_at,
         "definition": saga.definition,
         "version": saga.version,
+        "parent_id": saga.parent_id,
+        "parent_step_id": saga.parent_step_id,
+        "depth": saga.depth,
+    }
+
+
+def child_json(child: Saga) -> dict[str, Any]:
+    """A child saga by reference: enough to find it, and to tell how it ended."""
+    return {
+        "saga_id": child.pk,
+        "name": child.name,
+        "state": child.state,
+        "parent_step_id": child.parent_step_id,
     }
 
 
@@ -68,13 +81,18 @@ def intervention_json(entry: Intervention) -> dict[str, Any]:
 
 
 def saga_document(
-    saga: Saga, trail: Iterable[Intervention], *, content: bool = False
+    saga: Saga,
+    trail: Iterable[Intervention],
+    children: Iterable[Saga] = (),
+    *,
+    content: bool = False,
 ) -> dict[str, Any]:
-    """A saga with its steps and its trail; ``content`` adds its context and
-    its steps' input, output and history."""
+    """A saga with its steps, its child sagas by reference and its trail;
+    ``content`` adds its context and its steps' input, output and history."""
     return {
         **saga_json(saga),
         **({"context": saga.context} if content else {}),
         "steps": [step_json(step, content=content) for step in saga.steps],
+        "children": [child_json(child) for child in children],
         "interventions": [intervention_json(entry) for entry in trail],
     }

@@ -154,7 +154,9 @@ class SagaStatusJsonView(JsonAccessMixin, View):
         saga = saga_with_steps(saga_id)
         if saga is None:
             return json_error(404, "not_found", f"No saga with id {saga_id!r}.")
-        return JsonResponse(saga_document(saga, saga.interventions.order_by("id")))
+        return JsonResponse(
+            saga_document(saga, saga.interventions.order_by("id"), saga.children.order_by("pk"))
+        )
 
 
 class ActionJsonView(JsonAccessMixin, View):
@@ -198,7 +200,10 @@ class ActionJsonView(JsonAccessMixin, View):
             return json_error(409, "invalid_state_transition", str(exc), state=state)
         except SagaDefinitionError as exc:
             return json_error(400, "bad_request", str(exc))
-        return JsonResponse(saga_document(saga, saga.interventions.order_by("id")), status=202)
+        document = saga_document(
+            saga, saga.interventions.order_by("id"), saga.children.order_by("pk")
+        )
+        return JsonResponse(document, status=202)
 
 
 class RedriveJsonView(JsonAccessMixin, View):

@@ -84,7 +84,7 @@ def saga_with_steps(saga_id: str) -> Saga | None:
 
 
 #: The list's filters that take any text (``state`` takes one of the states).
-TEXT_FILTERS = ("name", "key", "q")
+TEXT_FILTERS = ("name", "key", "parent", "q")
 
 
 class BadFilter(ValueError):
@@ -92,8 +92,9 @@ class BadFilter(ValueError):
 
 
 def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySet[Saga]:
-    """Apply the list's filters: ``state``, ``name``, ``key`` and ``q`` (an id, a
-    key, or part of a name).
+    """Apply the list's filters: ``state``, ``name``, ``key``, ``parent`` (the
+    children of the saga with that id) and ``q`` (an id, a key, or part of a
+    name).
 
     Raises ``BadFilter`` for a text filter holding a NUL character: no saga's
     name, key or id holds one, and PostgreSQL refuses to compare one with a
@@ -114,6 +115,9 @@ def filter_sagas(queryset: QuerySet[Saga], params: Mapping[str, str]) -> QuerySe
     key = params.get("key", "")
     if key:
         queryset = queryset.filter(key=key)
+    parent = params.get("parent", "")
+    if parent:
+        queryset = queryset.filter(parent_id=parent)
     query = params.get("q", "").strip()
     if query:
         queryset = search(queryset, query)

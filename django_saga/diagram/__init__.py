@@ -21,7 +21,16 @@ What lives where:
 The names below are the package's public ones; import them from here.
 """
 
-from .graph import MAX_PARALLEL, MAX_STAGES, UNDONE, Graph, Node, Stage, definition_graph
+from .graph import (
+    MAX_PARALLEL,
+    MAX_STAGES,
+    UNDONE,
+    Graph,
+    Node,
+    Stage,
+    definition_graph,
+    linked,
+)
 from .mermaid import to_mermaid
 from .queries import saga_graph, stage_sizes
 from .svg import to_svg
@@ -34,6 +43,7 @@ __all__ = [
     "Node",
     "Stage",
     "definition_graph",
+    "linked",
     "saga_graph",
     "stage_sizes",
     "to_mermaid",

@@ -7,10 +7,11 @@ ran) is read from the database in :mod:`django_saga.diagram.queries`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from ..models import StepStatus
+from ..models import CHILD_ACTION, MAP_ACTION, StepStatus
 from ..steps import BaseDefinition, Declared, StagedStep, normalise_steps
 
 #: Stages a picture draws unless told otherwise; the rest are counted.
@@ -36,6 +37,10 @@ class Node:
     #: Undone although it never completed: it returned ``Pending`` and its
     #: wait ended otherwise (timed out, failed from outside, cut short).
     wait_undone: bool = False
+    #: A child step's saga, once started: its picture is a link away.
+    child: str = ""
+    #: Where the box links to (``Graph.linked``): the child saga's page.
+    href: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,21 @@ class Graph:
         return replace(self, stages=stages, after=self.after + len(self.stages) - len(kept))
 
 
+def linked(graph: Graph, url_of: Callable[[str], str]) -> Graph:
+    """The graph with each child step's box linking to ``url_of(child id)``."""
+    stages = tuple(
+        replace(
+            stage,
+            steps=tuple(
+                replace(node, href=url_of(node.child)) if node.child else node
+                for node in stage.steps
+            ),
+        )
+        for stage in graph.stages
+    )
+    return replace(graph, stages=stages)
+
+
 def is_undone(graph: Graph, stage: Stage, node: Node) -> bool:
     """Whether ``node`` is (or would be) undone as its stage's turn comes."""
     if not stage.undo or not node.compensation:
@@ -112,7 +132,12 @@ def definition_graph(definition: BaseDefinition | Iterable[Declared], title: str
         Stage(
             number,
             tuple(
-                Node(s.step.name, s.step.action, s.step.compensation, s.step.pivot)
+                Node(
+                    s.step.name,
+                    shown_action(s.step.action, s.step.input),
+                    s.step.compensation,
+                    s.step.pivot,
+                )
                 for s in grouped[number]
             ),
             undo=order.get(number, 0),
@@ -122,6 +147,18 @@ def definition_graph(definition: BaseDefinition | Iterable[Declared], title: str
     # A failure in the stage after the last undoable one is what undoes it first.
     origin = undoable[0] + 1 if undoable and undoable[0] + 1 in grouped else None
     return Graph(title or "saga", stages, origin=origin)
+
+
+def shown_action(action: str, data: Mapping[str, Any], items: int | None = None) -> str:
+    """What a box says a step calls: its action, but for a map "\u00d7 n" and what
+    each item calls (``items``: how many, once known), and for a child step
+    the saga it starts."""
+    if action == MAP_ACTION:
+        inner = shown_action(str(data.get("action", "")), data.get("input") or {})
+        return f"\u00d7 {'n' if items is None else f'{items:,}'} {inner}"
+    if action == CHILD_ACTION:
+        return f"saga {str(data.get('definition', '')).rsplit('.', 1)[-1]}"
+    return action
 
 
 def _group(staged: list[StagedStep]) -> dict[int, list[StagedStep]]:

@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Q
 
 from .. import flow
 from ..models import Saga, SagaStep, StepStatus
-from .graph import MAX_STAGES, UNDONE, Graph, Node, Stage
+from .graph import MAX_STAGES, UNDONE, Graph, Node, Stage, shown_action
 
 
 def saga_graph(
@@ -89,13 +89,15 @@ def stage_sizes(saga: Saga, stages: list[int]) -> dict[int, int]:
 
 
 def _node(step: SagaStep) -> Node:
+    items = step.output.get("items") if step.is_map else None
     return Node(
         step.name,
-        step.action,
+        shown_action(step.action, step.input, items if isinstance(items, int) else None),
         step.compensation,
         step.pivot,
         step.status,
         step.attempts,
         step.compensation_attempts,
         step.status in UNDONE and flow.wait_undone(step),
+        str(step.output.get("child") or "") if step.is_child else "",
     )

@@ -200,6 +200,9 @@ def _box(graph: Graph, stage: Stage, node: Node, x: int, y: int) -> list[str]:
             "</text>"
         )
     out.append("</g>")
+    if node.href:
+        # A child step: its box opens the child saga's page.
+        out = [f'<a href="{_attr(node.href)}">', *out, "</a>"]
     return out
 
 

@@ -173,6 +173,7 @@ def schemas() -> dict[str, Any]:
             {
                 **SAGA_PROPERTIES,
                 "steps": {"type": "array", "items": schema_ref("Step")},
+                "children": {"type": "array", "items": _closed(CHILD_PROPERTIES)},
                 "interventions": {"type": "array", "items": schema_ref("Intervention")},
             }
         ),
@@ -299,6 +300,23 @@ SAGA_PROPERTIES: dict[str, Any] = {
         "description": "The SagaDefinition class that built it; empty for none.",
     },
     "version": {"type": "string", "description": "That definition's version."},
+    "parent_id": {
+        "type": ["string", "null"],
+        "description": "The saga whose step started this one, if it is a child saga.",
+    },
+    "parent_step_id": {
+        "type": ["string", "null"],
+        "description": "That parent's step, which waits for this saga to end.",
+    },
+    "depth": {"type": "integer", "minimum": 0, "description": "How many parents it has."},
+}
+
+#: ``django_saga.serialise.child_json``'s fields.
+CHILD_PROPERTIES: dict[str, Any] = {
+    "saga_id": {"type": "string"},
+    "name": {"type": "string"},
+    "state": schema_ref("SagaState"),
+    "parent_step_id": {"type": "string", "description": "The step that started it."},
 }
 
 #: ``django_saga.serialise.step_json``'s fields (without its content).

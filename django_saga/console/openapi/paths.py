@@ -93,6 +93,7 @@ def _list_sagas() -> dict[str, Any]:
             },
             text_filter("name", "Only sagas of this name (the whole name)."),
             text_filter("key", "Only sagas with this business key."),
+            text_filter("parent", "Only the child sagas of the saga with this id."),
             text_filter("q", "A saga id, else a business key, else part of a name (any case)."),
             cursor("before", "The page of sagas older than this saga id (from `next`)."),
             cursor("after", "The page of sagas newer than this saga id (from `previous`)."),

@@ -57,7 +57,7 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
         # failure would read every failed saga there is.
         waiting = Saga.objects.in_state(*WAITING_FOR_OPERATOR).order_by("-pk")
         stuck = Saga.objects.stale(stale_after).order_by("updated_at")
-        is_filtered = any(get.get(k) for k in ("state", "name", "key", "q"))
+        is_filtered = any(get.get(k) for k in ("state", *TEXT_FILTERS))
         context.update(
             sagas=saga_rows(attach_progress(page.rows), now),
             newer=page.newer,

@@ -38,6 +38,8 @@ STEPS_PER_PAGE = 100
 DIAGRAM_STAGES = 30
 #: Operator actions a saga's page lists: the latest ones.
 TRAIL_SHOWN = 100
+#: Child sagas a saga's page lists, the oldest first (the list shows them all).
+CHILDREN_SHOWN = 50
 
 
 class SagaDetailView(OneSagaView):
@@ -72,7 +74,11 @@ class SagaDetailView(OneSagaView):
                 for action in step_actions
                 if action.refusal(saga, [item.step], item.step.pk) is None
             ]
-        graph = diagram.saga_graph(saga, shown).bounded(DIAGRAM_STAGES)
+        children = list(saga.children.order_by("pk")[: CHILDREN_SHOWN + 1])
+        graph = diagram.linked(
+            diagram.saga_graph(saga, shown).bounded(DIAGRAM_STAGES),
+            lambda child: reverse("django_saga:detail", args=[child]),
+        )
         latest = Intervention.objects.filter(saga_id=saga.pk).order_by("-id")
         trail = list(latest[: TRAIL_SHOWN + 1])
         context.update(
@@ -95,6 +101,9 @@ class SagaDetailView(OneSagaView):
             trail_cut=len(trail) > TRAIL_SHOWN,
             refresh=_refresh_seconds(saga),
             admin_url=_admin_url(saga),
+            parent_step=_parent_step(saga),
+            children=_started_by(children[:CHILDREN_SHOWN]),
+            children_cut=len(children) > CHILDREN_SHOWN,
         )
         return context
 
@@ -180,6 +189,21 @@ def _operator_note(saga: Saga, pivots: list[SagaStep]) -> str:
         f"Waiting for an operator: {steps} failed and the saga was not compensated. "
         "Retry or skip the step, or compensate the saga."
     )
+
+
+def _started_by(children: list[Saga]) -> list[tuple[Saga, str]]:
+    """Each child with the name of its parent's step that started it."""
+    ids = [child.parent_step_id for child in children]
+    names = dict(SagaStep.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return [(child, names.get(child.parent_step_id or "", "")) for child in children]
+
+
+def _parent_step(saga: Saga) -> str:
+    """The name of the parent's step that started a child saga ("" for none)."""
+    if not saga.parent_step_id:
+        return ""
+    found = SagaStep.objects.filter(pk=saga.parent_step_id).values_list("name", flat=True)
+    return found.first() or ""
 
 
 def _refresh_seconds(saga: Saga) -> int | float | None:

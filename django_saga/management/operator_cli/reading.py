@@ -12,7 +12,14 @@ from django_saga import clock, validation
 from django_saga.api import manager
 from django_saga.console.formatting import format_progress, progress_text
 from django_saga.console.queries import attach_progress
-from django_saga.models import KEY_MAX_CHARS, SAGA_ID_MAX_CHARS, Intervention, Saga, SagaState
+from django_saga.models import (
+    KEY_MAX_CHARS,
+    SAGA_ID_MAX_CHARS,
+    Intervention,
+    Saga,
+    SagaState,
+    saga_id_of,
+)
 from django_saga.serialise import saga_document, saga_json
 
 from .base import OperatorCommand
@@ -31,6 +38,7 @@ class Reading(OperatorCommand):
         listing = commands.add_parser("list", help="Sagas, the newest first, filtered.")
         self.add_filters(listing, ", ".join(SagaState.values))
         listing.add_argument("--key", help="Only sagas with this business key.")
+        listing.add_argument("--parent", help="Only the child sagas of the saga with this id.")
         listing.add_argument(
             "--batch", metavar="ID", help="Only sagas a re-drive (by its id) retried."
         )
@@ -64,6 +72,8 @@ class Reading(OperatorCommand):
             queryset = queryset.filter(updated_at__lt=clock.now() - older_than)
         if options["key"] is not None:
             queryset = queryset.filter(key=validation.text(options["key"], "--key", KEY_MAX_CHARS))
+        if options["parent"]:
+            queryset = queryset.filter(parent_id=saga_id_of(options["parent"]))
         if options["batch"] is not None:
             batch = validation.text(options["batch"], "--batch", SAGA_ID_MAX_CHARS)
             queryset = queryset.filter(
@@ -99,7 +109,8 @@ class Reading(OperatorCommand):
         trail = manager.interventions(saga.pk)
         if options["json"]:
             # ``id`` repeats ``saga_id`` for the scripts written before the names agreed.
-            document = {**saga_document(saga, trail, content=True), "id": saga.pk}
+            children = manager.children(saga.pk)
+            document = {**saga_document(saga, trail, children, content=True), "id": saga.pk}
             self.stdout.write(json.dumps(document, cls=DjangoJSONEncoder, indent=2))
             return
         write = self.say
@@ -116,6 +127,10 @@ class Reading(OperatorCommand):
             write(f"  deadline: {when(saga.deadline_at)}")
         if saga.definition:
             write(f"  defined:  {saga.definition} v{saga.version}")
+        if saga.parent_id:
+            write(
+                f"  parent:   {saga.parent_id} (its step {saga.parent_step_id} waits for this one)"
+            )
         if saga.error:
             first, *more = saga.error.split("\n")
             write(f"  error:    {first}")
@@ -142,6 +157,12 @@ class Reading(OperatorCommand):
         headers = ("#", "STAGE", "NAME", "STATUS", "PIVOT", "ATTEMPTS", "INPUT", "OUTPUT", "ERROR")
         for line in table(headers, rows):
             write("  " + line)
+        tree = child_tree(saga)
+        if tree:
+            write("")
+            write("Children (child sagas its steps started, theirs below them):")
+            for line in tree:
+                write("  " + line)
         attempts = [step for step in saga.steps if step.history]
         if attempts:
             write("")
@@ -169,6 +190,29 @@ class Reading(OperatorCommand):
         ]
         for line in table(("AT", "BY", "ACTION", "STEP", "RE-DRIVE", "REASON"), actions):
             write("  " + line)
+
+
+#: The most lines ``saga show`` gives a saga's tree of children.
+TREE_LINES = 200
+
+
+def child_tree(saga: Saga, pad: str = "", lines: list[str] | None = None) -> list[str]:
+    """The saga's children, each after the step that started it, and theirs
+    indented below them: at most ``TREE_LINES`` lines, then one saying more."""
+    lines = [] if lines is None else lines
+    names = {step.pk: step.name for step in saga.steps}
+    for child in manager.children(saga.pk):
+        if len(lines) >= TREE_LINES:
+            if lines[-1] != _MORE:
+                lines.append(_MORE)
+            return lines
+        step = names.get(child.parent_step_id or "", "?")
+        lines.append(f"{pad}{step} -> {child.pk} {child.name} ({child.state})")
+        child_tree(manager.get(child.pk), pad + "    ", lines)
+    return lines
+
+
+_MORE = "... (more: `saga list --parent ID` lists a saga's children)"
 
 
 def _listed(saga: Saga) -> dict[str, Any]:
