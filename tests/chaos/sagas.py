@@ -19,7 +19,14 @@ twice ran but did not commit the first time (a fault interrupted it).
 import os
 import time
 
-from django_saga import RetryableError, RetryPolicy, compensation_handler, step_handler
+from django_saga import (
+    RetryableError,
+    RetryPolicy,
+    SagaDefinition,
+    Step,
+    compensation_handler,
+    step_handler,
+)
 
 from .models import Effect
 
@@ -111,3 +118,19 @@ def item(saga, step):
         raise RetryableError(f"transient failure of an item on attempt {step.attempts}")
     _effect(saga, step, Effect.DO)
     return {"attempt": step.attempts}
+
+
+class ChaosChild(SagaDefinition):
+    """The child saga of the *child* kind: two steps, the first failing
+    transiently for the ``fail_times`` its item says."""
+
+    name = "chaos.child"
+
+    def steps(self):
+        item = self.params["item"]
+        first = "chaos.transient" if item.get("fail_times") else "chaos.ok"
+        data = {"sleep": item.get("sleep", 0), "fail_times": item.get("fail_times", 0)}
+        return [
+            Step("c0", first, "chaos.undo", data),
+            Step("c1", "chaos.ok", "chaos.undo", {"sleep": 0}),
+        ]

@@ -9,14 +9,15 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
 1. starts ``config.engines`` ``saga_engine`` subprocesses on that database,
    each with its own PostgreSQL ``application_name``, and a supervisor that
    restarts any engine that exits (as systemd or Kubernetes would);
-2. starts ``config.sagas`` sagas, spread over the start window, in seven
-   kinds: all steps succeed; some steps fail transiently, then succeed; one
+2. starts ``config.sagas`` sagas, spread over the start window, in eight
+   kinds (``plans``): all steps succeed; some steps fail transiently, then succeed; one
    step fails for good (compensated); one step fails for good and some
    compensations fail transiently first (compensated); a parallel stage;
    *forward*: steps that can be undone, a pivot, then steps that may only go
    forward, some failing transiently, and in two sagas of three one whose
    downstream is down so long that the saga halts past its pivot; *map*: a
    map stage over a list an earlier step returned, then a step that may fail;
+   *child*: a map of child sagas, a child step, then a step that may fail;
 3. meanwhile, at seeded random moments: SIGKILLs a random engine while
    another is alive, restarts RabbitMQ once (``rabbitmqctl stop_app`` /
    ``start_app``), terminates the engines' PostgreSQL connections, publishes
@@ -25,7 +26,8 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
    operator would, by ``retry_step`` with corrected input (two operators
    asking at once) or by a paced re-drive, while an engine is SIGKILLed;
    waits again;
-5. stops the engines and checks the effect ledger, the sagas' final states,
+5. stops the engines and checks the effect ledger, the sagas' final states
+   (and their children's: one per child step, ending as their parent),
    that nothing was undone past a pivot, and the dead-letter queue.
 """
 
@@ -52,18 +54,27 @@ import pika
 from django.conf import settings
 from django.db import connection, connections
 
-from django_saga import Parallel, Step, each, manager, parallel
+from django_saga import manager
 from django_saga.errors import InvalidStateTransition
 from django_saga.messages import COMPENSATE, EXECUTE, StepMessage
-from django_saga.models import MAP_ACTION, Saga, SagaStep
+from django_saga.models import CHILD_ACTION, MAP_ACTION, Saga, SagaStep
 from tests import rabbitmq_cluster
 
 from .models import Effect
+from .plans import (
+    COMPENSATED,
+    COMPLETED,
+    FORWARD,
+    KINDS,
+    REDRIVE,
+    REDRIVE_SECONDS,
+    RETRY_STEP,
+    SagaPlan,
+    plan_sagas,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
-COMPLETED = "completed"
-COMPENSATED = "compensated"
 TERMINAL = (COMPLETED, COMPENSATED)
 ACTIVE = ("started", "compensating")
 #: Step statuses that mean the step's action committed once.
@@ -72,19 +83,6 @@ DID_RUN = ("completed", "compensating", "compensated", "compensation_failed")
 UNDONE = ("compensating", "compensated", "compensation_failed")
 HALTED = "halted"
 
-FORWARD = "forward"
-MAP = "map"
-KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD, MAP)
-
-#: How a forward saga that halts is repaired.
-RETRY_STEP = "retry_step"
-REDRIVE = "redrive"
-#: ``chaos.halts`` attempts that fail when only ``retry_step``'s corrected input helps.
-DOWN_FOR_GOOD = 1_000_000
-#: Seconds a re-drive of the halted sagas takes, unless ``redrive_rate`` says.
-REDRIVE_SECONDS = 4.0
-#: Seconds a handler holds its transaction open after writing its effect.
-SLEEPS = (0, 0, 0, 0.01, 0.05, 0.2)
 
 BROKER_KEYS = (
     "BROKER_URL",
@@ -149,154 +147,6 @@ class ChaosConfig:
         unknown = [kind for kind in self.kinds if kind not in KINDS]
         if unknown or not self.kinds:
             raise ValueError(f"kinds must be some of {', '.join(KINDS)}, got {self.kinds!r}")
-
-
-@dataclass
-class SagaPlan:
-    """One saga to start and the outcome it must reach."""
-
-    kind: str
-    steps: list[Step | Parallel]
-    expected_state: str
-    expected_statuses: list[str]
-    #: How an operator repairs the saga once it halts: RETRY_STEP, REDRIVE, or "".
-    repair: str = ""
-    #: The step that halts it, and the input ``retry_step`` gives that step.
-    repair_step: str = ""
-    repair_input: dict[str, Any] = field(default_factory=dict)
-
-
-def plan_sagas(rng: random.Random, count: int, kinds: tuple[str, ...] = KINDS) -> list[SagaPlan]:
-    """``count`` sagas, the kinds in turn (so even a small run has each), shuffled."""
-    plans = [_plan(rng, kinds[i % len(kinds)]) for i in range(count)]
-    rng.shuffle(plans)
-    return plans
-
-
-def _plan(rng: random.Random, kind: str) -> SagaPlan:
-    if kind == "parallel":
-        return _parallel_plan(rng)
-    if kind == MAP:
-        return _map_plan(rng)
-    if kind == FORWARD:
-        return _forward_plan(rng)
-    size = rng.randint(2, 5)
-    fail_at = -1
-    if kind == "permanent":
-        fail_at = rng.randrange(size)
-    elif kind == "undo_transient":
-        fail_at = rng.randint(1, size - 1)
-    transient = set(rng.sample(range(size), rng.randint(1, 2))) if kind == "transient" else set()
-    steps = []
-    for position in range(size):
-        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
-        action, compensation = "chaos.ok", "chaos.undo"
-        if position == fail_at:
-            action = "chaos.permanent"
-        elif position in transient:
-            action = "chaos.transient"
-            data["fail_times"] = rng.randint(1, 3)
-        if kind == "undo_transient" and position < fail_at and rng.random() < 0.7:
-            compensation = "chaos.undo_transient"
-            data["undo_fail_times"] = rng.randint(1, 3)
-        elif kind == "permanent" and rng.random() < 0.1:
-            compensation = ""  # nothing to undo: compensated without a message
-        steps.append(Step(f"s{position}", action, compensation, data))
-    if fail_at < 0:
-        return SagaPlan(kind, steps, COMPLETED, ["completed"] * size)
-    statuses = ["compensated"] * fail_at + ["failed"] + ["cancelled"] * (size - fail_at - 1)
-    return SagaPlan(kind, steps, COMPENSATED, statuses)
-
-
-def _parallel_plan(rng: random.Random) -> SagaPlan:
-    """A step, a stage of two or three (some transient), then a last step that may fail."""
-    width = rng.randint(2, 3)
-    stage = []
-    for position in range(1, width + 1):
-        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
-        action = "chaos.ok"
-        if rng.random() < 0.3:
-            action = "chaos.transient"
-            data["fail_times"] = rng.randint(1, 2)
-        stage.append(Step(f"s{position}", action, "chaos.undo", data))
-    fails = rng.random() < 0.5
-    last = Step(
-        f"s{width + 1}", "chaos.permanent" if fails else "chaos.ok", "chaos.undo", {"sleep": 0}
-    )
-    steps = [Step("s0", "chaos.ok", "chaos.undo", {"sleep": 0}), parallel(*stage), last]
-    if fails:
-        return SagaPlan("parallel", steps, COMPENSATED, ["compensated"] * (width + 1) + ["failed"])
-    return SagaPlan("parallel", steps, COMPLETED, ["completed"] * (width + 2))
-
-
-def _map_plan(rng: random.Random) -> SagaPlan:
-    """A step whose output lists three to eight items, a map over them (two
-    or three at a time, some failing transiently first), then a last step
-    that may fail: then every item is undone once, and the first step."""
-    count = rng.randint(3, 8)
-    listed = [{"fail_times": rng.randint(1, 2)} if rng.random() < 0.3 else {} for _ in range(count)]
-    fails = rng.random() < 0.5
-    steps: list[Step | Parallel] = [
-        Step("s0", "chaos.list", "chaos.undo", {"items": listed, "sleep": 0}),
-        each("m", "chaos.item", "chaos.undo", over="s0.items",
-             input={"sleep": rng.choice(SLEEPS)}, max_concurrency=rng.randint(2, 3)),
-        Step("s2", "chaos.permanent" if fails else "chaos.ok", "chaos.undo", {"sleep": 0}),
-    ]  # fmt: skip
-    # The declared steps by position, then the items.
-    if fails:
-        statuses = ["compensated", "compensated", "failed"] + ["compensated"] * count
-        return SagaPlan(MAP, steps, COMPENSATED, statuses)
-    return SagaPlan(MAP, steps, COMPLETED, ["completed"] * (3 + count))
-
-
-def _forward_plan(rng: random.Random) -> SagaPlan:
-    """One or two steps that can be undone, the pivot, then one to three steps
-    that may only go forward, half of them failing transiently first.
-
-    Two sagas in three also get a step (alone, or beside another in a stage)
-    whose downstream fails both its attempts: the saga halts, is repaired
-    after the faults, and completes. Nothing of it may ever be undone.
-    """
-    steps: list[Step | Parallel] = [
-        Step(f"s{position}", "chaos.ok", "chaos.undo", {"sleep": rng.choice(SLEEPS)})
-        for position in range(rng.randint(1, 2))
-    ]
-    steps.append(Step("pivot", "chaos.ok", "", {"sleep": rng.choice(SLEEPS)}, pivot=True))
-    after: list[Step | Parallel] = []
-    for position in range(rng.randint(1, 3)):
-        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
-        action = "chaos.ok"
-        if rng.random() < 0.5:
-            action = "chaos.transient"
-            data["fail_times"] = rng.randint(1, 3)
-        after.append(Step(f"f{position}", action, "", data))
-    repair = rng.choice(("", RETRY_STEP, REDRIVE))
-    repair_input: dict[str, Any] = {}
-    if repair:
-        # A re-drive retries with the same input: the service is back by then.
-        fail_times = 2 if repair == REDRIVE else DOWN_FOR_GOOD
-        data = {"sleep": rng.choice(SLEEPS), "fail_times": fail_times}
-        halting = Step("halts", "chaos.halts", "", data)
-        repair_input = {**halting.input, "repaired": True}
-        if rng.random() < 0.3:
-            # Its sibling goes on while the saga halts, and maybe while it is repaired.
-            index = rng.randrange(len(after))
-            sibling = after[index]
-            assert isinstance(sibling, Step)
-            after[index] = parallel(halting, sibling)
-        else:
-            after.insert(rng.randint(0, len(after)), halting)
-    steps += after
-    size = sum(len(s.steps) if isinstance(s, Parallel) else 1 for s in steps)
-    return SagaPlan(
-        FORWARD,
-        steps,
-        COMPLETED,
-        ["completed"] * size,
-        repair=repair,
-        repair_step="halts" if repair else "",
-        repair_input=repair_input,
-    )
 
 
 # -- engines ------------------------------------------------------------------
@@ -637,6 +487,46 @@ class ChaosResult:
         if timeline:
             lines += ["timeline:", *(f"  {event}" for event in self.timeline)]
         return "\n".join(lines)
+
+
+#: A step as the checks see it: id, status, compensation (none for a step whose
+#: work is not its own), pivot, and whether its action committed once.
+StepRow = tuple[str, str, str, bool, bool]
+
+
+def _check_effects(
+    where: str,
+    rows: list[StepRow],
+    effects: Counter[tuple[str, str]],
+    counts: Counter[str],
+    problems: list[str],
+) -> None:
+    """Each step's effects exactly as its status says: done once if it ran,
+    undone once if it was compensated; and, once the saga's pivot ran,
+    nothing of it undone."""
+    past_pivot = any(pivot and status in DID_RUN for _, status, _, pivot, _ in rows)
+    for step_id, status, compensation, _, ran in rows:
+        step = f"step {step_id} of {where}, step {status}"
+        if past_pivot and (effects[(step_id, Effect.UNDO)] or status in UNDONE):
+            counts["undone_past_pivot"] += 1
+            problems.append(f"undone past the pivot: {step}")
+        expected = {
+            Effect.DO: int(ran),
+            Effect.UNDO: int(status == "compensated" and bool(compensation)),
+        }
+        for kind, want in expected.items():
+            got = effects[(step_id, kind)]
+            if got == want:
+                continue
+            if got < want:
+                counts["lost"] += 1
+                problems.append(f"lost: no {kind!r} effect for {step}")
+            elif want:
+                counts["duplicated_effects"] += got - want
+                problems.append(f"duplicated: {got} {kind!r} effects for {step}")
+            else:
+                counts["phantom_effects"] += got
+                problems.append(f"phantom: {got} {kind!r} effect(s) for {step}")
 
 
 def _counts(counter: Counter[Any]) -> str:
@@ -1050,8 +940,10 @@ class Scenario:
         saga_id, step_id, status, attempts, undo_attempts = (
             running[0] if live else self.rng.choice(done)
         )
+        # A step compensated with nothing to undo had no compensate message:
+        # a copy of its first would be stale, and must read as one.
         undo = status in ("compensating", "compensated")
-        kind, attempt = (COMPENSATE, undo_attempts) if undo else (EXECUTE, max(1, attempts))
+        kind, attempt = (COMPENSATE, max(1, undo_attempts)) if undo else (EXECUTE, max(1, attempts))
         body = StepMessage(kind, saga_id, step_id, attempt).encode()
         queue = self.names["STEP_QUEUE" if kind == EXECUTE else "COMPENSATE_QUEUE"]
         copies = self.rng.randint(2, 5)
@@ -1091,6 +983,43 @@ class Scenario:
         self.timeline.append(f"{time.monotonic() - self.started:7.2f}s {event}")
 
     # -- checks -----------------------------------------------------------
+    def _check_children(
+        self,
+        parent_id: str,
+        plan: SagaPlan,
+        found: list[tuple[str, str, str]],
+        steps: dict[str, list[StepRow]],
+        effects: Counter[tuple[str, str]],
+        counts: Counter[str],
+        problems: list[str],
+    ) -> None:
+        """One child saga per child step of the parent, each ending as its
+        parent did (completed, or compensated: every step undone once)."""
+        per_step = Counter(parent_step_id for _, parent_step_id, _ in found)
+        for parent_step_id, made in per_step.items():
+            if made > 1:
+                counts["duplicated_effects"] += made - 1
+                problems.append(f"duplicated: {made} children of step {parent_step_id}")
+        if len(per_step) < plan.children:
+            counts["lost"] += plan.children - len(per_step)
+            problems.append(
+                f"lost: saga {parent_id} started {len(per_step)} of its {plan.children} children"
+            )
+        for child_id, _, state in found:
+            counts["children"] += 1
+            where = f"child saga {child_id} of {parent_id}"
+            statuses = [status for _, status, _, _, _ in steps[child_id]]
+            if state not in TERMINAL:
+                counts["stuck"] += 1
+                problems.append(f"stuck: {where} is {state}: {statuses}")
+            elif state != plan.expected_state or set(statuses) != {plan.expected_state}:
+                counts["wrong_outcome"] += 1
+                problems.append(
+                    f"wrong outcome: {where} ended {state} with steps {statuses}; "
+                    f"expected {plan.expected_state}, as its parent"
+                )
+            _check_effects(where, steps[child_id], effects, counts, problems)
+
     def check(self, elapsed: float = 0.0) -> ChaosResult:
         """Compare the ledger, the final states and the dead-letter queue with the
         plan, and check that nothing of a saga past its pivot was undone.
@@ -1098,22 +1027,33 @@ class Scenario:
         Takes what is in the dead-letter queue off it (kept for later calls).
         """
         ids = self.saga_ids
-        sagas = dict(Saga.objects.filter(pk__in=ids).values_list("id", "state"))
-        steps: dict[str, list[tuple[str, str, str, bool, bool]]] = {saga_id: [] for saga_id in ids}
+        children = list(
+            Saga.objects.filter(parent_id__in=ids).values_list(
+                "id", "parent_id", "parent_step_id", "state"
+            )
+        )
+        every = ids + [child_id for child_id, _, _, _ in children]
+        sagas = dict(Saga.objects.filter(pk__in=every).values_list("id", "state"))
+        steps: dict[str, list[StepRow]] = {saga_id: [] for saga_id in every}
         for saga_id, step_id, status, compensation, pivot, action in (
-            SagaStep.objects.filter(saga_id__in=ids)
+            SagaStep.objects.filter(saga_id__in=every)
             .order_by("saga_id", "position")
             .values_list("saga_id", "id", "status", "compensation", "pivot", "action")
         ):
-            # A map's own row runs no handler: its items do the work.
-            ran = status in DID_RUN and action != MAP_ACTION
-            steps[saga_id].append((step_id, status, compensation, pivot, ran))
+            # A map's own row and a child step run no handler: their items and
+            # children do the work, and undo it.
+            own = action not in (MAP_ACTION, CHILD_ACTION)
+            undo = compensation if own else ""
+            steps[saga_id].append((step_id, status, undo, pivot, status in DID_RUN and own))
         effects = Counter(
-            Effect.objects.filter(saga_id__in=ids).values_list("step_id", "kind").iterator()
+            Effect.objects.filter(saga_id__in=every).values_list("step_id", "kind").iterator()
         )
         # The checks' counts by kind of saga; the totals are their sums.
         kinds: dict[str, Counter[str]] = {}
         problems = list(self.problems)
+        children_of: dict[str, list[tuple[str, str, str]]] = {}
+        for child_id, parent_id, parent_step_id, state in children:
+            children_of.setdefault(parent_id, []).append((child_id, parent_step_id, state))
         for saga_id in ids:
             state = sagas.get(saga_id, "missing")
             plan = self.plans[saga_id]
@@ -1135,32 +1075,12 @@ class Scenario:
                     f"with {plan.expected_statuses}"
                     + (", after halting" if saga_id in self.unhalted else "")
                 )
-            # Once its pivot ran, nothing of the saga may be undone, before or after it.
-            past_pivot = any(
-                pivot and status in DID_RUN for _, status, _, pivot, _ in steps[saga_id]
-            )
-            for step_id, status, compensation, _, ran in steps[saga_id]:
-                where = f"step {step_id} of saga {saga_id} ({plan.kind}, step {status})"
-                if past_pivot and (effects[(step_id, Effect.UNDO)] or status in UNDONE):
-                    counts["undone_past_pivot"] += 1
-                    problems.append(f"undone past the pivot: {where}")
-                expected = {
-                    Effect.DO: int(ran),
-                    Effect.UNDO: int(status == "compensated" and bool(compensation)),
-                }
-                for kind, want in expected.items():
-                    got = effects[(step_id, kind)]
-                    if got == want:
-                        continue
-                    if got < want:
-                        counts["lost"] += 1
-                        problems.append(f"lost: no {kind!r} effect for {where}")
-                    elif want:
-                        counts["duplicated_effects"] += got - want
-                        problems.append(f"duplicated: {got} {kind!r} effects for {where}")
-                    else:
-                        counts["phantom_effects"] += got
-                        problems.append(f"phantom: {got} {kind!r} effect(s) for {where}")
+            where = f"saga {saga_id} ({plan.kind})"
+            _check_effects(where, steps[saga_id], effects, counts, problems)
+            if plan.children:
+                self._check_children(
+                    saga_id, plan, children_of.get(saga_id, []), steps, effects, counts, problems
+                )
         total = sum(kinds.values(), Counter())
         self.dead_letters += self.broker.drain(self.names["DEAD_LETTER_QUEUE"])
         dead = self.dead_letters

@@ -19,7 +19,8 @@ import pytest
 
 from django_saga.models import Saga, SagaStep
 from tests.chaos.models import Effect
-from tests.chaos.scenario import FORWARD, MAP, REDRIVE, RETRY_STEP, ChaosConfig, Scenario
+from tests.chaos.plans import CHILD, FORWARD, MAP, REDRIVE, RETRY_STEP
+from tests.chaos.scenario import ChaosConfig, Scenario
 
 pytestmark = [
     pytest.mark.rabbitmq,
@@ -42,11 +43,11 @@ def _broker_restart() -> bool:
 
 
 def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_path):
-    """42 sagas (six of each kind), 2 engines, each kind of fault at least once:
-    nothing lost or doubled."""
+    """48 sagas (six of each kind), 2 engines, each kind of fault at least once:
+    nothing lost or doubled, child sagas included."""
     broker_restart = _broker_restart()
     config = ChaosConfig(
-        sagas=42,
+        sagas=48,
         engines=2,
         seed=7,
         kills=3,
@@ -65,7 +66,7 @@ def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_
         assert result.faults[fault] >= 1, f"no {fault} was injected\n{report}"
     assert result.faults["broker_restart"] == int(broker_restart), report
     assert result.faults["poison_message"] == 3, report
-    assert result.sagas == 42 and result.failed_starts == 0, report
+    assert result.sagas == 48 and result.failed_starts == 0, report
     assert result.stuck == 0, report
     assert result.lost == 0, report
     assert result.duplicated_effects == 0, report
@@ -75,6 +76,8 @@ def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_
     forward = result.kinds[FORWARD]
     assert forward["sagas"] == 6 and forward["undone_past_pivot"] == 0, report
     assert result.kinds[MAP]["sagas"] == 6, report
+    # Each child saga was checked as its parent's steps are: one per child step.
+    assert result.kinds[CHILD]["sagas"] == 6 and result.kinds[CHILD]["children"] >= 18, report
     assert result.repairs["errors"] == 0, report
     assert result.ok, report
 
@@ -141,7 +144,7 @@ def test_the_checks_catch_lost_duplicated_and_phantom_effects(amqp, tmp_path):
     assert result.ok, f"{result.summary()}\n{result.details()}"
 
     # Sabotaged: steps of sagas other than the forward one, whose own sabotage follows.
-    plain = [i for i in scenario.saga_ids if scenario.plans[i].kind not in (FORWARD, MAP)]
+    plain = [i for i in scenario.saga_ids if scenario.plans[i].kind not in (FORWARD, MAP, CHILD)]
     completed = list(SagaStep.objects.filter(saga_id__in=plain, status="completed")[:2])
     failed = SagaStep.objects.filter(saga_id__in=scenario.saga_ids, status="failed").first()
     assert len(completed) == 2 and failed is not None
