@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..models import CHILD_ACTION, MAP_ACTION, StepStatus
-from ..steps import BaseDefinition, Declared, StagedStep, normalise_steps
+from ..steps import BaseDefinition, Declared, StagedStep, Step, normalise_steps
 
 #: Stages a picture draws unless told otherwise; the rest are counted.
 MAX_STAGES = 30
@@ -124,7 +124,7 @@ def definition_graph(definition: BaseDefinition | Iterable[Declared], title: str
         staged = normalise_steps(definition)
     grouped = _group(staged)
     undoable = sorted(
-        (n for n, steps in grouped.items() if any(s.step.compensation for s in steps)),
+        (n for n, steps in grouped.items() if any(_undone_by(s.step) for s in steps)),
         reverse=True,
     )
     order = {stage: place for place, stage in enumerate(undoable, 1)}
@@ -135,7 +135,7 @@ def definition_graph(definition: BaseDefinition | Iterable[Declared], title: str
                 Node(
                     s.step.name,
                     shown_action(s.step.action, s.step.input),
-                    s.step.compensation,
+                    _undone_by(s.step),
                     s.step.pivot,
                 )
                 for s in grouped[number]
@@ -159,6 +159,17 @@ def shown_action(action: str, data: Mapping[str, Any], items: int | None = None)
     if action == CHILD_ACTION:
         return f"saga {str(data.get('definition', '')).rsplit('.', 1)[-1]}"
     return action
+
+
+def shown_compensation(action: str, compensation: str, data: Mapping[str, Any]) -> str:
+    """What undoes a step: its compensation, or for a map its items' one."""
+    if action == MAP_ACTION:
+        return str(data.get("compensation") or "")
+    return compensation
+
+
+def _undone_by(step: Step) -> str:
+    return shown_compensation(step.action, step.compensation, step.input)
 
 
 def _group(staged: list[StagedStep]) -> dict[int, list[StagedStep]]:

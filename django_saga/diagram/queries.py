@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Q
 
 from .. import flow
 from ..models import Saga, SagaStep, StepStatus
-from .graph import MAX_STAGES, UNDONE, Graph, Node, Stage, shown_action
+from .graph import MAX_STAGES, UNDONE, Graph, Node, Stage, shown_action, shown_compensation
 
 
 def saga_graph(
@@ -93,7 +93,7 @@ def _node(step: SagaStep) -> Node:
     return Node(
         step.name,
         shown_action(step.action, step.input, items if isinstance(items, int) else None),
-        step.compensation,
+        shown_compensation(step.action, step.compensation, step.input),
         step.pivot,
         step.status,
         step.attempts,

@@ -17,3 +17,26 @@ def test_a_step_list_is_drawn_like_a_definition():
     assert graph.origin == 1
     with pytest.raises(SagaDefinitionError):
         definition_graph(Broken())
+
+
+def test_a_map_is_one_box_undone_by_its_items_compensation_and_a_child_names_its_saga():
+    from django_saga import child, each
+    from tests.testapp.sagas import ShipParcel
+
+    graph = definition_graph(
+        [
+            Step("a", "x.a", "x.undo"),
+            each("m", "x.item", "x.release", over="a.items"),
+            child("c", ShipParcel),
+            Step("b", "x.b"),
+        ]
+    )
+    nodes = [stage.steps[0] for stage in graph.stages]
+    assert [(n.action, n.compensation) for n in nodes] == [
+        ("x.a", "x.undo"),
+        ("\u00d7 n x.item", "x.release"),
+        ("saga ShipParcel", "saga.child"),
+        ("x.b", ""),
+    ]
+    # The map's items are undone before the first step, the child before them.
+    assert [s.undo for s in graph.stages] == [3, 2, 1, 0]
