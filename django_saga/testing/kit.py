@@ -256,14 +256,28 @@ class SagaTestKit:
         ran: Sequence[str] | None = None,
         compensated: Sequence[str] | None = None,
         skipped: Sequence[str] | None = None,
+        items: Mapping[str, Mapping[str, int]] | None = None,
+        children: Mapping[str, str] | None = None,
     ) -> Saga:
         """Check the saga's state, and which steps ran to completion, had their
-        compensation run and were skipped, each in the order it happened.
-        Fails with the saga's timeline; returns the saga."""
+        compensation run and were skipped, each in the order it happened;
+        ``items``: how many items of each named map ended in each status
+        (``{"reserve": {"completed": 3}}``); ``children``: the state each
+        child saga ended in, by the step that started it (``{"ship[0]":
+        "completed"}``, every child). Fails with the saga's timeline;
+        returns the saga."""
         current = self.saga(saga)
         events = self.timeline(current)
         wrong = assertions.differences(
-            current, events, state=state, ran=ran, compensated=compensated, skipped=skipped
+            current,
+            events,
+            state=state,
+            ran=ran,
+            compensated=compensated,
+            skipped=skipped,
+            items=items,
+            children=children,
+            child_sagas=self.manager.children(current.pk) if children is not None else (),
         )
         if wrong:
             # The kit keeps the logs out of the test's output: show what concerns the saga.

@@ -29,3 +29,30 @@ def test_a_failing_assertion_shows_the_sagas_warnings(kit):
     message = str(failed.value)
     assert "Its warnings in the log:" in message
     assert "outcome=failed" in message and "the warehouse is on fire" in message
+
+
+def test_assert_saga_speaks_of_a_maps_items_and_the_child_sagas(kit):
+    from django_saga import child, each
+    from tests.testapp.sagas import ShipParcel
+
+    saga = kit.start(
+        "order",
+        [
+            each("ship", ShipParcel, over="context.parcels"),
+            child("last", ShipParcel(parcel={"label": "fail"})),
+        ],
+        {"parcels": ["a", "b"]},
+    )
+    kit.assert_saga(
+        saga,
+        "compensated",
+        items={"ship": {"compensated": 2}},
+        children={"ship[0]": "compensated", "ship[1]": "compensated", "last": "compensated"},
+    )
+    with pytest.raises(AssertionError) as failed:
+        kit.assert_saga(saga, items={"ship": {"completed": 2}}, children={"last": "completed"})
+    message = str(failed.value)
+    # A child step's end is in the timeline, as its kind "child".
+    assert "child ship[0]: completed" in message
+    assert "items: expected {'ship': {'completed': 2}}, got {'ship': {'compensated': 2}}" in message
+    assert "children: expected {'last': 'completed'}, got {'ship[0]': 'compensated'," in message
