@@ -11,6 +11,7 @@ SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
 SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
 SHOP_REMINDER_AFTER   seconds after shipping that the "on its way" reminder is sent
                       (default 86400: a day)
+SHOP_PARCEL_UNITS     the most units one parcel holds (default 2): each parcel is a child saga
 SHOP_REPORT_CRON      when the stock report runs (default "0 2 * * *": nightly at 02:00)
 SHOP_TIME_ZONE        the time zone the report's cron is read in (default Europe/Berlin)
 SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
@@ -99,6 +100,7 @@ SAGA = {
 SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
 SHOP_PAYMENT_TIMEOUT = env.float("SHOP_PAYMENT_TIMEOUT", default=300.0)
 SHOP_REMINDER_AFTER = env.float("SHOP_REMINDER_AFTER", default=86400.0)
+SHOP_PARCEL_UNITS = env.int("SHOP_PARCEL_UNITS", default=2)
 SHOP_REPORT_CRON = env("SHOP_REPORT_CRON", default="0 2 * * *")
 SHOP_TIME_ZONE = env("SHOP_TIME_ZONE", default="Europe/Berlin")
 

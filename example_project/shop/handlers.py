@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from django_saga import Pending, RetryableError, Skip
 
-from .models import Order, Payment, Product, Reservation, StockReport
+from .models import Order, Payment, Pickup, Product, Reservation, StockReport
 
 
 class OutOfStock(Exception):
@@ -32,7 +32,7 @@ class CourierUnavailable(RetryableError):
 def accept_order(saga, step):
     """The order was created with its saga, in one transaction: take it on."""
     order = Order.objects.get(pk=step.input["order_id"])
-    if order.quantity < 1:
+    if not order.lines.exists() or order.lines.filter(quantity__lt=1).exists():
         raise ValueError(f"order {order.pk} asks for no goods")
     return {"order_id": order.pk, "number": order.number}
 
@@ -46,20 +46,24 @@ def cancel_order(saga, step):
 
 
 def reserve_inventory(saga, step):
-    order = Order.objects.get(saga_id=saga.id)
-    product = Product.objects.select_for_update().get(pk=order.product_id)
-    if product.stock < order.quantity:
-        raise OutOfStock(f"{product.sku}: {order.quantity} wanted, {product.stock} in stock")
-    product.stock -= order.quantity
+    """One line of the order (an item of the reservation's map stage)."""
+    line = step.input["item"]
+    product = Product.objects.select_for_update().get(sku=line["sku"])
+    if product.stock < line["quantity"]:
+        raise OutOfStock(f"{product.sku}: {line['quantity']} wanted, {product.stock} in stock")
+    product.stock -= line["quantity"]
     product.save(update_fields=["stock"])
-    reservation = Reservation.objects.create(order=order, product=product, quantity=order.quantity)
-    return {"reservation_id": reservation.pk, "reserved": order.quantity}
+    reservation = Reservation.objects.create(
+        line_id=line["line"], product=product, quantity=line["quantity"]
+    )
+    return {"reservation_id": reservation.pk, "reserved": line["quantity"]}
 
 
 def release_inventory(saga, step):
+    """Undo one line's reservation, if it holds one."""
     reservation = (
         Reservation.objects.select_for_update()
-        .filter(order__saga_id=saga.id, status=Reservation.Status.HELD)
+        .filter(line_id=step.input["item"]["line"], status=Reservation.Status.HELD)
         .first()
     )
     if reservation is None:
@@ -85,6 +89,40 @@ def gift_wrap(saga, step):
     if not order.gift_wrap:
         return Skip("no gift wrap ordered")
     return {"wrapped": True}
+
+
+def pack_order(saga, step):
+    """Pack the order's goods into parcels of at most ``SHOP_PARCEL_UNITS``
+    units: the list the order's map of parcel sagas goes over."""
+    order = Order.objects.get(pk=step.input["order_id"])
+    units = sum(order.lines.values_list("quantity", flat=True))
+    size = settings.SHOP_PARCEL_UNITS
+    parcels = [
+        {"parcel": number, "units": min(size, units - start)}
+        for number, start in enumerate(range(0, units, size), 1)
+    ]
+    return {"parcels": parcels}
+
+
+def book_pickup(saga, step):
+    """A courier's pickup for one parcel (a step of the parcel's own saga)."""
+    pickup, _ = Pickup.objects.update_or_create(
+        order_id=step.input["order_id"],
+        parcel=step.input["parcel"],
+        defaults={"units": step.input["units"], "status": Pickup.Status.BOOKED},
+    )
+    return {"pickup_id": pickup.pk}
+
+
+def cancel_pickup(saga, step):
+    Pickup.objects.filter(order_id=step.input["order_id"], parcel=step.input["parcel"]).update(
+        status=Pickup.Status.CANCELLED
+    )
+
+
+def print_label(saga, step):
+    order = Order.objects.get(pk=step.input["order_id"])
+    return {"label": f"{order.number}/{step.input['parcel']}"}
 
 
 def request_payment(saga, step):

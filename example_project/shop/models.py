@@ -1,4 +1,5 @@
-"""A small shop: products with stock, orders, reservations and payments."""
+"""A small shop: products with stock, orders of several lines, reservations,
+pickups booked for the parcels, and payments."""
 
 from django.db import models
 
@@ -24,14 +25,12 @@ class Order(models.Model):
     customer = models.CharField(max_length=100)
     address = models.CharField(max_length=200, blank=True, default="")
     gift_wrap = models.BooleanField(default=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT)
-    quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED)
     # When the "your order is on its way" reminder went out (a sleep after shipping).
     reminded_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"order {self.pk}: {self.quantity} x {self.product.sku} ({self.status})"
+        return f"order {self.pk} ({self.status})"
 
     @property
     def number(self) -> str:
@@ -39,18 +38,51 @@ class Order(models.Model):
         return f"order-{self.pk}"
 
 
+class OrderLine(models.Model):
+    """One product of an order, and how many: each line is reserved on its own."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product.sku}"
+
+
 class Reservation(models.Model):
     class Status(models.TextChoices):
         HELD = "held"
         RELEASED = "released"
 
-    order = models.OneToOneField(Order, on_delete=models.CASCADE)
+    line = models.OneToOneField(OrderLine, on_delete=models.CASCADE)
     product = models.ForeignKey(Product, on_delete=models.PROTECT)
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.HELD)
 
     def __str__(self) -> str:
         return f"reservation {self.pk} ({self.status})"
+
+
+class Pickup(models.Model):
+    """A courier's pickup booked for one parcel of an order (a child saga of
+    the order's): booked before the payment, cancelled if the order is."""
+
+    class Status(models.TextChoices):
+        BOOKED = "booked"
+        CANCELLED = "cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="pickups")
+    parcel = models.PositiveIntegerField()
+    units = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "parcel"], name="shop_pickup_per_parcel")
+        ]
+
+    def __str__(self) -> str:
+        return f"pickup of parcel {self.parcel} of order {self.order_id} ({self.status})"
 
 
 class Payment(models.Model):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 
-from django_saga import SagaDefinition, Sleep, Step, parallel
+from django_saga import SagaDefinition, Sleep, Step, each
 from django_saga.models import Saga
 
-from .models import Order, Product
+from .models import Order, OrderLine, Product
 
 
 class PaymentSaga(SagaDefinition):
@@ -33,34 +34,54 @@ class PaymentSaga(SagaDefinition):
         ]
 
 
+class ParcelSaga(SagaDefinition):
+    """One parcel of an order, a child saga of the order's: book a courier's
+    pickup (cancelled if the order is), then print the label. Made with the
+    order's id and, as an item of the order's map of parcels, the parcel."""
+
+    name = "parcel"
+
+    def steps(self):
+        parcel = {"order_id": self.params["order_id"], **self.params["item"]}
+        return [
+            Step("book_pickup", "shipping.book_pickup", "shipping.cancel_pickup", parcel),
+            Step("print_label", "shipping.print_label", "", parcel),
+        ]
+
+
 class OrderSaga(SagaDefinition):
-    """Create the order, reserve stock and check the address together, get paid,
-    then ship and confirm: retried, never undone, once the payment is captured.
-    A while after shipping (``reminder_after`` seconds, a sleep that costs
-    nothing while it waits), tell the customer it is on its way."""
+    """Accept the order and check its address, reserve each line of it (a map
+    stage: one step per line, undone line by line), pack it into parcels and
+    prepare each as a child saga of its own (a pickup booked, a label), get
+    paid, then ship and confirm: retried, never undone, once the payment is
+    captured. A while after shipping (``reminder_after`` seconds, a sleep
+    that costs nothing while it waits), tell the customer it is on its way."""
 
     name = "order_processing"
-    version = 4
+    version = 5
 
     def steps(self):
         order = self.params
         return [
             Step("accept_order", "orders.accept", "orders.cancel", {"order_id": order["order_id"]}),
-            parallel(
-                Step(
-                    "reserve_inventory",
-                    "inventory.reserve",
-                    "inventory.release",
-                    {"sku": order["sku"], "quantity": order["quantity"]},
-                ),
-                Step(
-                    "validate_address",
-                    "shipping.validate_address",
-                    "",
-                    {"address": order["address"]},
-                ),
+            Step(
+                "validate_address", "shipping.validate_address", "", {"address": order["address"]}
+            ),
+            each(
+                "reserve_inventory",
+                "inventory.reserve",
+                "inventory.release",
+                over="context.lines",
+                max_concurrency=5,
             ),
             Step("gift_wrap", "orders.gift_wrap"),
+            Step("pack_order", "shipping.pack", "", {"order_id": order["order_id"]}),
+            each(
+                "prepare_parcels",
+                ParcelSaga(order_id=order["order_id"]),
+                over="pack_order.parcels",
+                max_concurrency=3,
+            ),
             PaymentSaga(amount=order["amount"]),
             Step("ship_order", "shipping.dispatch", input={"courier": order["courier"]}),
             Step("confirm_order", "orders.confirm"),
@@ -72,6 +93,8 @@ class OrderSaga(SagaDefinition):
         return {
             "customer": self.params["customer"],
             "order_id": self.params["order_id"],
+            # What the reservation maps over: one item per line of the order.
+            "lines": self.params["lines"],
             "reminder_after": self.params.get("reminder_after", settings.SHOP_REMINDER_AFTER),
         }
 
@@ -89,22 +112,21 @@ def place_order(
     gift_wrap: bool = False,
     courier: str = "express",
     reminder_after: float | None = None,
+    more_lines: Sequence[tuple[str, int]] = (),
 ) -> Saga:
-    """Create the order and start its saga in one transaction, the order's number
-    as the saga's key: both commit, or neither does."""
+    """Create the order (``quantity`` of ``sku``, then ``more_lines``, each a
+    ``(sku, quantity)``) and start its saga in one transaction, the order's
+    number as the saga's key: both commit, or neither does."""
     with transaction.atomic():
-        order = Order.objects.create(
-            customer=customer,
-            product=Product.objects.get(sku=sku),
-            quantity=quantity,
-            address=address,
-            gift_wrap=gift_wrap,
-        )
+        order = Order.objects.create(customer=customer, address=address, gift_wrap=gift_wrap)
+        lines = [
+            OrderLine.objects.create(order=order, product=Product.objects.get(sku=s), quantity=q)
+            for s, q in [(sku, quantity), *more_lines]
+        ]
         saga = OrderSaga(
             order_id=order.pk,
             customer=customer,
-            sku=sku,
-            quantity=quantity,
+            lines=[line_item(line) for line in lines],
             amount=amount,
             address=address,
             gift_wrap=gift_wrap,
@@ -114,3 +136,8 @@ def place_order(
         order.saga_id = saga.pk
         order.save(update_fields=["saga_id"])
     return saga
+
+
+def line_item(line: OrderLine) -> dict[str, object]:
+    """A line as its reservation's item: the line, its product and how many."""
+    return {"line": line.pk, "sku": line.product.sku, "quantity": line.quantity}

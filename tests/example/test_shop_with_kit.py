@@ -15,6 +15,10 @@ from django_saga.testing import SagaTestKit
 from example_project.shop.models import Order, Payment, Product, Reservation, StockReport
 from example_project.shop.orders import place_order
 
+#: What a compensated order undoes, in order: the payment request, the
+#: parcel's saga (one parcel of up to two units), the line's reservation, the order.
+UNDONE = ["request_payment", "prepare_parcels[0]", "reserve_inventory[0]", "accept_order"]
+
 
 class OrderSagaTests(TestCase):
     @classmethod
@@ -31,7 +35,7 @@ class OrderSagaTests(TestCase):
         return saga, Order.objects.get(saga_id=saga.pk)
 
     def test_an_order_completes_once_the_provider_confirms_the_payment(self) -> None:
-        saga, order = self.order(2)
+        saga, order = self.order(3)
         self.assertEqual(self.kit.saga(saga).step("request_payment").status, "waiting")
         # The provider answers by the order's number, the saga's key.
         self.kit.complete_step(
@@ -46,8 +50,14 @@ class OrderSagaTests(TestCase):
             "completed",
             ran=[
                 "accept_order",
-                "reserve_inventory",
                 "validate_address",
+                # A map completes with its last item.
+                "reserve_inventory",
+                "reserve_inventory[0]",
+                "pack_order",
+                "prepare_parcels[0]",
+                "prepare_parcels",
+                "prepare_parcels[1]",
                 "request_payment",
                 "capture_payment",
                 "ship_order",
@@ -57,36 +67,51 @@ class OrderSagaTests(TestCase):
             ],
             skipped=["gift_wrap"],
             compensated=[],
+            # Three units: one line reserved, two parcels, each its own saga.
+            items={"reserve_inventory": {"completed": 1}, "prepare_parcels": {"completed": 2}},
+            children={"prepare_parcels[0]": "completed", "prepare_parcels[1]": "completed"},
         )
         order.refresh_from_db()
         self.assertEqual(order.status, Order.Status.CONFIRMED)
         self.assertIsNotNone(order.reminded_at)
         self.assertEqual(Payment.objects.get(order=order).charge_id, "ch_1")
         self.product.refresh_from_db()
-        self.assertEqual(self.product.stock, 3)
+        self.assertEqual(self.product.stock, 2)
+        self.assertEqual(
+            list(order.pickups.order_by("parcel").values_list("parcel", "units", "status")),
+            [(1, 2, "booked"), (2, 1, "booked")],
+        )
 
     def test_out_of_stock_cancels_the_order(self) -> None:
         saga, order = self.order(6)
         self.kit.assert_saga(
-            saga, "compensated", ran=["accept_order"], compensated=["accept_order"]
+            saga,
+            "compensated",
+            ran=["accept_order", "validate_address"],
+            compensated=["accept_order"],
+            items={"reserve_inventory": {"failed": 1}},
+            children={},
         )
-        self.assertIn("OutOfStock", self.kit.saga(saga).step("reserve_inventory").error)
+        self.assertIn("OutOfStock", self.kit.saga(saga).step("reserve_inventory[0]").error)
         order.refresh_from_db()
         self.assertEqual(order.status, Order.Status.CANCELLED)
         self.assertFalse(Reservation.objects.exists())
 
-    def test_a_declined_payment_releases_the_stock(self) -> None:
+    def test_a_declined_payment_releases_the_stock_and_cancels_the_pickups(self) -> None:
         saga, order = self.order(2)
         self.kit.fail_step(saga, "request_payment", "declined")
-        # The request reached the provider: it is voided, then the rest undone.
+        # The request reached the provider: it is voided, then the rest undone:
+        # the parcel's own saga compensated, then the line's reservation.
         self.kit.assert_saga(
             saga,
             "compensated",
-            compensated=["request_payment", "reserve_inventory", "accept_order"],
+            compensated=UNDONE,
+            children={"prepare_parcels[0]": "compensated"},
         )
         self.product.refresh_from_db()
         self.assertEqual(self.product.stock, 5)
         self.assertEqual(Payment.objects.get(order=order).status, Payment.Status.VOIDED)
+        self.assertEqual(list(order.pickups.values_list("status", flat=True)), ["cancelled"])
 
     def test_an_operator_cancelling_a_waiting_order_voids_the_payment_request(self) -> None:
         saga, order = self.order(2)
@@ -95,7 +120,7 @@ class OrderSagaTests(TestCase):
         self.kit.assert_saga(
             saga,
             "compensated",
-            compensated=["request_payment", "reserve_inventory", "accept_order"],
+            compensated=UNDONE,
         )
         self.assertEqual(Payment.objects.get(order=order).status, Payment.Status.VOIDED)
         outcomes = [e.outcome for e in self.kit.timeline(saga) if e.step == "request_payment"]
@@ -111,7 +136,7 @@ class OrderSagaTests(TestCase):
         self.kit.assert_saga(
             saga,
             "compensated",
-            compensated=["request_payment", "reserve_inventory", "accept_order"],
+            compensated=UNDONE,
         )
         outcomes = [e.outcome for e in self.kit.timeline(saga) if e.step == "request_payment"]
         self.assertEqual(

@@ -1,9 +1,11 @@
 """The demo's orders, one per scenario in turn, and what its operator does:
 start an order's saga again with its key, and repair the halted ones.
 
-Each order reserves stock and checks the address in parallel, is gift wrapped
-only if asked, waits for the (simulated) payment provider's webhook, has its
-payment captured (the pivot: no undoing after it) and is shipped; a sleep
+Each order checks its address, reserves each of its lines (a map stage),
+is gift wrapped only if asked, is packed into parcels of two units, each
+prepared by a child saga of its own (a pickup booked, a label printed),
+waits for the (simulated) payment provider's webhook, has its payment
+captured (the pivot: no undoing after it) and is shipped; a sleep
 later (a second, in the demo) the customer is told it is on its way. Orders
 to an island halt after the capture, as the express courier does not go
 there; the demo then repairs them the way an operator would, with
@@ -22,7 +24,7 @@ from django_saga.api import manager
 from django_saga.models import Saga, SagaState
 from django_saga.schedules.ticking import timing_of
 from example_project.shop.models import Order, Product
-from example_project.shop.orders import OrderSaga, place_order
+from example_project.shop.orders import OrderSaga, line_item, place_order
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,30 @@ class Scenario:
     expected: str
     address: str = "1 Main Street"
     gift_wrap: bool = False
+    #: Lines after the first, each a (sku, quantity).
+    more_lines: tuple[tuple[str, int], ...] = ()
 
 
 SCENARIOS = [
     Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
     Scenario("gift wrapped, paid", "widget", 2, Decimal("40.00"), "completed", gift_wrap=True),
-    Scenario("in stock, paid", "widget", 1, Decimal("20.00"), "completed"),
+    Scenario(
+        "two lines, three parcels",
+        "widget",
+        3,
+        Decimal("80.00"),
+        "completed",
+        more_lines=(("gizmo", 2),),
+    ),
     Scenario("more than the stock", "gadget", 5, Decimal("100.00"), "compensated"),
-    Scenario("payment declined", "widget", 1, Decimal("900.00"), "compensated"),
+    Scenario(
+        "payment declined",
+        "widget",
+        2,
+        Decimal("900.00"),
+        "compensated",
+        more_lines=(("gizmo", 1),),
+    ),
     Scenario("unknown address", "widget", 1, Decimal("20.00"), "compensated", address="Nowhere"),
     Scenario(
         "island: halted, repaired", "widget", 1, Decimal("20.00"), "completed", address="Far Island"
@@ -56,6 +74,7 @@ REPORT_REASON = "the demo shows tonight's stock report now"
 #: What the demo's operator says when it sends halted orders by ferry.
 REPAIR_REASON = "express does not deliver to islands: sent by ferry instead"
 WIDGET_STOCK = 1_000_000
+GIZMO_STOCK = 1_000_000
 GADGET_STOCK = 3
 
 
@@ -64,6 +83,7 @@ def stock_shelves() -> None:
     for sku, name, stock, price in [
         ("widget", "Widget", WIDGET_STOCK, Decimal("20.00")),
         ("gadget", "Gadget", GADGET_STOCK, Decimal("20.00")),
+        ("gizmo", "Gizmo", GIZMO_STOCK, Decimal("10.00")),
     ]:
         Product.objects.update_or_create(
             sku=sku, defaults={"name": name, "stock": stock, "price": price}
@@ -83,6 +103,7 @@ def place(n: int, scenario: Scenario) -> Saga:
             address=scenario.address,
             gift_wrap=scenario.gift_wrap,
             reminder_after=DEMO_REMINDER_AFTER,
+            more_lines=scenario.more_lines,
         )
 
 
@@ -94,8 +115,7 @@ def start_again(saga: Saga) -> tuple[str, bool]:
     again = OrderSaga(
         order_id=order.pk,
         customer=order.customer,
-        sku=order.product.sku,
-        quantity=order.quantity,
+        lines=[line_item(line) for line in order.lines.order_by("pk")],
         amount=Decimal("0"),
         address=order.address,
         gift_wrap=order.gift_wrap,

@@ -7,6 +7,7 @@ import pytest
 from example_project.shop.demo.scenarios import (
     DEMO_REMINDER_AFTER,
     GADGET_STOCK,
+    GIZMO_STOCK,
     REPAIR_REASON,
     SCENARIOS,
     WIDGET_STOCK,
@@ -28,6 +29,7 @@ def test_the_shelves_are_stocked_in_full_each_run():
     assert dict(Product.objects.values_list("sku", "stock")) == {
         "widget": WIDGET_STOCK,
         "gadget": GADGET_STOCK,
+        "gizmo": GIZMO_STOCK,
     }
 
 
@@ -35,11 +37,9 @@ def test_each_scenario_is_an_order_placed_as_the_checkout_places_it():
     stock_shelves()
     for n, scenario in enumerate(SCENARIOS):
         order = Order.objects.get(saga_id=place(n, scenario).pk)
-        assert (order.customer, order.product.sku, order.quantity) == (
-            f"customer-{n}",
-            scenario.sku,
-            scenario.quantity,
-        )
+        lines = [(line.product.sku, line.quantity) for line in order.lines.order_by("pk")]
+        assert order.customer == f"customer-{n}"
+        assert lines == [(scenario.sku, scenario.quantity), *scenario.more_lines]
         assert (order.address, order.gift_wrap) == (scenario.address, scenario.gift_wrap)
 
 
