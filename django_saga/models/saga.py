@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Q
 from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
+from .lazy_json import LazyJSONField
 from .states import (
     ACTIVE_STATES,
     SLEEP_ACTION,
@@ -89,7 +90,7 @@ class Saga(models.Model):
     state = models.CharField(
         "state", max_length=20, choices=SagaState.choices, default=SagaState.STARTED
     )
-    context = models.JSONField(
+    context = LazyJSONField(
         "context",
         default=dict,
         blank=True,

@@ -19,6 +19,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from ..errors import SagaNotFound, brief
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
+from .lazy_json import LazyJSONField
 from .saga import Saga
 from .states import CHILD_ACTION, MAP_ACTION, SLEEP_ACTION, StepStatus
 
@@ -78,8 +79,8 @@ class SagaStep(models.Model):
         help_text="The saga's point of no return: once it completes, later "
         "failures are retried forward, never compensated.",
     )
-    input = models.JSONField("input", default=dict, blank=True, encoder=DjangoJSONEncoder)
-    output = models.JSONField("output", default=dict, blank=True, encoder=DjangoJSONEncoder)
+    input = LazyJSONField("input", default=dict, blank=True, encoder=DjangoJSONEncoder)
+    output = LazyJSONField("output", default=dict, blank=True, encoder=DjangoJSONEncoder)
     status = models.CharField(
         "status", max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING
     )
@@ -109,7 +110,7 @@ class SagaStep(models.Model):
         blank=True,
         help_text="The current attempt counts as failed if it has no result by then.",
     )
-    history = models.JSONField(
+    history = LazyJSONField(
         "history",
         default=list,
         blank=True,

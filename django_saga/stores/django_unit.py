@@ -137,9 +137,10 @@ class DjangoUnit(Unit):
             # waited for the saga row (one joined statement would not).
             cursor.execute(sql.saga_steps, [self.saga.pk, self.step.pk if self.step else None])
             rows = cursor.fetchall()
-            # Refresh in place: the handler and the caller hold this instance.
+            # Refresh in place: the handler and the caller hold this instance
+            # (values as read: a JSON column not parsed yet stays so).
             for column in saga.fields:
-                setattr(self.saga, column.attname, getattr(fresh, column.attname))
+                self.saga.__dict__[column.attname] = fresh.__dict__[column.attname]
             self.hold = Hold.SAGA
             self._touched = True
             # Steps this unit changed keep their unsaved changes.

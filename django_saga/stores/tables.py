@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from ..models.lazy_json import LazyJSONField, raw_json
+
 M = TypeVar("M", bound=models.Model)
 #: Rows per INSERT: 500 rows of 25 columns stay under SQLite's and PostgreSQL's
 #: limits on parameters per statement.
@@ -44,8 +46,11 @@ class ModelTable(Generic[M]):
         for index, field in enumerate(self.fields):
             column = field.get_col(model._meta.db_table)
             # The backend's converters first, then the field's: as the ORM applies them.
-            converters = connection.ops.get_db_converters(column) + column.get_db_converters(
-                connection
+            converters = connection.ops.get_db_converters(column) + (
+                # Parsed when first read (see ``models.lazy_json``).
+                [raw_json]
+                if isinstance(field, LazyJSONField)
+                else column.get_db_converters(connection)
             )
             if converters:
                 self._converters.append((index, converters, column))
