@@ -26,7 +26,7 @@ from .errors import (
     StepNotWaiting,
     UnknownActionError,
 )
-from .outcomes import Pending, Skip
+from .outcomes import FanOut, Pending, Skip
 from .registry import (
     compensation_handler,
     register_compensation_handler,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BrokerUnavailable",
     "DuplicateHandlerError",
+    "FanOut",
     "InvalidStateTransition",
     "LimitExceeded",
     "MalformedMessage",

@@ -17,7 +17,7 @@ from . import flow, validation
 from .errors import NotJSONSerializableError
 from .messages import COMPENSATE, EXECUTE
 from .models import SagaStep
-from .outcomes import Pending, Skip
+from .outcomes import FanOut, Pending, Skip
 from .retry import StepTimeout
 
 if TYPE_CHECKING:
@@ -139,12 +139,14 @@ def output_of(result: Any, step: SagaStep) -> dict:
     """
     if isinstance(result, Pending):
         result = dict(result.output)
+    elif isinstance(result, FanOut):
+        result = result.as_output()
     elif result is None:
         result = step.output
     if not isinstance(result, dict):
         raise TypeError(
             f"handler for {step.action!r} returned {type(result).__name__}; "
-            "return a dict, Pending, Skip, or None after setting step.output"
+            "return a dict, Pending, Skip, FanOut, or None after setting step.output"
         )
     try:
         return validation.to_json(result, f"output of step {step.name!r}")

@@ -26,6 +26,7 @@ from . import children, validation
 from .errors import SagaDefinitionError, brief
 from .models import CHILD_ACTION, MAP_ACTION
 from .models.step import MAP_POSITIONS_MAX
+from .outcomes import FAN_OUT
 from .references import reference
 from .steps import BaseDefinition, StagedStep, Step
 
@@ -60,7 +61,8 @@ def each(
     """A map stage: one step running ``action`` (undone by ``compensation``)
     per item of the list ``over`` names, read when the stage starts:
     ``"context.lines"`` or ``"load_order.items"`` (a key of the earlier step
-    ``load_order``'s output).
+    ``load_order``'s output), or a step's name alone, for the list its
+    handler returned as a ``FanOut``.
 
     Item ``i`` is the step ``name[i]``, its input ``input`` plus ``item``
     and ``index``. At most ``max_concurrency`` items are in flight at once
@@ -74,6 +76,9 @@ def each(
     ``parent_close`` it takes).
     """
     where = f"Map {brief(name)}"
+    if isinstance(over, str) and over and "." not in over:
+        # A step alone: the list its handler returned as a FanOut.
+        over = f"{over}.{FAN_OUT}"
     if not isinstance(action, str):
         if compensation or input:
             raise SagaDefinitionError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,3 +96,39 @@ class Skip:
             blank=True,
             plain=validation.PROSE,
         )
+
+
+#: The key of its step's output a ``FanOut`` keeps its list under.
+FAN_OUT = "items"
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """The handler found the list a later map stage goes over.
+
+    The step completes with ``output`` and, under ``"items"``, the list;
+    a map then names the step alone: ``each("pay", "payouts.pay",
+    over="find_sellers")``. The map refuses a list longer than
+    ``SAGA['MAP_MAX_ITEMS']`` when it starts, failing its step.
+    """
+
+    items: Sequence[Any]
+    output: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.items, str | bytes | Mapping) or not isinstance(self.items, Sequence):
+            raise SagaDefinitionError(
+                f"FanOut items must be a list, got {type(self.items).__name__}"
+            )
+        if not isinstance(self.output, Mapping):
+            raise SagaDefinitionError(
+                f"FanOut output must be a dict, got {type(self.output).__name__}"
+            )
+        if FAN_OUT in self.output:
+            raise SagaDefinitionError(
+                f"FanOut output may not hold {FAN_OUT!r}: the list goes there"
+            )
+
+    def as_output(self) -> dict[str, Any]:
+        """The step's output: ``output`` with the list under ``"items"``."""
+        return {**self.output, FAN_OUT: list(self.items)}

@@ -59,6 +59,21 @@ def test_a_map_runs_one_step_per_item_of_an_earlier_steps_output(store, run_engi
     assert all(s.executed_at <= charge.started_at for s in items)
 
 
+def test_a_map_goes_over_the_list_a_handler_returned_as_a_fan_out(store, run_engine):
+    run_engine()
+    saga = manager.start(
+        "payouts",
+        [
+            Step("find", "test.fan_out", "", {"lines": ["ann", "bob"]}),
+            each("pay", "test.item", "", over="find"),
+        ],
+    )
+    saga = wait_terminal(saga.id)
+    assert saga.state == "completed"
+    assert saga.step("find").output == {"found": 2, "items": ["ann", "bob"]}
+    assert [s.input["item"] for s in saga.steps if s.is_item] == ["ann", "bob"]
+
+
 def test_a_map_over_the_context_keeps_at_most_max_concurrency_items_in_flight(store, run_engine):
     handlers.ITEMS_RUNNING.update(now=0, peak=0)
     run_engine(concurrency=8)

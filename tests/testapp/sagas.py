@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from django_saga import (
+    FanOut,
     Pending,
     RetryableError,
     RetryPolicy,
@@ -290,6 +291,13 @@ def list_output(saga, step):
     """Returns the list its input names, for a map over this step's output."""
     _record(step, "do:" + step.name)
     return {"lines": step.input["lines"]}
+
+
+@step_handler("test.fan_out")
+def fan_out(saga, step):
+    """Returns the list its input names as a FanOut, for a map named after this step."""
+    _record(step, "do:" + step.name)
+    return FanOut(step.input["lines"], {"found": len(step.input["lines"])})
 
 
 @step_handler("test.item_gauge")

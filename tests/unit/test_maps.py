@@ -41,7 +41,7 @@ def test_a_map_is_one_step_of_the_map_action_holding_what_its_items_run():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"over": "items"}, r"a reference like 'context\.key'"),
+        ({"over": "load..items"}, r"a reference like 'context\.key'"),
         ({"over": "context.items", "max_concurrency": 0}, "max_concurrency must be a whole"),
         ({"over": "context.items", "max_concurrency": 2.5}, "max_concurrency must be a whole"),
         ({"over": "context.items", "tolerate": -1}, "tolerate must be a whole number"),
@@ -49,7 +49,7 @@ def test_a_map_is_one_step_of_the_map_action_holding_what_its_items_run():
         ({"over": "context.items", "input": {"item": 1}}, "may not set 'item' or 'index'"),
         ({"over": "context.items", "timeout": 0}, "positive"),
     ],
-    ids=["no-dot", "zero", "fraction", "negative", "bool", "item-key", "timeout"],
+    ids=["empty-part", "zero", "fraction", "negative", "bool", "item-key", "timeout"],
 )
 def test_a_map_that_could_not_run_is_refused_where_it_is_written(kwargs, message):
     with pytest.raises(SagaDefinitionError, match=message):
@@ -101,3 +101,7 @@ def test_unknown_actions_of_the_items_are_refused_at_start():
         manager.start("order", [each("m", "nope", over="context.x")])
     with pytest.raises(UnknownActionError, match="no compensation handler is registered"):
         manager.start("order", [each("m", "test.item", "nope.undo", over="context.x")])
+
+
+def test_a_map_over_a_step_alone_reads_the_list_its_handler_fanned_out():
+    assert each("pay", "payouts.pay", over="find_sellers").input["over"] == "find_sellers.items"

@@ -123,3 +123,17 @@ def test_a_result_that_comes_in_time_wins_over_the_clock(kit):
     confirm = kit.saga(saga).step("confirm")
     assert confirm.output["confirmed"] == "by the customer"
     kit.assert_saga(saga, "completed", ran=["a", "confirm", "ship"], compensated=[])
+
+
+def test_a_fan_out_completes_its_step_with_the_list_under_items():
+    from django_saga import FanOut
+
+    assert FanOut([1, {"a": 2}], {"found": 2}).as_output() == {"found": 2, "items": [1, {"a": 2}]}
+    assert FanOut(("x",)).as_output() == {"items": ["x"]}
+    for items in ("abc", {"a": 1}, 7):
+        with pytest.raises(SagaDefinitionError, match="FanOut items must be a list"):
+            FanOut(items)  # type: ignore[arg-type]
+    with pytest.raises(SagaDefinitionError, match="may not hold 'items'"):
+        FanOut([], {"items": 1})
+    with pytest.raises(SagaDefinitionError, match="output must be a dict"):
+        FanOut([], [1])  # type: ignore[arg-type]
