@@ -36,6 +36,8 @@ STEPS = "steps"
 SETTLED = "child"
 #: The history outcome of a child step's message that started its child.
 STARTED_CHILD = "started child"
+#: The history outcome of a compensate message that asked the child to compensate.
+COMPENSATING_CHILD = "compensating child"
 
 
 def child_message(unit: Unit, step: SagaStep) -> str:
@@ -137,10 +139,17 @@ def compensate_child(unit: Unit, step: SagaStep) -> str:
         record(step, COMPENSATE, attempt, COMPENSATED, 0, note={CHILD: child_id})
         compensation_succeeded(unit, step)
         return COMPENSATED
-    record(step, COMPENSATE, attempt, "compensating child", 0, note={CHILD: child_id})
-    unit.save_step(step, ["history"])
+    last = step.history[-1] if step.history else {}
+    if (last.get("kind"), last.get("attempt"), last.get("outcome")) != (
+        COMPENSATE,
+        attempt,
+        COMPENSATING_CHILD,
+    ):
+        # Once per attempt: a copy of the message finds the child on its way.
+        record(step, COMPENSATE, attempt, COMPENSATING_CHILD, 0, note={CHILD: child_id})
+        unit.save_step(step, ["history"])
     unit.touch()
-    return "compensating child"
+    return COMPENSATING_CHILD
 
 
 def _child_rows(parent: Saga, step: SagaStep) -> tuple[Saga, list[SagaStep]]:

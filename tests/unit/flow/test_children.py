@@ -123,3 +123,22 @@ def test_a_definition_that_raises_fails_the_step_naming_why(store):
     assert parent.step("ship").error == "KeyError: 'warehouse'"
     assert parent.state == SagaState.COMPENSATED
     assert not store.children_of(saga.pk)
+
+
+def test_a_compensate_message_delivered_twice_asks_the_child_once(store):
+    saga_id = _parent(store, {"label": "wait"})
+    _run(store, saga_id, flow.child_message)
+    (shipped,) = store.children_of(saga_id)
+    book = store.load_saga(shipped.pk).step("book")
+    with store.open_step(shipped.pk, book.pk) as unit:
+        flow.step_succeeded(unit, unit.step, {}, 1)  # something for it to undo
+    with store.open_step(saga_id, _step_id(store, saga_id)) as unit:
+        unit.step.status = StepStatus.COMPENSATING
+        unit.step.compensation_attempts = 1
+        unit.save_step(unit.step, ["status", "compensation_attempts"])
+    # The child undoes its booking: the second copy finds it on its way.
+    assert _run(store, saga_id, flow.compensate_child) == "compensating child"
+    assert _run(store, saga_id, flow.compensate_child) == "compensating child"
+    history = store.load_saga(saga_id).step("ship").history
+    assert [e["outcome"] for e in history if e["kind"] == "compensate"] == ["compensating child"]
+    assert store.load_saga(shipped.pk).state == SagaState.COMPENSATING
