@@ -184,9 +184,14 @@ def check_stages(steps: list[StagedStep]) -> None:
         if step.pivot:
             raise SagaDefinitionError(f"{where} cannot be the pivot: a pivot is one step")
         if pivot is not None and staged.stage > pivot.stage and step.input.get(COMPENSATION):
+            fix = (
+                "declare it with parent_close='abandon'"
+                if step.input[ACTION] == CHILD_ACTION
+                else "leave it empty"
+            )
             raise SagaDefinitionError(
                 f"{where} comes after pivot step {pivot.step.name!r} and declares compensation "
-                f"{step.input[COMPENSATION]!r} for its items, which could never run: leave it empty"
+                f"{step.input[COMPENSATION]!r} for its items, which could never run: {fix}"
             )
 
 

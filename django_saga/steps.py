@@ -157,10 +157,16 @@ def _check_pivot(steps: list[StagedStep]) -> None:
         )
     for staged in steps:
         if staged.stage > pivot.stage and staged.step.compensation:
+            # ``models.CHILD_ACTION``: a child step's compensation is its policy.
+            fix = (
+                "Declare it with parent_close='abandon'."
+                if staged.step.compensation == "saga.child"
+                else "Leave it empty."
+            )
             raise SagaDefinitionError(
                 f"Step {staged.step.name!r} comes after pivot step {name!r} and declares "
                 f"compensation {staged.step.compensation!r}, which could never run: steps "
-                "after the pivot are retried forward, never compensated. Leave it empty."
+                f"after the pivot are retried forward, never compensated. {fix}"
             )
 
 

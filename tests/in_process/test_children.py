@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from django_saga import LimitExceeded, Saga, Step, child, each, manager, parallel
+from django_saga import (
+    LimitExceeded,
+    Saga,
+    SagaDefinitionError,
+    Step,
+    child,
+    each,
+    manager,
+    parallel,
+)
 from django_saga.messages import EXECUTE, StepMessage
 from django_saga.processor import Processor
 from django_saga.stores import get_store
@@ -229,3 +238,34 @@ def test_a_start_delivered_twice_makes_one_child(store):
     (shipped,) = _children(saga.id)
     assert manager.get(saga.id).step("ship").output == {"child": shipped.id}
     assert [s.status for s in shipped.steps] == ["started", "pending"]
+
+
+def test_retrying_a_failed_child_step_starts_a_new_child(store, run_engine):
+    run_engine()
+    # Past the pivot the parent halts instead of compensating: an operator acts.
+    saga = manager.start(
+        "order",
+        [
+            Step("pay", "test.record", "", pivot=True),
+            child("ship", ShipParcel(parcel={"label": "fail"}), parent_close="abandon"),
+        ],
+    )
+    wait_for(lambda: manager.get(saga.id).state == "halted", what="the parent to halt")
+    (first,) = _children(saga.id)
+    assert first.state == "compensated"
+    # The operator corrects the parcel: the step starts a child of its own again.
+    fixed = {**manager.get(saga.id).step("ship").input, "params": {"parcel": "p2"}}
+    manager.retry_step(saga.id, "ship", fixed, by="ada", reason="label printer fixed")
+    saga = wait_terminal(saga.id)
+    assert saga.state == "completed"
+    first_again, second = _children(saga.id)
+    assert first_again.id == first.id and second.context == {"parcel": "p2"}
+    assert second.key == first.key == f"{saga.id}:ship"
+    assert saga.step("ship").output["child"] == second.id
+
+
+def test_a_child_step_after_the_pivot_must_leave_its_child_alone():
+    with pytest.raises(SagaDefinitionError, match="parent_close='abandon'"):
+        manager.start(
+            "order", [Step("pay", "test.record", "", pivot=True), child("ship", ShipParcel)]
+        )

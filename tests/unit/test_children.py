@@ -115,3 +115,15 @@ def test_start_refuses_a_child_whose_definition_cannot_be_made():
     )
     with pytest.raises(SagaDefinitionError, match=r"Map 'ship' names 'no\.such\.Saga'"):
         manager.start("order", [broken], {"parcels": []})
+
+
+def test_a_map_of_children_after_the_pivot_must_leave_them_alone():
+    pivot = Step("pay", "test.record", "", pivot=True)
+    with pytest.raises(SagaDefinitionError, match="declare it with parent_close='abandon'"):
+        manager.start("order", [pivot, each("ship", ShipParcel, over="context.parcels")])
+    shipped = manager.start(
+        "order",
+        [pivot, each("ship", ShipParcel, over="context.parcels", parent_close="abandon")],
+        {"parcels": []},
+    )
+    assert shipped.step("ship").input["compensation"] == ""
