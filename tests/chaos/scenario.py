@@ -62,6 +62,7 @@ from tests import rabbitmq_cluster
 
 from .models import Effect
 from .plans import (
+    CHILD,
     COMPENSATED,
     COMPLETED,
     FORWARD,
@@ -450,6 +451,9 @@ class ChaosResult:
             line += f" setup={self.setup}"
         if FORWARD in self.kinds:
             line += f" [{self.forward_summary()}]"
+        if CHILD in self.kinds:
+            counts = self.kinds[CHILD]
+            line += f" [child: sagas={counts['sagas']} children={counts['children']}]"
         return line
 
     def forward_summary(self) -> str:
