@@ -60,7 +60,12 @@ def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
     assert "remind_on_its_way=completed" in out
     assert "Reminders 'on its way', sent a sleep after shipping: " in out
     assert "Schedule nightly-stock-report: At 02:00 every day, Europe/Berlin" in out
-    assert "Stock report: completed, {'gadget': 3, 'widget': " in out
+    assert "Stock report: completed, {'gadget': 3, 'gizmo': " in out
+    # Each line reserved by a map's item, each parcel prepared by a child saga;
+    # a declined payment undoes both.
+    assert "lines reserved  parcels (child sagas)" in out
+    assert "reserve_inventory[1]=compensated" in out and "(parcel) compensated" in out
+    assert "Pickups: booked for the parcels of the completed orders" in out
     # Nothing was declared on a broker: nothing to delete or to report.
     assert "RabbitMQ:" not in out
 
