@@ -211,6 +211,11 @@ class Processor:
         """Act on ``message`` in its step's unit; None: ack once the unit commits."""
         if unit is None or unit.step is None:
             reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
+            if message.kind == SETTLE:
+                # A child's end outlived its parent: retention purged the
+                # parent of a child it left alone. Nothing waits for it.
+                logger.info("Dropping a child saga's end for an %s", reason)
+                return Result(ACK)
             logger.error("Dead-lettering a message for an %s", reason)
             return Result(DEAD_LETTER, reason=reason)
         if not _awaits(unit.step, message):

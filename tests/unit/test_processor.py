@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_saga import Step, clock, manager
 from django_saga.api import Manager
-from django_saga.messages import COMPENSATE, EXECUTE, StepMessage, decode
+from django_saga.messages import COMPENSATE, EXECUTE, SETTLE, StepMessage, decode
 from django_saga.models import OutboxMessage, Saga
 from django_saga.processor import ACK, DEAD_LETTER, Processor
 from django_saga.stores import get_store
@@ -155,6 +155,16 @@ def test_what_cannot_be_processed_is_dead_lettered_with_its_reason(store, raw):
     result = Processor(store).process(raw)
     assert result.action == DEAD_LETTER
     assert result.reason
+
+
+def test_a_child_sagas_end_for_a_parent_no_longer_there_is_dropped(store, caplog):
+    """A child left alone outlives its parent, which retention may purge:
+    its end is acknowledged, and said in the log, not dead-lettered."""
+    raw = StepMessage(SETTLE, "01GONEPARENT", "01GONESTEP", 1).encode().encode()
+    with caplog.at_level("INFO", logger="django_saga.engine"):
+        result = Processor(store).process(raw)
+    assert result.action == ACK
+    assert "Dropping a child saga's end for an unknown saga '01GONEPARENT'" in caplog.text
 
 
 # -- the SQL a step transition costs ------------------------------------------------
