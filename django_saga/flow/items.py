@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import clock, signals
 from ..maps import ACTION, COMPENSATION, INDEX, INPUT, ITEM, MAX_CONCURRENCY, TIMEOUT, TOLERATE
 from ..messages import EXECUTE
-from ..models import DONE, IN_FLIGHT, Saga, SagaStep, StepStatus
+from ..models import CHILD_ACTION, DONE, IN_FLIGHT, Saga, SagaStep, StepStatus
 from ..registry import step_timeout
 from .history import COMPLETED, record, to_undo
 
@@ -45,7 +45,8 @@ def item_rows(saga: Saga, step: SagaStep, values: Sequence[Any], start: int = 0)
     data = step.input
     action = str(data[ACTION])
     declared = data.get(INPUT) or {}
-    timeout = step_timeout(action, data.get(TIMEOUT))
+    # A child saga's step waits for it as long as it runs (a deadline bounds it).
+    timeout = None if action == CHILD_ACTION else step_timeout(action, data.get(TIMEOUT))
     compensation = str(data.get(COMPENSATION) or "")
     first = step.first_item_position
     return [

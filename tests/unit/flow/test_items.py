@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django_saga.flow.items import item_failed, item_rows, next_items, reopen_map, settle_map
-from django_saga.models import MAP_ACTION, Saga, SagaState, SagaStep, StepStatus
+from django_saga.models import CHILD_ACTION, MAP_ACTION, Saga, SagaState, SagaStep, StepStatus
 from django_saga.models.step import ITEM_POSITIONS, MAP_ITEMS_MAX
 from tests.unit.flow.helpers import unit_for
 
@@ -33,6 +33,14 @@ def test_items_are_steps_of_the_maps_stage_after_every_declared_step():
     assert not saga.steps[1].is_item and saga.steps[1].is_map
     later = item_rows(saga, saga.step("pay"), ["x"], start=7)[0]
     assert (later.name, later.item_index, later.input["index"]) == ("pay[7]", 7, 7)
+
+
+def test_an_item_that_is_a_child_saga_has_no_timeout():
+    # It waits as long as its child runs; a deadline on the child bounds that.
+    child = {"action": CHILD_ACTION, "compensation": CHILD_ACTION, "input": {"definition": "x"}}
+    saga = mapped(1, **child)
+    (item,) = saga.steps[2:]
+    assert (item.action, item.timeout) == (CHILD_ACTION, None)
 
 
 def test_a_unit_gives_the_declared_steps_and_reaches_the_items_through_their_map():
