@@ -62,7 +62,8 @@ class Unit(ABC):
         self.fast_path = fast_path
         # Messages to publish as soon as the unit commits.
         self.outgoing: list[Outgoing] = []
-        # Messages that may be published only after a delay: a relay takes them.
+        # Messages a relay takes from the outbox: those due after a delay, and
+        # (delay 0) those no redelivery could bring back (``send_to(relayed=True)``).
         self.delayed: list[tuple[Outgoing, float]] = []
         # Operators' actions to record with the unit, and the Django user of each.
         self.interventions: list[tuple[Intervention, Any]] = []
