@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import flow, validation
 from .errors import NotJSONSerializableError
-from .messages import COMPENSATE, EXECUTE
-from .models import SagaStep
+from .messages import COMPENSATE, EXECUTE, SETTLE, StepMessage
+from .models import SagaStep, StepStatus
 from .outcomes import FanOut, Pending, Skip
 from .retry import StepTimeout
 
@@ -190,3 +190,26 @@ def log_step(
     )
     if exc is not None:
         logger.debug("Traceback of saga=%s step=%s", step.saga_id, step.name, exc_info=exc)
+
+
+def awaits(step: SagaStep, message: StepMessage) -> bool:
+    """Whether ``message`` is the one the step waits for (not a duplicate or stale)."""
+    if message.kind == EXECUTE:
+        return step.status == StepStatus.STARTED and step.attempts == message.attempt
+    if message.kind == SETTLE:
+        # A child's end: it matters while the step waits for its child.
+        return step.is_child and step.status in (StepStatus.WAITING, StepStatus.COMPENSATING)
+    return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
+
+
+def log_stale(step: SagaStep, message: StepMessage) -> None:
+    logger.debug(
+        "Dropping a duplicate or stale %s message: saga=%s step=%s attempt=%d "
+        "(step is %s, attempt %d)",
+        message.kind,
+        step.saga_id,
+        step.name,
+        message.attempt,
+        step.status,
+        step.attempts if message.kind == EXECUTE else step.compensation_attempts,
+    )

@@ -21,42 +21,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import NamedTuple
 
 from django.db import connections
 
 from .client import Client
 from .conf import safe_url, saga_settings
 from .errors import BrokerUnavailable, PublishError
+from .limits import Gate
 from .messages import Outgoing
 from .processor import ACK, DEAD_LETTER, REQUEUE, Processor, Result
 from .registry import HandlerRegistry, registry
 from .relay import Relay
+from .release import release
 from .schedules.ticker import Ticker
 from .stores import Store, get_store
 from .stores.django import DjangoStore
 from .sweeper import Sweeper
 from .transports import Connection, Delivery, connect
+from .work import Task, WorkQueue
 
 logger = logging.getLogger("django_saga.engine")
 
 MAX_RECONNECT_DELAY = 10.0
-
-
-class Task(NamedTuple):
-    """A worker's next job: process ``delivery``, or, when the broker refused
-    the messages its step caused, write ``refused`` to the outbox."""
-
-    #: The connection's generation when ``delivery`` arrived: a reconnect
-    #: bumps it, and results of older deliveries are not acked.
-    generation: int
-    delivery: Delivery
-    refused: Sequence[Outgoing] = ()
 
 
 class Engine:
@@ -87,14 +77,9 @@ class Engine:
         self._inflight = 0
         self._connection: Connection | None = None
         self._relay: Relay | None = None
-        # None: a worker stops.
-        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._tasks = WorkQueue(self.batch_size)
         # Bumped on every reconnect: results of older deliveries are not acked.
         self._generation = 0
-        # Workers waiting for a task: a worker takes more than one delivery
-        # only when more wait than idle workers could take (see ``_batch``).
-        self._idle = 0
-        self._idle_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
 
     # -- lifecycle ----------------------------------------------------------
@@ -125,7 +110,7 @@ class Engine:
             raise
         relay = self._relay = Relay(self.store, self.broker_url)
         relay.start()
-        sweeper = Sweeper(self.store, self.processor)
+        sweeper = Sweeper(self.store, self.processor, release=self.release_later)
         sweeper.start()
         self._workers = [
             threading.Thread(target=self._worker, name=f"saga-worker-{n}", daemon=True)
@@ -314,26 +299,45 @@ class Engine:
             # Delivered again, the message finds its step done and sends again.
             connection.reject(delivery, requeue=True)
 
+    def release_later(self, gate: Gate) -> None:
+        """Have a worker run what ``gate``'s queue holds (from any thread)."""
+        self._tasks.put(Task(self._generation, None, gate=gate))
+
     # -- worker threads -----------------------------------------------------
     def _worker(self) -> None:
         try:
-            while (task := self._next_task()) is not None:
+            while (task := self._tasks.next()) is not None:
+                if task.gate is not None:
+                    self._release([task.gate])
+                    continue
+                assert task.delivery is not None
                 done: Callable[[], None]
+                gates: set[Gate] = set()
                 if task.refused:
                     written = self._relay_later(task.refused)
                     done = partial(self._relayed, task.generation, task.delivery, written)
                 else:
-                    batch = self._batch(task)
+                    batch = self._tasks.batch(task)
                     results = self._process(batch)
                     done = partial(self._finish_all, batch, results)
+                    gates = {gate for result in results for gate in result.gates}
                 connection = self._connection
-                if connection is None:
-                    continue
-                # If the connection was lost meanwhile, the message is redelivered.
-                with contextlib.suppress(BrokerUnavailable):
-                    connection.call_threadsafe(done)
+                if connection is not None:
+                    # If the connection was lost meanwhile, the message is redelivered.
+                    with contextlib.suppress(BrokerUnavailable):
+                        connection.call_threadsafe(done)
+                if gates:
+                    self._release(gates)
         finally:
             connections.close_all()
+
+    def _release(self, gates: set[Gate] | list[Gate]) -> None:
+        """Run held messages of ``gates`` while their slots are free."""
+        for gate in gates:
+            try:
+                release(self.processor, gate)
+            except Exception:  # a bug or the database: the sweeper tries again
+                logger.exception("Could not run the messages held for %s", gate.describe())
 
     def _relay_later(self, messages: Sequence[Outgoing]) -> bool:
         try:
@@ -343,46 +347,22 @@ class Engine:
             return False
         return True
 
-    def _next_task(self) -> Task | None:
-        with self._idle_lock:
-            self._idle += 1
-        try:
-            return self._tasks.get()
-        finally:
-            with self._idle_lock:
-                self._idle -= 1
-
-    def _batch(self, task: Task) -> list[Task]:
-        """``task`` and, while more deliveries wait than idle workers would
-        take, more of them, up to ``batch_size``: recorded in one transaction
-        (``Processor.process_many``). A lone delivery, or one that idle
-        workers are free to take, runs on its own at once."""
-        batch = [task]
-        while len(batch) < self.batch_size and self._tasks.qsize() > self._idle:
-            try:
-                more = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if more is None or more.refused:
-                self._tasks.put(more)  # a stop, or refused messages: for the next worker
-                break
-            batch.append(more)
-        return batch
-
     def _finish_all(self, batch: list[Task], results: list[Result]) -> None:
         for task, result in zip(batch, results, strict=True):
+            assert task.delivery is not None
             self._finish(task.generation, task.delivery, result)
 
     def _process(self, batch: list[Task]) -> list[Result]:
+        deliveries = [task.delivery for task in batch if task.delivery is not None]
         try:
             return self.processor.process_many(
-                [(task.delivery.body, task.delivery.redelivered) for task in batch]
+                [(delivery.body, delivery.redelivered) for delivery in deliveries]
             )
         except Exception as exc:  # a safety net: process_many() handles what it knows
             logger.exception("Unexpected error processing %d message(s)", len(batch))
             return [
                 Result(DEAD_LETTER, reason=f"engine error: {exc!r}")
-                if task.delivery.redelivered
+                if delivery.redelivered
                 else Result(REQUEUE, reason="engine error")
-                for task in batch
+                for delivery in deliveries
             ]

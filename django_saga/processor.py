@@ -26,13 +26,16 @@ from .attempts import (
     EXECUTION,
     AttemptKind,
     attempt_kind,
+    awaits,
     describe,
+    log_stale,
     log_step,
     resumed_at,
 )
 from .conf import saga_settings
 from .connections import close_broken_connections, drop_connections
 from .errors import MalformedMessage
+from .limits import Gate
 from .messages import EXECUTE, SETTLE, Outgoing, StepMessage, decode
 from .models import FORWARD_STATES, SagaStep, StepStatus
 from .registry import HandlerRegistry, registry
@@ -59,13 +62,19 @@ class HandlerFailed(Exception):
     """A handler raised: its unit must roll back before the failure is recorded."""
 
     def __init__(
-        self, error: BaseException, duration: int, span: tracing.StepSpan | None = None
+        self,
+        error: BaseException,
+        duration: int,
+        span: tracing.StepSpan | None = None,
+        gates: frozenset[Gate] = frozenset(),
     ) -> None:
         super().__init__(f"handler failed: {error!r}")
         self.error = error
         self.duration = duration
         # Ended once the failure is recorded, with the outcome it gets (retrying, failed).
         self.span = span
+        # The queue whose slot the handler held, freed by the rollback.
+        self.gates = gates
 
 
 @dataclass
@@ -73,6 +82,9 @@ class Result:
     action: str
     outgoing: list[Outgoing] = field(default_factory=list)
     reason: str = ""
+    #: Queues of limited actions the message took a slot of or waited in:
+    #: the engine runs what they hold next (``release``).
+    gates: set[Gate] | frozenset[Gate] = frozenset()
 
 
 class Processor:
@@ -129,7 +141,7 @@ class Processor:
         try:
             with together as units:
                 for unit, (_, message, redelivered) in zip(units, batch, strict=True):
-                    results.append(self._handle(unit, message, redelivered))
+                    results.append(self.handle(unit, message, redelivered))
         except Exception as exc:
             if isinstance(exc, HandlerFailed) and exc.span is not None:
                 exc.span.end("rolled back")
@@ -140,10 +152,7 @@ class Processor:
                 describe(exc),
             )
             return None
-        return [
-            result or Result(ACK, outgoing=unit.outgoing if unit is not None else [])
-            for result, unit in zip(results, units, strict=True)
-        ]
+        return [result or _committed(unit) for result, unit in zip(results, units, strict=True)]
 
     def _process_alone(self, message: StepMessage, redelivered: bool) -> Result:
         for attempt in range(1, DB_ATTEMPTS + 1):
@@ -184,7 +193,7 @@ class Processor:
                 step = unit.step if unit is not None else None
                 if unit is None or step is None:
                     return Result(DEAD_LETTER, reason=error)
-                if _awaits(step, message):
+                if awaits(step, message):
                     attempt_kind(message.kind).failed(unit, step, error, 0, None)
             return Result(ACK, outgoing=unit.outgoing)
         except Exception:
@@ -196,18 +205,15 @@ class Processor:
     def _process(self, message: StepMessage, redelivered: bool = False) -> Result:
         try:
             with self.store.open_step(message.saga_id, message.step_id) as unit:
-                result = self._handle(unit, message, redelivered)
+                result = self.handle(unit, message, redelivered)
         except HandlerFailed as failed:
             # The handler's writes rolled back with the whole transaction;
             # its failure is recorded in a fresh one, if the step still waits
             # for this message (a duplicate may have settled it in between).
-            return self._record_failure(message, failed)
-        if result is not None:
-            return result
-        assert unit is not None
-        return Result(ACK, outgoing=unit.outgoing)
+            return self.record_failure(message, failed)
+        return result or _committed(unit)
 
-    def _handle(self, unit: Unit | None, message: StepMessage, redelivered: bool) -> Result | None:
+    def handle(self, unit: Unit | None, message: StepMessage, redelivered: bool) -> Result | None:
         """Act on ``message`` in its step's unit; None: ack once the unit commits."""
         if unit is None or unit.step is None:
             reason = f"unknown saga {message.saga_id!r} or step {message.step_id!r}"
@@ -218,8 +224,8 @@ class Processor:
                 return Result(ACK)
             logger.error("Dead-lettering a message for an %s", reason)
             return Result(DEAD_LETTER, reason=reason)
-        if not _awaits(unit.step, message):
-            _log_stale(unit.step, message)
+        if not awaits(unit.step, message):
+            log_stale(unit.step, message)
             if redelivered and unit.fast_path:
                 # This message may be the one whose unit committed while the
                 # engine that ran it stopped before the broker confirmed what
@@ -235,18 +241,21 @@ class Processor:
             self._run(unit, unit.step, COMPENSATION)
         return None
 
-    def _record_failure(self, message: StepMessage, failed: HandlerFailed) -> Result:
+    def record_failure(
+        self, message: StepMessage, failed: HandlerFailed, fast_path: bool = True
+    ) -> Result:
+        """Record, in a transaction of its own, an attempt whose handler raised."""
         outcome = "unrecorded"
         try:
-            with self.store.open_step(message.saga_id, message.step_id) as unit:
-                if unit is None or unit.step is None or not _awaits(unit.step, message):
+            with self.store.open_step(message.saga_id, message.step_id, fast_path) as unit:
+                if unit is None or unit.step is None or not awaits(unit.step, message):
                     outcome = "stale"
-                    return Result(ACK)
+                    return Result(ACK, gates=failed.gates)
                 recorded = self.fail_attempt(
                     unit, unit.step, attempt_kind(message.kind), failed.error, failed.duration
                 )
             outcome = recorded
-            return Result(ACK, outgoing=unit.outgoing)
+            return Result(ACK, outgoing=unit.outgoing, gates=failed.gates)
         finally:
             if failed.span is not None:
                 failed.span.end(outcome)
@@ -286,6 +295,9 @@ class Processor:
         """
         action = kind.action(step)
         attempt = kind.attempt(step)
+        limit = self.handlers.limit(kind.name, action)
+        if limit is not None and not flow.admit(unit, step, kind.name, action, limit, attempt):
+            return  # held until a slot of the action frees
         span = tracing.step_span(unit.saga, step, kind.name, action, attempt)
         started = time.monotonic()
         try:
@@ -295,7 +307,7 @@ class Processor:
         except BaseException as exc:  # even SystemExit: the saga must not hang
             if span is not None:
                 span.leave(exc, describe(exc))
-            raise HandlerFailed(exc, _ms_since(started), span) from exc
+            raise HandlerFailed(exc, _ms_since(started), span, frozenset(unit.gates)) from exc
         duration = _ms_since(started)
         if span is not None:
             span.leave()
@@ -372,28 +384,12 @@ def _read(body: bytes) -> StepMessage | Result:
         return Result(DEAD_LETTER, reason=f"unreadable message: {describe(exc)}")
 
 
-def _awaits(step: SagaStep, message: StepMessage) -> bool:
-    """Whether ``message`` is the one the step waits for (not a duplicate or stale)."""
-    if message.kind == EXECUTE:
-        return step.status == StepStatus.STARTED and step.attempts == message.attempt
-    if message.kind == SETTLE:
-        # A child's end: it matters while the step waits for its child.
-        return step.is_child and step.status in (StepStatus.WAITING, StepStatus.COMPENSATING)
-    return step.status == StepStatus.COMPENSATING and step.compensation_attempts == message.attempt
+def _committed(unit: Unit | None) -> Result:
+    """What the engine does once the unit of a message has committed."""
+    if unit is None:
+        return Result(ACK)
+    return Result(ACK, outgoing=unit.outgoing, gates=unit.gates)
 
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _log_stale(step: SagaStep, message: StepMessage) -> None:
-    logger.debug(
-        "Dropping a duplicate or stale %s message: saga=%s step=%s attempt=%d "
-        "(step is %s, attempt %d)",
-        message.kind,
-        step.saga_id,
-        step.name,
-        message.attempt,
-        step.status,
-        step.attempts if message.kind == EXECUTE else step.compensation_attempts,
-    )

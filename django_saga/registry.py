@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from . import validation
 from .conf import saga_settings
 from .errors import DuplicateHandlerError, SagaDefinitionError, UnknownActionError
+from .limits import Limit
 from .messages import COMPENSATE, EXECUTE
 from .retry import DEFAULT, RetryPolicy
 
@@ -30,11 +31,13 @@ H = TypeVar("H", bound=Handler)
 
 @dataclass(frozen=True)
 class HandlerSpec:
-    """A handler with its retry policy and timeout (seconds, None for the default)."""
+    """A handler with its retry policy, timeout (seconds, None for the
+    default) and concurrency limit (None: unlimited)."""
 
     func: Handler
     retry: RetryPolicy = DEFAULT
     timeout: float | None = None
+    limit: Limit | None = None
 
 
 class HandlerRegistry:
@@ -53,6 +56,7 @@ class HandlerRegistry:
         handler: Handler,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        limit: Limit | None = None,
     ) -> Handler:
         validation.text(
             action,
@@ -80,7 +84,7 @@ class HandlerRegistry:
                     f"{LABELS[kind].capitalize()} action {action!r} already has a handler "
                     f"({_identity(existing.func)}); refusing {_identity(handler)}"
                 )
-            table[action] = HandlerSpec(handler, retry or DEFAULT, timeout)
+            table[action] = HandlerSpec(handler, retry or DEFAULT, timeout, limit)
         return handler
 
     def unregister(self, kind: str, action: str) -> None:
@@ -102,6 +106,20 @@ class HandlerRegistry:
 
     def has(self, kind: str, action: str) -> bool:
         return action in self._handlers[kind]
+
+    def limit(self, kind: str, action: str) -> Limit | None:
+        """The action's concurrency limit (None: unlimited, or no handler)."""
+        spec = self._handlers[kind].get(action)
+        return None if spec is None else spec.limit
+
+    def limited(self) -> list[tuple[str, str, Limit]]:
+        """Every (kind, action, limit) a handler declares, by kind and action."""
+        return [
+            (kind, action, spec.limit)
+            for kind, table in sorted(self._handlers.items())
+            for action, spec in sorted(table.items())
+            if spec.limit is not None
+        ]
 
     def actions(self, kind: str) -> list[str]:
         return sorted(self._handlers[kind])
@@ -147,39 +165,64 @@ def register_step_handler(
     *,
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
+    concurrency: int | None = None,
+    per: str | None = None,
 ) -> Handler:
     """Register ``handler(saga, step)`` as the step handler for ``action``.
 
     ``retry`` overrides the project's retry settings for this action;
-    ``timeout`` (seconds) is how long one attempt may take.
+    ``timeout`` (seconds) is how long one attempt may take; ``concurrency``
+    is how many runs may be under way at once across every engine (per
+    saga key with ``per="key"``).
     """
-    return registry.register(EXECUTE, action, handler, retry, timeout)
+    limit = Limit.declared(concurrency, per, action)
+    return registry.register(EXECUTE, action, handler, retry, timeout, limit)
 
 
 def register_compensation_handler(
-    action: str, handler: Handler, *, retry: RetryPolicy | None = None
+    action: str,
+    handler: Handler,
+    *,
+    retry: RetryPolicy | None = None,
+    concurrency: int | None = None,
+    per: str | None = None,
 ) -> Handler:
-    """Register ``handler(saga, step)`` as the compensation for ``action``."""
-    return registry.register(COMPENSATE, action, handler, retry)
+    """Register ``handler(saga, step)`` as the compensation for ``action``
+    (``concurrency`` and ``per`` as for a step handler)."""
+    limit = Limit.declared(concurrency, per, action)
+    return registry.register(COMPENSATE, action, handler, retry, limit=limit)
 
 
 def step_handler(
-    action: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
+    action: str,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    concurrency: int | None = None,
+    per: str | None = None,
 ) -> Callable[[H], H]:
     """Decorator form of :func:`register_step_handler`."""
 
     def decorate(func: H) -> H:
-        register_step_handler(action, func, retry=retry, timeout=timeout)
+        register_step_handler(
+            action, func, retry=retry, timeout=timeout, concurrency=concurrency, per=per
+        )
         return func
 
     return decorate
 
 
-def compensation_handler(action: str, *, retry: RetryPolicy | None = None) -> Callable[[H], H]:
+def compensation_handler(
+    action: str,
+    *,
+    retry: RetryPolicy | None = None,
+    concurrency: int | None = None,
+    per: str | None = None,
+) -> Callable[[H], H]:
     """Decorator form of :func:`register_compensation_handler`."""
 
     def decorate(func: H) -> H:
-        register_compensation_handler(action, func, retry=retry)
+        register_compensation_handler(action, func, retry=retry, concurrency=concurrency, per=per)
         return func
 
     return decorate

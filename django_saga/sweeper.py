@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections
@@ -23,7 +24,9 @@ from django.db import DatabaseError, connections
 from . import flow
 from .conf import saga_settings
 from .connections import close_broken_connections
+from .limits import MAX_CONCURRENCY, Gate
 from .processor import Processor
+from .release import release
 from .stores import Store
 from .stores.base import Busy
 
@@ -43,13 +46,22 @@ class SweepReport:
     #: Messages of stale sagas' waiting steps sent again (see ``send_again``).
     sent_again: int = 0
     purged: int = 0
+    #: Queues of limited actions whose held messages were handed to a release.
+    queues: int = 0
 
 
 class Sweeper(threading.Thread):
-    def __init__(self, store: Store, processor: Processor) -> None:
+    def __init__(
+        self,
+        store: Store,
+        processor: Processor,
+        release: Callable[[Gate], object] | None = None,
+    ) -> None:
         super().__init__(name="saga-sweeper", daemon=True)
         self.store = store
         self.processor = processor
+        #: Runs what a queue holds: the engine hands it to a worker thread.
+        self.release = release or self._release_here
         self._stop_event = threading.Event()
         self._last_stale_report = 0.0
 
@@ -121,6 +133,21 @@ class Sweeper(threading.Thread):
         except Busy:
             return 0
 
+    def release_held(self) -> int:
+        """Hand every queue of held messages to a release: the engine whose
+        run would have released them may have died, or a slot freed just as
+        a message was held. How many queues."""
+        queues = self.store.held_queues(BATCH)
+        for kind, action, key in queues:
+            limit = self.processor.handlers.limit(kind, action)
+            # An action no longer limited lets what it held go, without a bound.
+            concurrency = limit.concurrency if limit is not None else MAX_CONCURRENCY
+            self.release(Gate(kind, action, key, concurrency))
+        return len(queues)
+
+    def _release_here(self, gate: Gate) -> int:
+        return release(self.processor, gate)
+
     def sweep_due(self) -> SweepReport:
         """Time out the attempts and compensate the sagas that are due: the
         part of a sweep that changes sagas (a test clock drives it alone)."""
@@ -139,4 +166,5 @@ class Sweeper(threading.Thread):
                         logger.warning("saga=%s passed its deadline: compensating", saga_id)
             except Busy:
                 continue  # a step is running; the next sweep tries again
+        report.queues = self.release_held()
         return report

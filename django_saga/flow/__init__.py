@@ -33,6 +33,7 @@ from .forward import (
     step_waiting,
     wait_ran_out,
 )
+from .gate import admit
 from .history import (
     CANCELLED,
     COMPENSATED,
@@ -73,6 +74,7 @@ __all__ = [
     "SLEEPING",
     "WAITED",
     "WOKEN",
+    "admit",
     "advance",
     "begin_compensation",
     "child_message",

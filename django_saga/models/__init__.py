@@ -12,7 +12,9 @@ What lives where:
 - ``trail``: :class:`Intervention`, what operators did;
 - ``tokens``: :class:`ApiToken`, the JSON API's bearer tokens;
 - ``schedule``: :class:`Schedule`, its :class:`ScheduleRun` rows and its
-  trail, :class:`ScheduleIntervention`.
+  trail, :class:`ScheduleIntervention`;
+- ``hold``: :class:`HeldMessage`, a message waiting for a slot of a limited
+  action.
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -53,6 +55,7 @@ from .schedule import (
     ScheduleRun,
     Source,
 )
+from .hold import HeldMessage
 
 # isort: on
 
@@ -72,6 +75,7 @@ __all__ = [
     "TERMINAL_STATES",
     "WAITING_FOR_OPERATOR",
     "ApiToken",
+    "HeldMessage",
     "Intervention",
     "Missed",
     "OutboxMessage",

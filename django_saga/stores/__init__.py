@@ -9,7 +9,8 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ..conf import saga_settings
-from .base import HandOperations, Store, Unit
+from .base import Store, Unit
+from .hand import HandOperations
 
 __all__ = ["HandOperations", "Store", "Unit", "get_store"]
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .. import clock, signals, validation
-from ..errors import InvalidStateTransition, SagaNotFound
+from .. import clock, signals
 
 if TYPE_CHECKING:
     from django.dispatch import Signal
 
-    from ..messages import Outgoing
+    from ..limits import Gate
+    from ..messages import Outgoing, StepMessage
     from ..models import Intervention, Saga, SagaStep
     from .wakeups import OutboxListener
 
@@ -40,6 +41,14 @@ class KeyTaken(Exception):
     def __init__(self, saga_id: str) -> None:
         super().__init__(f"saga {saga_id} has the key")
         self.saga_id = saga_id
+
+
+@dataclass(frozen=True)
+class Held:
+    """A message that waited for a slot of its action, now given one."""
+
+    id: int
+    message: StepMessage
 
 
 class Unit(ABC):
@@ -67,6 +76,14 @@ class Unit(ABC):
         self.delayed: list[tuple[Outgoing, float]] = []
         # Operators' actions to record with the unit, and the Django user of each.
         self.interventions: list[tuple[Intervention, Any]] = []
+        #: Slots of limited actions the unit's transaction holds (one set for
+        #: the units of a transaction): freed when it ends.
+        self.slots: set[int] = set()
+        #: Queues of limited actions the unit took a slot of or held a message
+        #: in: once it ends, the engine runs what waits there (``Processor.release``).
+        self.gates: set[Gate] = set()
+        #: The held message the unit runs, its slot already taken (None: a delivery).
+        self.released: Held | None = None
 
     def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
         """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
@@ -184,7 +201,18 @@ class Unit(ABC):
     @abstractmethod
     def relayed_steps(self) -> set[str]:
         """Ids of the saga's steps that have a message in the outbox not yet
-        sent (a retry waiting for its delay, say): a relay will send those."""
+        sent (a retry waiting for its delay, say), or held for a slot of its
+        action: a relay or a release will send those."""
+
+    @abstractmethod
+    def take_slot(self, gate: Gate) -> bool:
+        """Take a free slot of ``gate`` for the unit's transaction, unless
+        messages held in its queue came first (they go first)."""
+
+    @abstractmethod
+    def hold_message(self, message: StepMessage, gate: Gate) -> None:
+        """Keep ``message`` in ``gate``'s queue until a slot frees (written
+        with the unit; a message already held is held once)."""
 
 
 @runtime_checkable
@@ -256,6 +284,18 @@ class Store(Protocol):
         ``nowait`` if another unit holds them; ``SagaNotFound``)."""
         ...
 
+    # -- limited actions -------------------------------------------------------
+    def open_held(self, gate: Gate) -> AbstractContextManager[Held | None]:
+        """A transaction holding a slot of ``gate`` and the oldest message of
+        its queue that no other transaction has (None: none waits, or no
+        slot is free). The message leaves the queue if it commits; open its
+        step's unit inside it to run it."""
+        ...
+
+    def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
+        """(kind, action, key) of queues that hold messages, at most ``limit``."""
+        ...
+
     # -- what the sweeper looks for -------------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
         """(saga id, step id) of dispatched or waiting steps past their timeout."""
@@ -296,83 +336,3 @@ class Store(Protocol):
     def outbox_listener(self) -> OutboxListener:
         """A listener for one relay thread: it wakes when clients write rows."""
         ...
-
-
-@runtime_checkable
-class HandOperations(Protocol):
-    """Whole-saga operations by hand, for a project's scripts, fixtures and
-    repairs: both shipped stores offer them, django-saga never calls them.
-
-    ``update_saga_step`` and ``update_saga_state`` set what they are told;
-    ``HandUpdates`` writes them once over a store's own ``open_saga``.
-    """
-
-    def save_saga(self, saga: Saga) -> None: ...
-    def delete_saga(self, saga_id: str) -> None: ...
-    def update_saga_step(
-        self,
-        saga_id: str,
-        step_id: str,
-        status: str,
-        output: dict | None = None,
-        error: str = "",
-    ) -> Saga: ...
-    def update_saga_state(self, saga_id: str, state: str) -> Saga: ...
-
-
-class HandUpdates:
-    """The two hand updates of ``HandOperations``, written once over a store's units of work.
-
-    They set what they are told: the saga completes when every step is done,
-    and any other derivation (failure, compensation) is the engine's to make.
-    """
-
-    def update_saga_step(
-        self: Any,
-        saga_id: str,
-        step_id: str,
-        status: str,
-        output: dict | None = None,
-        error: str = "",
-    ) -> Saga:
-        from ..models import DONE, SagaState, StepStatus
-
-        if status not in StepStatus.values:
-            raise ValueError(f"Unknown step status {status!r}; expected one of {StepStatus.values}")
-        error = validation.text(error, "error", validation.ERROR_MAX_CHARS, blank=True)
-        data = None if output is None else validation.to_json(output, "output")
-        # Every step row, not only this one: an engine running another step
-        # of the saga counts on its own step's lock to keep writers away.
-        with self.open_saga(saga_id) as unit:
-            step = next((s for s in unit.saga.steps if s.pk == step_id), None)
-            if step is None:
-                raise SagaNotFound(f"No step {step_id!r} in saga {saga_id!r}")
-            step.status, step.error = status, error
-            fields = ["status", "error"]
-            if data is not None:
-                step.output = data
-                fields.append("output")
-            unit.save_step(step, fields)
-            steps = unit.lock_saga()
-            saga = unit.saga
-            if saga.state == SagaState.STARTED and all(s.status in DONE for s in steps):
-                saga.state = SagaState.COMPLETED
-                saga.completed_at = clock.now()
-                unit.save_saga_fields(["state", "completed_at"])
-            else:
-                unit.touch()
-        return self.load_saga(saga_id)
-
-    def update_saga_state(self: Any, saga_id: str, state: str) -> Saga:
-        from ..models import TERMINAL_STATES, SagaState
-
-        if state not in SagaState.values:
-            raise InvalidStateTransition(
-                f"Unknown saga state {state!r}; expected one of {SagaState.values}"
-            )
-        with self.open_saga(saga_id) as unit:
-            saga = unit.saga
-            saga.state = state
-            saga.completed_at = clock.now() if state in TERMINAL_STATES else None
-            unit.save_saga_fields(["state", "completed_at"])
-        return self.load_saga(saga_id)

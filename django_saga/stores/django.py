@@ -14,9 +14,7 @@ from django.db import (
     transaction,
 )
 from django.db.models import Prefetch
-from django.db.models.functions import Now
 
-from .. import clock
 from ..errors import SagaNotFound
 from ..models import (
     IN_FLIGHT,
@@ -27,10 +25,13 @@ from ..models import (
     SagaStep,
     StepStatus,
 )
-from ..retention import purge
-from .base import Busy, HandUpdates, KeyTaken, Unit
+from .base import Busy, KeyTaken, Unit
+from .django_held import DjangoHeld
 from .django_outbox import DjangoOutbox
+from .django_sweeps import DjangoSweeps, due_by
 from .django_unit import DjangoUnit, Hold, write_units
+from .hand import HandUpdates
+from .slots import LocalSlots
 from .statements import Statements
 
 #: PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds.
@@ -51,12 +52,14 @@ def _current(rows: list[Any]) -> list[Any]:
     return [row[:-1] for row in rows]
 
 
-class DjangoStore(DjangoOutbox, HandUpdates):
+class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
     """Sagas in the database; every change is one transaction with row locks."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
         self._statements: Statements | None = None
+        # Slots where the database has no advisory locks (one engine).
+        self._local_slots = LocalSlots()
 
     # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None:
@@ -188,7 +191,8 @@ class DjangoStore(DjangoOutbox, HandUpdates):
     @contextmanager
     def _units(self, keys: Sequence[tuple[str, str]]) -> Iterator[list[Unit | None]]:
         sql = self.statements()
-        with transaction.atomic(using=self.using):
+        slots: set[int] = set()
+        with self._giving_back(slots), transaction.atomic(using=self.using):
             cursor = sql.cursor()
             try:
                 cursor.execute(sql.lock_and_read_many, [[step_id for _, step_id in keys]])
@@ -205,6 +209,7 @@ class DjangoStore(DjangoOutbox, HandUpdates):
                         continue
                     saga, steps = self._saga_from(rows, saga_id)
                     unit = self._engine_unit(saga, steps, step_id, cursor, True, Hold.STEP_NOWAIT)
+                    unit.slots = slots  # the transaction's, whichever unit takes them
                     units.append(unit)
                     opened.append(unit)
                 yield units
@@ -235,7 +240,8 @@ class DjangoStore(DjangoOutbox, HandUpdates):
     def _step_unit(
         self, saga_id: str, step_id: str, fast_path: bool, timed_out: bool, at_once: bool
     ) -> Iterator[Unit | None]:
-        with transaction.atomic(using=self.using):
+        slots: set[int] = set()
+        with self._giving_back(slots), transaction.atomic(using=self.using):
             # One cursor for the whole unit: the lock, the read and the writes.
             cursor = self.statements().cursor()
             try:
@@ -257,6 +263,7 @@ class DjangoStore(DjangoOutbox, HandUpdates):
                     read if read is not None else self._read_saga(cursor, saga_id, step_id)
                 )
                 unit = self._engine_unit(saga, steps, step_id, cursor, fast_path)
+                unit.slots = slots
                 yield unit
                 unit.flush()
             finally:
@@ -307,7 +314,7 @@ class DjangoStore(DjangoOutbox, HandUpdates):
         and not locked by an engine running it right now; its saga's id."""
         return (
             SagaStep.objects.using(self.using)
-            .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=_due_by())
+            .filter(pk=step_id, status__in=IN_FLIGHT, timeout_at__lte=due_by())
             .select_for_update(skip_locked=True)
             .values_list("saga_id", flat=True)
             .first()
@@ -350,31 +357,6 @@ class DjangoStore(DjangoOutbox, HandUpdates):
             finally:
                 unit.close()
 
-    # -- what the sweeper looks for -----------------------------------------
-    def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
-        """(saga id, step id) of dispatched steps past their timeout, oldest first."""
-        return list(
-            SagaStep.objects.using(self.using)
-            .filter(status__in=IN_FLIGHT, timeout_at__lte=_due_by())
-            .order_by("timeout_at")
-            .values_list("saga_id", "id")[:limit]
-        )
-
-    def due_deadlines(self, limit: int) -> list[str]:
-        """Ids of started sagas past their deadline."""
-        return list(
-            Saga.objects.using(self.using)
-            .filter(state=SagaState.STARTED, deadline_at__lte=_due_by())
-            .order_by("deadline_at")
-            .values_list("id", flat=True)[:limit]
-        )
-
-    def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
-        return list(Saga.objects.using(self.using).stale(older_than).order_by("updated_at")[:limit])
-
-    def purge_finished(self, older_than: float, budget: float) -> int:
-        return purge(older_than, using=self.using, budget=budget).sagas
-
     def interventions(self, saga_id: str) -> list[Intervention]:
         return list(Intervention.objects.using(self.using).filter(saga_id=saga_id).order_by("id"))
 
@@ -382,16 +364,6 @@ class DjangoStore(DjangoOutbox, HandUpdates):
         return Saga.objects.using(self.using).prefetch_related(
             Prefetch("step_set", queryset=SagaStep.objects.order_by("position"))
         )
-
-
-def _due_by() -> Any:
-    """What due timeouts and deadlines are compared with: the database's clock,
-    which every engine shares whatever its own host's says, so two sweepers on
-    hosts that disagree by seconds never disagree on what is due. A test
-    clock's time when one is set (``django_saga.testing``): a test cannot
-    move the database's clock, and inside a test's transaction PostgreSQL's
-    ``now()`` would not move at all."""
-    return clock.now() if clock.replaced() else Now()
 
 
 def _with_steps(saga: Saga) -> Saga:

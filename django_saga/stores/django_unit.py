@@ -20,13 +20,15 @@ from django.db import connections, transaction
 
 from .. import clock
 from ..conf import saga_settings
-from ..models import Intervention, OutboxMessage, Saga, SagaStep
+from ..models import HeldMessage, Intervention, OutboxMessage, Saga, SagaStep
 from ..models.step import ITEM_POSITIONS
 from .base import Unit
 from .wakeups import due_times, outbox_written
 from .writes import Writes
 
 if TYPE_CHECKING:
+    from ..limits import Gate
+    from ..messages import StepMessage
     from .django import DjangoStore
 
 #: Sets a step's cached saga without a query.
@@ -208,7 +210,27 @@ class DjangoUnit(Unit):
 
     def relayed_steps(self) -> set[str]:
         self.cursor.execute(self.store.statements().unsent_bodies, [self.saga.pk])
-        return {json.loads(body)["step_id"] for (body,) in self.cursor.fetchall()}
+        relayed = {json.loads(body)["step_id"] for (body,) in self.cursor.fetchall()}
+        held = HeldMessage.objects.using(self.store.using).filter(saga_id=self.saga.pk)
+        return relayed | set(held.values_list("step_id", flat=True))
+
+    def take_slot(self, gate: Gate) -> bool:
+        return self.store.take_slot(self.cursor, gate, self.slots, queued_first=True)
+
+    def hold_message(self, message: StepMessage, gate: Gate) -> None:
+        HeldMessage.objects.using(self.store.using).bulk_create(
+            [
+                HeldMessage(
+                    saga_id=message.saga_id,
+                    step_id=message.step_id,
+                    kind=message.kind,
+                    attempt=message.attempt,
+                    action=gate.action,
+                    key=gate.key,
+                )
+            ],
+            ignore_conflicts=True,
+        )
 
     def _set_steps(self, steps: list[SagaStep]) -> None:
         for step in steps:

@@ -9,16 +9,15 @@ store gives "local effects exactly once".
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from .. import clock
 from ..errors import SagaNotFound
-from ..messages import Outgoing
+from ..limits import Gate
+from ..messages import StepMessage
 from ..models import (
     ACTIVE_STATES,
     IN_FLIGHT,
@@ -28,15 +27,11 @@ from ..models import (
     SagaState,
     SagaStep,
 )
-from .base import Busy, HandUpdates, KeyTaken, Unit
-from .wakeups import OutboxListener, due_times, outbox_written
-
-
-@dataclass
-class _Row:
-    message: Outgoing
-    available_at: datetime
-    sent_at: datetime | None = None
+from .base import Busy, Held, KeyTaken, Unit
+from .hand import HandUpdates
+from .memory_held import MemoryQueues
+from .memory_outbox import MemoryOutbox, OutboxRow
+from .wakeups import due_times, outbox_written
 
 
 class MemoryUnit(Unit):
@@ -48,12 +43,20 @@ class MemoryUnit(Unit):
         self.saga = saga
         self.step = step
         self.store = store
+        # Messages held for a slot, kept when the unit commits.
+        self.held: list[tuple[StepMessage, Gate]] = []
 
     def owning_store(self) -> MemoryStore:
         return self.store
 
     def relayed_steps(self) -> set[str]:
-        return self.store.relayed_steps(self.saga.pk)
+        return self.store.relayed_steps(self.saga.pk) | self.store.queues.steps_of(self.saga.pk)
+
+    def take_slot(self, gate: Gate) -> bool:
+        return self.store.queues.take(gate, self.slots, queued_first=True)
+
+    def hold_message(self, message: StepMessage, gate: Gate) -> None:
+        self.held.append((message, gate))
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)
@@ -98,14 +101,15 @@ class MemoryUnit(Unit):
         self.saga.set_steps([*self.saga.steps, *steps])
 
 
-class MemoryStore(HandUpdates):
+class MemoryStore(MemoryOutbox, HandUpdates):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._saga_locks: dict[str, threading.RLock] = {}
         self._sagas: dict[str, Saga] = {}
-        self._outbox: dict[str, _Row] = {}
+        self._outbox: dict[str, OutboxRow] = {}
         self._interventions: dict[str, list[Intervention]] = {}
         self._creating = threading.Lock()
+        self.queues = MemoryQueues()
 
     # -- helpers ------------------------------------------------------------
     def _saga_lock(self, saga_id: str) -> threading.RLock:
@@ -128,7 +132,8 @@ class MemoryStore(HandUpdates):
             for intervention, _ in unit.interventions:
                 self._interventions.setdefault(unit.saga.pk, []).append(intervention)
             for message, available in unit.rows():
-                self._outbox[message.id] = _Row(message, available)
+                self._outbox[message.id] = OutboxRow(message, available)
+        self.queues.add(unit.held)
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
         if unit.delayed:
@@ -252,8 +257,11 @@ class MemoryStore(HandUpdates):
                 yield None
                 return
             unit = MemoryUnit(saga, step, fast_path, self)
-            yield unit
-            self._commit(unit)
+            try:
+                yield unit
+                self._commit(unit)
+            finally:
+                self.queues.slots.give_back(unit.slots)
         finally:
             lock.release()
 
@@ -271,6 +279,12 @@ class MemoryStore(HandUpdates):
 
     def open_saga(self, saga_id: str, nowait: bool = False) -> AbstractContextManager[Unit]:
         return self._unit(saga_id, None, fast_path=False, wait=not nowait)
+
+    def open_held(self, gate: Gate) -> AbstractContextManager[Held | None]:
+        return self.queues.open(gate)
+
+    def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
+        return self.queues.queues(limit)
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:
@@ -311,41 +325,6 @@ class MemoryStore(HandUpdates):
             ]
         return sorted((self.load_saga(i) for i in stale), key=lambda s: s.updated_at)[:limit]
 
-    # -- the outbox ---------------------------------------------------------
-    def claim_due(self, limit: int, lease: float) -> list[Outgoing]:
-        now = clock.now()
-        with self._lock:
-            due = sorted(
-                (r for r in self._outbox.values() if r.sent_at is None and r.available_at <= now),
-                key=lambda r: r.available_at,
-            )[:limit]
-            for row in due:
-                row.available_at = clock.later(lease, now)
-            return [row.message for row in due]
-
-    def relay_later(self, messages: Sequence[Outgoing]) -> None:
-        now = clock.now()
-        with self._lock:
-            for message in messages:
-                self._outbox[message.id] = _Row(message, now)
-        outbox_written.set()
-
-    def relayed_steps(self, saga_id: str) -> set[str]:
-        with self._lock:
-            return {
-                json.loads(row.message.body)["step_id"]
-                for row in self._outbox.values()
-                if row.sent_at is None and row.message.saga_id == saga_id
-            }
-
-    def mark_sent(self, ids: Sequence[str]) -> None:
-        now = clock.now()
-        with self._lock:
-            for message_id in ids:
-                row = self._outbox.get(message_id)
-                if row is not None:
-                    row.sent_at = now
-
     def purge_finished(self, older_than: float, budget: float) -> int:
         cutoff = clock.now() - timedelta(seconds=older_than)
         with self._lock:
@@ -360,17 +339,6 @@ class MemoryStore(HandUpdates):
                 del self._sagas[saga_id]
                 self._saga_locks.pop(saga_id, None)
         return len(old)
-
-    def purge_sent(self, older_than: float) -> int:
-        cutoff = clock.now() - timedelta(seconds=older_than)
-        with self._lock:
-            old = [k for k, r in self._outbox.items() if r.sent_at and r.sent_at < cutoff]
-            for key in old:
-                del self._outbox[key]
-        return len(old)
-
-    def outbox_listener(self) -> OutboxListener:
-        return OutboxListener()
 
     def interventions(self, saga_id: str) -> list[Intervention]:
         with self._lock:

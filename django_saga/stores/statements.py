@@ -20,9 +20,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from ..conf import saga_settings
-from ..models import OutboxMessage, Saga, SagaStep
+from ..models import HeldMessage, OutboxMessage, Saga, SagaStep
 from ..models.step import ITEM_POSITIONS
 from .postgres import preparing_cursor, psycopg_available
+from .slots import TAKE_SLOT_FOR_HELD, take_slot
 from .tables import ModelTable
 from .writes import Writer
 
@@ -219,6 +220,11 @@ class Statements:
             else claim_outbox_unlocked(outbox)
         )
         self._mark_sent_any = mark_sent_any(outbox) if postgres else None
+        # Slots of limited actions: advisory locks on PostgreSQL (None: counted
+        # in the process, ``stores.slots.LocalSlots``).
+        self.held = held = ModelTable(HeldMessage, connection)
+        self.take_slot = take_slot(held) if postgres else None
+        self.take_slot_for_held = TAKE_SLOT_FOR_HELD if postgres else None
         self._updated_at = Saga._meta.get_field("updated_at")
         self._outbox_time = OutboxMessage._meta.get_field("available_at")
         #: Runs a transaction's writes.

@@ -20,6 +20,7 @@ from ..definition import Declared, SagaDefinition
 from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
 from ..processor import ACK, DEAD_LETTER, Processor
 from ..registry import HandlerRegistry, registry
+from ..release import release
 from ..schedules.ticking import next_due as next_tick
 from ..schedules.ticking import tick_due
 from ..stores import get_store
@@ -325,6 +326,9 @@ class SagaTestKit:
                 continue
             if result.outgoing:  # no outbox rows: the engine publishes them itself
                 queue.extend((m, False) for m in result.outgoing)
+            for gate in result.gates:  # as the engine's worker: what was held runs
+                with self.committed():
+                    release(self.processor, gate)
             self._timelines.observe(message.saga_id)
         return delivered
 

@@ -15,3 +15,17 @@ class Ledger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by step {self.step_id}"
+
+
+class Run(models.Model):
+    """One run of a limited test handler: when it began and ended (seconds
+    since the epoch, on the host every engine of a test shares)."""
+
+    action = models.CharField(max_length=100)
+    saga_id = models.CharField(max_length=26)
+    key = models.CharField(max_length=200, blank=True)
+    began = models.FloatField()
+    ended = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.action} of saga {self.saga_id}"

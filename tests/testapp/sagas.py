@@ -18,7 +18,7 @@ from django_saga import (
     step_handler,
 )
 
-from .models import Ledger
+from .models import Ledger, Run
 
 
 def _record(step, action):
@@ -345,3 +345,23 @@ class Nest(SagaDefinition):
 
     def steps(self):
         return [Step("mark", "test.record", "test.undo"), child("again", Nest)]
+
+
+def _timed_run(saga, step, action):
+    """Sleep ``input['seconds']`` (0.05 by default) and record the run's span."""
+    began = time.time()
+    time.sleep(step.input.get("seconds", 0.05))
+    Run.objects.create(
+        action=action, saga_id=saga.id, key=saga.key or "", began=began, ended=time.time()
+    )
+    return {"ran": action}
+
+
+@step_handler("test.limited", concurrency=5)
+def limited(saga, step):
+    return _timed_run(saga, step, "test.limited")
+
+
+@step_handler("test.one_per_key", concurrency=1, per="key")
+def one_per_key(saga, step):
+    return _timed_run(saga, step, "test.one_per_key")

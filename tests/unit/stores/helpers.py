@@ -1,4 +1,5 @@
-"""What the store's tests share: a row held by another transaction."""
+"""What the store's tests share: each store, a saga to save, a row held by
+another transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 from django.db import connection, models, transaction
+
+from django_saga.models import Saga, SagaState, SagaStep
+from django_saga.stores import Store, get_store
+from django_saga.stores.django import DjangoStore
+from django_saga.stores.memory import MemoryStore
 
 
 @contextmanager
@@ -47,3 +54,36 @@ def row_held(
         thread.join(30)
     if failures:
         raise failures[0]
+
+
+STORES = {
+    "django": ("django_saga.stores.django.DjangoStore", DjangoStore),
+    "memory": ("django_saga.stores.memory.MemoryStore", MemoryStore),
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request, settings) -> Store:
+    path, cls = STORES[request.param]
+    settings.SAGA = {**settings.SAGA, "STORE": path}
+    built = get_store()
+    assert type(built) is cls
+    return built
+
+
+def make_saga(name: str = "order", state: str = SagaState.STARTED, n: int = 3) -> Saga:
+    saga = Saga(name=name, state=state, context={"tag": name})
+    saga.set_steps(
+        [
+            SagaStep(
+                saga=saga,
+                position=99,
+                name=f"s{i}",
+                action="test.record",
+                compensation="test.undo",
+                input={"i": i},
+            )
+            for i in range(n)
+        ]
+    )
+    return saga

@@ -171,27 +171,6 @@ def test_an_operator_who_will_not_wait_finds_the_saga_busy_while_an_engine_holds
         assert unit.saga.pk == saga.pk
 
 
-# -- the outbox -----------------------------------------------------------------
-def test_a_delayed_message_waits_its_turn_and_its_step_counts_as_relayed(test_clock):
-    store = MemoryStore()
-    saga = new_saga(store)
-    with store.open_saga(saga.pk) as unit:
-        unit.send(EXECUTE, unit.saga.steps[0], 2)
-        unit.send(EXECUTE, unit.saga.steps[1], 1, delay=30)
-        [(delayed, _)] = unit.delayed
-    [now] = store.claim_due(10, lease=60)
-    assert now.id != delayed.id
-    assert store.relayed_steps(saga.pk) == {saga.steps[0].pk, saga.steps[1].pk}
-    store.mark_sent([now.id])
-    assert store.relayed_steps(saga.pk) == {saga.steps[1].pk}
-    test_clock.advance(timedelta(seconds=29))
-    assert store.claim_due(10, lease=60) == []
-    test_clock.advance(timedelta(seconds=2))
-    assert [m.id for m in store.claim_due(10, lease=60)] == [delayed.id]
-    store.mark_sent([delayed.id])
-    assert store.relayed_steps(saga.pk) == set()
-
-
 def test_deleting_a_saga_drops_its_messages_and_keeps_the_operators_trail():
     store = MemoryStore()
     saga, other = new_saga(store), new_saga(store, name="refund")

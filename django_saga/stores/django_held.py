@@ -1,0 +1,84 @@
+"""The Django store's queues of limited actions: slots, and the messages
+that wait for one (``HeldMessage``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from ..limits import Gate
+from ..messages import StepMessage
+from ..models import HeldMessage
+from .base import Held
+from .slots import LocalSlots, postgres_take
+
+if TYPE_CHECKING:
+    from .statements import Statements
+
+
+class DjangoHeld:
+    """The queues half of ``DjangoStore``, on its database (``using``)."""
+
+    using: str
+    #: Slots where the database has no advisory locks (one engine).
+    _local_slots: LocalSlots
+
+    def statements(self) -> Statements:
+        raise NotImplementedError
+
+    def take_slot(self, cursor: Any, gate: Gate, mine: set[int], queued_first: bool) -> bool:
+        """Take a free slot of ``gate`` for the transaction that keeps its
+        slots in ``mine``; with ``queued_first``, none while its queue holds
+        messages (they came first)."""
+        sql = self.statements()
+        ids = gate.slot_ids()
+        if sql.take_slot is not None and sql.take_slot_for_held is not None:
+            if queued_first:
+                params = [ids, gate.action, gate.key, gate.kind, list(mine)]
+                return postgres_take(cursor, sql.take_slot, params, mine)
+            return postgres_take(cursor, sql.take_slot_for_held, [ids, list(mine)], mine)
+        if queued_first and self._queue(gate).exists():
+            return False
+        return self._local_slots.take(ids, mine)
+
+    @contextmanager
+    def _giving_back(self, slots: set[int]) -> Iterator[None]:
+        """Free the slots a transaction took once it has ended (PostgreSQL
+        frees its advisory locks itself)."""
+        try:
+            yield
+        finally:
+            if slots:
+                self._local_slots.give_back(slots)
+
+    @contextmanager
+    def open_held(self, gate: Gate) -> Iterator[Held | None]:
+        slots: set[int] = set()
+        with self._giving_back(slots), transaction.atomic(using=self.using):
+            row = self._queue(gate).select_for_update(skip_locked=True).order_by("id").first()
+            if row is None:
+                yield None
+                return
+            with self.statements().cursor() as cursor:
+                taken = self.take_slot(cursor, gate, slots, queued_first=False)
+            if not taken:
+                yield None
+                return
+            yield Held(row.pk, StepMessage(row.kind, row.saga_id, row.step_id, row.attempt))
+            HeldMessage.objects.using(self.using).filter(pk=row.pk).delete()
+
+    def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
+        return list(
+            HeldMessage.objects.using(self.using)
+            .order_by()
+            .values_list("kind", "action", "key")
+            .distinct()[:limit]
+        )
+
+    def _queue(self, gate: Gate) -> Any:
+        return HeldMessage.objects.using(self.using).filter(
+            action=gate.action, key=gate.key, kind=gate.kind
+        )

@@ -1,0 +1,143 @@
+"""Concurrency limits across four saga_engine processes on RabbitMQ and PostgreSQL.
+
+The handlers record each run's span (``tests.testapp.models.Run``: when it
+began and ended, on the host every engine shares), so the limit is checked
+on what the handlers themselves saw, not on django-saga's own account:
+
+- ``test.limited`` allows 5 runs at once: 200 sagas, every one completed,
+  never more than 5 spans overlapping;
+- ``test.one_per_key`` allows one run at a time per saga key: the spans of
+  one key never overlap, while those of different keys do;
+- an engine SIGKILLed while its handlers hold every slot gives them back
+  with its connection: messages held behind them run on the survivor.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from django.db import connection
+
+from django_saga import Step, manager
+from django_saga.limits import Gate
+from django_saga.messages import EXECUTE
+from django_saga.models import HeldMessage, Saga
+from django_saga.stores.slots import SLOTS_IN_USE
+from tests.conftest import wait_for
+from tests.testapp.models import Run
+
+pytestmark = [
+    pytest.mark.rabbitmq,
+    pytest.mark.postgres,
+    pytest.mark.engine_process,
+    pytest.mark.django_db(transaction=True),
+]
+
+ENGINES = 4
+LIMITED = Gate(EXECUTE, "test.limited", "", 5)
+
+
+def _engines(engine_process, amqp, count: int = ENGINES) -> list:
+    overrides = {**amqp, "SWEEP_INTERVAL": 0.5}
+    return [engine_process(overrides, "--concurrency", "4") for _ in range(count)]
+
+
+def _most_at_once(runs: list[Run]) -> int:
+    """The most spans that overlapped at any moment (one ending as another
+    begins does not overlap)."""
+    edges = sorted([(r.began, 1) for r in runs] + [(r.ended, -1) for r in runs])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def _all_finished(names: str) -> bool:
+    return not Saga.objects.filter(name=names, state__in=["started", "compensating"]).exists()
+
+
+def _slots_in_use() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(SLOTS_IN_USE, [LIMITED.slot_ids()])
+        return int(cursor.fetchone()[0])
+
+
+def test_five_at_a_time_across_four_engines_and_all_two_hundred_complete(amqp, engine_process):
+    _engines(engine_process, amqp)
+    sagas = [
+        manager.start("limited", [Step("call", "test.limited", "", {"seconds": 0.05})])
+        for _ in range(200)
+    ]
+    wait_for(lambda: _all_finished("limited"), 120, "200 limited sagas to finish")
+    states = set(Saga.objects.filter(pk__in=[s.pk for s in sagas]).values_list("state", flat=True))
+    assert states == {"completed"}
+    runs = list(Run.objects.filter(action="test.limited"))
+    assert len(runs) == 200
+    assert len({r.saga_id for r in runs}) == 200  # each ran once
+    most = _most_at_once(runs)
+    assert most <= 5, f"{most} runs of a 5-slot action overlapped"
+    # Sixteen threads had work for all of them: the limit, not a lack of
+    # engines, is what held them back.
+    assert most >= 2
+    assert not HeldMessage.objects.exists()
+
+
+def test_one_run_at_a_time_per_key(amqp, engine_process):
+    _engines(engine_process, amqp)
+    keys = ["customer-a", "customer-b", "customer-c"]
+    started: dict[str, list[str]] = {key: [] for key in keys}
+    # Sagas of different names may share a key (one active saga per name and key).
+    for n in range(8):
+        for key in keys:
+            saga = manager.start(
+                f"per-key-{n}",
+                [Step("call", "test.one_per_key", "", {"seconds": 0.02})],
+                key=key,
+            )
+            started[key].append(saga.pk)
+    every = [pk for pks in started.values() for pk in pks]
+    wait_for(
+        lambda: not Saga.objects.filter(pk__in=every, state="started").exists(),
+        120,
+        "24 sagas to finish",
+    )
+    assert set(Saga.objects.filter(pk__in=every).values_list("state", flat=True)) == {"completed"}
+    for key in keys:
+        runs = list(Run.objects.filter(action="test.one_per_key", key=key).order_by("began"))
+        assert len(runs) == 8
+        assert _most_at_once(runs) == 1, f"two runs of {key} overlapped"
+        assert {r.saga_id for r in runs} == set(started[key])
+    # Keys apart did run side by side.
+    assert _most_at_once(list(Run.objects.filter(action="test.one_per_key"))) >= 2
+
+
+def test_a_killed_engine_gives_back_its_slots_with_its_connection(amqp, engine_process):
+    overrides = {**amqp, "SWEEP_INTERVAL": 0.5}
+    victim = engine_process(overrides, "--concurrency", "8")
+    slow = [
+        manager.start("slow", [Step("call", "test.limited", "", {"seconds": 4})]) for _ in range(5)
+    ]
+    wait_for(lambda: _slots_in_use() == 5, 20, "the first engine to hold all 5 slots")
+    survivor = engine_process(overrides, "--concurrency", "8")
+    quick = [
+        manager.start("quick", [Step("call", "test.limited", "", {"seconds": 0.01})])
+        for _ in range(3)
+    ]
+    wait_for(lambda: HeldMessage.objects.count() == 3, 20, "the quick sagas to be held")
+    victim.process.send_signal(signal.SIGKILL)
+    assert victim.stop() == -signal.SIGKILL
+    killed = time.monotonic()
+    # PostgreSQL sees the connection go and rolls its transactions back: the
+    # slots are free at once, and the survivor's sweeper runs what waited.
+    wait_for(lambda: _all_finished("quick"), 10, "the held sagas to run on the survivor")
+    assert time.monotonic() - killed < 10
+    assert not survivor.process.poll()
+    # The killed engine's runs never committed: their deliveries come back
+    # to the survivor, which runs them again.
+    wait_for(lambda: _all_finished("slow"), 60, "the killed engine's sagas to finish")
+    every = [s.pk for s in slow + quick]
+    assert set(Saga.objects.filter(pk__in=every).values_list("state", flat=True)) == {"completed"}
+    assert Run.objects.filter(saga_id__in=every).count() == 8

@@ -1,0 +1,60 @@
+"""The gate of a limited action, on units in memory: run now with a slot, or
+hold the message with the attempt's clock stopped; a released message runs
+with its clock started again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django_saga import clock, flow
+from django_saga.limits import Gate, Limit
+from django_saga.messages import EXECUTE, StepMessage
+from django_saga.stores.base import Held
+from tests.unit.flow.helpers import build, unit_for
+
+LIMIT = Limit(1)
+
+
+def test_a_free_slot_lets_the_handler_run_and_names_the_queue():
+    saga = build(("pay",), timeout=30)
+    unit = unit_for(saga, "pay")
+    step = unit.step
+    step.timeout_at = clock.later(30)
+    assert flow.admit(unit, step, EXECUTE, "do", LIMIT, 1)
+    assert unit.gates == {Gate(EXECUTE, "do", "", 1)}
+    assert unit.held == []
+    assert step.timeout_at is not None
+
+
+def test_without_a_slot_the_message_is_held_and_its_attempt_clock_stops():
+    saga = build(("pay",), timeout=30)
+    unit = unit_for(saga, "pay")
+    step = unit.step
+    step.attempts = 2
+    step.timeout_at = clock.later(30)
+    busy: set[int] = set()
+    store = unit.store
+    assert store.queues.slots.take(Gate(EXECUTE, "do", "", 1).slot_ids(), busy)
+    assert not flow.admit(unit, step, EXECUTE, "do", LIMIT, 2)
+    assert unit.held == [(StepMessage(EXECUTE, saga.pk, step.pk, 2), Gate(EXECUTE, "do", "", 1))]
+    assert step.timeout_at is None
+    assert unit.gates == {Gate(EXECUTE, "do", "", 1)}
+
+
+def test_a_released_message_runs_and_its_attempt_clock_starts_again():
+    saga = build(("pay",), timeout=30)
+    unit = unit_for(saga, "pay")
+    step = unit.step
+    unit.released = Held(1, StepMessage(EXECUTE, saga.pk, step.pk, 1))
+    before = clock.now()
+    assert flow.admit(unit, step, EXECUTE, "do", LIMIT, 1)
+    assert step.timeout_at is not None
+    assert step.timeout_at >= before + timedelta(seconds=30)
+
+
+def test_a_limit_per_key_queues_the_saga_under_its_key():
+    saga = build(("pay",))
+    saga.key = "customer-7"
+    unit = unit_for(saga, "pay")
+    assert flow.admit(unit, unit.step, EXECUTE, "do", Limit(1, "key"), 1)
+    assert unit.gates == {Gate(EXECUTE, "do", "customer-7", 1)}
