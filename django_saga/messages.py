@@ -3,7 +3,9 @@
 A body is ``{"v": 1, "kind": "execute" | "compensate" | "settle", "saga_id",
 "step_id", "attempt"}`` as JSON. The database holds inputs and outputs.
 ``settle`` tells a child step that its child saga ended: the step reads the
-child's state and settles from it (its ``attempt`` is always 1).
+child's state and settles from it (its ``attempt`` is always 1). A message
+sent again for its turn of a rate-limited action says so, ``"rated": true``:
+it has its turn and takes no other.
 """
 
 from __future__ import annotations
@@ -27,18 +29,20 @@ class StepMessage:
     saga_id: str
     step_id: str
     attempt: int
+    #: Sent again, due at the turn it took of its action's rate.
+    rated: bool = False
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": VERSION,
-                "kind": self.kind,
-                "saga_id": self.saga_id,
-                "step_id": self.step_id,
-                "attempt": self.attempt,
-            },
-            separators=(",", ":"),
-        )
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "kind": self.kind,
+            "saga_id": self.saga_id,
+            "step_id": self.step_id,
+            "attempt": self.attempt,
+        }
+        if self.rated:
+            body["rated"] = True
+        return json.dumps(body, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -76,4 +80,7 @@ def decode(body: bytes, max_bytes: int) -> StepMessage:
     attempt = data.get("attempt")
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise MalformedMessage(f"attempt must be a positive integer, got {brief(attempt)}")
-    return StepMessage(kind, data["saga_id"], data["step_id"], attempt)
+    rated = data.get("rated", False)
+    if type(rated) is not bool:
+        raise MalformedMessage(f"rated must be true or false, got {brief(rated)}")
+    return StepMessage(kind, data["saga_id"], data["step_id"], attempt, rated)

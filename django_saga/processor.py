@@ -224,6 +224,7 @@ class Processor:
                 return Result(ACK)
             logger.error("Dead-lettering a message for an %s", reason)
             return Result(DEAD_LETTER, reason=reason)
+        unit.rated = message.rated
         if not awaits(unit.step, message):
             log_stale(unit.step, message)
             if redelivered and unit.fast_path:

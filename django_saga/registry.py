@@ -167,15 +167,17 @@ def register_step_handler(
     timeout: float | None = None,
     concurrency: int | None = None,
     per: str | None = None,
+    rate: str | None = None,
 ) -> Handler:
     """Register ``handler(saga, step)`` as the step handler for ``action``.
 
     ``retry`` overrides the project's retry settings for this action;
     ``timeout`` (seconds) is how long one attempt may take; ``concurrency``
     is how many runs may be under way at once across every engine (per
-    saga key with ``per="key"``).
+    saga key with ``per="key"``); ``rate`` (``"50/s"``, ``"300/m"``) how
+    often one may start.
     """
-    limit = Limit.declared(concurrency, per, action)
+    limit = Limit.declared(concurrency, per, action, rate)
     return registry.register(EXECUTE, action, handler, retry, timeout, limit)
 
 
@@ -186,10 +188,11 @@ def register_compensation_handler(
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
     per: str | None = None,
+    rate: str | None = None,
 ) -> Handler:
     """Register ``handler(saga, step)`` as the compensation for ``action``
-    (``concurrency`` and ``per`` as for a step handler)."""
-    limit = Limit.declared(concurrency, per, action)
+    (``concurrency``, ``per`` and ``rate`` as for a step handler)."""
+    limit = Limit.declared(concurrency, per, action, rate)
     return registry.register(COMPENSATE, action, handler, retry, limit=limit)
 
 
@@ -200,12 +203,13 @@ def step_handler(
     timeout: float | None = None,
     concurrency: int | None = None,
     per: str | None = None,
+    rate: str | None = None,
 ) -> Callable[[H], H]:
     """Decorator form of :func:`register_step_handler`."""
 
     def decorate(func: H) -> H:
         register_step_handler(
-            action, func, retry=retry, timeout=timeout, concurrency=concurrency, per=per
+            action, func, retry=retry, timeout=timeout, concurrency=concurrency, per=per, rate=rate
         )
         return func
 
@@ -218,11 +222,14 @@ def compensation_handler(
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
     per: str | None = None,
+    rate: str | None = None,
 ) -> Callable[[H], H]:
     """Decorator form of :func:`register_compensation_handler`."""
 
     def decorate(func: H) -> H:
-        register_compensation_handler(action, func, retry=retry, concurrency=concurrency, per=per)
+        register_compensation_handler(
+            action, func, retry=retry, concurrency=concurrency, per=per, rate=rate
+        )
         return func
 
     return decorate

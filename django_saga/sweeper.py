@@ -141,7 +141,7 @@ class Sweeper(threading.Thread):
         for kind, action, key in queues:
             limit = self.processor.handlers.limit(kind, action)
             # An action no longer limited lets what it held go, without a bound.
-            concurrency = limit.concurrency if limit is not None else MAX_CONCURRENCY
+            concurrency = (limit.concurrency if limit else None) or MAX_CONCURRENCY
             self.release(Gate(kind, action, key, concurrency))
         return len(queues)
 

@@ -13,8 +13,8 @@ What lives where:
 - ``tokens``: :class:`ApiToken`, the JSON API's bearer tokens;
 - ``schedule``: :class:`Schedule`, its :class:`ScheduleRun` rows and its
   trail, :class:`ScheduleIntervention`;
-- ``hold``: :class:`HeldMessage`, a message waiting for a slot of a limited
-  action.
+- ``flow``: :class:`HeldMessage`, a message waiting for a slot of a limited
+  action, and :class:`RateTurn`, the next turn of a rate-limited one.
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -55,7 +55,7 @@ from .schedule import (
     ScheduleRun,
     Source,
 )
-from .hold import HeldMessage
+from .flow import HeldMessage, RateTurn
 
 # isort: on
 
@@ -80,6 +80,7 @@ __all__ = [
     "Missed",
     "OutboxMessage",
     "Overlap",
+    "RateTurn",
     "Saga",
     "SagaQuerySet",
     "SagaState",

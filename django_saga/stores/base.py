@@ -84,6 +84,8 @@ class Unit(ABC):
         self.gates: set[Gate] = set()
         #: The held message the unit runs, its slot already taken (None: a delivery).
         self.released: Held | None = None
+        #: The unit's message holds its turn of its action's rate.
+        self.rated = False
 
     def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
         """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
@@ -173,15 +175,17 @@ class Unit(ABC):
         attempt: int,
         delay: float = 0.0,
         relayed: bool = False,
+        rated: bool = False,
     ) -> None:
         """Record a message for the step ``step_id`` of the saga ``saga_id``
         (this one's, or its parent's). ``relayed`` writes it as an outbox row
         even on the engine's own path: a message no redelivery could bring
-        back, should the engine stop before the broker has it."""
+        back, should the engine stop before the broker has it. ``rated``: it
+        holds its turn of its action's rate."""
         from ..messages import Outgoing, StepMessage
         from ..models import new_id
 
-        body = StepMessage(kind, saga_id, step_id, attempt).encode()
+        body = StepMessage(kind, saga_id, step_id, attempt, rated).encode()
         message = Outgoing(new_id(), kind, saga_id, body)
         if delay > 0 or relayed:
             self.delayed.append((message, delay))
@@ -208,6 +212,12 @@ class Unit(ABC):
     def take_slot(self, gate: Gate) -> bool:
         """Take a free slot of ``gate`` for the unit's transaction, unless
         messages held in its queue came first (they go first)."""
+
+    def take_turn(self, action: str, interval: float) -> float:
+        """Take the next turn of a rate-limited action (its runs start at
+        least ``interval`` seconds apart, across every engine): seconds from
+        now until it comes (0: go now)."""
+        return self.owning_store().take_turn(action, interval)
 
     @abstractmethod
     def hold_message(self, message: StepMessage, gate: Gate) -> None:
@@ -294,6 +304,12 @@ class Store(Protocol):
 
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
         """(kind, action, key) of queues that hold messages, at most ``limit``."""
+        ...
+
+    def take_turn(self, name: str, interval: float) -> float:
+        """Take the next turn of the rate ``name`` (turns ``interval`` seconds
+        apart, whichever process takes them), committed at once whatever the
+        caller's transaction does; seconds from now until it comes."""
         ...
 
     # -- what the sweeper looks for -------------------------------------------

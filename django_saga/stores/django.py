@@ -31,6 +31,7 @@ from .django_outbox import DjangoOutbox
 from .django_sweeps import DjangoSweeps, due_by
 from .django_unit import DjangoUnit, Hold, write_units
 from .hand import HandUpdates
+from .rates import LocalTurns, PostgresTurns
 from .slots import LocalSlots
 from .statements import Statements
 
@@ -60,6 +61,8 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
         self._statements: Statements | None = None
         # Slots where the database has no advisory locks (one engine).
         self._local_slots = LocalSlots()
+        postgres = connections[using].vendor == "postgresql"
+        self._turns = PostgresTurns(using) if postgres else LocalTurns()
 
     # -- the public protocol -----------------------------------------------
     def save_saga(self, saga: Saga) -> None:

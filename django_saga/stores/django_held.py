@@ -1,5 +1,5 @@
-"""The Django store's queues of limited actions: slots, and the messages
-that wait for one (``HeldMessage``)."""
+"""The Django store's flow control: slots of limited actions, the messages
+that wait for one (``HeldMessage``), and the turns of rate-limited ones."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..limits import Gate
 from ..messages import StepMessage
 from ..models import HeldMessage
 from .base import Held
+from .rates import LocalTurns, PostgresTurns
 from .slots import LocalSlots, postgres_take
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ class DjangoHeld:
     using: str
     #: Slots where the database has no advisory locks (one engine).
     _local_slots: LocalSlots
+    #: Turns of rate-limited actions.
+    _turns: LocalTurns | PostgresTurns
 
     def statements(self) -> Statements:
         raise NotImplementedError
@@ -82,3 +85,6 @@ class DjangoHeld:
         return HeldMessage.objects.using(self.using).filter(
             action=gate.action, key=gate.key, kind=gate.kind
         )
+
+    def take_turn(self, name: str, interval: float) -> float:
+        return self._turns.take(name, interval)

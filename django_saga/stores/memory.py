@@ -31,6 +31,7 @@ from .base import Busy, Held, KeyTaken, Unit
 from .hand import HandUpdates
 from .memory_held import MemoryQueues
 from .memory_outbox import MemoryOutbox, OutboxRow
+from .rates import LocalTurns
 from .wakeups import due_times, outbox_written
 
 
@@ -110,6 +111,7 @@ class MemoryStore(MemoryOutbox, HandUpdates):
         self._interventions: dict[str, list[Intervention]] = {}
         self._creating = threading.Lock()
         self.queues = MemoryQueues()
+        self.turns = LocalTurns()
 
     # -- helpers ------------------------------------------------------------
     def _saga_lock(self, saga_id: str) -> threading.RLock:
@@ -285,6 +287,9 @@ class MemoryStore(MemoryOutbox, HandUpdates):
 
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
         return self.queues.queues(limit)
+
+    def take_turn(self, name: str, interval: float) -> float:
+        return self.turns.take(name, interval)
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ on what the handlers themselves saw, not on django-saga's own account:
 - ``test.one_per_key`` allows one run at a time per saga key: the spans of
   one key never overlap, while those of different keys do;
 - an engine SIGKILLed while its handlers hold every slot gives them back
-  with its connection: messages held behind them run on the survivor.
+  with its connection: messages held behind them run on the survivor;
+- ``test.paced`` starts at most 20 runs a second: 600 take 30 s, within 10 %.
 """
 
 from __future__ import annotations
@@ -141,3 +142,19 @@ def test_a_killed_engine_gives_back_its_slots_with_its_connection(amqp, engine_p
     every = [s.pk for s in slow + quick]
     assert set(Saga.objects.filter(pk__in=every).values_list("state", flat=True)) == {"completed"}
     assert Run.objects.filter(saga_id__in=every).count() == 8
+
+
+def test_a_rate_of_twenty_a_second_holds_across_four_engines(amqp, engine_process):
+    _engines(engine_process, amqp)
+    for _ in range(600):
+        manager.start("paced", [Step("call", "test.paced", "", {"seconds": 0})])
+    wait_for(lambda: _all_finished("paced"), 120, "600 paced sagas to finish")
+    assert set(Saga.objects.filter(name="paced").values_list("state", flat=True)) == {"completed"}
+    began = sorted(Run.objects.filter(action="test.paced").values_list("began", flat=True))
+    assert len(began) == 600
+    span = began[-1] - began[0]
+    # 599 intervals of 50 ms: 29.95 s.
+    assert 27.0 <= span <= 33.0, f"600 runs at 20/s took {span:.1f}s"
+    # Nowhere faster than the rate by more than a tenth, over any 3 s.
+    most = max(sum(1 for t in began[i:] if t < start + 3.0) for i, start in enumerate(began))
+    assert most <= 66, f"{most} runs began within 3 s"

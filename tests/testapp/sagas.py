@@ -365,3 +365,8 @@ def limited(saga, step):
 @step_handler("test.one_per_key", concurrency=1, per="key")
 def one_per_key(saga, step):
     return _timed_run(saga, step, "test.one_per_key")
+
+
+@step_handler("test.paced", rate="20/s")
+def paced(saga, step):
+    return _timed_run(saga, step, "test.paced")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from django_saga import step_handler
-from django_saga.limits import MAX_CONCURRENCY, Gate, Limit
+from django_saga.limits import MAX_CONCURRENCY, Gate, Limit, Rate
 from django_saga.messages import COMPENSATE, EXECUTE
 from django_saga.registry import HandlerRegistry, registry
 
@@ -81,3 +81,26 @@ def test_a_bad_limit_on_a_decorator_registers_nothing():
             return {}
 
     assert not registry.has(EXECUTE, "test.limits.refused")
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "seconds", "interval"),
+    [("50/s", 50, 1.0, 0.02), ("300/m", 300, 60.0, 0.2), (" 1 / h ", 1, 3600.0, 3600.0)],
+)
+def test_a_rate_is_a_count_per_second_minute_or_hour(text, count, seconds, interval):
+    rate = Rate.parse(text, "pay")
+    assert (rate.count, rate.seconds) == (count, seconds)
+    assert rate.interval == pytest.approx(interval)
+
+
+@pytest.mark.parametrize("text", ["50", "50/d", "0/s", "-1/s", "1.5/s", "20000/s", 50, None])
+def test_a_bad_rate_is_refused_naming_the_action_and_the_forms(text):
+    with pytest.raises(ValueError, match=r"rate for 'pay' must be a count per second"):
+        Rate.parse(text, "pay")
+
+
+def test_a_rate_alone_is_a_limit_without_slots():
+    limit = Limit.declared(None, None, "pay", rate="20/s")
+    assert limit == Limit(None, None, Rate(20, 1.0))
+    assert limit.describe() == "20/s"
+    assert Limit.declared(5, None, "pay", rate="1/m").describe() == "5 at a time, 1/m"

@@ -38,6 +38,15 @@ def test_encode_decode_round_trip(kind):
     }
 
 
+def test_a_message_holding_its_turn_of_a_rate_says_so_and_only_then():
+    rated = StepMessage(EXECUTE, "01HZSAGA", "01HZSTEP", 1, rated=True)
+    assert json.loads(rated.encode())["rated"] is True
+    assert decode(rated.encode().encode(), 1024) == rated
+    assert decode(body(rated=False), 1024).rated is False
+    with pytest.raises(MalformedMessage, match="rated must be true or false, got 'yes'"):
+        decode(body(rated="yes"), 1024)
+
+
 def test_body_at_the_limit_is_accepted():
     raw = StepMessage(EXECUTE, "a", "b", 1).encode().encode()
     assert decode(raw, len(raw)).attempt == 1

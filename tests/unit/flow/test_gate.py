@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django_saga import clock, flow
-from django_saga.limits import Gate, Limit
-from django_saga.messages import EXECUTE, StepMessage
+from django_saga.limits import Gate, Limit, Rate
+from django_saga.messages import EXECUTE, StepMessage, decode
 from django_saga.stores.base import Held
+from django_saga.stores.memory import MemoryStore, MemoryUnit
 from tests.unit.flow.helpers import build, unit_for
 
 LIMIT = Limit(1)
@@ -58,3 +59,27 @@ def test_a_limit_per_key_queues_the_saga_under_its_key():
     unit = unit_for(saga, "pay")
     assert flow.admit(unit, unit.step, EXECUTE, "do", Limit(1, "key"), 1)
     assert unit.gates == {Gate(EXECUTE, "do", "customer-7", 1)}
+
+
+def test_a_rate_sends_a_message_whose_turn_is_later_again_due_then():
+    saga = build(("a",), ("b",), timeout=30)
+    store = MemoryStore()
+    paced = Limit(None, None, Rate(2, 1.0))  # a turn every 0.5 s
+    first = MemoryUnit(saga, saga.step("a"), fast_path=True, store=store)
+    assert flow.admit(first, first.step, EXECUTE, "do", paced, 1)
+    second = MemoryUnit(saga, saga.step("b"), fast_path=True, store=store)
+    step = second.step
+    assert not flow.admit(second, step, EXECUTE, "do", paced, 1)
+    [(message, delay)] = second.delayed
+    assert decode(message.body.encode(), 10_000) == StepMessage(
+        EXECUTE, saga.pk, step.pk, 1, rated=True
+    )
+    assert 0.4 < delay <= 0.5
+    # Its attempt's clock is put off by the wait.
+    assert step.timeout_at is not None
+    assert step.timeout_at >= clock.now() + timedelta(seconds=30 + 0.4)
+    # Delivered at its turn, it goes: it takes no other.
+    third = MemoryUnit(saga, saga.step("b"), fast_path=True, store=store)
+    third.rated = True
+    assert flow.admit(third, third.step, EXECUTE, "do", paced, 1)
+    assert third.delayed == []

@@ -1,4 +1,5 @@
-"""Messages that wait for a slot of a limited action, as rows.
+"""Flow control's rows: messages that wait for a slot of a limited action,
+and the next turn of each rate-limited one.
 
 A message over its action's concurrency limit is acknowledged and kept
 here instead of on an engine thread; when a run of the action ends, the
@@ -48,3 +49,18 @@ class HeldMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of step {self.step_id} waiting for {self.action}"
+
+
+class RateTurn(models.Model):
+    """When the next run of a rate-limited action may start: each run takes
+    the turn and moves it on by the rate's interval (``stores.rates``)."""
+
+    name = models.CharField("rate", max_length=NAME_MAX_CHARS + 20, primary_key=True)
+    next_at = models.DateTimeField("next turn")
+
+    class Meta:
+        verbose_name = "rate turn"
+        verbose_name_plural = "rate turns"
+
+    def __str__(self) -> str:
+        return f"{self.name}: next turn at {self.next_at.isoformat()}"
