@@ -11,6 +11,7 @@ Importing it loads no engine: that happens when ``run()`` is called.
 from __future__ import annotations
 
 from .actions.operator import Operator
+from .actions.pauses import PauseOperator
 from .actions.redrive import Redrive
 from .actions.schedules import ScheduleOperator
 from .client import RAISE, RETURN, SagaRef
@@ -20,17 +21,18 @@ from .stores import Store
 __all__ = ["RAISE", "RETURN", "Manager", "Redrive", "SagaRef", "manager"]
 
 
-class Manager(Operator, ScheduleOperator, EngineLifecycle):
+class Manager(Operator, ScheduleOperator, PauseOperator, EngineLifecycle):
     """Starts, reads and repairs sagas, and runs the engine.
 
     Client: ``start``, ``start_definition``, ``get``, ``find``, ``resolve``,
     ``children``, ``list_active``, ``complete_step``, ``fail_step``,
     ``record_outside_result``. Operator: ``act``, ``compensate``,
-    ``retry_compensation``, ``retry_step``, ``skip_step``, ``redrive``,
-    ``interventions``. Schedules: ``schedules``, ``schedule``,
-    ``schedule_runs``, ``pause_schedule``, ``resume_schedule``,
-    ``run_schedule``, ``schedule_interventions``. Engine: ``run``, ``stop``,
-    ``close``.
+    ``retry_compensation``, ``retry_step``, ``skip_step``, ``wake_step``,
+    ``pause_saga``, ``resume_saga``, ``redrive``, ``interventions``.
+    Schedules: ``schedules``, ``schedule``, ``schedule_runs``,
+    ``pause_schedule``, ``resume_schedule``, ``run_schedule``,
+    ``schedule_interventions``. Flow: ``pause``, ``resume``, ``pauses``.
+    Engine: ``run``, ``stop``, ``close``.
 
     Without an explicit store it uses the one ``SAGA['STORE']`` names, looked
     up on every call so settings overrides apply.

@@ -297,8 +297,8 @@ class Processor:
         action = kind.action(step)
         attempt = kind.attempt(step)
         limit = self.handlers.limit(kind.name, action)
-        if limit is not None and not flow.admit(unit, step, kind.name, action, limit, attempt):
-            return  # held until a slot of the action frees
+        if not flow.may_run(unit, step, kind.name, action, attempt, limit):
+            return  # held, or sent again for its turn
         span = tracing.step_span(unit.saga, step, kind.name, action, attempt)
         started = time.monotonic()
         try:

@@ -33,6 +33,9 @@ from .stores.base import Busy
 logger = logging.getLogger("django_saga.sweeper")
 
 BATCH = 100
+#: Messages held by ended pauses one sweep sends again: a backlog of
+#: thousands goes in seconds, every engine's sweeper taking its share.
+UNPAUSE_BATCH = 1000
 STALE_REPORT_EVERY = 60.0
 #: Seconds of purging one sweep may spend: the sweeper's other work waits meanwhile.
 PURGE_BUDGET = 1.0
@@ -48,6 +51,8 @@ class SweepReport:
     purged: int = 0
     #: Queues of limited actions whose held messages were handed to a release.
     queues: int = 0
+    #: Messages held by pauses since ended, sent again.
+    unpaused: int = 0
 
 
 class Sweeper(threading.Thread):
@@ -167,4 +172,5 @@ class Sweeper(threading.Thread):
             except Busy:
                 continue  # a step is running; the next sweep tries again
         report.queues = self.release_held()
+        report.unpaused = self.store.unpause_held(UNPAUSE_BATCH)
         return report

@@ -6,6 +6,8 @@
 - ``apply``: the one way an action runs, checked and recorded under locks;
 - ``redrive``: many sagas retried at a pace;
 - ``operator``: the manager's operator role (``Operator``);
+- ``schedules``: pause, resume and run schedules (``ScheduleOperator``);
+- ``pauses``: pause and resume actions and saga names (``PauseOperator``);
 - ``permissions``: the actions' permissions, made by ``migrate``.
 
 The console, the JSON API, the admin and ``manage.py saga`` reach sagas
@@ -19,6 +21,8 @@ from .apply import relevant_steps
 from .catalogue import (
     ACTIONS,
     COMPENSATE,
+    PAUSE,
+    RESUME,
     RETRY_COMPENSATION,
     RETRY_STEP,
     SKIP_STEP,
@@ -57,8 +61,10 @@ __all__ = [
     "COMPENSATE",
     "MAX_RATE",
     "MIN_RATE",
+    "PAUSE",
     "REASON_MAX_CHARS",
     "REDRIVE_PERMISSION",
+    "RESUME",
     "RETRY_COMPENSATION",
     "RETRY_STEP",
     "SAGA_ACTIONS",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import flow
-from ..models import Saga, SagaState, SagaStep, StepStatus
+from ..models import TERMINAL_STATES, Saga, SagaState, SagaStep, StepStatus
 from .declaration import Action, Bulk, Data, Request
 
 if TYPE_CHECKING:
@@ -285,5 +285,86 @@ WAKE_STEP = Action(
     on_step=True,
 )
 
+
+# -- pause and resume a saga ---------------------------------------------------------------
+def _pause_refusal(saga: Saga, steps: Sequence[SagaStep], _: SagaStep | None) -> str | None:
+    if saga.paused:
+        return f"Saga {saga.pk} is paused already."
+    if saga.state in TERMINAL_STATES:
+        return f"Saga {saga.pk} is {_label(saga)}; only a saga not finished can be paused."
+    return None
+
+
+def _pause(unit: Unit, _: SagaStep | None, request: Request, details: dict) -> bool:
+    unit.saga.paused = True
+    unit.save_saga_fields(["paused"])
+    return True
+
+
+def _resume_refusal(saga: Saga, steps: Sequence[SagaStep], _: SagaStep | None) -> str | None:
+    if not saga.paused:
+        return f"Saga {saga.pk} is not paused."
+    return None
+
+
+def _resume(unit: Unit, _: SagaStep | None, request: Request, details: dict) -> bool:
+    unit.saga.paused = False
+    unit.save_saga_fields(["paused"])
+    details["sent_again"] = unit.release_paused()
+    return True
+
+
+PAUSE = Action(
+    name="pause",
+    slug="pause",
+    label="Pause",
+    codename="pause_saga",
+    permission_name="Can pause and resume a saga",
+    explanation="The step running now finishes; no other handler of the saga runs, and no "
+    "attempt times out, until it is resumed. Outside results are still recorded.",
+    done="Saga paused: its next messages wait until it is resumed.",
+    refuse=_pause_refusal,
+    change=_pause,
+    refused_when="Refused (`409`) for a saga paused already, `completed` or `compensated`.",
+    api_id="pauseSaga",
+    api_summary="Pause a saga",
+    bulk=Bulk(
+        name="pause_sagas",
+        menu="Pause selected sagas",
+        title="Pause sagas",
+        applies="Will be paused.",
+        done=("%(count)d saga paused.", "%(count)d sagas paused."),
+    ),
+)
+RESUME = Action(
+    name="resume",
+    slug="resume",
+    label="Resume",
+    codename="resume_saga",
+    permission_name="Can resume a paused saga",
+    explanation="The messages the pause held are sent again: the saga goes on where it stopped.",
+    done="Saga resumed: what it held is sent again.",
+    refuse=_resume_refusal,
+    change=_resume,
+    refused_when="Refused (`409`) for a saga that is not paused.",
+    api_id="resumeSaga",
+    api_summary="Resume a paused saga",
+    bulk=Bulk(
+        name="resume_sagas",
+        menu="Resume selected sagas",
+        title="Resume sagas",
+        applies="Will be resumed.",
+        done=("%(count)d saga resumed.", "%(count)d sagas resumed."),
+    ),
+)
+
 #: Every action, in the order the pages and ``manage.py saga --help`` list them.
-ACTIONS: tuple[Action, ...] = (COMPENSATE, RETRY_COMPENSATION, RETRY_STEP, SKIP_STEP, WAKE_STEP)
+ACTIONS: tuple[Action, ...] = (
+    COMPENSATE,
+    RETRY_COMPENSATION,
+    RETRY_STEP,
+    SKIP_STEP,
+    WAKE_STEP,
+    PAUSE,
+    RESUME,
+)

@@ -24,6 +24,8 @@ from .apply import apply
 from .catalogue import (
     ACTIONS,
     COMPENSATE,
+    PAUSE,
+    RESUME,
     RETRY_COMPENSATION,
     RETRY_STEP,
     SKIP_STEP,
@@ -154,6 +156,15 @@ class Operator(Client):
         """End a sleep (a step by name or id) now instead of at its time: the
         step completes and the saga goes on."""
         return self.act(WAKE_STEP, saga_id, step, by=by, reason=reason)
+
+    def pause_saga(self, saga_id: str, *, by: Any = None, reason: str = "") -> Saga:
+        """Stop a saga under way after the step running now: its next messages
+        wait, their attempts' time stopped, until ``resume_saga``."""
+        return self.act(PAUSE, saga_id, by=by, reason=reason)
+
+    def resume_saga(self, saga_id: str, *, by: Any = None, reason: str = "") -> Saga:
+        """Let a paused saga go on: the messages its pause held are sent again."""
+        return self.act(RESUME, saga_id, by=by, reason=reason)
 
     def interventions(self, saga_id: str) -> list[Intervention]:
         """What operators did to the saga, oldest first."""

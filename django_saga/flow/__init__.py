@@ -33,7 +33,7 @@ from .forward import (
     step_waiting,
     wait_ran_out,
 )
-from .gate import admit
+from .gate import admit, may_run
 from .history import (
     CANCELLED,
     COMPENSATED,
@@ -85,6 +85,7 @@ __all__ = [
     "deadline_passed",
     "dispatch",
     "map_message",
+    "may_run",
     "on_timeout",
     "outside_result",
     "past_pivot_refusal",

@@ -13,13 +13,14 @@ for a turn, so no attempt fails for the time it spent waiting.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from typing import TYPE_CHECKING
 
 from .. import clock
 from ..limits import Gate, Limit
 from ..messages import EXECUTE, StepMessage
-from ..models import SagaStep
+from ..models import Pause, SagaStep, Scope
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -30,16 +31,69 @@ logger = logging.getLogger("django_saga.engine")
 TURN_SLACK = 0.001
 
 
+def may_run(
+    unit: Unit, step: SagaStep, kind: str, action: str, attempt: int, limit: Limit | None
+) -> bool:
+    """Whether the ``kind`` handler of ``step`` runs now: nothing of it is
+    paused, and its action's limit, if any, admits it. If not, its message
+    waits (the caller stops there)."""
+    if (unit.saga.paused or unit.pauses) and hold_if_paused(unit, step, kind, action, attempt):
+        return False
+    if kind == EXECUTE and step.timeout is not None and step.timeout_at is None:
+        # Its message was held: its attempt's time starts now it runs.
+        step.timeout_at = clock.later(step.timeout)
+        unit.save_step(step, ["timeout_at"])
+    return limit is None or admit(unit, step, kind, action, limit, attempt)
+
+
+def hold_if_paused(unit: Unit, step: SagaStep, kind: str, action: str, attempt: int) -> bool:
+    """Hold the message of the ``kind`` handler of ``step`` if its saga, its
+    saga's name or ``action`` is paused (True: the caller stops there)."""
+    saga = unit.saga
+    pause_id, what = None, "the saga"
+    if not saga.paused:
+        pause = _pause_of(unit.active_pauses() if unit.pauses else [], saga.name, action)
+        if pause is None:
+            return False
+        pause_id, what = pause.pk, f"{pause.get_scope_display()} {pause.pattern}"
+    message = StepMessage(kind, saga.pk, step.pk, attempt)
+    hold(unit, step, message, action, paused=True, pause_id=pause_id)
+    logger.info("Holding the %s of saga=%s step=%s: %s is paused", kind, saga.pk, step.name, what)
+    return True
+
+
+def _pause_of(pauses: list[Pause], name: str, action: str) -> Pause | None:
+    """The pause in force that holds a run of ``action`` in a saga of ``name``."""
+    for pause in pauses:
+        subject = action if pause.scope == Scope.ACTION else name
+        if fnmatch.fnmatchcase(subject, pause.pattern):
+            return pause
+    return None
+
+
+def hold(
+    unit: Unit,
+    step: SagaStep,
+    message: StepMessage,
+    action: str,
+    key: str = "",
+    paused: bool = False,
+    pause_id: int | None = None,
+) -> None:
+    """Hold ``message`` with its attempt's clock stopped: the attempt starts
+    again, whole, once the message is released or sent again."""
+    unit.hold_message(message, action, key, paused, pause_id)
+    if message.kind == EXECUTE and step.timeout_at is not None:
+        step.timeout_at = None
+        unit.save_step(step, ["timeout_at"])
+
+
 def admit(unit: Unit, step: SagaStep, kind: str, action: str, limit: Limit, attempt: int) -> bool:
     """Whether the ``kind`` handler of ``step`` may run now; if not, its
     message waits for its turn or for a slot (the caller stops there)."""
     saga = unit.saga
     if unit.released is not None:
-        # It had its turn and its slot came with it; its attempt's time starts now.
-        if kind == EXECUTE and step.timeout is not None:
-            step.timeout_at = clock.later(step.timeout)
-            unit.save_step(step, ["timeout_at"])
-        return True
+        return True  # it had its turn, and its slot came with it
     if limit.rate is not None and not unit.rated:
         wait = unit.take_turn(f"{kind}:{action}", limit.rate.interval)
         if wait > TURN_SLACK:
@@ -54,10 +108,7 @@ def admit(unit: Unit, step: SagaStep, kind: str, action: str, limit: Limit, atte
     unit.gates.add(gate)
     if unit.take_slot(gate):
         return True
-    unit.hold_message(StepMessage(kind, saga.pk, step.pk, attempt), gate)
-    if kind == EXECUTE and step.timeout_at is not None:
-        step.timeout_at = None
-        unit.save_step(step, ["timeout_at"])
+    hold(unit, step, StepMessage(kind, saga.pk, step.pk, attempt), action, gate.key)
     logger.debug(
         "Holding the %s of saga=%s step=%s: no slot of %s free (%s)",
         kind,

@@ -14,7 +14,9 @@ What lives where:
 - ``schedule``: :class:`Schedule`, its :class:`ScheduleRun` rows and its
   trail, :class:`ScheduleIntervention`;
 - ``flow``: :class:`HeldMessage`, a message waiting for a slot of a limited
-  action, and :class:`RateTurn`, the next turn of a rate-limited one.
+  action or for a pause to end, :class:`RateTurn`, the next turn of a
+  rate-limited action, and :class:`Pause`, an operator's pause of actions
+  or saga names (its :class:`Scope`).
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -55,7 +57,7 @@ from .schedule import (
     ScheduleRun,
     Source,
 )
-from .flow import HeldMessage, RateTurn
+from .flow import HeldMessage, Pause, RateTurn, Scope
 
 # isort: on
 
@@ -80,6 +82,7 @@ __all__ = [
     "Missed",
     "OutboxMessage",
     "Overlap",
+    "Pause",
     "RateTurn",
     "Saga",
     "SagaQuerySet",
@@ -88,6 +91,7 @@ __all__ = [
     "Schedule",
     "ScheduleIntervention",
     "ScheduleRun",
+    "Scope",
     "Source",
     "StepStatus",
     "find_step",

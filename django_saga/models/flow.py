@@ -1,25 +1,83 @@
-"""Flow control's rows: messages that wait for a slot of a limited action,
-and the next turn of each rate-limited one.
+"""Flow control's rows: messages that wait (for a slot of a limited action,
+or for a pause to end), the next turn of each rate-limited action, and the
+pauses of actions and saga names.
 
 A message over its action's concurrency limit is acknowledged and kept
 here instead of on an engine thread; when a run of the action ends, the
 engine that ran it takes the oldest row of the same queue and runs it
-(``Processor.release``). No foreign key to the saga: a row whose saga has
-ended or gone is dropped by whoever reaches it, and retention's deletes
-take no lock here.
+(``release``). A message of something paused waits here too, until the
+pause ends and it is sent again. No foreign key to the saga: a row whose
+saga has ended or gone is dropped by whoever reaches it, and retention's
+deletes take no lock here.
 """
 
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
+from .. import clock
 from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS
 from .saga import KEY_MAX_CHARS
 
 
+class Scope(models.TextChoices):
+    """What a pause holds: an action's runs, or the sagas of a name."""
+
+    ACTION = "action", "action"
+    NAME = "name", "saga name"
+
+
+class Pause(models.Model):
+    """An operator's pause of every run of the actions, or every saga of the
+    names, a pattern matches (``payment.*``), kept once it ends as its own
+    trail: who paused and resumed, when and why."""
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField("what", max_length=10, choices=Scope.choices)
+    pattern = models.CharField(
+        "pattern",
+        max_length=NAME_MAX_CHARS,
+        help_text="An action or saga name; * stands for any characters (payment.*).",
+    )
+    reason = models.TextField("reason", blank=True, default="")
+    paused_by = models.CharField("paused by", max_length=200)
+    paused_at = models.DateTimeField("paused", default=clock.now)
+    resumed_by = models.CharField("resumed by", max_length=200, blank=True, default="")
+    resumed_at = models.DateTimeField("resumed", null=True, blank=True)
+    resume_reason = models.TextField("why resumed", blank=True, default="")
+
+    class Meta:
+        verbose_name = "pause"
+        verbose_name_plural = "pauses"
+        permissions = [("pause_actions", "Can pause and resume actions and saga names")]
+        constraints = [
+            # One pause at a time of the same thing.
+            models.UniqueConstraint(
+                fields=["scope", "pattern"],
+                condition=Q(resumed_at__isnull=True),
+                name="saga_pause_active_once",
+            ),
+        ]
+        indexes = [
+            # What every step's read asks: is anything paused now?
+            models.Index(
+                fields=["id"], name="saga_pause_active_idx", condition=Q(resumed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()} {self.pattern}"
+
+    @property
+    def active(self) -> bool:
+        return self.resumed_at is None
+
+
 class HeldMessage(models.Model):
-    """A step's message waiting for a slot of its action (the id: arrival order)."""
+    """A step's message waiting for a slot of its action (the id: arrival
+    order), or for a pause to end (``paused``)."""
 
     id = models.BigAutoField(primary_key=True)
     saga_id = models.CharField("saga", max_length=SAGA_ID_MAX_CHARS)
@@ -33,14 +91,27 @@ class HeldMessage(models.Model):
         blank=True,
         help_text="The saga's key for a limit kept per key; empty for one kept for all.",
     )
+    paused = models.BooleanField(
+        "paused", default=False, help_text="Held by a pause, not for a slot."
+    )
+    pause_id = models.BigIntegerField(
+        "pause", null=True, blank=True, help_text="The pause holding it (none: its saga's own)."
+    )
     created_at = models.DateTimeField("held since", auto_now_add=True)
 
     class Meta:
         verbose_name = "held message"
         verbose_name_plural = "held messages"
         indexes = [
-            models.Index(fields=["action", "key", "kind", "id"], name="saga_held_queue_idx"),
+            models.Index(
+                fields=["action", "key", "kind", "id"],
+                name="saga_held_queue_idx",
+                condition=Q(paused=False),
+            ),
             models.Index(fields=["saga_id"], name="saga_held_saga_idx"),
+            models.Index(
+                fields=["pause_id", "id"], name="saga_held_pause_idx", condition=Q(paused=True)
+            ),
         ]
         constraints = [
             # A message delivered twice while it waits is held once.

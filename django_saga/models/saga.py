@@ -171,6 +171,14 @@ class Saga(models.Model):
         editable=False,
         help_text="How many parents the saga has (0: it was started, not a child).",
     )
+    paused = models.BooleanField(
+        "paused",
+        default=False,
+        # Engines of the previous release insert sagas without the column.
+        db_default=False,
+        editable=False,
+        help_text="An operator paused the saga: none of its handlers runs until resumed.",
+    )
 
     objects = SagaQuerySet.as_manager()
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..limits import Gate
     from ..messages import Outgoing, StepMessage
-    from ..models import Intervention, Saga, SagaStep
+    from ..models import Intervention, Pause, Saga, SagaStep
     from .wakeups import OutboxListener
 
 
@@ -86,6 +86,9 @@ class Unit(ABC):
         self.released: Held | None = None
         #: The unit's message holds its turn of its action's rate.
         self.rated = False
+        #: Whether a pause of actions or saga names may be in force: the unit
+        #: then asks which (``active_pauses``) before a handler runs.
+        self.pauses = True
 
     def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
         """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
@@ -220,9 +223,26 @@ class Unit(ABC):
         return self.owning_store().take_turn(action, interval)
 
     @abstractmethod
-    def hold_message(self, message: StepMessage, gate: Gate) -> None:
-        """Keep ``message`` in ``gate``'s queue until a slot frees (written
-        with the unit; a message already held is held once)."""
+    def hold_message(
+        self,
+        message: StepMessage,
+        action: str,
+        key: str = "",
+        paused: bool = False,
+        pause_id: int | None = None,
+    ) -> None:
+        """Keep ``message`` until a slot of ``action`` (for ``key``) frees, or,
+        ``paused``, until the pause ``pause_id`` ends (None: the saga's own).
+        Written with the unit; a message already held is held once."""
+
+    @abstractmethod
+    def active_pauses(self) -> list[Pause]:
+        """The pauses of actions and saga names in force, as the unit sees them."""
+
+    @abstractmethod
+    def release_paused(self) -> int:
+        """Send again the messages the saga's own pause held (with the unit,
+        through the outbox); how many."""
 
 
 @runtime_checkable
@@ -303,7 +323,12 @@ class Store(Protocol):
         ...
 
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
-        """(kind, action, key) of queues that hold messages, at most ``limit``."""
+        """(kind, action, key) of queues that hold messages for a slot, at most ``limit``."""
+        ...
+
+    def unpause_held(self, limit: int) -> int:
+        """Send again, through the outbox, at most ``limit`` messages held by
+        pauses that have ended; how many."""
         ...
 
     def take_turn(self, name: str, interval: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -37,6 +37,14 @@ from .statements import Statements
 
 #: PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds.
 LOCK_NOT_AVAILABLE = "55P03"
+
+
+class Read(NamedTuple):
+    """A saga as a step's unit reads it, and whether any pause is in force."""
+
+    saga: Saga
+    steps: list[SagaStep]
+    pauses: bool
 
 
 class _StepHeld(Exception):
@@ -210,8 +218,8 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
                     if rows is None or not any(row[id_at] == step_id for row in rows):
                         units.append(None)  # no such step, or not in that saga
                         continue
-                    saga, steps = self._saga_from(rows, saga_id)
-                    unit = self._engine_unit(saga, steps, step_id, cursor, True, Hold.STEP_NOWAIT)
+                    read = self._saga_from(rows, saga_id)
+                    unit = self._engine_unit(read, step_id, cursor, True, Hold.STEP_NOWAIT)
                     unit.slots = slots  # the transaction's, whichever unit takes them
                     units.append(unit)
                     opened.append(unit)
@@ -221,23 +229,20 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
                 cursor.close()
 
     def _engine_unit(
-        self,
-        saga: Saga,
-        steps: list[SagaStep],
-        step_id: str,
-        cursor: Any,
-        fast_path: bool,
-        hold: Hold = Hold.STEP,
+        self, read: Read, step_id: str, cursor: Any, fast_path: bool, hold: Hold = Hold.STEP
     ) -> DjangoUnit:
         """A unit over the step ``step_id``, whose row the transaction holds
         (``hold``: how a unit that needs the saga's row locks it), or the
         saga too when the step is an engine's alone in its stage."""
+        saga, steps = read.saga, read.steps
         found = next(s for s in steps if s.pk == step_id)
         running = found.status == StepStatus.STARTED
         started = saga.state == SagaState.STARTED
         if fast_path and running and started and sum(s.stage == found.stage for s in steps) == 1:
             hold = Hold.STEP_ALONE
-        return DjangoUnit(self, saga, found, steps, hold=hold, fast_path=fast_path, cursor=cursor)
+        unit = DjangoUnit(self, saga, found, steps, hold=hold, fast_path=fast_path, cursor=cursor)
+        unit.pauses = read.pauses
+        return unit
 
     @contextmanager
     def _step_unit(
@@ -250,7 +255,7 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
             try:
                 if at_once:
                     read = self._lock_and_read(cursor, step_id)
-                    locked = read[0].pk if read is not None else None
+                    locked = read.saga.pk if read is not None else None
                 else:
                     read = None
                     locked = (
@@ -262,10 +267,9 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
                     yield None
                     return
                 # Read after the step lock is held: current, whoever held it before.
-                saga, steps = (
-                    read if read is not None else self._read_saga(cursor, saga_id, step_id)
-                )
-                unit = self._engine_unit(saga, steps, step_id, cursor, fast_path)
+                if read is None:
+                    read = self._read_saga(cursor, saga_id, step_id)
+                unit = self._engine_unit(read, step_id, cursor, fast_path)
                 unit.slots = slots
                 yield unit
                 unit.flush()
@@ -278,7 +282,7 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
         row = cursor.fetchone()
         return None if row is None else row[0]
 
-    def _lock_and_read(self, cursor: Any, step_id: str) -> tuple[Saga, list[SagaStep]] | None:
+    def _lock_and_read(self, cursor: Any, step_id: str) -> Read | None:
         """Lock the step's row if no one holds it and read its saga, in one
         statement (None: no such step); raises ``_StepHeld`` if it is held."""
         sql = self.statements()
@@ -293,24 +297,23 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
         rows = _current(cursor.fetchall())
         return self._saga_from(rows) if rows else None
 
-    def _read_saga(self, cursor: Any, saga_id: str, step_id: str) -> tuple[Saga, list[SagaStep]]:
+    def _read_saga(self, cursor: Any, saga_id: str, step_id: str) -> Read:
         """The saga, its declared steps and the step ``step_id``, in one statement."""
         sql = self.statements()
         cursor.execute(sql.saga_with_steps, [saga_id, step_id])
         return self._saga_from(cursor.fetchall(), saga_id)
 
-    def _saga_from(
-        self, rows: list[Any], saga_id: str | None = None
-    ) -> tuple[Saga, list[SagaStep]]:
-        """The saga and its steps from rows of ``saga_with_steps``."""
+    def _saga_from(self, rows: list[Any], saga_id: str | None = None) -> Read:
+        """The saga and its steps from rows of ``saga_with_steps``, each row's
+        last column saying whether anything is paused."""
         sql = self.statements()
         width = sql.step.width
         steps = [sql.step.instance(row[:width], self.using) for row in rows]
         if rows and rows[0][width] is not None:
-            saga = sql.saga.instance(rows[0][width:], self.using)
+            saga = sql.saga.instance(rows[0][width:-1], self.using)
         else:  # positions not starting at 0 (rows saved by hand)
             saga = Saga.objects.using(self.using).get(pk=saga_id or steps[0].saga_id)
-        return saga, steps
+        return Read(saga, steps, bool(rows[0][-1]) if rows else True)
 
     def _timed_out_step(self, step_id: str) -> str | None:
         """Lock the step if still waiting past its timeout by the database's clock

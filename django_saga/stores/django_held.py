@@ -3,15 +3,15 @@ that wait for one (``HeldMessage``), and the turns of rate-limited ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from ..limits import Gate
-from ..messages import StepMessage
-from ..models import HeldMessage
+from ..messages import Outgoing, StepMessage
+from ..models import HeldMessage, Pause, Saga, new_id
 from .base import Held
 from .rates import LocalTurns, PostgresTurns
 from .slots import LocalSlots, postgres_take
@@ -30,6 +30,9 @@ class DjangoHeld:
     _turns: LocalTurns | PostgresTurns
 
     def statements(self) -> Statements:
+        raise NotImplementedError
+
+    def relay_later(self, messages: Sequence[Outgoing]) -> None:
         raise NotImplementedError
 
     def take_slot(self, cursor: Any, gate: Gate, mine: set[int], queued_first: bool) -> bool:
@@ -76,14 +79,45 @@ class DjangoHeld:
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
         return list(
             HeldMessage.objects.using(self.using)
+            .filter(paused=False)
             .order_by()
             .values_list("kind", "action", "key")
             .distinct()[:limit]
         )
 
+    def unpause_held(self, limit: int) -> int:
+        """Messages of a saga gone are dropped, not sent."""
+        held = HeldMessage.objects.using(self.using)
+        active = Pause.objects.using(self.using).filter(resumed_at__isnull=True).values("pk")
+        with transaction.atomic(using=self.using):
+            rows = list(
+                held.select_for_update(skip_locked=True)
+                .filter(paused=True, pause_id__isnull=False)
+                .exclude(pause_id__in=active)
+                .order_by("id")[:limit]
+            )
+            if not rows:
+                return 0
+            known = set(
+                Saga.objects.using(self.using)
+                .filter(pk__in={row.saga_id for row in rows})
+                .values_list("pk", flat=True)
+            )
+            messages = [
+                StepMessage(row.kind, row.saga_id, row.step_id, row.attempt)
+                for row in rows
+                if row.saga_id in known
+            ]
+            if messages:
+                self.relay_later(
+                    [Outgoing(new_id(), m.kind, m.saga_id, m.encode()) for m in messages]
+                )
+            held.filter(pk__in=[row.pk for row in rows]).delete()
+        return len(messages)
+
     def _queue(self, gate: Gate) -> Any:
         return HeldMessage.objects.using(self.using).filter(
-            action=gate.action, key=gate.key, kind=gate.kind
+            action=gate.action, key=gate.key, kind=gate.kind, paused=False
         )
 
     def take_turn(self, name: str, interval: float) -> float:

@@ -20,7 +20,7 @@ from django.db import connections, transaction
 
 from .. import clock
 from ..conf import saga_settings
-from ..models import HeldMessage, Intervention, OutboxMessage, Saga, SagaStep
+from ..models import HeldMessage, Intervention, OutboxMessage, Pause, Saga, SagaStep
 from ..models.step import ITEM_POSITIONS
 from .base import Unit
 from .wakeups import due_times, outbox_written
@@ -217,20 +217,38 @@ class DjangoUnit(Unit):
     def take_slot(self, gate: Gate) -> bool:
         return self.store.take_slot(self.cursor, gate, self.slots, queued_first=True)
 
-    def hold_message(self, message: StepMessage, gate: Gate) -> None:
-        HeldMessage.objects.using(self.store.using).bulk_create(
-            [
-                HeldMessage(
-                    saga_id=message.saga_id,
-                    step_id=message.step_id,
-                    kind=message.kind,
-                    attempt=message.attempt,
-                    action=gate.action,
-                    key=gate.key,
-                )
-            ],
-            ignore_conflicts=True,
+    def hold_message(
+        self,
+        message: StepMessage,
+        action: str,
+        key: str = "",
+        paused: bool = False,
+        pause_id: int | None = None,
+    ) -> None:
+        held = HeldMessage(
+            saga_id=message.saga_id,
+            step_id=message.step_id,
+            kind=message.kind,
+            attempt=message.attempt,
+            action=action,
+            key=key,
+            paused=paused,
+            pause_id=pause_id,
         )
+        HeldMessage.objects.using(self.store.using).bulk_create([held], ignore_conflicts=True)
+
+    def active_pauses(self) -> list[Pause]:
+        return list(Pause.objects.using(self.store.using).filter(resumed_at__isnull=True))
+
+    def release_paused(self) -> int:
+        rows = HeldMessage.objects.using(self.store.using).filter(
+            saga_id=self.saga.pk, paused=True, pause_id__isnull=True
+        )
+        held = list(rows.values_list("pk", "step_id", "kind", "attempt"))
+        for _, step_id, kind, attempt in held:
+            self.send_to(self.saga.pk, step_id, kind, attempt)
+        rows.filter(pk__in=[pk for pk, *_ in held]).delete()
+        return len(held)
 
     def _set_steps(self, steps: list[SagaStep]) -> None:
         for step in steps:

@@ -23,13 +23,14 @@ from ..models import (
     IN_FLIGHT,
     TERMINAL_STATES,
     Intervention,
+    Pause,
     Saga,
     SagaState,
     SagaStep,
 )
 from .base import Busy, Held, KeyTaken, Unit
 from .hand import HandUpdates
-from .memory_held import MemoryQueues
+from .memory_held import HeldRow, MemoryQueues
 from .memory_outbox import MemoryOutbox, OutboxRow
 from .rates import LocalTurns
 from .wakeups import due_times, outbox_written
@@ -44,8 +45,12 @@ class MemoryUnit(Unit):
         self.saga = saga
         self.step = step
         self.store = store
-        # Messages held for a slot, kept when the unit commits.
-        self.held: list[tuple[StepMessage, Gate]] = []
+        # Messages held for a slot or by the saga's pause, kept when the unit commits.
+        self.held: list[HeldRow] = []
+        # Held messages sent again by the unit: no longer held once it commits.
+        self.unheld: list[StepMessage] = []
+        # No pauses of actions or names in the memory store (Django store only).
+        self.pauses = False
 
     def owning_store(self) -> MemoryStore:
         return self.store
@@ -56,8 +61,25 @@ class MemoryUnit(Unit):
     def take_slot(self, gate: Gate) -> bool:
         return self.store.queues.take(gate, self.slots, queued_first=True)
 
-    def hold_message(self, message: StepMessage, gate: Gate) -> None:
-        self.held.append((message, gate))
+    def hold_message(
+        self,
+        message: StepMessage,
+        action: str,
+        key: str = "",
+        paused: bool = False,
+        pause_id: int | None = None,
+    ) -> None:
+        self.held.append(HeldRow(message, (message.kind, action, key), paused))
+
+    def active_pauses(self) -> list[Pause]:
+        return []
+
+    def release_paused(self) -> int:
+        messages = self.store.queues.paused_of(self.saga.pk)
+        for m in messages:
+            self.send_to(m.saga_id, m.step_id, m.kind, m.attempt)
+        self.unheld.extend(messages)
+        return len(messages)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)
@@ -136,6 +158,7 @@ class MemoryStore(MemoryOutbox, HandUpdates):
             for message, available in unit.rows():
                 self._outbox[message.id] = OutboxRow(message, available)
         self.queues.add(unit.held)
+        self.queues.drop(unit.unheld)
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
         if unit.delayed:
@@ -290,6 +313,10 @@ class MemoryStore(MemoryOutbox, HandUpdates):
 
     def take_turn(self, name: str, interval: float) -> float:
         return self.turns.take(name, interval)
+
+    def unpause_held(self, limit: int) -> int:
+        """None: pauses of actions and names live in the database only."""
+        return 0
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:

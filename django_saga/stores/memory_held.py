@@ -1,5 +1,6 @@
 """The memory store's queues of limited actions: held messages and slots,
-in the process (one engine, as with SQLite)."""
+in the process (one engine, as with SQLite). A saga's own pause holds its
+messages here too; pauses of actions and names need the Django store."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ..limits import Gate
 from ..messages import StepMessage
 from .base import Held
 from .slots import LocalSlots
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    message: StepMessage
+    #: (kind, action, key): the queue of a limited action it waits in.
+    queue: tuple[str, str, str]
+    #: Held by its saga's pause, not for a slot.
+    paused: bool = False
 
 
 class MemoryQueues:
@@ -20,8 +31,8 @@ class MemoryQueues:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        # Arrival number -> (message, its queue); dicts keep arrival order.
-        self._held: dict[int, tuple[StepMessage, tuple[str, str, str]]] = {}
+        # Arrival number -> row; dicts keep arrival order.
+        self._held: dict[int, HeldRow] = {}
         # Rows a release is running right now: others skip them.
         self._claimed: set[int] = set()
         self.slots = LocalSlots()
@@ -31,22 +42,36 @@ class MemoryQueues:
             return False
         return self.slots.take(gate.slot_ids(), mine)
 
-    def add(self, held: Sequence[tuple[StepMessage, Gate]]) -> None:
+    def add(self, held: Sequence[HeldRow]) -> None:
         """Hold messages a unit committed (one row per message, however often held)."""
         with self._lock:
-            known = {message for message, _ in self._held.values()}
-            for message, gate in held:
-                if message not in known:
-                    self._held[next(self._ids)] = (message, _queue(gate))
-                    known.add(message)
+            known = {row.message for row in self._held.values()}
+            for row in held:
+                if row.message not in known:
+                    self._held[next(self._ids)] = row
+                    known.add(row.message)
 
     def steps_of(self, saga_id: str) -> set[str]:
         with self._lock:
-            return {m.step_id for m, _ in self._held.values() if m.saga_id == saga_id}
+            return {r.message.step_id for r in self._held.values() if r.message.saga_id == saga_id}
 
     def queues(self, limit: int) -> list[tuple[str, str, str]]:
         with self._lock:
-            return list(dict.fromkeys(queue for _, queue in self._held.values()))[:limit]
+            queues = (row.queue for row in self._held.values() if not row.paused)
+            return list(dict.fromkeys(queues))[:limit]
+
+    def paused_of(self, saga_id: str) -> list[StepMessage]:
+        """The messages the saga's pause holds, in arrival order."""
+        with self._lock:
+            rows = self._held.values()
+            return [r.message for r in rows if r.paused and r.message.saga_id == saga_id]
+
+    def drop(self, messages: Sequence[StepMessage]) -> None:
+        """No longer hold ``messages`` (a unit that sent them again committed)."""
+        gone = set(messages)
+        with self._lock:
+            for number in [n for n, r in self._held.items() if r.message in gone]:
+                del self._held[number]
 
     @contextmanager
     def open(self, gate: Gate) -> Iterator[Held | None]:
@@ -62,7 +87,7 @@ class MemoryQueues:
             if not self.slots.take(gate.slot_ids(), slots):
                 yield None
                 return
-            yield Held(first, self._held[first][0])
+            yield Held(first, self._held[first].message)
             with self._lock:
                 self._held.pop(first, None)
         finally:
@@ -71,16 +96,14 @@ class MemoryQueues:
                 self._claimed.discard(first)
 
     def _first(self, gate: Gate, skip_claimed: bool) -> int | None:
-        queue = _queue(gate)
+        queue = (gate.kind, gate.action, gate.key)
         return next(
             (
                 number
-                for number, (_, where) in list(self._held.items())
-                if where == queue and not (skip_claimed and number in self._claimed)
+                for number, row in list(self._held.items())
+                if row.queue == queue
+                and not row.paused
+                and not (skip_claimed and number in self._claimed)
             ),
             None,
         )
-
-
-def _queue(gate: Gate) -> tuple[str, str, str]:
-    return (gate.kind, gate.action, gate.key)

@@ -55,7 +55,8 @@ def take_slot(held: ModelTable[HeldMessage]) -> str:
     return (
         "SELECT slot FROM unnest(%s::bigint[]) AS slots(slot) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {held.name} WHERE {held.column('action')} = %s "
-        f"AND {held.column('key')} = %s AND {held.column('kind')} = %s) "
+        f"AND {held.column('key')} = %s AND {held.column('kind')} = %s "
+        f"AND {held.column('paused')} = false) "
         "AND NOT slot = ANY(%s::bigint[]) AND pg_try_advisory_xact_lock(slot) LIMIT 1"
     )
 

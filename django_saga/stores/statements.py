@@ -20,7 +20,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from ..conf import saga_settings
-from ..models import HeldMessage, OutboxMessage, Saga, SagaStep
+from ..models import HeldMessage, OutboxMessage, Pause, Saga, SagaStep
 from ..models.step import ITEM_POSITIONS
 from .postgres import preparing_cursor, psycopg_available
 from .slots import TAKE_SLOT_FOR_HELD, take_slot
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 Steps = ModelTable[SagaStep]
 Sagas = ModelTable[Saga]
 Outbox = ModelTable[OutboxMessage]
+Pauses = ModelTable[Pause]
 
 
 # -- a step and its saga -------------------------------------------------------
@@ -48,12 +49,13 @@ def step_saga(step: Steps) -> str:
     return f"SELECT {step.column('saga')} FROM {step.name} WHERE {step.column('id')} = %s"
 
 
-def saga_with_steps(step: Steps, saga: Sagas) -> str:
+def saga_with_steps(step: Steps, saga: Sagas, pause: Pauses) -> str:
     """A saga's declared steps in order, and the step named by its id (a
     map's item), the saga's row joined to the first one only (every saga has
-    a step at position 0): one statement, no row repeated."""
+    a step at position 0): one statement, no row repeated. Each row's last
+    column says whether any pause is in force (``paused``)."""
     return (
-        f"SELECT {step.columns}, {saga.columns} FROM {step.name} "
+        f"SELECT {step.columns}, {saga.columns}, {paused(pause)} FROM {step.name} "
         f"LEFT JOIN {saga.name} ON {saga.column('id')} = {step.column('saga')} "
         f"AND {step.column('position')} = 0 "
         f"WHERE {step.column('saga')} = %s AND ({_declared(step)} OR {step.column('id')} = %s) "
@@ -67,7 +69,14 @@ def _declared(step: Steps) -> str:
     return f"{step.column('position')} < {ITEM_POSITIONS}"
 
 
-def lock_and_read(step: Steps, saga: Sagas) -> str:
+def paused(pause: Pauses) -> str:
+    """Whether any pause of actions or saga names is in force: one look at an
+    index of the pauses not ended, once per statement, so that a unit asks
+    which one only when there is one."""
+    return f"EXISTS (SELECT 1 FROM {pause.name} WHERE {pause.column('resumed_at')} IS NULL)"
+
+
+def lock_and_read(step: Steps, saga: Sagas, pause: Pauses) -> str:
     """``lock_step`` and ``saga_with_steps`` at once, for a step row no one
     holds: NOWAIT, so that PostgreSQL raises at once if someone does, and the
     unit starts again with the two statements, as a read made before waiting
@@ -79,21 +88,21 @@ def lock_and_read(step: Steps, saga: Sagas) -> str:
     it is current: false for the locked step when its version read is not
     the one locked (the unit then starts again with the two statements too).
     """
-    return _locked_and_read(step, saga, f"{step.column('id')} = %s")
+    return _locked_and_read(step, saga, pause, f"{step.column('id')} = %s")
 
 
-def lock_and_read_many(step: Steps, saga: Sagas) -> str:
+def lock_and_read_many(step: Steps, saga: Sagas, pause: Pauses) -> str:
     """``lock_and_read`` for several messages' steps, of distinct sagas, for
     one transaction (PostgreSQL: an array of step ids); the rows ordered by
     saga, then position, each with the same last column."""
-    return _locked_and_read(step, saga, f"{step.column('id')} = ANY(%s)")
+    return _locked_and_read(step, saga, pause, f"{step.column('id')} = ANY(%s)")
 
 
-def _locked_and_read(step: Steps, saga: Sagas, which: str) -> str:
+def _locked_and_read(step: Steps, saga: Sagas, pause: Pauses, which: str) -> str:
     return (
         f"WITH locked AS (SELECT {step.column('saga')} AS saga, {step.column('id')} AS id, "
         f"{step.name}.xmin AS version FROM {step.name} WHERE {which} FOR UPDATE NOWAIT) "
-        f"SELECT {step.columns}, {saga.columns}, "
+        f"SELECT {step.columns}, {saga.columns}, {paused(pause)}, "
         f"({step.column('id')} <> locked.id OR {step.name}.xmin = locked.version) "
         f"FROM locked JOIN {step.name} ON {step.column('saga')} = locked.saga "
         f"AND ({_declared(step)} OR {step.column('id')} = locked.id) "
@@ -197,20 +206,21 @@ class Statements:
         self.saga = saga = ModelTable(Saga, connection)
         self.step = step = ModelTable(SagaStep, connection)
         self.outbox = outbox = ModelTable(OutboxMessage, connection)
+        self.pause = pause = ModelTable(Pause, connection)
         names = [f.attname for f in step.fields]
         #: Where a step row of ``saga_with_steps`` holds its id and its saga's.
         self.step_id_at, self.step_saga_at = names.index("id"), names.index("saga_id")
 
         self.lock_step = lock_step(step) if features.has_select_for_update else step_saga(step)
-        self.saga_with_steps = saga_with_steps(step, saga)
+        self.saga_with_steps = saga_with_steps(step, saga, pause)
         self.saga_steps = saga_steps(step)
         self.touch_saga = touch_saga(saga)
         nowait = features.has_select_for_update_nowait
         #: None where the database cannot lock NOWAIT: lock, then read.
-        self.lock_and_read = lock_and_read(step, saga) if nowait else None
+        self.lock_and_read = lock_and_read(step, saga, pause) if nowait else None
         # Batches of messages (``DjangoStore.open_steps``): PostgreSQL only.
         batches = nowait and postgres
-        self.lock_and_read_many = lock_and_read_many(step, saga) if batches else None
+        self.lock_and_read_many = lock_and_read_many(step, saga, pause) if batches else None
         self.touch_saga_nowait = touch_saga_nowait(saga) if batches else None
 
         self.unsent_bodies = unsent_bodies(outbox)

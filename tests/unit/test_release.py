@@ -71,7 +71,7 @@ def deliver(processor: Processor, saga: Saga, attempt: int = 1):
 def held(store) -> list[str]:
     """Saga ids of the held messages, in arrival order."""
     if isinstance(store, MemoryStore):
-        return [m.saga_id for m, _ in store.queues._held.values()]
+        return [row.message.saga_id for row in store.queues._held.values()]
     return list(HeldMessage.objects.order_by("id").values_list("saga_id", flat=True))
 
 

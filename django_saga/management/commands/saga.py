@@ -7,7 +7,9 @@ refused, recorded on the saga's trail and attributed (``--by``, ``--user``)
 exactly as from the admin or the console. Every action asks for a reason. A
 refusal is a ``CommandError`` with the manager's sentence: exit status 1.
 ``schedule list``, ``schedule pause``, ``schedule resume`` and ``schedule run``
-act on schedules, recorded on each schedule's trail.
+act on schedules, recorded on each schedule's trail. ``flow list``, ``flow
+pause`` and ``flow resume`` show the actions' limits and pause actions or
+saga names, each pause its own trail.
 ``token create``, ``token list`` and ``token revoke`` manage the JSON API's
 bearer tokens. The subcommands live in ``django_saga.management.operator_cli``.
 
@@ -26,6 +28,7 @@ from django.core.management.base import CommandError, CommandParser
 from django_saga.actions import ACTIONS
 from django_saga.console.formatting import terminal_text
 from django_saga.errors import InvalidStateTransition, SagaDefinitionError, SagaNotFound
+from django_saga.management.operator_cli.flow import Flow
 from django_saga.management.operator_cli.options import default_actor, parse_rate
 from django_saga.management.operator_cli.reading import Reading
 from django_saga.management.operator_cli.schedules import Schedules
@@ -34,12 +37,13 @@ from django_saga.management.operator_cli.tokens import Tokens
 __all__ = ["Command", "default_actor", "parse_rate"]
 
 
-class Command(Reading, Schedules, Tokens):
+class Command(Reading, Schedules, Flow, Tokens):
     help = (
         "Find, read and repair sagas: list, show, "
         + ", ".join(action.slug for action in ACTIONS)
         + ", redrive. Each action needs --reason and is recorded on the saga's trail. "
         "`schedule` lists, pauses, resumes and runs schedules. "
+        "`flow` lists the actions' limits and pauses or resumes actions and saga names. "
         "`token` makes, lists and revokes the JSON API's tokens. "
         "`manage.py saga COMMAND --help` tells more."
     )
@@ -49,6 +53,7 @@ class Command(Reading, Schedules, Tokens):
         self.add_reading_commands(commands)
         self.add_acting_commands(commands)
         self.add_schedule_commands(commands)
+        self.add_flow_commands(commands)
         self.add_token_commands(commands)
 
     def handle(self, *args: Any, **options: Any) -> None:

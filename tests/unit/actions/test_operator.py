@@ -33,10 +33,10 @@ def test_act_takes_an_action_by_its_name_or_its_slug(name: str) -> None:
 def test_an_unknown_action_is_refused_with_the_known_ones() -> None:
     saga = factories.halted_saga()
     with pytest.raises(SagaDefinitionError) as refused:
-        manager.act("pause", saga.pk, by="olga", reason="why not")
+        manager.act("freeze", saga.pk, by="olga", reason="why not")
     assert str(refused.value) == (
-        "No operator action 'pause': the actions are compensate, retry_compensation, "
-        "retry_step, skip_step, wake_step"
+        "No operator action 'freeze': the actions are compensate, retry_compensation, "
+        "retry_step, skip_step, wake_step, pause, resume"
     )
     assert not Intervention.objects.exists()
 

@@ -106,7 +106,10 @@ def make_world(django_user_model: Any, settings: Any) -> World:
         "compensation_failed": build_saga("compensation_failed"),
         "waiting": waiting,
         "sleeping": sleeping,
+        "completed": build_saga("completed"),
+        "paused": build_saga("failed"),
     }
+    manager.pause_saga(sagas["paused"].pk, by=root, reason="provider outage")
     make("nightly", cron="0 2 * * *", timezone="Europe/Berlin")
     make("paused", every=3600)
     manager.pause_schedule("paused", by=root, reason="warehouse closed")

@@ -27,7 +27,7 @@ def _engine_read(step: SagaStep) -> SagaStep:
         rows = cursor.fetchall()
     width = sql.step.width
     found = sql.step.instance(rows[0][:width], "default")
-    found.saga = sql.saga.instance(rows[0][width:], "default")
+    found.saga = sql.saga.instance(rows[0][width:-1], "default")  # the last: any pause
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.db import connection
 
 from django_saga.limits import Gate
 from django_saga.messages import EXECUTE, StepMessage
@@ -54,11 +55,14 @@ def test_two_releases_at_once_run_two_messages_not_one_twice():
     seen: list[str] = []
 
     def first_release() -> None:
-        with store.open_held(GATE) as held:
-            assert held is not None
-            seen.append(held.message.saga_id)
-            inside.set()
-            done.wait(30)
+        try:
+            with store.open_held(GATE) as held:
+                assert held is not None
+                seen.append(held.message.saga_id)
+                inside.set()
+                done.wait(30)
+        finally:
+            connection.close()  # this thread's
 
     thread = threading.Thread(target=first_release)
     thread.start()

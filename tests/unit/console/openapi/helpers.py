@@ -99,6 +99,7 @@ RETRY_COMP = "/api/sagas/{saga_id}/retry-compensation/"
 RETRY_STEP = "/api/sagas/{saga_id}/steps/{step}/retry/"
 SKIP_STEP = "/api/sagas/{saga_id}/steps/{step}/skip/"
 WAKE_STEP = "/api/sagas/{saga_id}/steps/{step}/wake/"
+PAUSE_SAGA, RESUME_SAGA = "/api/sagas/{saga_id}/pause/", "/api/sagas/{saga_id}/resume/"
 REDRIVE, PROGRESS = "/api/redrive/", "/api/redrive/{batch}/"
 SCHEDULE_LIST, SCHEDULE = "/api/schedules/", "/api/schedules/{name}/"
 PAUSE, RESUME, RUN = (f"{SCHEDULE}{act}/" for act in ("pause", "resume", "run"))
@@ -350,6 +351,55 @@ API_EXCHANGES: list[tuple[str, str, str, int, str | None, Callable[..., Any]]] =
         400,
         "bad_request",
         lambda w: post_json(w.root, api(w, "sleeping", "steps/cool_off/wake/"), {}),
+    ),
+    # pause and resume a saga
+    (
+        "pause-saga",
+        PAUSE_SAGA,
+        "post",
+        202,
+        None,
+        lambda w: post_json(w.root, api(w, "halted", "pause/"), reason()),
+    ),
+    (
+        "pause-saga-finished",
+        PAUSE_SAGA,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, api(w, "completed", "pause/"), reason()),
+    ),
+    (
+        "pause-saga-no-reason",
+        PAUSE_SAGA,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, api(w, "halted", "pause/"), {}),
+    ),
+    (
+        "resume-saga",
+        RESUME_SAGA,
+        "post",
+        202,
+        None,
+        lambda w: post_json(w.root, api(w, "paused", "resume/"), reason()),
+    ),
+    (
+        "resume-saga-not-paused",
+        RESUME_SAGA,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, api(w, "halted", "resume/"), reason()),
+    ),
+    (
+        "resume-saga-no-reason",
+        RESUME_SAGA,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, api(w, "paused", "resume/"), {}),
     ),
     # re-drive
     (

@@ -1,4 +1,4 @@
-"""Concurrency limits across four saga_engine processes on RabbitMQ and PostgreSQL.
+"""Flow control across four saga_engine processes on RabbitMQ and PostgreSQL.
 
 The handlers record each run's span (``tests.testapp.models.Run``: when it
 began and ended, on the host every engine shares), so the limit is checked
@@ -10,7 +10,9 @@ on what the handlers themselves saw, not on django-saga's own account:
   one key never overlap, while those of different keys do;
 - an engine SIGKILLed while its handlers hold every slot gives them back
   with its connection: messages held behind them run on the survivor;
-- ``test.paced`` starts at most 20 runs a second: 600 take 30 s, within 10 %.
+- ``test.paced`` starts at most 20 runs a second: 600 take 30 s, within 10 %;
+- a paused action runs nothing while paused (its handler's records say so),
+  and on resume every saga that waited completes, at the action's rate.
 """
 
 from __future__ import annotations
@@ -158,3 +160,38 @@ def test_a_rate_of_twenty_a_second_holds_across_four_engines(amqp, engine_proces
     # Nowhere faster than the rate by more than a tenth, over any 3 s.
     most = max(sum(1 for t in began[i:] if t < start + 3.0) for i, start in enumerate(began))
     assert most <= 66, f"{most} runs began within 3 s"
+
+
+def test_a_paused_action_runs_nothing_until_resumed_then_all_complete_at_its_rate(
+    amqp, engine_process
+):
+    _engines(engine_process, amqp)
+    manager.pause(action="test.pac*", by="ada", reason="provider outage")
+    sagas = [
+        manager.start(
+            "outage",
+            [Step("a", "test.record", ""), Step("call", "test.paced", "", {"seconds": 0})],
+        )
+        for _ in range(100)
+    ]
+    wait_for(
+        lambda: HeldMessage.objects.filter(paused=True).count() == 100,
+        60,
+        "every saga's call to be held by the pause",
+    )
+    time.sleep(2)  # the engines' sweepers and relays go round meanwhile
+    assert not Run.objects.filter(action="test.paced").exists()
+    assert not Saga.objects.filter(name="outage").exclude(state="started").exists()
+    resumed = time.monotonic()
+    manager.resume(action="test.pac*", by="ada", reason="provider back")
+    wait_for(lambda: _all_finished("outage"), 60, "the held sagas to finish")
+    took = time.monotonic() - resumed
+    every = [s.pk for s in sagas]
+    assert set(Saga.objects.filter(pk__in=every).values_list("state", flat=True)) == {"completed"}
+    runs = list(Run.objects.filter(action="test.paced"))
+    assert sorted(r.saga_id for r in runs) == sorted(every)  # each once
+    # Released at 20 a second, not all at once: 99 intervals of 50 ms.
+    began = sorted(r.began for r in runs)
+    assert began[-1] - began[0] >= 4.5
+    assert took >= 4.5
+    assert not HeldMessage.objects.exists()
