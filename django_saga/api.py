@@ -14,11 +14,11 @@ from .actions.operator import Operator
 from .actions.pauses import PauseOperator
 from .actions.redrive import Redrive
 from .actions.schedules import ScheduleOperator
-from .client import RAISE, RETURN, SagaRef
+from .client import QUEUE, RAISE, RETURN, SagaRef
 from .lifecycle import EngineLifecycle
 from .stores import Store
 
-__all__ = ["RAISE", "RETURN", "Manager", "Redrive", "SagaRef", "manager"]
+__all__ = ["QUEUE", "RAISE", "RETURN", "Manager", "Redrive", "SagaRef", "manager"]
 
 
 class Manager(Operator, ScheduleOperator, PauseOperator, EngineLifecycle):

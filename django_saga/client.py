@@ -37,9 +37,13 @@ from .stores.base import KeyTaken
 #: A saga as callers name it: by its id, or by its name and business key.
 SagaRef = str | tuple[str, str]
 
-#: ``start(..., if_active=...)``: return the unfinished saga with the key, or raise.
+#: ``start(..., if_active=...)``: return the unfinished saga with the key,
+#: raise, or queue the new saga to start when that one (and those queued
+#: before it) finish.
 RETURN = "return"
 RAISE = "raise"
+QUEUE = "queue"
+IF_ACTIVE = (RETURN, RAISE, QUEUE)
 #: Tries of a start() whose key was taken by a saga that finished meanwhile.
 KEY_TRIES = 3
 
@@ -85,9 +89,12 @@ class Client:
         ``key`` is a business key (an order number): at most one saga of this
         name that has not finished (``completed`` or ``compensated``) has it,
         as the database enforces. Starting again with the key of such a saga
-        returns that saga (``if_active="return"``, its ``created`` is False)
-        or raises ``SagaAlreadyActive`` (``if_active="raise"``). A new saga's
-        ``created`` is True.
+        returns that saga (``if_active="return"``, its ``created`` is False),
+        raises ``SagaAlreadyActive`` (``if_active="raise"``), or records the
+        new saga ``queued`` to start once that one and those queued before it
+        have finished (``if_active="queue"``: one saga of the name at a time
+        per key, in start order; an operator may cancel a queued saga). A new
+        saga's ``created`` is True.
         """
         return self._write(check_start(name, steps, context, deadline, key), if_active)
 
@@ -171,9 +178,10 @@ class Client:
         )
 
     def _write(self, start: Checked, if_active: str) -> Saga:
-        if if_active not in (RETURN, RAISE):
+        if if_active not in IF_ACTIVE:
             raise SagaDefinitionError(
-                f"if_active must be {RETURN!r} or {RAISE!r}, got {brief(if_active)}"
+                f"if_active must be one of {', '.join(map(repr, IF_ACTIVE))}, "
+                f"got {brief(if_active)}"
             )
         for attempt in range(1, KEY_TRIES + 1):
             saga, records = start.rows()
@@ -181,7 +189,18 @@ class Client:
                 with self.store.create(saga, records) as unit:
                     flow.start(unit)
             except KeyTaken as taken:
-                return self._already_active(start.name, start.key, taken.saga_id, if_active)
+                if if_active != QUEUE:
+                    return self._already_active(start.name, start.key, taken.saga_id, if_active)
+                saga, records = start.rows()
+                if not self.store.enqueue(saga, records, taken.saga_id):
+                    continue  # it finished meanwhile: the key is free again
+                logger.info(
+                    "start(): saga %s queued behind %s (%r, key %r)",
+                    saga.pk,
+                    taken.saga_id,
+                    start.name,
+                    start.key,
+                )
             except IntegrityError:
                 # The saga that had the key finished between the refusal and
                 # the look for it: the key is free again.

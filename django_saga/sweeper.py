@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, IntegrityError, connections
 
 from . import flow
 from .conf import saga_settings
@@ -53,6 +53,8 @@ class SweepReport:
     queues: int = 0
     #: Messages held by pauses since ended, sent again.
     unpaused: int = 0
+    #: Sagas queued for a key no saga held any more, started.
+    unqueued: int = 0
 
 
 class Sweeper(threading.Thread):
@@ -173,4 +175,19 @@ class Sweeper(threading.Thread):
                 continue  # a step is running; the next sweep tries again
         report.queues = self.release_held()
         report.unpaused = self.store.unpause_held(UNPAUSE_BATCH)
+        report.unqueued = self.start_stranded()
         return report
+
+    def start_stranded(self) -> int:
+        """Start the first saga queued for each key that no saga holds: it
+        joined its queue as the saga holding the key finished. How many."""
+        started = 0
+        for saga_id in self.store.stranded_queued(BATCH):
+            try:
+                with self.store.open_saga(saga_id, nowait=True) as unit:
+                    started += flow.start_queued(unit)
+            except (Busy, IntegrityError):
+                continue  # being cancelled, or a new saga took the key: next sweep
+        if started:
+            logger.info("Started %d saga(s) queued for a key no saga held", started)
+        return started

@@ -19,13 +19,12 @@ from .backward import (
     send_compensation,
 )
 from .children import child_message, compensate_child, settle_child
+from .dispatch import dispatch, start
 from .fanout import FANNED_OUT, map_message
 from .forward import (
     advance,
-    dispatch,
     outside_result,
     resend_in_flight,
-    start,
     step_cancelled,
     step_failed,
     step_skipped,
@@ -55,6 +54,7 @@ from .history import (
     wait_undone,
     waited,
 )
+from .queues import cancel_queued, saga_finished, start_queued
 from .repair import resume_forward, retry_step, skip_step
 from .sleep import EARLY, sleep_message, sleep_until, woke
 
@@ -77,6 +77,7 @@ __all__ = [
     "admit",
     "advance",
     "begin_compensation",
+    "cancel_queued",
     "child_message",
     "compensate_child",
     "compensation_failed",
@@ -96,12 +97,14 @@ __all__ = [
     "resume_compensation",
     "resume_forward",
     "retry_step",
+    "saga_finished",
     "send_compensation",
     "settle_child",
     "skip_step",
     "sleep_message",
     "sleep_until",
     "start",
+    "start_queued",
     "step_cancelled",
     "step_failed",
     "step_skipped",

@@ -17,6 +17,7 @@ from ..models import IN_FLIGHT, SagaState, SagaStep, StepStatus
 from .history import CANCELLED, RESUMED, pivot_passed, record, to_undo
 from .items import items_moving, items_to_undo, mapped
 from .parents import tell_parent
+from .queues import cancel_queued, saga_finished
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -106,7 +107,7 @@ def continue_compensation(unit: Unit, delay: float = 0.0) -> None:
     saga.completed_at = clock.now()
     unit.save_saga_fields(["state", "error", "completed_at"])
     unit.notify(signals.saga_compensated)
-    tell_parent(unit)
+    saga_finished(unit)
 
 
 def _undo(unit: Unit, step: SagaStep, delay: float) -> bool:
@@ -169,6 +170,9 @@ def request_compensation(unit: Unit) -> bool:
         return False
     if saga.state == SagaState.COMPENSATED:
         raise InvalidStateTransition(f"Saga {saga.pk} is already compensated")
+    if saga.state == SagaState.QUEUED:
+        cancel_queued(unit, "cancelled while queued for its key")
+        return True
     pivot = pivot_passed(unit.lock_saga())
     if pivot is not None:
         raise InvalidStateTransition(past_pivot_refusal(saga.pk, pivot))

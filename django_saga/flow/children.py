@@ -21,7 +21,8 @@ from ..models import WAITING_FOR_OPERATOR, SagaState, SagaStep, StepStatus
 from ..starts import check_start
 from ..stores.base import KeyTaken
 from .backward import compensation_failed, compensation_succeeded, request_compensation
-from .forward import start, step_failed, step_succeeded
+from .dispatch import start
+from .forward import step_failed, step_succeeded
 from .history import COMPENSATED, COMPLETED, FAILED, record
 
 if TYPE_CHECKING:

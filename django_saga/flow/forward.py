@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import clock, signals
@@ -12,26 +11,14 @@ from ..messages import COMPENSATE, EXECUTE
 from ..models import DONE, IN_FLIGHT, SagaState, SagaStep, StepStatus
 from ..outcomes import COMPLETE, FAIL
 from .backward import begin_compensation, continue_compensation
+from .dispatch import dispatch
 from .history import COMPLETED, FAILED, OUTSIDE, on_timeout, pivot_passed, record
 from .items import item_failed, mapped, next_items, settle_map
 from .parents import tell_parent
+from .queues import saga_finished
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
-
-
-def dispatch(unit: Unit, step: SagaStep, delay: float = 0.0, also: Sequence[str] = ()) -> None:
-    """Send ``step`` its next execute message, ``delay`` seconds from now.
-
-    ``also`` names more step fields the caller changed, saved in the same update.
-    """
-    now = clock.now()
-    step.status = StepStatus.STARTED
-    step.attempts += 1
-    step.started_at = now
-    step.timeout_at = None if step.timeout is None else clock.later(delay + step.timeout, now)
-    unit.save_step(step, ["status", "attempts", "started_at", "timeout_at", *also])
-    unit.send(EXECUTE, step, step.attempts, delay)
 
 
 def resend_in_flight(unit: Unit) -> None:
@@ -56,15 +43,6 @@ def resend_in_flight(unit: Unit) -> None:
             unit.send(EXECUTE, step, step.attempts)
         elif step.status == StepStatus.COMPENSATING:
             unit.send(COMPENSATE, step, step.compensation_attempts)
-
-
-def start(unit: Unit) -> None:
-    steps = unit.lock_saga()
-    first = steps[0].stage
-    for step in steps:
-        if step.stage == first:
-            dispatch(unit, step)
-    unit.notify(signals.saga_started)
 
 
 def step_succeeded(unit: Unit, step: SagaStep, output: dict, duration_ms: int) -> None:
@@ -149,7 +127,7 @@ def advance(unit: Unit) -> None:
         saga.completed_at = clock.now()
         unit.save_saga_fields(["state", "completed_at"])
         unit.notify(signals.saga_completed)
-        tell_parent(unit)
+        saga_finished(unit)
         return
     stage = unfinished[0].stage
     waiting_for = [s for s in unfinished if s.stage == stage]

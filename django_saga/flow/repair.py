@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from .. import signals
 from ..messages import EXECUTE
 from ..models import DONE, SagaState, SagaStep, StepStatus
-from .forward import advance, dispatch, finish_step
+from .dispatch import dispatch
+from .forward import advance, finish_step
 from .history import OPERATOR, RESUMED, SKIPPED_BY_HAND, record
 from .items import mapped, reopen_map, tolerated
 

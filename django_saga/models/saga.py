@@ -21,6 +21,7 @@ from .ids import SAGA_ID_MAX_CHARS, new_id
 from .lazy_json import LazyJSONField
 from .states import (
     ACTIVE_STATES,
+    KEY_FREE_STATES,
     SLEEP_ACTION,
     TERMINAL_STATES,
     WAITING_FOR_OPERATOR,
@@ -179,6 +180,13 @@ class Saga(models.Model):
         editable=False,
         help_text="An operator paused the saga: none of its handlers runs until resumed.",
     )
+    has_queue = models.BooleanField(
+        "has a queue",
+        default=False,
+        db_default=False,
+        editable=False,
+        help_text="Sagas started with its key wait for it to finish (if_active='queue').",
+    )
 
     objects = SagaQuerySet.as_manager()
 
@@ -212,6 +220,12 @@ class Saga(models.Model):
             # A key searched alone (the console) or with a name (find(), among
             # finished sagas too); sagas without a key cost it nothing.
             models.Index(fields=["key", "name", "id"], name="saga_key_idx", condition=~Q(key="")),
+            # The queue of a key, oldest first (if_active="queue").
+            models.Index(
+                fields=["name", "key", "id"],
+                name="saga_queued_idx",
+                condition=Q(state="queued"),
+            ),
             # A parent's children, newest first (its page, the list's filter).
             models.Index(
                 fields=["parent", "id"],
@@ -228,7 +242,7 @@ class Saga(models.Model):
             models.UniqueConstraint(
                 fields=["name", "key"],
                 name=ACTIVE_KEY_CONSTRAINT,
-                condition=~Q(key="") & ~Q(state__in=TERMINAL_STATES),
+                condition=~Q(key="") & ~Q(state__in=KEY_FREE_STATES),
             ),
         ]
 

@@ -24,10 +24,16 @@ class SagaState(models.TextChoices):
     # A step after the pivot ran out of retries: nothing may be undone any
     # more, so the saga waits for an operator to retry or skip that step.
     HALTED = "halted", "halted (an operator must act)"
+    # Started with ``if_active="queue"`` while another saga of its name had
+    # its key: it starts when that one, and those queued before it, finish.
+    QUEUED = "queued", "queued (waits for its key)"
 
 
 ACTIVE_STATES = (SagaState.STARTED, SagaState.COMPENSATING)
 TERMINAL_STATES = (SagaState.COMPLETED, SagaState.COMPENSATED)
+#: States in which a saga does not hold its business key: it has finished,
+#: or waits in the queue of the saga that holds it.
+KEY_FREE_STATES = (*TERMINAL_STATES, SagaState.QUEUED)
 #: Sagas that stopped and wait for an operator to decide what comes next.
 WAITING_FOR_OPERATOR = (SagaState.FAILED, SagaState.HALTED, SagaState.COMPENSATION_FAILED)
 #: Saga states in which a dispatched step runs: going forward, or waiting

@@ -16,18 +16,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import clock, signals
+from .unit_flow import Held, UnitFlow
 
 if TYPE_CHECKING:
     from django.dispatch import Signal
 
     from ..limits import Gate
-    from ..messages import Outgoing, StepMessage
-    from ..models import Intervention, Pause, Saga, SagaStep
+    from ..messages import Outgoing
+    from ..models import Intervention, Saga, SagaStep
     from .wakeups import OutboxListener
 
 
@@ -43,15 +43,7 @@ class KeyTaken(Exception):
         self.saga_id = saga_id
 
 
-@dataclass(frozen=True)
-class Held:
-    """A message that waited for a slot of its action, now given one."""
-
-    id: int
-    message: StepMessage
-
-
-class Unit(ABC):
+class Unit(UnitFlow, ABC):
     """One atomic change to one saga.
 
     ``saga`` and ``step`` are loaded when the unit opens (the step row locked
@@ -76,19 +68,7 @@ class Unit(ABC):
         self.delayed: list[tuple[Outgoing, float]] = []
         # Operators' actions to record with the unit, and the Django user of each.
         self.interventions: list[tuple[Intervention, Any]] = []
-        #: Slots of limited actions the unit's transaction holds (one set for
-        #: the units of a transaction): freed when it ends.
-        self.slots: set[int] = set()
-        #: Queues of limited actions the unit took a slot of or held a message
-        #: in: once it ends, the engine runs what waits there (``Processor.release``).
-        self.gates: set[Gate] = set()
-        #: The held message the unit runs, its slot already taken (None: a delivery).
-        self.released: Held | None = None
-        #: The unit's message holds its turn of its action's rate.
-        self.rated = False
-        #: Whether a pause of actions or saga names may be in force: the unit
-        #: then asks which (``active_pauses``) before a handler runs.
-        self.pauses = True
+        UnitFlow.__init__(self)
 
     def notify(self, signal: Signal, step: SagaStep | None = None) -> None:
         """Send ``signal`` for this saga (and ``step``) once the unit has committed."""
@@ -211,39 +191,6 @@ class Unit(ABC):
         sent (a retry waiting for its delay, say), or held for a slot of its
         action: a relay or a release will send those."""
 
-    @abstractmethod
-    def take_slot(self, gate: Gate) -> bool:
-        """Take a free slot of ``gate`` for the unit's transaction, unless
-        messages held in its queue came first (they go first)."""
-
-    def take_turn(self, action: str, interval: float) -> float:
-        """Take the next turn of a rate-limited action (its runs start at
-        least ``interval`` seconds apart, across every engine): seconds from
-        now until it comes (0: go now)."""
-        return self.owning_store().take_turn(action, interval)
-
-    @abstractmethod
-    def hold_message(
-        self,
-        message: StepMessage,
-        action: str,
-        key: str = "",
-        paused: bool = False,
-        pause_id: int | None = None,
-    ) -> None:
-        """Keep ``message`` until a slot of ``action`` (for ``key``) frees, or,
-        ``paused``, until the pause ``pause_id`` ends (None: the saga's own).
-        Written with the unit; a message already held is held once."""
-
-    @abstractmethod
-    def active_pauses(self) -> list[Pause]:
-        """The pauses of actions and saga names in force, as the unit sees them."""
-
-    @abstractmethod
-    def release_paused(self) -> int:
-        """Send again the messages the saga's own pause held (with the unit,
-        through the outbox); how many."""
-
 
 @runtime_checkable
 class Store(Protocol):
@@ -324,6 +271,17 @@ class Store(Protocol):
 
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
         """(kind, action, key) of queues that hold messages for a slot, at most ``limit``."""
+        ...
+
+    def enqueue(self, saga: Saga, steps: list[SagaStep], holder_id: str) -> bool:
+        """Insert ``saga`` (``queued``) and its steps behind ``holder_id``, the
+        unfinished saga that has its name and key, marking that one as having
+        a queue; False, writing nothing, if it has finished meanwhile."""
+        ...
+
+    def stranded_queued(self, limit: int) -> list[str]:
+        """The oldest queued saga of each name and key that no unfinished saga
+        holds (its holder finished as it was queued), at most ``limit``."""
         ...
 
     def unpause_held(self, limit: int) -> int:

@@ -18,7 +18,7 @@ from django.db.models import Prefetch
 from ..errors import SagaNotFound
 from ..models import (
     IN_FLIGHT,
-    TERMINAL_STATES,
+    KEY_FREE_STATES,
     Intervention,
     Saga,
     SagaState,
@@ -28,6 +28,7 @@ from ..models import (
 from .base import Busy, KeyTaken, Unit
 from .django_held import DjangoHeld
 from .django_outbox import DjangoOutbox
+from .django_queue import DjangoKeyQueue
 from .django_sweeps import DjangoSweeps, due_by
 from .django_unit import DjangoUnit, Hold, write_units
 from .hand import HandUpdates
@@ -61,7 +62,7 @@ def _current(rows: list[Any]) -> list[Any]:
     return [row[:-1] for row in rows]
 
 
-class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
+class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, DjangoKeyQueue, HandUpdates):
     """Sagas in the database; every change is one transaction with row locks."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -148,7 +149,7 @@ class DjangoStore(DjangoOutbox, DjangoHeld, DjangoSweeps, HandUpdates):
         return (
             Saga.objects.using(self.using)
             .with_key(name, key)
-            .exclude(state__in=TERMINAL_STATES)
+            .exclude(state__in=KEY_FREE_STATES)
             .values_list("pk", flat=True)
             .first()
         )

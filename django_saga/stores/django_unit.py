@@ -20,15 +20,20 @@ from django.db import connections, transaction
 
 from .. import clock
 from ..conf import saga_settings
-from ..models import HeldMessage, Intervention, OutboxMessage, Pause, Saga, SagaStep
+from ..models import (
+    HeldMessage,
+    Intervention,
+    OutboxMessage,
+    Saga,
+    SagaStep,
+)
 from ..models.step import ITEM_POSITIONS
 from .base import Unit
+from .django_unit_flow import DjangoUnitFlow
 from .wakeups import due_times, outbox_written
 from .writes import Writes
 
 if TYPE_CHECKING:
-    from ..limits import Gate
-    from ..messages import StepMessage
     from .django import DjangoStore
 
 #: Sets a step's cached saga without a query.
@@ -58,7 +63,7 @@ class Hold(enum.Enum):
     STEP_NOWAIT = "step, nowait"
 
 
-class DjangoUnit(Unit):
+class DjangoUnit(DjangoUnitFlow, Unit):
     """A unit over the saga's rows.
 
     Saves are collected and written by ``flush``, the unit's last statement
@@ -214,42 +219,6 @@ class DjangoUnit(Unit):
         held = HeldMessage.objects.using(self.store.using).filter(saga_id=self.saga.pk)
         return relayed | set(held.values_list("step_id", flat=True))
 
-    def take_slot(self, gate: Gate) -> bool:
-        return self.store.take_slot(self.cursor, gate, self.slots, queued_first=True)
-
-    def hold_message(
-        self,
-        message: StepMessage,
-        action: str,
-        key: str = "",
-        paused: bool = False,
-        pause_id: int | None = None,
-    ) -> None:
-        held = HeldMessage(
-            saga_id=message.saga_id,
-            step_id=message.step_id,
-            kind=message.kind,
-            attempt=message.attempt,
-            action=action,
-            key=key,
-            paused=paused,
-            pause_id=pause_id,
-        )
-        HeldMessage.objects.using(self.store.using).bulk_create([held], ignore_conflicts=True)
-
-    def active_pauses(self) -> list[Pause]:
-        return list(Pause.objects.using(self.store.using).filter(resumed_at__isnull=True))
-
-    def release_paused(self) -> int:
-        rows = HeldMessage.objects.using(self.store.using).filter(
-            saga_id=self.saga.pk, paused=True, pause_id__isnull=True
-        )
-        held = list(rows.values_list("pk", "step_id", "kind", "attempt"))
-        for _, step_id, kind, attempt in held:
-            self.send_to(self.saga.pk, step_id, kind, attempt)
-        rows.filter(pk__in=[pk for pk, *_ in held]).delete()
-        return len(held)
-
     def _set_steps(self, steps: list[SagaStep]) -> None:
         for step in steps:
             _SAGA_FIELD.set_cached_value(step, self.saga)
@@ -342,6 +311,8 @@ def write_units(store: DjangoStore, cursor: Any, units: Sequence[DjangoUnit]) ->
         if unit.interventions:
             record_interventions(store.using, unit.interventions)
             unit.interventions = []
+    for unit in units:
+        unit.run_flushed()
 
 
 def record_interventions(using: str, entries: list[tuple[Intervention, Any]]) -> None:

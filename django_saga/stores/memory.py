@@ -21,22 +21,23 @@ from ..messages import StepMessage
 from ..models import (
     ACTIVE_STATES,
     IN_FLIGHT,
+    KEY_FREE_STATES,
     TERMINAL_STATES,
     Intervention,
-    Pause,
     Saga,
     SagaState,
     SagaStep,
 )
 from .base import Busy, Held, KeyTaken, Unit
 from .hand import HandUpdates
-from .memory_held import HeldRow, MemoryQueues
+from .memory_held import HeldRow, MemoryQueues, MemoryUnitFlow
 from .memory_outbox import MemoryOutbox, OutboxRow
+from .memory_queue import MemoryKeyQueue
 from .rates import LocalTurns
 from .wakeups import due_times, outbox_written
 
 
-class MemoryUnit(Unit):
+class MemoryUnit(MemoryUnitFlow, Unit):
     def __init__(
         self, saga: Saga, step: SagaStep | None, fast_path: bool, store: MemoryStore
     ) -> None:
@@ -57,29 +58,6 @@ class MemoryUnit(Unit):
 
     def relayed_steps(self) -> set[str]:
         return self.store.relayed_steps(self.saga.pk) | self.store.queues.steps_of(self.saga.pk)
-
-    def take_slot(self, gate: Gate) -> bool:
-        return self.store.queues.take(gate, self.slots, queued_first=True)
-
-    def hold_message(
-        self,
-        message: StepMessage,
-        action: str,
-        key: str = "",
-        paused: bool = False,
-        pause_id: int | None = None,
-    ) -> None:
-        self.held.append(HeldRow(message, (message.kind, action, key), paused))
-
-    def active_pauses(self) -> list[Pause]:
-        return []
-
-    def release_paused(self) -> int:
-        messages = self.store.queues.paused_of(self.saga.pk)
-        for m in messages:
-            self.send_to(m.saga_id, m.step_id, m.kind, m.attempt)
-        self.unheld.extend(messages)
-        return len(messages)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.committed_callbacks.append(fn)
@@ -124,7 +102,7 @@ class MemoryUnit(Unit):
         self.saga.set_steps([*self.saga.steps, *steps])
 
 
-class MemoryStore(MemoryOutbox, HandUpdates):
+class MemoryStore(MemoryOutbox, MemoryKeyQueue, HandUpdates):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._saga_locks: dict[str, threading.RLock] = {}
@@ -159,6 +137,7 @@ class MemoryStore(MemoryOutbox, HandUpdates):
                 self._outbox[message.id] = OutboxRow(message, available)
         self.queues.add(unit.held)
         self.queues.drop(unit.unheld)
+        unit.run_flushed()
         if unit.outgoing and not unit.fast_path:
             outbox_written.set()
         if unit.delayed:
@@ -229,7 +208,8 @@ class MemoryStore(MemoryOutbox, HandUpdates):
             yield unit
             # Creates check and store under one lock: one unfinished saga per key.
             with self._creating:
-                taken = self._unfinished_with_key(saga.name, saga.key) if saga.key else None
+                holds = saga.key and saga.state != SagaState.QUEUED
+                taken = self._unfinished_with_key(saga.name, saga.key) if holds else None
                 if taken is not None:
                     raise KeyTaken(taken)
                 self._commit(unit)
@@ -239,7 +219,7 @@ class MemoryStore(MemoryOutbox, HandUpdates):
             found = [
                 s.pk
                 for s in self._sagas.values()
-                if s.name == name and s.key == key and s.state not in TERMINAL_STATES
+                if s.name == name and s.key == key and s.state not in KEY_FREE_STATES
             ]
         return max(found, default=None)
 

@@ -9,11 +9,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from ..limits import Gate
 from ..messages import StepMessage
-from .base import Held
 from .slots import LocalSlots
+from .unit_flow import Held
+
+if TYPE_CHECKING:
+    from ..models import Pause, Saga
+    from .base import Unit
+    from .memory import MemoryStore
 
 
 @dataclass(frozen=True)
@@ -107,3 +113,42 @@ class MemoryQueues:
             ),
             None,
         )
+
+
+class MemoryUnitFlow:
+    """The flow-control half of ``MemoryUnit``: what it holds or sends again
+    is kept by the store when the unit commits."""
+
+    store: MemoryStore
+    saga: Saga
+    slots: set[int]
+    held: list[HeldRow]
+    unheld: list[StepMessage]
+
+    def take_slot(self, gate: Gate) -> bool:
+        return self.store.queues.take(gate, self.slots, queued_first=True)
+
+    def hold_message(
+        self,
+        message: StepMessage,
+        action: str,
+        key: str = "",
+        paused: bool = False,
+        pause_id: int | None = None,
+    ) -> None:
+        self.held.append(HeldRow(message, (message.kind, action, key), paused))
+
+    def active_pauses(self) -> list[Pause]:
+        return []
+
+    def next_queued(self) -> str | None:
+        saga = self.saga
+        queued = self.store.queued_for(saga.name, saga.key) if saga.key else []
+        return next((pk for pk in queued if pk != saga.pk), None)
+
+    def release_paused(self) -> int:
+        messages = self.store.queues.paused_of(self.saga.pk)
+        for m in messages:
+            cast("Unit", self).send_to(m.saga_id, m.step_id, m.kind, m.attempt)
+        self.unheld.extend(messages)
+        return len(messages)

@@ -170,7 +170,8 @@ class SagaTestKit:
             with self.committed():
                 ticks = tick_due(self.store.using, self.manager)
                 report = self.sweeper.sweep_due()
-            if not (ticks.started or report.timed_out or report.deadlines or report.unpaused):
+            moved = report.timed_out or report.deadlines or report.unpaused or report.unqueued
+            if not (ticks.started or moved):
                 return delivered
             self._timelines.observe_all()
 

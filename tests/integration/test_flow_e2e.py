@@ -12,7 +12,9 @@ on what the handlers themselves saw, not on django-saga's own account:
   with its connection: messages held behind them run on the survivor;
 - ``test.paced`` starts at most 20 runs a second: 600 take 30 s, within 10 %;
 - a paused action runs nothing while paused (its handler's records say so),
-  and on resume every saga that waited completes, at the action's rate.
+  and on resume every saga that waited completes, at the action's rate;
+- sagas started with ``if_active="queue"`` run one at a time per key, in
+  start order, each once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from django.db import connection
 
 from django_saga import Step, manager
+from django_saga.api import QUEUE
 from django_saga.limits import Gate
 from django_saga.messages import EXECUTE
 from django_saga.models import HeldMessage, Saga
@@ -195,3 +198,36 @@ def test_a_paused_action_runs_nothing_until_resumed_then_all_complete_at_its_rat
     assert began[-1] - began[0] >= 4.5
     assert took >= 4.5
     assert not HeldMessage.objects.exists()
+
+
+def test_sagas_queued_for_a_key_run_one_at_a_time_in_start_order(amqp, engine_process):
+    _engines(engine_process, amqp)
+    keys = ["customer-a", "customer-b", "customer-c"]
+    started: dict[str, list[str]] = {key: [] for key in keys}
+    for _ in range(10):
+        for key in keys:
+            saga = manager.start(
+                "queued-order",
+                [
+                    Step("first", "test.timed", "", {"seconds": 0.02}),
+                    Step("second", "test.timed", "", {"seconds": 0.02}),
+                ],
+                key=key,
+                if_active=QUEUE,
+            )
+            started[key].append(saga.pk)
+    wait_for(lambda: _all_finished("queued-order"), 120, "30 queued sagas to finish")
+    assert not Saga.objects.filter(name="queued-order", state="queued").exists()
+    every = [pk for pks in started.values() for pk in pks]
+    assert set(Saga.objects.filter(pk__in=every).values_list("state", flat=True)) == {"completed"}
+    for key in keys:
+        runs = list(Run.objects.filter(action="test.timed", key=key).order_by("began"))
+        assert len(runs) == 20  # two steps each, each once
+        # A saga's two steps, then the next saga's: never two sagas of a key at once.
+        order = [r.saga_id for r in runs]
+        assert order == [pk for pk in started[key] for _ in range(2)]
+        spans: dict[str, tuple[float, float]] = {}
+        for r in runs:
+            began, ended = spans.get(r.saga_id, (r.began, r.ended))
+            spans[r.saga_id] = (min(began, r.began), max(ended, r.ended))
+        assert _most_at_once([Run(began=b, ended=e) for b, e in spans.values()]) == 1

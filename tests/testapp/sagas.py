@@ -370,3 +370,8 @@ def one_per_key(saga, step):
 @step_handler("test.paced", rate="20/s")
 def paced(saga, step):
     return _timed_run(saga, step, "test.paced")
+
+
+@step_handler("test.timed")
+def timed(saga, step):
+    return _timed_run(saga, step, "test.timed")

@@ -62,6 +62,7 @@ STEPS_FOR = {
         ("a", "test.record", "test.undo", "compensation_failed"),
         ("b", "test.fail", "", "failed"),
     ],
+    "queued": [("a", "test.record", "test.undo", "pending"), ("b", "test.record", "", "pending")],
 }
 
 

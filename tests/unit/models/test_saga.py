@@ -22,6 +22,7 @@ ANSWERS = {
     SagaState.FAILED: (False, True, False, False, False),
     SagaState.HALTED: (False, True, True, False, False),
     SagaState.COMPENSATION_FAILED: (False, True, False, False, False),
+    SagaState.QUEUED: (False, False, False, False, False),
 }
 
 

@@ -6,6 +6,7 @@ from django_saga.models.states import (
     ACTIVE_STATES,
     DONE,
     IN_FLIGHT,
+    KEY_FREE_STATES,
     TERMINAL_STATES,
     WAITING_FOR_OPERATOR,
     SagaState,
@@ -13,8 +14,8 @@ from django_saga.models.states import (
 )
 
 
-def test_every_saga_state_is_active_terminal_or_waiting_for_an_operator_and_only_one():
-    groups = (ACTIVE_STATES, TERMINAL_STATES, WAITING_FOR_OPERATOR)
+def test_every_saga_state_is_active_terminal_waiting_for_an_operator_or_queued_and_one_only():
+    groups = (ACTIVE_STATES, TERMINAL_STATES, WAITING_FOR_OPERATOR, (SagaState.QUEUED,))
     for state in SagaState:
         assert sum(state in group for group in groups) == 1, state
     assert sorted(s for group in groups for s in group) == sorted(SagaState)
@@ -24,6 +25,8 @@ def test_the_groups_name_the_states_the_docs_give():
     assert set(ACTIVE_STATES) == {"started", "compensating"}
     assert set(TERMINAL_STATES) == {"completed", "compensated"}
     assert set(WAITING_FOR_OPERATOR) == {"failed", "halted", "compensation_failed"}
+    # A saga holds its key unless it has finished, or waits for it.
+    assert set(KEY_FREE_STATES) == {"completed", "compensated", "queued"}
 
 
 def test_a_step_in_flight_is_not_done_and_neither_group_holds_a_way_back():

@@ -32,6 +32,7 @@ def test_dashboard_counts_sagas_by_state(operator):
         "compensated": 1,
         "compensation_failed": 0,
         "halted": 0,
+        "queued": 0,
     }
     assert response.context["total"] == Tally(6)
     html = response.content.decode()
