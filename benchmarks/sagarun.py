@@ -76,6 +76,7 @@ def start_engine(index: int, work: Workload, names: dict[str, str], stats: Path)
     env["SAGA_BENCH_SAGA"] = repr(names)
     env["SAGA_BENCH_STATS_DIR"] = str(stats)
     env["SAGA_BENCH_TRACE"] = "1" if work.trace else "0"
+    env["SAGA_BENCH_LIMIT"] = str(work.limited or "")
     log = work.log_dir / f"engine-{index}.log"
     command = [sys.executable, "-m", "django", "saga_engine", "--settings", "benchmarks.settings"]
     command += ["--concurrency", str(work.concurrency)]

@@ -1,9 +1,11 @@
 """The benchmark's handlers, found by django-saga's autodiscovery of ``sagas.py``.
 
 Each step does one small ORM write, a ``BenchRow`` stamped with the time its
-handler started, in the transaction that records the step.
+handler started, in the transaction that records the step. ``saga_bench
+--limited N`` gives the engines' handlers a concurrency limit of N.
 """
 
+import os
 import time
 
 from django_saga import compensation_handler, step_handler
@@ -11,8 +13,11 @@ from django_saga import compensation_handler, step_handler
 from . import probe
 from .models import BenchRow
 
+#: ``saga_bench --limited``: set in the engines' environment only.
+LIMIT = int(os.environ.get("SAGA_BENCH_LIMIT") or 0) or None
 
-@step_handler("bench.write")
+
+@step_handler("bench.write", concurrency=LIMIT)
 def write(saga, step):
     started = time.time()
     BenchRow.objects.create(
@@ -26,12 +31,12 @@ def write(saga, step):
     return {}
 
 
-@compensation_handler("bench.undo")
+@compensation_handler("bench.undo", concurrency=LIMIT)
 def undo(saga, step):
     BenchRow.objects.filter(saga_key=saga.id, position=step.position).delete()
 
 
-@step_handler("bench.item")
+@step_handler("bench.item", concurrency=LIMIT)
 def item(saga, step):
     """One item of a map (or one step of a parallel stage as wide): the same
     one insert, its place in the list as the row's position."""

@@ -38,6 +38,9 @@ class Workload:
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     #: Time the engines' hand-off path in segments (``probe.py``).
     trace: bool = False
+    #: A concurrency limit on every benchmark action (None: none), to
+    #: measure what a limit costs per step.
+    limited: int | None = None
     #: py-spy raw output for the first engine, if wanted; ``profile_gil``: GIL holder only.
     profile: Path | None = None
     profile_gil: bool = False

@@ -121,6 +121,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--trace", action="store_true", help="Time the engines' hand-off path in segments."
         )
+        parser.add_argument(
+            "--limited",
+            type=int,
+            metavar="N",
+            help="A concurrency limit of N on every benchmark action, in the engines: "
+            "what a limit costs per step.",
+        )
         parser.add_argument("--profile", type=Path, help="py-spy raw profile of engine 0 to FILE.")
         parser.add_argument(
             "--profile-gil", action="store_true", help="Profile only the thread holding the GIL."
@@ -167,6 +174,7 @@ class Command(BaseCommand):
             log_dir=log_dir,
             broker_url=options["broker_url"] or str(settings.SAGA["BROKER_URL"]),
             trace=options["trace"],
+            limited=options["limited"],
             profile=options["profile"],
             profile_gil=options["profile_gil"],
         )
