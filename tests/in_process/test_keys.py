@@ -42,7 +42,9 @@ def test_the_caller_may_ask_for_an_error_instead(store):
         f"Saga {first.pk} ('order', key 'order-123') is started: "
         "a saga of this name with this key has not finished"
     )
-    with pytest.raises(SagaDefinitionError, match="if_active must be 'return' or 'raise'"):
+    with pytest.raises(
+        SagaDefinitionError, match="if_active must be one of 'return', 'raise', 'queue'"
+    ):
         manager.start("order", order_steps(), key="order-9", if_active="ignore")
 
 
