@@ -73,8 +73,10 @@ class DjangoHeld:
             if not taken:
                 yield None
                 return
-            yield Held(row.pk, StepMessage(row.kind, row.saga_id, row.step_id, row.attempt))
+            # Gone before it runs (back if the transaction rolls back): a pause
+            # that holds it again writes a row of its own.
             HeldMessage.objects.using(self.using).filter(pk=row.pk).delete()
+            yield Held(row.pk, StepMessage(row.kind, row.saga_id, row.step_id, row.attempt))
 
     def held_queues(self, limit: int) -> list[tuple[str, str, str]]:
         return list(

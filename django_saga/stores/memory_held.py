@@ -93,9 +93,17 @@ class MemoryQueues:
             if not self.slots.take(gate.slot_ids(), slots):
                 yield None
                 return
-            yield Held(first, self._held[first].message)
+            # Gone before it runs (back if the run fails): a pause that holds
+            # it again keeps a row of its own.
             with self._lock:
-                self._held.pop(first, None)
+                row = self._held.pop(first)
+            try:
+                yield Held(first, row.message)
+            except BaseException:
+                with self._lock:
+                    self._held[first] = row
+                    self._held = dict(sorted(self._held.items()))
+                raise
         finally:
             self.slots.give_back(slots)
             with self._lock:

@@ -216,3 +216,22 @@ def test_the_queues_holding_messages_are_listed_for_the_sweeper(store):
     assert store.held_queues(10) == [(EXECUTE, ACTION, "k1")]
     release(processor, gate("k1"))
     assert store.held_queues(10) == []
+
+
+def test_a_message_waiting_for_a_slot_of_a_saga_paused_meanwhile_waits_for_the_resume(store):
+    recorder = Recorder()
+    processor = Processor(store, recorder.handlers)
+    saga = start(store, 5)
+    with busy(store, gate()):
+        deliver(processor, saga)
+    Manager(store).pause_saga(saga.pk, by="ada", reason="hold on")
+    # Released, it finds its saga paused: held again, by the pause, not lost.
+    assert release(processor, gate()) == 1
+    assert recorder.ran == [] and held(store) == [saga.pk]
+    assert store.held_queues(10) == []
+    store.mark_sent([m.id for m in store.claim_due(10, lease=60)])  # its first message
+    Manager(store).resume_saga(saga.pk, by="ada", reason="go on")
+    [again] = store.claim_due(10, lease=60)
+    processor.process(again.body.encode())
+    assert recorder.ran == [5] and held(store) == []
+    assert store.load_saga(saga.pk).state == "completed"
