@@ -38,7 +38,7 @@ from .subprocesses import stop_process, wait_for_log
 from .workload import RunResult, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME_KEYS = ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE")
+NAME_KEYS = ("STEP_QUEUE", "COMPENSATE_QUEUE", "PRIORITY_QUEUE", "DEAD_LETTER_QUEUE")
 
 
 def broker_names(url: str) -> dict[str, str]:
@@ -49,6 +49,7 @@ def broker_names(url: str) -> dict[str, str]:
         "EXCHANGE": f"{prefix}.sagas",
         "STEP_QUEUE": f"{prefix}.steps",
         "COMPENSATE_QUEUE": f"{prefix}.compensate",
+        "PRIORITY_QUEUE": f"{prefix}.urgent",
         "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx",
         "DEAD_LETTER_QUEUE": f"{prefix}.dead",
     }

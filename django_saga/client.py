@@ -73,6 +73,7 @@ class Client:
         deadline: datetime | timedelta | float | None = None,
         key: str = "",
         if_active: str = RETURN,
+        priority: str = "normal",
     ) -> Saga:
         """Record a new saga and its first messages in one transaction.
 
@@ -95,8 +96,13 @@ class Client:
         have finished (``if_active="queue"``: one saga of the name at a time
         per key, in start order; an operator may cancel a queued saga). A new
         saga's ``created`` is True.
+
+        ``priority="high"`` sends every message of the saga to the priority
+        queue, which engines take from first (and, so that normal sagas are
+        not starved, at most a few times in a row while normal work waits).
         """
-        return self._write(check_start(name, steps, context, deadline, key), if_active)
+        checked = check_start(name, steps, context, deadline, key, priority=priority)
+        return self._write(checked, if_active)
 
     def start_definition(
         self,
@@ -106,13 +112,17 @@ class Client:
         if_active: str = RETURN,
         key: str | None = None,
         context: Mapping[str, Any] | None = None,
+        priority: str | None = None,
     ) -> Saga:
         """Start a saga from a ``SagaDefinition``, recording its path and version.
 
         Its business key is the one ``key()`` gives and its context the one
         ``context()`` gives, unless ``key`` or ``context`` say otherwise (a
-        schedule names each run's tick in both)."""
-        checked = self._checked_definition(definition, deadline=deadline, key=key, context=context)
+        schedule names each run's tick in both); its priority the class's
+        ``priority`` unless ``priority`` says otherwise."""
+        checked = self._checked_definition(
+            definition, deadline=deadline, key=key, context=context, priority=priority
+        )
         return self._write(checked, if_active)
 
     def find(self, name: str, key: str) -> Saga:
@@ -162,6 +172,7 @@ class Client:
         deadline: datetime | timedelta | float | None = None,
         key: str | None = None,
         context: Mapping[str, Any] | None = None,
+        priority: str | None = None,
     ) -> Checked:
         if not isinstance(definition, BaseDefinition):
             raise SagaDefinitionError(
@@ -175,6 +186,7 @@ class Client:
             deadline,
             definition.key() if key is None else key,
             origin=(kind.path(), str(kind.version)),
+            priority=kind.priority if priority is None else priority,
         )
 
     def _write(self, start: Checked, if_active: str) -> Saga:

@@ -68,11 +68,15 @@ class SagaDefinition(BaseDefinition):
         deadline: datetime | timedelta | float | None = None,
         if_active: str = "return",
         manager: Manager | None = None,
+        priority: str | None = None,
     ) -> Saga:
         """Start a saga from this definition (through ``manager``, or the default
-        one); ``if_active`` as for ``Manager.start()``."""
+        one); ``if_active`` and ``priority`` as for ``Manager.start()`` (the
+        class's ``priority`` unless given)."""
         if manager is None:
             from .api import manager as default
 
             manager = default
-        return manager.start_definition(self, deadline=deadline, if_active=if_active)
+        return manager.start_definition(
+            self, deadline=deadline, if_active=if_active, priority=priority
+        )

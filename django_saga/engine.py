@@ -42,6 +42,7 @@ from .stores import Store, get_store
 from .stores.django import DjangoStore
 from .sweeper import Sweeper
 from .transports import Connection, Delivery, connect
+from .transports.base import Topology
 from .work import Task, WorkQueue
 
 logger = logging.getLogger("django_saga.engine")
@@ -77,7 +78,7 @@ class Engine:
         self._inflight = 0
         self._connection: Connection | None = None
         self._relay: Relay | None = None
-        self._tasks = WorkQueue(self.batch_size)
+        self._tasks = WorkQueue(self.batch_size, Topology.from_settings().priority_queue)
         # Bumped on every reconnect: results of older deliveries are not acked.
         self._generation = 0
         self._workers: list[threading.Thread] = []
@@ -122,7 +123,7 @@ class Engine:
             self._consume(connection)
             logger.info(
                 "Saga engine consuming %s at %s with concurrency %d, prefetch %d",
-                " and ".join(connection.topology.work_queues),
+                ", ".join(connection.topology.work_queues),
                 safe_url(connection.url),
                 self.concurrency,
                 self.prefetch,

@@ -53,6 +53,8 @@ class Outgoing:
     kind: str
     saga_id: str
     body: str
+    #: The saga's priority: above 0, the message goes to the priority queue.
+    priority: int = 0
 
 
 def decode(body: bytes, max_bytes: int) -> StepMessage:

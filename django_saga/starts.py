@@ -11,9 +11,10 @@ from typing import Any
 
 from . import children, clock, maps, sleeps, tracing, validation
 from .conf import saga_settings
-from .errors import SagaDefinitionError, UnknownActionError
+from .errors import SagaDefinitionError, UnknownActionError, brief
 from .messages import COMPENSATE, EXECUTE
 from .models import CHILD_ACTION, KEY_MAX_CHARS, MAP_ACTION, SLEEP_ACTION, Saga, SagaStep
+from .models.saga import PRIORITIES
 from .registry import registry, step_timeout
 from .steps import Declared, StagedStep, Step, definition_class, normalise_steps
 
@@ -30,6 +31,7 @@ class Checked:
     version: str
     declared: list[StagedStep]
     timeouts: list[float | None]
+    priority: int = 0
 
     def rows(self) -> tuple[Saga, list[SagaStep]]:
         """A new saga row with its steps (a new id each call)."""
@@ -40,6 +42,7 @@ class Checked:
             deadline_at=self.deadline_at,
             definition=self.definition,
             version=self.version,
+            priority=self.priority,
         )
         # Under the caller's span (the request's): every step's span joins its trace.
         saga.trace_context = tracing.saga_started(saga)
@@ -67,6 +70,7 @@ def check_start(
     deadline: datetime | timedelta | float | None,
     key: str,
     origin: tuple[str, str] = ("", ""),
+    priority: str = "normal",
 ) -> Checked:
     """What ``start()`` is asked, checked: raises ``SagaDefinitionError``
     naming what is wrong before anything is written."""
@@ -92,7 +96,16 @@ def check_start(
         ),
         declared=declared,
         timeouts=[_timeout(staged.step) for staged in declared],
+        priority=_priority(priority),
     )
+
+
+def _priority(priority: str) -> int:
+    if not isinstance(priority, str) or priority not in PRIORITIES:
+        raise SagaDefinitionError(
+            f"priority must be one of {', '.join(map(repr, PRIORITIES))}, got {brief(priority)}"
+        )
+    return PRIORITIES[priority]
 
 
 def _timeout(step: Step) -> float | None:

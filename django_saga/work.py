@@ -8,8 +8,8 @@ to write to the outbox, and queues of limited actions to release.
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -32,42 +32,71 @@ class Task(NamedTuple):
 
 
 class WorkQueue:
-    """Tasks for the workers, in order; ``None`` stops the worker that takes it."""
+    """Tasks for the workers; ``None`` stops the worker that takes it.
 
-    def __init__(self, batch_size: int) -> None:
+    Deliveries from the priority queue (``urgent``) go first, but at most
+    ``URGENT_STREAK`` in a row while other work waits: a steady stream of
+    high-priority sagas slows the others, and never stops them.
+    """
+
+    #: Urgent tasks taken in a row before one other waiting task.
+    URGENT_STREAK = 4
+
+    def __init__(self, batch_size: int, urgent: str = "") -> None:
         self.batch_size = batch_size
-        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self.urgent = urgent
+        self._ready = threading.Condition()
+        self._urgent: deque[Task | None] = deque()
+        self._other: deque[Task | None] = deque()
+        self._streak = 0
         # Workers waiting for a task: a worker takes more than one delivery
         # only when more wait than idle workers could take (see ``batch``).
         self._idle = 0
-        self._idle_lock = threading.Lock()
 
     def put(self, task: Task | None) -> None:
-        self._tasks.put(task)
+        urgent = task is not None and task.delivery is not None
+        urgent = urgent and self.urgent != "" and task.delivery.queue == self.urgent  # type: ignore[union-attr]
+        with self._ready:
+            (self._urgent if urgent else self._other).append(task)
+            self._ready.notify()
 
     def next(self) -> Task | None:
         """The next task, waiting for one."""
-        with self._idle_lock:
+        with self._ready:
             self._idle += 1
-        try:
-            return self._tasks.get()
-        finally:
-            with self._idle_lock:
+            try:
+                while not (self._urgent or self._other):
+                    self._ready.wait()
+                return self._take()
+            finally:
                 self._idle -= 1
+
+    def _take(self) -> Task | None:
+        if self._urgent and not (self._other and self._streak >= self.URGENT_STREAK):
+            self._streak += 1
+            return self._urgent.popleft()
+        self._streak = 0
+        return self._other.popleft()
 
     def batch(self, task: Task) -> list[Task]:
         """``task`` and, while more deliveries wait than idle workers would
         take, more of them, up to ``batch_size``: recorded in one transaction
         (``Processor.process_many``). A lone delivery, or one that idle
-        workers are free to take, runs on its own at once."""
+        workers are free to take, runs on its own at once. Only the queue
+        ``task`` came from is drawn on, so urgent work never waits in a batch."""
         batch = [task]
-        while len(batch) < self.batch_size and self._tasks.qsize() > self._idle:
-            try:
-                more = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if more is None or more.refused or more.gate is not None:
-                self._tasks.put(more)  # a stop, or other work: for the next worker
-                break
-            batch.append(more)
+        with self._ready:
+            source = (
+                self._urgent
+                if task.delivery is not None
+                and self.urgent
+                and (task.delivery.queue == self.urgent)
+                else self._other
+            )
+            while len(batch) < self.batch_size and len(source) > self._idle and source:
+                more = source[0]
+                if more is None or more.refused or more.gate is not None:
+                    break  # a stop, or other work: for the next worker
+                source.popleft()
+                batch.append(more)
         return batch

@@ -89,6 +89,7 @@ SAGA = {
     "EXCHANGE": f"{broker_prefix}.sagas",
     "STEP_QUEUE": f"{broker_prefix}.steps",
     "COMPENSATE_QUEUE": f"{broker_prefix}.compensate",
+    "PRIORITY_QUEUE": f"{broker_prefix}.urgent",
     "DEAD_LETTER_EXCHANGE": f"{broker_prefix}.dlx",
     "DEAD_LETTER_QUEUE": f"{broker_prefix}.dead",
     "CONCURRENCY": env.int("SAGA_CONCURRENCY", default=4),

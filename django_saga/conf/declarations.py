@@ -61,6 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPENSATE_QUEUE", "saga.compensate", str,
             "queue, and routing key, of compensate messages",
             nonempty=True),
+    Setting("PRIORITY_QUEUE", "saga.urgent", str,
+            "queue, and routing key, of every message of a high-priority saga: "
+            "engines take its messages first", nonempty=True),
     Setting("DEAD_LETTER_EXCHANGE", "sagas.dlx", str,
             "fanout exchange for messages that cannot be processed", nonempty=True),
     Setting("DEAD_LETTER_QUEUE", "saga.dead", str,

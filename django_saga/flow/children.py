@@ -177,6 +177,7 @@ def _child_rows(parent: Saga, step: SagaStep) -> tuple[Saga, list[SagaStep]]:
     saga.parent_id = parent.pk
     saga.parent_step_id = step.pk
     saga.depth = depth
+    saga.priority = parent.priority  # a high-priority parent's children hurry too
     return saga, rows
 
 

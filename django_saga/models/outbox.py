@@ -32,6 +32,13 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(
         "sent", null=True, blank=True, help_text="When the broker confirmed the message."
     )
+    priority = models.PositiveSmallIntegerField(
+        "priority",
+        default=0,
+        # Engines of the previous release insert rows without the column.
+        db_default=0,
+        help_text="The saga's priority: above 0, the message goes to the priority queue.",
+    )
 
     class Meta:
         verbose_name = "outbox message"

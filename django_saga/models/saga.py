@@ -32,6 +32,9 @@ from .states import (
 if TYPE_CHECKING:
     from .step import SagaStep
 
+#: A saga's priorities, as ``start()`` takes them, and as the column keeps them.
+PRIORITIES = {"normal": 0, "high": 1}
+
 #: The longest business key.
 KEY_MAX_CHARS = 200
 #: The constraint that keeps one unfinished saga per (name, key).
@@ -179,6 +182,13 @@ class Saga(models.Model):
         db_default=False,
         editable=False,
         help_text="An operator paused the saga: none of its handlers runs until resumed.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        "priority",
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="0 normal, 1 high: a high-priority saga's messages are taken first.",
     )
     has_queue = models.BooleanField(
         "has a queue",

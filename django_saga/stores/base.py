@@ -169,7 +169,8 @@ class Unit(UnitFlow, ABC):
         from ..models import new_id
 
         body = StepMessage(kind, saga_id, step_id, attempt, rated).encode()
-        message = Outgoing(new_id(), kind, saga_id, body)
+        # A parent's step, told of its child's end, goes as its child went.
+        message = Outgoing(new_id(), kind, saga_id, body, self.saga.priority)
         if delay > 0 or relayed:
             self.delayed.append((message, delay))
         else:

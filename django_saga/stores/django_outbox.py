@@ -51,7 +51,14 @@ class DjangoOutbox:
         sql = self.statements()
         now = clock.now()
         rows = [
-            OutboxMessage(id=m.id, saga_id=m.saga_id, kind=m.kind, body=m.body, available_at=now)
+            OutboxMessage(
+                id=m.id,
+                saga_id=m.saga_id,
+                kind=m.kind,
+                body=m.body,
+                available_at=now,
+                priority=m.priority,
+            )
             for m in messages
         ]
         notify = connections[self.using].vendor == "postgresql"

@@ -279,6 +279,7 @@ class DjangoUnit(DjangoUnitFlow, Unit):
                         kind=m.kind,
                         body=m.body,
                         available_at=available,
+                        priority=m.priority,
                     )
                     for m, available in rows
                 ],

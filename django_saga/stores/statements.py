@@ -160,7 +160,8 @@ def claim_outbox(outbox: Outbox) -> str:
         f"WHERE {outbox.column('sent_at')} IS NULL AND {outbox.column('available_at')} <= %s "
         f"ORDER BY {outbox.column('available_at')} LIMIT %s FOR UPDATE SKIP LOCKED) "
         f"RETURNING {outbox.bare_column('id')}, {outbox.bare_column('kind')}, "
-        f"{outbox.bare_column('saga')}, {outbox.bare_column('body')}"
+        f"{outbox.bare_column('saga')}, {outbox.bare_column('body')}, "
+        f"{outbox.bare_column('priority')}"
     )
 
 
@@ -172,7 +173,8 @@ def claim_outbox_unlocked(outbox: Outbox) -> str:
         f"WHERE {outbox.column('sent_at')} IS NULL AND {outbox.column('available_at')} <= %s "
         f"ORDER BY {outbox.column('available_at')} LIMIT %s) "
         f"RETURNING {outbox.bare_column('id')}, {outbox.bare_column('kind')}, "
-        f"{outbox.bare_column('saga')}, {outbox.bare_column('body')}"
+        f"{outbox.bare_column('saga')}, {outbox.bare_column('body')}, "
+        f"{outbox.bare_column('priority')}"
     )
 
 

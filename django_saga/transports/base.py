@@ -14,7 +14,7 @@ from typing import Any
 
 from ..conf import saga_settings
 from ..errors import PublishError
-from ..messages import COMPENSATE, EXECUTE, SETTLE, Outgoing
+from ..messages import COMPENSATE, EXECUTE, KINDS, SETTLE, Outgoing
 
 #: Told, on the connection's thread, which messages the broker confirmed and,
 #: if it did not take them all, why.
@@ -34,6 +34,7 @@ class Topology:
     dead_letter_exchange: str
     dead_letter_queue: str
     queue_type: str
+    priority_queue: str = "saga.urgent"
 
     @classmethod
     def from_settings(cls) -> Topology:
@@ -45,10 +46,18 @@ class Topology:
             s.DEAD_LETTER_EXCHANGE,
             s.DEAD_LETTER_QUEUE,
             s.QUEUE_TYPE,
+            s.PRIORITY_QUEUE,
         )
 
-    def queue_for(self, kind: str) -> str:
-        """Each queue is bound under its own name, so the routing key is the queue name."""
+    def queue_for(self, kind: str, priority: int = 0) -> str:
+        """Each queue is bound under its own name, so the routing key is the
+        queue name. A high-priority saga's messages, whatever their kind,
+        go to the priority queue (quorum queues have no priorities of their
+        own: a queue that engines take from first stands for them)."""
+        if kind not in KINDS:
+            raise ValueError(f"No queue for message kind {kind!r}")
+        if priority > 0:
+            return self.priority_queue
         if kind in (EXECUTE, SETTLE):
             # A child's end moves its parent forward (or back) like a step's.
             return self.step_queue
@@ -57,8 +66,8 @@ class Topology:
         raise ValueError(f"No queue for message kind {kind!r}")
 
     @property
-    def work_queues(self) -> tuple[str, str]:
-        return (self.step_queue, self.compensate_queue)
+    def work_queues(self) -> tuple[str, str, str]:
+        return (self.priority_queue, self.step_queue, self.compensate_queue)
 
 
 @dataclass

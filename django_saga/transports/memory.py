@@ -126,7 +126,7 @@ class MemoryConnection(Connection):
             try:
                 self.broker.route(
                     self.topology.exchange,
-                    self.topology.queue_for(m.kind),
+                    self.topology.queue_for(m.kind, m.priority),
                     _Message(m.body.encode(), m.id),
                 )
             except PublishError as exc:

@@ -90,6 +90,7 @@ BROKER_KEYS = (
     "EXCHANGE",
     "STEP_QUEUE",
     "COMPENSATE_QUEUE",
+    "PRIORITY_QUEUE",
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE",
 )
@@ -358,7 +359,12 @@ class Broker:
         """Delete the scenario's queues and exchanges (best effort)."""
         try:
             with self.channel() as channel:
-                for key in ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE"):
+                for key in (
+                    "STEP_QUEUE",
+                    "COMPENSATE_QUEUE",
+                    "PRIORITY_QUEUE",
+                    "DEAD_LETTER_QUEUE",
+                ):
                     channel.queue_delete(self.names[key])
                 for key in ("EXCHANGE", "DEAD_LETTER_EXCHANGE"):
                     channel.exchange_delete(self.names[key])
@@ -377,6 +383,7 @@ def broker_names(prefix: str, url: str | list[str]) -> dict[str, Any]:
         "EXCHANGE": f"{prefix}.sagas",
         "STEP_QUEUE": f"{prefix}.steps",
         "COMPENSATE_QUEUE": f"{prefix}.compensate",
+        "PRIORITY_QUEUE": f"{prefix}.urgent",
         "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx",
         "DEAD_LETTER_QUEUE": f"{prefix}.dead",
     }

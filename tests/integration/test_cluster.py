@@ -100,7 +100,7 @@ def test_an_engine_on_the_cluster_runs_sagas_on_quorum_queues_of_three_nodes(
     queues = {
         q["name"]: q for q in cluster.ctl_json(NODES[0], "list_queues", "name", "type", "members")
     }
-    for key in ("STEP_QUEUE", "COMPENSATE_QUEUE", "DEAD_LETTER_QUEUE"):
+    for key in ("STEP_QUEUE", "COMPENSATE_QUEUE", "PRIORITY_QUEUE", "DEAD_LETTER_QUEUE"):
         queue = queues[str(cluster_amqp[key])]
         assert queue["type"] == "quorum", queue
         assert sorted(queue["members"]) == list(NODES), queue
@@ -202,6 +202,7 @@ def test_moving_from_classic_to_quorum_queues_loses_no_message(
         "QUEUE_TYPE": "quorum",
         "STEP_QUEUE": f"{prefix}.steps.quorum",
         "COMPENSATE_QUEUE": f"{prefix}.compensate.quorum",
+        "PRIORITY_QUEUE": f"{prefix}.urgent.quorum",
         "DEAD_LETTER_EXCHANGE": f"{prefix}.dlx.quorum",
         "DEAD_LETTER_QUEUE": f"{prefix}.dead.quorum",
     }

@@ -89,7 +89,7 @@ def broker(prefix):
         connection.close()
     cleanup = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     channel = cleanup.channel()
-    for queue in ("steps", "compensate", "dead"):
+    for queue in ("steps", "compensate", "urgent", "dead"):
         channel.queue_delete(f"{prefix}.{queue}")
     for exchange in ("sagas", "dlx"):
         channel.exchange_delete(f"{prefix}.{exchange}")
@@ -115,6 +115,7 @@ def exists(connection: pika.BlockingConnection, kind: str, name: str) -> bool:
 NAMES = [
     ("queue", "steps"),
     ("queue", "compensate"),
+    ("queue", "urgent"),
     ("queue", "dead"),
     ("exchange", "sagas"),
     ("exchange", "dlx"),
@@ -133,12 +134,13 @@ def test_on_rabbitmq_the_demo_deletes_the_queues_and_exchanges_it_declared(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert f"on queues {prefix}.steps, {prefix}.compensate" in out
+    assert f"on queues {prefix}.steps, {prefix}.compensate, {prefix}.urgent" in out
     assert "consistent" in out and "INCONSISTENT" not in out
     last = out.rstrip().splitlines()[-1]
     assert last == (
         f"RabbitMQ: deleted the demo's queues ({prefix}.steps, {prefix}.compensate, "
-        f"{prefix}.dead) and exchanges ({prefix}.sagas, {prefix}.dlx) from vhost '/'"
+        f"{prefix}.urgent, {prefix}.dead) and exchanges ({prefix}.sagas, {prefix}.dlx) "
+        "from vhost '/'"
     )
     assert [(kind, name) for kind, name in NAMES if exists(broker, kind, f"{prefix}.{name}")] == []
 

@@ -14,7 +14,9 @@ on what the handlers themselves saw, not on django-saga's own account:
 - a paused action runs nothing while paused (its handler's records say so),
   and on resume every saga that waited completes, at the action's rate;
 - sagas started with ``if_active="queue"`` run one at a time per key, in
-  start order, each once.
+  start order, each once;
+- a high-priority saga started behind a backlog of 5,000 completes within
+  5 s: its messages go to the priority queue, which engines take from first.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import time
 import pytest
 from django.db import connection
 
-from django_saga import Step, manager
+from django_saga import SagaDefinition, Step, manager
 from django_saga.api import QUEUE
 from django_saga.limits import Gate
 from django_saga.messages import EXECUTE
-from django_saga.models import HeldMessage, Saga
+from django_saga.models import HeldMessage, OutboxMessage, Saga
 from django_saga.stores.slots import SLOTS_IN_USE
 from tests.conftest import wait_for
 from tests.testapp.models import Run
@@ -231,3 +233,36 @@ def test_sagas_queued_for_a_key_run_one_at_a_time_in_start_order(amqp, engine_pr
             began, ended = spans.get(r.saga_id, (r.began, r.ended))
             spans[r.saga_id] = (min(began, r.began), max(ended, r.ended))
         assert _most_at_once([Run(began=b, ended=e) for b, e in spans.values()]) == 1
+
+
+class Backlog(SagaDefinition):
+    name = "backlog"
+
+    def steps(self):
+        return [Step("a", "test.record", "")]
+
+
+def test_a_high_priority_saga_completes_within_5_s_behind_a_5000_saga_backlog(amqp, engine_process):
+    _engines(engine_process, amqp, count=2)
+    for chunk in range(10):
+        manager.start_together([(Backlog(n=chunk * 500 + i), None, None) for i in range(500)])
+    # The backlog is in the broker: the relays have published it all.
+    wait_for(
+        lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
+        60,
+        "the backlog's first messages to be published",
+    )
+    began = time.monotonic()
+    urgent = manager.start(
+        "urgent-refund",
+        [Step(name, "test.record", "") for name in ("check", "refund", "notify")],
+        priority="high",
+    )
+    wait_for(lambda: Saga.objects.get(pk=urgent.pk).state == "completed", 10, "the urgent saga")
+    took = time.monotonic() - began
+    left = Saga.objects.filter(name="backlog").exclude(state="completed").count()
+    print(f"the high-priority saga took {took:.2f}s; {left} backlog sagas left")
+    assert took < 5.0, f"the high-priority saga took {took:.1f}s"
+    # It did not wait for the backlog to drain.
+    assert left > 1000, f"only {left} backlog sagas were left: the test proves nothing"
+    assert Saga.objects.get(pk=urgent.pk).priority == 1

@@ -388,6 +388,7 @@ def test_the_tutorial_runs_as_written_and_its_tests_pass(reader: Reader) -> None
         for key, default in {
             "STEP_QUEUE": "saga.steps",
             "COMPENSATE_QUEUE": "saga.compensate",
+            "PRIORITY_QUEUE": "saga.urgent",
         }.items()
     }
     from django_saga.conf import safe_url

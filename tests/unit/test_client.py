@@ -259,3 +259,32 @@ def test_start_together_on_the_memory_store_starts_each_alone():
     assert sorted(store.load_saga(saga.pk).key for saga in sagas) == ["a", "b"]
     with pytest.raises(SagaAlreadyActive):
         Manager(store).start_together([(Report(action="test.pending"), "a", None)])
+
+
+@pytest.mark.django_db
+def test_every_message_of_a_high_priority_saga_goes_to_the_priority_queue():
+    from django_saga import SagaDefinition
+    from django_saga.messages import StepMessage
+    from django_saga.models import OutboxMessage
+    from django_saga.processor import Processor
+    from django_saga.stores import get_store
+
+    saga = manager.start(
+        "refund", [Step("a", "test.record", ""), Step("b", "test.record", "")], priority="high"
+    )
+    assert saga.priority == 1
+    assert OutboxMessage.objects.get().priority == 1
+    # The engine's own hand-off of the next step keeps it.
+    first = StepMessage("execute", saga.pk, saga.step("a").pk, 1).encode().encode()
+    [handed] = Processor(get_store()).process(first).outgoing
+    assert handed.priority == 1
+
+    class Urgent(SagaDefinition):
+        name = "urgent"
+        priority = "high"
+
+        def steps(self):
+            return [Step("a", "test.record", "")]
+
+    assert Urgent().start().priority == 1
+    assert Urgent().start(priority="normal").priority == 0

@@ -52,3 +52,16 @@ def test_each_lay_out_is_a_new_saga():
 def test_what_cannot_start_is_refused_naming_it(name, context, key, origin, message):
     with pytest.raises(SagaDefinitionError, match=message):
         check_start(name, [Step("a", "test.record")], context, None, key, origin=origin)
+
+
+@pytest.mark.parametrize("priority", ["urgent", "", 1, None])
+def test_a_priority_is_normal_or_high_and_nothing_else(priority):
+    with pytest.raises(SagaDefinitionError, match="priority must be one of 'normal', 'high'"):
+        check_start("order", [Step("a", "test.record", "")], None, None, "", priority=priority)
+
+
+def test_a_high_priority_saga_says_so_in_its_row_and_in_every_message():
+    checked = check_start("order", [Step("a", "test.record", "")], None, None, "", priority="high")
+    saga, _ = checked.rows()
+    assert saga.priority == 1
+    assert check_start("order", [Step("a", "test.record", "")], None, None, "").priority == 0

@@ -94,7 +94,7 @@ class AmqpConnection(Connection):
                 batch,
                 message.id,
                 self.topology.exchange,
-                self.topology.queue_for(message.kind),
+                self.topology.queue_for(message.kind, message.priority),
                 message.body.encode(),
                 properties,
                 mandatory=True,

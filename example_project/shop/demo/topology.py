@@ -25,6 +25,7 @@ def delete_topology(url: str) -> tuple[bool, str]:
     queues = [
         saga_settings.STEP_QUEUE,
         saga_settings.COMPENSATE_QUEUE,
+        saga_settings.PRIORITY_QUEUE,
         saga_settings.DEAD_LETTER_QUEUE,
     ]
     exchanges = [saga_settings.EXCHANGE, saga_settings.DEAD_LETTER_EXCHANGE]

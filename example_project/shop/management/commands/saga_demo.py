@@ -146,7 +146,11 @@ class Command(BaseCommand):
             )
             return Engine(broker_url="memory://demo", concurrency=concurrency), None
         connected = getattr(connection, "url", url)
-        queues = (saga_settings.STEP_QUEUE, saga_settings.COMPENSATE_QUEUE)
+        queues = (
+            saga_settings.STEP_QUEUE,
+            saga_settings.COMPENSATE_QUEUE,
+            saga_settings.PRIORITY_QUEUE,
+        )
         self.stdout.write(
             f"Transport: RabbitMQ at {safe_url(connected)}, on queues {', '.join(queues)} "
             "(the demo deletes its queues and exchanges when it ends)"

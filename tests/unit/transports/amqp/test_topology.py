@@ -42,6 +42,8 @@ def test_the_work_queues_dead_letter_to_the_fanout_exchange_and_its_queue():
         ("exchange", "sagas.dlx", "fanout", True),
         ("queue", "saga.dead", True, {"x-queue-type": "classic"}),
         ("bind", "saga.dead", "sagas.dlx", None),
+        ("queue", "saga.urgent", True, work),
+        ("bind", "saga.urgent", "sagas", "saga.urgent"),
         ("queue", "saga.steps", True, work),
         ("bind", "saga.steps", "sagas", "saga.steps"),
         ("queue", "saga.compensate", True, work),
