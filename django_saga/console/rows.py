@@ -64,6 +64,8 @@ class StepView:
     actions: list[ActionLink] = field(default_factory=list)
     #: A map's row: how many of its items are in each status, (label, count).
     item_counts: list[tuple[str, int]] = field(default_factory=list)
+    #: What its held message waits for (a pause, a slot); "" if none is held.
+    waits: str = ""
 
 
 def step_views(stages: list[list[SagaStep]], sizes: dict[int, int]) -> list[StepView]:

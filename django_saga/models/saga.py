@@ -54,8 +54,9 @@ class SagaQuerySet(models.QuerySet["Saga"]):
 
     def stale(self, older_than: timedelta | float) -> SagaQuerySet:
         """Active sagas that have not changed for ``older_than`` (seconds or a
-        timedelta), unless one of their steps sleeps: such a saga waits for
-        its time, and is not stuck."""
+        timedelta), unless one of their steps sleeps, or the saga is paused
+        or has a message held (for a slot, or by a pause): such a saga waits
+        for its time or its turn, and is not stuck."""
         if not isinstance(older_than, timedelta):
             older_than = timedelta(seconds=older_than)
         now = clock.now()
@@ -67,7 +68,11 @@ class SagaQuerySet(models.QuerySet["Saga"]):
             status=StepStatus.STARTED,
             timeout_at__gt=now,
         )
-        return self.active().filter(updated_at__lt=now - older_than).exclude(Exists(sleeping))
+        held = apps.get_model("django_saga", "HeldMessage")._default_manager.filter(
+            saga_id=OuterRef("pk")
+        )
+        quiet = self.active().filter(updated_at__lt=now - older_than, paused=False)
+        return quiet.exclude(Exists(sleeping)).exclude(Exists(held))
 
 
 class Saga(models.Model):

@@ -329,12 +329,15 @@ class MemoryStore(MemoryOutbox, MemoryKeyQueue, HandUpdates):
                 for s in self._sagas.values()
                 if s.state in ACTIVE_STATES
                 and s.updated_at < cutoff
-                # A saga that sleeps waits for its time: it is not stuck.
+                and not s.paused
+                # A saga that sleeps waits for its time, one with a message
+                # held for its turn: neither is stuck.
                 and not any(
                     step.sleeping_until is not None and step.sleeping_until > clock.now()
                     for step in s.steps
                 )
             ]
+        stale = [pk for pk in stale if not self.queues.steps_of(pk)]
         return sorted((self.load_saga(i) for i in stale), key=lambda s: s.updated_at)[:limit]
 
     def purge_finished(self, older_than: float, budget: float) -> int:

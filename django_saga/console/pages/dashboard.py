@@ -19,6 +19,7 @@ from ..formatting import format_duration
 from ..paging import BadCursor, Tally, tally, window, without_cursor
 from ..queries import TEXT_FILTERS, BadFilter, attach_progress, filter_sagas, saga_names
 from ..rows import attention_rows, saga_rows
+from ..waits import pauses_in_force
 
 
 class DashboardView(ConsoleAccessMixin, TemplateView):
@@ -83,5 +84,6 @@ class DashboardView(ConsoleAccessMixin, TemplateView):
             filtered=is_filtered,
             query_string=without_cursor(get).urlencode(),
             can_redrive=self.request.user.has_perm(REDRIVE_PERMISSION),
+            pauses=pauses_in_force(),
         )
         return context

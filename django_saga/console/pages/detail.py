@@ -30,6 +30,7 @@ from ..formatting import (
 )
 from ..queries import stage_sizes
 from ..rows import ActionLink, by_stage, step_views, trail_rows
+from ..waits import pause_note, step_waits
 from .common import OneSagaView, refresh_interval
 
 #: Step cards on one page of a saga's page in the console.
@@ -64,7 +65,9 @@ class SagaDetailView(OneSagaView):
         pivots = relevant_steps(saga.pk)
         steps = step_views(by_stage(shown), stage_sizes(saga, shown))
         step_actions = [action for action in STEP_ACTIONS if action.permitted(user)]
+        waits = step_waits(saga)
         for item in steps:
+            item.waits = waits.get(item.step.pk, "")
             if item.step.is_map and "items" in item.step.output:
                 item.item_counts = map_item_counts(item.step)
             item.actions = [
@@ -96,6 +99,7 @@ class SagaDetailView(OneSagaView):
                 if action.permitted(user) and action.refusal(saga, pivots) is None
             ],
             operator_note=_operator_note(saga, pivots),
+            pause_note=pause_note(saga),
             compensation_note=_compensation_note(saga, trail),
             trail=trail_rows(trail[:TRAIL_SHOWN][::-1]),
             trail_cut=len(trail) > TRAIL_SHOWN,

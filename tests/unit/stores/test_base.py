@@ -19,7 +19,7 @@ from django_saga import (
     flow,
     manager,
 )
-from django_saga.messages import EXECUTE
+from django_saga.messages import EXECUTE, StepMessage
 from django_saga.models import (
     SLEEP_ACTION,
     Intervention,
@@ -275,6 +275,18 @@ def test_a_saga_that_sleeps_is_not_stale_however_long_it_sleeps(store, test_cloc
     assert [s.pk for s in store.stale_sagas(3600, 10)] == [stuck.pk]
     test_clock.advance(timedelta(days=1))  # past its time, and not woken: stuck
     assert {s.pk for s in store.stale_sagas(3600, 10)} == {stuck.pk, sleeping.pk}
+
+
+def test_a_paused_saga_or_one_with_a_held_message_is_not_stale(store, test_clock):
+    paused, holding, stuck = started(store, "a"), started(store, "b"), started(store, "c")
+    with store.open_saga(paused.pk) as unit:
+        unit.saga.paused = True
+        unit.save_saga_fields(["paused"])
+    with store.open_saga(holding.pk) as unit:
+        first = unit.saga.steps[0]
+        unit.hold_message(StepMessage(EXECUTE, holding.pk, first.pk, 1), "test.record")
+    test_clock.advance(timedelta(hours=2))
+    assert [s.pk for s in store.stale_sagas(3600, 10)] == [stuck.pk]
 
 
 # -- the outbox --------------------------------------------------------------------------
