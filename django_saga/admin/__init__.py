@@ -23,13 +23,15 @@ admin's "doesn't exist", an action that changes nothing.
 
 The modules: ``sagas`` (the list and a saga's page, with ``inlines``),
 ``bulk`` (the actions on a selection), ``trail``, ``outbox``, ``tokens``,
-``schedules`` (schedules, their runs and their trail),
-over what they share (``common``). Importing the package registers them all.
+``schedules`` (schedules, their runs and their trail), ``pauses`` (pauses of
+actions and saga names, and the messages held), over what they share
+(``common``). Importing the package registers them all.
 """
 
 from .bulk import MAX_SELECTED, PREVIEW_ROWS, ConfirmPage, SelectionActions
 from .common import INLINE_STEPS, INLINE_TRAIL, BoundedPaginator, LatestTrailFormSet
 from .outbox import OutboxMessageAdmin
+from .pauses import HeldMessageAdmin, PauseAdmin
 from .sagas import SagaAdmin
 from .schedules import ScheduleAdmin, ScheduleInterventionAdmin
 from .tokens import ApiTokenAdmin
@@ -43,9 +45,11 @@ __all__ = [
     "ApiTokenAdmin",
     "BoundedPaginator",
     "ConfirmPage",
+    "HeldMessageAdmin",
     "InterventionAdmin",
     "LatestTrailFormSet",
     "OutboxMessageAdmin",
+    "PauseAdmin",
     "SagaAdmin",
     "ScheduleAdmin",
     "ScheduleInterventionAdmin",
