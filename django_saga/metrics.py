@@ -34,7 +34,14 @@ in every process):
   unsent outbox messages whose publish time has come, and the age of the
   oldest one (the relay is behind when these grow);
 * ``django_saga_dead_letter_messages``: messages waiting in the dead-letter
-  queue (left out of a scrape when the broker cannot be reached).
+  queue (left out of a scrape when the broker cannot be reached);
+* ``django_saga_held_messages{kind, action, reason}``: messages waiting for a
+  ``slot`` of a limited action, or held by a ``pause``;
+* ``django_saga_pauses``: pauses of actions and saga names in force;
+* ``django_saga_action_limit{kind, action}``: the concurrency limit a handler
+  of this process declares, and ``django_saga_action_slots_in_use{kind,
+  action}`` how many of its slots run now (PostgreSQL; limits kept for all
+  sagas, not per key).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from django.db import DatabaseError, connections
 from django.db.models import Count, Min
 from django.dispatch import Signal
 
-from . import clock, signals
+from . import clock, gauges, signals
 from .conf import saga_settings
 
 try:
@@ -80,7 +87,7 @@ MISSING = "django-saga metrics need prometheus_client: pip install 'django-saga[
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 #: Saga states the ``django_saga_sagas`` gauge counts: the ones that do not grow forever.
-GAUGE_STATES = ("started", "compensating", "failed", "halted", "compensation_failed")
+GAUGE_STATES = ("started", "compensating", "failed", "halted", "compensation_failed", "queued")
 
 
 class SagaMetrics:
@@ -219,11 +226,13 @@ class StateCollector(Collector):
             GaugeMetricFamily("django_saga_outbox_backlog", ""),
             GaugeMetricFamily("django_saga_outbox_oldest_seconds", ""),
             GaugeMetricFamily("django_saga_dead_letter_messages", ""),
+            *(GaugeMetricFamily(name, "", labels=labels) for name, labels in gauges.FLOW),
         ]
 
     def collect(self) -> Iterable[Any]:
         try:
             yield from self._database()
+            yield from gauges.flow()
         except DatabaseError as exc:
             logger.warning("Saga metrics: cannot read the database: %s", exc)
         yield from self._dead_letters()

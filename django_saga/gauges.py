@@ -1,0 +1,67 @@
+"""Flow control's gauges for Prometheus, read at scrape time: messages held
+and why, pauses in force, each limited action's limit and its slots in use
+(``metrics`` serves them with the rest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count
+
+from .limits import Gate
+from .models import HeldMessage, Pause
+from .registry import registry
+from .stores.slots import SLOTS_IN_USE
+
+#: The flow-control gauges, and their labels.
+FLOW: tuple[tuple[str, list[str]], ...] = (
+    ("django_saga_held_messages", ["kind", "action", "reason"]),
+    ("django_saga_pauses", []),
+    ("django_saga_action_limit", ["kind", "action"]),
+    ("django_saga_action_slots_in_use", ["kind", "action"]),
+)
+
+
+def flow() -> Iterator[Any]:
+    """Held messages by action and why, pauses in force, and each limited
+    action's limit and the slots of it in use (read at scrape time)."""
+    from prometheus_client.core import GaugeMetricFamily  # the metrics extra
+
+    held = GaugeMetricFamily(
+        "django_saga_held_messages",
+        "Messages waiting for a slot of a limited action, or held by a pause.",
+        labels=["kind", "action", "reason"],
+    )
+    rows = HeldMessage.objects.order_by().values("kind", "action", "paused")
+    for row in rows.annotate(n=Count("pk")):
+        reason = "pause" if row["paused"] else "slot"
+        held.add_metric([row["kind"], row["action"], reason], row["n"])
+    yield held
+    yield GaugeMetricFamily(
+        "django_saga_pauses",
+        "Pauses of actions and saga names in force.",
+        value=Pause.objects.filter(resumed_at__isnull=True).count(),
+    )
+    limits = GaugeMetricFamily(
+        "django_saga_action_limit",
+        "The concurrency limit an action's handler declares.",
+        labels=["kind", "action"],
+    )
+    in_use = GaugeMetricFamily(
+        "django_saga_action_slots_in_use",
+        "Runs of a limited action under way now, in every engine (PostgreSQL).",
+        labels=["kind", "action"],
+    )
+    postgres = connections["default"].vendor == "postgresql"
+    for kind, action, limit in registry.limited():
+        if limit.concurrency is None:
+            continue
+        limits.add_metric([kind, action], limit.concurrency)
+        if postgres and limit.per is None:
+            with connections["default"].cursor() as cursor:
+                cursor.execute(SLOTS_IN_USE, [Gate(kind, action, "", limit.concurrency).slot_ids()])
+                in_use.add_metric([kind, action], cursor.fetchone()[0])
+    yield limits
+    yield in_use
