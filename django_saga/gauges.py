@@ -54,14 +54,23 @@ def flow() -> Iterator[Any]:
         "Runs of a limited action under way now, in every engine (PostgreSQL).",
         labels=["kind", "action"],
     )
-    postgres = connections["default"].vendor == "postgresql"
     for kind, action, limit in registry.limited():
         if limit.concurrency is None:
             continue
         limits.add_metric([kind, action], limit.concurrency)
-        if postgres and limit.per is None:
-            with connections["default"].cursor() as cursor:
-                cursor.execute(SLOTS_IN_USE, [Gate(kind, action, "", limit.concurrency).slot_ids()])
-                in_use.add_metric([kind, action], cursor.fetchone()[0])
+        running = slots_in_use(kind, action, limit.concurrency, limit.per)
+        if running is not None:
+            in_use.add_metric([kind, action], running)
     yield limits
     yield in_use
+
+
+def slots_in_use(kind: str, action: str, concurrency: int, per: str | None) -> int | None:
+    """How many slots of a limit kept for all sagas some transaction holds
+    now (None: a limit per key, or a database without advisory locks)."""
+    connection = connections["default"]
+    if per is not None or connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(SLOTS_IN_USE, [Gate(kind, action, "", concurrency).slot_ids()])
+        return int(cursor.fetchone()[0])

@@ -117,6 +117,9 @@ urlpatterns = [
         name="api-redrive-progress",
     ),
     path("redrive/", pages.RedriveView.as_view(), name="redrive"),
+    path("flow/", pages.FlowView.as_view(), name="flow"),
+    path("flow/pause/", pages.FlowActView.as_view(act="pause"), name="flow-pause"),
+    path("flow/resume/", pages.FlowActView.as_view(act="resume"), name="flow-resume"),
     path(
         "redrive/<django_saga_id:batch>/",
         pages.RedriveProgressView.as_view(),
