@@ -9,6 +9,8 @@ SAGA_BROKER_PREFIX  first part of the shop's exchange and queue names (default
                     example_shop: example_shop.steps, ...)
 SHOP_PAYMENT_LIMIT  payments above this amount are declined (default 500)
 SHOP_PAYMENT_TIMEOUT  seconds a payment may wait for the provider (default 300)
+SHOP_PAYMENT_CONCURRENCY  calls to the payment provider at once, every engine together (default 4)
+SHOP_PAYMENT_RATE     calls to the payment provider a second, a minute or an hour (default 50/s)
 SHOP_REMINDER_AFTER   seconds after shipping that the "on its way" reminder is sent
                       (default 86400: a day)
 SHOP_PARCEL_UNITS     the most units one parcel holds (default 2): each parcel is a child saga
@@ -100,6 +102,8 @@ SAGA = {
 }
 SHOP_PAYMENT_LIMIT = env.int("SHOP_PAYMENT_LIMIT", default=500)
 SHOP_PAYMENT_TIMEOUT = env.float("SHOP_PAYMENT_TIMEOUT", default=300.0)
+SHOP_PAYMENT_CONCURRENCY = env.int("SHOP_PAYMENT_CONCURRENCY", default=4)
+SHOP_PAYMENT_RATE = env("SHOP_PAYMENT_RATE", default="50/s") or None
 SHOP_REMINDER_AFTER = env.float("SHOP_REMINDER_AFTER", default=86400.0)
 SHOP_PARCEL_UNITS = env.int("SHOP_PARCEL_UNITS", default=2)
 SHOP_REPORT_CRON = env("SHOP_REPORT_CRON", default="0 2 * * *")

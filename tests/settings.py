@@ -101,6 +101,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The example shop's own settings (see example_project/settings.py).
 SHOP_PAYMENT_LIMIT = 500
 SHOP_PAYMENT_TIMEOUT = 300.0
+SHOP_PAYMENT_CONCURRENCY = 4
+# No rate in the tests: the test kit's clock stands still, and a rate's later
+# turns would wait for kit.advance() (the demo's own run keeps its rate).
+SHOP_PAYMENT_RATE = None
 SHOP_REMINDER_AFTER = 86400.0
 SHOP_PARCEL_UNITS = 2
 SHOP_REPORT_CRON = "0 2 * * *"

@@ -7,9 +7,18 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from django_saga import RetryPolicy, register_compensation_handler, register_step_handler
 
         from . import handlers
+
+        # The payment provider takes so many calls at once and so many a
+        # second: every engine together keeps to it (see "Control the flow").
+        provider = {
+            "concurrency": settings.SHOP_PAYMENT_CONCURRENCY,
+            "rate": settings.SHOP_PAYMENT_RATE,
+        }
 
         register_step_handler("orders.accept", handlers.accept_order)
         register_compensation_handler("orders.cancel", handlers.cancel_order)
@@ -21,9 +30,9 @@ class ShopConfig(AppConfig):
         register_step_handler("shipping.book_pickup", handlers.book_pickup)
         register_compensation_handler("shipping.cancel_pickup", handlers.cancel_pickup)
         register_step_handler("shipping.print_label", handlers.print_label)
-        register_step_handler("payment.request", handlers.request_payment)
-        register_compensation_handler("payment.void", handlers.void_payment)
-        register_step_handler("payment.capture", handlers.capture_payment)
+        register_step_handler("payment.request", handlers.request_payment, **provider)
+        register_compensation_handler("payment.void", handlers.void_payment, **provider)
+        register_step_handler("payment.capture", handlers.capture_payment, **provider)
         register_step_handler(
             "shipping.dispatch",
             handlers.dispatch_order,

@@ -11,6 +11,12 @@ to an island halt after the capture, as the express courier does not go
 there; the demo then repairs them the way an operator would, with
 ``retry_step``. The shop's nightly stock report, a schedule, is shown and
 run once now, as an operator would.
+
+The payment provider is down when the orders come in: the demo's operator
+pauses the ``payment.*`` actions first, so each order stops before calling
+it instead of failing and retrying, and resumes them once it is back; the
+provider takes its calls within its limits (``SHOP_PAYMENT_CONCURRENCY``,
+``SHOP_PAYMENT_RATE``).
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from django_saga.api import manager
-from django_saga.models import Saga, SagaState
+from django_saga.models import TERMINAL_STATES, HeldMessage, Saga, SagaState
 from django_saga.schedules.ticking import timing_of
-from example_project.shop.models import Order, Product
+from example_project.shop.models import Order, Payment, Product
 from example_project.shop.orders import OrderSaga, line_item, place_order
 
 
@@ -73,6 +79,10 @@ NIGHTLY_REPORT = "nightly-stock-report"
 REPORT_REASON = "the demo shows tonight's stock report now"
 #: What the demo's operator says when it sends halted orders by ferry.
 REPAIR_REASON = "express does not deliver to islands: sent by ferry instead"
+#: What the demo's operator pauses during the provider's outage, and says.
+PROVIDER_ACTIONS = "payment.*"
+OUTAGE_REASON = "the payment provider is down (simulated)"
+BACK_REASON = "the payment provider is back"
 WIDGET_STOCK = 1_000_000
 GIZMO_STOCK = 1_000_000
 GADGET_STOCK = 3
@@ -158,4 +168,33 @@ def run_report_now() -> tuple[str, Saga]:
     return (
         f"Schedule {NIGHTLY_REPORT}: {when}; next run {next_run}; run now as saga {saga.pk}",
         saga,
+    )
+
+
+def provider_down() -> None:
+    """Pause every call to the payment provider, as an operator would."""
+    manager.pause(action=PROVIDER_ACTIONS, by="saga_demo", reason=OUTAGE_REASON)
+
+
+def waiting_for_provider(ids: list[str]) -> int | None:
+    """How many of the sagas wait for the paused provider, once each has
+    either finished or stopped before it (None: some are still on their way)."""
+    held = set(
+        HeldMessage.objects.filter(
+            saga_id__in=ids, paused=True, action__startswith="payment."
+        ).values_list("saga_id", flat=True)
+    )
+    finished = set(
+        Saga.objects.filter(pk__in=ids, state__in=TERMINAL_STATES).values_list("pk", flat=True)
+    )
+    return len(held) if len(held | finished) == len(ids) else None
+
+
+def provider_back(waited: int) -> str:
+    """Resume the provider's calls; the line saying what the outage held."""
+    calls = Payment.objects.count()
+    manager.resume(action=PROVIDER_ACTIONS, by="saga_demo", reason=BACK_REASON)
+    return (
+        f"Provider outage: {PROVIDER_ACTIONS} paused while the orders came in; "
+        f"{waited} order(s) waited for it, {calls} call(s) reached it; resumed"
     )

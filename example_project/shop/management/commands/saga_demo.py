@@ -28,10 +28,13 @@ from example_project.shop.demo.scenarios import (
     REPAIR_REASON,
     SCENARIOS,
     place,
+    provider_back,
+    provider_down,
     repair,
     run_report_now,
     start_again,
     stock_shelves,
+    waiting_for_provider,
 )
 from example_project.shop.demo.topology import delete_topology
 from example_project.shop.provider import FakePaymentProvider, in_process_sender
@@ -83,6 +86,7 @@ class Command(BaseCommand):
         provider = FakePaymentProvider(in_process_sender())
         try:
             began = time.perf_counter()
+            provider_down()
             started = [
                 (scenario, place(n, scenario))
                 for n in range(options["sagas"])
@@ -92,6 +96,7 @@ class Command(BaseCommand):
             # Before the provider answers, the first order's saga surely waits
             # for its payment: starting it again must return it.
             again = start_again(started[0][1])
+            outage = provider_back(self._wait_for_provider(ids, options["timeout"]))
             provider.start()
             finished = self._wait(ids, options["timeout"])
             repaired = repair(finished)
@@ -112,6 +117,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Payment provider: {provider.calls} webhook calls, answered by order number"
         )
+        self.stdout.write(outage)
         line, same = again
         self.stdout.write(line)
         ok = ok and same
@@ -163,6 +169,16 @@ class Command(BaseCommand):
         gone, said = delete_topology(url)
         self.stdout.write(said if gone else self.style.WARNING(said))
         return gone
+
+    def _wait_for_provider(self, ids: list[str], timeout: float) -> int:
+        """Until every order has finished or waits for the paused provider:
+        how many wait."""
+        deadline = time.monotonic() + timeout
+        while (waiting := waiting_for_provider(ids)) is None:
+            if time.monotonic() > deadline:
+                raise CommandError("The orders did not all reach the paused provider in time.")
+            time.sleep(0.05)
+        return waiting
 
     def _wait(self, ids: list[str], timeout: float) -> dict[str, Saga]:
         deadline = time.monotonic() + timeout

@@ -12,11 +12,14 @@ from example_project.shop.demo.scenarios import (
     SCENARIOS,
     WIDGET_STOCK,
     place,
+    provider_back,
+    provider_down,
     repair,
     start_again,
     stock_shelves,
+    waiting_for_provider,
 )
-from example_project.shop.models import Order, Product
+from example_project.shop.models import Order, Payment, Product
 from tests.example.shop.demo.runs import finished, run_every_scenario
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +68,28 @@ def test_the_operator_sends_halted_island_orders_by_ferry(saga_kit):
     assert done.step("ship_order").output["courier"] == "ferry"
     assert repair(finished(started)) == 0  # nothing halted any more
     assert REPAIR_REASON.startswith("express does not deliver to islands")
+
+
+def test_during_the_providers_outage_orders_wait_before_calling_it_and_go_on_after(saga_kit):
+    stock_shelves()
+    provider_down()
+    started = [place(n, scenario) for n, scenario in enumerate(SCENARIOS)]
+    ids = [saga.pk for saga in started]
+    saga_kit.run()
+    # Those that reach the payment wait before it; the others end as ever.
+    reach = [s for s in SCENARIOS if s.expected == "completed" or "declined" in s.name]
+    assert waiting_for_provider(ids) == len(reach)
+    assert not Payment.objects.exists()
+    line = provider_back(len(reach))
+    assert line == (
+        f"Provider outage: payment.* paused while the orders came in; {len(reach)} "
+        "order(s) waited for it, 0 call(s) reached it; resumed"
+    )
+    saga_kit.run()
+    # Sent again by the sweeper, each asks the provider once.
+    assert Payment.objects.count() == len(reach)
+    assert all(
+        saga_kit.saga(saga).step("request_payment").status == "waiting"
+        for saga, scenario in zip(started, SCENARIOS, strict=True)
+        if scenario in reach
+    )

@@ -21,6 +21,7 @@ def test_what_could_not_be_reached_is_left_named_with_how_to_delete_it_later():
     assert left == [
         f"  queue {saga_settings.STEP_QUEUE}",
         f"  queue {saga_settings.COMPENSATE_QUEUE}",
+        f"  queue {saga_settings.PRIORITY_QUEUE}",
         f"  queue {saga_settings.DEAD_LETTER_QUEUE}",
         f"  exchange {saga_settings.EXCHANGE}",
         f"  exchange {saga_settings.DEAD_LETTER_EXCHANGE}",
@@ -41,7 +42,8 @@ def test_a_declared_topology_is_deleted_whole(amqp):
     assert gone
     assert said == (
         f"RabbitMQ: deleted the demo's queues ({amqp['STEP_QUEUE']}, "
-        f"{amqp['COMPENSATE_QUEUE']}, {amqp['DEAD_LETTER_QUEUE']}) and exchanges "
+        f"{amqp['COMPENSATE_QUEUE']}, {amqp['PRIORITY_QUEUE']}, {amqp['DEAD_LETTER_QUEUE']}) "
+        "and exchanges "
         f"({amqp['EXCHANGE']}, {amqp['DEAD_LETTER_EXCHANGE']}) from vhost '/'"
     )
 
