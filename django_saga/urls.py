@@ -4,7 +4,7 @@ from django.urls import URLPattern, path, register_converter
 
 from . import webhook
 from .actions import ACTIONS, Action
-from .console import json_api, metrics_view, pages, schedule_api
+from .console import flow_api, json_api, metrics_view, pages, schedule_api
 from .console.schedules import SCHEDULE_ACTS
 from .models import SCHEDULE_NAME_MAX_CHARS
 from .validation import NAME_MAX_CHARS
@@ -118,6 +118,11 @@ urlpatterns = [
     ),
     path("redrive/", pages.RedriveView.as_view(), name="redrive"),
     path("flow/", pages.FlowView.as_view(), name="flow"),
+    path("api/flow/", flow_api.FlowJsonView.as_view(), name="api-flow"),
+    path("api/flow/pause/", flow_api.FlowActJsonView.as_view(act="pause"), name="api-flow-pause"),
+    path(
+        "api/flow/resume/", flow_api.FlowActJsonView.as_view(act="resume"), name="api-flow-resume"
+    ),
     path("flow/pause/", pages.FlowActView.as_view(act="pause"), name="flow-pause"),
     path("flow/resume/", pages.FlowActView.as_view(act="resume"), name="flow-resume"),
     path(

@@ -133,6 +133,13 @@ class ScheduleGuard(_Guarded):
         return denied
 
 
+class FlowGuard(_Guarded):
+    """A view of flow control: console access to read; a view that pauses or
+    resumes sets ``permission`` to ``django_saga.pause_actions``."""
+
+    purpose = "pause or resume actions and saga names"
+
+
 def read_only_pages(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Serve a GET or HEAD with django-saga's reads on ``CONSOLE_DATABASE``,
     rendering the response inside (a template's querysets run as it renders)."""

@@ -1,4 +1,5 @@
-"""Why a saga, or one of its steps, waits: in words for the console.
+"""Why a saga, or one of its steps, waits, and what waits for each limited
+action: for the console's pages and its JSON.
 
 A paused saga says who paused it and why (its trail); a step whose message
 is held says what holds it: its saga's pause, a pause of its action or its
@@ -7,10 +8,15 @@ saga's name (who, why), or a full concurrency limit of its action.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import Count
+
 from ..actions import PAUSE
+from ..gauges import slots_in_use
 from ..messages import COMPENSATE
 from ..models import HeldMessage, Intervention, Pause, Saga
-from ..registry import registry
+from ..registry import LABELS, registry
 
 
 def pause_note(saga: Saga) -> str:
@@ -48,3 +54,28 @@ def step_waits(saga: Saga) -> dict[str, str]:
 def pauses_in_force(limit: int = 20) -> list[Pause]:
     """The pauses of actions and saga names in force, the newest first."""
     return list(Pause.objects.filter(resumed_at__isnull=True).order_by("-id")[:limit])
+
+
+def limit_rows() -> list[dict[str, Any]]:
+    """Each limited action: its limit, its runs under way now (None where
+    that cannot be told), and its messages waiting for a slot or a pause."""
+    waiting = {
+        (row["kind"], row["action"], row["paused"]): row["n"]
+        for row in HeldMessage.objects.order_by()
+        .values("kind", "action", "paused")
+        .annotate(n=Count("pk"))
+    }
+    return [
+        {
+            "kind": kind,
+            "handler": LABELS[kind],
+            "action": action,
+            "limit": limit,
+            "in_flight": None
+            if limit.concurrency is None
+            else slots_in_use(kind, action, limit.concurrency, limit.per),
+            "waiting": waiting.get((kind, action, False), 0),
+            "paused": waiting.get((kind, action, True), 0),
+        }
+        for kind, action, limit in registry.limited()
+    ]

@@ -97,6 +97,11 @@ def document(
                 "run them now.",
             },
             {
+                "name": "flow",
+                "description": "Limits of actions, what waits for them, and pauses of "
+                "actions and saga names.",
+            },
+            {
                 "name": "webhook",
                 "description": "How an outside service reports a waiting step's result.",
             },

@@ -18,6 +18,7 @@ from .blocks import (
     schema_ref,
 )
 from .bodies import action_bodies, redrive_body, step_report
+from .flow import flow_schemas
 from .schedules import schedule_schemas
 
 
@@ -255,6 +256,7 @@ def schemas() -> dict[str, Any]:
             },
         },
         **schedule_schemas(),
+        **flow_schemas(),
         "StepReport": step_report(),
         "StepReportRecorded": {
             "type": "object",

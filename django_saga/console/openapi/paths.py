@@ -29,6 +29,7 @@ from .blocks import (
     text_schema,
     write_refusals,
 )
+from .flow import flow_paths
 from .schedules import schedule_paths
 
 
@@ -49,6 +50,7 @@ def _unsorted_paths() -> dict[str, Any]:
         "/api/redrive/": {"post": _redrive()},
         "/api/redrive/{batch}/": {"parameters": [BATCH], "get": _redrive_progress()},
         **schedule_paths(),
+        **flow_paths(),
         "/api/openapi.json": {"get": _get_document()},
         "/webhook/": {"post": _webhook()},
     }

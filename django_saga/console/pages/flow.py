@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views import View
@@ -17,10 +16,9 @@ from django.views.generic import TemplateView
 from ...actions.pauses import PAUSE_PERMISSION
 from ...api import manager
 from ...errors import InvalidStateTransition, SagaDefinitionError
-from ...gauges import slots_in_use
-from ...models import HeldMessage, Pause, Scope
-from ...registry import LABELS, registry
+from ...models import Pause, Scope
 from ..access import ConsoleAccessMixin
+from ..waits import limit_rows
 from .common import notify
 
 #: Ended pauses the page lists, newest first (the admin lists them all).
@@ -34,28 +32,9 @@ class FlowView(ConsoleAccessMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        waiting = {
-            (row["kind"], row["action"], row["paused"]): row["n"]
-            for row in HeldMessage.objects.order_by()
-            .values("kind", "action", "paused")
-            .annotate(n=Count("pk"))
-        }
-        limits = [
-            {
-                "handler": LABELS[kind],
-                "action": action,
-                "limit": limit,
-                "in_flight": slots_in_use(kind, action, limit.concurrency, limit.per)
-                if limit.concurrency is not None
-                else None,
-                "waiting": waiting.get((kind, action, False), 0),
-                "paused": waiting.get((kind, action, True), 0),
-            }
-            for kind, action, limit in registry.limited()
-        ]
         pauses = Pause.objects.order_by("-id")
         context.update(
-            limits=limits,
+            limits=limit_rows(),
             active=list(pauses.filter(resumed_at__isnull=True)),
             ended=list(pauses.filter(resumed_at__isnull=False)[:ENDED_SHOWN]),
             scopes=Scope.choices,

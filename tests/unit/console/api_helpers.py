@@ -110,6 +110,7 @@ def make_world(django_user_model: Any, settings: Any) -> World:
         "paused": build_saga("failed"),
     }
     manager.pause_saga(sagas["paused"].pk, by=root, reason="provider outage")
+    manager.pause(name="nightly", by=root, reason="a pause of saga names in force")
     make("nightly", cron="0 2 * * *", timezone="Europe/Berlin")
     make("paused", every=3600)
     manager.pause_schedule("paused", by=root, reason="warehouse closed")

@@ -30,8 +30,9 @@ PAUSE_SCHEDULE = "django_saga.pause_schedule"
 TRIGGER_SCHEDULE = "django_saga.trigger_schedule"
 #: What the schedules' pages and endpoints ask for, beside console access.
 SCHEDULES = (VIEW_SCHEDULE, PAUSE_SCHEDULE, TRIGGER_SCHEDULE)
+PAUSE_ACTIONS = "django_saga.pause_actions"
 #: Every permission the console asks for: each action's (from its table) and more.
-EVERYTHING = (VIEW, *(action.permission for action in ACTIONS), REDRIVE, *SCHEDULES)
+EVERYTHING = (VIEW, *(action.permission for action in ACTIONS), REDRIVE, *SCHEDULES, PAUSE_ACTIONS)
 
 SHIP_ERROR = "RetryableError: ship: the service refuses attempt 2"
 

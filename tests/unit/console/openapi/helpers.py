@@ -100,6 +100,7 @@ RETRY_STEP = "/api/sagas/{saga_id}/steps/{step}/retry/"
 SKIP_STEP = "/api/sagas/{saga_id}/steps/{step}/skip/"
 WAKE_STEP = "/api/sagas/{saga_id}/steps/{step}/wake/"
 PAUSE_SAGA, RESUME_SAGA = "/api/sagas/{saga_id}/pause/", "/api/sagas/{saga_id}/resume/"
+FLOW, PAUSE_FLOW, RESUME_FLOW = "/api/flow/", "/api/flow/pause/", "/api/flow/resume/"
 REDRIVE, PROGRESS = "/api/redrive/", "/api/redrive/{batch}/"
 SCHEDULE_LIST, SCHEDULE = "/api/schedules/", "/api/schedules/{name}/"
 PAUSE, RESUME, RUN = (f"{SCHEDULE}{act}/" for act in ("pause", "resume", "run"))
@@ -400,6 +401,58 @@ API_EXCHANGES: list[tuple[str, str, str, int, str | None, Callable[..., Any]]] =
         400,
         "bad_request",
         lambda w: post_json(w.root, api(w, "paused", "resume/"), {}),
+    ),
+    # flow control
+    ("flow", FLOW, "get", 200, None, lambda w: w.root.get("/sagas/api/flow/")),
+    (
+        "pause-flow",
+        PAUSE_FLOW,
+        "post",
+        201,
+        None,
+        lambda w: post_json(w.root, "/sagas/api/flow/pause/", {"action": "pay*", **reason()}),
+    ),
+    (
+        "pause-flow-both",
+        PAUSE_FLOW,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(
+            w.root, "/sagas/api/flow/pause/", {"action": "a", "name": "b", **reason()}
+        ),
+    ),
+    (
+        "pause-flow-paused",
+        PAUSE_FLOW,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, "/sagas/api/flow/pause/", {"name": "nightly", **reason()}),
+    ),
+    (
+        "resume-flow",
+        RESUME_FLOW,
+        "post",
+        200,
+        None,
+        lambda w: post_json(w.root, "/sagas/api/flow/resume/", {"name": "nightly", **reason()}),
+    ),
+    (
+        "resume-flow-not-paused",
+        RESUME_FLOW,
+        "post",
+        409,
+        "invalid_state_transition",
+        lambda w: post_json(w.root, "/sagas/api/flow/resume/", {"action": "x", **reason()}),
+    ),
+    (
+        "resume-flow-no-reason",
+        RESUME_FLOW,
+        "post",
+        400,
+        "bad_request",
+        lambda w: post_json(w.root, "/sagas/api/flow/resume/", {"name": "nightly"}),
     ),
     # re-drive
     (
