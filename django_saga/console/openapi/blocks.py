@@ -107,6 +107,17 @@ def write_refusals() -> dict[str, Any]:
     }
 
 
+def closed(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
+    """An object with exactly these properties, all of them required."""
+    return {
+        "type": "object",
+        **({"description": description} if description else {}),
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
 def text_schema(max_chars: int | None = None, *, min_chars: int = 0, **more: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", **more}
     if min_chars:

@@ -12,6 +12,7 @@ from .blocks import (
     NO_NUL,
     WHEN,
     WHEN_OR_NULL,
+    closed,
     error_body,
     json_content,
     refusal,
@@ -124,7 +125,7 @@ def schemas() -> dict[str, Any]:
                 schema_ref("JsonObject"),
             ],
         },
-        "SagaSummary": _closed(
+        "SagaSummary": closed(
             {
                 **SAGA_PROPERTIES,
                 "steps_done": {"type": "integer", "minimum": 0},
@@ -151,7 +152,7 @@ def schemas() -> dict[str, Any]:
                 "results": {"type": "array", "items": schema_ref("SagaSummary")},
             },
         },
-        "Step": _closed(STEP_PROPERTIES),
+        "Step": closed(STEP_PROPERTIES),
         "Intervention": {
             "type": "object",
             "description": "One operator action on the saga's trail.",
@@ -170,11 +171,11 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
-        "SagaStatus": _closed(
+        "SagaStatus": closed(
             {
                 **SAGA_PROPERTIES,
                 "steps": {"type": "array", "items": schema_ref("Step")},
-                "children": {"type": "array", "items": _closed(CHILD_PROPERTIES)},
+                "children": {"type": "array", "items": closed(CHILD_PROPERTIES)},
                 "interventions": {"type": "array", "items": schema_ref("Intervention")},
             }
         ),
@@ -273,16 +274,6 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
-    }
-
-
-def _closed(properties: dict[str, Any]) -> dict[str, Any]:
-    """An object with exactly these properties, all of them required."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": list(properties),
-        "properties": properties,
     }
 
 

@@ -16,6 +16,7 @@ from .blocks import (
     WHEN,
     WHEN_OR_NULL,
     WRITE_SECURITY,
+    closed,
     json_content,
     read_refusals,
     refusal,
@@ -95,18 +96,8 @@ def _act(act: str) -> dict[str, Any]:
     }
 
 
-def _closed(properties: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "additionalProperties": False,
-        "required": list(properties),
-        "properties": properties,
-    }
-
-
 def flow_schemas() -> dict[str, Any]:
-    limit = _closed(
+    limit = closed(
         {
             "kind": {"enum": ["execute", "compensate"]},
             "action": {"type": "string"},
@@ -129,7 +120,7 @@ def flow_schemas() -> dict[str, Any]:
         "A limited action.",
     )
     return {
-        "Pause": _closed(
+        "Pause": closed(
             {
                 "id": {"type": "integer"},
                 "scope": {"enum": list(Scope.values)},
@@ -151,7 +142,7 @@ def flow_schemas() -> dict[str, Any]:
             # One of the two: what is paused.
             "oneOf": [{"required": ["action"]}, {"required": ["name"]}],
         },
-        "Flow": _closed(
+        "Flow": closed(
             {
                 "limits": {"type": "array", "items": limit},
                 "pauses": {"type": "array", "items": schema_ref("Pause")},

@@ -22,6 +22,7 @@ from .blocks import (
     WHEN,
     WHEN_OR_NULL,
     WRITE_SECURITY,
+    closed,
     json_content,
     not_found,
     read_refusals,
@@ -136,16 +137,6 @@ def _act(act: ScheduleAct) -> dict[str, Any]:
     }
 
 
-def _closed(properties: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "additionalProperties": False,
-        "required": list(properties),
-        "properties": properties,
-    }
-
-
 #: ``schedule_api.schedule_json``'s fields.
 SCHEDULE_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string"},
@@ -167,7 +158,7 @@ SCHEDULE_PROPERTIES: dict[str, Any] = {
 
 
 def schedule_schemas() -> dict[str, Any]:
-    run = _closed(
+    run = closed(
         {
             "tick": {**WHEN, "description": "When it was due (now, for a run now)."},
             "started_at": WHEN,
@@ -178,7 +169,7 @@ def schedule_schemas() -> dict[str, Any]:
         },
         "A saga the schedule started.",
     )
-    entry = _closed(
+    entry = closed(
         {
             "at": WHEN,
             "by": {"type": "string"},
@@ -192,15 +183,15 @@ def schedule_schemas() -> dict[str, Any]:
         "One operator action on the schedule's trail.",
     )
     return {
-        "ScheduleSummary": _closed(SCHEDULE_PROPERTIES, "A schedule in the list."),
-        "ScheduleList": _closed(
+        "ScheduleSummary": closed(SCHEDULE_PROPERTIES, "A schedule in the list."),
+        "ScheduleList": closed(
             {
                 "count": {"type": "integer", "minimum": 0},
                 "results": {"type": "array", "items": schema_ref("ScheduleSummary")},
             },
             "Every schedule, by name.",
         ),
-        "ScheduleStatus": _closed(
+        "ScheduleStatus": closed(
             {
                 **SCHEDULE_PROPERTIES,
                 "missed": {"enum": list(Missed.values)},
