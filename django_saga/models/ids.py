@@ -14,7 +14,12 @@ SAGA_ID_MAX_CHARS = 26
 
 
 def new_id() -> str:
-    """A ULID as its 26-character string: sortable by creation time."""
+    """A ULID as its 26-character string: sortable by creation time.
+
+    Ids one process makes in the same millisecond sort in the order it made
+    them too (python-ulid 4 increments the random part): a key's queue of
+    sagas is taken in id order, so two starts in a row must not swap.
+    """
     return str(ULID())
 
 
