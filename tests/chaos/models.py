@@ -14,6 +14,12 @@ class Effect(models.Model):
     step_id = models.CharField(max_length=26)
     kind = models.CharField(max_length=4, choices=KINDS)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: The *keyed* kind's runs: the saga's key, and when the handler began and
+    #: ended (``time.time()``, one host's clock), so that the checks can see
+    #: whether two committed runs of a key overlapped.
+    key = models.CharField(max_length=100, blank=True, default="")
+    began = models.FloatField(null=True)
+    ended = models.FloatField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["saga_id"], name="chaos_effect_saga_idx")]

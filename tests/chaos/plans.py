@@ -3,7 +3,9 @@
 *ok*, *transient*, *permanent* and *undo_transient* are step lists; *parallel*
 has a stage of two or three; *forward* a pivot and steps after it, some of
 which halt the saga for an operator; *map* a map stage over a list an
-earlier step returned; *child* a map of child sagas and a child step.
+earlier step returned; *child* a map of child sagas and a child step;
+*keyed* shares a business key with others and is started with
+``if_active="queue"``, its steps limited to one run at a time per key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ COMPENSATED = "compensated"
 FORWARD = "forward"
 MAP = "map"
 CHILD = "child"
-KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD, MAP, CHILD)
+KEYED = "keyed"
+KINDS = ("ok", "transient", "permanent", "undo_transient", "parallel", FORWARD, MAP, CHILD, KEYED)
+#: The business keys *keyed* sagas draw from: few, so that most wait in a queue.
+KEYS = 4
 
 #: How a forward saga that halts is repaired.
 RETRY_STEP = "retry_step"
@@ -50,6 +55,8 @@ class SagaPlan:
     repair_input: dict[str, Any] = field(default_factory=dict)
     #: Child sagas its steps start (one per child step, or item of a map of them).
     children: int = 0
+    #: Its business key; a saga with one is started with ``if_active="queue"``.
+    key: str = ""
 
 
 def plan_sagas(rng: random.Random, count: int, kinds: tuple[str, ...] = KINDS) -> list[SagaPlan]:
@@ -68,6 +75,8 @@ def _plan(rng: random.Random, kind: str) -> SagaPlan:
         return _child_plan(rng)
     if kind == FORWARD:
         return _forward_plan(rng)
+    if kind == KEYED:
+        return _keyed_plan(rng)
     size = rng.randint(2, 5)
     fail_at = -1
     if kind == "permanent":
@@ -115,6 +124,30 @@ def _parallel_plan(rng: random.Random) -> SagaPlan:
     if fails:
         return SagaPlan("parallel", steps, COMPENSATED, ["compensated"] * (width + 1) + ["failed"])
     return SagaPlan("parallel", steps, COMPLETED, ["completed"] * (width + 2))
+
+
+def _keyed_plan(rng: random.Random) -> SagaPlan:
+    """A saga of one of ``KEYS`` keys: a step, a stage of two (which the limit
+    per key makes take turns; one may fail transiently first), then a last
+    step that fails in half of them. Every action and compensation but the
+    failing step's runs one at a time per key."""
+    stage = []
+    for position in (1, 2):
+        data: dict[str, Any] = {"sleep": rng.choice(SLEEPS)}
+        if rng.random() < 0.3:
+            data["fail_times"] = rng.randint(1, 2)
+        stage.append(Step(f"s{position}", "chaos.keyed", "chaos.keyed_undo", data))
+    fails = rng.random() < 0.5
+    last = Step("s3", "chaos.permanent" if fails else "chaos.keyed", "chaos.keyed_undo", {})
+    steps = [
+        Step("s0", "chaos.keyed", "chaos.keyed_undo", {"sleep": rng.choice(SLEEPS)}),
+        parallel(*stage),
+        last,
+    ]
+    key = f"k{rng.randrange(KEYS)}"
+    if fails:
+        return SagaPlan(KEYED, steps, COMPENSATED, ["compensated"] * 3 + ["failed"], key=key)
+    return SagaPlan(KEYED, steps, COMPLETED, ["completed"] * 4, key=key)
 
 
 def _map_plan(rng: random.Random) -> SagaPlan:

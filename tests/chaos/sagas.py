@@ -11,6 +11,11 @@ result, so the ledger shows how often an effect really committed. Inputs:
   two tries, so that its saga halts past its pivot, unless its input says
   ``repaired`` (an operator's ``retry_step`` adds that).
 
+``chaos.keyed`` and its compensation ``chaos.keyed_undo`` run one at a time
+per saga key in the whole deployment (``concurrency=1, per="key"``); their
+effects record the key and when the run began and ended, so that the checks
+can tell whether two runs of a key overlapped.
+
 With ``SAGA_CHAOS_TRACE`` set to a file path, every handler call appends
 ``step_id kind attempt`` to it outside any transaction: a call that appears
 twice ran but did not commit the first time (a fault interrupted it).
@@ -99,6 +104,31 @@ def halts(saga, step):
         raise RetryableError(f"the downstream service is down (attempt {step.attempts})")
     _effect(saga, step, Effect.DO)
     return {"attempt": step.attempts}
+
+
+def _keyed_effect(saga, step, kind, began):
+    """The effect of a run limited per key, written after its sleep with its span."""
+    time.sleep(step.input.get("sleep", 0))
+    Effect.objects.create(
+        saga_id=saga.id, step_id=step.id, kind=kind, key=saga.key, began=began, ended=time.time()
+    )
+
+
+@step_handler("chaos.keyed", retry=FAST_RETRY, concurrency=1, per="key")
+def keyed(saga, step):
+    began = time.time()
+    _trace(step, Effect.DO, step.attempts)
+    if step.attempts <= step.input.get("fail_times", 0):
+        raise RetryableError(f"transient failure on attempt {step.attempts}")
+    _keyed_effect(saga, step, Effect.DO, began)
+    return {"attempt": step.attempts}
+
+
+@compensation_handler("chaos.keyed_undo", retry=FAST_RETRY, concurrency=1, per="key")
+def keyed_undo(saga, step):
+    began = time.time()
+    _trace(step, Effect.UNDO, step.compensation_attempts)
+    _keyed_effect(saga, step, Effect.UNDO, began)
 
 
 @step_handler("chaos.list")

@@ -9,7 +9,7 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
 1. starts ``config.engines`` ``saga_engine`` subprocesses on that database,
    each with its own PostgreSQL ``application_name``, and a supervisor that
    restarts any engine that exits (as systemd or Kubernetes would);
-2. starts ``config.sagas`` sagas, spread over the start window, in eight
+2. starts ``config.sagas`` sagas, spread over the start window, in nine
    kinds (``plans``): all steps succeed; some steps fail transiently, then succeed; one
    step fails for good (compensated); one step fails for good and some
    compensations fail transiently first (compensated); a parallel stage;
@@ -18,6 +18,8 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
    downstream is down so long that the saga halts past its pivot; *map*: a
    map stage over a list an earlier step returned, then a step that may fail;
    *child*: a map of child sagas, a child step, then a step that may fail;
+   *keyed*: sagas sharing a few business keys, started with
+   ``if_active="queue"``, whose steps run one at a time per key;
 3. meanwhile, at seeded random moments: SIGKILLs a random engine while
    another is alive, restarts RabbitMQ once (``rabbitmqctl stop_app`` /
    ``start_app``), terminates the engines' PostgreSQL connections, publishes
@@ -28,7 +30,9 @@ RabbitMQ names in ``broker`` (the keys of ``SAGA``: ``BROKER_URL``,
    waits again;
 5. stops the engines and checks the effect ledger, the sagas' final states
    (and their children's: one per child step, ending as their parent),
-   that nothing was undone past a pivot, and the dead-letter queue.
+   that nothing was undone past a pivot, that sagas of a key ran one after
+   another in start order with no two runs of a key at once (``keyed``),
+   and the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -60,12 +64,14 @@ from django_saga.messages import COMPENSATE, EXECUTE, StepMessage
 from django_saga.models import CHILD_ACTION, MAP_ACTION, Saga, SagaStep
 from tests import rabbitmq_cluster
 
+from .keyed import Run, check_keyed
 from .models import Effect
 from .plans import (
     CHILD,
     COMPENSATED,
     COMPLETED,
     FORWARD,
+    KEYED,
     KINDS,
     REDRIVE,
     REDRIVE_SECONDS,
@@ -77,7 +83,7 @@ from .plans import (
 ROOT = Path(__file__).resolve().parents[2]
 
 TERMINAL = (COMPLETED, COMPENSATED)
-ACTIVE = ("started", "compensating")
+ACTIVE = ("started", "compensating", "queued")
 #: Step statuses that mean the step's action committed once.
 DID_RUN = ("completed", "compensating", "compensated", "compensation_failed")
 #: Step statuses that mean its compensation was sent.
@@ -427,6 +433,9 @@ class ChaosResult:
     redrive_rate: float = 0.0
     #: Where it ran, when not on one broker node and PostgreSQL directly.
     setup: str = ""
+    #: Keyed sagas: runs of a key that overlapped; sagas of a key run out of start order.
+    overlapping: int = 0
+    out_of_order: int = 0
 
     @property
     def ok(self) -> bool:
@@ -437,6 +446,8 @@ class ChaosResult:
             and self.stuck == 0
             and self.wrong_outcome == 0
             and self.undone_past_pivot == 0
+            and self.overlapping == 0
+            and self.out_of_order == 0
             and self.repairs["errors"] == 0
             and self.dead_letters_exact
             and self.failed_starts == 0
@@ -461,6 +472,13 @@ class ChaosResult:
         if CHILD in self.kinds:
             counts = self.kinds[CHILD]
             line += f" [child: sagas={counts['sagas']} children={counts['children']}]"
+        if KEYED in self.kinds:
+            counts = self.kinds[KEYED]
+            line += (
+                f" [keyed: sagas={counts['sagas']} keys={counts['keys']} "
+                f"queued={counts['queued']} overlapping={counts['overlapping']} "
+                f"out_of_order={counts['out_of_order']}]"
+            )
         return line
 
     def forward_summary(self) -> str:
@@ -573,6 +591,8 @@ class Scenario:
         self.timeline: list[str] = []
         self.started = time.monotonic()
         self.saga_ids: list[str] = []
+        #: Keyed sagas started ``queued`` behind another saga of their key.
+        self.queued = 0
         self.plans: dict[str, SagaPlan] = {}
         self.slots: list[EngineSlot] = []
         self.supervisor: Supervisor | None = None
@@ -689,7 +709,13 @@ class Scenario:
                 due = begin + window * number / len(plans)
                 time.sleep(max(0.0, due - time.monotonic()))
                 try:
-                    saga = manager.start(f"chaos.{plan.kind}", plan.steps, {"run": self.run_id})
+                    saga = manager.start(
+                        f"chaos.{plan.kind}",
+                        plan.steps,
+                        {"run": self.run_id},
+                        key=plan.key,
+                        if_active="queue" if plan.key else "return",
+                    )
                 except Exception as exc:
                     self.failed_starts += 1
                     self.problems.append(f"start() of a {plan.kind} saga failed: {exc!r}")
@@ -697,6 +723,7 @@ class Scenario:
                 with self._ids_lock:
                     self.saga_ids.append(saga.id)
                     self.plans[saga.id] = plan
+                    self.queued += saga.state == "queued"
         finally:
             connections.close_all()
 
@@ -1031,6 +1058,20 @@ class Scenario:
                 )
             _check_effects(where, steps[child_id], effects, counts, problems)
 
+    def _check_keyed(self, counts: Counter[str], problems: list[str]) -> None:
+        """Sagas of a key one after another, in start order; no two runs of a key at once."""
+        started = [(i, self.plans[i].key) for i in self.saga_ids if self.plans[i].kind == KEYED]
+        runs = [
+            Run(*row)
+            for row in Effect.objects.filter(
+                saga_id__in=[saga_id for saga_id, _ in started], began__isnull=False
+            ).values_list("saga_id", "step_id", "key", "began", "ended")
+        ]
+        found, lines = check_keyed(started, runs)
+        counts.update(found)
+        counts["queued"] = self.queued
+        problems += lines
+
     def check(self, elapsed: float = 0.0) -> ChaosResult:
         """Compare the ledger, the final states and the dead-letter queue with the
         plan, and check that nothing of a saga past its pivot was undone.
@@ -1092,6 +1133,8 @@ class Scenario:
                 self._check_children(
                     saga_id, plan, children_of.get(saga_id, []), steps, effects, counts, problems
                 )
+        if KEYED in kinds:
+            self._check_keyed(kinds[KEYED], problems)
         total = sum(kinds.values(), Counter())
         self.dead_letters += self.broker.drain(self.names["DEAD_LETTER_QUEUE"])
         dead = self.dead_letters
@@ -1142,4 +1185,6 @@ class Scenario:
             repairs=Counter(self.repairs),
             redrive_rate=self.redrive_rate,
             setup=self.setup,
+            overlapping=total["overlapping"],
+            out_of_order=total["out_of_order"],
         )

@@ -18,8 +18,9 @@ import shutil
 import pytest
 
 from django_saga.models import Saga, SagaStep
+from tests.chaos.keyed import Run, check_keyed
 from tests.chaos.models import Effect
-from tests.chaos.plans import CHILD, FORWARD, MAP, REDRIVE, RETRY_STEP
+from tests.chaos.plans import CHILD, FORWARD, KEYED, MAP, REDRIVE, RETRY_STEP
 from tests.chaos.scenario import ChaosConfig, Scenario
 
 pytestmark = [
@@ -43,11 +44,11 @@ def _broker_restart() -> bool:
 
 
 def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_path):
-    """48 sagas (six of each kind), 2 engines, each kind of fault at least once:
+    """54 sagas (six of each kind), 2 engines, each kind of fault at least once:
     nothing lost or doubled, child sagas included."""
     broker_restart = _broker_restart()
     config = ChaosConfig(
-        sagas=48,
+        sagas=54,
         engines=2,
         seed=7,
         kills=3,
@@ -66,7 +67,7 @@ def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_
         assert result.faults[fault] >= 1, f"no {fault} was injected\n{report}"
     assert result.faults["broker_restart"] == int(broker_restart), report
     assert result.faults["poison_message"] == 3, report
-    assert result.sagas == 48 and result.failed_starts == 0, report
+    assert result.sagas == 54 and result.failed_starts == 0, report
     assert result.stuck == 0, report
     assert result.lost == 0, report
     assert result.duplicated_effects == 0, report
@@ -78,8 +79,73 @@ def test_every_saga_ends_with_each_effect_exactly_once_despite_faults(amqp, tmp_
     assert result.kinds[MAP]["sagas"] == 6, report
     # Each child saga was checked as its parent's steps are: one per child step.
     assert result.kinds[CHILD]["sagas"] == 6 and result.kinds[CHILD]["children"] >= 18, report
+    keyed = result.kinds[KEYED]
+    assert keyed["sagas"] == 6 and keyed["overlapping"] == keyed["out_of_order"] == 0, report
     assert result.repairs["errors"] == 0, report
     assert result.ok, report
+
+
+def test_sagas_of_a_key_run_one_at_a_time_in_start_order_despite_faults(amqp, tmp_path):
+    """36 sagas over 4 keys, started with if_active="queue", their steps limited
+    to one run at a time per key; 2 engines SIGKILLed and cut off from
+    PostgreSQL, step messages published again: every saga ends as planned with
+    each effect once, no two runs of a key overlap, and each key's sagas ran
+    one after another in the order they were started."""
+    config = ChaosConfig(
+        sagas=36,
+        engines=2,
+        seed=5,
+        kinds=(KEYED,),
+        kills=3,
+        broker_restart=False,
+        db_kills=2,
+        duplicates=4,
+        poison=0,
+        start_window=8,
+        timeout=120,
+        log_dir=tmp_path,
+    )
+    result = Scenario(config, amqp).run()
+    report = f"{result.summary()}\n{result.details()}"
+    print(report)
+    assert result.faults["engine_kill"] == 3 and result.faults["db_terminate"] == 2, report
+    assert result.sagas == 36 and result.failed_starts == 0, report
+    keyed = result.kinds[KEYED]
+    assert keyed["sagas"] == 36 and keyed["keys"] == 4, report
+    # Most waited in their key's queue: the order check is not vacuous.
+    assert keyed["queued"] >= 12, report
+    assert keyed["overlapping"] == 0, report
+    assert keyed["out_of_order"] == 0, report
+    assert (result.lost, result.duplicated_effects, result.phantom_effects) == (0, 0, 0), report
+    assert result.stuck == 0 and result.wrong_outcome == 0, report
+    assert result.ok, report
+
+
+def test_the_keyed_checks_catch_overlapping_runs_and_sagas_out_of_start_order():
+    started = [("a", "k1"), ("b", "k1"), ("c", "k2")]
+    in_turn = [
+        Run("a", "a0", "k1", 1.0, 2.0),
+        Run("a", "a1", "k1", 2.0, 3.0),
+        Run("b", "b0", "k1", 3.5, 4.0),
+        Run("c", "c0", "k2", 1.5, 2.5),  # another key may run meanwhile
+    ]
+    counts, problems = check_keyed(started, in_turn)
+    assert (counts["overlapping"], counts["out_of_order"], counts["keys"]) == (0, 0, 2)
+    assert problems == []
+
+    # b's first run began while a's last was still running.
+    overlapping = [*in_turn[:2], Run("b", "b0", "k1", 2.9, 4.0), in_turn[3]]
+    counts, problems = check_keyed(started, overlapping)
+    assert (counts["overlapping"], counts["out_of_order"]) == (1, 1)
+    assert problems[0].startswith("overlap on key k1: step b0 of saga b began 0.100s before")
+
+    # b, started after a, ran wholly before it.
+    swapped = [Run("a", "a0", "k1", 5.0, 6.0), Run("b", "b0", "k1", 1.0, 2.0), in_turn[3]]
+    counts, problems = check_keyed(started, swapped)
+    assert (counts["overlapping"], counts["out_of_order"]) == (0, 1)
+    assert problems == [
+        "out of order on key k1: saga b began before saga a, started ahead of it, had ended"
+    ]
 
 
 def test_sagas_past_their_pivot_only_go_forward_despite_engine_kills(amqp, tmp_path):
