@@ -1,17 +1,19 @@
 """Flow control's gauges for Prometheus, read at scrape time: messages held
-and why, pauses in force, each limited action's limit and its slots in use
-(``metrics`` serves them with the rest)."""
+and why, pauses in force, each limited action's limits, its slots in use and
+its current rate (``metrics`` serves them with the rest)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count
+from django.db.models import Count, Sum
 
+from . import clock
 from .limits import Gate
-from .models import HeldMessage, Pause
+from .models import RATE_WINDOW, ActionRuns, HeldMessage, Pause
 from .registry import registry
 from .stores.slots import SLOTS_IN_USE
 
@@ -21,6 +23,8 @@ FLOW: tuple[tuple[str, list[str]], ...] = (
     ("django_saga_pauses", []),
     ("django_saga_action_limit", ["kind", "action"]),
     ("django_saga_action_slots_in_use", ["kind", "action"]),
+    ("django_saga_action_rate_limit", ["kind", "action"]),
+    ("django_saga_action_runs_per_second", ["kind", "action"]),
 )
 
 
@@ -63,6 +67,37 @@ def flow() -> Iterator[Any]:
             in_use.add_metric([kind, action], running)
     yield limits
     yield in_use
+    rate_limits = GaugeMetricFamily(
+        "django_saga_action_rate_limit",
+        "The runs a second an action's handler declares as its rate.",
+        labels=["kind", "action"],
+    )
+    per_second = GaugeMetricFamily(
+        "django_saga_action_runs_per_second",
+        f"Runs a second a limited action started in every engine, over {RATE_WINDOW} s.",
+        labels=["kind", "action"],
+    )
+    measured = current_rates()
+    for kind, action, limit in registry.limited():
+        if limit.rate is not None:
+            rate_limits.add_metric([kind, action], limit.rate.count / limit.rate.seconds)
+        per_second.add_metric([kind, action], measured.get((kind, action), 0.0))
+    yield rate_limits
+    yield per_second
+
+
+def current_rates() -> dict[tuple[str, str], float]:
+    """Runs a second each limited action started over the last
+    ``RATE_WINDOW`` seconds, by (kind, action), as the engines reported
+    them (each every ``SWEEP_INTERVAL``)."""
+    since = clock.now() - timedelta(seconds=RATE_WINDOW)
+    rows = (
+        ActionRuns.objects.filter(reported_at__gt=since)
+        .order_by()
+        .values("kind", "action")
+        .annotate(runs=Sum("runs"))
+    )
+    return {(row["kind"], row["action"]): row["runs"] / RATE_WINDOW for row in rows}
 
 
 def slots_in_use(kind: str, action: str, concurrency: int, per: str | None) -> int | None:

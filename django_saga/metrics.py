@@ -41,7 +41,12 @@ in every process):
 * ``django_saga_action_limit{kind, action}``: the concurrency limit a handler
   of this process declares, and ``django_saga_action_slots_in_use{kind,
   action}`` how many of its slots run now (PostgreSQL; limits kept for all
-  sagas, not per key).
+  sagas, not per key);
+* ``django_saga_action_rate_limit{kind, action}``: the runs a second a
+  handler of this process declares as its rate, and
+  ``django_saga_action_runs_per_second{kind, action}`` how many runs a
+  second every engine started over the last minute (each engine reports
+  its count every ``SWEEP_INTERVAL``).
 """
 
 from __future__ import annotations

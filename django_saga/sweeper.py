@@ -6,7 +6,8 @@ a backlog), compensates sagas past their deadline, warns about active
 sagas that have made no progress for ``STALE_AFTER`` seconds and sends
 again what their steps wait for, and (with
 ``PURGE_IN_ENGINE``) deletes finished sagas older than ``HISTORY_RETENTION``
-for at most ``PURGE_BUDGET`` seconds a round. Timeouts and
+for at most ``PURGE_BUDGET`` seconds a round; it reports the runs of
+limited actions the engine started (their current rate). Timeouts and
 deadlines live in the database, so a restart forgets none of them, and the
 database's clock decides when they have passed.
 """
@@ -24,6 +25,7 @@ from django.db import DatabaseError, IntegrityError, connections
 from . import flow
 from .conf import saga_settings
 from .connections import close_broken_connections
+from .flow.tally import TALLY
 from .limits import MAX_CONCURRENCY, Gate
 from .processor import Processor
 from .release import release
@@ -89,6 +91,9 @@ class Sweeper(threading.Thread):
 
     def sweep(self) -> SweepReport:
         report = self.sweep_due()
+        runs = TALLY.take()
+        if runs:
+            self.store.record_runs(runs)
         retention = saga_settings.HISTORY_RETENTION
         if retention is not None and saga_settings.PURGE_IN_ENGINE:
             report.purged = self.store.purge_finished(retention, PURGE_BUDGET)

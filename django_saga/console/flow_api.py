@@ -51,6 +51,7 @@ def flow_document() -> dict[str, Any]:
                 "per": row["limit"].per,
                 "rate": row["limit"].rate.describe() if row["limit"].rate else None,
                 "running": row["in_flight"],
+                "runs_per_second": round(row["per_second"], 3),
                 "waiting": row["waiting"],
                 "paused": row["paused"],
             }

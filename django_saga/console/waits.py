@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Count
 
 from ..actions import PAUSE
-from ..gauges import slots_in_use
+from ..gauges import current_rates, slots_in_use
 from ..messages import COMPENSATE
 from ..models import HeldMessage, Intervention, Pause, Saga
 from ..registry import LABELS, registry
@@ -58,13 +58,15 @@ def pauses_in_force(limit: int = 20) -> list[Pause]:
 
 def limit_rows() -> list[dict[str, Any]]:
     """Each limited action: its limit, its runs under way now (None where
-    that cannot be told), and its messages waiting for a slot or a pause."""
+    that cannot be told), the runs a second it started over the last minute,
+    and its messages waiting for a slot or a pause."""
     waiting = {
         (row["kind"], row["action"], row["paused"]): row["n"]
         for row in HeldMessage.objects.order_by()
         .values("kind", "action", "paused")
         .annotate(n=Count("pk"))
     }
+    rates = current_rates()
     return [
         {
             "kind": kind,
@@ -74,6 +76,7 @@ def limit_rows() -> list[dict[str, Any]]:
             "in_flight": None
             if limit.concurrency is None
             else slots_in_use(kind, action, limit.concurrency, limit.per),
+            "per_second": rates.get((kind, action), 0.0),
             "waiting": waiting.get((kind, action, False), 0),
             "paused": waiting.get((kind, action, True), 0),
         }

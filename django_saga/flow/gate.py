@@ -8,7 +8,8 @@ Without a free slot, or with messages of the same queue waiting before it,
 it is held: a row in the queue, its delivery acknowledged, no engine thread
 kept. An attempt's timeout waits with it: it stops while the message is
 held and starts again when it is released, and it is put off by the wait
-for a turn, so no attempt fails for the time it spent waiting.
+for a turn, so no attempt fails for the time it spent waiting. A run the
+gate lets start is counted (``tally``) for the action's current rate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .. import clock
 from ..limits import Gate, Limit
 from ..messages import EXECUTE, StepMessage
 from ..models import Pause, SagaStep, Scope
+from .tally import TALLY
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -43,7 +45,12 @@ def may_run(
         # Its message was held: its attempt's time starts now it runs.
         step.timeout_at = clock.later(step.timeout)
         unit.save_step(step, ["timeout_at"])
-    return limit is None or admit(unit, step, kind, action, limit, attempt)
+    if limit is None:
+        return True
+    if not admit(unit, step, kind, action, limit, attempt):
+        return False
+    TALLY.count(kind, action)
+    return True
 
 
 def hold_if_paused(unit: Unit, step: SagaStep, kind: str, action: str, attempt: int) -> bool:

@@ -15,8 +15,9 @@ What lives where:
   trail, :class:`ScheduleIntervention`;
 - ``flow``: :class:`HeldMessage`, a message waiting for a slot of a limited
   action or for a pause to end, :class:`RateTurn`, the next turn of a
-  rate-limited action, and :class:`Pause`, an operator's pause of actions
-  or saga names (its :class:`Scope`).
+  rate-limited action, :class:`Pause`, an operator's pause of actions
+  or saga names (its :class:`Scope`), and :class:`ActionRuns`, the runs of
+  limited actions engines report.
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -58,7 +59,7 @@ from .schedule import (
     ScheduleRun,
     Source,
 )
-from .flow import HeldMessage, Pause, RateTurn, Scope
+from .flow import RATE_WINDOW, RUNS_KEPT, ActionRuns, HeldMessage, Pause, RateTurn, Scope
 
 # isort: on
 
@@ -72,12 +73,15 @@ __all__ = [
     "KEY_FREE_STATES",
     "KEY_MAX_CHARS",
     "MAP_ACTION",
+    "RATE_WINDOW",
     "REPORT_TOKEN_CHARS",
+    "RUNS_KEPT",
     "SAGA_ID_MAX_CHARS",
     "SCHEDULE_NAME_MAX_CHARS",
     "SLEEP_ACTION",
     "TERMINAL_STATES",
     "WAITING_FOR_OPERATOR",
+    "ActionRuns",
     "ApiToken",
     "HeldMessage",
     "Intervention",

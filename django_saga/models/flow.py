@@ -1,6 +1,7 @@
 """Flow control's rows: messages that wait (for a slot of a limited action,
-or for a pause to end), the next turn of each rate-limited action, and the
-pauses of actions and saga names.
+or for a pause to end), the next turn of each rate-limited action, the
+pauses of actions and saga names, and the runs of limited actions each
+engine counted (their current rate).
 
 A message over its action's concurrency limit is acknowledged and kept
 here instead of on an engine thread; when a run of the action ends, the
@@ -135,3 +136,29 @@ class RateTurn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: next turn at {self.next_at.isoformat()}"
+
+
+#: Seconds an action's current rate is measured over (``ActionRuns``).
+RATE_WINDOW = 60
+#: Seconds a report of runs is kept before the next report deletes it.
+RUNS_KEPT = 600
+
+
+class ActionRuns(models.Model):
+    """Runs of a limited action one engine started since its last report
+    (``flow.tally``): the console sums the last ``RATE_WINDOW`` seconds' for
+    a current rate. Reports older than ``RUNS_KEPT`` are deleted as new ones
+    come in."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField("kind", max_length=20)
+    action = models.CharField("action", max_length=NAME_MAX_CHARS)
+    runs = models.PositiveIntegerField("runs")
+    reported_at = models.DateTimeField("reported at", default=clock.now, db_index=True)
+
+    class Meta:
+        verbose_name = "runs of a limited action"
+        verbose_name_plural = "runs of limited actions"
+
+    def __str__(self) -> str:
+        return f"{self.runs} run(s) of {self.action} reported at {self.reported_at.isoformat()}"

@@ -14,7 +14,7 @@ redelivery sends them again (``flow.resend_in_flight``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -294,6 +294,12 @@ class Store(Protocol):
         """Take the next turn of the rate ``name`` (turns ``interval`` seconds
         apart, whichever process takes them), committed at once whatever the
         caller's transaction does; seconds from now until it comes."""
+        ...
+
+    def record_runs(self, runs: Mapping[tuple[str, str], int]) -> None:
+        """Keep the runs of limited actions, by (kind, action), this engine
+        started since it last reported; drop reports older than
+        ``models.RUNS_KEPT`` seconds."""
         ...
 
     # -- what the sweeper looks for -------------------------------------------

@@ -1,17 +1,20 @@
 """The Django store's flow control: slots of limited actions, the messages
-that wait for one (``HeldMessage``), and the turns of rate-limited ones."""
+that wait for one (``HeldMessage``), the turns of rate-limited ones, and
+the runs engines report (``ActionRuns``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from .. import clock
 from ..limits import Gate
 from ..messages import Outgoing, StepMessage
-from ..models import HeldMessage, Pause, Saga, new_id
+from ..models import RUNS_KEPT, ActionRuns, HeldMessage, Pause, Saga, new_id
 from .base import Held
 from .rates import LocalTurns, PostgresTurns
 from .slots import LocalSlots, postgres_take
@@ -124,3 +127,13 @@ class DjangoHeld:
 
     def take_turn(self, name: str, interval: float) -> float:
         return self._turns.take(name, interval)
+
+    def record_runs(self, runs: Mapping[tuple[str, str], int]) -> None:
+        now = clock.now()
+        reports = ActionRuns.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            reports.bulk_create(
+                ActionRuns(kind=kind, action=action, runs=count, reported_at=now)
+                for (kind, action), count in runs.items()
+            )
+            reports.filter(reported_at__lt=now - timedelta(seconds=RUNS_KEPT)).delete()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
@@ -297,6 +297,9 @@ class MemoryStore(MemoryOutbox, MemoryKeyQueue, HandUpdates):
     def unpause_held(self, limit: int) -> int:
         """None: pauses of actions and names live in the database only."""
         return 0
+
+    def record_runs(self, runs: Mapping[tuple[str, str], int]) -> None:
+        """Nothing kept: the console that reads them reads the database."""
 
     # -- what the sweeper looks for -----------------------------------------
     def due_timeouts(self, limit: int) -> list[tuple[str, str]]:

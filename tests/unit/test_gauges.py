@@ -1,13 +1,17 @@
 """Flow control's gauges: messages held by action and why, pauses in force,
-and the limits the handlers of this process declare."""
+the limits the handlers of this process declare, and each limited action's
+current rate as the engines report it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from django_saga import gauges, manager
+from django_saga import clock, gauges, manager
 from django_saga.messages import EXECUTE
-from django_saga.models import HeldMessage
+from django_saga.models import RATE_WINDOW, RUNS_KEPT, ActionRuns, HeldMessage
+from django_saga.stores.django import DjangoStore
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +56,40 @@ def test_the_slots_in_use_are_those_some_transaction_holds():
         assert samples()[("django_saga_action_slots_in_use", (EXECUTE, "test.limited"))] == 0
     finally:
         other.close()
+
+
+def test_each_limited_action_s_current_rate_is_what_engines_reported_over_a_minute():
+    store = DjangoStore()
+    store.record_runs({(EXECUTE, "test.paced"): 90, (EXECUTE, "test.limited"): 30})
+    store.record_runs({(EXECUTE, "test.paced"): 30})  # another engine, or a later round
+    ActionRuns.objects.create(
+        kind=EXECUTE,
+        action="test.limited",
+        runs=600,
+        reported_at=clock.now() - timedelta(seconds=RATE_WINDOW + 1),
+    )
+    found = samples()
+    assert found[("django_saga_action_runs_per_second", (EXECUTE, "test.paced"))] == 2.0
+    assert found[("django_saga_action_runs_per_second", (EXECUTE, "test.limited"))] == 0.5
+    # A limited action nothing reported runs at none a second.
+    assert found[("django_saga_action_runs_per_second", (EXECUTE, "test.one_per_key"))] == 0
+    assert found[("django_saga_action_rate_limit", (EXECUTE, "test.paced"))] == 20
+    assert ("django_saga_action_rate_limit", (EXECUTE, "test.limited")) not in found
+
+
+def test_a_report_drops_reports_older_than_they_are_kept():
+    old = ActionRuns.objects.create(
+        kind=EXECUTE,
+        action="test.paced",
+        runs=5,
+        reported_at=clock.now() - timedelta(seconds=RUNS_KEPT + 1),
+    )
+    kept = ActionRuns.objects.create(
+        kind=EXECUTE,
+        action="test.paced",
+        runs=5,
+        reported_at=clock.now() - timedelta(seconds=RUNS_KEPT - 60),
+    )
+    DjangoStore().record_runs({(EXECUTE, "test.paced"): 1})
+    remaining = set(ActionRuns.objects.values_list("pk", flat=True))
+    assert old.pk not in remaining and kept.pk in remaining and len(remaining) == 2

@@ -1,4 +1,5 @@
-"""django_saga.sweeper: timeouts, deadlines and stale sagas, one sweep at a time."""
+"""django_saga.sweeper: timeouts, deadlines, stale sagas and the runs of
+limited actions, one sweep at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from django_saga import Step, clock
 from django_saga.api import Manager
 from django_saga.conf import saga_settings
+from django_saga.flow.tally import TALLY
+from django_saga.messages import EXECUTE
 from django_saga.processor import Processor
 from django_saga.stores.memory import MemoryStore
 from django_saga.sweeper import Sweeper
@@ -58,3 +61,19 @@ def test_the_sweeper_sends_nothing_for_a_stale_saga_whose_retry_waits_in_the_out
     later = clock.now() + timedelta(seconds=saga_settings.STALE_AFTER + 60)
     monkeypatch.setattr(clock, "now", lambda: later)
     assert Sweeper(store, processor).sweep_stale() == (1, 0)
+
+
+def test_a_sweep_hands_the_runs_of_limited_actions_counted_since_the_last_to_the_store(
+    store, monkeypatch
+):
+    reported = []
+    monkeypatch.setattr(store, "record_runs", reported.append)
+    sweeper = Sweeper(store, Processor(store))
+    TALLY.take()
+    sweeper.sweep()
+    assert reported == []  # nothing ran: nothing written
+    TALLY.count(EXECUTE, "payment.charge")
+    TALLY.count(EXECUTE, "payment.charge")
+    sweeper.sweep()
+    assert reported == [{(EXECUTE, "payment.charge"): 2}]
+    assert TALLY.take() == {}

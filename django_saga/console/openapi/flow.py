@@ -114,6 +114,11 @@ def flow_schemas() -> dict[str, Any]:
                 "minimum": 0,
                 "description": "Runs under way now (null per key, or without PostgreSQL).",
             },
+            "runs_per_second": {
+                "type": "number",
+                "minimum": 0,
+                "description": "Runs started in every engine over the last minute, a second.",
+            },
             "waiting": {"type": "integer", "minimum": 0, "description": "Waiting for a slot."},
             "paused": {"type": "integer", "minimum": 0, "description": "Held by a pause."},
         },

@@ -8,7 +8,8 @@ import json
 import pytest
 from django.test import Client
 
-from django_saga.models import Pause
+from django_saga.messages import EXECUTE
+from django_saga.models import ActionRuns, Pause
 from tests.unit.console.api_helpers import create_token, make_user
 from tests.unit.console.helpers import VIEW
 
@@ -45,3 +46,21 @@ def test_a_pause_and_its_resume_answer_with_the_pause(django_user_model):
     resumed = post(ops, "/sagas/api/flow/resume/", {"name": "order", "reason": "done"})
     assert resumed.status_code == 200 and resumed.json()["resume_reason"] == "done"
     assert ops.get("/sagas/api/flow/").json()["pauses"] == []
+
+
+def test_each_limited_action_says_its_limit_what_runs_and_its_current_rate(django_user_model):
+    ActionRuns.objects.create(kind=EXECUTE, action="test.paced", runs=300)
+    viewer = client_of(make_user(django_user_model, VIEW, name="viewer"))
+    limits = {row["action"]: row for row in viewer.get("/sagas/api/flow/").json()["limits"]}
+    assert limits["test.paced"] == {
+        "kind": EXECUTE,
+        "action": "test.paced",
+        "concurrency": None,
+        "per": None,
+        "rate": "20/s",
+        "running": None,
+        "runs_per_second": 5.0,
+        "waiting": 0,
+        "paused": 0,
+    }
+    assert limits["test.limited"]["runs_per_second"] == 0

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from django_saga import manager
 from django_saga.messages import EXECUTE
-from django_saga.models import HeldMessage, Pause
+from django_saga.models import ActionRuns, HeldMessage, Pause
 from tests.unit.console.api_helpers import make_user
 from tests.unit.console.helpers import logged_in
 
@@ -29,13 +29,17 @@ def test_the_page_lists_the_limited_actions_and_what_waits_for_them(operator):
     HeldMessage.objects.create(
         saga_id="S1", step_id="T1", kind=EXECUTE, attempt=1, action="test.limited"
     )
+    ActionRuns.objects.create(kind=EXECUTE, action="test.paced", runs=1080)
     page = logged_in(operator).get(FLOW)
     rows = {row["action"]: row for row in page.context["limits"]}
     assert rows["test.limited"]["limit"].describe() == "5 at a time"
     assert rows["test.limited"]["waiting"] == 1
+    assert rows["test.limited"]["per_second"] == 0
+    assert rows["test.paced"]["per_second"] == 18.0  # 1,080 runs over the last minute
     assert rows["test.paced"]["limit"].describe() == "20/s"
     html = page.content.decode()
     assert "Nothing is paused." in html
+    assert '<td class="per-second">18.0</td>' in html
     # Whoever may not pause sees no form.
     assert 'id="pause-form"' not in html
 
