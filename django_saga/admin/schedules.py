@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -19,12 +18,12 @@ from django.utils.html import format_html
 
 from .. import clock
 from ..api import manager
-from ..console.forms import ReasonForm
-from ..errors import InvalidStateTransition, SagaError
+from ..errors import SagaError
 from ..models import Schedule, ScheduleIntervention, ScheduleRun, Source
 from ..schedules.declaration import ScheduleDeclaration, check
 from ..schedules.ticking import timing_of
 from ..schedules.timing import Timing
+from .asking import asks_why
 from .common import NoNulAdmin, ReadOnlyMixin
 
 #: The fields an operator gives a schedule of their own.
@@ -94,41 +93,15 @@ def _asks(
 ) -> Callable[..., TemplateResponse | None]:
     """An admin action that asks why, then calls ``act(name, by=, reason=)``
     on each selected schedule, naming each it does not apply to."""
-
-    def run(
-        model_admin: ScheduleAdmin, request: HttpRequest, queryset: QuerySet[Schedule]
-    ) -> TemplateResponse | None:
-        form = ReasonForm(request.POST if request.POST.get("post") else None)
-        chosen = list(queryset.order_by("name"))
-        if not form.is_valid():
-            context = {
-                **model_admin.admin_site.each_context(request),
-                "title": title,
-                "explanation": explanation,
-                "opts": model_admin.opts,
-                "schedules": chosen,
-                "form": form,
-                "action": name,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "media": model_admin.media + form.media,
-            }
-            return TemplateResponse(
-                request, "admin/django_saga/schedule/action_confirmation.html", context
-            )
-        done = 0
-        for schedule in chosen:
-            try:
-                act(schedule.name, by=request.user, reason=form.cleaned_data["reason"])
-            except (InvalidStateTransition, SagaError) as exc:
-                model_admin.message_user(request, str(exc), messages.WARNING)
-            else:
-                done += 1
-        if done:
-            model_admin.message_user(request, f"{title}: {done} schedule(s).", messages.SUCCESS)
-        return None
-
-    run.__name__ = name
-    return admin.action(description=f"{title} (selected schedules)", permissions=[permission])(run)
+    return asks_why(
+        name,
+        title,
+        explanation,
+        permission,
+        lambda schedule: f"{schedule.name}: {schedule.definition}",
+        lambda schedule, **why: act(schedule.name, **why),
+        "schedule(s)",
+    )
 
 
 @admin.register(Schedule)

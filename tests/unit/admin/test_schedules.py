@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:django_saga_schedule_changelist")
 ADD = reverse("admin:django_saga_schedule_add")
-CONFIRMATION = "admin/django_saga/schedule/action_confirmation.html"
+CONFIRMATION = "admin/django_saga/action_confirmation.html"
 
 
 @pytest.fixture
