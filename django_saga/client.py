@@ -186,7 +186,7 @@ class Client:
             deadline,
             definition.key() if key is None else key,
             origin=(kind.path(), str(kind.version)),
-            priority=kind.priority if priority is None else priority,
+            priority=definition.priority if priority is None else priority,
         )
 
     def _write(self, start: Checked, if_active: str) -> Saga:

@@ -238,8 +238,9 @@ class BaseDefinition:
     name: ClassVar[str] = ""
     #: Bump it when the steps change meaning.
     version: ClassVar[int | str] = 1
-    #: ``"normal"`` or ``"high"``: a high-priority saga's messages are taken first.
-    priority: ClassVar[str] = "normal"
+    #: ``"normal"`` or ``"high"``: a high-priority saga's messages are taken
+    #: first. An instance may say otherwise (a schedule's own priority does).
+    priority: str = "normal"
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -29,7 +29,7 @@ from .common import NoNulAdmin, ReadOnlyMixin
 #: The fields an operator gives a schedule of their own.
 EDITABLE = (
     "name", "definition", "params", "cron", "every", "timezone", "starts_at", "ends_at",
-    "missed", "missed_limit", "overlap",
+    "missed", "missed_limit", "overlap", "priority",
 )  # fmt: skip
 #: What the page shows beside them.
 SHOWN = ("when", "enabled", "source", "next_run_at", "last_run", "skipped", "error")
@@ -61,6 +61,7 @@ class ScheduleForm(forms.ModelForm):
             missed=data["missed"],
             missed_limit=data["missed_limit"],
             overlap=data["overlap"],
+            priority=data.get("priority") or "",
         )
         try:
             check(declared)

@@ -57,6 +57,7 @@ def schedule_document(schedule: Schedule, now: datetime) -> dict[str, Any]:
         "missed": schedule.missed,
         "missed_limit": schedule.missed_limit,
         "overlap": schedule.overlap,
+        "priority": schedule.priority or None,
         "starts_at": schedule.starts_at,
         "ends_at": schedule.ends_at,
         "upcoming": upcoming(schedule, now),

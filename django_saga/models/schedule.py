@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from .. import clock
 from .ids import SAGA_ID_MAX_CHARS, new_id
+from .saga import PRIORITIES
 
 #: The longest schedule name (it is part of each run's business key).
 SCHEDULE_NAME_MAX_CHARS = 100
@@ -84,6 +85,14 @@ class Schedule(models.Model):
     )
     overlap = models.CharField(
         "overlap", max_length=10, choices=Overlap.choices, default=Overlap.SKIP
+    )
+    priority = models.CharField(
+        "priority",
+        max_length=10,
+        blank=True,
+        default="",
+        choices=[(name, name) for name in PRIORITIES],
+        help_text="Its sagas' priority; empty: the definition's own.",
     )
     enabled = models.BooleanField("enabled", default=True)
     source = models.CharField(

@@ -25,6 +25,7 @@ from django.utils.module_loading import module_has_submodule
 from .. import validation
 from ..errors import SagaDefinitionError, brief
 from ..models import SCHEDULE_NAME_MAX_CHARS, Missed, Overlap
+from ..models.saga import PRIORITIES
 from ..steps import BaseDefinition, build_definition
 from .timing import Timing
 
@@ -46,6 +47,8 @@ class ScheduleDeclaration:
     missed: str = Missed.LATEST
     missed_limit: int = 10
     overlap: str = Overlap.SKIP
+    #: Its sagas' priority; "" leaves it to the definition.
+    priority: str = ""
 
     def row_fields(self) -> dict[str, Any]:
         """The schedule row's fields, as ``sync`` writes them."""
@@ -60,6 +63,7 @@ class ScheduleDeclaration:
             "missed": self.missed,
             "missed_limit": self.missed_limit,
             "overlap": self.overlap,
+            "priority": self.priority,
         }
 
 
@@ -76,6 +80,7 @@ def schedule(
     missed: str = Missed.LATEST,
     missed_limit: int = 10,
     overlap: str = Overlap.SKIP,
+    priority: str = "",
 ) -> ScheduleDeclaration:
     """A schedule that starts ``definition(**params)`` at each tick of ``cron``
     (five fields, read in ``timezone``) or ``every`` interval, from ``starts``
@@ -88,7 +93,8 @@ def schedule(
     still active: ``"skip"`` it, ``"allow"`` a second run, or ``"wait"`` until
     the previous one finishes; several ticks due at once start together
     (``allow``), one after another (``wait``) or only the newest (``skip``).
-    Refuses, naming it, anything it cannot run.
+    ``priority`` (``"high"`` or ``"normal"``) is its sagas' priority, instead
+    of the definition's. Refuses, naming it, anything it cannot run.
     """
     path = definition if isinstance(definition, str) else _path_of(definition)
     if isinstance(every, timedelta):
@@ -104,6 +110,7 @@ def schedule(
         missed=missed,
         missed_limit=missed_limit,
         overlap=overlap,
+        priority=priority,
     )
     # The definition is loaded by the system check: a dotted path may name
     # the module that is declaring this schedule, not yet imported in full.
@@ -131,6 +138,11 @@ def check(declared: ScheduleDeclaration, *, load: bool = True) -> None:
         raise SagaDefinitionError(
             f"{where} overlap must be one of {', '.join(Overlap.values)}, "
             f"got {brief(declared.overlap)}"
+        )
+    if declared.priority and declared.priority not in PRIORITIES:
+        raise SagaDefinitionError(
+            f"{where} priority must be one of {', '.join(map(repr, PRIORITIES))} or empty, "
+            f"got {brief(declared.priority)}"
         )
     limit = declared.missed_limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:

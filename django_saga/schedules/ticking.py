@@ -123,6 +123,8 @@ def run_start(schedule: Schedule, tick: datetime, *, by: str = "") -> Start:
     definition = build_definition(
         schedule.definition, schedule.params, f"schedule {schedule.name!r}"
     )
+    if schedule.priority:
+        definition.priority = schedule.priority
     key = run_key(schedule.name, tick) if not by else f"{schedule.name}@now-{tick:%Y%m%dT%H%M%S%f}"
     origin = {"name": schedule.name, "tick": tick.isoformat(), **({"by": by} if by else {})}
     return definition, key, {**definition.context(), CONTEXT_KEY: origin}

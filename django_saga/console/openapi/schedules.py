@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...models import SCHEDULE_NAME_MAX_CHARS, Missed, Overlap, Source
+from ...models.saga import PRIORITIES
 from ..schedules import (
     RUN_ACT,
     RUNS_SHOWN,
@@ -197,6 +198,10 @@ def schedule_schemas() -> dict[str, Any]:
                 "missed": {"enum": list(Missed.values)},
                 "missed_limit": {"type": "integer", "minimum": 0},
                 "overlap": {"enum": list(Overlap.values)},
+                "priority": {
+                    "enum": [*PRIORITIES, None],
+                    "description": "Its sagas' priority; null: the definition's own.",
+                },
                 "starts_at": WHEN_OR_NULL,
                 "ends_at": WHEN_OR_NULL,
                 "upcoming": {

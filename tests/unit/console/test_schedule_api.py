@@ -59,6 +59,10 @@ def test_a_schedules_document_adds_its_policies_next_ticks_runs_and_trail(kit):
         3,
         "allow",
     )
+    assert document["priority"] is None  # the definition's own
+    Schedule.objects.filter(pk=schedule.pk).update(priority="high")
+    schedule.refresh_from_db()
+    assert schedule_document(schedule, kit.clock.now())["priority"] == "high"
     assert document["enabled"] is False
     assert document["upcoming"][0] == datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
     latest, first = document["runs"]

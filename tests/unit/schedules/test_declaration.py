@@ -40,6 +40,10 @@ def test_every_takes_a_timedelta_or_seconds():
         ({"cron": "0 2 * * *", "overlap": "queue"}, "overlap must be one of skip, allow, wait"),
         ({"cron": "0 2 * * *", "missed_limit": 0}, "missed_limit must be from 1 to 1000"),
         ({"cron": "0 2 * * *", "params": {"at": object()}}, "params"),
+        (
+            {"cron": "0 2 * * *", "priority": "urgent"},
+            "priority must be one of 'normal', 'high' or empty, got 'urgent'",
+        ),
     ],
 )
 def test_a_bad_schedule_is_refused_where_it_is_declared(options, says):

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_saga import manager, schedule
 from django_saga.models import Saga, Schedule, ScheduleRun
+from django_saga.models.saga import PRIORITIES
 from django_saga.schedules.sync import create
 from django_saga.schedules.ticking import run_key, tick_due
 from tests.unit.stores.helpers import row_held
@@ -268,3 +269,16 @@ def test_the_runs_of_a_tick_start_in_statements_that_do_not_grow_with_them(kit):
         return len(queries)
 
     assert statements(30, "many") == statements(3, "few")
+
+
+def test_a_schedule_s_priority_is_its_sagas_and_without_one_the_definition_s(kit):
+    make("urgent", cron="0 * * * *", priority="high")
+    make("plain", cron="0 * * * *")
+    kit.advance(hours=1)  # both tick at once: started together
+    by_schedule = dict(Saga.objects.values_list("key", "priority"))
+    assert by_schedule == {
+        "urgent@2026-12-07T10:00:00Z": PRIORITIES["high"],
+        "plain@2026-12-07T10:00:00Z": PRIORITIES["normal"],
+    }
+    now = manager.run_schedule("urgent", by="ada", reason="needed now")  # started alone
+    assert now.priority == PRIORITIES["high"]
