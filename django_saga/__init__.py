@@ -24,6 +24,10 @@ from .errors import (
     SagaNotFound,
     StaleResult,
     StepNotWaiting,
+    TaskClosed,
+    TaskFormInvalid,
+    TaskNotAllowed,
+    TaskNotFound,
     UnknownActionError,
 )
 from .outcomes import FanOut, Pending, Skip
@@ -42,16 +46,21 @@ if TYPE_CHECKING:
     from .models import Saga, SagaState, SagaStep, StepStatus
     from .schedules.declaration import schedule
     from .sleeps import Sleep
+    from .tasks import Approval, CompleteWith, FailTask, OfferTo, Task
 
 __all__ = [
+    "Approval",
     "BrokerUnavailable",
+    "CompleteWith",
     "DuplicateHandlerError",
+    "FailTask",
     "FanOut",
     "InvalidStateTransition",
     "LimitExceeded",
     "MalformedMessage",
     "Manager",
     "NotJSONSerializableError",
+    "OfferTo",
     "Parallel",
     "Pending",
     "PublishError",
@@ -73,6 +82,11 @@ __all__ = [
     "StepNotWaiting",
     "StepStatus",
     "StepTimeout",
+    "Task",
+    "TaskClosed",
+    "TaskFormInvalid",
+    "TaskNotAllowed",
+    "TaskNotFound",
     "UnknownActionError",
     "child",
     "compensation_handler",
@@ -97,6 +111,12 @@ _LAZY = {
     # So does a map stage, when its list is read.
     "each": "maps",
     "child": "children",
+    # A task step names the models' reserved action; its forms are Django's.
+    "Task": "tasks",
+    "Approval": "tasks",
+    "OfferTo": "tasks",
+    "FailTask": "tasks",
+    "CompleteWith": "tasks",
     # A schedule's models are Django's: loaded once the apps are.
     "schedule": "schedules.declaration",
 }

@@ -3,7 +3,8 @@
 ``Manager`` joins the three roles, each in its own module: the client
 (``client``: start, read, report outside results), the operator
 (``actions.operator``: act on sagas, re-drive them, read the trail), the
-schedules' operator (``actions.schedules``: pause, resume, run now) and the
+schedules' operator (``actions.schedules``: pause, resume, run now), the
+people who answer task steps (``actions.tasks``) and the
 engine's lifecycle (``lifecycle``: run and stop an engine in this thread).
 Importing it loads no engine: that happens when ``run()`` is called.
 """
@@ -14,6 +15,7 @@ from .actions.operator import Operator
 from .actions.pauses import PauseOperator
 from .actions.redrive import Redrive
 from .actions.schedules import ScheduleOperator
+from .actions.tasks import TaskOperator
 from .client import QUEUE, RAISE, RETURN, SagaRef
 from .lifecycle import EngineLifecycle
 from .stores import Store
@@ -21,7 +23,7 @@ from .stores import Store
 __all__ = ["QUEUE", "RAISE", "RETURN", "Manager", "Redrive", "SagaRef", "manager"]
 
 
-class Manager(Operator, ScheduleOperator, PauseOperator, EngineLifecycle):
+class Manager(Operator, ScheduleOperator, PauseOperator, TaskOperator, EngineLifecycle):
     """Starts, reads and repairs sagas, and runs the engine.
 
     Client: ``start``, ``start_definition``, ``get``, ``find``, ``resolve``,
@@ -32,6 +34,8 @@ class Manager(Operator, ScheduleOperator, PauseOperator, EngineLifecycle):
     Schedules: ``schedules``, ``schedule``, ``schedule_runs``,
     ``pause_schedule``, ``resume_schedule``, ``run_schedule``,
     ``schedule_interventions``. Flow: ``pause``, ``resume``, ``pauses``.
+    Tasks: ``tasks``, ``task_counts``, ``task``, ``claim_task``,
+    ``release_task``, ``delegate_task``, ``complete_task``, ``reject_task``.
     Engine: ``run``, ``stop``, ``close``.
 
     Without an explicit store it uses the one ``SAGA['STORE']`` names, looked

@@ -38,6 +38,24 @@ class ScheduleNotFound(SagaNotFound):
     """No schedule has this name."""
 
 
+class TaskNotFound(SagaNotFound):
+    """No task has this id, or none the user may see."""
+
+
+class TaskNotAllowed(SagaError):
+    """The user may see the task but not do this to it (it is not offered to
+    them, someone else claimed it, it may not be delegated)."""
+
+
+class TaskFormInvalid(SagaDefinitionError):
+    """The data given to complete a task does not pass its form; ``errors``
+    holds the form's errors by field ("__all__" for the form's own)."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
 class SagaAlreadyActive(SagaError):
     """``start()`` with the business key of a saga of the same name that has not
     finished, asked to raise rather than return it; ``saga`` is that one."""
@@ -49,6 +67,10 @@ class SagaAlreadyActive(SagaError):
 
 class InvalidStateTransition(SagaError):
     """The saga's current state does not allow the requested operation."""
+
+
+class TaskClosed(InvalidStateTransition):
+    """The task has ended (answered, escalated away or cancelled): nobody may act on it."""
 
 
 class StepNotWaiting(InvalidStateTransition):

@@ -270,8 +270,8 @@ class Processor:
             flow.step_cancelled(unit, step)
             log_step(step, EXECUTION, flow.CANCELLED, 0)
             return
-        if step.is_sleep:
-            outcome = flow.sleep_message(unit, step)
+        if step.is_sleep or step.is_task:
+            outcome = (flow.sleep_message if step.is_sleep else flow.task_message)(unit, step)
             if outcome != flow.EARLY:
                 log_step(step, EXECUTION, outcome, 0)
             return

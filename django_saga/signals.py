@@ -34,3 +34,22 @@ step_skipped = Signal()
 #: row), ``outcome`` (``started``, ``skipped``, ``late`` or ``failed``) and
 #: ``count`` (how many ticks).
 schedule_ticked = Signal()
+
+#: A task step's task changed, after the commit: ``sender=SagaTask`` and the
+#: keyword arguments ``task`` (the row), ``saga`` and ``step``. Sent once per
+#: change, by the process that made it (an engine, the sweeper, the console).
+#: A task was made and offered.
+task_created = Signal()
+#: A task passed its due time (before ``on_due``, if any, escalates it).
+task_due = Signal()
+#: A task past due was offered to other groups (``OfferTo``); ``task.offers``
+#: names them.
+task_escalated = Signal()
+#: Someone claimed, released or delegated a task (``task.claimed_by``).
+task_assigned = Signal()
+#: A task was completed (by a person, or by ``CompleteWith``): its step went on.
+task_completed = Signal()
+#: A task was rejected (by a person, or by ``FailTask``): its step failed.
+task_rejected = Signal()
+#: A task's saga went back, or an operator acted on its step, before anyone answered.
+task_cancelled = Signal()

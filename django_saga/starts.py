@@ -9,11 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import children, clock, maps, sleeps, tracing, validation
+from . import children, clock, maps, sleeps, tasks, tracing, validation
 from .conf import saga_settings
 from .errors import SagaDefinitionError, UnknownActionError, brief
 from .messages import COMPENSATE, EXECUTE
-from .models import CHILD_ACTION, KEY_MAX_CHARS, MAP_ACTION, SLEEP_ACTION, Saga, SagaStep
+from .models import (
+    CHILD_ACTION,
+    KEY_MAX_CHARS,
+    MAP_ACTION,
+    SLEEP_ACTION,
+    TASK_ACTION,
+    Saga,
+    SagaStep,
+)
 from .models.saga import PRIORITIES
 from .registry import registry, step_timeout
 from .steps import Declared, StagedStep, Step, definition_class, normalise_steps
@@ -109,9 +117,10 @@ def _priority(priority: str) -> int:
 
 
 def _timeout(step: Step) -> float | None:
-    if step.action in (SLEEP_ACTION, MAP_ACTION, CHILD_ACTION):
+    if step.action in (SLEEP_ACTION, MAP_ACTION, CHILD_ACTION, TASK_ACTION):
         # A sleep wakes when it is due; a map ends when its items do, a child
-        # step when its saga does.
+        # step when its saga does, a task when a person answers (or its due
+        # time escalates it).
         return None
     return step_timeout(step.action, step.timeout)
 
@@ -128,6 +137,9 @@ def _check_handlers(steps: list[Step]) -> None:
                 definition_class(step.input[maps.INPUT][children.DEFINITION], f"Map {step.name!r}")
                 continue
             _check_actions(step.name, step.input[maps.ACTION], step.input.get(maps.COMPENSATION))
+            continue
+        if step.action == TASK_ACTION:
+            tasks.check(step)
             continue
         if step.action == CHILD_ACTION:
             children.check(step)

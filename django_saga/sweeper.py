@@ -2,7 +2,8 @@
 
 Every engine runs one. It fails the attempt of a step that has had no result
 within its timeout (the engine running it died, or its message waits behind
-a backlog), compensates sagas past their deadline, warns about active
+a backlog), compensates sagas past their deadline, escalates tasks past
+their due time, warns about active
 sagas that have made no progress for ``STALE_AFTER`` seconds and sends
 again what their steps wait for, and (with
 ``PURGE_IN_ENGINE``) deletes finished sagas older than ``HISTORY_RETENTION``
@@ -57,6 +58,8 @@ class SweepReport:
     unpaused: int = 0
     #: Sagas queued for a key no saga held any more, started.
     unqueued: int = 0
+    #: Tasks past their due time, signalled and escalated.
+    tasks: int = 0
 
 
 class Sweeper(threading.Thread):
@@ -178,10 +181,32 @@ class Sweeper(threading.Thread):
                         logger.warning("saga=%s passed its deadline: compensating", saga_id)
             except Busy:
                 continue  # a step is running; the next sweep tries again
+        report.tasks = self.escalate_due_tasks()
         report.queues = self.release_held()
         report.unpaused = self.store.unpause_held(UNPAUSE_BATCH)
         report.unqueued = self.start_stranded()
         return report
+
+    def escalate_due_tasks(self) -> int:
+        """Signal each task past its due time and escalate it as its step
+        says (``flow.escalate``); how many."""
+        done = 0
+        for saga_id, step_id, task_id in self.store.due_tasks(BATCH):
+            with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
+                if unit is None or unit.step is None:
+                    continue
+                task = next((t for t in unit.live_tasks(unit.step) if t.pk == task_id), None)
+                if task is None or task.overdue or task.due_at is None:
+                    continue  # answered, or escalated by another engine's sweeper
+                logger.info(
+                    "saga=%s step=%s: task %s is past its due time: %s",
+                    saga_id,
+                    unit.step.name,
+                    task_id,
+                    flow.escalate(unit, task),
+                )
+                done += 1
+        return done
 
     def start_stranded(self) -> int:
         """Start the first saga queued for each key that no saga holds: it

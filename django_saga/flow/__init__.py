@@ -37,6 +37,7 @@ from .history import (
     CANCELLED,
     COMPENSATED,
     COMPLETED,
+    EARLY,
     FAILED,
     OPERATOR,
     OUTSIDE,
@@ -56,15 +57,19 @@ from .history import (
 )
 from .queues import cancel_queued, saga_finished, start_queued
 from .repair import resume_forward, retry_step, skip_step
-from .sleep import EARLY, sleep_message, sleep_until, woke
+from .sleep import sleep_message, sleep_until, woke
+from .task import ESCALATED, OFFERED, answer, escalate, offers, task_message
+from .task_ends import cancel_tasks, end_task
 
 __all__ = [
     "CANCELLED",
     "COMPENSATED",
     "COMPLETED",
     "EARLY",
+    "ESCALATED",
     "FAILED",
     "FANNED_OUT",
+    "OFFERED",
     "OPERATOR",
     "OUTSIDE",
     "RESUMED",
@@ -76,8 +81,10 @@ __all__ = [
     "WOKEN",
     "admit",
     "advance",
+    "answer",
     "begin_compensation",
     "cancel_queued",
+    "cancel_tasks",
     "child_message",
     "compensate_child",
     "compensation_failed",
@@ -85,8 +92,11 @@ __all__ = [
     "continue_compensation",
     "deadline_passed",
     "dispatch",
+    "end_task",
+    "escalate",
     "map_message",
     "may_run",
+    "offers",
     "on_timeout",
     "outside_result",
     "past_pivot_refusal",
@@ -110,6 +120,7 @@ __all__ = [
     "step_skipped",
     "step_succeeded",
     "step_waiting",
+    "task_message",
     "to_undo",
     "wait_ran_out",
     "wait_undone",

@@ -18,6 +18,7 @@ from .history import CANCELLED, RESUMED, pivot_passed, record, to_undo
 from .items import items_moving, items_to_undo, mapped
 from .parents import tell_parent
 from .queues import cancel_queued, saga_finished
+from .task_ends import cancel_tasks
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -34,13 +35,15 @@ def begin_compensation(unit: Unit, cancel_in_flight: bool = True) -> None:
     """
     steps = unit.lock_saga()
     cancelled = (StepStatus.PENDING, *IN_FLIGHT) if cancel_in_flight else (StepStatus.PENDING,)
-    # Child steps still waiting are recalled, whoever asks: their sagas run
-    # on their own, with no timeout to end the wait.
+    # Child steps still waiting are recalled, and tasks still waiting for a
+    # person cancelled, whoever asks: nothing ends their wait otherwise.
     reached = (*cancelled, StepStatus.WAITING)
     for step in [*steps, *(i for m in mapped(steps) for i in unit.items(m, reached))]:
         if step.is_child and step.status == StepStatus.WAITING:
             _recall_child(unit, step)
-        elif step.status in cancelled:
+        elif step.status in cancelled or (step.is_task and step.status == StepStatus.WAITING):
+            if step.is_task:
+                cancel_tasks(unit, step, reason="the saga went back")
             fields = ["status", "timeout_at"]
             if step.status in IN_FLIGHT:
                 # Its attempt ends here: the history says so (and, for a

@@ -188,9 +188,10 @@ def outside_result(
     output: dict | None,
     error: str,
     attempt: int | None = None,
+    by_task: bool = False,
 ) -> bool:
     """Record the result (``completed`` or ``failed``) an outside service
-    reported for a waiting step.
+    reported for a waiting step (``by_task``: a person's answer to its task).
 
     ``attempt`` is the attempt the result answers (None: the current one).
     Returns False for a repeat of a result already recorded for that attempt,
@@ -214,6 +215,11 @@ def outside_result(
             f"Step {step.name!r} of saga {step.saga_id} is a "
             f"{'map stage' if step.is_map else 'child step'}: it completes when its "
             f"{'items do' if step.is_map else 'child saga does'}, never by an outside result"
+        )
+    if step.is_task and not by_task:
+        raise StepNotWaiting(
+            f"Step {step.name!r} of saga {step.saga_id} is a task: a person answers it "
+            "through the task (manager.complete_task or reject_task), never by an outside result"
         )
     if step.status != StepStatus.WAITING:
         raise StepNotWaiting(

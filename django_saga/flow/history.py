@@ -39,6 +39,9 @@ FAILED = "failed"
 COMPENSATED = "compensated"
 #: The saga went back before the attempt ended (it was dispatched, or waited).
 CANCELLED = "cancelled"
+#: What a step's message did when it came early: a copy of one already acted
+#: on (a sleep's first, a task's), or a sleep's before its time. Never recorded.
+EARLY = "early"
 #: The outcome an operator's retry records: the step's retry budget starts again there.
 RESUMED = "resumed"
 #: The outcome of skipping a step by hand.

@@ -12,6 +12,7 @@ from .dispatch import dispatch
 from .forward import advance, finish_step
 from .history import OPERATOR, RESUMED, SKIPPED_BY_HAND, record
 from .items import mapped, reopen_map, tolerated
+from .task_ends import cancel_tasks
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
@@ -51,6 +52,9 @@ def skip_step(unit: Unit, step: SagaStep, output: dict, note: dict | None = None
     was_failed = step.status == StepStatus.FAILED
     if step.is_item and was_failed:
         reopen_map(unit, step)
+    if step.is_task:
+        # The operator answered for whoever the task waited for.
+        cancel_tasks(unit, step, str((note or {}).get("by", "")), "an operator skipped the step")
     record(step, OPERATOR, step.attempts, SKIPPED_BY_HAND, note=note)
     finish_step(unit, step, StepStatus.COMPLETED, output, step.duration_ms or 0)
     unit.notify(signals.step_completed, step)

@@ -12,13 +12,10 @@ from ..messages import EXECUTE
 from ..models import FORWARD_STATES, SagaStep
 from ..sleeps import wake_time
 from .forward import step_cancelled, step_failed, step_succeeded
-from .history import CANCELLED, COMPLETED, FAILED, OPERATOR, SLEEPING, WOKEN, record
+from .history import CANCELLED, COMPLETED, EARLY, FAILED, OPERATOR, SLEEPING, WOKEN, record
 
 if TYPE_CHECKING:
     from ..stores.base import Unit
-
-#: What ``sleep_message`` did with a message that found its step asleep.
-EARLY = "early"
 
 
 def sleep_message(unit: Unit, step: SagaStep) -> str:

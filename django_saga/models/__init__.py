@@ -17,7 +17,9 @@ What lives where:
   action or for a pause to end, :class:`RateTurn`, the next turn of a
   rate-limited action, :class:`Pause`, an operator's pause of actions
   or saga names (its :class:`Scope`), and :class:`ActionRuns`, the runs of
-  limited actions engines report.
+  limited actions engines report;
+- ``task``: :class:`SagaTask`, what a task step asks people, and its
+  :class:`TaskOffer` rows (whom it is offered to).
 
 Django finds the models because this module imports them; they keep the
 app label ``django_saga`` and their tables. The names below are the
@@ -36,6 +38,7 @@ from .states import (
     KEY_FREE_STATES,
     MAP_ACTION,
     SLEEP_ACTION,
+    TASK_ACTION,
     TERMINAL_STATES,
     WAITING_FOR_OPERATOR,
     SagaState,
@@ -60,6 +63,7 @@ from .schedule import (
     Source,
 )
 from .flow import RATE_WINDOW, RUNS_KEPT, ActionRuns, HeldMessage, Pause, RateTurn, Scope
+from .task import TASK_LIVE_STATES, OfferKind, SagaTask, TaskOffer, TaskState
 
 # isort: on
 
@@ -79,6 +83,8 @@ __all__ = [
     "SAGA_ID_MAX_CHARS",
     "SCHEDULE_NAME_MAX_CHARS",
     "SLEEP_ACTION",
+    "TASK_ACTION",
+    "TASK_LIVE_STATES",
     "TERMINAL_STATES",
     "WAITING_FOR_OPERATOR",
     "ActionRuns",
@@ -86,6 +92,7 @@ __all__ = [
     "HeldMessage",
     "Intervention",
     "Missed",
+    "OfferKind",
     "OutboxMessage",
     "Overlap",
     "Pause",
@@ -94,12 +101,15 @@ __all__ = [
     "SagaQuerySet",
     "SagaState",
     "SagaStep",
+    "SagaTask",
     "Schedule",
     "ScheduleIntervention",
     "ScheduleRun",
     "Scope",
     "Source",
     "StepStatus",
+    "TaskOffer",
+    "TaskState",
     "find_step",
     "new_id",
     "plausible",

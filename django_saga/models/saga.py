@@ -54,9 +54,10 @@ class SagaQuerySet(models.QuerySet["Saga"]):
 
     def stale(self, older_than: timedelta | float) -> SagaQuerySet:
         """Active sagas that have not changed for ``older_than`` (seconds or a
-        timedelta), unless one of their steps sleeps, or the saga is paused
-        or has a message held (for a slot, or by a pause): such a saga waits
-        for its time or its turn, and is not stuck."""
+        timedelta), unless one of their steps sleeps, or the saga is paused,
+        has a message held (for a slot, or by a pause) or a task waiting for
+        a person: such a saga waits for its time or its turn, and is not
+        stuck."""
         if not isinstance(older_than, timedelta):
             older_than = timedelta(seconds=older_than)
         now = clock.now()
@@ -71,8 +72,12 @@ class SagaQuerySet(models.QuerySet["Saga"]):
         held = apps.get_model("django_saga", "HeldMessage")._default_manager.filter(
             saga_id=OuterRef("pk")
         )
+        # A task waits for a person, for as long as people take.
+        asking = apps.get_model("django_saga", "SagaTask")._default_manager.filter(
+            saga=OuterRef("pk"), state__in=["open", "claimed"]
+        )
         quiet = self.active().filter(updated_at__lt=now - older_than, paused=False)
-        return quiet.exclude(Exists(sleeping)).exclude(Exists(held))
+        return quiet.exclude(Exists(sleeping)).exclude(Exists(held)).exclude(Exists(asking))
 
 
 class Saga(models.Model):

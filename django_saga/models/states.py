@@ -82,3 +82,8 @@ MAP_ACTION = "saga.map"
 #: message starts a saga of its own, and it completes, fails or is undone as
 #: that child saga ends (see ``django_saga.children``).
 CHILD_ACTION = "saga.child"
+
+#: The action of a task step (``django_saga.Task``): no handler runs it; its
+#: message offers a task to people, and it completes or fails as one of them
+#: answers (see ``django_saga.tasks``).
+TASK_ACTION = "saga.task"

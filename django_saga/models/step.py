@@ -21,7 +21,7 @@ from ..validation import NAME_MAX_CHARS
 from .ids import SAGA_ID_MAX_CHARS, new_id
 from .lazy_json import LazyJSONField
 from .saga import Saga
-from .states import CHILD_ACTION, MAP_ACTION, SLEEP_ACTION, StepStatus
+from .states import CHILD_ACTION, MAP_ACTION, SLEEP_ACTION, TASK_ACTION, StepStatus
 
 #: Where the positions of a map stage's items begin: item ``i`` of the map at
 #: position ``p`` is at ``ITEM_POSITIONS + p * MAP_ITEMS_MAX + i``. The items
@@ -182,6 +182,11 @@ class SagaStep(models.Model):
     def is_child(self) -> bool:
         """A step whose work is a saga of its own (``Step.child``)."""
         return self.action == CHILD_ACTION
+
+    @property
+    def is_task(self) -> bool:
+        """A step a person answers (``django_saga.Task``)."""
+        return self.action == TASK_ACTION
 
     @property
     def is_map(self) -> bool:

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import clock, signals
 from .unit_flow import Held, UnitFlow
+from .unit_tasks import UnitTasks
 
 if TYPE_CHECKING:
     from django.dispatch import Signal
 
     from ..limits import Gate
     from ..messages import Outgoing
-    from ..models import Intervention, Saga, SagaStep
+    from ..models import Intervention, Saga, SagaStep, SagaTask
     from .wakeups import OutboxListener
 
 
@@ -43,7 +44,7 @@ class KeyTaken(Exception):
         self.saga_id = saga_id
 
 
-class Unit(UnitFlow, ABC):
+class Unit(UnitFlow, UnitTasks, ABC):
     """One atomic change to one saga.
 
     ``saga`` and ``step`` are loaded when the unit opens (the step row locked
@@ -77,6 +78,15 @@ class Unit(UnitFlow, ABC):
 
         def send() -> None:
             signal.send_robust(sender=type(saga), **kwargs)
+
+        self.after_commit(send)
+
+    def notify_task(self, signal: Signal, task: SagaTask) -> None:
+        """Send ``signal`` about ``task`` of this unit's step once it has committed."""
+        kwargs = {"task": task, "saga": self.saga, "step": self.step}
+
+        def send() -> None:
+            signal.send_robust(sender=type(task), **kwargs)
 
         self.after_commit(send)
 
@@ -309,6 +319,11 @@ class Store(Protocol):
 
     def due_deadlines(self, limit: int) -> list[str]:
         """Ids of started sagas past their deadline."""
+        ...
+
+    def due_tasks(self, limit: int) -> list[tuple[str, str, str]]:
+        """(saga id, step id, task id) of live tasks past their due time that
+        were not escalated for it yet, the longest due first."""
         ...
 
     def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:

@@ -1,5 +1,5 @@
-"""What the Django store's sweeper looks for: due timeouts and deadlines,
-stale sagas, and finished ones old enough to purge."""
+"""What the Django store's sweeper looks for: due timeouts, deadlines and
+tasks, stale sagas, and finished ones old enough to purge."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models.functions import Now
 
 from .. import clock
-from ..models import IN_FLIGHT, Saga, SagaState, SagaStep
+from ..models import IN_FLIGHT, TASK_LIVE_STATES, Saga, SagaState, SagaStep, SagaTask
 from ..retention import purge
 
 
@@ -33,6 +33,14 @@ class DjangoSweeps:
             .filter(state=SagaState.STARTED, deadline_at__lte=due_by())
             .order_by("deadline_at")
             .values_list("id", flat=True)[:limit]
+        )
+
+    def due_tasks(self, limit: int) -> list[tuple[str, str, str]]:
+        return list(
+            SagaTask.objects.using(self.using)
+            .filter(state__in=TASK_LIVE_STATES, overdue=False, due_at__lte=due_by())
+            .order_by("due_at")
+            .values_list("saga_id", "step_id", "id")[:limit]
         )
 
     def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:

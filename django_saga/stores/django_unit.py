@@ -30,6 +30,7 @@ from ..models import (
 from ..models.step import ITEM_POSITIONS
 from .base import Unit
 from .django_unit_flow import DjangoUnitFlow
+from .django_unit_tasks import DjangoUnitTasks
 from .wakeups import due_times, outbox_written
 from .writes import Writes
 
@@ -63,7 +64,7 @@ class Hold(enum.Enum):
     STEP_NOWAIT = "step, nowait"
 
 
-class DjangoUnit(DjangoUnitFlow, Unit):
+class DjangoUnit(DjangoUnitFlow, DjangoUnitTasks, Unit):
     """A unit over the saga's rows.
 
     Saves are collected and written by ``flush``, the unit's last statement

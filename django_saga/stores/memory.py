@@ -33,11 +33,12 @@ from .hand import HandUpdates
 from .memory_held import HeldRow, MemoryQueues, MemoryUnitFlow
 from .memory_outbox import MemoryOutbox, OutboxRow
 from .memory_queue import MemoryKeyQueue
+from .memory_tasks import MemoryUnitTasks
 from .rates import LocalTurns
 from .wakeups import due_times, outbox_written
 
 
-class MemoryUnit(MemoryUnitFlow, Unit):
+class MemoryUnit(MemoryUnitFlow, MemoryUnitTasks, Unit):
     def __init__(
         self, saga: Saga, step: SagaStep | None, fast_path: bool, store: MemoryStore
     ) -> None:
@@ -323,6 +324,10 @@ class MemoryStore(MemoryOutbox, MemoryKeyQueue, HandUpdates):
                 and saga.deadline_at <= now
             )
         return [saga_id for _, saga_id in due[:limit]]
+
+    def due_tasks(self, limit: int) -> list[tuple[str, str, str]]:
+        """None: the memory store keeps no tasks."""
+        return []
 
     def stale_sagas(self, older_than: float, limit: int) -> list[Saga]:
         cutoff = clock.now() - timedelta(seconds=older_than)

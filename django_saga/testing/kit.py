@@ -17,7 +17,15 @@ from django.db.models import Min
 
 from ..api import Manager, SagaRef
 from ..definition import Declared, SagaDefinition
-from ..models import IN_FLIGHT, OutboxMessage, Saga, SagaState, SagaStep
+from ..models import (
+    IN_FLIGHT,
+    TASK_LIVE_STATES,
+    OutboxMessage,
+    Saga,
+    SagaState,
+    SagaStep,
+    SagaTask,
+)
 from ..processor import ACK, DEAD_LETTER, Processor
 from ..registry import HandlerRegistry, registry
 from ..release import release
@@ -170,7 +178,13 @@ class SagaTestKit:
             with self.committed():
                 ticks = tick_due(self.store.using, self.manager)
                 report = self.sweeper.sweep_due()
-            moved = report.timed_out or report.deadlines or report.unpaused or report.unqueued
+            moved = (
+                report.timed_out
+                or report.deadlines
+                or report.unpaused
+                or report.unqueued
+                or report.tasks
+            )
             if not (ticks.started or moved):
                 return delivered
             self._timelines.observe_all()
@@ -193,8 +207,8 @@ class SagaTestKit:
         return delivered + self.run()
 
     def next_due(self) -> datetime | None:
-        """When the next message, timeout, deadline or schedule's tick comes due
-        (None: nothing waits)."""
+        """When the next message, timeout, deadline, schedule's tick or task's
+        due time comes (None: nothing waits)."""
         using = self.store.using
         times = [
             OutboxMessage.objects.using(using)
@@ -207,6 +221,9 @@ class SagaTestKit:
             .filter(state=SagaState.STARTED)
             .aggregate(at=Min("deadline_at"))["at"],
             next_tick(using),
+            SagaTask.objects.using(using)
+            .filter(state__in=TASK_LIVE_STATES, overdue=False)
+            .aggregate(at=Min("due_at"))["at"],
         ]
         return min((t for t in times if t is not None), default=None)
 
@@ -226,6 +243,34 @@ class SagaTestKit:
         saga_id = self._id(saga)
         with self.committed():
             self.manager.fail_step(saga_id, step, error)
+        return self._after_outside(saga_id)
+
+    def task(self, saga: SagaRef | Saga, step: str) -> SagaTask:
+        """The latest task of the task step ``step`` (by name)."""
+        self._require_installed()
+        found = SagaTask.objects.using(self.store.using).filter(
+            saga_id=self._id(saga), step__name=step
+        )
+        task = found.order_by("-id").first()
+        if task is None:
+            raise AssertionError(f"step {step!r} of saga {self._id(saga)} has made no task")
+        return task
+
+    def complete_task(
+        self, saga: SagaRef | Saga, step: str, data: Mapping[str, Any] | None = None, *, by: Any
+    ) -> Saga:
+        """Submit the form of ``step``'s task as the user ``by`` (a user or a
+        user name) would, with their rights, and run on."""
+        saga_id = self._id(saga)
+        with self.committed():
+            self.manager.complete_task(self.task(saga_id, step).pk, data, by=by)
+        return self._after_outside(saga_id)
+
+    def reject_task(self, saga: SagaRef | Saga, step: str, reason: str, *, by: Any) -> Saga:
+        """Reject ``step``'s task as the user ``by`` would, and run on."""
+        saga_id = self._id(saga)
+        with self.committed():
+            self.manager.reject_task(self.task(saga_id, step).pk, by=by, reason=reason)
         return self._after_outside(saga_id)
 
     def committed(self) -> contextlib.AbstractContextManager[None]:

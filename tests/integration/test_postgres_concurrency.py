@@ -241,3 +241,43 @@ def test_a_step_whose_row_another_transaction_holds_is_locked_then_read_afresh()
     assert result.action == "ack"
     assert store.load_saga(saga.id).step("a").status == "cancelled"
     assert not Ledger.objects.filter(step_id=step_a).exists()
+
+
+def test_eight_people_submitting_one_task_at_once_record_one_answer(django_user_model):
+    from django.contrib.auth.models import Group
+
+    from django_saga import Task, TaskClosed
+    from django_saga.models import Intervention
+    from django_saga.testing import SagaTestKit
+    from tests.testapp.forms import RefundDecisionForm
+
+    managers = Group.objects.create(name="refund-managers")
+    for n in range(8):
+        django_user_model.objects.create(username=f"m{n}").groups.add(managers)
+    steps = [
+        Task("approve", form=RefundDecisionForm, candidates=["refund-managers"]),
+        Step("pay", "test.record", ""),
+    ]
+    with SagaTestKit() as kit:
+        saga = kit.start("refund", steps)
+        task = kit.task(saga, "approve")
+        outcomes: list[str] = []
+
+        def submit(n: int) -> None:
+            try:
+                manager.complete_task(task.pk, {"amount": str(n)}, by=f"m{n}")
+                outcomes.append(f"m{n}")
+            except TaskClosed:
+                outcomes.append("closed")
+
+        _in_threads(8, submit)
+        [winner] = [o for o in outcomes if o != "closed"]
+        assert outcomes.count("closed") == 7
+        # The threads wrote by the system's clock, a moment past the kit's.
+        kit.advance(seconds=5)
+        done = kit.saga(saga)
+        assert done.state == "completed"
+        assert done.step("approve").output == {"amount": winner[1:], "note": ""}
+        outside = [e for e in done.step("approve").history if e["kind"] == "outside"]
+        assert len(outside) == 1
+        assert list(Intervention.objects.values_list("actor", flat=True)) == [winner]
