@@ -117,6 +117,21 @@ urlpatterns = [
         name="api-redrive-progress",
     ),
     path("redrive/", pages.RedriveView.as_view(), name="redrive"),
+    path("tasks/", pages.InboxView.as_view(), name="tasks"),
+    path(
+        "tasks/<django_saga_id:task_id>/",
+        pages.TaskView.as_view(http_method_names=["get", "head"]),
+        name="task",
+    ),
+    *(
+        path(
+            f"tasks/<django_saga_id:task_id>/{act}/",
+            pages.TaskView.as_view(http_method_names=["post"]),
+            {"act": act},
+            name=f"task-{act}",
+        )
+        for act in pages.TASK_ACTS
+    ),
     path("flow/", pages.FlowView.as_view(), name="flow"),
     path("api/flow/", flow_api.FlowJsonView.as_view(), name="api-flow"),
     path("api/flow/pause/", flow_api.FlowActJsonView.as_view(act="pause"), name="api-flow-pause"),

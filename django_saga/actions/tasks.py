@@ -65,13 +65,14 @@ def offered_to(user: Any) -> Q:
     )
 
 
-def inbox(user: Any, box: str = MINE, using: str = "default") -> QuerySet[SagaTask]:
-    """The live tasks of one of ``user``'s boxes, newest first."""
+def inbox(user: Any, box: str = MINE, using: str | None = None) -> QuerySet[SagaTask]:
+    """The live tasks of one of ``user``'s boxes, newest first (``using``:
+    the database; None lets the routers choose, as the console's pages do)."""
     if box not in BOXES:
         raise SagaDefinitionError(f"box must be one of {', '.join(BOXES)}, got {brief(box)}")
-    live = SagaTask.objects.using(using).filter(state__in=TASK_LIVE_STATES)
+    live = SagaTask.objects.db_manager(using).filter(state__in=TASK_LIVE_STATES)
     name = user.get_username()
-    offers = TaskOffer.objects.using(using).filter(offered_to(user)).values("task_id")
+    offers = TaskOffer.objects.db_manager(using).filter(offered_to(user)).values("task_id")
     if box == CLAIMED:
         found = live.filter(state=TaskState.CLAIMED, claimed_by=name)
     elif box == MINE:
@@ -83,6 +84,12 @@ def inbox(user: Any, box: str = MINE, using: str = "default") -> QuerySet[SagaTa
     else:
         found = live.filter(Q(pk__in=offers) | Q(state=TaskState.CLAIMED, claimed_by=name))
     return found.order_by("-id")
+
+
+def box_counts(user: Any, using: str | None = None) -> dict[str, int]:
+    """How many tasks each of ``user``'s boxes holds (``all`` too for a team lead)."""
+    boxes = BOXES if user.has_perm(ANY_TASK_PERMISSION) else BOXES[:3]
+    return {box: inbox(user, box, using).count() for box in boxes}
 
 
 def may_see(task: SagaTask, user: Any, using: str = "default") -> bool:
@@ -108,7 +115,9 @@ def _named_in_input(task: SagaTask, user: Any) -> bool:
 def cleaned(task: SagaTask, data: Mapping[str, Any] | None) -> dict[str, Any]:
     """``data`` through the task's form: its cleaned data, as JSON would hold
     it; else ``TaskFormInvalid`` with the form's errors."""
-    form = form_class(task.form, f"Task {task.title!r}")(data=dict(data or {}))
+    # A form's post (a QueryDict) goes as it is: it may hold a list per field.
+    given = data if hasattr(data, "getlist") else dict(data or {})
+    form = form_class(task.form, f"Task {task.title!r}")(data=given)
     if not form.is_valid():
         errors = {field: [str(e) for e in found] for field, found in form.errors.items()}
         raise TaskFormInvalid(f"The answer to task {task.title!r} does not pass its form", errors)
@@ -148,9 +157,7 @@ class TaskOperator(Client):
 
     def task_counts(self, user: Any) -> dict[str, int]:
         """How many tasks each of ``user``'s boxes holds (``all`` too for a team lead)."""
-        user = _user(user)
-        boxes = (*BOXES[:3], ALL) if user.has_perm(ANY_TASK_PERMISSION) else BOXES[:3]
-        return {box: inbox(user, box, self.task_database).count() for box in boxes}
+        return box_counts(_user(user), self.task_database)
 
     def task(self, task_id: str, user: Any) -> SagaTask:
         """The task ``task_id``, if ``user`` may see it; else ``TaskNotFound``

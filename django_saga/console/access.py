@@ -164,8 +164,12 @@ class ConsoleAccessMixin(_Guarded):
 
     ``action`` (set by the action views) adds that action's permission.
     The CSRF check runs whether or not the project enables the middleware,
-    and no page of the console may be framed.
+    and no page of the console may be framed. A page people answer tasks on
+    sets ``for_console`` False: any active user may open it, and the task
+    decides what they see.
     """
+
+    for_console = True
 
     @method_decorator(deny_framing)
     @method_decorator(csrf_protect)
@@ -174,7 +178,7 @@ class ConsoleAccessMixin(_Guarded):
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not can_view_console(user):
+        if not (can_view_console(user) if self.for_console else user.is_active):
             raise PermissionDenied("You may not use the saga console.")
         denied = self.missing_permission(user)
         if denied is not None:
@@ -191,6 +195,9 @@ class JsonAccessMixin(_Guarded):
     unknown, revoked or whose user is inactive gets a 401, never an
     anonymous answer. A session request keeps its CSRF check.
     """
+
+    #: False for the endpoints people answer tasks through (as ``ConsoleAccessMixin``).
+    for_console = True
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
@@ -228,7 +235,7 @@ class JsonAccessMixin(_Guarded):
                 "Log in, or send an API token (Authorization: Bearer ...), "
                 "to use the saga console's API.",
             )
-        if not can_view_console(user):
+        if not (can_view_console(user) if self.for_console else user.is_active):
             return json_error(403, "permission_denied", "You may not use the saga console.")
         denied = self.missing_permission(user)
         if denied is not None:

@@ -1,6 +1,6 @@
 """The console's HTML pages, one module a page: the dashboard, a saga's
-page, the repair pages, the re-drive pages, the schedules' pages and the
-flow page (limits and pauses), over
+page, the repair pages, the re-drive pages, the schedules' pages, the
+flow page (limits and pauses) and the task pages (the inbox, a task), over
 what they share (``common``). The views ``django_saga.urls`` routes to are
 named here.
 """
@@ -11,15 +11,19 @@ from .flow import FlowActView, FlowView
 from .redrive import RedriveProgressView, RedriveView
 from .repair import ActionConfirmView, ActionView, StepActionView
 from .schedules import ScheduleActView, ScheduleDetailView, ScheduleListView
+from .tasks import ACTS as TASK_ACTS
+from .tasks import InboxView, TaskView
 
 __all__ = [
     "DIAGRAM_STAGES",
     "STEPS_PER_PAGE",
+    "TASK_ACTS",
     "ActionConfirmView",
     "ActionView",
     "DashboardView",
     "FlowActView",
     "FlowView",
+    "InboxView",
     "RedriveProgressView",
     "RedriveView",
     "SagaDetailView",
@@ -27,4 +31,5 @@ __all__ = [
     "ScheduleDetailView",
     "ScheduleListView",
     "StepActionView",
+    "TaskView",
 ]
