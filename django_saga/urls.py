@@ -4,7 +4,7 @@ from django.urls import URLPattern, path, register_converter
 
 from . import webhook
 from .actions import ACTIONS, Action
-from .console import flow_api, json_api, metrics_view, pages, schedule_api
+from .console import flow_api, json_api, metrics_view, pages, schedule_api, task_api
 from .console.schedules import SCHEDULE_ACTS
 from .models import SCHEDULE_NAME_MAX_CHARS
 from .validation import NAME_MAX_CHARS
@@ -118,6 +118,16 @@ urlpatterns = [
     ),
     path("redrive/", pages.RedriveView.as_view(), name="redrive"),
     path("tasks/", pages.InboxView.as_view(), name="tasks"),
+    path("api/tasks/", task_api.TaskListJsonView.as_view(), name="api-tasks"),
+    path("api/tasks/<django_saga_id:task_id>/", task_api.TaskJsonView.as_view(), name="api-task"),
+    *(
+        path(
+            f"api/tasks/<django_saga_id:task_id>/{act}/",
+            task_api.TaskActJsonView.as_view(act=act),
+            name=f"api-task-{act}",
+        )
+        for act in task_api.BODIES
+    ),
     path(
         "tasks/<django_saga_id:task_id>/",
         pages.TaskView.as_view(http_method_names=["get", "head"]),

@@ -53,6 +53,10 @@ ANY_TASK_PERMISSION = "django_saga.act_on_any_task"
 #: groups (claimed or not); every live task (``act_on_any_task``).
 MINE, CLAIMED, TEAM, ALL = "mine", "claimed", "team", "all"
 BOXES = (MINE, CLAIMED, TEAM, ALL)
+#: What people do to a task, as the console's pages and the JSON API name it.
+TASK_ACTS = ("claim", "release", "delegate", "complete", "reject")
+#: Tasks a page of a box lists (the console's and the JSON API's).
+INBOX_PAGE = 50
 
 
 def offered_to(user: Any) -> Q:

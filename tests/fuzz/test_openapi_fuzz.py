@@ -66,6 +66,9 @@ CHECKS = [
 RULES_OPENAPI_CANNOT_STATE = {
     "/api/sagas/": ("give 'before' or 'after', not both",),
     "/api/redrive/": ("over the limit of 366 days", "over the limit of 36,600 days"),
+    # Which users exist, and what a project's own form accepts.
+    "/api/tasks/{task_id}/delegate/": ("No user ",),
+    "/api/tasks/{task_id}/complete/": ("does not pass its form",),
 }
 #: Fields that take an integer written as one: ``1``, not ``1.0``. JSON Schema
 #: holds both to be the same integer, so the document cannot say it.

@@ -102,6 +102,11 @@ def document(
                 "actions and saga names.",
             },
             {
+                "name": "tasks",
+                "description": "The tasks of task steps: a user's inbox, and claiming, "
+                "releasing, delegating, completing and rejecting a task. Any active user.",
+            },
+            {
                 "name": "webhook",
                 "description": "How an outside service reports a waiting step's result.",
             },

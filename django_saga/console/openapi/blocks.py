@@ -26,12 +26,12 @@ WEBHOOK_TOKEN_MAX_CHARS = 200
 
 #: Every error code the JSON API answers with, by status.
 API_ERRORS = {
-    400: ("bad_request",),
+    400: ("bad_request", "invalid_form"),
     401: ("invalid_token",),
-    403: ("not_authenticated", "permission_denied", "csrf_failed"),
+    403: ("not_authenticated", "permission_denied", "csrf_failed", "not_offered", "not_allowed"),
     404: ("not_found",),
     405: ("method_not_allowed",),
-    409: ("invalid_state_transition", "cannot_start"),
+    409: ("invalid_state_transition", "cannot_start", "task_closed"),
     413: ("too_large",),
 }
 #: Every error code the webhook answers with, by status.

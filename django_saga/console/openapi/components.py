@@ -21,6 +21,7 @@ from .blocks import (
 from .bodies import action_bodies, redrive_body, step_report
 from .flow import flow_schemas
 from .schedules import schedule_schemas
+from .tasks import task_schemas
 
 
 def components(session_cookie: str, csrf_cookie: str, csrf_header: str) -> dict[str, Any]:
@@ -68,13 +69,13 @@ def components(session_cookie: str, csrf_cookie: str, csrf_header: str) -> dict[
                 "view the console or lacks the action's permission "
                 "(`permission_denied`); or a session's CSRF token is missing or wrong "
                 "(`csrf_failed`).",
-                API_ERRORS[403],
+                ("not_authenticated", "permission_denied", "csrf_failed"),
             ),
             "BadRequest": refusal(
                 "A body the endpoint cannot use: not JSON, not an object, a form, a "
                 "field it does not take, or a value it refuses (each named in "
                 "`message`), or a missing or blank reason (`bad_request`).",
-                API_ERRORS[400],
+                ("bad_request",),
             ),
             "TooLarge": refusal(
                 "The body is over Django's `DATA_UPLOAD_MAX_MEMORY_SIZE` (`too_large`).",
@@ -258,6 +259,7 @@ def schemas() -> dict[str, Any]:
         },
         **schedule_schemas(),
         **flow_schemas(),
+        **task_schemas(),
         "StepReport": step_report(),
         "StepReportRecorded": {
             "type": "object",

@@ -11,7 +11,6 @@ from ...actions import ACTIONS, REDRIVE_PERMISSION, Action
 from ...models import SAGA_ID_MAX_CHARS, SagaState
 from ..queries import REDRIVE_AT_ONCE
 from .blocks import (
-    API_ERRORS,
     BATCH,
     NO_NUL,
     READ_SECURITY,
@@ -31,6 +30,7 @@ from .blocks import (
 )
 from .flow import flow_paths
 from .schedules import schedule_paths
+from .tasks import task_paths
 
 
 def paths() -> dict[str, Any]:
@@ -51,6 +51,7 @@ def _unsorted_paths() -> dict[str, Any]:
         "/api/redrive/{batch}/": {"parameters": [BATCH], "get": _redrive_progress()},
         **schedule_paths(),
         **flow_paths(),
+        **task_paths(),
         "/api/openapi.json": {"get": _get_document()},
         "/webhook/": {"post": _webhook()},
     }
@@ -108,7 +109,7 @@ def _list_sagas() -> dict[str, Any]:
             "400": refusal(
                 "An unknown `state`, a `page` parameter, a NUL in a filter, or a cursor no "
                 "page link could hold (`bad_request`).",
-                API_ERRORS[400],
+                ("bad_request",),
             ),
             **read_refusals(),
         },
@@ -176,7 +177,7 @@ def _action_item(action: Action) -> dict[str, Any]:
                 "409": refusal(
                     "The saga's state does not allow it; `message` says why, `state` is "
                     "the saga's state now (`invalid_state_transition`).",
-                    API_ERRORS[409],
+                    ("invalid_state_transition", "cannot_start"),
                     state={"type": ["string", "null"]},
                 ),
                 **write_refusals(),

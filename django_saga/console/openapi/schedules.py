@@ -18,7 +18,6 @@ from ..schedules import (
     ScheduleAct,
 )
 from .blocks import (
-    API_ERRORS,
     READ_SECURITY,
     WHEN,
     WHEN_OR_NULL,
@@ -92,7 +91,11 @@ def _get() -> dict[str, Any]:
 
 
 def _act(act: ScheduleAct) -> dict[str, Any]:
-    codes = API_ERRORS[409] if act is RUN_ACT else ("invalid_state_transition",)
+    codes = (
+        ("invalid_state_transition", "cannot_start")
+        if act is RUN_ACT
+        else ("invalid_state_transition",)
+    )
     conflict = (
         "`cannot_start`: the schedule's saga cannot start (its definition does not load "
         "with its parameters, or refuses them); `message` says why."

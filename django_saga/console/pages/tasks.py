@@ -20,7 +20,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from ...actions.tasks import ALL, ANY_TASK_PERMISSION, BOXES, MINE, box_counts, inbox
+from ...actions.tasks import (
+    ALL,
+    ANY_TASK_PERMISSION,
+    BOXES,
+    INBOX_PAGE,
+    MINE,
+    TASK_ACTS,
+    box_counts,
+    inbox,
+)
 from ...api import manager
 from ...errors import SagaDefinitionError, SagaError, TaskFormInvalid, TaskNotFound
 from ...models import SagaTask, TaskState, plausible
@@ -28,8 +37,7 @@ from ...tasks import DELEGATE, form_class
 from ..access import ConsoleAccessMixin, can_view_console
 from .common import notify
 
-#: Tasks an inbox page lists.
-PAGE = 50
+PAGE = INBOX_PAGE
 #: Each box's name on the page.
 BOX_LABELS = {
     MINE: "Offered to me",
@@ -37,8 +45,8 @@ BOX_LABELS = {
     "team": "My teams'",
     ALL: "Every task",
 }
-#: What may be posted to a task's page, and what the manager calls each.
-ACTS = ("claim", "release", "delegate", "complete", "reject")
+#: What may be posted to a task's page.
+ACTS = TASK_ACTS
 
 
 class TaskPages(ConsoleAccessMixin):

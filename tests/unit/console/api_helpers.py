@@ -11,15 +11,25 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
-from django_saga import manager, webhook
-from django_saga.models import Saga, SagaStep, Schedule
+from django_saga import Task, manager, webhook
+from django_saga.actions.tasks import ANY_TASK_PERMISSION
+from django_saga.models import (
+    TASK_ACTION,
+    OfferKind,
+    Saga,
+    SagaStep,
+    SagaTask,
+    Schedule,
+    TaskOffer,
+)
 from tests.factories import SagaFactory, SagaStepFactory, halted_saga
+from tests.testapp.forms import RefundDecisionForm
 from tests.unit.console.helpers import EVERYTHING, VIEW, build_saga
 from tests.unit.schedules.helpers import make
 
@@ -85,12 +95,18 @@ class World:
     batch: str
     pay: SagaStep
     token: str
+    #: Tasks offered to the group refund-managers (open, claimed by root,
+    #: completed), and a member of that group.
+    task: str = ""
+    claimed_task: str = ""
+    closed_task: str = ""
+    clerk: Client | None = None
 
 
 def make_world(django_user_model: Any, settings: Any) -> World:
     """Sagas and callers for the exchanges (each test module's ``world`` fixture)."""
     settings.SAGA = {**settings.SAGA, "WEBHOOK_SECRET": SECRET}
-    root = make_user(django_user_model, *EVERYTHING, name="root")
+    root = make_user(django_user_model, *EVERYTHING, ANY_TASK_PERMISSION, name="root")
     make_user(django_user_model, VIEW, name="viewer")
     session = Client(enforce_csrf_checks=True)
     session.force_login(root)
@@ -118,6 +134,12 @@ def make_world(django_user_model: Any, settings: Any) -> World:
     make("broken", every=3600)
     Schedule.objects.filter(name="broken").update(definition="tests.testapp.sagas.Nowhere")
     token = create_token("root")
+    task, claimed, closed = (_task(n) for n in range(3))
+    SagaTask.objects.filter(pk=claimed).update(state="claimed", claimed_by="root")
+    SagaTask.objects.filter(pk=closed).update(state="completed", done_by="root")
+    TaskOffer.objects.filter(task_id=closed).delete()
+    clerk = make_user(django_user_model, name="clerk", staff=False)
+    clerk.groups.add(Group.objects.get_or_create(name="refund-managers")[0])
     return World(
         root=Client(headers={"Authorization": f"Bearer {token}"}),
         session=session,
@@ -127,7 +149,26 @@ def make_world(django_user_model: Any, settings: Any) -> World:
         batch=batch,
         pay=pay,
         token=token,
+        task=task,
+        claimed_task=claimed,
+        closed_task=closed,
+        clerk=Client(headers={"Authorization": f"Bearer {create_token('clerk')}"}),
     )
+
+
+def _task(n: int) -> str:
+    """A saga waiting at a task step for the group refund-managers: its task's id."""
+    declared = Task("approve", form=RefundDecisionForm, candidates=["refund-managers"])
+    saga = SagaFactory(name="refund", key=f"refund-{n}")
+    step = SagaStepFactory(
+        saga=saga, position=0, name="approve", waiting=True, action=TASK_ACTION,
+        input=dict(declared.input),
+    )  # fmt: skip
+    task = SagaTask.objects.create(
+        saga=saga, step=step, attempt=step.attempts, title="Approve", form=declared.input["form"]
+    )
+    TaskOffer.objects.create(task=task, kind=OfferKind.GROUP, name="refund-managers")
+    return task.pk
 
 
 def api(world: World, saga: str = "", tail: str = "") -> str:

@@ -31,6 +31,7 @@ from tests.unit.console.api_helpers import (
     report,
     session_post,
 )
+from tests.unit.console.openapi.task_exchanges import TASK_EXCHANGES
 
 DOC = openapi.document()
 URN = "urn:django-saga:openapi"
@@ -755,8 +756,15 @@ def sched(name: str = "", tail: str = "") -> str:
 def _url(world: World, path: str) -> str:
     """A URL of ``path`` that names real sagas, steps, re-drives and schedules."""
     return "/sagas" + path.format(
-        saga_id=world.sagas["failed"].pk, step="b", batch=world.batch, name="nightly"
+        saga_id=world.sagas["failed"].pk,
+        step="b",
+        batch=world.batch,
+        name="nightly",
+        task_id=world.task,
     )
+
+
+API_EXCHANGES += TASK_EXCHANGES
 
 
 def _call(path: str, method: str, client: Callable[[World], Client], **extra: Any) -> Callable:

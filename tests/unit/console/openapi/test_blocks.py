@@ -26,12 +26,12 @@ def _codes_in(*modules: Any) -> set[tuple[int, str]]:
 
 
 def test_every_error_code_the_code_answers_is_in_the_document():
-    from django_saga.console import access, json_api, schedule_api
+    from django_saga.console import access, json_api, schedule_api, task_api
 
     def listed(errors: dict[int, tuple[str, ...]]) -> set[tuple[int, str]]:
         return {(status, code) for status, codes in errors.items() for code in codes}
 
-    assert _codes_in(json_api, access, schedule_api) == listed(openapi.API_ERRORS)
+    assert _codes_in(json_api, access, schedule_api, task_api) == listed(openapi.API_ERRORS)
     assert _codes_in(webhook) == listed(openapi.WEBHOOK_ERRORS)
 
 
