@@ -16,6 +16,10 @@ SHOP_REMINDER_AFTER   seconds after shipping that the "on its way" reminder is s
 SHOP_PARCEL_UNITS     the most units one parcel holds (default 2): each parcel is a child saga
 SHOP_REPORT_CRON      when the stock report runs (default "0 2 * * *": nightly at 02:00)
 SHOP_TIME_ZONE        the time zone the report's cron is read in (default Europe/Berlin)
+SHOP_REFUND_APPROVAL_ABOVE  refunds above this amount wait for a refund manager (default 500)
+SHOP_REFUND_APPROVAL_HOURS  hours before an unanswered refund goes to the directors (default 4)
+SHOP_ADDRESS_CONFIRM_HOURS  hours a clerk has to confirm a known customer's new address
+                            (default 8); then the order is cancelled
 SAGA_WEBHOOK_SECRET   the step-result webhook's HMAC secret (a demo value by default:
                       set your own anywhere but on your machine)
 """
@@ -108,6 +112,9 @@ SHOP_REMINDER_AFTER = env.float("SHOP_REMINDER_AFTER", default=86400.0)
 SHOP_PARCEL_UNITS = env.int("SHOP_PARCEL_UNITS", default=2)
 SHOP_REPORT_CRON = env("SHOP_REPORT_CRON", default="0 2 * * *")
 SHOP_TIME_ZONE = env("SHOP_TIME_ZONE", default="Europe/Berlin")
+SHOP_REFUND_APPROVAL_ABOVE = env.int("SHOP_REFUND_APPROVAL_ABOVE", default=500)
+SHOP_REFUND_APPROVAL_HOURS = env.float("SHOP_REFUND_APPROVAL_HOURS", default=4.0)
+SHOP_ADDRESS_CONFIRM_HOURS = env.float("SHOP_ADDRESS_CONFIRM_HOURS", default=8.0)
 
 LOGGING = {
     "version": 1,

@@ -109,6 +109,9 @@ SHOP_REMINDER_AFTER = 86400.0
 SHOP_PARCEL_UNITS = 2
 SHOP_REPORT_CRON = "0 2 * * *"
 SHOP_TIME_ZONE = "Europe/Berlin"
+SHOP_REFUND_APPROVAL_ABOVE = 500
+SHOP_REFUND_APPROVAL_HOURS = 4.0
+SHOP_ADDRESS_CONFIRM_HOURS = 8.0
 
 # A stand-in for a read replica: under test it is the default database, seen
 # through connections of its own (tests/unit/console/test_access.py).

@@ -33,6 +33,7 @@ class ShopConfig(AppConfig):
         register_step_handler("payment.request", handlers.request_payment, **provider)
         register_compensation_handler("payment.void", handlers.void_payment, **provider)
         register_step_handler("payment.capture", handlers.capture_payment, **provider)
+        register_step_handler("payment.refund", handlers.refund_payment, **provider)
         register_step_handler(
             "shipping.dispatch",
             handlers.dispatch_order,

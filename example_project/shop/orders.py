@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 
-from django_saga import SagaDefinition, Sleep, Step, each
+from django_saga import Approval, FailTask, SagaDefinition, Sleep, Step, each
 from django_saga.models import Saga
 
 from .models import Order, OrderLine, Product
@@ -55,10 +56,12 @@ class OrderSaga(SagaDefinition):
     prepare each as a child saga of its own (a pickup booked, a label), get
     paid, then ship and confirm: retried, never undone, once the payment is
     captured. A while after shipping (``reminder_after`` seconds, a sleep
-    that costs nothing while it waits), tell the customer it is on its way."""
+    that costs nothing while it waits), tell the customer it is on its way.
+    A known customer's order to an address they never used waits for a
+    clerk to confirm it with them first."""
 
     name = "order_processing"
-    version = 5
+    version = 6
 
     def steps(self):
         order = self.params
@@ -67,6 +70,7 @@ class OrderSaga(SagaDefinition):
             Step(
                 "validate_address", "shipping.validate_address", "", {"address": order["address"]}
             ),
+            *([confirm_address()] if order.get("new_address") else []),
             each(
                 "reserve_inventory",
                 "inventory.reserve",
@@ -93,6 +97,7 @@ class OrderSaga(SagaDefinition):
         return {
             "customer": self.params["customer"],
             "order_id": self.params["order_id"],
+            "address": self.params["address"],
             # What the reservation maps over: one item per line of the order.
             "lines": self.params["lines"],
             "reminder_after": self.params.get("reminder_after", settings.SHOP_REMINDER_AFTER),
@@ -101,6 +106,19 @@ class OrderSaga(SagaDefinition):
     def key(self):
         """One saga per order: a retried start() returns the one already running."""
         return f"order-{self.params['order_id']}"
+
+
+def confirm_address() -> Step:
+    """A clerk calls a known customer about a new address: confirmed, the
+    order goes on; rejected, or not answered in time, it is cancelled."""
+    return Approval(
+        "confirm_address",
+        title="Confirm a new delivery address",
+        candidates=["clerks"],
+        due=timedelta(hours=settings.SHOP_ADDRESS_CONFIRM_HOURS),
+        on_due=FailTask("no clerk confirmed the new address in time"),
+        show={"Customer": "context.customer", "Address": "context.address"},
+    )
 
 
 def place_order(
@@ -118,6 +136,9 @@ def place_order(
     ``(sku, quantity)``) and start its saga in one transaction, the order's
     number as the saga's key: both commit, or neither does."""
     with transaction.atomic():
+        earlier = Order.objects.filter(customer=customer)
+        # A customer's first order is not asked about; a new address of a known one is.
+        new_address = earlier.exists() and not earlier.filter(address=address).exists()
         order = Order.objects.create(customer=customer, address=address, gift_wrap=gift_wrap)
         lines = [
             OrderLine.objects.create(order=order, product=Product.objects.get(sku=s), quantity=q)
@@ -132,6 +153,7 @@ def place_order(
             gift_wrap=gift_wrap,
             courier=courier,
             reminder_after=reminder_after or settings.SHOP_REMINDER_AFTER,
+            new_address=new_address,
         ).start()
         order.saga_id = saga.pk
         order.save(update_fields=["saga_id"])
