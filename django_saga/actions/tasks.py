@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from .. import clock, flow, signals, validation
 from ..client import Client
@@ -60,8 +60,15 @@ INBOX_PAGE = 50
 
 
 def offered_to(user: Any) -> Q:
-    """The offers that reach ``user``: their groups, their permissions, them."""
-    groups = list(user.groups.values_list("name", flat=True))
+    """The offers that reach ``user``: their groups, their permissions, them.
+
+    The user's group names are read once per user object (as Django caches
+    their permissions): a page that counts several boxes asks once.
+    """
+    groups = getattr(user, "_saga_task_groups", None)
+    if groups is None:
+        groups = list(user.groups.values_list("name", flat=True))
+        user._saga_task_groups = groups
     return (
         Q(kind=OfferKind.GROUP, name__in=groups)
         | Q(kind=OfferKind.PERMISSION, name__in=sorted(user.get_all_permissions()))
@@ -80,7 +87,7 @@ def inbox(user: Any, box: str = MINE, using: str | None = None) -> QuerySet[Saga
     if box == CLAIMED:
         found = live.filter(state=TaskState.CLAIMED, claimed_by=name)
     elif box == MINE:
-        found = live.filter(state=TaskState.OPEN, pk__in=offers)
+        found = live.filter(state=TaskState.OPEN, pk__in=offers.filter(open=True))
     elif box == TEAM:
         found = live.filter(pk__in=offers)
     elif user.has_perm(ANY_TASK_PERMISSION):
@@ -90,10 +97,31 @@ def inbox(user: Any, box: str = MINE, using: str | None = None) -> QuerySet[Saga
     return found.order_by("-id")
 
 
-def box_counts(user: Any, using: str | None = None) -> dict[str, int]:
-    """How many tasks each of ``user``'s boxes holds (``all`` too for a team lead)."""
-    boxes = BOXES if user.has_perm(ANY_TASK_PERMISSION) else BOXES[:3]
-    return {box: inbox(user, box, using).count() for box in boxes}
+def box_counts(user: Any, using: str | None = None, *, remember: bool = False) -> dict[str, int]:
+    """How many tasks each of ``user``'s boxes holds (``all`` too for a team lead).
+
+    Counted from the offers alone (one index range: a live task's offers
+    say whether it is open). ``remember`` keeps them on the user object, for
+    a request's user: the page and its frame then count once.
+    """
+    cached = getattr(user, "_saga_task_counts", None)
+    if remember and cached is not None and cached[0] == using:
+        return dict(cached[1])
+    offers = TaskOffer.objects.db_manager(using).filter(offered_to(user))
+    counted = offers.aggregate(
+        mine=Count("task_id", distinct=True, filter=Q(open=True)),
+        team=Count("task_id", distinct=True),
+    )
+    counts = {
+        MINE: counted["mine"],
+        CLAIMED: inbox(user, CLAIMED, using).count(),
+        TEAM: counted["team"],
+    }
+    if user.has_perm(ANY_TASK_PERMISSION):
+        counts[ALL] = inbox(user, ALL, using).count()
+    if remember:
+        user._saga_task_counts = (using, counts)
+    return dict(counts)
 
 
 def may_see(task: SagaTask, user: Any, using: str = "default") -> bool:

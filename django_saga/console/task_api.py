@@ -16,6 +16,7 @@ ended.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -64,9 +65,7 @@ def task_json(task: SagaTask) -> dict[str, Any]:
         "done_by": task.done_by,
         "done_at": task.done_at,
         "reason": task.reason,
-        "offered_to": [
-            {"kind": kind, "name": name} for kind, name in task.offers.values_list("kind", "name")
-        ],
+        "offered_to": [{"kind": offer.kind, "name": offer.name} for offer in task.offers.all()],
         "form": form_json(task),
         "url": reverse("django_saga:api-task", args=[task.pk]),
     }
@@ -74,7 +73,13 @@ def task_json(task: SagaTask) -> dict[str, Any]:
 
 def form_json(task: SagaTask) -> list[dict[str, Any]]:
     """The fields of the task's form, enough for a front end to draw it."""
-    form = form_class(task.form, f"Task {task.title!r}")()
+    return [dict(field) for field in _fields_of(task.form)]
+
+
+@lru_cache(maxsize=256)
+def _fields_of(path: str) -> tuple[dict[str, Any], ...]:
+    """A form class's fields (the same for every task that asks it)."""
+    form = form_class(path, f"The form {path!r}")()
     fields = []
     for name, field in form.fields.items():
         choices = getattr(field, "choices", None)
@@ -88,7 +93,7 @@ def form_json(task: SagaTask) -> list[dict[str, Any]]:
                 "choices": [[str(v), str(label)] for v, label in choices] if choices else None,
             }
         )
-    return fields
+    return tuple(fields)
 
 
 class TaskJsonAccess(JsonAccessMixin):
@@ -113,7 +118,7 @@ class TaskListJsonView(TaskJsonAccess, View):
             if not plausible(before, 26):
                 return json_error(400, "bad_request", "before must be a task's id.")
             found = found.filter(pk__lt=before)
-        page = list(found.select_related("step")[: PAGE + 1])
+        page = list(found.prefetch_related("offers")[: PAGE + 1])
         more = len(page) > PAGE
         query = urlencode({"box": box, "before": page[PAGE - 1].pk}) if more else ""
         return JsonResponse(

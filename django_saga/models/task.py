@@ -130,7 +130,8 @@ class SagaTask(models.Model):
 
 class TaskOffer(models.Model):
     """One group, permission or user a live task is offered to (deleted
-    when the task ends, so that the inbox never reads past ones)."""
+    when the task ends, so that the inbox never reads past ones; ``open``
+    follows whether the task is claimed)."""
 
     id = models.BigAutoField(primary_key=True)
     task: models.ForeignKey[SagaTask] = models.ForeignKey(
@@ -138,6 +139,9 @@ class TaskOffer(models.Model):
     )
     kind = models.CharField("kind", max_length=20, choices=OfferKind.choices)
     name = models.CharField("name", max_length=WHO_MAX_CHARS)
+    #: Whether its task is open (not claimed): kept with the task's state, so
+    #: that an inbox's counts are read from the offers alone.
+    open = models.BooleanField("open", default=True)
 
     class Meta:
         verbose_name = "task offer"
@@ -146,8 +150,9 @@ class TaskOffer(models.Model):
             models.UniqueConstraint(fields=["task", "kind", "name"], name="saga_task_offer_once"),
         ]
         indexes = [
-            # "Offered to any of my groups, permissions or me": from the names to the tasks.
-            models.Index(fields=["kind", "name", "task"], name="saga_task_offer_idx"),
+            # "Offered to any of my groups, permissions or me": from the names to
+            # the tasks, open ones first; the counts read nothing else.
+            models.Index(fields=["kind", "name", "open", "task"], name="saga_task_offer_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..models import TASK_LIVE_STATES, SagaStep, SagaTask, TaskOffer
+from ..models import TASK_LIVE_STATES, SagaStep, SagaTask, TaskOffer, TaskState
 
 if TYPE_CHECKING:
     from .django import DjangoStore
@@ -19,6 +19,8 @@ class DjangoUnitTasks:
 
     def open_task(self, task: SagaTask, offers: Sequence[TaskOffer]) -> None:
         task.save(using=self.store.using, force_insert=True)
+        for offer in offers:
+            offer.open = task.state == TaskState.OPEN
         TaskOffer.objects.using(self.store.using).bulk_create(offers)
 
     def live_tasks(self, step: SagaStep) -> list[SagaTask]:
@@ -29,6 +31,12 @@ class DjangoUnitTasks:
         self, task: SagaTask, fields: Sequence[str], offers: Sequence[TaskOffer] | None = None
     ) -> None:
         task.save(using=self.store.using, update_fields=list(fields))
+        rows = TaskOffer.objects.using(self.store.using).filter(task_id=task.pk)
+        is_open = task.state == TaskState.OPEN
         if offers is not None:
-            TaskOffer.objects.using(self.store.using).filter(task_id=task.pk).delete()
+            rows.delete()
+            for offer in offers:
+                offer.open = is_open
             TaskOffer.objects.using(self.store.using).bulk_create(offers)
+        elif "state" in fields:
+            rows.update(open=is_open)

@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.db import DatabaseError
 
-from ..actions.tasks import CLAIMED, MINE, inbox
+from ..actions.tasks import CLAIMED, MINE, box_counts
 from ..console.access import can_view_console
 
 register = template.Library()
@@ -22,7 +22,8 @@ def console_nav(user: Any) -> dict[str, Any]:
     if not getattr(user, "is_authenticated", False):
         return {"console": False, "tasks": None}
     try:
-        waiting = inbox(user, MINE).count() + inbox(user, CLAIMED).count()
+        counts = box_counts(user, remember=True)
+        waiting = counts[MINE] + counts[CLAIMED]
     except DatabaseError:
         waiting = None
     return {"console": can_view_console(user), "tasks": waiting}

@@ -251,7 +251,7 @@ def test_eight_people_submitting_one_task_at_once_record_one_answer(django_user_
     from django_saga.testing import SagaTestKit
     from tests.testapp.forms import RefundDecisionForm
 
-    managers = Group.objects.create(name="refund-managers")
+    managers = Group.objects.get_or_create(name="refund-managers")[0]
     for n in range(8):
         django_user_model.objects.create(username=f"m{n}").groups.add(managers)
     steps = [

@@ -63,7 +63,7 @@ class InboxView(TaskPages, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        counts = box_counts(user)
+        counts = box_counts(user, remember=True)
         box = self.request.GET.get("box", MINE)
         if box not in counts:
             box = MINE
@@ -71,7 +71,7 @@ class InboxView(TaskPages, TemplateView):
         before = self.request.GET.get("before", "")
         if plausible(before, 26):
             found = found.filter(pk__lt=before)
-        page = list(found.select_related("step")[: PAGE + 1])
+        page = list(found[: PAGE + 1])
         context.update(
             box=box,
             boxes=[(name, BOX_LABELS[name], counts[name]) for name in BOXES if name in counts],

@@ -44,8 +44,8 @@ def kit():
 @pytest.fixture
 def people(django_user_model):
     """Two refund managers, a clerk in no group, and a team lead."""
-    managers = Group.objects.create(name="refund-managers")
-    Group.objects.create(name="directors")
+    managers = Group.objects.get_or_create(name="refund-managers")[0]
+    Group.objects.get_or_create(name="directors")[0]
     made = {}
     for name in ("ada", "bob", "carol", "lead"):
         made[name] = django_user_model.objects.create(username=name)
@@ -160,6 +160,8 @@ def test_a_claimed_task_is_its_claimant_s_until_released(kit, people, sent):
         manager.claim_task(task.pk, by=people["ada"], reason="mine")
     assert manager.tasks(people["ada"], "claimed") == [task]
     assert manager.tasks(people["bob"], "mine") == []  # claimed: not offered to take
+    assert manager.task_counts(people["ada"]) == {"mine": 0, "claimed": 1, "team": 1}
+    assert manager.task_counts(people["bob"]) == {"mine": 0, "claimed": 0, "team": 1}
     assert manager.tasks(people["bob"], "team") == [task]  # still the team's to see
     with pytest.raises(TaskNotAllowed, match="claimed by ada"):
         manager.complete_task(task.pk, {"amount": "1"}, by=people["bob"])
@@ -170,6 +172,7 @@ def test_a_claimed_task_is_its_claimant_s_until_released(kit, people, sent):
     with kit.committed():
         manager.release_task(task.pk, by=people["ada"], reason="on leave")
     assert manager.tasks(people["bob"], "mine") == [task]
+    assert manager.task_counts(people["ada"]) == {"mine": 1, "claimed": 0, "team": 1}
     actions = list(Intervention.objects.order_by("at", "id").values_list("action", "actor"))
     assert actions == [("task_claim", "ada"), ("task_release", "ada")]
     assert sent["task_assigned"] == 2

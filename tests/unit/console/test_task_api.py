@@ -30,7 +30,7 @@ def client_of(user) -> Client:
 @pytest.fixture
 def clerk(django_user_model):
     user = make_user(django_user_model, name="clerk", staff=False)
-    user.groups.add(Group.objects.create(name="clerks"))
+    user.groups.add(Group.objects.get_or_create(name="clerks")[0])
     return user
 
 

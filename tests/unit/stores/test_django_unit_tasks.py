@@ -31,3 +31,20 @@ def test_live_tasks_are_the_step_s_open_and_claimed_ones_and_offers_are_replaced
             assert unit.live_tasks(unit.step) == []
     assert SagaTask.objects.get().state == "completed"
     assert TaskOffer.objects.count() == 1
+
+
+def test_an_offer_says_whether_its_task_is_open_as_the_task_changes():
+    with SagaTestKit() as kit:
+        saga = kit.start("t", [Task("approve", candidates=["a", "b"])])
+        task = kit.task(saga, "approve")
+        assert set(TaskOffer.objects.values_list("open", flat=True)) == {True}
+        with kit.store.open_step(saga.pk, task.step_id, fast_path=False) as unit:
+            [live] = unit.live_tasks(unit.step)
+            live.state = TaskState.CLAIMED
+            unit.save_task(live, ["state"])
+        assert set(TaskOffer.objects.values_list("open", flat=True)) == {False}
+        with kit.store.open_step(saga.pk, task.step_id, fast_path=False) as unit:
+            [live] = unit.live_tasks(unit.step)
+            live.state = TaskState.OPEN
+            unit.save_task(live, ["state"], offers=offers(live, ["c"]))
+        assert list(TaskOffer.objects.values_list("name", "open")) == [("c", True)]

@@ -22,7 +22,7 @@ def test_an_anonymous_user_gets_no_link_and_no_count():
 def test_the_count_is_what_is_offered_to_the_user_and_what_they_claimed(django_user_model):
     operator = make_user(django_user_model, VIEW, name="operator")
     clerk = make_user(django_user_model, name="clerk", staff=False)
-    clerk.groups.add(Group.objects.create(name="clerks"))
+    clerk.groups.add(Group.objects.get_or_create(name="clerks")[0])
     assert console_nav(operator) == {"console": True, "tasks": 0}
     with SagaTestKit() as kit:
         first = kit.start("a", [Task("check", candidates=["clerks"])])

@@ -28,7 +28,7 @@ def kit():
 @pytest.fixture
 def people(django_user_model):
     """Two refund managers who are not staff and may not use the console, and a clerk."""
-    group = Group.objects.create(name="refund-managers")
+    group = Group.objects.get_or_create(name="refund-managers")[0]
     made = {
         name: django_user_model.objects.create(username=name, is_staff=False)
         for name in ("ada", "bob", "carol")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def kit(django_user_model):
-    group = Group.objects.create(name="clerks")
+    group = Group.objects.get_or_create(name="clerks")[0]
     for name in ("ada", "bob"):
         django_user_model.objects.create(username=name).groups.add(group)
     django_user_model.objects.create(username="carol")
