@@ -24,7 +24,8 @@ admin's "doesn't exist", an action that changes nothing.
 The modules: ``sagas`` (the list and a saga's page, with ``inlines``),
 ``bulk`` (the actions on a selection), ``trail``, ``outbox``, ``tokens``,
 ``schedules`` (schedules, their runs and their trail), ``pauses`` (pauses of
-actions and saga names, and the messages held), over what they share
+actions and saga names, and the messages held), ``tasks`` (the tasks of task
+steps, read-only), over what they share
 (``common``). Importing the package registers them all.
 """
 
@@ -34,6 +35,7 @@ from .outbox import OutboxMessageAdmin
 from .pauses import HeldMessageAdmin, PauseAdmin
 from .sagas import SagaAdmin
 from .schedules import ScheduleAdmin, ScheduleInterventionAdmin
+from .tasks import SagaTaskAdmin
 from .tokens import ApiTokenAdmin
 from .trail import InterventionAdmin
 
@@ -51,6 +53,7 @@ __all__ = [
     "OutboxMessageAdmin",
     "PauseAdmin",
     "SagaAdmin",
+    "SagaTaskAdmin",
     "ScheduleAdmin",
     "ScheduleInterventionAdmin",
     "SelectionActions",
