@@ -61,6 +61,11 @@ def test_the_demo_runs_every_pattern_and_ends_consistent(tmp_path):
     assert "Reminders 'on its way', sent a sleep after shipping: " in out
     assert "Schedule nightly-stock-report: At 02:00 every day, Europe/Berlin" in out
     assert "Stock report: completed, {'gadget': 3, 'gizmo': " in out
+    # People: one refund approved by the manager, one gone to the directors.
+    assert (
+        "waited for a refund manager, approved by demo-manager (completed; payment refunded)" in out
+    )
+    assert "nobody approved it within 1 s, so it waits for the directors" in out
     # Each line reserved by a map's item, each parcel prepared by a child saga;
     # a declined payment undoes both.
     assert "lines reserved  parcels (child sagas)" in out

@@ -1,4 +1,6 @@
-"""``manage.py saga_demo``: run a batch of order sagas and print how each ended.
+"""``manage.py saga_demo``: run a batch of order sagas and print how each ended;
+then ask people for two refunds (``demo.people``): one approved, one left
+to the shop's directors.
 
 The orders, one per scenario in turn, and what the demo's operator does are
 in ``example_project.shop.demo.scenarios``; the table of how they ended in
@@ -23,6 +25,7 @@ from django_saga.conf import broker_urls, safe_url, saga_settings
 from django_saga.engine import Engine
 from django_saga.errors import BrokerUnavailable
 from django_saga.models import Saga
+from example_project.shop.demo.people import ask_people
 from example_project.shop.demo.report import report
 from example_project.shop.demo.scenarios import (
     REPAIR_REASON,
@@ -103,15 +106,18 @@ class Command(BaseCommand):
             if repaired:
                 finished = self._wait(ids, options["timeout"])
             elapsed = time.perf_counter() - began
+            # The table first: the refunds below change payments it checks.
+            lines, ok = report(started, finished, elapsed)
             scheduled, report_saga = run_report_now()
             reported = self._wait([report_saga.pk], options["timeout"])[report_saga.pk]
+            completed = [pk for pk, saga in finished.items() if saga.state == "completed"]
+            asked, asked_ok = ask_people(completed, options["timeout"])
         finally:
             provider.stop()
             if provider.ident is not None:
                 provider.join(30)
             engine.stop()
             thread.join(30)
-        lines, ok = report(started, finished, elapsed)
         for line in lines:
             self.stdout.write(line)
         self.stdout.write(
@@ -129,6 +135,9 @@ class Command(BaseCommand):
         stock = reported.step("count_stock").output.get("stock", {})
         self.stdout.write(f"Stock report: {reported.state}, {stock}")
         ok = ok and reported.state == "completed"
+        for line in asked:
+            self.stdout.write(line)
+        ok = ok and asked_ok
         if not ok:
             raise CommandError("Some sagas did not end as expected (see the table above).")
 
