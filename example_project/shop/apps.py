@@ -11,7 +11,9 @@ class ShopConfig(AppConfig):
 
         from django_saga import RetryPolicy, register_compensation_handler, register_step_handler
 
-        from . import handlers
+        from . import handlers, notify
+
+        notify.connect()
 
         # The payment provider takes so many calls at once and so many a
         # second: every engine together keeps to it (see "Control the flow").
