@@ -173,3 +173,15 @@ class NoNulAdmin(admin.ModelAdmin):
             )
             return None  # back to the list
         return super().response_action(request, queryset, *args, **kwargs)
+
+
+class NewestFirstAdmin(NoNulAdmin):
+    """A list of a table that only grows: newest first by id (ULIDs, or a
+    sequence: the primary key serves it), no sorting by other columns, and
+    neither a count of the whole table nor counts beside each filter."""
+
+    ordering = ("-pk",)
+    sortable_by = ()
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedPaginator

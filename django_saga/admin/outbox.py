@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from ..messages import KINDS
 from ..models import OutboxMessage
-from .common import BoundedPaginator, NoNulAdmin, ReadOnlyMixin
+from .common import NewestFirstAdmin, ReadOnlyMixin
 
 
 class OutboxKindFilter(admin.SimpleListFilter):
@@ -30,16 +30,11 @@ class OutboxKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyMixin, NoNulAdmin):
+class OutboxMessageAdmin(ReadOnlyMixin, NewestFirstAdmin):
     list_display = ("id", "kind", "saga", "created_at", "available_at", "sent_at")
     list_filter = (OutboxKindFilter,)
     list_select_related = ("saga",)
     # An hour of sent rows at full speed is millions: bounded like the saga list.
-    ordering = ("-pk",)
-    sortable_by = ()
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     readonly_fields = ("id", "saga", "kind", "body", "created_at", "available_at", "sent_at")
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ..api import manager
 from ..errors import InvalidStateTransition, SagaDefinitionError
 from ..models import HeldMessage, Pause, Scope
 from .asking import asks_why
-from .common import BoundedPaginator, NoNulAdmin, ReadOnlyMixin
+from .common import NewestFirstAdmin, ReadOnlyMixin
 
 
 class PauseForm(forms.ModelForm):
@@ -59,18 +59,13 @@ def _resume(pause: Pause, **why: Any) -> None:
 
 
 @admin.register(Pause)
-class PauseAdmin(NoNulAdmin):
+class PauseAdmin(NewestFirstAdmin):
     """Every pause, the ones in force and the ended ones: who, when, why."""
 
     form = PauseForm
     list_display = ("scope", "pattern", "paused_by", "paused_at", "reason", "resumed_at")
     list_filter = ("scope",)
     search_fields = ("pattern",)
-    ordering = ("-pk",)
-    sortable_by = ()
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     shown = (
         "scope", "pattern", "reason", "paused_by", "paused_at",
         "resumed_by", "resumed_at", "resume_reason",
@@ -119,18 +114,13 @@ class PauseAdmin(NoNulAdmin):
 
 
 @admin.register(HeldMessage)
-class HeldMessageAdmin(ReadOnlyMixin, NoNulAdmin):
+class HeldMessageAdmin(ReadOnlyMixin, NewestFirstAdmin):
     """Messages waiting for a slot of a limited action, or for a pause to end."""
 
     list_display = ("created_at", "saga_id", "step_id", "kind", "action", "key", "paused")
     list_filter = ("paused", "kind")
     search_fields = ("=saga_id", "action")
     search_help_text = "An exact saga id, or part of an action's name."
-    ordering = ("-pk",)
-    sortable_by = ()
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     readonly_fields = (
         "saga_id", "step_id", "kind", "attempt", "action", "key", "paused", "pause_id",
         "created_at",

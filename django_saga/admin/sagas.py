@@ -16,8 +16,7 @@ from ..models import TERMINAL_STATES, Saga
 from .bulk import SelectionActions
 from .common import (
     INLINE_STEPS,
-    BoundedPaginator,
-    NoNulAdmin,
+    NewestFirstAdmin,
     NoNulChangeList,
     ReadOnlyMixin,
     badge,
@@ -50,7 +49,7 @@ class SagaNameFilter(admin.SimpleListFilter):
 
 
 @admin.register(Saga)
-class SagaAdmin(ReadOnlyMixin, SelectionActions, NoNulAdmin):
+class SagaAdmin(ReadOnlyMixin, SelectionActions, NewestFirstAdmin):
     list_display = (
         "id", "name", "key", "state_badge", "progress", "created_at", "updated_at", "duration",
     )  # fmt: skip
@@ -59,13 +58,6 @@ class SagaAdmin(ReadOnlyMixin, SelectionActions, NoNulAdmin):
     search_fields = ("=id", "=key", "name")
     search_help_text = "An exact saga id or business key, or part of a saga's name."
     list_per_page = 50
-    # Newest first by id (ids are ULIDs, so by creation): the primary key serves it.
-    ordering = ("-pk",)
-    sortable_by = ()
-    # Neither a second count of the whole table nor counts beside each filter.
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     fieldsets = (
         (
             None,

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import SagaTask, TaskOffer
-from .common import BoundedPaginator, NoNulAdmin, ReadOnlyMixin
+from .common import NewestFirstAdmin, ReadOnlyMixin
 
 
 class TaskOfferInline(ReadOnlyMixin, admin.TabularInline):
@@ -25,18 +25,13 @@ class TaskOfferInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(SagaTask)
-class SagaTaskAdmin(ReadOnlyMixin, NoNulAdmin):
+class SagaTaskAdmin(ReadOnlyMixin, NewestFirstAdmin):
     """Every task, live and ended: what it asks, who has it, how it ended."""
 
     list_display = ("created_at", "title", "state", "claimed_by", "due_at", "done_by")
     list_filter = ("state", "overdue")
     search_fields = ("=saga__id", "title", "claimed_by", "done_by")
     search_help_text = "An exact saga id, or part of a title or a user name."
-    ordering = ("-pk",)
-    sortable_by = ()
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     inlines = [TaskOfferInline]
     readonly_fields = (
         "page", "saga", "step", "attempt", "title", "state", "form", "shown", "due_at",

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from ..actions import ACTIONS
 from ..models import Intervention, Saga
-from .common import BoundedPaginator, NoNulAdmin, ReadOnlyMixin, json_block
+from .common import NewestFirstAdmin, ReadOnlyMixin, json_block
 
 
 class InterventionActionFilter(admin.SimpleListFilter):
@@ -32,7 +32,7 @@ class InterventionActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Intervention)
-class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
+class InterventionAdmin(ReadOnlyMixin, NewestFirstAdmin):
     """Every operator action on every saga: the audit trail, read-only."""
 
     list_display = ("at", "saga_link", "action_label", "step", "actor")
@@ -40,11 +40,6 @@ class InterventionAdmin(ReadOnlyMixin, NoNulAdmin):
     search_fields = ("=saga__id", "=batch")
     search_help_text = "An exact saga id, or a re-drive's id."
     # Bounded like the saga list: newest first by id, no full count, no facets.
-    ordering = ("-pk",)
-    sortable_by = ()
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = BoundedPaginator
     readonly_fields = (
         "id", "saga_link", "action_label", "step", "actor", "reason", "details_json", "batch", "at",
     )  # fmt: skip
