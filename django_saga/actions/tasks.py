@@ -44,7 +44,7 @@ from ..models import (
     TaskState,
     plausible,
 )
-from ..tasks import DELEGATE, form_class
+from ..tasks import CANDIDATES, DELEGATE, PERMISSION, form_class
 from .declaration import Actor, reason_text
 
 #: Whoever holds it sees and may act on every task.
@@ -138,8 +138,8 @@ def may_see(task: SagaTask, user: Any, using: str = "default") -> bool:
 def _named_in_input(task: SagaTask, user: Any) -> bool:
     data = task.step.input
     groups = set(user.groups.values_list("name", flat=True))
-    permission = data.get("permission") or ""
-    return bool(groups & set(data.get("candidates") or [])) or bool(
+    permission = data.get(PERMISSION) or ""
+    return bool(groups & set(data.get(CANDIDATES) or [])) or bool(
         permission and user.has_perm(permission)
     )
 
