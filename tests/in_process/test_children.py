@@ -128,12 +128,14 @@ def _shipping_while_checking(parent_close: str = "compensate") -> tuple[Saga, Sa
         ],
     )
 
-    def label_waits() -> Saga | None:
+    def both_wait() -> Saga | None:
         found = _children(saga.id)
-        waits = found and found[0].step("label").status == "waiting"
-        return found[0] if waits else None
+        label_waits = found and found[0].step("label").status == "waiting"
+        check_waits = manager.get(saga.id).step("check").status == "waiting"
+        return found[0] if label_waits and check_waits else None
 
-    shipped = wait_for(label_waits, what="the child's label to wait")
+    # The check is failed as an outside service would: once it waits for it.
+    shipped = wait_for(both_wait, what="the child's label and the parent's check to wait")
     assert isinstance(shipped, Saga)
     manager.fail_step(saga.id, "check", "address refused")
     return wait_terminal(saga.id), shipped
