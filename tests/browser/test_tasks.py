@@ -68,11 +68,13 @@ def test_a_manager_approves_a_refund_from_her_inbox(
     run_engine()
     mia = django_user_model.objects.create(username="mia", is_staff=False)
     mia.groups.add(Group.objects.get_or_create(name="refund-managers")[0])
-    sagas = [
-        manager.start("refund", refund(order, amount), {"order": order, "amount": amount})
-        for order, amount in (("SO-1041", "640.00"), ("SO-1042", "120.00"))
-    ]
-    wait_for(lambda: SagaTask.objects.count() == 2, WAIT, "both tasks to be offered")
+    sagas = []
+    for order, amount in (("SO-1041", "640.00"), ("SO-1042", "120.00")):
+        sagas.append(
+            manager.start("refund", refund(order, amount), {"order": order, "amount": amount})
+        )
+        # One task after the other: the inbox lists the newest first.
+        wait_for(lambda: SagaTask.objects.count() == len(sagas), WAIT, f"the task of {order}")
     signed_in(browser, live_server, mia)
 
     browser.get(f"{live_server.url}{reverse('django_saga:tasks')}")
