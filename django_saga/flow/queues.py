@@ -6,8 +6,11 @@ The saga holding the key knows it has a queue (``has_queue``, set under
 its row's lock as a saga joins). When it finishes (completed or
 compensated), the transaction that writes its end starts the first saga
 of the queue once its own row is written (the database lets one
-unfinished saga have the key). Should a saga join just as its holder
-finishes, the sweeper finds it with no holder and starts it.
+unfinished saga have the key). It reads ``has_queue`` under its row's lock,
+which a joining saga takes too: a saga joining just as its holder finishes
+is in the queue that starts, or finds the holder finished and takes the key.
+A queued saga left with no holder all the same (its rows written by hand,
+say) is started by the sweeper.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ def saga_finished(unit: Unit) -> None:
     """The unit's saga completed or was compensated: its parent learns it,
     and the first saga queued for its key starts."""
     tell_parent(unit)
-    saga = unit.saga
-    if saga.has_queue and saga.key:
+    if unit.saga.key and unit.queue_waits():
         unit.after_flush(lambda: _start_next(unit))
 
 

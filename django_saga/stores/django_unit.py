@@ -241,6 +241,19 @@ class DjangoUnit(DjangoUnitFlow, DjangoUnitTasks, Unit):
         assert self.hold in (Hold.SAGA, Hold.STEP_ALONE), "add steps under the saga's lock"
         self.store.statements().step.insert_many(self.cursor, steps)
 
+    def queue_waits(self) -> bool:
+        """``has_queue`` read under the saga row's lock. A saga joins the
+        queue under that lock too (``enqueue``) and writes nothing else of
+        the saga: a unit holding only its step would not see it join."""
+        saga = self.saga
+        if saga.has_queue or self.hold is Hold.NEW or self.hold is Hold.SAGA:
+            return saga.has_queue
+        sql = self.store.statements()
+        nowait = self.hold is Hold.STEP_NOWAIT and sql.queue_of_nowait is not None
+        self.cursor.execute(sql.queue_of_nowait if nowait else sql.queue_of, [saga.pk])
+        (saga.has_queue,) = self.cursor.fetchone()
+        return saga.has_queue
+
     def save_saga_fields(self, fields: Sequence[str]) -> None:
         if self.hold is Hold.NEW or (self._touched and not fields):
             return  # a new saga is inserted at flush; a locked one is already touched

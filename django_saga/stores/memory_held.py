@@ -149,6 +149,9 @@ class MemoryUnitFlow:
     def active_pauses(self) -> list[Pause]:
         return []
 
+    def queue_waits(self) -> bool:
+        return self.saga.has_queue  # one unit at a time: nobody joins meanwhile
+
     def next_queued(self) -> str | None:
         saga = self.saga
         queued = self.store.queued_for(saga.name, saga.key) if saga.key else []

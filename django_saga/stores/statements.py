@@ -141,6 +141,14 @@ def touch_saga_nowait(saga: Sagas) -> str:
     )
 
 
+def queue_of(saga: Sagas, lock: str) -> str:
+    """Whether sagas wait in the queue of a saga's key, its row locked
+    (``lock``: the locking clause, empty where rows cannot be locked)."""
+    return (
+        f"SELECT {saga.column('has_queue')} FROM {saga.name} WHERE {saga.column('id')} = %s {lock}"
+    ).rstrip()
+
+
 # -- the outbox ----------------------------------------------------------------
 def unsent_bodies(outbox: Outbox) -> str:
     """The bodies of a saga's outbox rows not yet sent."""
@@ -224,6 +232,8 @@ class Statements:
         batches = nowait and postgres
         self.lock_and_read_many = lock_and_read_many(step, saga, pause) if batches else None
         self.touch_saga_nowait = touch_saga_nowait(saga) if batches else None
+        self.queue_of = queue_of(saga, "FOR UPDATE" if features.has_select_for_update else "")
+        self.queue_of_nowait = queue_of(saga, "FOR UPDATE NOWAIT") if batches else None
 
         self.unsent_bodies = unsent_bodies(outbox)
         self.claim_outbox = (

@@ -84,6 +84,12 @@ class UnitFlow(ABC):
         Written with the unit; a message already held is held once."""
 
     @abstractmethod
+    def queue_waits(self) -> bool:
+        """Whether sagas wait in the queue of the unit's saga's key, read so
+        that one joining it while the unit runs is seen: it joined first, or
+        it finds the saga finished once the unit commits."""
+
+    @abstractmethod
     def next_queued(self) -> str | None:
         """The oldest saga queued for the unit's saga's name and key, itself
         aside (None: none)."""

@@ -281,3 +281,44 @@ def test_eight_people_submitting_one_task_at_once_record_one_answer(django_user_
         outside = [e for e in done.step("approve").history if e["kind"] == "outside"]
         assert len(outside) == 1
         assert list(Intervention.objects.values_list("actor", flat=True)) == [winner]
+
+
+def test_a_saga_that_queues_while_its_key_s_holder_runs_its_last_step_starts_next(tmp_path):
+    """The holder's unit holds only its step's row when the newcomer queues
+    (locking the holder's saga row): the holder must see the queue as it
+    finishes and start the newcomer in that transaction, or the key would
+    look free to any later start until a sweep."""
+    from django_saga.api import QUEUE
+    from django_saga.processor import Processor
+
+    store = get_store()
+    holder = manager.start(
+        "keyed",
+        [Step("a", "test.barrier", "test.undo", {"dir": str(tmp_path), "parties": 2})],
+        key="k",
+        if_active=QUEUE,
+    )
+    body = OutboxMessage.objects.get(saga_id=holder.id).body.encode()
+    meeting = tmp_path / holder.id
+    queued: list[str] = []
+
+    def run(i: int) -> None:
+        if i == 0:  # the engine, whose handler waits for the newcomer to queue
+            assert Processor(store).process(body).action == "ack"
+        else:
+            wait_for(lambda: (meeting / "a").exists(), 10, "the handler to start")
+            newcomer = manager.start(
+                "keyed", [Step("a", "test.record", "test.undo")], key="k", if_active=QUEUE
+            )
+            queued.append(newcomer.id)
+            assert newcomer.state == "queued"
+            (meeting / "newcomer").touch()
+
+    _in_threads(2, run)
+    assert store.load_saga(holder.id).state == "completed"
+    newcomer = store.load_saga(queued[0])
+    assert newcomer.state == "started"
+    assert OutboxMessage.objects.filter(saga_id=newcomer.id, kind="execute").exists()
+    # So a third saga queues behind it rather than taking the key.
+    third = manager.start("keyed", [Step("a", "test.record", "")], key="k", if_active=QUEUE)
+    assert third.state == "queued"
