@@ -158,12 +158,23 @@ def unsent_bodies(outbox: Outbox) -> str:
     )
 
 
-def claim_outbox(outbox: Outbox) -> str:
+#: Joined to a PostgreSQL statement run alone: the commit of its transaction
+#: (only its own) returns before its WAL is flushed.
+NO_FLUSH_WAIT = " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
+
+
+def claim_outbox(outbox: Outbox, no_flush_wait: bool = False) -> str:
     """Picks the rows due, oldest first, skipping those another relay holds,
     and leases them (their ``available_at`` moved on): one statement. A
-    lease, not a lock: if the relay dies, they come due again."""
+    lease, not a lock: if the relay dies, they come due again.
+
+    ``no_flush_wait`` (PostgreSQL): the statement's commit does not wait for
+    its WAL to reach the disk, so the rows are published that much sooner.
+    A lease lost to a database crash only lets the rows be published again,
+    which delivery tolerates as it tolerates any copy."""
+    unflushed = NO_FLUSH_WAIT if no_flush_wait else ""
     return (
-        f"UPDATE {outbox.name} SET {outbox.bare_column('available_at')} = %s "
+        f"UPDATE {outbox.name} SET {outbox.bare_column('available_at')} = %s{unflushed} "
         f"WHERE {outbox.pk_column} IN (SELECT {outbox.column('id')} FROM {outbox.name} "
         f"WHERE {outbox.column('sent_at')} IS NULL AND {outbox.column('available_at')} <= %s "
         f"ORDER BY {outbox.column('available_at')} LIMIT %s FOR UPDATE SKIP LOCKED) "
@@ -237,7 +248,7 @@ class Statements:
 
         self.unsent_bodies = unsent_bodies(outbox)
         self.claim_outbox = (
-            claim_outbox(outbox)
+            claim_outbox(outbox, no_flush_wait=postgres)
             if features.has_select_for_update_skip_locked
             else claim_outbox_unlocked(outbox)
         )
