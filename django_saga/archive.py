@@ -27,7 +27,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 
 from . import clock
-from .models import Intervention, Saga, SagaStep
+from .models import Intervention, Saga, SagaStep, SagaTask, TaskOffer
 
 #: What an archive's lines say they are.
 ARCHIVE_FORMAT = "django-saga-archive/1"
@@ -55,6 +55,20 @@ class ArchiveError(Exception):
 
 def _fields(obj: Model) -> dict[str, Any]:
     return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def _tasks_of(ids: Sequence[str], using: str) -> dict[str, list[dict[str, Any]]]:
+    """The sagas' tasks, oldest first, each with whom it was offered to
+    (``offers``): who was asked, who answered, and when."""
+    offers: dict[str, list[dict[str, Any]]] = {}
+    for offer in TaskOffer.objects.using(using).filter(task__saga_id__in=ids).order_by("id"):
+        offers.setdefault(offer.task_id, []).append(_fields(offer))
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for task in SagaTask.objects.using(using).filter(saga_id__in=ids).order_by("id"):
+        tasks.setdefault(task.saga_id, []).append(
+            {**_fields(task), "offers": offers.get(task.pk, [])}
+        )
+    return tasks
 
 
 class Archive:
@@ -111,6 +125,7 @@ class Archive:
         trails: dict[str, list[dict[str, Any]]] = {}
         for entry in Intervention.objects.using(using).filter(saga_id__in=ids).order_by("id"):
             trails.setdefault(entry.saga_id, []).append(_fields(entry))
+        tasks = _tasks_of(ids, using)
         archived_at = clock.now()
         # One gzip member per batch (wbits 31: gzip's header and trailer):
         # readers, zcat included, read the members one after another.
@@ -124,6 +139,7 @@ class Archive:
                 "saga": _fields(saga),
                 "steps": steps.get(saga.pk, []),
                 "interventions": trails.get(saga.pk, []),
+                "tasks": tasks.get(saga.pk, []),
             }
             chunks.append(
                 compressor.compress(json.dumps(line, cls=DjangoJSONEncoder).encode() + b"\n")

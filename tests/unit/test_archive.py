@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from django_saga.archive import ARCHIVE_FORMAT, Archive, read_archive
-from django_saga.models import Saga, SagaStep
+from django_saga.models import Saga, SagaStep, SagaTask, TaskOffer
 from django_saga.retention import purge
 from tests.unit.purging import DAY, finished, remaining, run
 
@@ -43,6 +43,26 @@ def test_an_archive_holds_each_saga_with_its_steps_and_history_and_reads_back(tm
     assert line["steps"][0]["history"] == steps[0]["history"]
     assert line["steps"][0]["output"] == {"n": 0}
     assert not Saga.objects.filter(pk=old.pk).exists()
+
+
+def test_an_archive_keeps_a_saga_s_tasks_who_was_asked_and_who_answered(tmp_path):
+    old = finished("completed", 40 * DAY, name="refund", steps=2)
+    step = SagaStep.objects.get(saga=old, position=0)
+    task = SagaTask.objects.create(
+        saga=old, step=step, attempt=1, title="Approve a refund", state="completed",
+        shown={"Amount": "640.00"}, done_by="mia", done_at=timezone.now() - 40 * DAY,
+    )  # fmt: skip
+    TaskOffer.objects.create(task=task, kind="group", name="refund-managers", open=False)
+    TaskOffer.objects.create(task=task, kind="group", name="shop-directors", open=False)
+    path = tmp_path / "sagas.jsonl.gz"
+    with Archive(path) as archive:
+        purge(30 * DAY, archive=archive)
+    (line,) = list(read_archive(path))
+    (kept,) = line["tasks"]
+    assert (kept["id"], kept["step_id"], kept["title"]) == (task.pk, step.pk, "Approve a refund")
+    assert (kept["state"], kept["done_by"], kept["shown"]) == ("completed", "mia", task.shown)
+    assert [o["name"] for o in kept["offers"]] == ["refund-managers", "shop-directors"]
+    assert not SagaTask.objects.exists() and not TaskOffer.objects.exists()
 
 
 def test_an_archive_cut_short_reads_back_every_line_synced_before(tmp_path):
