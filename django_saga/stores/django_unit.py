@@ -127,7 +127,9 @@ class DjangoUnit(DjangoUnitFlow, DjangoUnitTasks, Unit):
         outside results and timeouts only for a waiting or timed-out step,
         none of which exists beside a step alone in its stage. So the rows
         read after locking it stay current, and the saga's row is written,
-        hence locked, at flush.
+        hence locked, at flush. (A saga joining its key's queue writes the
+        row's ``has_queue`` alone, under its lock: ``queue_waits`` reads it
+        under that lock.)
         """
         if self.hold is Hold.STEP or self.hold is Hold.STEP_NOWAIT:
             db = self.store.using
