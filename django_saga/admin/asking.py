@@ -44,6 +44,7 @@ def asks_why(
                 "explanation": explanation,
                 "opts": model_admin.opts,
                 "chosen": [(row.pk, label(row)) for row in chosen],
+                "ids": [row.pk for row in chosen],
                 "form": form,
                 "action": name,
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
