@@ -195,7 +195,7 @@ class Sweeper(threading.Thread):
             with self.store.open_step(saga_id, step_id, fast_path=False) as unit:
                 if unit is None or unit.step is None:
                     continue
-                task = next((t for t in unit.live_tasks(unit.step) if t.pk == task_id), None)
+                task = unit.live_task(unit.step, task_id)
                 if task is None or task.overdue or task.due_at is None:
                     continue  # answered, or escalated by another engine's sweeper
                 logger.info(

@@ -300,7 +300,7 @@ class TaskOperator(Client):
         with self.store.open_step(found.saga_id, found.step_id, fast_path=False) as unit:
             if unit is None or unit.step is None:
                 raise TaskClosed(f"Task {found.title!r} has gone with its saga")
-            task = next((t for t in unit.live_tasks(unit.step) if t.pk == found.pk), None)
+            task = unit.live_task(unit.step, found.pk)
             if task is None:
                 raise TaskClosed(_ended(SagaTask.objects.using(using).get(pk=found.pk)))
             _check_may_act(task, user, claimed_only)

@@ -23,6 +23,11 @@ class UnitTasks(ABC):
     def live_tasks(self, step: SagaStep) -> list[SagaTask]:
         """The step's tasks someone may still act on, locked for the unit."""
 
+    def live_task(self, step: SagaStep, task_id: str) -> SagaTask | None:
+        """The step's task ``task_id`` if someone may still act on it (None:
+        it ended, or is not the step's), locked for the unit."""
+        return next((t for t in self.live_tasks(step) if t.pk == task_id), None)
+
     @abstractmethod
     def save_task(
         self, task: SagaTask, fields: Sequence[str], offers: Sequence[TaskOffer] | None = None
