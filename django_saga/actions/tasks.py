@@ -129,10 +129,16 @@ def may_see(task: SagaTask, user: Any, using: str = "default") -> bool:
     name = user.get_username()
     if user.has_perm(ANY_TASK_PERMISSION) or name in (task.claimed_by, task.done_by):
         return True
-    if not task.live:
-        # Its offers are gone: whoever its step's input offered it to.
-        return _named_in_input(task, user)
-    return TaskOffer.objects.using(using).filter(offered_to(user), task_id=task.pk).exists()
+    if task.live:
+        if TaskOffer.objects.using(using).filter(offered_to(user), task_id=task.pk).exists():
+            return True
+        # None for them, unless it ended since it was read (its offers go
+        # with it): someone else's answer is then "closed", not "not found".
+        task.refresh_from_db(using=using, fields=["state"])
+        if task.live:
+            return False
+    # Its offers are gone: whoever its step's input offered it to.
+    return _named_in_input(task, user)
 
 
 def _named_in_input(task: SagaTask, user: Any) -> bool:

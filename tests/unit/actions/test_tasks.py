@@ -122,6 +122,20 @@ def test_a_completed_task_s_cleaned_data_is_its_step_s_output_and_the_saga_goes_
         manager.complete_task(task.pk, {"amount": "1"}, by=people["bob"])
 
 
+def test_a_task_answered_by_someone_else_after_it_was_read_is_closed_not_unknown(kit, people):
+    """Two people submit at once: the one who read the task before the other's
+    answer ended it (and its offers) is told it closed, not that it is none
+    of theirs."""
+    from django_saga.actions.tasks import may_see
+
+    saga = kit.start("refund", refund(), {"amount": 120})
+    read_by_bob = kit.task(saga, "approve")
+    kit.complete_task(saga, "approve", {"amount": "120", "note": ""}, by="ada")
+    assert read_by_bob.live and not TaskOffer.objects.exists()
+    assert may_see(read_by_bob, people["bob"])
+    assert not may_see(kit.task(saga, "approve"), people["carol"])
+
+
 def test_an_answer_that_fails_the_form_names_each_error_and_records_nothing(kit, people):
     saga = kit.start("refund", refund(), {"amount": 120})
     task = kit.task(saga, "approve")
